@@ -1,0 +1,405 @@
+"""The op protocol: ``Function`` (forward/backward on raw arrays) and the graph nodes.
+
+Calling ``SomeOp.apply(*inputs, **attrs)`` runs ``forward`` on the inputs' arrays and, when any
+input requires grad (and grad mode is on), makes the ``SomeOp`` instance itself the graph node
+(``ctx``) of the outputs: it remembers one edge per input, the inputs' shapes and dtypes, and
+what ``forward`` saved for ``backward``.
+
+Saved values: ``ctx.save_for_backward`` accepts only inputs and outputs of the op (or None),
+so that for ``create_graph=True`` they can be handed back as Tensors connected to the graph.
+Other values that backward needs (masks, shapes, index arrays) are constants: store them as
+attributes of ``ctx``. An op whose backward is raw-array only (a fused kernel) sets
+``once_differentiable = True``; it may then save any array, and differentiating its backward
+raises an error that names it.
+"""
+
+import os
+import sys
+import traceback
+import weakref
+
+import numpy as np
+
+from retrograd.autograd.grad_mode import STATE
+from retrograd.dtypes import _FLOATING_NUMPY as _FLOATING
+from retrograd.dtypes import is_floating
+from retrograd.tensor import Tensor, make_tensor
+
+__all__ = ["Node", "Function", "AccumulateGrad", "RemovableHandle", "saved_tensors_hooks",
+           "edge_of"]
+
+_new_object = object.__new__
+
+# Kinds of saved entries.
+_INPUT, _OUTPUT, _CONSTANT, _PACKED = 0, 1, 2, 3
+
+
+class RemovableHandle:
+    """Returned by ``register_*hook``; ``remove()`` unregisters the hook."""
+
+    def __init__(self, hooks, hook):
+        self._hooks, self._hook = hooks, hook
+
+    def remove(self):
+        if self._hook in self._hooks:
+            self._hooks.remove(self._hook)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.remove()
+
+
+class Node:
+    """A vertex of the backward graph.
+
+    ``next_functions``: one ``(node, output_nr)`` pair per input (``(None, 0)`` for inputs
+    that need no gradient), like PyTorch's. ``name()`` is the short op label that drawings
+    and error messages use; ``creation_site`` is the user's line that made the node (filled
+    when anomaly mode or site recording is on).
+    """
+
+    _edges = ()
+    _pre_hooks = None          # hooks on this node's gradient outputs: fn(grad_outputs)
+    _post_hooks = None         # fn(grad_inputs, grad_outputs)
+    _tensor_hooks = None       # {output_nr: [fn(grad)]}: hooks of non-leaf output tensors
+    _retained = None           # {output_nr: weakref to the output tensor}: retain_grad()
+    creation_site = None
+
+    @classmethod
+    def name(cls):
+        return cls.__name__ + "Backward"
+
+    def __repr__(self):
+        return f"<{self.name()}>"
+
+    @property
+    def next_functions(self):
+        return tuple(e if e is not None else (None, 0) for e in self._edges)
+
+    def register_hook(self, hook):
+        """hook(grad_inputs, grad_outputs) runs after this node's backward."""
+        if self._post_hooks is None:
+            self._post_hooks = []
+        self._post_hooks.append(hook)
+        return RemovableHandle(self._post_hooks, hook)
+
+    def register_prehook(self, hook):
+        """hook(grad_outputs) runs before this node's backward; it may return new gradients."""
+        if self._pre_hooks is None:
+            self._pre_hooks = []
+        self._pre_hooks.append(hook)
+        return RemovableHandle(self._pre_hooks, hook)
+
+    def _add_tensor_hook(self, output_nr, hook):
+        if self._tensor_hooks is None:
+            self._tensor_hooks = {}
+        hooks = self._tensor_hooks.setdefault(output_nr, [])
+        hooks.append(hook)
+        return RemovableHandle(hooks, hook)
+
+    def _retain_output(self, output_nr, tensor):
+        if self._retained is None:
+            self._retained = {}
+        self._retained[output_nr] = weakref.ref(tensor)
+
+
+class AccumulateGrad(Node):
+    """The node of a leaf tensor that requires grad: backward adds into ``variable.grad``."""
+
+    def __init__(self, variable):
+        self.variable = variable
+
+    def name(self):
+        return "AccumulateGrad"
+
+
+def edge_of(t):
+    """The (node, output_nr) pair that receives the gradient of tensor ``t``."""
+    fn = t.grad_fn
+    if fn is not None:
+        return (fn, t._output_nr)
+    ref = t._grad_accumulator
+    acc = ref() if ref is not None else None
+    if acc is None:
+        acc = AccumulateGrad(t)
+        t._grad_accumulator = weakref.ref(acc)
+    return (acc, 0)
+
+
+class saved_tensors_hooks:
+    """Context manager: ``pack(tensor) -> obj`` runs when an op saves a tensor for backward,
+    ``unpack(obj) -> tensor`` when backward reads it. Used for checkpointing, offloading,
+    memory accounting and low-precision storage. Nested contexts: the innermost applies."""
+
+    def __init__(self, pack_hook, unpack_hook):
+        self.pack_hook, self.unpack_hook = pack_hook, unpack_hook
+
+    def __enter__(self):
+        STATE.saved_tensors_hooks.append((self.pack_hook, self.unpack_hook))
+        return self
+
+    def __exit__(self, *exc):
+        STATE.saved_tensors_hooks.pop()
+        return False
+
+
+class Function(Node):
+    """Base class of every differentiable op (see the module docstring).
+
+    Subclasses define ``forward(ctx, *arrays, **attrs) -> array or tuple of arrays`` and
+    ``backward(ctx, *grad_outputs) -> gradient or tuple of gradients, one per input``.
+    Class flags: ``once_differentiable`` (raw-array backward only), ``is_view`` (the output
+    shares memory with input 0; ``forward`` may also set ``ctx.is_view``).
+    """
+
+    once_differentiable = False
+    is_view = False
+    materialize_grads = True
+    _to_save = None
+    _saved = None
+    _freed = False
+    _non_differentiable = None
+
+    @staticmethod
+    def forward(ctx, *args, **kwargs):
+        raise NotImplementedError("Function subclasses must define forward(ctx, *arrays)")
+
+    @staticmethod
+    def backward(ctx, *grad_outputs):
+        raise NotImplementedError(f"{type(ctx).__name__} has no backward rule")
+
+    # ---- what forward may call on ctx ----
+    def save_for_backward(self, *arrays):
+        """Keep inputs or outputs of this op (or None) for backward."""
+        self._to_save = arrays
+
+    def mark_non_differentiable(self, *outputs):
+        """Outputs (arrays returned by forward) that never get a gradient."""
+        self._non_differentiable = tuple(id(o) for o in outputs)
+
+    def set_materialize_grads(self, value):
+        """Whether missing output gradients are passed to backward as zeros (default) or None."""
+        self.materialize_grads = bool(value)
+
+    @property
+    def saved_tensors(self):
+        """The saved values: arrays in a plain backward, Tensors when the graph of the
+        backward itself is recorded (``create_graph=True``)."""
+        saved = self._saved
+        if saved is None:
+            if self._freed:
+                raise RuntimeError(
+                    f"{self.name()}: trying to backward through the graph a second time (or to "
+                    f"read saved tensors after they were freed). Saved values are freed after "
+                    f"backward; call backward(retain_graph=True) the first time to keep them.")
+            # forward ran outside apply() (an op tested alone): hand back what it saved
+            return list(self._to_save) if self._to_save is not None else []
+        if not STATE.grad_enabled or self.once_differentiable:
+            return [_unpack_array(self, entry) for entry in saved]
+        return [_unpack(self, entry, True) for entry in saved]
+
+    # ---- running the op ----
+    @classmethod
+    def apply(cls, *inputs, **attrs):
+        """Run forward on the inputs' arrays; record the node when a gradient is needed.
+        This is the hot path of every op: one loop over the inputs, no helper calls."""
+        grad_on = STATE.grad_enabled
+        arrays, needs, edges, meta = [], [], [], []
+        requires = False
+        for t in inputs:
+            if isinstance(t, Tensor):
+                array = t._data
+                arrays.append(array)
+                if grad_on and t._requires_grad:
+                    requires = True
+                    needs.append(True)
+                    fn = t.grad_fn
+                    edges.append((fn, t._output_nr) if fn is not None else edge_of(t))
+                    meta.append((array.shape, array.dtype))
+                    continue
+            else:
+                arrays.append(t)
+            needs.append(False)
+            edges.append(None)
+            meta.append(None)
+        ctx = _new_object(cls)
+        ctx.needs_input_grad = tuple(needs)
+        out = cls.forward(ctx, *arrays, **attrs)
+        if not requires:
+            return _wrap_outputs(ctx, inputs, out, None)
+        ctx._edges = edges
+        ctx._input_meta = meta
+        if type(out) is np.ndarray and ctx._non_differentiable is None:
+            floating = out.dtype in _FLOATING
+            outputs = make_tensor(out, floating, ctx if floating else None, 0)
+            if ctx.is_view:
+                _link_view(outputs, inputs[0], True)
+        else:
+            outputs = _wrap_outputs(ctx, inputs, out, ctx)
+            if type(outputs) is tuple:
+                ctx._output_meta = tuple((o._data.shape, o._data.dtype, o._requires_grad)
+                                         for o in outputs)
+        if ctx._to_save is not None:
+            ctx._saved = [_pack(ctx, a, inputs, arrays, outputs) for a in ctx._to_save]
+            ctx._to_save = None
+        if STATE.anomaly_enabled:
+            ctx.creation_site = creation_stack()
+        return outputs
+
+    def _free_saved(self):
+        if self._saved is not None:
+            self._saved = None
+            self._freed = True
+
+
+def _as_array(out):
+    return out if type(out) is np.ndarray else np.asarray(out)
+
+
+def _wrap_outputs(ctx, inputs, out, grad_fn):
+    """Wrap forward's array(s) in Tensors; views share input 0's version counter."""
+    non_diff = ctx._non_differentiable
+    if type(out) is tuple:
+        tensors = tuple(_wrap_one(ctx, inputs, _as_array(o), grad_fn, i, non_diff)
+                        for i, o in enumerate(out))
+        return tensors
+    return _wrap_one(ctx, inputs, _as_array(out), grad_fn, 0, non_diff)
+
+
+def _wrap_one(ctx, inputs, array, grad_fn, output_nr, non_diff):
+    differentiable = (grad_fn is not None and is_floating(array.dtype)
+                      and (non_diff is None or id(array) not in non_diff))
+    t = make_tensor(array, differentiable, grad_fn if differentiable else None, output_nr)
+    if ctx.is_view and isinstance(inputs[0], Tensor):
+        _link_view(t, inputs[0], grad_fn is not None)
+    return t
+
+
+def _link_view(view, source, recorded):
+    """A view shares its base's version counter; recorded views are remembered (weakly) by
+    the base so that an in-place op that rebases the base's history can refuse."""
+    base = source._base if source._base is not None else source
+    view._version = base._version
+    view._base = base
+    if recorded and base.grad_fn is not None:  # leaves that require grad never rebase
+        views = base._views
+        if views is None:
+            views = base._views = []
+        elif len(views) >= 32:
+            views[:] = [ref for ref in views if ref() is not None]
+        views.append(weakref.ref(view))
+
+
+def _pack(ctx, array, inputs, arrays, outputs):
+    """One saved entry: (kind, payload...). Inputs and outputs remember their version."""
+    if array is None:
+        return None
+    entry = None
+    for i, a in enumerate(arrays):
+        if a is array:
+            t = inputs[i]
+            if isinstance(t, Tensor):
+                entry = (_INPUT, t, t._version, t._version[0], i)
+            else:
+                entry = (_CONSTANT, array)
+            break
+    if entry is None:
+        outs = outputs if type(outputs) is tuple else (outputs,)
+        for k, o in enumerate(outs):
+            if o._data is array:
+                entry = (_OUTPUT, array, o._version, o._version[0], k)
+                break
+    if entry is None:
+        if not ctx.once_differentiable:
+            raise TypeError(
+                f"{type(ctx).__name__}.forward saved an array that is neither an input nor an "
+                f"output of the op; keep constants as ctx attributes, or declare the op "
+                f"once_differentiable")
+        entry = (_CONSTANT, array)
+    hooks = STATE.saved_tensors_hooks
+    if hooks and entry[0] != _CONSTANT:
+        return _pack_with_hook(ctx, entry, hooks[-1])
+    return entry
+
+
+def _pack_with_hook(ctx, entry, hook_pair):
+    pack, unpack = hook_pair
+    if entry[0] == _INPUT:
+        tensor = entry[1]
+    else:
+        tensor = make_tensor(entry[1], True, ctx, entry[4])
+    return (_PACKED, unpack, pack(tensor), entry[2], entry[3], entry)
+
+
+def _check_version(ctx, entry, version_ref, saved_version):
+    if version_ref[0] != saved_version:
+        what = "input" if entry[0] == _INPUT else "output"
+        raise RuntimeError(
+            f"{ctx.name()}: a tensor saved for backward ({what} {entry[4]}) was modified by an "
+            f"in-place operation: it is at version {version_ref[0]}, expected version "
+            f"{saved_version}. Use an out-of-place op (e.g. x = x + 1 instead of x += 1), or "
+            f"clone() the tensor before changing it.")
+
+
+def _unpack_array(ctx, entry):
+    """The fast path of a plain backward: the saved array, after the version check."""
+    if entry is None:
+        return None
+    kind = entry[0]
+    if kind == _INPUT:
+        if entry[2][0] != entry[3]:
+            _check_version(ctx, entry, entry[2], entry[3])
+        return entry[1]._data
+    if kind == _OUTPUT:
+        if entry[2][0] != entry[3]:
+            _check_version(ctx, entry, entry[2], entry[3])
+        return entry[1]
+    if kind == _CONSTANT:
+        return entry[1]
+    return _unpack_hooked(ctx, entry, False)
+
+
+def _unpack(ctx, entry, as_tensors):
+    if entry is None:
+        return None
+    kind = entry[0]
+    if kind == _CONSTANT:
+        return entry[1]
+    if kind == _PACKED:
+        return _unpack_hooked(ctx, entry, as_tensors)
+    _check_version(ctx, entry, entry[2], entry[3])
+    if kind == _INPUT:
+        return entry[1] if as_tensors else entry[1]._data
+    if as_tensors:
+        return make_tensor(entry[1], True, ctx, entry[4])
+    return entry[1]
+
+
+def _unpack_hooked(ctx, entry, as_tensors):
+    _, unpack, packed, version_ref, saved_version, original = entry
+    _check_version(ctx, original, version_ref, saved_version)
+    t = unpack(packed)
+    if not isinstance(t, Tensor):
+        raise TypeError(f"{ctx.name()}: the unpack hook of saved_tensors_hooks must return a "
+                        f"Tensor, got {type(t).__name__}")
+    if not as_tensors:
+        return t._data
+    if original[0] == _INPUT and t is not original[1] and original[1]._requires_grad:
+        raise RuntimeError(
+            f"{ctx.name()}: double backward (create_graph=True) through a tensor saved under "
+            f"saved_tensors_hooks is only supported when unpack returns the saved tensor itself")
+    return t if original[0] == _INPUT else make_tensor(t._data, True, ctx, original[4])
+
+
+_PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep
+
+
+def creation_stack():
+    """The call stack where an op was created, without retrograd's own innermost frames,
+    so that the last frame is the user's line."""
+    frames = traceback.extract_stack(sys._getframe(2))
+    while len(frames) > 1 and frames[-1].filename.startswith(_PACKAGE_DIR):
+        frames.pop()
+    return frames

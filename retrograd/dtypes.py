@@ -1,0 +1,104 @@
+"""retrograd's dtypes: thin named wrappers over NumPy dtypes.
+
+A retrograd dtype prints like PyTorch's (``retrograd.float32``) and compares equal to the
+NumPy dtype it stands for, so ``t.dtype == np.float32`` and ``t.dtype == retrograd.float32``
+both hold. bfloat16 comes from ``ml_dtypes``, which registers it with NumPy.
+"""
+
+import numpy as np
+
+try:  # bfloat16 comes from ml_dtypes, an optional dependency (the 'bfloat16' extra)
+    import ml_dtypes
+except ImportError:  # pragma: no cover - exercised only where ml_dtypes is missing
+    ml_dtypes = None
+
+__all__ = [
+    "dtype", "float16", "bfloat16", "float32", "float64", "int8", "uint8", "int16", "int32",
+    "int64", "bool", "as_numpy_dtype", "from_numpy_dtype", "is_floating", "default_float",
+]
+
+
+class dtype:
+    """A named NumPy dtype. ``np`` is the NumPy dtype; ``is_floating_point`` says whether
+    tensors of this dtype may require gradients."""
+
+    __slots__ = ("name", "np", "is_floating_point", "itemsize")
+
+    def __init__(self, name, np_dtype, is_floating_point):
+        self.name = name
+        self.np = np.dtype(np_dtype) if np_dtype is not None else None
+        self.is_floating_point = is_floating_point
+        self.itemsize = self.np.itemsize if self.np is not None else 2
+
+    def __repr__(self):
+        return f"retrograd.{self.name}"
+
+    @property
+    def dtype(self):
+        """The NumPy dtype: NumPy accepts any object with this attribute as a dtype, so
+        ``np.zeros(3, dtype=retrograd.float32)`` works."""
+        return self.np
+
+    def __eq__(self, other):
+        if isinstance(other, dtype):
+            return self.np == other.np
+        try:
+            return self.np == np.dtype(other)
+        except TypeError:
+            return NotImplemented
+
+    def __hash__(self):
+        return hash(self.np)
+
+    def __reduce__(self):
+        return (from_numpy_dtype, (self.np,))
+
+
+float16 = dtype("float16", np.float16, True)
+bfloat16 = dtype("bfloat16", ml_dtypes.bfloat16 if ml_dtypes else None, True)
+float32 = dtype("float32", np.float32, True)
+float64 = dtype("float64", np.float64, True)
+int8 = dtype("int8", np.int8, False)
+uint8 = dtype("uint8", np.uint8, False)
+int16 = dtype("int16", np.int16, False)
+int32 = dtype("int32", np.int32, False)
+int64 = dtype("int64", np.int64, False)
+bool = dtype("bool", np.bool_, False)  # noqa: A001 - PyTorch's spelling
+
+_ALL = tuple(d for d in (float16, bfloat16, float32, float64, int8, uint8, int16, int32, int64,
+                         bool) if d.np is not None)
+_BY_NUMPY = {d.np: d for d in _ALL}
+_FLOATING_NUMPY = frozenset(d.np for d in _ALL if d.is_floating_point)
+default_float = float32
+
+
+def from_numpy_dtype(np_dtype):
+    """The retrograd dtype for a NumPy dtype; raises TypeError for dtypes retrograd lacks."""
+    try:
+        return _BY_NUMPY[np_dtype]
+    except KeyError:
+        pass
+    try:
+        return _BY_NUMPY[np.dtype(np_dtype)]
+    except (KeyError, TypeError):
+        names = ", ".join(d.name for d in _ALL)
+        raise TypeError(f"retrograd: unsupported dtype {np_dtype!r}; supported: {names}") from None
+
+
+def as_numpy_dtype(d):
+    """Accept a retrograd dtype, a NumPy dtype, a type like ``np.float32`` or a name."""
+    if isinstance(d, dtype):
+        if d.np is None:
+            raise TypeError(f"{d!r} needs the ml_dtypes package: pip install ml_dtypes")
+        return d.np
+    if isinstance(d, str) and d in _BY_NAME:
+        return _BY_NAME[d].np
+    return from_numpy_dtype(d).np
+
+
+_BY_NAME = {d.name: d for d in _ALL}
+
+
+def is_floating(np_dtype):
+    """True for float16, bfloat16, float32 and float64 NumPy dtypes."""
+    return np_dtype in _FLOATING_NUMPY

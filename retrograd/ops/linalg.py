@@ -1,0 +1,52 @@
+"""Matrix multiplication."""
+
+import numpy as np
+
+from retrograd.autograd.function import Function
+
+__all__ = ["MatMul"]
+
+
+def _flatten_batch(a):
+    """(..., n, k) -> (prod(...) * n, k), a view for contiguous a."""
+    return a.reshape(-1, a.shape[-1])
+
+
+class MatMul(Function):
+    """Y = A @ B with batch broadcasting; A:(*, n, k), B:(*, k, m), Y:(*, n, m).
+
+    dL/dA = dL/dY @ B^T   (*, n, k)
+    dL/dB = A^T @ dL/dY   (*, k, m)
+    Batch axes that were broadcast are summed by the engine. When B is a plain matrix (the
+    linear-layer case) the batch is folded into rows instead: one large GEMM rather than
+    many small ones, in forward and in dL/dB = A_2d^T @ dL/dY_2d.
+    Saves: A when dL/dB is needed, B when dL/dA is needed. Both inputs are at least 2-D
+    (Tensor.__matmul__ handles vectors).
+    """
+
+    @staticmethod
+    def forward(ctx, a, b):
+        need_a, need_b = ctx.needs_input_grad
+        ctx.save_for_backward(a if need_b else None, b if need_a else None)
+        ctx.fold = b.ndim == 2 and a.ndim > 2
+        ctx.a_shape = a.shape
+        if ctx.fold:
+            return (_flatten_batch(a) @ b).reshape(a.shape[:-1] + b.shape[-1:])
+        return a @ b
+
+    @staticmethod
+    def backward(ctx, grad_out):
+        a, b = ctx.saved_tensors
+        grad_a = grad_b = None
+        if ctx.fold:
+            g2d = _flatten_batch(grad_out)
+            if b is not None:
+                grad_a = (g2d @ np.swapaxes(b, -1, -2)).reshape(ctx.a_shape)
+            if a is not None:
+                grad_b = np.swapaxes(_flatten_batch(a), -1, -2) @ g2d
+            return grad_a, grad_b
+        if b is not None:
+            grad_a = grad_out @ np.swapaxes(b, -1, -2)
+        if a is not None:
+            grad_b = np.swapaxes(a, -1, -2) @ grad_out
+        return grad_a, grad_b

@@ -1,0 +1,209 @@
+"""Shape ops: reshape/view, permute, expand, indexing, cat, stack.
+
+Reshape, permute, expand and basic indexing return NumPy views that share memory with
+their input; they are marked ``is_view`` so that the output shares the input's version
+counter and an in-place change through either is seen by both.
+"""
+
+import numpy as np
+
+from retrograd.autograd.function import Function
+
+__all__ = ["Reshape", "Permute", "Expand", "Index", "IndexBackward", "IndexPut", "Cat", "Stack", "Clone",
+           "is_basic_index"]
+
+
+class Reshape(Function):
+    """y = x with a new shape (same elements in row-major order).
+
+    dL/dx = dL/dy reshaped to x's shape.
+    Saves: only x's shape. The output is a view when NumPy can reshape without copying.
+    """
+
+    @staticmethod
+    def forward(ctx, x, shape, copy=None):
+        ctx.shape = x.shape
+        y = np.reshape(x, shape, copy=copy)
+        ctx.is_view = y.base is not None
+        return y
+
+    @staticmethod
+    def backward(ctx, grad_out):
+        return grad_out.reshape(ctx.shape)
+
+
+class Permute(Function):
+    """y = x with its axes reordered: y.shape[i] = x.shape[dims[i]].
+
+    dL/dx = dL/dy with the inverse permutation (argsort(dims)).
+    Saves: only the permutation.
+    """
+
+    is_view = True
+
+    @staticmethod
+    def forward(ctx, x, dims):
+        ctx.inverse = tuple(np.argsort(dims))
+        return np.transpose(x, dims)
+
+    @staticmethod
+    def backward(ctx, grad_out):
+        return np.transpose(grad_out, ctx.inverse)
+
+
+class Expand(Function):
+    """y = x broadcast to a larger shape (a read-only view; no data is copied).
+
+    dL/dx = dL/dy summed over the broadcast axes (the engine's shared sum-to-shape).
+    Saves: nothing.
+    """
+
+    is_view = True
+
+    @staticmethod
+    def forward(ctx, x, shape):
+        return np.broadcast_to(x, shape)
+
+    @staticmethod
+    def backward(ctx, grad_out):
+        return grad_out
+
+
+def is_basic_index(index):
+    """True when the index uses only ints, slices, None and Ellipsis (NumPy basic indexing,
+    which returns a view and never repeats an element)."""
+    items = index if isinstance(index, tuple) else (index,)
+    return all(isinstance(i, (int, np.integer, slice, type(None), type(Ellipsis))) and
+               not isinstance(i, bool) for i in items)
+
+
+class Index(Function):
+    """y = x[index]: basic (ints, slices, None, ...) or integer-array/boolean indexing.
+
+    dL/dx = zeros(x.shape) with dL/dy added at the indexed positions; an element picked
+    several times (repeated indices) receives the sum of its gradients.
+    Saves: the index (a constant) and x's shape.
+    """
+
+    @staticmethod
+    def forward(ctx, x, index):
+        ctx.shape, ctx.index = x.shape, index
+        ctx.basic = is_basic_index(index)
+        ctx.is_view = ctx.basic
+        return x[index]
+
+    @staticmethod
+    def backward(ctx, grad_out):
+        return scatter_add_index(grad_out, ctx.shape, ctx.index, ctx.basic)
+
+
+def scatter_add_index(grad, shape, index, basic):
+    """zeros(shape) with grad added at x[index]: the adjoint of indexing."""
+    if not isinstance(grad, np.ndarray):
+        return IndexBackward.apply(grad, shape=shape, index=index, basic=basic)
+    out = np.zeros(shape, dtype=grad.dtype)
+    if basic:
+        out[index] = grad
+    else:
+        np.add.at(out, index, grad)
+    return out
+
+
+class IndexBackward(Function):
+    """y = zeros(shape) with x added at [index] (the adjoint of Index; used by double backward).
+
+    dL/dx = dL/dy[index].
+    """
+
+    @staticmethod
+    def forward(ctx, x, shape, index, basic):
+        ctx.index = index
+        return scatter_add_index(x, shape, index, basic)
+
+    @staticmethod
+    def backward(ctx, grad_out):
+        return grad_out[ctx.index]
+
+
+class IndexPut(Function):
+    """y = x with x[index] replaced by v (v broadcasts to x[index]); ``x[index] = v``.
+
+    dL/dx = dL/dy with zeros at the overwritten positions.
+    dL/dv = dL/dy[index] (summed to v's shape by the engine).
+    Saves: the index (a constant).
+    """
+
+    @staticmethod
+    def forward(ctx, x, value, index):
+        ctx.index = index
+        y = x.copy()
+        y[index] = value
+        return y
+
+    @staticmethod
+    def backward(ctx, grad_out):
+        need_x, need_v = ctx.needs_input_grad
+        grad_x = None
+        if need_x:
+            kept = np.ones(grad_out.shape, dtype=bool)
+            kept[ctx.index] = False
+            grad_x = grad_out * kept
+        return grad_x, (grad_out[ctx.index] if need_v else None)
+
+
+def _slice_along(axis, piece):
+    """An index that takes ``piece`` (an int or slice) along ``axis`` and everything else."""
+    return (slice(None),) * axis + (piece,)
+
+
+class Cat(Function):
+    """y = concatenate(xs, axis).
+
+    dL/dx_i = the slice of dL/dy along axis that x_i occupies.
+    Saves: the offsets of the pieces.
+    """
+
+    @staticmethod
+    def forward(ctx, *xs, axis=0):
+        ctx.axis = axis
+        ctx.bounds = np.cumsum([0] + [x.shape[axis] for x in xs]).tolist()
+        return np.concatenate(xs, axis=axis)
+
+    @staticmethod
+    def backward(ctx, grad_out):
+        b, axis = ctx.bounds, ctx.axis
+        return tuple(grad_out[_slice_along(axis, slice(b[i], b[i + 1]))] if need else None
+                     for i, need in enumerate(ctx.needs_input_grad))
+
+
+class Stack(Function):
+    """y = stack(xs, axis): a new axis of length len(xs).
+
+    dL/dx_i = dL/dy taken at position i of that axis.
+    Saves: nothing.
+    """
+
+    @staticmethod
+    def forward(ctx, *xs, axis=0):
+        ctx.axis = axis
+        return np.stack(xs, axis=axis)
+
+    @staticmethod
+    def backward(ctx, grad_out):
+        return tuple(grad_out[_slice_along(ctx.axis, i)] if need else None
+                     for i, need in enumerate(ctx.needs_input_grad))
+
+
+class Clone(Function):
+    """y = a C-contiguous copy of x (clone() and contiguous()).
+
+    dL/dx = dL/dy.  Saves: nothing.
+    """
+
+    @staticmethod
+    def forward(ctx, x):
+        return np.array(x, copy=True, order="C")
+
+    @staticmethod
+    def backward(ctx, grad_out):
+        return grad_out
