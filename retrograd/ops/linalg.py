@@ -4,7 +4,7 @@ import numpy as np
 
 from retrograd.autograd.function import Function
 
-__all__ = ["MatMul"]
+__all__ = ["MatMul", "Linear"]
 
 
 def _flatten_batch(a):
@@ -50,3 +50,34 @@ class MatMul(Function):
         if a is not None:
             grad_b = np.swapaxes(a, -1, -2) @ grad_out
         return grad_a, grad_b
+
+
+class Linear(Function):
+    """y = x @ W^T + b, the affine map of a linear layer; x:(*, in), W:(out, in), b:(out,),
+    y:(*, out). One node instead of three (transpose, matmul, add).
+
+    dL/dx = dL/dy @ W                       (*, in)
+    dL/dW = dL/dy_2d^T @ x_2d               (out, in)   with the batch axes folded into rows
+    dL/db = sum of dL/dy over all batch axes (out,)
+    Saves: x when dL/dW is needed, W when dL/dx is needed (b is never needed).
+    """
+
+    @staticmethod
+    def forward(ctx, x, weight, bias=None):
+        need_x, need_w, _ = ctx.needs_input_grad
+        ctx.save_for_backward(x if need_w else None, weight if need_x else None)
+        y = _flatten_batch(x) @ weight.T
+        if bias is not None:
+            y += bias
+        return y.reshape(x.shape[:-1] + (weight.shape[0],))
+
+    @staticmethod
+    def backward(ctx, grad_out):
+        x, weight = ctx.saved_tensors
+        _, _, need_b = ctx.needs_input_grad
+        g2d = _flatten_batch(grad_out)
+        grad_x = (g2d @ weight).reshape(grad_out.shape[:-1] + (weight.shape[1],)) \
+            if weight is not None else None
+        grad_w = np.swapaxes(g2d, 0, 1) @ _flatten_batch(x) if x is not None else None
+        grad_b = np.sum(g2d, axis=0) if need_b else None
+        return grad_x, grad_w, grad_b

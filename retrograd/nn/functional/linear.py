@@ -1,0 +1,39 @@
+"""linear: the affine map of fully connected layers."""
+
+from retrograd.ops.linalg import Linear
+from retrograd.tensor import Tensor
+
+__all__ = ["linear"]
+
+
+def linear(input, weight, bias=None):  # noqa: A002 - PyTorch's argument name
+    """y = input @ weight^T + bias.
+
+    Args:
+        input: (*, in_features). weight: (out_features, in_features). bias: (out_features,).
+
+    Example:
+        >>> import retrograd as rg
+        >>> import retrograd.nn.functional as F
+        >>> F.linear(rg.ones(2, 3), rg.ones(4, 3), rg.zeros(4)).shape
+        (2, 4)
+    """
+    _check(input, weight, bias)
+    if input.dtype != weight.dtype:
+        raise TypeError(f"linear: input dtype {input.dtype} does not match weight dtype "
+                        f"{weight.dtype}")
+    return Linear.apply(input, weight, bias)
+
+
+def _check(input, weight, bias):  # noqa: A002
+    if not isinstance(input, Tensor) or not isinstance(weight, Tensor):
+        raise TypeError("linear: input and weight must be Tensors")
+    if weight.ndim != 2:
+        raise ValueError(f"linear: weight must be 2-D (out_features, in_features), got shape "
+                         f"{weight.shape}")
+    if input.ndim == 0 or input.shape[-1] != weight.shape[1]:
+        raise ValueError(f"linear: input of shape {input.shape} does not match weight of shape "
+                         f"{weight.shape}: the last input dim must be {weight.shape[1]}")
+    if bias is not None and bias.shape != (weight.shape[0],):
+        raise ValueError(f"linear: bias of shape {bias.shape} does not match weight of shape "
+                         f"{weight.shape}: expected ({weight.shape[0]},)")
