@@ -22,6 +22,7 @@ from retrograd.creation import (
 from retrograd.dtypes import bfloat16, bool, dtype, float16, float32, float64, int8, int16, int32, int64, uint8
 from retrograd.random import get_rng_state, manual_seed, seed, set_rng_state
 from retrograd import nn  # noqa: E402
+from retrograd.utils.serialization import load, save  # noqa: E402
 
 __version__ = "0.1.0"
 
@@ -36,5 +37,5 @@ __all__ = [
     "sigmoid", "relu", "abs", "clamp", "clip", "pow", "maximum", "minimum", "sum", "mean",
     "var", "std", "max", "min", "amax", "amin", "argmax", "argmin", "logsumexp", "softmax",
     "log_softmax", "reshape", "flatten", "squeeze", "unsqueeze", "transpose", "permute",
-    "masked_fill", "is_tensor", "numel", "allclose", "gather", "split", "chunk",
+    "masked_fill", "is_tensor", "numel", "allclose", "gather", "split", "chunk", "save", "load",
 ]

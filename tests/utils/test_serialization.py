@@ -1,0 +1,689 @@
+"""save/load: safetensors state dicts, nested checkpoints, atomic writes, damaged files.
+
+Interoperability is checked against the safetensors package (its torch and NumPy readers and
+writers); atomicity by killing a writer process with SIGKILL at random moments.
+"""
+
+import json
+import math
+import os
+import pickle
+import random
+import re
+import signal
+import struct
+import subprocess
+import sys
+import time
+
+import ml_dtypes
+import numpy as np
+import pytest
+import safetensors.numpy
+import safetensors.torch
+import torch
+from safetensors import safe_open
+
+import retrograd as rg
+from retrograd.tensor import Tensor, make_tensor
+from retrograd.utils import serialization
+from retrograd.utils.serialization import load, load_checkpoint, save, save_checkpoint
+from tests.utils import _kill_writer
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+TEMPORARY = re.compile(r"\.ckpt\.safetensors\.[0-9a-f]{8}\.tmp")
+
+DTYPES = [  # (NumPy dtype, torch dtype)
+    (np.dtype(np.float16), torch.float16), (np.dtype(ml_dtypes.bfloat16), torch.bfloat16),
+    (np.dtype(np.float32), torch.float32), (np.dtype(np.float64), torch.float64),
+    (np.dtype(np.int8), torch.int8), (np.dtype(np.int16), torch.int16),
+    (np.dtype(np.int32), torch.int32), (np.dtype(np.int64), torch.int64),
+    (np.dtype(np.uint8), torch.uint8), (np.dtype(np.bool_), torch.bool),
+]
+DTYPE_IDS = [str(d) for d, _ in DTYPES]
+SHAPES = [(2, 3), (), (0,), (3, 0, 2), (1, 1, 4)]
+
+
+def sample(dtype, shape, seed=0):
+    """Random values of any dtype (not all equal, so that a mix-up shows)."""
+    values = np.asarray(np.random.default_rng(seed).standard_normal(shape) * 50)
+    if dtype == np.bool_:
+        return np.asarray(values > 0)
+    return values.astype(dtype)
+
+
+def bits(array):
+    """The raw bytes of an array in C order, for bit-exact comparison (nan == nan)."""
+    array = np.asarray(array)
+    return np.ascontiguousarray(array).reshape(-1).view(np.uint8).tobytes()
+
+
+def torch_to_numpy(t):
+    if t.dtype == torch.bfloat16:
+        return t.view(torch.int16).numpy().view(ml_dtypes.bfloat16)
+    return t.numpy()
+
+
+def assert_same(got, expected, where="root"):
+    """Strict structural equality: same types (tuple vs list, int vs float, Tensor vs array,
+    int vs str keys, key order), bit-identical floats and array contents."""
+    assert type(got) is type(expected), f"{where}: {type(got)} != {type(expected)}"
+    if isinstance(expected, dict):
+        assert [(type(k), k) for k in got] == [(type(k), k) for k in expected], where
+        for key in expected:
+            assert_same(got[key], expected[key], f"{where}/{key}")
+    elif isinstance(expected, (list, tuple)):
+        assert len(got) == len(expected), where
+        for i, (g, e) in enumerate(zip(got, expected)):
+            assert_same(g, e, f"{where}/{i}")
+    elif isinstance(expected, float):
+        assert struct.pack("<d", got) == struct.pack("<d", expected), where
+    elif isinstance(expected, Tensor):
+        assert got.requires_grad == expected.requires_grad, where
+        assert_same(got._data, expected._data, where)
+    elif isinstance(expected, (np.ndarray, np.generic)):
+        assert got.dtype == expected.dtype and got.shape == expected.shape, where
+        assert bits(got) == bits(expected), where
+    else:
+        assert got == expected, f"{where}: {got!r} != {expected!r}"
+
+
+def roundtrip(obj, tmp_path, name="ckpt.safetensors"):
+    path = tmp_path / name
+    save(obj, path)
+    return load(path)
+
+
+def float_from_bits(value):
+    return struct.unpack("<d", struct.pack("<Q", value))[0]
+
+
+# ---------------------------------------------------------------------------------- round trips
+@pytest.mark.parametrize("shape", SHAPES, ids=str)
+@pytest.mark.parametrize("dtype", [d for d, _ in DTYPES], ids=DTYPE_IDS)
+def test_every_dtype_and_shape_round_trips(tmp_path, dtype, shape):
+    state = {"x": make_tensor(sample(dtype, shape)), "y": make_tensor(sample(dtype, shape, 1))}
+    loaded = roundtrip(state, tmp_path)
+    assert_same(loaded, state)
+    assert loaded["x"].dtype == dtype and loaded["x"]._data.flags.writeable
+
+
+NON_CONTIGUOUS = {
+    "transposed": lambda a: a.T,
+    "strided": lambda a: a[:, ::2],
+    "reversed": lambda a: a[::-1],
+    "broadcast (stride 0)": lambda a: np.broadcast_to(a[:1], (5, 6)),
+}
+
+
+@pytest.mark.parametrize("make_view", NON_CONTIGUOUS.values(), ids=NON_CONTIGUOUS.keys())
+@pytest.mark.parametrize("dtype", [np.float32, ml_dtypes.bfloat16, np.int64], ids=str)
+def test_non_contiguous_tensors_are_saved_by_value(tmp_path, make_view, dtype):
+    view = make_view(sample(np.dtype(dtype), (5, 6)))
+    assert not view.flags.c_contiguous
+    save({"v": make_tensor(view)}, tmp_path / "v.safetensors")
+    assert bits(load(tmp_path / "v.safetensors")["v"]._data) == bits(view)
+    theirs = safetensors.torch.load_file(str(tmp_path / "v.safetensors"))["v"]
+    assert bits(torch_to_numpy(theirs)) == bits(view)
+
+
+def test_big_endian_arrays_are_stored_little_endian(tmp_path):
+    big = np.arange(6, dtype=">i4").reshape(2, 3)
+    loaded = roundtrip({"a": big}, tmp_path)["a"]
+    np.testing.assert_array_equal(loaded, big)
+    assert loaded.dtype == np.int32
+    np.testing.assert_array_equal(
+        safetensors.numpy.load_file(str(tmp_path / "ckpt.safetensors"))["a"], big)
+
+
+# ---------------------------------------------------------------------------------- interop
+@pytest.mark.parametrize("shape", SHAPES, ids=str)
+@pytest.mark.parametrize("dtype, torch_dtype", DTYPES, ids=DTYPE_IDS)
+def test_torch_safetensors_reads_our_file(tmp_path, dtype, torch_dtype, shape):
+    arrays = {"layer.weight": sample(dtype, shape), "layer.bias": sample(dtype, shape, 1)}
+    save({k: make_tensor(v) for k, v in arrays.items()}, tmp_path / "w.safetensors")
+    theirs = safetensors.torch.load_file(str(tmp_path / "w.safetensors"))
+    assert sorted(theirs) == sorted(arrays)
+    for name, array in arrays.items():
+        assert theirs[name].dtype == torch_dtype and tuple(theirs[name].shape) == shape
+        assert bits(torch_to_numpy(theirs[name])) == bits(array)
+
+
+@pytest.mark.parametrize("shape", SHAPES, ids=str)
+@pytest.mark.parametrize("dtype, torch_dtype", DTYPES, ids=DTYPE_IDS)
+def test_we_read_a_torch_safetensors_file(tmp_path, dtype, torch_dtype, shape):
+    arrays = {"b": sample(dtype, shape), "a": sample(dtype, shape, 1)}
+    path = str(tmp_path / "t.safetensors")
+    tensors = {k: torch.from_numpy(v.view(np.int16)).view(torch.bfloat16) if
+               dtype == ml_dtypes.bfloat16 else torch.from_numpy(v) for k, v in arrays.items()}
+    safetensors.torch.save_file(tensors, path, metadata={"format": "pt"})
+    loaded = load(path)
+    assert sorted(loaded) == ["a", "b"]
+    for name, array in arrays.items():
+        assert isinstance(loaded[name], Tensor)
+        assert_same(loaded[name]._data, array)
+
+
+def test_numpy_safetensors_reads_and_writes_our_format(tmp_path):
+    arrays = {str(d): sample(d, (3, 2)) for d, _ in DTYPES if d != ml_dtypes.bfloat16}
+    save({k: make_tensor(v) for k, v in arrays.items()}, tmp_path / "ours.safetensors")
+    theirs = safetensors.numpy.load_file(str(tmp_path / "ours.safetensors"))
+    for name, array in arrays.items():
+        assert_same(theirs[name], array, name)
+    safetensors.numpy.save_file(arrays, str(tmp_path / "theirs.safetensors"))
+    loaded = load(tmp_path / "theirs.safetensors")
+    for name, array in arrays.items():
+        assert_same(loaded[name]._data, array, name)
+
+
+def test_torch_model_loads_our_state_dict(tmp_path):
+    model = rg.nn.Linear(4, 3)
+    save(model.state_dict(), tmp_path / "linear.safetensors")
+    reference = torch.nn.Linear(4, 3)
+    reference.load_state_dict(safetensors.torch.load_file(str(tmp_path / "linear.safetensors")))
+    x = np.random.default_rng(0).standard_normal((5, 4)).astype(np.float32)
+    expected = reference(torch.from_numpy(x)).detach().numpy()
+    np.testing.assert_allclose(model(rg.tensor(x)).detach().numpy(), expected, rtol=1e-6)
+
+
+def test_file_layout_is_aligned_and_tagged(tmp_path):
+    state = {"h": make_tensor(sample(np.dtype(np.float16), (3,))),
+             "d": make_tensor(sample(np.dtype(np.float64), (3,))),
+             "m": make_tensor(sample(np.dtype(np.bool_), (5,))),
+             "f": make_tensor(sample(np.dtype(np.float32), (1,)))}
+    path = tmp_path / "aligned.safetensors"
+    save(state, path)
+    raw = path.read_bytes()
+    (n,) = struct.unpack("<Q", raw[:8])
+    header = json.loads(raw[8:8 + n])
+    assert n % 8 == 0 and list(header) == ["__metadata__", "h", "d", "m", "f"]
+    for name, entry in header.items():
+        if name != "__metadata__":
+            assert (8 + n + entry["data_offsets"][0]) % state[name].itemsize == 0, name
+    with safe_open(str(path), "np") as f:
+        assert f.metadata()["format"] == "pt"
+
+
+# ---------------------------------------------------------------------------------- structures
+SPECIAL_FLOATS = [0.1, -0.0, 0.0, 5e-324, 1.7976931348623157e308, -2.5e-308, math.inf, -math.inf,
+                  math.nan, -math.nan, float_from_bits(0x7FF0000000000001),
+                  float_from_bits(0xFFF8DEADBEEF0001), 1 / 3]
+BIG_INTS = [0, -1, 2 ** 53 - 1, 2 ** 53, -(2 ** 53), 2 ** 63, -(2 ** 63) - 1, 2 ** 128 + 7,
+            2 ** 20000 + 1, -(3 ** 9000)]
+
+
+def training_checkpoint():
+    model = rg.nn.Linear(3, 2)
+    bit_generator = np.random.PCG64(12345)
+    bit_generator.advance(10 ** 6)
+    return {
+        "model": dict(model.state_dict()),
+        "optimizer": {
+            "state": {0: {"exp_avg": rg.randn(2, 3), "exp_avg_sq": rg.rand(2, 3), "step": 3},
+                      1: {"exp_avg": rg.randn(2), "step": 3}},
+            "param_groups": [{"lr": 0.1, "betas": (0.9, 0.999), "eps": 1e-8,
+                              "weight_decay": 0.0, "amsgrad": False, "params": [0, 1]}],
+        },
+        "rng": bit_generator.state,
+        "epoch": 3,
+        "history": {"loss": [2.3, 1.1, float("nan")], "best": None, "note": "résumé ✓ \n\"q\""},
+        "data": {"order": np.random.default_rng(0).permutation(10), "seen": np.zeros(0, bool)},
+        "shape": (2, (3, []), ()),
+        "mixed keys": {1: "one", "1": "string one", -5: [], 2 ** 70: "big key"},
+        "floats": SPECIAL_FLOATS,
+        "ints": BIG_INTS,
+        "scalars": [np.float32(1.5), np.int64(-7), np.bool_(True), np.float64(0.25),
+                    np.uint8(200)],
+        "empty": [{}, [], (), ""],
+    }
+
+
+def test_nested_checkpoint_round_trips_exactly(tmp_path):
+    checkpoint = training_checkpoint()
+    assert_same(roundtrip(checkpoint, tmp_path), checkpoint)
+
+
+def test_assert_same_is_strict():
+    """The comparator behind the round-trip tests must tell these apart."""
+    pairs = [((1, 2), [1, 2]), ({1: 0}, {"1": 0}), (1, 1.0), (True, 1), (math.nan, -math.nan),
+             (0.0, -0.0), (np.zeros(2), rg.zeros(2)), (np.float32(1), np.float64(1)),
+             ({"a": 1, "b": 2}, {"b": 2, "a": 1})]
+    for got, expected in pairs:
+        with pytest.raises(AssertionError):
+            assert_same(got, expected)
+
+
+def test_tensor_entries_are_named_by_key_path(tmp_path):
+    save(training_checkpoint(), tmp_path / "ckpt.safetensors")
+    with safe_open(str(tmp_path / "ckpt.safetensors"), "np") as f:
+        names = set(f.keys())
+    assert {"model/weight", "model/bias", "optimizer/state/0/exp_avg",
+            "optimizer/state/1/exp_avg", "data/order", "scalars/0"} <= names
+
+
+@pytest.mark.parametrize("obj", [
+    {"a/b": rg.ones(1), "a": {"b": rg.zeros(1)}},
+    {"__metadata__": rg.ones(2), "x": {"": rg.zeros(1), "tensor": rg.ones(3)}},
+    {"": rg.zeros(1), "tensor": rg.ones(1), "tensor~2": rg.full((1,), 2.0)},
+], ids=["path collision", "reserved name", "default name collision"])
+def test_colliding_entry_names_stay_distinct(tmp_path, obj):
+    assert_same(roundtrip(obj, tmp_path), obj)
+
+
+@pytest.mark.parametrize("obj", [
+    rg.randn(3, 2), np.arange(4), np.float32(2.0), [rg.ones(2), 3], (), {}, "text", None, 7,
+    math.nan,
+], ids=lambda o: type(o).__name__)
+def test_any_supported_value_at_the_top_level(tmp_path, obj):
+    assert_same(roundtrip(obj, tmp_path), obj)
+
+
+def test_requires_grad_round_trips(tmp_path):
+    obj = {"w": rg.randn(2, requires_grad=True), "frozen": rg.randn(2),
+           "p": rg.nn.Parameter(rg.ones(2))}
+    loaded = roundtrip(obj, tmp_path)
+    assert loaded["w"].requires_grad and loaded["w"].is_leaf
+    assert not loaded["frozen"].requires_grad
+    assert type(loaded["p"]) is Tensor and loaded["p"].requires_grad
+
+
+def test_rng_state_resumes_the_stream(tmp_path):
+    rg.manual_seed(7)
+    rg.randn(3)
+    save({"rng": rg.get_rng_state()}, tmp_path / "rng.safetensors")
+    expected = rg.randn(5).numpy().copy()
+    rg.manual_seed(99)
+    rg.set_rng_state(load(tmp_path / "rng.safetensors")["rng"])
+    np.testing.assert_array_equal(rg.randn(5).numpy(), expected)
+
+
+def test_unsigned_arrays_round_trip_but_do_not_become_tensors(tmp_path):
+    obj = {"u16": np.arange(3, dtype=np.uint16), "u64": np.array([2 ** 64 - 1], np.uint64)}
+    assert_same(roundtrip(obj, tmp_path), obj)
+    with pytest.raises(TypeError, match="unsupported dtype"):
+        rg.tensor(obj["u64"])
+
+
+def test_module_state_dict_round_trips_into_a_new_model(tmp_path):
+    def make_model():
+        return rg.nn.Sequential(rg.nn.Linear(4, 8), rg.nn.Linear(8, 2, bias=False))
+    model = make_model()
+    save(model.state_dict(), tmp_path / "model.safetensors")
+    other = make_model()
+    assert not np.array_equal(other[0].weight.detach().numpy(), model[0].weight.detach().numpy())
+    other.load_state_dict(load(tmp_path / "model.safetensors"))
+    assert_same(dict(other.state_dict()), dict(model.state_dict()))
+
+
+# ---------------------------------------------------------------------------------- checkpoints
+class FakeOptimizer:
+    """Stands in for an optimizer: a state dict with int keys and tuples."""
+
+    def __init__(self, step=0):
+        self.state = {0: {"step": step, "exp_avg": rg.ones(2) * step}}
+        self.betas = (0.9, 0.999)
+
+    def state_dict(self):
+        return {"state": self.state, "param_groups": [{"betas": self.betas, "params": [0]}]}
+
+    def load_state_dict(self, state_dict):
+        self.state = state_dict["state"]
+        self.betas = state_dict["param_groups"][0]["betas"]
+
+
+def test_save_checkpoint_and_load_into_objects(tmp_path):
+    model, optimizer = rg.nn.Linear(3, 2), FakeOptimizer(step=5)
+    path = tmp_path / "run.safetensors"
+    rng_state = rg.get_rng_state()
+    save_checkpoint(path, model=model, optimizer=optimizer, epoch=2, rng=rng_state)
+    new_model, new_optimizer = rg.nn.Linear(3, 2), FakeOptimizer()
+    checkpoint = load_checkpoint(path, model=new_model, optimizer=new_optimizer)
+    assert checkpoint["epoch"] == 2 and checkpoint["rng"] == rng_state
+    assert_same(dict(new_model.state_dict()), dict(model.state_dict()))
+    assert_same(new_optimizer.state_dict(), optimizer.state_dict())
+
+
+def test_load_checkpoint_errors(tmp_path):
+    save_checkpoint(tmp_path / "run.safetensors", epoch=1)
+    with pytest.raises(KeyError, match=r"no part \['model'\]; its parts are \['epoch'\]"):
+        load_checkpoint(tmp_path / "run.safetensors", model=rg.nn.Linear(1, 1))
+    save([1, 2], tmp_path / "list.safetensors")
+    with pytest.raises(ValueError, match="list.safetensors' holds a list, not a checkpoint"):
+        load_checkpoint(tmp_path / "list.safetensors")
+
+
+# ---------------------------------------------------------------------------------- save errors
+def cyclic():
+    d = {"a": [1]}
+    d["a"].append(d)
+    return d
+
+
+BAD_OBJECTS = [
+    ({"a": {1, 2}}, TypeError, "type set at key path a"),
+    ({"a": [object()]}, TypeError, "type object at key path a/0"),
+    (rg.nn.Linear(1, 1), TypeError, r"type Linear at the top level; save its state_dict\(\)"),
+    ({"c": np.zeros(2, np.complex128)}, TypeError, "dtype complex128 at key path c"),
+    ({"o": np.array([None, 1])}, TypeError, "dtype object at key path o"),
+    ({"s": np.array(["a"])}, TypeError, "dtype <U1 at key path s"),
+    ({1.5: 0}, TypeError, "dict keys must be str or int, got the float key 1.5"),
+    ({"k": {(1, 2): 0}}, TypeError, r"tuple key \(1, 2\) at key path k"),
+    ({True: 0}, TypeError, "bool key True"),
+    ({None: 0}, TypeError, "NoneType key None"),
+    (cyclic(), ValueError, "contains itself at key path a/1"),
+]
+
+
+@pytest.mark.parametrize("obj, error, message", BAD_OBJECTS,
+                         ids=[m.split(" at")[0] for _, _, m in BAD_OBJECTS])
+def test_unsaveable_values_raise_and_leave_the_old_file(tmp_path, obj, error, message):
+    path = tmp_path / "ckpt.safetensors"
+    save({"old": rg.ones(2)}, path)
+    before = path.read_bytes()
+    with pytest.raises(error, match=message):
+        save(obj, path)
+    assert path.read_bytes() == before
+    assert os.listdir(tmp_path) == ["ckpt.safetensors"]
+
+
+def test_same_object_twice_is_not_a_cycle(tmp_path):
+    shared = [1, 2]
+    obj = {"a": shared, "b": shared}
+    assert_same(roundtrip(obj, tmp_path), {"a": [1, 2], "b": [1, 2]})
+
+
+def test_save_into_a_missing_directory_or_onto_a_directory(tmp_path):
+    with pytest.raises(FileNotFoundError, match="directory .*nowhere.* does not exist"):
+        save({}, tmp_path / "nowhere" / "x.safetensors")
+    with pytest.raises(IsADirectoryError, match="is a directory"):
+        save({}, tmp_path)
+
+
+# ---------------------------------------------------------------------------------- atomicity
+def failing_write(exception):
+    def write(f, header, order, entries):
+        f.write(b"partial garbage")
+        raise exception
+    return write
+
+
+@pytest.mark.parametrize("exception", [OSError(28, "No space left on device"),
+                                       KeyboardInterrupt()], ids=["disk full", "interrupt"])
+def test_failed_write_leaves_old_file_and_no_temporary(tmp_path, monkeypatch, exception):
+    path = tmp_path / "ckpt.safetensors"
+    save({"old": rg.ones(2)}, path)
+    before = path.read_bytes()
+    monkeypatch.setattr(serialization, "_write_payload", failing_write(exception))
+    with pytest.raises(type(exception)):
+        save({"new": rg.zeros(2)}, path)
+    assert path.read_bytes() == before
+    assert os.listdir(tmp_path) == ["ckpt.safetensors"]
+
+
+def test_failed_rename_leaves_old_file_and_no_temporary(tmp_path, monkeypatch):
+    path = tmp_path / "ckpt.safetensors"
+    save({"old": rg.ones(2)}, path)
+    before = path.read_bytes()
+
+    def refuse(src, dst):
+        raise PermissionError(13, "Permission denied")
+    monkeypatch.setattr(os, "replace", refuse)
+    with pytest.raises(PermissionError):
+        save({"new": rg.zeros(2)}, path)
+    assert path.read_bytes() == before
+    assert os.listdir(tmp_path) == ["ckpt.safetensors"]
+
+
+def test_write_goes_through_a_synced_temporary_beside_the_target(tmp_path, monkeypatch):
+    calls = []
+    real_replace, real_fsync = os.replace, os.fsync
+
+    def replace(src, dst):
+        calls.append(("replace", src, dst, os.path.getsize(src)))
+        real_replace(src, dst)
+
+    def fsync(fd):
+        calls.append(("fsync", os.path.isdir(f"/proc/self/fd/{fd}")))
+        real_fsync(fd)
+    monkeypatch.setattr(os, "replace", replace)
+    monkeypatch.setattr(os, "fsync", fsync)
+    path = tmp_path / "ckpt.safetensors"
+    save({"w": rg.ones(1000)}, path)
+    (file_sync, rename, dir_sync) = calls
+    assert file_sync == ("fsync", False) and dir_sync == ("fsync", True)
+    _, src, dst, size = rename
+    assert os.path.dirname(src) == str(tmp_path) and dst == str(path)
+    assert TEMPORARY.fullmatch(os.path.basename(src))
+    assert size == path.stat().st_size > 4000
+
+
+def test_new_file_permissions_follow_the_umask(tmp_path):
+    umask = os.umask(0o022)
+    try:
+        save({}, tmp_path / "ckpt.safetensors")
+    finally:
+        os.umask(umask)
+    assert (tmp_path / "ckpt.safetensors").stat().st_mode & 0o777 == 0o644
+
+
+def read_lines(proc, until):
+    """Lines from the writer up to and including the first that starts with ``until``."""
+    lines = []
+    while not lines or not lines[-1].startswith(until):
+        line = proc.stdout.readline()
+        assert line, f"writer exited early: {lines}"
+        lines.append(line.strip())
+    return lines
+
+
+def last_version(lines, word):
+    versions = [int(line.split()[1]) for line in lines if line.startswith(word)]
+    return versions[-1] if versions else None
+
+
+@pytest.mark.skipif(os.name != "posix", reason="SIGKILL is POSIX")
+def test_writer_killed_at_random_moments_never_leaves_a_partial_file(tmp_path):
+    path = tmp_path / "ckpt.safetensors"
+    start = time.perf_counter()
+    save(_kill_writer.checkpoint(-1), path)
+    save_time = time.perf_counter() - start
+    current, rng, mid_write_kills = -1, random.Random(20240611), 0
+    for round_number in range(5):
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "tests.utils._kill_writer", str(path),
+             str(1000 * (round_number + 1))], cwd=ROOT, stdout=subprocess.PIPE, text=True)
+        try:
+            lines = read_lines(proc, "ready")
+            for _ in range(rng.randrange(3)):
+                lines += read_lines(proc, "end")
+            lines += read_lines(proc, "begin")
+            deadline = time.monotonic() + rng.uniform(0.0, 1.2 * save_time)
+            while time.monotonic() < deadline:  # a reader racing the writer sees whole files
+                loaded = load(path)
+                assert_same(loaded, _kill_writer.checkpoint(loaded["version"]))
+            os.kill(proc.pid, signal.SIGKILL)
+            proc.wait()
+            lines += proc.stdout.read().split("\n")
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+            proc.stdout.close()
+        assert proc.returncode == -signal.SIGKILL
+        finished = last_version(lines, "end")
+        possible = {current if finished is None else finished, last_version(lines, "begin")}
+        loaded = load(path)
+        assert loaded["version"] in possible, (loaded["version"], lines[-4:])
+        assert_same(loaded, _kill_writer.checkpoint(loaded["version"]))
+        current = loaded["version"]
+        strays = [name for name in os.listdir(tmp_path) if name != path.name]
+        assert all(TEMPORARY.fullmatch(name) for name in strays), strays
+        mid_write_kills = len(strays)
+    assert mid_write_kills >= 1, "no kill landed inside a write: the test proved nothing"
+
+
+# ---------------------------------------------------------------------------------- load errors
+def raw_file(header, data=b"", pad=True):
+    """A file from a header (dict, or raw bytes) and a data section."""
+    raw = header if isinstance(header, bytes) else json.dumps(header).encode()
+    if pad:
+        raw += b" " * (-len(raw) % 8)
+    return struct.pack("<Q", len(raw)) + raw + data
+
+
+def valid_file(tmp_path):
+    path = tmp_path / "valid.safetensors"
+    save({"a": rg.randn(2, 3), "b": rg.arange(4), "n": {"k": (1, 2.5)}}, path)
+    return path.read_bytes()
+
+
+def header_size(raw):
+    return struct.unpack("<Q", raw[:8])[0]
+
+
+def entry(dtype, shape, begin, end):
+    return {"dtype": dtype, "shape": shape, "data_offsets": [begin, end]}
+
+
+def structure(root):
+    return {"__metadata__": {"retrograd": json.dumps({"version": 1, "root": root})}}
+
+
+F32_2 = entry("F32", [2], 0, 8)
+BAD_FILES = {
+    "empty file": (lambda v: b"", "0 bytes long, too short for the 8-byte header length"),
+    "cut inside length": (lambda v: v[:5], "5 bytes long, too short"),
+    "cut inside header": (lambda v: v[:8 + header_size(v) // 2], "only .* bytes follow it"),
+    "cut at data start": (lambda v: v[:8 + header_size(v)], "run past the end of the data"),
+    "cut inside data": (lambda v: v[:-3], "run past the end of the data section"),
+    "length > file": (lambda v: struct.pack("<Q", len(v)) + v[8:], "only .* bytes follow it"),
+    "length > limit": (lambda v: struct.pack("<Q", 2 ** 40) + v[8:], "more than the format's"),
+    "JSON garbage": (lambda v: raw_file(b"{not json"), "not valid JSON: Expecting"),
+    "not an object": (lambda v: raw_file(b"[1, 2]"), "does not start with '{'"),
+    "not UTF-8": (lambda v: raw_file(b'{"\xff": 1}'), "not UTF-8 text"),
+    "duplicate key": (lambda v: raw_file(b'{"a": {}, "a": {}}'), "'a' appears twice"),
+    "NaN in header": (lambda v: raw_file(b'{"a": NaN}'), "NaN is not valid JSON"),
+    "deep nesting": (lambda v: raw_file(b'{"a":' + b"[" * 100000), "nested too deeply|not valid"),
+    "entry not an object": (lambda v: raw_file({"a": 3}), "tensor 'a': expected an object"),
+    "missing field": (lambda v: raw_file({"a": {"dtype": "F32", "shape": []}}),
+                      "expected an object with dtype, shape and data_offsets"),
+    "negative size": (lambda v: raw_file({"a": entry("F32", [-1], 0, 0)}), "shape must be"),
+    "bool size": (lambda v: raw_file({"a": entry("F32", [True], 0, 4)}, bytes(4)), "shape must"),
+    "reversed offsets": (lambda v: raw_file({"a": entry("F32", [], 8, 4)}, bytes(8)),
+                         "data_offsets must be"),
+    "short offsets": (lambda v: raw_file({"a": {**F32_2, "data_offsets": [0]}}, bytes(8)),
+                      "data_offsets must be"),
+    "size mismatch": (lambda v: raw_file({"a": entry("F32", [3], 0, 8)}, bytes(8)),
+                      r"hold 8 bytes, but shape \(3,\) of dtype F32 needs 12"),
+    "offsets out of range": (lambda v: raw_file({"a": F32_2, "b": entry("F32", [2], 16, 24)},
+                                                bytes(16)), "'b': .* run past the end"),
+    "overlap": (lambda v: raw_file({"a": F32_2, "b": entry("F32", [2], 4, 12)}, bytes(12)),
+                r"tensors 'a' and 'b' overlap \(bytes \[0, 8\] and \[4, 12\]\)"),
+    "gap": (lambda v: raw_file({"a": F32_2, "b": entry("F32", [2], 12, 20)}, bytes(20)),
+            "4 bytes before tensor 'b' belong to no tensor"),
+    "trailing bytes": (lambda v: raw_file({"a": F32_2}, bytes(11)),
+                       "3 bytes after the last tensor"),
+    "unknown dtype": (lambda v: raw_file({"a": entry("F7", [], 0, 4)}, bytes(4)),
+                      "tensor 'a' has dtype 'F7', which retrograd cannot read"),
+    "float8 dtype": (lambda v: raw_file({"a": entry("F8_E4M3", [], 0, 1)}, bytes(1)),
+                     "dtype 'F8_E4M3', which retrograd cannot read"),
+    "dtype not a string": (lambda v: raw_file({"a": entry(4, [], 0, 4)}, bytes(4)), "dtype 4"),
+    "bad bool bytes": (lambda v: raw_file({"m": entry("BOOL", [2], 0, 2)}, b"\x01\x02"),
+                       "holds bytes other than 0 and 1"),
+    "metadata not strings": (lambda v: raw_file({"__metadata__": {"a": 1}}),
+                             "__metadata__ must be an object mapping strings to strings"),
+    "uint32 tensor": (lambda v: raw_file({"u": entry("U32", [1], 0, 4)}, bytes(4)),
+                      "dtype U32, which a retrograd Tensor cannot hold"),
+    "text file": (lambda v: b"hello, this is a text file and not safetensors\n",
+                  "not a safetensors file"),
+    "structure not JSON": (lambda v: raw_file({"__metadata__": {"retrograd": "{bad"}}),
+                           "structure in __metadata__ is damaged: it is not valid JSON"),
+    "structure version": (lambda v: raw_file({"__metadata__": {"retrograd": '{"version": 9}'}}),
+                          "expected an object with version 1"),
+    "unknown tag": (lambda v: raw_file(structure({"set": []})), "unexpected node"),
+    "dangling tensor": (lambda v: raw_file(structure({"tensor": "x"})), "refers to no tensor"),
+    "unused tensor": (lambda v: raw_file({**structure(None), "a": F32_2}, bytes(8)),
+                      r"tensors \['a'\] are in the file but not in the structure"),
+    "duplicate int key": (lambda v: raw_file(structure({"items": [[1, 0], [1, 2]]})),
+                          "malformed node"),
+    "bad int": (lambda v: raw_file(structure({"int": "0xzz"})), "bad int"),
+    "float too wide": (lambda v: raw_file(structure({"float": hex(2 ** 64)})), "malformed"),
+    "scalar not 0-d": (lambda v: raw_file({**structure({"scalar": "a"}), "a": F32_2}, bytes(8)),
+                       "malformed node"),
+    "requires_grad on a dict": (lambda v: raw_file(structure({"dict": {}, "requires_grad": 1})),
+                                "unexpected node"),
+}
+
+
+@pytest.mark.parametrize("make", BAD_FILES.values(), ids=BAD_FILES.keys())
+def test_damaged_files_raise_a_clear_value_error(tmp_path, make):
+    make_bytes, message = make
+    path = tmp_path / "bad.safetensors"
+    path.write_bytes(make_bytes(valid_file(tmp_path)))
+    with pytest.raises(ValueError, match=message) as info:
+        load(path)
+    assert type(info.value) is ValueError  # not a JSONDecodeError or other subclass
+    assert str(info.value).startswith(f"load: cannot read {str(path)!r}: ")
+
+
+def test_missing_file(tmp_path):
+    with pytest.raises(FileNotFoundError, match="load: no such file: .*missing.safetensors"):
+        load(tmp_path / "missing.safetensors")
+
+
+def test_file_written_by_torch_save_is_refused(tmp_path):
+    torch.save({"w": torch.ones(2)}, tmp_path / "model.pt")
+    with pytest.raises(ValueError, match="model.pt.*not a safetensors file"):
+        load(tmp_path / "model.pt")
+
+
+class Payload:
+    """Unpickling this would create a directory: the proof that code ran."""
+
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (os.mkdir, (self.marker,))
+
+
+def test_loading_never_executes_code(tmp_path):
+    marker = tmp_path / "code-ran"
+    path = tmp_path / "evil.safetensors"
+    path.write_bytes(pickle.dumps(Payload(str(marker))))
+    with pytest.raises(ValueError):
+        load(path)
+    header = b'{"__metadata__": {"retrograd": "' + pickle.dumps(1).hex().encode() + b'"}}'
+    path.write_bytes(raw_file(header))
+    with pytest.raises(ValueError):
+        load(path)
+    assert not marker.exists()
+
+
+def test_every_truncation_is_a_value_error(tmp_path):
+    raw = valid_file(tmp_path)
+    path = tmp_path / "cut.safetensors"
+    for size in range(len(raw)):
+        path.write_bytes(raw[:size])
+        with pytest.raises(ValueError) as info:
+            load(path)
+        assert type(info.value) is ValueError and str(path) in str(info.value), size
+
+
+def test_corrupted_header_bytes_load_or_raise_value_error(tmp_path):
+    """Flip bits all over the header: the result is a load or a ValueError, nothing else."""
+    raw = valid_file(tmp_path)
+    path = tmp_path / "flipped.safetensors"
+    outcomes = set()
+    for position in range(8 + header_size(raw)):
+        for mask in (0x01, 0x20, 0xFF):
+            damaged = bytearray(raw)
+            damaged[position] ^= mask
+            path.write_bytes(bytes(damaged))
+            try:
+                load(path)
+                outcomes.add("loaded")
+            except ValueError as e:
+                assert type(e) is ValueError and str(path) in str(e), (position, mask, e)
+                outcomes.add("error")
+    assert outcomes == {"loaded", "error"}
