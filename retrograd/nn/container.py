@@ -2,6 +2,8 @@
 
 from collections import OrderedDict
 
+import numpy as np
+
 from retrograd.nn.module import Module
 from retrograd.nn.parameter import Parameter
 
@@ -9,9 +11,32 @@ __all__ = ["Sequential", "ModuleList", "ModuleDict", "ParameterList", "Parameter
 
 
 def _index(i, n, what):
+    if not isinstance(i, (int, np.integer)) or isinstance(i, bool):
+        raise TypeError(f"{what}: indices must be integers or slices, got {type(i).__name__}")
     if not -n <= i < n:
         raise IndexError(f"{what}: index {i} is out of range for {n} modules")
-    return i % n
+    return int(i) % n
+
+
+def _delete(container, i, what):
+    """del container[i] (an int or a slice), then keys "0", "1", ... in order, as PyTorch."""
+    keys = list(container._modules)
+    doomed = keys[i] if isinstance(i, slice) else [keys[_index(i, len(keys), what)]]
+    for key in doomed:
+        del container._modules[key]
+    values = list(container._modules.values())
+    container._modules.clear()
+    for k, m in enumerate(values):
+        container._modules[str(k)] = m
+
+
+def _tensor_lines(items):
+    """PyTorch's repr lines of ParameterList / ParameterDict entries."""
+    lines = []
+    for key, p in items:
+        size = "x".join(str(n) for n in p.shape)
+        lines.append(f"  ({key}): Parameter containing: [{p.dtype} of size {size}]")
+    return "\n".join(lines)
 
 
 class Sequential(Module):
@@ -49,37 +74,7 @@ class Sequential(Module):
         self.add_module(key, module)
 
     def __delitem__(self, i):
-        keys = list(self._modules)
-        for key in (keys[i] if isinstance(i, slice) else [keys[_index(i, len(keys), "Sequential")]]):
-            del self._modules[key]
-
-    def __len__(self):
-        return len(self._modules)
-
-    def __iter__(self):
-        return iter(self._modules.values())
-
-    def append(self, module):
-        self.add_module(str(len(self._modules)), module)
-        return self
-
-
-class ModuleList(Module):
-    """A list of modules whose parameters are registered (names "0", "1", ...)."""
-
-    def __init__(self, modules=None):
-        super().__init__()
-        if modules is not None:
-            self.extend(modules)
-
-    def __getitem__(self, i):
-        values = list(self._modules.values())
-        if isinstance(i, slice):
-            return ModuleList(values[i])
-        return values[_index(i, len(values), "ModuleList")]
-
-    def __setitem__(self, i, module):
-        self.add_module(str(_index(i, len(self._modules), "ModuleList")), module)
+        _delete(self, i, "Sequential")  # NOTE: renumbers, as PyTorch, even named modules
 
     def __len__(self):
         return len(self._modules)
@@ -97,18 +92,118 @@ class ModuleList(Module):
         return self
 
     def insert(self, index, module):
+        _insert(self, index, module, "Sequential")
+        return self
+
+    def pop(self, i):
+        module = self[i]
+        del self[i]
+        return module
+
+
+class ModuleList(Module):
+    """A list of modules whose parameters are registered (names "0", "1", ...). Deleting or
+    inserting renumbers the names, as in PyTorch.
+
+    Example:
+        >>> import retrograd as rg
+        >>> blocks = rg.nn.ModuleList([rg.nn.Linear(4, 4) for _ in range(3)])
+        >>> len(blocks), [n for n, _ in blocks.named_parameters()][-1]
+        (3, '2.bias')
+    """
+
+    def __init__(self, modules=None):
+        super().__init__()
+        if modules is not None:
+            self.extend(modules)
+
+    def __getitem__(self, i):
         values = list(self._modules.values())
-        values.insert(index, module)
-        self._modules.clear()
-        for i, m in enumerate(values):
-            self.add_module(str(i), m)
+        if isinstance(i, slice):
+            return ModuleList(values[i])
+        return values[_index(i, len(values), "ModuleList")]
+
+    def __setitem__(self, i, module):
+        self.add_module(str(_index(i, len(self._modules), "ModuleList")), module)
+
+    def __delitem__(self, i):
+        _delete(self, i, "ModuleList")
+
+    def __len__(self):
+        return len(self._modules)
+
+    def __iadd__(self, modules):
+        return self.extend(modules)
+
+    def __add__(self, other):
+        return ModuleList(list(self) + list(other))
+
+    def pop(self, i):
+        module = self[i]
+        del self[i]
+        return module
+
+    def __iter__(self):
+        return iter(self._modules.values())
+
+    def append(self, module):
+        self.add_module(str(len(self._modules)), module)
+        return self
+
+    def extend(self, modules):
+        for m in modules:
+            self.append(m)
+        return self
+
+    def insert(self, index, module):
+        _insert(self, index, module, "ModuleList")
 
     def forward(self, *args):
         raise NotImplementedError("ModuleList is a container: iterate over it in your forward")
 
+    def __repr__(self):
+        """PyTorch's compressed form: runs of equal children print once, as "(0-2): 3 x ..."."""
+        reprs = [repr(m) for m in self]
+        if not reprs:
+            return "ModuleList()"
+        runs = []  # [first index, last index, repr]
+        for i, r in enumerate(reprs):
+            if runs and runs[-1][2] == r:
+                runs[-1][1] = i
+            else:
+                runs.append([i, i, r])
+        lines = []
+        for first, last, r in runs:
+            r = r.replace("\n", "\n  ")
+            lines.append(f"({first}): {r}" if first == last
+                         else f"({first}-{last}): {last - first + 1} x {r}")
+        return "ModuleList(\n  " + "\n  ".join(lines) + "\n)"
+
+
+def _insert(container, index, module, what):
+    """Insert before index (PyTorch's list semantics) and renumber."""
+    if not isinstance(module, Module):
+        raise TypeError(f"{what}.insert: expected a Module, got {type(module).__name__}")
+    n = len(container._modules)
+    if not isinstance(index, (int, np.integer)) or isinstance(index, bool):
+        raise TypeError(f"{what}.insert: index must be an int, got {type(index).__name__}")
+    index = min(max(int(index) + n if index < 0 else int(index), 0), n)
+    values = list(container._modules.values())
+    values.insert(index, module)
+    container._modules.clear()
+    for i, m in enumerate(values):
+        container._modules[str(i)] = m
+
 
 class ModuleDict(Module):
-    """A dict of modules whose parameters are registered under their keys."""
+    """A dict of modules whose parameters are registered under their keys (insertion order).
+
+    Example:
+        >>> import retrograd as rg
+        >>> heads = rg.nn.ModuleDict({"cls": rg.nn.Linear(8, 10), "box": rg.nn.Linear(8, 4)})
+        >>> list(heads), heads["box"].out_features
+        (['cls', 'box'], 4)
+    """
 
     def __init__(self, modules=None):
         super().__init__()
@@ -147,12 +242,27 @@ class ModuleDict(Module):
         for key, m in items:
             self.add_module(key, m)
 
+    def pop(self, key):
+        module = self._modules[key]
+        del self._modules[key]
+        return module
+
+    def clear(self):
+        self._modules.clear()
+
     def forward(self, *args):
         raise NotImplementedError("ModuleDict is a container: index it in your forward")
 
 
 class ParameterList(Module):
-    """A list of Parameters registered under "0", "1", ..."""
+    """A list of Parameters registered under "0", "1", ...; tensors are made Parameters.
+
+    Example:
+        >>> import retrograd as rg
+        >>> gains = rg.nn.ParameterList([rg.ones(3), rg.ones(3)])
+        >>> [n for n, _ in gains.named_parameters()]
+        ['0', '1']
+    """
 
     def __init__(self, values=None):
         super().__init__()
@@ -164,9 +274,18 @@ class ParameterList(Module):
         self.register_parameter(str(len(self._parameters)), p)
         return self
 
+    def extend(self, values):
+        for v in values:
+            self.append(v)
+        return self
+
     def __getitem__(self, i):
         values = list(self._parameters.values())
         return values[_index(i, len(values), "ParameterList")]
+
+    def __setitem__(self, i, value):
+        key = str(_index(i, len(self._parameters), "ParameterList"))
+        self.register_parameter(key, value if isinstance(value, Parameter) else Parameter(value))
 
     def __len__(self):
         return len(self._parameters)
@@ -174,13 +293,38 @@ class ParameterList(Module):
     def __iter__(self):
         return iter(self._parameters.values())
 
+    def __iadd__(self, values):
+        return self.extend(values)
+
+    def extra_repr(self):
+        return _tensor_lines(enumerate(self))
+
 
 class ParameterDict(Module):
-    """A dict of Parameters registered under their keys."""
+    """A dict of Parameters registered under their keys; tensors are made Parameters.
+
+    Example:
+        >>> import retrograd as rg
+        >>> scales = rg.nn.ParameterDict({"b": rg.ones(2), "a": rg.zeros(1)})
+        >>> list(scales)  # a plain dict is added in sorted order, as in PyTorch
+        ['a', 'b']
+    """
 
     def __init__(self, values=None):
         super().__init__()
-        for key, v in (values or {}).items():
+        if values is not None:
+            self.update(values)
+
+    def update(self, values):
+        """Add or replace entries. NOTE: as in PyTorch, a plain dict is added in sorted key
+        order (an OrderedDict, a ParameterDict or a sequence of pairs keeps its order)."""
+        if isinstance(values, (OrderedDict, ParameterDict)):
+            items = list(values.items())
+        elif hasattr(values, "items"):
+            items = sorted(values.items())
+        else:
+            items = list(values)
+        for key, v in items:
             self[key] = v
 
     def __setitem__(self, key, value):
@@ -188,6 +332,20 @@ class ParameterDict(Module):
 
     def __getitem__(self, key):
         return self._parameters[key]
+
+    def __delitem__(self, key):
+        del self._parameters[key]
+
+    def get(self, key, default=None):
+        return self._parameters.get(key, default)
+
+    def pop(self, key):
+        value = self._parameters[key]
+        del self._parameters[key]
+        return value
+
+    def extra_repr(self):
+        return _tensor_lines(self.items())
 
     def __len__(self):
         return len(self._parameters)

@@ -19,6 +19,8 @@ class Linear(Module):
         in_features: size of each input sample.
         out_features: size of each output sample.
         bias: whether to learn an additive bias. Default: True.
+        device: None or "cpu" (accepted for PyTorch compatibility).
+        dtype: the parameters' dtype. Default: the default float dtype (float32).
 
     Shape:
         - Input: (*, in_features).
@@ -35,8 +37,13 @@ class Linear(Module):
         (128, 30)
     """
 
-    def __init__(self, in_features, out_features, bias=True, dtype=None):
+    def __init__(self, in_features, out_features, bias=True, device=None, dtype=None):
         super().__init__()
+        for name, size in (("in_features", in_features), ("out_features", out_features)):
+            if not isinstance(size, int) or isinstance(size, bool) or size < 0:
+                raise ValueError(f"Linear: {name} must be a non-negative int, got {size!r}")
+        if device not in (None, "cpu"):
+            raise RuntimeError(f"Linear: retrograd runs on the CPU only, got device {device!r}")
         self.in_features, self.out_features = in_features, out_features
         dtype = dtype or _dt.default_float
         self.weight = Parameter(empty(out_features, in_features, dtype=dtype))
@@ -64,7 +71,15 @@ class Linear(Module):
 
 
 class Identity(Module):
-    """Returns its input unchanged (a placeholder that keeps state-dict names stable)."""
+    """Returns its input unchanged (a placeholder that keeps state-dict names stable);
+    arguments are accepted and ignored.
+
+    Example:
+        >>> import retrograd as rg
+        >>> x = rg.ones(2)
+        >>> rg.nn.Identity(54, unused=True)(x) is x
+        True
+    """
 
     def __init__(self, *args, **kwargs):
         super().__init__()
@@ -94,7 +109,13 @@ class Flatten(Module):
 
 
 class Unflatten(Module):
-    """Splits dim into the given sizes."""
+    """Splits dim into the given sizes (one may be -1).
+
+    Example:
+        >>> import retrograd as rg
+        >>> rg.nn.Unflatten(1, (2, 5))(rg.zeros(3, 10)).shape
+        (3, 2, 5)
+    """
 
     def __init__(self, dim, unflattened_size):
         super().__init__()

@@ -12,7 +12,7 @@ import numpy as np
 
 from retrograd import dtypes as _dt
 from retrograd.autograd.function import Function, RemovableHandle
-from retrograd.autograd.grad_mode import no_grad
+from retrograd.autograd.grad_mode import STATE, no_grad
 from retrograd.nn.parameter import Parameter
 from retrograd.tensor import Tensor, make_tensor
 
@@ -64,17 +64,19 @@ class Module:
             object.__setattr__(self, name, value)
             return
         if isinstance(value, Parameter):
-            self._forget(name)
-            self._parameters[name] = value
-        elif isinstance(value, Module):
-            self._forget(name)
-            self._modules[name] = value
+            # NOTE: as in PyTorch, re-assigning a registered name keeps its place in the
+            # dict, so the order of named_parameters() and state_dict() keys does not change.
+            self._forget(name, keep=self._parameters)
+            self.register_parameter(name, value)
         elif name in self._parameters:
             if value is not None:
                 raise TypeError(f"{type(self).__name__}.{name}: cannot assign a "
                                 f"{type(value).__name__} to a parameter (expected a Parameter "
                                 f"or None)")
             self._parameters[name] = None
+        elif isinstance(value, Module):
+            self._forget(name, keep=self._modules)
+            self._modules[name] = value
         elif name in self._buffers:
             if value is not None and not isinstance(value, Tensor):
                 raise TypeError(f"{type(self).__name__}.{name}: a buffer must be a Tensor or "
@@ -88,11 +90,14 @@ class Module:
         else:
             object.__setattr__(self, name, value)
 
-    def _forget(self, name):
+    def _forget(self, name, keep=None):
+        """Remove name from the instance dict and from every store except ``keep``."""
         self.__dict__.pop(name, None)
         for store in (self._parameters, self._buffers, self._modules):
-            store.pop(name, None)
-        self._non_persistent.discard(name)
+            if store is not keep:
+                store.pop(name, None)
+        if keep is not self._buffers:
+            self._non_persistent.discard(name)
 
     def __getattr__(self, name):
         # Called only when normal lookup fails: parameters, buffers and submodules.
@@ -109,30 +114,30 @@ class Module:
             object.__delattr__(self, name)
 
     def register_parameter(self, name, param):
-        _check_name(self, name)
+        _check_name(self, name, "parameter", "_parameters")
         if param is not None and not isinstance(param, Parameter):
             raise TypeError(f"register_parameter: {name!r} must be a Parameter or None, got "
                             f"{type(param).__name__}")
-        self._forget(name)
         self._parameters[name] = param
 
     def register_buffer(self, name, tensor, persistent=True):
         """A tensor that is state but not a parameter (e.g. running_mean): saved in the state
         dict (unless persistent=False), moved by ``to()``, never returned by parameters()."""
-        _check_name(self, name)
+        _check_name(self, name, "buffer", "_buffers")
         if tensor is not None and not isinstance(tensor, Tensor):
             raise TypeError(f"register_buffer: {name!r} must be a Tensor or None, got "
                             f"{type(tensor).__name__}")
-        self._forget(name)
         self._buffers[name] = tensor
-        if not persistent:
+        if persistent:
+            self._non_persistent.discard(name)
+        else:
             self._non_persistent.add(name)
 
     def add_module(self, name, module):
-        _check_name(self, name, allow_dots=False)
+        _check_name(self, name, "module", "_modules")
         if module is not None and not isinstance(module, Module):
-            raise TypeError(f"add_module: {name!r} must be a Module or None")
-        self._forget(name)
+            raise TypeError(f"add_module: {name!r} must be a Module or None, got "
+                            f"{type(module).__name__}")
         self._modules[name] = module
 
     register_module = add_module
@@ -217,10 +222,13 @@ class Module:
 
     # ------------------------------------------------------------------ modes
     def train(self, mode=True):
+        """Set training mode here and (through each child's own ``train``, so that a subclass
+        may override it) in every submodule; returns self."""
         if not isinstance(mode, bool):
-            raise TypeError(f"train: mode must be a bool, got {type(mode).__name__}")
-        for m in self.modules():
-            object.__setattr__(m, "training", mode)
+            raise ValueError(f"train: mode must be a bool, got {type(mode).__name__}")
+        self.training = mode
+        for child in self.children():
+            child.train(mode)
         return self
 
     def eval(self):
@@ -238,7 +246,10 @@ class Module:
             if set_to_none:
                 p.grad = None
             else:
-                p.grad.detach_()
+                if p.grad.grad_fn is not None:
+                    p.grad.detach_()
+                else:
+                    p.grad.requires_grad_(False)
                 p.grad.zero_()
 
     # ------------------------------------------------------------------ dtype
@@ -281,22 +292,46 @@ class Module:
 
     # ------------------------------------------------------------------ state dict
     def state_dict(self, destination=None, prefix="", keep_vars=False):
-        """Parameters and persistent buffers by dotted name, sharing memory with them."""
+        """Parameters and persistent buffers by dotted name, sharing memory with them. As in
+        PyTorch, a submodule or parameter reachable under two names appears under both."""
         out = OrderedDict() if destination is None else destination
-        for module_prefix, module in self.named_modules(prefix=prefix.rstrip(".")):
+        for key, _, _, value in self._state_entries(prefix):
+            out[key] = value if keep_vars else value.detach()
+        return out
+
+    def _state_entries(self, prefix=""):
+        """(key, store, name, tensor) for every state-dict entry, in PyTorch's order:
+        a module's parameters, then its persistent buffers, then its children's entries."""
+        for module_prefix, module in self.named_modules(prefix=prefix.rstrip("."),
+                                                        remove_duplicate=False):
             base = f"{module_prefix}." if module_prefix else ""
             for name, p in module._parameters.items():
                 if p is not None:
-                    out[base + name] = p if keep_vars else p.detach()
+                    yield base + name, module._parameters, name, p
             for name, b in module._buffers.items():
                 if b is not None and name not in module._non_persistent:
-                    out[base + name] = b if keep_vars else b.detach()
-        return out
+                    yield base + name, module._buffers, name, b
 
     def load_state_dict(self, state_dict, strict=True, assign=False):
-        """Copy values into parameters and buffers. Missing and unexpected keys are errors
-        when strict; a shape mismatch is always an error. All problems are listed at once."""
-        own = self.state_dict(keep_vars=True)
+        """Copy values (Tensors or arrays) into parameters and buffers, in place and cast to
+        their dtype, so optimizers holding the parameters see the new values. Missing and
+        unexpected keys are errors when strict; a shape mismatch is always an error. All
+        problems are listed in one error. ``assign=True`` replaces the tensors instead
+        (parameters keep their requires_grad). Returns (missing_keys, unexpected_keys).
+
+        Example:
+            >>> import retrograd as rg
+            >>> a, b = rg.nn.Linear(2, 3), rg.nn.Linear(2, 3)
+            >>> b.load_state_dict(a.state_dict())
+            IncompatibleKeys(missing_keys=[], unexpected_keys=[])
+            >>> bool((a.weight == b.weight).all())
+            True
+        """
+        if not hasattr(state_dict, "keys") or not hasattr(state_dict, "__getitem__"):
+            raise TypeError(f"load_state_dict: expected a mapping of names to tensors, got "
+                            f"{type(state_dict).__name__}")
+        entries = list(self._state_entries())
+        own = {key: value for key, _, _, value in entries}
         missing = [k for k in own if k not in state_dict]
         unexpected = [k for k in state_dict if k not in own]
         mismatched = [f"{k}: checkpoint has shape {tuple(np.shape(_array(state_dict[k])))}, "
@@ -314,8 +349,12 @@ class Module:
             raise RuntimeError(f"Error(s) in loading state_dict for {type(self).__name__}:\n  "
                                + "\n  ".join(problems))
         with no_grad():
-            for key, target in own.items():
-                if key in state_dict:
+            for key, store, name, target in entries:
+                if key not in state_dict:
+                    continue
+                if assign:
+                    store[name] = _assigned(target, _array(state_dict[key]))
+                else:
                     _copy_in_place(target, _array(state_dict[key]))
         return IncompatibleKeys(missing, unexpected)
 
@@ -331,14 +370,33 @@ class Module:
         return RemovableHandle(self._forward_hooks, hook)
 
     def register_full_backward_hook(self, hook):
-        """hook(module, grad_input, grad_output) -> None or new grad_input, when the gradients
-        of the module's tensor inputs have been computed (grad_input is None for inputs that
-        do not require grad)."""
+        """hook(module, grad_input, grad_output) -> None or new grad_input (a tuple of the same
+        length), when the gradients of the module's inputs have been computed.
+
+        grad_input has one entry per positional argument of the call, grad_output one per
+        output; an entry is None for a non-Tensor, for a tensor that does not require grad,
+        and for an output that received no gradient. When no input requires grad, the hook
+        runs as soon as grad_output is known, with grad_input all None (as in PyTorch).
+        NOTE: PyTorch passes zeros (not None) for a tensor input that does not require grad
+        while another input does; retrograd passes None, since no gradient exists for it.
+
+        Example:
+            >>> import retrograd as rg
+            >>> layer = rg.nn.Linear(3, 2)
+            >>> seen = []
+            >>> handle = layer.register_full_backward_hook(
+            ...     lambda m, gin, gout: seen.append((gin[0].shape, gout[0].shape)))
+            >>> layer(rg.ones(4, 3, requires_grad=True)).sum().backward()
+            >>> seen
+            [((4, 3), (4, 2))]
+            >>> handle.remove()
+        """
         self._backward_hooks.append(hook)
         return RemovableHandle(self._backward_hooks, hook)
 
     def register_full_backward_pre_hook(self, hook):
-        """hook(module, grad_output) -> None or new grad_output, before the module's backward."""
+        """hook(module, grad_output) -> None or new grad_output (a tuple of the same length),
+        when the gradients of the module's outputs are known, before they flow into it."""
         self._backward_pre_hooks.append(hook)
         return RemovableHandle(self._backward_pre_hooks, hook)
 
@@ -347,13 +405,17 @@ class Module:
             result = hook(self, args)
             if result is not None:
                 args = result if isinstance(result, tuple) else (result,)
-        if self._backward_hooks or self._backward_pre_hooks:
-            return _call_with_backward_hooks(self, args, kwargs)
+        state = None
+        if (self._backward_hooks or self._backward_pre_hooks) and STATE.grad_enabled:
+            state = _BackwardHookState(self, len(args))
+            args = state.wrap_inputs(args)
         output = self.forward(*args, **kwargs)
         for hook in self._forward_hooks:
             result = hook(self, args, output)
             if result is not None:
                 output = result
+        if state is not None:
+            output = state.wrap_outputs(output)
         return output
 
     # ------------------------------------------------------------------ repr
@@ -385,15 +447,19 @@ class Module:
         self.__dict__.update(state)
 
 
-def _check_name(module, name, allow_dots=False):
+def _check_name(module, name, kind, store):
+    """PyTorch's rules for a registered name: a non-empty string without dots that is not
+    already an attribute of another kind (a method, a plain attribute, a parameter, ...)."""
     if "_parameters" not in module.__dict__:
-        raise AttributeError(f"{type(module).__name__}: call super().__init__() first")
-    if not isinstance(name, str) or not name or (not allow_dots and "." in name):
-        raise KeyError(f"{type(module).__name__}: invalid name {name!r} (a non-empty string "
-                       f"without dots)")
-    if "." in name:
-        raise KeyError(f"{type(module).__name__}: name {name!r} cannot contain '.'")
-    if name in module.__dict__ and name not in module._parameters | module._buffers:
+        raise AttributeError(f"{type(module).__name__}: call super().__init__() before "
+                             f"registering a {kind}")
+    if not isinstance(name, str):
+        raise TypeError(f"{type(module).__name__}: {kind} name must be a string, got "
+                        f"{type(name).__name__}")
+    if not name or "." in name:
+        raise KeyError(f"{type(module).__name__}: invalid {kind} name {name!r} (a non-empty "
+                       f"string without dots)")
+    if name not in module.__dict__[store] and hasattr(module, name):
         raise KeyError(f"{type(module).__name__}: attribute {name!r} already exists")
 
 
@@ -412,6 +478,14 @@ def _copy_in_place(target, source):
     target._version[0] += 1
 
 
+def _assigned(target, source):
+    """load_state_dict(assign=True): a new tensor holding source (not a copy), of the same
+    kind as target (a Parameter keeps its requires_grad)."""
+    if isinstance(target, Parameter):
+        return Parameter(make_tensor(source), requires_grad=target.requires_grad)
+    return make_tensor(source)
+
+
 def _cast_in_place(t, target):
     """Module.to(dtype): the same Tensor object, with its data (and grad) converted."""
     t._data = t._data.astype(target)
@@ -422,11 +496,15 @@ def _cast_in_place(t, target):
 
 class _BackwardHookIdentity(Function):
     """Identity on several tensors; its backward reports the gradients flowing through it to
-    the module's backward hooks (used around a module's inputs and outputs)."""
+    the module's backward hooks (used around a module's inputs and outputs).
+
+    dL/dx_i = dL/dy_i, or what a hook returns instead. Saves nothing.
+    """
 
     @staticmethod
     def forward(ctx, *arrays, state, role):
         ctx.state, ctx.role = state, role
+        ctx.set_materialize_grads(False)  # an output that got no gradient is reported as None
         return tuple(arrays) if len(arrays) > 1 else arrays[0]
 
     @staticmethod
@@ -437,36 +515,88 @@ class _BackwardHookIdentity(Function):
 
 
 class _BackwardHookState:
-    """Joins the gradient at a module's outputs with the one at its inputs for the hooks."""
+    """One module call with backward hooks: wraps its tensor inputs and outputs in
+    _BackwardHookIdentity nodes and joins the gradients seen at both ends for the hooks.
+    ``*_positions`` are the argument / output positions that were wrapped."""
 
-    def __init__(self, module, n_inputs, inputs_need_grad):
+    def __init__(self, module, n_inputs):
         self.module = module
         self.n_inputs = n_inputs
-        self.inputs_need_grad = inputs_need_grad
+        self.n_outputs = 1
+        self.input_positions = []
+        self.output_positions = []
         self.grad_output = None
 
+    def wrap_inputs(self, args):
+        self.input_positions = [i for i, a in enumerate(args)
+                                if isinstance(a, Tensor) and a.requires_grad]
+        return _wrap_positions(args, self.input_positions, self, "input")
+
+    def wrap_outputs(self, output):
+        outputs = output if isinstance(output, tuple) else (output,)
+        self.n_outputs = len(outputs)
+        self.output_positions = [i for i, o in enumerate(outputs)
+                                 if isinstance(o, Tensor) and o.requires_grad]
+        wrapped = _wrap_positions(outputs, self.output_positions, self, "output")
+        return wrapped if isinstance(output, tuple) else wrapped[0]
+
     def output_seen(self, grads):
+        """Backward reached the outputs: run the pre-hooks, remember grad_output."""
+        full = _pack_with_none(grads, self.output_positions, self.n_outputs)
         for hook in self.module._backward_pre_hooks:
-            result = hook(self.module, tuple(_wrap(g) for g in grads))
+            result = hook(self.module, full)
             if result is not None:
-                grads = [_unwrap(g) for g in result]
-        self.grad_output = tuple(_wrap(g) for g in grads)
-        if not self.inputs_need_grad:
-            self._call_hooks((None,) * self.n_inputs)
-        return grads
+                full = _checked_hook_result(result, len(full), "pre-hook", "grad_output")
+        self.grad_output = full
+        if not self.input_positions:
+            grad_input = (None,) * self.n_inputs
+            for hook in self.module._backward_hooks:
+                result = hook(self.module, grad_input, full)
+                if result is not None and any(g is not None for g in result):
+                    raise RuntimeError(f"{type(self.module).__name__}: a backward hook of a "
+                                       f"module whose inputs do not require grad must return "
+                                       f"None (there is no grad_input to replace)")
+        return [_unwrap(full[i]) for i in self.output_positions]
 
     def input_seen(self, grads):
-        result = self._call_hooks(tuple(_wrap(g) for g in grads))
-        return [_unwrap(g) for g in result] if result is not None else grads
-
-    def _call_hooks(self, grad_input):
-        replaced = None
+        """Backward reached the inputs: run the hooks, which may replace grad_input."""
+        grad_input = _pack_with_none(grads, self.input_positions, self.n_inputs)
         for hook in self.module._backward_hooks:
-            out = hook(self.module, grad_input if replaced is None else replaced,
-                       self.grad_output)
-            if out is not None:
-                replaced = tuple(out)
-        return replaced
+            result = hook(self.module, grad_input, self.grad_output)
+            if result is not None:
+                grad_input = _checked_hook_result(result, len(grad_input), "hook", "grad_input")
+        return [_unwrap(grad_input[i]) for i in self.input_positions]
+
+
+def _wrap_positions(values, positions, state, role):
+    """values with the tensors at ``positions`` replaced by one _BackwardHookIdentity's
+    outputs, which share their version counters (an in-place change stays detectable)."""
+    if not positions:
+        return tuple(values)
+    wrapped = _BackwardHookIdentity.apply(*(values[i] for i in positions), state=state,
+                                          role=role)
+    wrapped = wrapped if isinstance(wrapped, tuple) else (wrapped,)
+    values = list(values)
+    for i, w in zip(positions, wrapped):
+        w._version = values[i]._version
+        values[i] = w
+    return tuple(values)
+
+
+def _pack_with_none(grads, positions, n):
+    """One entry per position 0..n-1: the gradient (as a Tensor) where there is one."""
+    full = [None] * n
+    for i, g in zip(positions, grads):
+        full[i] = _wrap(g)
+    return tuple(full)
+
+
+def _checked_hook_result(result, n, what, name):
+    result = tuple(result) if isinstance(result, (tuple, list)) else (result,)
+    if len(result) != n:
+        raise RuntimeError(f"backward {what} returned {len(result)} values for {name}, "
+                           f"expected {n}")
+    return tuple(_wrap(g) for g in result)
 
 
 def _wrap(g):
@@ -477,32 +607,3 @@ def _wrap(g):
 
 def _unwrap(g):
     return g._data if isinstance(g, Tensor) and not g.requires_grad else g
-
-
-def _call_with_backward_hooks(module, args, kwargs):
-    tensor_positions = [i for i, a in enumerate(args) if isinstance(a, Tensor)
-                        and a.requires_grad]
-    state = _BackwardHookState(module, len([a for a in args if isinstance(a, Tensor)]),
-                               bool(tensor_positions))
-    if tensor_positions:
-        wrapped = _BackwardHookIdentity.apply(*(args[i] for i in tensor_positions),
-                                              state=state, role="input")
-        wrapped = wrapped if isinstance(wrapped, tuple) else (wrapped,)
-        args = list(args)
-        for i, w in zip(tensor_positions, wrapped):
-            args[i] = w
-        args = tuple(args)
-    output = module.forward(*args, **kwargs)
-    for hook in module._forward_hooks:
-        result = hook(module, args, output)
-        if result is not None:
-            output = result
-    outputs = output if isinstance(output, tuple) else (output,)
-    hooked = [o for o in outputs if isinstance(o, Tensor) and o.requires_grad]
-    if not hooked:
-        return output
-    new = _BackwardHookIdentity.apply(*hooked, state=state, role="output")
-    new = iter(new if isinstance(new, tuple) else (new,))
-    replaced = tuple(next(new) if isinstance(o, Tensor) and o.requires_grad else o
-                     for o in outputs)
-    return replaced if isinstance(output, tuple) else replaced[0]

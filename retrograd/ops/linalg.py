@@ -1,5 +1,7 @@
 """Matrix multiplication."""
 
+import math
+
 import numpy as np
 
 from retrograd.autograd.function import Function
@@ -8,8 +10,9 @@ __all__ = ["MatMul", "Linear"]
 
 
 def _flatten_batch(a):
-    """(..., n, k) -> (prod(...) * n, k), a view for contiguous a."""
-    return a.reshape(-1, a.shape[-1])
+    """(..., n, k) -> (prod(...) * n, k), a view for contiguous a. The row count is explicit:
+    reshape(-1, k) cannot infer it when the array is empty."""
+    return a.reshape(math.prod(a.shape[:-1]), a.shape[-1])
 
 
 class MatMul(Function):
@@ -56,10 +59,12 @@ class Linear(Function):
     """y = x @ W^T + b, the affine map of a linear layer; x:(*, in), W:(out, in), b:(out,),
     y:(*, out). One node instead of three (transpose, matmul, add).
 
-    dL/dx = dL/dy @ W                       (*, in)
-    dL/dW = dL/dy_2d^T @ x_2d               (out, in)   with the batch axes folded into rows
-    dL/db = sum of dL/dy over all batch axes (out,)
-    Saves: x when dL/dW is needed, W when dL/dx is needed (b is never needed).
+    With the batch axes folded into rows, x_2d:(n, in), dL/dy_2d:(n, out):
+    dL/dx = dL/dy_2d @ W, reshaped to (*, in)
+    dL/dW = dL/dy_2d^T @ x_2d                (out, in)
+    dL/db = sum of dL/dy_2d over rows        (out,)
+    Saves: x when dL/dW is needed, W when dL/dx is needed (b is never needed). The backward
+    is written with Tensor-compatible operations, so double backward works.
     """
 
     @staticmethod

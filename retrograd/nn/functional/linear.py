@@ -19,15 +19,19 @@ def linear(input, weight, bias=None):  # noqa: A002 - PyTorch's argument name
         (2, 4)
     """
     _check(input, weight, bias)
-    if input.dtype != weight.dtype:
-        raise TypeError(f"linear: input dtype {input.dtype} does not match weight dtype "
-                        f"{weight.dtype}")
+    if input.dtype != weight.dtype or (bias is not None and bias.dtype != weight.dtype):
+        bias_dtype = f", bias dtype {bias.dtype}" if bias is not None else ""
+        raise TypeError(f"linear: expected input and weight (and bias) of one dtype, got input "
+                        f"dtype {input.dtype}, weight dtype {weight.dtype}{bias_dtype}")
     return Linear.apply(input, weight, bias)
 
 
 def _check(input, weight, bias):  # noqa: A002
-    if not isinstance(input, Tensor) or not isinstance(weight, Tensor):
-        raise TypeError("linear: input and weight must be Tensors")
+    if not isinstance(input, Tensor) or not isinstance(weight, Tensor) \
+            or not (bias is None or isinstance(bias, Tensor)):
+        raise TypeError(f"linear: input, weight (and bias) must be Tensors, got "
+                        f"{type(input).__name__}, {type(weight).__name__}, "
+                        f"{type(bias).__name__}")
     if weight.ndim != 2:
         raise ValueError(f"linear: weight must be 2-D (out_features, in_features), got shape "
                          f"{weight.shape}")
