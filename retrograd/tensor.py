@@ -25,7 +25,9 @@ def as_array(data, dtype=None):
     elif isinstance(data, np.ndarray) or np.isscalar(data) and isinstance(data, np.generic):
         array = np.asarray(data)
     else:
-        array = _python_to_array(data)
+        # NOTE: with an explicit dtype, Python floats go straight to it (never through the
+        # float32 default, which would round 0.1 before a float64 tensor is made).
+        array = _python_to_array(data, keep_float64=dtype is not None)
     if dtype is not None:
         target = _dt.as_numpy_dtype(dtype)
         if array.dtype != target:
@@ -35,14 +37,14 @@ def as_array(data, dtype=None):
     return array
 
 
-def _python_to_array(data):
+def _python_to_array(data, keep_float64=False):
     if isinstance(data, (list, tuple)) and any(isinstance(x, Tensor) for x in data):
         data = [x.item() if isinstance(x, Tensor) else x for x in data]
     try:
         array = np.asarray(data)
     except ValueError as e:
         raise ValueError(f"tensor: cannot build a tensor from ragged data ({e})") from None
-    if array.dtype == np.float64:
+    if array.dtype == np.float64 and not keep_float64:
         return array.astype(_dt.default_float.np)
     if array.dtype.kind in "iu" and array.dtype != np.int64:
         return array.astype(np.int64)
@@ -121,7 +123,27 @@ def _result_dtype(a, b):
         return a if fa else b
     if a == b:
         return a
-    return np.promote_types(a, b)
+    try:
+        return np.promote_types(a, b)
+    except TypeError:  # NOTE: NumPy has no common type for float16 and bfloat16; torch's is float32
+        return np.dtype(np.float32)
+
+
+def _category(np_dtype):
+    """bool < integer < floating: the order of PyTorch's type categories."""
+    return 2 if _dt.is_floating(np_dtype) else 0 if np_dtype == np.bool_ else 1
+
+
+def _promote(a, b):
+    """The result dtype of an op on tensors a and b, as PyTorch: a 0-d tensor decides the dtype
+    only when its category is higher than the other tensor's (float32 tensor * float64 0-d
+    tensor is float32, but int64 tensor * float64 0-d tensor is float64)."""
+    da, db = a._data.dtype, b._data.dtype
+    a_0d, b_0d = a._data.ndim == 0, b._data.ndim == 0
+    if a_0d != b_0d:
+        zero_d, dims = (da, db) if a_0d else (db, da)
+        return zero_d if _category(zero_d) > _category(dims) else dims
+    return _result_dtype(da, db)
 
 
 class Tensor:
@@ -309,6 +331,8 @@ class Tensor:
         body = np.array2string(_printable(self._data), precision=4, separator=", ",
                                prefix="tensor(", threshold=1000, edgeitems=3)
         extras = []
+        if self._data.size == 0 and self._data.ndim != 1:
+            extras.append(f"size={self.shape}")
         if self._data.dtype not in (np.float32, np.int64, np.bool_):
             extras.append(f"dtype={self.dtype}")
         if self.grad_fn is not None:
@@ -331,6 +355,8 @@ class Tensor:
         for a in args:
             if isinstance(a, str) and a not in _dt._BY_NAME:
                 _check_device(a)
+            elif isinstance(a, Tensor):  # to(other): other's dtype
+                dtype = a._data.dtype
             elif dtype is None:
                 dtype = a
         if dtype is None:
@@ -577,7 +603,11 @@ class Tensor:
     def clamp(self, min=None, max=None):  # noqa: A002 - PyTorch's names
         if min is None and max is None:
             raise ValueError("clamp: at least one of min and max must be given")
-        return _ew.Clamp.apply(self, lo=_clamp_bound(min, "min"), hi=_clamp_bound(max, "max"))
+        lo, hi = _clamp_bound(min, "min"), _clamp_bound(max, "max")
+        x = self
+        if isinstance(lo, float) or isinstance(hi, float):  # as torch: int tensor, float bound
+            x = _floating(self, "clamp")
+        return _ew.Clamp.apply(x, lo=lo, hi=hi)
 
     clip = clamp
 
@@ -624,7 +654,7 @@ class Tensor:
 
     def mean(self, dim=None, keepdim=False, dtype=None, *, axis=None, keepdims=None):
         dims = _norm_dims(_alias(dim, axis, None), self.ndim, "mean")
-        x = self.to(dtype) if dtype is not None else _floating(self, "mean")
+        x = self.to(dtype) if dtype is not None else _require_floating(self, "mean")
         return _red.Mean.apply(x, axis=dims, keepdims=_alias(keepdim, keepdims, False))
 
     def var(self, dim=None, unbiased=None, keepdim=False, *, correction=None, axis=None,
@@ -632,7 +662,7 @@ class Tensor:
         dims = _norm_dims(_alias(dim, axis, None), self.ndim, "var")
         if correction is None:
             correction = 1 if unbiased is None or unbiased else 0
-        return _red.Var.apply(_floating(self, "var"), axis=dims, correction=correction,
+        return _red.Var.apply(_require_floating(self, "var"), axis=dims, correction=correction,
                               keepdims=_alias(keepdim, keepdims, False))
 
     def std(self, dim=None, unbiased=None, keepdim=False, *, correction=None):
@@ -645,12 +675,14 @@ class Tensor:
         return _extremum(self, dim, keepdim, _red.Amin, _red.MinDim, _ew.Minimum, "min")
 
     def amax(self, dim=None, keepdim=False):
-        _nonempty(self, "amax")
-        return _red.Amax.apply(self, axis=_norm_dims(dim, self.ndim, "amax"), keepdims=keepdim)
+        dims = _norm_dims(dim, self.ndim, "amax")
+        _nonempty(self, "amax", dims)
+        return _red.Amax.apply(self, axis=dims, keepdims=keepdim)
 
     def amin(self, dim=None, keepdim=False):
-        _nonempty(self, "amin")
-        return _red.Amin.apply(self, axis=_norm_dims(dim, self.ndim, "amin"), keepdims=keepdim)
+        dims = _norm_dims(dim, self.ndim, "amin")
+        _nonempty(self, "amin", dims)
+        return _red.Amin.apply(self, axis=dims, keepdims=keepdim)
 
     def argmax(self, dim=None, keepdim=False):
         return _arg_extremum(np.argmax, self, dim, keepdim, "argmax")
@@ -671,7 +703,7 @@ class Tensor:
 
     def view(self, *shape):
         if len(shape) == 1 and not isinstance(shape[0], (tuple, list, int, np.integer)):
-            return self.to(shape[0])
+            return _view_as_dtype(self, shape[0])
         shape = _infer_shape(_shape_args(shape, "view"), self, "view")
         try:
             return _shape.Reshape.apply(self, shape=shape, copy=False)
@@ -739,6 +771,9 @@ class Tensor:
         if len(sizes) < self.ndim:
             raise ValueError(f"expand: cannot expand shape {self.shape} to {sizes} (fewer dims)")
         lead = len(sizes) - self.ndim
+        if -1 in sizes[:lead]:
+            raise ValueError(f"expand: cannot expand shape {self.shape} to {sizes}: -1 is not "
+                             f"allowed in a new leading dim")
         shape = tuple(s if s != -1 else self.shape[i - lead] for i, s in enumerate(sizes))
         try:
             np.broadcast_shapes(self.shape, shape)
@@ -802,7 +837,9 @@ class Tensor:
         if index.ndim != self.ndim:
             raise ValueError(f"gather: index has {index.ndim} dims but the tensor has {self.ndim} "
                              f"(shapes {index.shape} and {self.shape})")
-        grid = np.ogrid[tuple(slice(0, s) for s in index.shape)]
+        # position k of the index grid is arange(index.shape[k]) along axis k, and index at d
+        grid = [np.arange(s).reshape([-1 if a == k else 1 for a in range(index.ndim)])
+                for k, s in enumerate(index.shape)]
         grid[d] = index
         return self[tuple(grid)]
 
@@ -813,6 +850,10 @@ class Tensor:
     # ------------------------------------------------------------------ indexing
     def __getitem__(self, index):
         index = _numpy_index(index)
+        if _picks_one_element(index, self._data.ndim):
+            # NOTE: NumPy's x[i, j] is a scalar copy, x[i, j, ...] a 0-d view: with the view,
+            # an in-place change to t[i] reaches t (and shares its version), as in PyTorch
+            index = (index if isinstance(index, tuple) else (index,)) + (Ellipsis,)
         try:
             return _shape.Index.apply(self, index=index)
         except IndexError as e:
@@ -917,9 +958,25 @@ def _floating(t, op):
     return make_tensor(t._data.astype(_dt.default_float.np))
 
 
-def _nonempty(t, op):
-    if t._data.size == 0:
-        raise ValueError(f"{op}: cannot reduce an empty tensor of shape {t.shape}")
+def _require_floating(t, op):
+    """Ops whose result dtype PyTorch cannot infer from an integer input (mean, var) refuse it."""
+    if not _dt.is_floating(t._data.dtype):
+        raise TypeError(f"{op}: expected a floating-point tensor, got dtype {t.dtype} (shape "
+                        f"{t.shape}); convert it first, e.g. t.float().{op}(), or pass dtype=")
+    return t
+
+
+def _nonempty(t, op, dims=None):
+    """Max-like reductions have no value over nothing: every reduced dim (all dims when
+    ``dims`` is None) must be non-empty; other dims may be 0, as in PyTorch."""
+    if dims is None:
+        if t._data.size == 0:
+            raise ValueError(f"{op}: cannot reduce an empty tensor of shape {t.shape}")
+        return
+    for d in dims:
+        if t._data.shape[d] == 0:
+            raise ValueError(f"{op}: cannot reduce over dim {d}, which has size 0 (tensor of "
+                             f"shape {t.shape})")
 
 
 def _clamp_bound(bound, name):
@@ -949,14 +1006,18 @@ def _binary(fn, a, b, reflected=False, true_divide=False):
     op = fn.__name__.lower()
     b = _operand(b, a, op)
     if isinstance(b, Tensor):
-        target = _result_dtype(a._data.dtype, b._data.dtype)
+        _check_broadcast(op, a, b)
+        target = _promote(a, b)
         if true_divide and not _dt.is_floating(target):
             target = _dt.default_float.np
         a = a.to(target)
         b = b.to(target)
-        _check_broadcast(op, a, b)
     elif (isinstance(b, float) or true_divide) and not _dt.is_floating(a._data.dtype):
         a = a.to(_dt.default_float.np)
+    if isinstance(b, float) and a._data.dtype.kind != "f" and _dt.is_floating(a._data.dtype):
+        # NOTE: NumPy keeps float16 * 2.5 in float16 (a Python float is "weak"), but ml_dtypes
+        # promotes bfloat16 * 2.5 to float32; a scalar of the tensor's own dtype keeps bfloat16.
+        b = a._data.dtype.type(b)
     return fn.apply(b, a) if reflected else fn.apply(a, b)
 
 
@@ -1011,10 +1072,11 @@ def _matmul(a, b):
 def _extremum(x, dim, keepdim, full_op, dim_op, pairwise_op, name):
     if isinstance(dim, Tensor):
         return _binary(pairwise_op, x, dim)
-    _nonempty(x, name)
     if dim is None:
+        _nonempty(x, name)
         return full_op.apply(x, axis=None, keepdims=False)
     d = _norm_dim(dim, x.ndim, name)
+    _nonempty(x, name, (d,) if x.ndim else None)
     if x.ndim == 0:
         return _MinMax(x, make_tensor(np.asarray(0, dtype=np.int64)))
     values, indices = dim_op.apply(x, axis=d, keepdims=keepdim)
@@ -1022,11 +1084,29 @@ def _extremum(x, dim, keepdim, full_op, dim_op, pairwise_op, name):
 
 
 def _arg_extremum(fn, x, dim, keepdim, name):
-    _nonempty(x, name)
     if dim is None:
+        _nonempty(x, name)
         return make_tensor(np.asarray(fn(x._data), dtype=np.int64))
     d = _norm_dim(dim, x.ndim, name)
+    _nonempty(x, name, (d,) if x.ndim else None)
     return make_tensor(np.asarray(fn(x._data, axis=d, keepdims=keepdim), dtype=np.int64))
+
+
+def _view_as_dtype(t, dtype):
+    """view(dtype), as torch: the same bytes reinterpreted (not a conversion; see to()). The
+    last dim scales by the ratio of item sizes. Outside autograd, like torch's."""
+    target = _dt.as_numpy_dtype(dtype)
+    if target == t._data.dtype:
+        return t
+    try:
+        array = t._data.view(target)
+    except ValueError:
+        raise RuntimeError(f"view: cannot view a tensor of shape {t.shape} and dtype {t.dtype} as "
+                           f"{_dt.from_numpy_dtype(target)}: the last dim must be contiguous and "
+                           f"its size in bytes divisible by the new item size") from None
+    view = make_tensor(array)
+    view._version = t._version
+    return view
 
 
 class _MinMax(tuple):
@@ -1061,6 +1141,13 @@ def _index_array(index, op):
     if array.dtype.kind not in "iu":
         raise TypeError(f"{op}: index must be an integer tensor, got dtype {array.dtype}")
     return array
+
+
+def _picks_one_element(index, ndim):
+    """True for an index of one int per dim (NumPy would return a scalar, not a view)."""
+    items = index if isinstance(index, tuple) else (index,)
+    return len(items) == ndim and all(isinstance(i, (int, np.integer)) and
+                                      not isinstance(i, bool) for i in items)
 
 
 def _numpy_index(index):
@@ -1098,16 +1185,17 @@ def where(condition, input, other):  # noqa: A002 - PyTorch's names
     cond = condition._data if isinstance(condition, Tensor) else np.asarray(condition)
     if cond.dtype != np.bool_:
         raise TypeError(f"where: condition must have dtype bool, got {cond.dtype}")
-    a = input if isinstance(input, Tensor) else None
-    b = other if isinstance(other, Tensor) else None
-    if a is None and b is None:
-        return make_tensor(as_array(np.where(cond, input, other)))
-    like = a if a is not None else b
+    if not isinstance(input, Tensor) and not isinstance(other, Tensor):
+        # two Python numbers: float32 when either is a float, as torch (NumPy would say float64)
+        input, other = make_tensor(as_array(input)), make_tensor(as_array(other))
+    like = input if isinstance(input, Tensor) else other
     a = _operand(input, like, "where")
     b = _operand(other, like, "where")
     if isinstance(a, Tensor) and isinstance(b, Tensor):
-        target = _result_dtype(a._data.dtype, b._data.dtype)
+        target = _promote(a, b)
         a, b = a.to(target), b.to(target)
+    elif isinstance(a, float) or isinstance(b, float):  # a Python float and a tensor
+        a, b = (_floating(x, "where") if isinstance(x, Tensor) else x for x in (a, b))
     try:
         np.broadcast_shapes(cond.shape, np.shape(_data_of(a)), np.shape(_data_of(b)))
     except ValueError:
@@ -1152,6 +1240,10 @@ def _inplace(t, op, compute):
     When autograd records the op, t's history is rebased: t becomes the output of the new op,
     whose input is a snapshot of t's old values and old history. The snapshot is a copy, so
     backward never reads the overwritten values.
+
+    Limitation (unlike PyTorch): a recorded in-place op is refused on a view, and on a tensor
+    whose recorded views are still alive, because their histories would not be rebased too.
+    Under no_grad both are allowed (only the shared version counter moves).
     """
     if not STATE.grad_enabled:
         _write(t, op, compute(t)._data)
@@ -1173,6 +1265,8 @@ def _inplace(t, op, compute):
                            f"written has shape {t.shape}")
     _write(t, op, result._data)
     t.grad_fn, t._output_nr, t._requires_grad = result.grad_fn, result._output_nr, True
+    if t._retains_grad:  # like PyTorch, .grad follows the new value (hooks stay on the old one)
+        t.grad_fn._retain_output(t._output_nr, t)
     return t
 
 

@@ -13,7 +13,9 @@ set, each node frees its saved values right after its backward ran.
 
 import numpy as np
 
-from retrograd.autograd.function import AccumulateGrad, Function, edge_of
+from retrograd.autograd.anomaly import add_creation_note, check_finite
+from retrograd.autograd.function import AccumulateGrad, edge_of, guard_double_backward
+from retrograd.autograd.hooks import run_node_hooks, run_tensor_hooks
 from retrograd.autograd.grad_mode import STATE
 from retrograd.tensor import Tensor, make_tensor
 
@@ -22,7 +24,15 @@ __all__ = ["backward", "grad", "sum_to_shape"]
 
 def backward(tensors, grad_tensors=None, retain_graph=None, create_graph=False, inputs=None):
     """Accumulate gradients of ``tensors`` into the ``.grad`` of the leaves of their graph
-    (or only of ``inputs``, when given)."""
+    (or only of ``inputs``, when given). Non-scalar tensors need their ``grad_tensors``.
+
+    Example:
+        >>> import retrograd as rg
+        >>> x = rg.tensor([1.0, 2.0], requires_grad=True)
+        >>> rg.autograd.backward([x * 3, x * x], [rg.tensor([1.0, 1.0]), rg.tensor([1.0, 0.5])])
+        >>> x.grad
+        tensor([5., 5.])
+    """
     tensors, grad_tensors = _as_lists(tensors, grad_tensors)
     if inputs is not None:
         inputs = [inputs] if isinstance(inputs, Tensor) else list(inputs)
@@ -37,7 +47,17 @@ def backward(tensors, grad_tensors=None, retain_graph=None, create_graph=False, 
 
 def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=False,
          allow_unused=False):
-    """The gradients of ``outputs`` with respect to ``inputs``, returned (not accumulated)."""
+    """The gradients of ``outputs`` with respect to ``inputs``, returned (not accumulated).
+    With ``create_graph=True`` the gradients are themselves differentiable.
+
+    Example:
+        >>> import retrograd as rg
+        >>> x = rg.tensor(3.0, requires_grad=True)
+        >>> (dx,) = rg.autograd.grad(x ** 3, x, create_graph=True)
+        >>> (dxx,) = rg.autograd.grad(dx, x)
+        >>> dx.item(), dxx.item()
+        (27.0, 18.0)
+    """
     outputs, grad_outputs = _as_lists(outputs, grad_outputs)
     single = isinstance(inputs, Tensor)
     inputs = [inputs] if single else list(inputs)
@@ -96,6 +116,8 @@ def _roots(tensors, grads, create_graph, op):
         if g.shape != t._data.shape:
             raise RuntimeError(f"{op}: gradient of shape {g.shape} does not match output {i} of "
                                f"shape {t.shape}")
+        if g.dtype != t._data.dtype:  # like PyTorch, the gradient takes the output's dtype
+            g = g.to(t._data.dtype) if isinstance(g, Tensor) else g.astype(t._data.dtype)
         edges.append(edge_of(t))
         values.append(_as_tensor(g) if create_graph else g)
     return edges, values
@@ -137,6 +159,8 @@ def _loop(root_edges, root_grads, retain_graph, create_graph, targets):
                 _capture(node, grads, targets, captured)
             if to_run is None or node in to_run:
                 in_grads = _call_backward(node, grads, create_graph)
+                if not retain_graph:  # only nodes that ran: grad() may leave some for later
+                    node._free_saved()
         for i, edge in enumerate(node._edges):
             if edge is None:
                 continue
@@ -146,8 +170,6 @@ def _loop(root_edges, root_grads, retain_graph, create_graph, targets):
             deps[child] -= 1
             if deps[child] == 0:
                 ready.append(child)
-        if not retain_graph:
-            node._free_saved()
     return captured
 
 
@@ -203,7 +225,7 @@ def _leaf(node, grads, targets, captured, create_graph):
     g = grads[0]
     variable = node.variable
     if variable._hooks:
-        g = _apply_tensor_hooks(variable._hooks, g, variable.shape, create_graph, "leaf tensor")
+        g = run_tensor_hooks(variable._hooks, g, variable.shape, create_graph, "leaf tensor")
     if targets is not None:
         for position in targets.get((node, 0), ()):
             captured[position] = g
@@ -214,7 +236,13 @@ def _leaf(node, grads, targets, captured, create_graph):
 def _accumulate_into_grad(variable, g, create_graph):
     current = variable._grad
     if create_graph:
-        variable._grad = _as_tensor(g) if current is None else current + g
+        if current is None:
+            g = _as_tensor(g)
+            # a gradient outside the graph may be the caller's own tensor: later backwards
+            # accumulate into .grad in place, so .grad must own its memory
+            variable._grad = g if g._requires_grad else make_tensor(g._data.copy())
+        else:
+            variable._grad = current + g
     elif current is None:
         variable._grad = make_tensor(np.array(g, copy=True, order="K"))
     elif current._requires_grad:
@@ -224,37 +252,20 @@ def _accumulate_into_grad(variable, g, create_graph):
         current._version[0] += 1
 
 
-def _apply_tensor_hooks(hooks, g, shape, create_graph, what):
-    for hook in list(hooks):
-        result = hook(_as_tensor(g))
-        if result is None:
-            continue
-        if not isinstance(result, Tensor) or result.shape != shape:
-            got = result.shape if isinstance(result, Tensor) else type(result).__name__
-            raise RuntimeError(f"hook {getattr(hook, '__name__', hook)!r} on a {what} of shape "
-                               f"{shape} returned a gradient of shape {got}; a hook must return "
-                               f"None or a tensor of the same shape")
-        g = result if create_graph else result._data
-    return g
-
-
 def _run_output_hooks(node, grads, create_graph):
     """Hooks of the node's output tensors, retain_grad(), then the node's pre-hooks."""
     if node._tensor_hooks:
         for nr, hooks in node._tensor_hooks.items():
             if grads[nr] is not None and hooks:
-                grads[nr] = _apply_tensor_hooks(hooks, grads[nr], grads[nr].shape, create_graph,
-                                                f"tensor made by {node.name()}")
+                grads[nr] = run_tensor_hooks(hooks, grads[nr], grads[nr].shape, create_graph,
+                                             f"tensor made by {node.name()}")
     if node._retained:
         for nr, ref in node._retained.items():
             t = ref()
             if t is not None and grads[nr] is not None and t.grad_fn is node:
                 _accumulate_into_grad(t, grads[nr], create_graph)
     if node._pre_hooks:
-        for hook in node._pre_hooks:
-            result = hook(tuple(grads))
-            if result is not None:
-                grads = list(result)
+        grads = run_node_hooks(node, node._pre_hooks, grads, (), create_graph, "pre-hook")
     return grads
 
 
@@ -275,7 +286,7 @@ def _call_backward(node, grads, create_graph):
     try:
         result = node.backward(node, *raw)
     except Exception as e:
-        _add_creation_note(e, node)
+        add_creation_note(e, node)
         raise
     if type(result) is not tuple:
         result = (result,)
@@ -295,23 +306,21 @@ def _call_backward(node, grads, create_graph):
         else:
             checked.append(_check_input_grad(node, i, g, meta, create_graph))
     if once:
-        checked = _guard_double_backward(node, grads, checked)
+        checked = guard_double_backward(node, grads, checked)
     if node._post_hooks:
-        for hook in node._post_hooks:
-            replaced = hook(tuple(checked), tuple(grads))
-            if replaced is not None:
-                checked = list(replaced)
+        seen = tuple(_as_tensor(g) if g is not None else None for g in grads)
+        checked = run_node_hooks(node, node._post_hooks, checked, (seen,), create_graph, "hook")
     if STATE.anomaly_enabled and STATE.anomaly_check_nan:
-        _check_finite(node, checked)
+        check_finite(node, checked)
     return checked
 
 
 def _materialize(node, grads):
-    """Missing gradients of a multi-output node become zeros (or stay None for
-    non-differentiable outputs, or when the op opted out)."""
+    """Missing gradients of a multi-output node become zeros, like PyTorch (non-differentiable
+    outputs included), unless the op opted out with ctx.set_materialize_grads(False)."""
     if all(g is not None for g in grads) or not node.materialize_grads:
         return grads
-    return [g if g is not None or not meta[2] else np.zeros(meta[0], meta[1])
+    return [g if g is not None else np.zeros(meta[0], meta[1])
             for g, meta in zip(grads, node._output_meta)]
 
 
@@ -351,55 +360,3 @@ def sum_to_shape(g, shape):
     if axes:
         g = g.sum(axis=axes, keepdims=True)
     return g.reshape(shape)
-
-
-def _guard_double_backward(node, grads, result):
-    """Results of a once-differentiable backward, recorded so that differentiating them
-    again raises an error naming the op."""
-    grad_inputs = [g for g in grads if isinstance(g, Tensor) and g._requires_grad]
-    if not grad_inputs:
-        return tuple(_as_tensor(r) if r is not None else None for r in result)
-    present = [r._data for r in result if r is not None]
-    outputs = _DoubleBackwardError.apply(*grad_inputs, values=present, op=node.name())
-    outputs = iter(outputs if type(outputs) is tuple else (outputs,))
-    return tuple(next(outputs) if r is not None else None for r in result)
-
-
-class _DoubleBackwardError(Function):
-    """Stands for the backward of a once-differentiable op inside a recorded graph."""
-
-    @staticmethod
-    def forward(ctx, *grad_outputs, values, op):
-        ctx.op = op
-        return tuple(values) if len(values) > 1 else values[0]
-
-    @staticmethod
-    def backward(ctx, *grads):
-        raise RuntimeError(f"{ctx.op}: this op's backward is not differentiable (it is a fused "
-                           f"raw-array kernel), so it cannot be differentiated twice "
-                           f"(create_graph=True)")
-
-
-def _creation_text(node):
-    site = node.creation_site
-    if not site:
-        return "(turn on retrograd.autograd.detect_anomaly() to see where it was created)"
-    frame = site[-1]
-    return f"created at {frame.filename}:{frame.lineno}, in {frame.name}: {frame.line}"
-
-
-def _add_creation_note(error, node):
-    if node.creation_site and hasattr(error, "add_note"):
-        error.add_note(f"The failing backward belongs to {node.name()}, {_creation_text(node)}")
-
-
-def _check_finite(node, grads):
-    for i, g in enumerate(grads):
-        if g is None:
-            continue
-        data = g._data if isinstance(g, Tensor) else g
-        if not np.all(np.isfinite(data)):
-            bad = "NaN" if np.isnan(data).any() else "Inf"
-            raise RuntimeError(f"{node.name()}: backward produced {bad} in the gradient of "
-                               f"input {i} (shape {data.shape}); the op was "
-                               f"{_creation_text(node)}")

@@ -26,7 +26,7 @@ from retrograd.dtypes import is_floating
 from retrograd.tensor import Tensor, make_tensor
 
 __all__ = ["Node", "Function", "AccumulateGrad", "RemovableHandle", "saved_tensors_hooks",
-           "edge_of"]
+           "edge_of", "guard_double_backward"]
 
 _new_object = object.__new__
 
@@ -35,7 +35,18 @@ _INPUT, _OUTPUT, _CONSTANT, _PACKED = 0, 1, 2, 3
 
 
 class RemovableHandle:
-    """Returned by ``register_*hook``; ``remove()`` unregisters the hook."""
+    """Returned by ``register_*hook``; ``remove()`` (or leaving a ``with`` block) unregisters
+    the hook.
+
+    Example:
+        >>> import retrograd as rg
+        >>> x = rg.tensor([1.0, 2.0], requires_grad=True)
+        >>> handle = x.register_hook(lambda grad: grad * 10)
+        >>> (x * x).sum().backward()
+        >>> handle.remove()
+        >>> x.grad
+        tensor([20., 40.])
+    """
 
     def __init__(self, hooks, hook):
         self._hooks, self._hook = hooks, hook
@@ -79,14 +90,17 @@ class Node:
         return tuple(e if e is not None else (None, 0) for e in self._edges)
 
     def register_hook(self, hook):
-        """hook(grad_inputs, grad_outputs) runs after this node's backward."""
+        """hook(grad_inputs, grad_outputs) runs after this node's backward: the gradients it
+        computed for its inputs and those it received, as tuples of Tensors (None where
+        missing). It may return a tuple of replacements for grad_inputs (same shapes)."""
         if self._post_hooks is None:
             self._post_hooks = []
         self._post_hooks.append(hook)
         return RemovableHandle(self._post_hooks, hook)
 
     def register_prehook(self, hook):
-        """hook(grad_outputs) runs before this node's backward; it may return new gradients."""
+        """hook(grad_outputs) runs before this node's backward, after the hooks of its output
+        tensors; it sees a tuple of Tensors and may return a tuple of replacements."""
         if self._pre_hooks is None:
             self._pre_hooks = []
         self._pre_hooks.append(hook)
@@ -131,7 +145,19 @@ def edge_of(t):
 class saved_tensors_hooks:
     """Context manager: ``pack(tensor) -> obj`` runs when an op saves a tensor for backward,
     ``unpack(obj) -> tensor`` when backward reads it. Used for checkpointing, offloading,
-    memory accounting and low-precision storage. Nested contexts: the innermost applies."""
+    memory accounting and low-precision storage. Nested contexts: the innermost applies.
+    The graph keeps only what ``pack`` returned, not the saved array itself.
+
+    Example:
+        >>> import retrograd as rg
+        >>> sizes = []
+        >>> x = rg.tensor([1.0, 2.0], requires_grad=True)
+        >>> with rg.autograd.saved_tensors_hooks(lambda t: sizes.append(t.nbytes) or t,
+        ...                                      lambda t: t):
+        ...     y = (x * x).exp()  # Mul saves x twice, Exp saves its output
+        >>> sizes
+        [8, 8, 8]
+    """
 
     def __init__(self, pack_hook, unpack_hook):
         self.pack_hook, self.unpack_hook = pack_hook, unpack_hook
@@ -152,6 +178,26 @@ class Function(Node):
     ``backward(ctx, *grad_outputs) -> gradient or tuple of gradients, one per input``.
     Class flags: ``once_differentiable`` (raw-array backward only), ``is_view`` (the output
     shares memory with input 0; ``forward`` may also set ``ctx.is_view``).
+
+    Example:
+        >>> import retrograd as rg
+        >>> class Cube(rg.autograd.Function):
+        ...     '''y = x^3.  dL/dx = dL/dy * 3 x^2.  Saves: x.'''
+        ...     @staticmethod
+        ...     def forward(ctx, x):
+        ...         ctx.save_for_backward(x)
+        ...         return x ** 3
+        ...     @staticmethod
+        ...     def backward(ctx, grad_out):
+        ...         (x,) = ctx.saved_tensors
+        ...         return grad_out * 3.0 * x * x
+        >>> x = rg.tensor([1.0, 2.0], requires_grad=True)
+        >>> y = Cube.apply(x)
+        >>> y.grad_fn
+        <CubeBackward>
+        >>> y.sum().backward()
+        >>> x.grad
+        tensor([ 3., 12.])
     """
 
     once_differentiable = False
@@ -242,7 +288,7 @@ class Function(Node):
                 ctx._output_meta = tuple((o._data.shape, o._data.dtype, o._requires_grad)
                                          for o in outputs)
         if ctx._to_save is not None:
-            ctx._saved = [_pack(ctx, a, inputs, arrays, outputs) for a in ctx._to_save]
+            ctx._saved = [_pack(ctx, a, inputs, arrays, out, outputs) for a in ctx._to_save]
             ctx._to_save = None
         if STATE.anomaly_enabled:
             ctx.creation_site = creation_stack()
@@ -292,8 +338,10 @@ def _link_view(view, source, recorded):
         views.append(weakref.ref(view))
 
 
-def _pack(ctx, array, inputs, arrays, outputs):
-    """One saved entry: (kind, payload...). Inputs and outputs remember their version."""
+def _pack(ctx, array, inputs, arrays, out, outputs):
+    """One saved entry: (kind, payload...). Inputs and outputs remember their version.
+    ``out`` is what forward returned: NumPy turns 0-d results into scalars (np.float64), which
+    the output tensor wraps in a new array, so saved outputs are matched against both."""
     if array is None:
         return None
     entry = None
@@ -307,9 +355,10 @@ def _pack(ctx, array, inputs, arrays, outputs):
             break
     if entry is None:
         outs = outputs if type(outputs) is tuple else (outputs,)
+        raw = out if type(out) is tuple else (out,)
         for k, o in enumerate(outs):
-            if o._data is array:
-                entry = (_OUTPUT, array, o._version, o._version[0], k)
+            if o._data is array or raw[k] is array:
+                entry = (_OUTPUT, o._data, o._version, o._version[0], k)
                 break
     if entry is None:
         if not ctx.once_differentiable:
@@ -319,18 +368,31 @@ def _pack(ctx, array, inputs, arrays, outputs):
                 f"once_differentiable")
         entry = (_CONSTANT, array)
     hooks = STATE.saved_tensors_hooks
-    if hooks and entry[0] != _CONSTANT:
-        return _pack_with_hook(ctx, entry, hooks[-1])
+    if hooks and (entry[0] != _CONSTANT or type(entry[1]) is np.ndarray):
+        return _pack_with_hook(ctx, entry, hooks[-1])  # Python numbers are never packed
     return entry
 
 
 def _pack_with_hook(ctx, entry, hook_pair):
+    """A saved entry under saved_tensors_hooks keeps what pack() returned, the version, and
+    how to reconnect the unpacked tensor to the graph, but never the saved array itself
+    (otherwise packing to float16 or offloading would free no memory)."""
     pack, unpack = hook_pair
-    if entry[0] == _INPUT:
+    if entry[0] == _CONSTANT:  # an array outside autograd (e.g. a fused kernel's buffer)
+        original = (_CONSTANT, None, None, None, None)
+        return (_PACKED, unpack, pack(make_tensor(entry[1])), None, None, original)
+    kind, index = entry[0], entry[4]
+    link = None
+    if kind == _INPUT:
         tensor = entry[1]
+        if tensor._requires_grad:
+            # a leaf stays alive anyway (its AccumulateGrad node holds it); a non-leaf is
+            # reconnected through its node, like the original tensor
+            link = tensor if tensor.grad_fn is None else (tensor.grad_fn, tensor._output_nr)
     else:
-        tensor = make_tensor(entry[1], True, ctx, entry[4])
-    return (_PACKED, unpack, pack(tensor), entry[2], entry[3], entry)
+        tensor = make_tensor(entry[1], True, ctx, index)
+    original = (kind, link, entry[2], entry[3], index)
+    return (_PACKED, unpack, pack(tensor), entry[2], entry[3], original)
 
 
 def _check_version(ctx, entry, version_ref, saved_version):
@@ -379,18 +441,56 @@ def _unpack(ctx, entry, as_tensors):
 
 def _unpack_hooked(ctx, entry, as_tensors):
     _, unpack, packed, version_ref, saved_version, original = entry
-    _check_version(ctx, original, version_ref, saved_version)
+    if version_ref is not None:
+        _check_version(ctx, original, version_ref, saved_version)
     t = unpack(packed)
     if not isinstance(t, Tensor):
         raise TypeError(f"{ctx.name()}: the unpack hook of saved_tensors_hooks must return a "
                         f"Tensor, got {type(t).__name__}")
-    if not as_tensors:
+    kind, link, index = original[0], original[1], original[4]
+    if not as_tensors or kind == _CONSTANT:
         return t._data
-    if original[0] == _INPUT and t is not original[1] and original[1]._requires_grad:
-        raise RuntimeError(
-            f"{ctx.name()}: double backward (create_graph=True) through a tensor saved under "
-            f"saved_tensors_hooks is only supported when unpack returns the saved tensor itself")
-    return t if original[0] == _INPUT else make_tensor(t._data, True, ctx, original[4])
+    if kind == _OUTPUT:
+        return make_tensor(t._data, True, ctx, index)
+    if link is None or t is link:
+        return t
+    if isinstance(link, Tensor):  # a leaf: a new tensor that accumulates into the leaf
+        relinked = make_tensor(t._data, True)
+        relinked._grad_accumulator = link._grad_accumulator
+        return relinked
+    return make_tensor(t._data, True, link[0], link[1])
+
+
+def guard_double_backward(node, grad_outputs, grad_inputs):
+    """The results of a once-differentiable backward run under create_graph=True.
+
+    They depend on the op's inputs and on the incoming gradients, so they become outputs of a
+    guard node wired to both, whose backward raises an error naming the op: differentiating
+    them again can never silently treat them as constants.
+    """
+    present = [getattr(g, "_data", g) for g in grad_inputs if g is not None]
+    if not present:
+        return tuple(grad_inputs)
+    guard = _new_object(_DoubleBackwardError)
+    guard.op = node.name()
+    guard._edges = [e for e in node._edges if e is not None]
+    guard._edges += [edge_of(g) for g in grad_outputs
+                     if isinstance(g, Tensor) and g._requires_grad]
+    guard.needs_input_grad = (True,) * len(guard._edges)
+    guard._output_meta = tuple((p.shape, p.dtype, True) for p in present)
+    guard.creation_site = node.creation_site
+    outputs = iter([make_tensor(p, True, guard, k) for k, p in enumerate(present)])
+    return tuple(next(outputs) if g is not None else None for g in grad_inputs)
+
+
+class _DoubleBackwardError(Function):
+    """Stands for the backward of a once-differentiable op inside a recorded graph."""
+
+    @staticmethod
+    def backward(ctx, *grads):
+        raise RuntimeError(f"{ctx.op}: this op's backward is not differentiable (it is a fused "
+                           f"raw-array kernel), so it cannot be differentiated twice "
+                           f"(create_graph=True)")
 
 
 _PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep

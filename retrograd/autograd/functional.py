@@ -68,7 +68,15 @@ def _pack(items, is_tuple, create_graph):
 
 
 def vjp(func, inputs, v=None, create_graph=False, strict=False):
-    """(func(inputs), v^T J): the vector-Jacobian product."""
+    """(func(inputs), v^T J): the vector-Jacobian product.
+
+    Example:
+        >>> import retrograd as rg
+        >>> from retrograd.autograd.functional import vjp
+        >>> out, grad = vjp(lambda x: x * x, rg.tensor([1.0, 2.0]), rg.tensor([1.0, 10.0]))
+        >>> grad
+        tensor([ 2., 40.])
+    """
     in_tuple, inputs = _prepare(inputs, create_graph)
     out_tuple, outputs = _outputs(func, inputs, "vjp")
     v = _vectors(v, outputs, "vjp", "v")
@@ -77,7 +85,15 @@ def vjp(func, inputs, v=None, create_graph=False, strict=False):
 
 
 def jvp(func, inputs, v=None, create_graph=False, strict=False):
-    """(func(inputs), J v): the Jacobian-vector product (by the double-vjp trick)."""
+    """(func(inputs), J v): the Jacobian-vector product (by the double-vjp trick).
+
+    Example:
+        >>> import retrograd as rg
+        >>> from retrograd.autograd.functional import jvp
+        >>> out, tangent = jvp(lambda x: x * x, rg.tensor([1.0, 2.0]), rg.tensor([1.0, 10.0]))
+        >>> tangent
+        tensor([ 2., 40.])
+    """
     in_tuple, inputs = _prepare(inputs, create_graph)
     out_tuple, outputs = _outputs(func, inputs, "jvp")
     v = _vectors(v, inputs, "jvp", "v")
@@ -98,15 +114,23 @@ def jvp(func, inputs, v=None, create_graph=False, strict=False):
 
 def jacobian(func, inputs, create_graph=False, strict=False, vectorize=False):
     """d func(inputs) / d inputs, of shape output.shape + input.shape (nested tuples when
-    func or inputs are tuples). One backward pass per output element."""
+    func or inputs are tuples). One backward pass per output element.
+
+    Example:
+        >>> import retrograd as rg
+        >>> from retrograd.autograd.functional import jacobian
+        >>> jacobian(lambda x: x * x, rg.tensor([1.0, 2.0]))
+        tensor([[2., 0.],
+                [0., 4.]])
+    """
     in_tuple, inputs = _prepare(inputs, create_graph)
     out_tuple, outputs = _outputs(func, inputs, "jacobian")
     blocks = []
-    for o in outputs:
+    for k_out, o in enumerate(outputs):
         rows = [[] for _ in inputs]
         for j in range(o._data.size):
             cotangents = [make_tensor(np.zeros_like(x._data)) for x in outputs]
-            cotangents[outputs.index(o)]._data.reshape(-1)[j] = 1.0
+            cotangents[k_out]._data.reshape(-1)[j] = 1.0
             for k, g in enumerate(_grads(outputs, inputs, cotangents, create_graph)):
                 rows[k].append(g)
         blocks.append(tuple(_stack_rows(r, o, x, create_graph) for r, x in zip(rows, inputs)))
@@ -124,7 +148,16 @@ def _stack_rows(rows, output, inp, create_graph):
 
 
 def hessian(func, inputs, create_graph=False, strict=False, vectorize=False):
-    """Second derivatives of a scalar func: the Jacobian of its gradient."""
+    """Second derivatives of a scalar func: the Jacobian of its gradient (for tuple inputs,
+    a tuple of tuples of blocks d2f / dx_i dx_j).
+
+    Example:
+        >>> import retrograd as rg
+        >>> from retrograd.autograd.functional import hessian
+        >>> hessian(lambda x: (x ** 3).sum(), rg.tensor([1.0, 2.0]))
+        tensor([[ 6.,  0.],
+                [ 0., 12.]])
+    """
     in_tuple, prepared = _prepare(inputs, create_graph)
 
     def gradient(*xs):
@@ -135,12 +168,20 @@ def hessian(func, inputs, create_graph=False, strict=False, vectorize=False):
 
     result = jacobian(gradient, prepared, create_graph=create_graph)
     if not in_tuple:
-        return result[0]
+        return result[0][0]  # gradient() returns a 1-tuple of a 1-tuple of inputs
     return result
 
 
 def hvp(func, inputs, v=None, create_graph=False, strict=False):
-    """(func(inputs), H v) for scalar func, as d<grad f, v>/d inputs (one double backward)."""
+    """(func(inputs), H v) for scalar func, as d<grad f, v>/d inputs (one double backward).
+
+    Example:
+        >>> import retrograd as rg
+        >>> from retrograd.autograd.functional import hvp
+        >>> value, hv = hvp(lambda x: (x ** 3).sum(), rg.tensor([1.0, 2.0]), rg.tensor([1.0, 1.0]))
+        >>> value.item(), hv
+        (9.0, tensor([ 6., 12.]))
+    """
     in_tuple, inputs = _prepare(inputs, create_graph)
     _, outputs = _outputs(func, inputs, "hvp")
     if len(outputs) != 1 or outputs[0]._data.size != 1:
@@ -155,5 +196,12 @@ def hvp(func, inputs, v=None, create_graph=False, strict=False):
 
 
 def vhp(func, inputs, v=None, create_graph=False, strict=False):
-    """(func(inputs), v^T H); equal to hvp because the Hessian is symmetric."""
+    """(func(inputs), v^T H); equal to hvp because the Hessian is symmetric.
+
+    Example:
+        >>> import retrograd as rg
+        >>> from retrograd.autograd.functional import vhp
+        >>> vhp(lambda x: (x ** 3).sum(), rg.tensor([1.0, 2.0]), rg.tensor([1.0, 1.0]))[1]
+        tensor([ 6., 12.])
+    """
     return hvp(func, inputs, v, create_graph, strict)

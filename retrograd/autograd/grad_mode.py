@@ -7,6 +7,7 @@ is changed only through these context managers.
 """
 
 import functools
+import inspect
 
 __all__ = ["no_grad", "enable_grad", "set_grad_enabled", "is_grad_enabled", "STATE"]
 
@@ -46,29 +47,94 @@ class _GradModeContext:
         return False
 
     def __call__(self, fn):
+        return _decorate(fn, lambda: set_grad_enabled(self.mode))
+
+
+class _BareDecorator(_GradModeContext):
+    """Also usable without parentheses, like PyTorch's: ``@no_grad`` as well as ``@no_grad()``."""
+
+    def __new__(cls, fn=None):
+        context = super().__new__(cls)
+        return context if fn is None else context(fn)
+
+
+def _decorate(fn, make_context):
+    """fn running inside a fresh ``make_context()``; for a generator function, every step of
+    the generator runs inside it (calling fn only builds the generator)."""
+    if inspect.isgeneratorfunction(fn):
         @functools.wraps(fn)
-        def wrapper(*args, **kwargs):
-            with self.__class__():
-                return fn(*args, **kwargs)
+        def generator(*args, **kwargs):
+            gen = fn(*args, **kwargs)
+            try:
+                with make_context():
+                    value = next(gen)
+                while True:
+                    try:
+                        sent = yield value
+                    except GeneratorExit:
+                        gen.close()
+                        raise
+                    except BaseException as e:  # thrown into us: pass it on inside the mode
+                        with make_context():
+                            value = gen.throw(e)
+                    else:
+                        with make_context():
+                            value = gen.send(sent)
+            except StopIteration as stop:
+                return stop.value
 
-        return wrapper
+        return generator
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        with make_context():
+            return fn(*args, **kwargs)
+
+    return wrapper
 
 
-class no_grad(_GradModeContext):
-    """Ops inside do not record the graph; their results do not require grad."""
+class no_grad(_BareDecorator):
+    """Ops inside do not record the graph; their results do not require grad.
+
+    Example:
+        >>> import retrograd as rg
+        >>> x = rg.tensor([1.0, 2.0], requires_grad=True)
+        >>> with rg.no_grad():
+        ...     y = x * 2
+        >>> y.requires_grad
+        False
+    """
 
     mode = False
 
 
-class enable_grad(_GradModeContext):
-    """Turn graph recording back on inside a ``no_grad`` region."""
+class enable_grad(_BareDecorator):
+    """Turn graph recording back on inside a ``no_grad`` region.
+
+    Example:
+        >>> import retrograd as rg
+        >>> x = rg.tensor([1.0, 2.0], requires_grad=True)
+        >>> with rg.no_grad(), rg.enable_grad():
+        ...     y = x * 2
+        >>> y.requires_grad
+        True
+    """
 
     mode = True
 
 
 class set_grad_enabled(_GradModeContext):
     """Set grad mode to ``mode``. Takes effect at once (like PyTorch), and when used as a
-    context manager restores the previous mode on exit."""
+    context manager restores the previous mode on exit.
+
+    Example:
+        >>> import retrograd as rg
+        >>> x = rg.tensor([1.0, 2.0], requires_grad=True)
+        >>> with rg.autograd.set_grad_enabled(False):
+        ...     y = x * 2
+        >>> y.requires_grad, rg.autograd.is_grad_enabled()
+        (False, True)
+    """
 
     def __init__(self, mode):
         self.mode = bool(mode)
@@ -79,12 +145,5 @@ class set_grad_enabled(_GradModeContext):
         return self
 
     def __call__(self, fn):
-        STATE.grad_enabled = self._previous
-        mode = self.mode
-
-        @functools.wraps(fn)
-        def wrapper(*args, **kwargs):
-            with set_grad_enabled(mode):
-                return fn(*args, **kwargs)
-
-        return wrapper
+        STATE.grad_enabled = self._previous  # as a decorator it changes nothing until called
+        return super().__call__(fn)

@@ -89,7 +89,15 @@ def _fail(message, raise_exception):
 def gradcheck(func, inputs, eps=1e-6, atol=1e-5, rtol=1e-3, raise_exception=True,
               fast_mode=False):
     """True when backward agrees with central finite differences for every input that
-    requires grad; otherwise raises GradcheckError (or returns False) saying where."""
+    requires grad; otherwise raises GradcheckError (or returns False) saying where.
+    Inputs that require grad must be float64.
+
+    Example:
+        >>> import retrograd as rg
+        >>> x = rg.tensor([0.5, -1.0], dtype=rg.float64, requires_grad=True)
+        >>> rg.autograd.gradcheck(lambda t: t.tanh() * t, (x,))
+        True
+    """
     inputs = _as_tuple(inputs)
     diff = _check_inputs(inputs)
     if fast_mode:
@@ -98,7 +106,8 @@ def gradcheck(func, inputs, eps=1e-6, atol=1e-5, rtol=1e-3, raise_exception=True
     for col, i in enumerate(diff):
         numerical = _numerical_jacobian(func, inputs, i, eps)
         if not np.allclose(analytical[col], numerical, rtol=rtol, atol=atol):
-            where = np.unravel_index(np.argmax(np.abs(analytical[col] - numerical)), numerical.shape)
+            where = tuple(int(k) for k in np.unravel_index(
+                np.argmax(np.abs(analytical[col] - numerical)), numerical.shape))
             return _fail(
                 f"gradcheck: Jacobian mismatch for input {i} (shape {inputs[i].shape}) at "
                 f"(output element, input element) {where}: analytical "
@@ -138,7 +147,14 @@ def _fast_check(func, inputs, diff, eps, atol, rtol, raise_exception):
 def gradgradcheck(func, inputs, grad_outputs=None, eps=1e-6, atol=1e-5, rtol=1e-3,
                   raise_exception=True, fast_mode=False):
     """gradcheck of the map (inputs, u) -> J(inputs)^T u, i.e. of backward itself, with a
-    random cotangent u (float64) unless grad_outputs is given."""
+    random cotangent u (float64) unless grad_outputs is given.
+
+    Example:
+        >>> import retrograd as rg
+        >>> x = rg.tensor([0.5, -1.0], dtype=rg.float64, requires_grad=True)
+        >>> rg.autograd.gradgradcheck(lambda t: t.tanh() * t, (x,))
+        True
+    """
     inputs = _as_tuple(inputs)
     diff = _check_inputs(inputs)
     with enable_grad():
@@ -156,5 +172,10 @@ def gradgradcheck(func, inputs, grad_outputs=None, eps=1e-6, atol=1e-5, rtol=1e-
                             create_graph=True, allow_unused=True)
         return tuple(g for g in grads if g is not None)
 
-    return gradcheck(first_derivative, tuple(inputs) + tuple(grad_outputs), eps, atol, rtol,
-                     raise_exception, fast_mode)
+    try:
+        return gradcheck(first_derivative, tuple(inputs) + tuple(grad_outputs), eps, atol, rtol,
+                         raise_exception, fast_mode)
+    except GradcheckError as e:
+        raise GradcheckError(f"gradgradcheck: the gradient computed by backward (with "
+                             f"create_graph=True) has wrong derivatives; inputs are the "
+                             f"function's inputs followed by the cotangents.\n{e}") from None
