@@ -1,0 +1,3 @@
+"""Utilities: data loading and saving."""
+
+from retrograd.utils import data, serialization  # noqa: F401
