@@ -1,0 +1,332 @@
+"""The Optimizer base: parameter groups, zero_grad, step, in-place updates, state_dict."""
+
+import copy
+import pickle
+
+import numpy as np
+import pytest
+import torch
+
+import retrograd as rg
+import retrograd.optim  # noqa: F401
+from tests.optim._problem import initial_arrays, make_optimizer, trajectory
+
+# one configuration per optimizer that creates every kind of state buffer, with two groups
+RESUME_CASES = [
+    ("SGD", dict(lr=0.1, momentum=0.9, nesterov=True)),
+    ("SGD", dict(lr=0.1, groups=[([0], dict(momentum=0.9)), ([1, 2], dict(lr=0.05))])),
+    ("Adam", dict(lr=0.05, amsgrad=True, weight_decay=0.1)),
+    ("AdamW", dict(lr=0.05, groups=[([0], dict(amsgrad=True)), ([1, 2], dict(lr=0.1))])),
+    ("RMSprop", dict(lr=0.01, momentum=0.5, centered=True)),
+]
+
+
+def _w(*shape, dtype=rg.float32):
+    return rg.zeros(*shape, dtype=dtype, requires_grad=True)
+
+
+# ---------------------------------------------------------------------- construction
+def test_param_groups_take_defaults_and_keep_their_own_options():
+    a, b = _w(2), _w(3)
+    opt = rg.optim.SGD([{"params": [a]}, {"params": b, "lr": 0.5}], lr=0.1, momentum=0.9)
+    assert [g["lr"] for g in opt.param_groups] == [0.1, 0.5]
+    assert [g["momentum"] for g in opt.param_groups] == [0.9, 0.9]
+    assert len(opt.param_groups[1]["params"]) == 1 and opt.param_groups[1]["params"][0] is b
+
+
+def test_params_from_a_generator_and_from_a_module():
+    lin = rg.nn.Linear(3, 2)
+    opt = rg.optim.Adam(lin.parameters())
+    assert [p is q for p, q in zip(opt.param_groups[0]["params"], lin.parameters())] == [True] * 2
+
+
+def test_named_parameters_are_accepted():
+    lin = rg.nn.Linear(3, 2)
+    opt = rg.optim.SGD(lin.named_parameters(), lr=0.1)
+    assert opt.param_groups[0]["param_names"] == ["weight", "bias"]
+    assert opt.param_groups[0]["params"][0] is lin.weight
+    assert opt.state_dict()["param_groups"][0]["param_names"] == ["weight", "bias"]
+
+
+def test_add_param_group():
+    a, b = _w(2), _w(3)
+    opt = rg.optim.Adam([a], lr=0.1)
+    opt.add_param_group({"params": [b], "betas": (0.5, 0.6)})
+    assert opt.param_groups[1]["lr"] == 0.1 and opt.param_groups[1]["betas"] == (0.5, 0.6)
+    with pytest.raises(ValueError, match="more than one parameter group"):
+        opt.add_param_group({"params": [a]})
+    with pytest.raises(TypeError, match="a param group must be a dict"):
+        opt.add_param_group([b])
+    with pytest.raises(ValueError, match="must have a 'params' entry"):
+        opt.add_param_group({"lr": 0.1})
+    with pytest.raises(ValueError, match="Invalid beta parameter at index 0"):
+        opt.add_param_group({"params": [_w(1)], "betas": (1.5, 0.9)})
+
+
+@pytest.mark.parametrize("params, error, match", [
+    ([], ValueError, "SGD: optimizer got an empty parameter list"),
+    (rg.zeros(2, requires_grad=True), TypeError, "got a single Tensor of shape \\(2,\\)"),
+    ({rg.zeros(2, requires_grad=True)}, TypeError, "ordered collection"),
+    ([np.zeros(2)], TypeError, "can only optimize Tensors, but one of the params is ndarray"),
+    ([(rg.zeros(2, requires_grad=True) * 2)], ValueError, "can't optimize a non-leaf Tensor"),
+])
+def test_bad_params(params, error, match):
+    with pytest.raises(error, match=match):
+        rg.optim.SGD(params, lr=0.1)
+
+
+def test_a_parameter_given_twice_is_an_error():
+    w = _w(2)
+    with pytest.raises(ValueError, match="given twice in the same parameter group"):
+        rg.optim.SGD([w, w], lr=0.1)
+    with pytest.raises(ValueError, match="more than one parameter group"):
+        rg.optim.SGD([{"params": [w]}, {"params": [_w(1), w]}], lr=0.1)
+    # equal values are not the same parameter (Tensor == is elementwise: compare identities)
+    rg.optim.SGD([_w(2), _w(2)], lr=0.1)
+
+
+def test_names_all_or_nothing():
+    with pytest.raises(ValueError, match="all parameters of a group must be given with names"):
+        rg.optim.SGD([("a", _w(2)), _w(2)], lr=0.1)
+    with pytest.raises(ValueError, match="all parameter groups must be given with names"):
+        rg.optim.SGD([{"params": [("a", _w(2))]}, {"params": [_w(2)]}], lr=0.1)
+
+
+def test_repr_lists_groups():
+    text = repr(rg.optim.SGD([_w(2)], lr=0.1))
+    assert text.startswith("SGD (") and "Parameter Group 0" in text and "lr: 0.1" in text
+
+
+# ---------------------------------------------------------------------- zero_grad / step
+def test_zero_grad_to_none_and_to_zeros():
+    w = _w(3)
+    opt = rg.optim.SGD([w], lr=0.1)
+    (w * 2.0).sum().backward()
+    grad = w.grad
+    opt.zero_grad(set_to_none=False)
+    assert w.grad is grad
+    np.testing.assert_array_equal(w.grad.numpy(), 0.0)
+    (w * 2.0).sum().backward()  # accumulates into the zeroed gradient
+    np.testing.assert_array_equal(w.grad.numpy(), 2.0)
+    opt.zero_grad()
+    assert w.grad is None
+
+
+def test_zero_grad_detaches_a_gradient_with_history():
+    w = _w(2)
+    opt = rg.optim.SGD([w], lr=0.1)
+    (w * w).sum().backward(create_graph=True)
+    assert w.grad.requires_grad
+    opt.zero_grad(set_to_none=False)
+    assert not w.grad.requires_grad and w.grad.grad_fn is None
+
+
+def test_step_updates_in_place_and_bumps_the_version():
+    w = rg.tensor([1.0, 2.0], requires_grad=True)
+    array, version = w._data, w._version[0]
+    view = w.detach()[1:]
+    for name in ("SGD", "Adam", "AdamW", "RMSprop"):
+        opt = getattr(rg.optim, name)([w], lr=0.1)
+        w.grad = rg.tensor([1.0, 1.0])
+        opt.step()
+    assert w._data is array
+    assert w._version[0] == version + 4
+    assert view.item() == w.detach().numpy()[1] != 2.0
+
+
+def test_step_is_seen_by_a_pending_backward():
+    w = rg.tensor([1.0, 2.0], requires_grad=True)
+    loss = (w * w).sum()  # saves w for backward
+    opt = rg.optim.SGD([w], lr=0.1)
+    w.grad = rg.tensor([1.0, 1.0])
+    opt.step()
+    with pytest.raises(RuntimeError, match="modified by an inplace operation|version"):
+        loss.backward()
+
+
+def test_step_skips_parameters_without_gradient():
+    a, b = rg.tensor([1.0], requires_grad=True), rg.tensor([2.0], requires_grad=True)
+    for name in ("SGD", "Adam", "AdamW", "RMSprop"):
+        opt = getattr(rg.optim, name)([a, b], lr=0.1, weight_decay=0.5)
+        a.grad, b.grad = rg.tensor([1.0]), None
+        opt.step()
+        assert b.item() == 2.0 and b not in opt.state, name
+
+
+def test_step_runs_under_no_grad_and_the_closure_with_grad():
+    w = rg.tensor([1.0, 2.0], requires_grad=True)
+    opt = rg.optim.SGD([w], lr=0.1)
+    calls = []
+
+    def closure():
+        opt.zero_grad()
+        loss = (w * w).sum()
+        calls.append(loss.requires_grad)
+        loss.backward()
+        return loss
+
+    with rg.no_grad():
+        loss = opt.step(closure)
+    assert calls == [True] and loss.item() == 5.0
+    np.testing.assert_allclose(w.detach().numpy(), [0.8, 1.6], rtol=1e-6)
+    assert w.is_leaf and w.grad_fn is None
+    assert opt.step() is None
+
+
+@pytest.mark.parametrize("name", ["SGD", "Adam", "AdamW", "RMSprop"])
+@pytest.mark.parametrize("dtype", [rg.float32, rg.float16])
+def test_dtype_is_kept_without_upcasts(name, dtype):
+    # NumPy float64 scalars as options would upcast float32 arrays if used as they are
+    w = rg.tensor([1.0, -2.0], dtype=dtype, requires_grad=True)
+    opt = getattr(rg.optim, name)([w], lr=np.float64(0.01), weight_decay=np.float64(0.1))
+    if name != "SGD":
+        opt.param_groups[0]["eps"] = np.float64(1e-3)
+    for _ in range(2):
+        w.grad = rg.tensor([0.5, 0.25], dtype=dtype)
+        opt.step()
+    assert w.dtype == dtype
+    for key, value in opt.state.get(w, {}).items():
+        assert value.dtype == (rg.float32 if key == "step" else dtype), key
+
+
+def test_momentum_state_for_sgd_only_when_momentum():
+    w = _w(2)
+    opt = rg.optim.SGD([w], lr=0.1)
+    w.grad = rg.ones(2)
+    opt.step()
+    assert len(opt.state) == 0 and opt.state_dict()["state"] == {}
+
+
+def test_read_only_parameter_is_a_clear_error():
+    array = np.zeros(2, dtype=np.float32)
+    array.flags.writeable = False
+    w = rg.from_numpy(array).requires_grad_()
+    opt = rg.optim.SGD([w], lr=0.1)
+    w.grad = rg.ones(2)
+    with pytest.raises(RuntimeError,
+                       match="SGD: cannot update a parameter of shape \\(2,\\) in place"):
+        opt.step()
+
+
+# ---------------------------------------------------------------------- state dict
+@pytest.mark.parametrize("name, kwargs", RESUME_CASES)
+def test_state_dict_layout_matches_torch(name, kwargs):
+    _, mine, _ = trajectory(rg, name, 3, **kwargs)
+    _, theirs, _ = trajectory(torch, name, 3, **kwargs)
+    sd, tsd = mine.state_dict(), theirs.state_dict()
+    assert sorted(sd["state"]) == sorted(tsd["state"])
+    for index, entry in sd["state"].items():
+        assert sorted(entry) == sorted(tsd["state"][index])
+        for key, value in entry.items():
+            np.testing.assert_allclose(value.numpy(), tsd["state"][index][key].numpy(), rtol=1e-10)
+    assert len(sd["param_groups"]) == len(tsd["param_groups"])
+    for group, tgroup in zip(sd["param_groups"], tsd["param_groups"]):
+        assert group["params"] == tgroup["params"]
+        assert set(group) <= set(tgroup)
+        assert all(group[k] == tgroup[k] for k in group)
+
+
+@pytest.mark.parametrize("name, kwargs", RESUME_CASES)
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_resume_from_state_dict_continues_identically(name, kwargs, dtype):
+    straight, _, _ = trajectory(rg, name, 20, dtype, **kwargs)
+    first, opt, params = trajectory(rg, name, 10, dtype, **kwargs)
+    saved = pickle.loads(pickle.dumps(opt.state_dict()))  # as through a checkpoint file
+    # a fresh run: new parameters holding the saved values, a new optimizer built the same way
+    new_params = [rg.tensor(p.detach().numpy().copy(), requires_grad=True) for p in params]
+    kw = {k: v for k, v in kwargs.items() if k not in ("lr", "groups")}
+    new_opt = make_optimizer(rg, new_params, name, kwargs.get("groups"), lr=1.0, **kw)
+    new_opt.load_state_dict(saved)
+    rest, _, _ = trajectory(rg, name, 10, dtype, params=new_params, opt=new_opt)
+    for a, b in zip(straight, first + rest):
+        for x, y in zip(a, b):
+            np.testing.assert_array_equal(x, y)
+
+
+def test_loaded_state_is_a_copy():
+    first, opt, params = trajectory(rg, "Adam", 3, lr=0.1)
+    new_params = [rg.tensor(p.detach().numpy().copy(), requires_grad=True) for p in params]
+    new_opt = rg.optim.Adam(new_params, lr=0.1)
+    new_opt.load_state_dict(opt.state_dict())
+    before = new_opt.state[new_params[0]]["exp_avg"].numpy().copy()
+    trajectory(rg, "Adam", 2, params=params, opt=opt)  # the original keeps training
+    np.testing.assert_array_equal(new_opt.state[new_params[0]]["exp_avg"].numpy(), before)
+    assert new_opt.state[new_params[0]]["step"].item() == 3.0
+
+
+def test_state_dict_shares_state_like_torch():
+    _, opt, params = trajectory(rg, "SGD", 2, lr=0.1, momentum=0.9)
+    buf = opt.state[params[0]]["momentum_buffer"]
+    assert opt.state_dict()["state"][0]["momentum_buffer"] is buf
+    snapshot = copy.deepcopy(opt.state_dict())
+    assert snapshot["state"][0]["momentum_buffer"] is not buf
+
+
+def test_load_state_dict_casts_to_the_parameter_dtype():
+    w64 = _w(2, dtype=rg.float64)
+    opt64 = rg.optim.Adam([w64], lr=0.1)
+    w64.grad = rg.ones(2, dtype=rg.float64)
+    opt64.step()
+    w32 = _w(2)
+    opt32 = rg.optim.Adam([w32], lr=0.1)
+    opt32.load_state_dict(opt64.state_dict())
+    assert opt32.state[w32]["exp_avg"].dtype == rg.float32
+    assert opt32.state[w32]["step"].dtype == rg.float32
+
+
+def test_load_state_dict_accepts_numpy_arrays():
+    w = rg.tensor([1.0, 2.0], requires_grad=True)
+    opt = rg.optim.SGD([w], lr=0.1, momentum=0.9)
+    opt.load_state_dict({"state": {0: {"momentum_buffer": np.array([1.0, 1.0])}},
+                         "param_groups": [{"lr": 0.5, "momentum": 0.9, "dampening": 0,
+                                           "weight_decay": 0, "nesterov": False,
+                                           "maximize": False, "params": [0]}]})
+    assert opt.state[w]["momentum_buffer"].dtype == rg.float32
+    assert opt.param_groups[0]["lr"] == 0.5 and opt.param_groups[0]["params"][0] is w
+
+
+def test_load_state_dict_fills_missing_options_from_defaults():
+    w = _w(2)
+    opt = rg.optim.SGD([w], lr=0.1, momentum=0.5)
+    opt.load_state_dict({"state": {}, "param_groups": [{"lr": 0.2, "params": [0]}]})
+    assert opt.param_groups[0]["momentum"] == 0.5 and opt.param_groups[0]["lr"] == 0.2
+
+
+def _trained_sgd(shapes):
+    params = [_w(*s) for s in shapes]
+    opt = rg.optim.SGD(params, lr=0.1, momentum=0.9)
+    for p in params:
+        p.grad = rg.ones(*p.shape)
+    opt.step()
+    return opt
+
+
+@pytest.mark.parametrize("target, match", [
+    (lambda: rg.optim.SGD([{"params": [_w(2)]}, {"params": [_w(3)]}], lr=0.1, momentum=0.9),
+     "the state dict has 1 parameter groups, but this optimizer has 2"),
+    (lambda: rg.optim.SGD([_w(2)], lr=0.1, momentum=0.9),
+     "parameter group 0 has 2 parameters in the state dict, but 1 in this optimizer"),
+    (lambda: rg.optim.SGD([_w(2), _w(4)], lr=0.1, momentum=0.9),
+     "state 'momentum_buffer' of parameter 1 has shape \\(3,\\), but the parameter has "
+     "shape \\(4,\\)"),
+])
+def test_load_state_dict_mismatch_errors(target, match):
+    saved = _trained_sgd([(2,), (3,)]).state_dict()
+    with pytest.raises(ValueError, match=match):
+        target().load_state_dict(saved)
+
+
+def test_load_state_dict_rejects_non_state_dicts():
+    with pytest.raises(ValueError, match="expected a dict with 'state' and 'param_groups'"):
+        rg.optim.SGD([_w(2)], lr=0.1).load_state_dict({"lr": 0.1})
+
+
+def test_load_state_dict_checks_loaded_options():
+    saved = _trained_sgd([(2,)]).state_dict()
+    saved["param_groups"][0]["lr"] = -1.0
+    with pytest.raises(ValueError, match="Invalid learning rate: -1.0"):
+        rg.optim.SGD([_w(2)], lr=0.1, momentum=0.9).load_state_dict(saved)
+
+
+def test_initial_arrays_vary_with_the_seed():
+    assert not np.allclose(initial_arrays(0)["W"], initial_arrays(1)["W"])
