@@ -1,6 +1,6 @@
 """retrograd.nn: Modules, Parameters and layers (thin Modules over nn.functional)."""
 
-from retrograd.nn import functional, init  # noqa: F401
+from retrograd.nn import functional, init, utils  # noqa: F401
 
 # --- module system ---
 from retrograd.nn.container import (  # noqa: F401
@@ -10,4 +10,16 @@ from retrograd.nn.linear import Flatten, Identity, Linear, Unflatten  # noqa: F4
 from retrograd.nn.module import Module  # noqa: F401
 from retrograd.nn.parameter import Parameter  # noqa: F401
 # --- conv and pooling layers ---
+from retrograd.nn.conv import Conv1d, Conv2d  # noqa: F401
+from retrograd.nn.pooling import (  # noqa: F401
+    AdaptiveAvgPool1d, AdaptiveAvgPool2d, AvgPool1d, AvgPool2d, MaxPool1d, MaxPool2d,
+)
 # --- activations, dropout, normalization, loss layers ---
+from retrograd.nn.activation import (  # noqa: F401
+    GELU, LeakyReLU, LogSoftmax, ReLU, Sigmoid, Softmax, Tanh,
+)
+from retrograd.nn.dropout import Dropout  # noqa: F401
+from retrograd.nn.loss import BCEWithLogitsLoss, CrossEntropyLoss, MSELoss, NLLLoss  # noqa: F401
+from retrograd.nn.normalization import (  # noqa: F401
+    BatchNorm1d, BatchNorm2d, GroupNorm, LayerNorm,
+)

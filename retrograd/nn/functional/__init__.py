@@ -7,4 +7,16 @@ one Function from ``retrograd.ops``. Layers in ``retrograd.nn`` are thin Modules
 # --- linear ---
 from retrograd.nn.functional.linear import linear  # noqa: F401
 # --- conv and pooling ---
+from retrograd.nn.functional.conv import conv1d, conv2d  # noqa: F401
+from retrograd.nn.functional.pool import (  # noqa: F401
+    adaptive_avg_pool1d, adaptive_avg_pool2d, avg_pool1d, avg_pool2d, max_pool1d, max_pool2d,
+)
 # --- activations, dropout, normalization, losses ---
+from retrograd.nn.functional.activation import (  # noqa: F401
+    gelu, leaky_relu, log_softmax, relu, sigmoid, softmax, tanh,
+)
+from retrograd.nn.functional.dropout import dropout  # noqa: F401
+from retrograd.nn.functional.loss import (  # noqa: F401
+    binary_cross_entropy_with_logits, cross_entropy, mse_loss, nll_loss,
+)
+from retrograd.nn.functional.norm import batch_norm, group_norm, layer_norm  # noqa: F401

@@ -1,0 +1,173 @@
+"""Normalization: batch_norm, layer_norm, group_norm (each one fused op, see ops/norm.py)."""
+
+import math
+import numbers
+
+from retrograd import dtypes as _dt
+from retrograd.ops.norm import BatchNorm, GroupNorm, LayerNorm
+from retrograd.tensor import Tensor
+
+__all__ = ["batch_norm", "layer_norm", "group_norm"]
+
+
+def batch_norm(input, running_mean, running_var, weight=None, bias=None,  # noqa: A002
+               training=False, momentum=0.1, eps=1e-5):
+    """Normalize each channel of input:(N, C, *) over the batch and spatial dims, then
+    y = x_hat * weight + bias per channel.
+
+    training=True uses the batch statistics and, when running_mean / running_var are given,
+    updates them in place: running = (1 - momentum) running + momentum batch_stat, with the
+    unbiased batch variance (PyTorch's rule). training=False uses running_mean and
+    running_var.
+
+    Args:
+        input: (N, C) or (N, C, L) or (N, C, H, W) (any (N, C, *)).
+        running_mean, running_var: (C,) buffers, or None (training only).
+        weight, bias: (C,) or None.
+
+    Example:
+        >>> import retrograd as rg
+        >>> import retrograd.nn.functional as F
+        >>> x = rg.tensor([[1.0], [3.0]])
+        >>> mean, var = rg.zeros(1), rg.ones(1)
+        >>> F.batch_norm(x, mean, var, training=True).numpy().round(3).ravel().tolist()
+        [-1.0, 1.0]
+        >>> mean, var   # moved 10% of the way to the batch mean 2 and unbiased variance 2
+        (tensor([0.2]), tensor([1.1]))
+    """
+    _check_input(input, 2, "batch_norm")
+    channels = input.shape[1]
+    _check_per_channel(channels, "batch_norm", input, weight=weight, bias=bias,
+                       running_mean=running_mean, running_var=running_var)
+    _check_eps(eps, "batch_norm")
+    if training:
+        per_channel = input.numel() // max(channels, 1)
+        if per_channel <= 1:
+            raise ValueError(f"batch_norm: Expected more than 1 value per channel when "
+                             f"training, got input of shape {input.shape}")
+    elif running_mean is None or running_var is None:
+        raise ValueError("batch_norm: running_mean and running_var must be given when "
+                         "training=False (they are the statistics used for normalization)")
+    out = BatchNorm.apply(input, weight, bias, _array_of(running_mean), _array_of(running_var),
+                          training=bool(training), momentum=float(momentum or 0.0),
+                          eps=float(eps))
+    if training:
+        for buffer in (running_mean, running_var):
+            if buffer is not None:
+                buffer._version[0] += 1  # updated in place by the op
+    return out
+
+
+def layer_norm(input, normalized_shape, weight=None, bias=None, eps=1e-5):  # noqa: A002
+    """Normalize over the trailing dims given by normalized_shape (per sample, per position),
+    then y = x_hat * weight + bias elementwise over those dims.
+
+    Args:
+        input: (*, normalized_shape[0], ..., normalized_shape[-1]).
+        normalized_shape: an int or a tuple of ints, the trailing dims of input.
+        weight, bias: of shape normalized_shape, or None.
+
+    Example:
+        >>> import retrograd as rg
+        >>> import retrograd.nn.functional as F
+        >>> F.layer_norm(rg.tensor([[1.0, 3.0]]), (2,)).numpy().round(4).tolist()
+        [[-1.0, 1.0]]
+    """
+    shape = _normalized_shape(normalized_shape)
+    _check_input(input, len(shape), "layer_norm")
+    if tuple(input.shape[input.ndim - len(shape):]) != shape:
+        raise ValueError(f"layer_norm: normalized_shape {shape} does not match the last "
+                         f"{len(shape)} dims of the input of shape {input.shape}: expected "
+                         f"input of shape (*, {', '.join(map(str, shape))})")
+    for name, param in (("weight", weight), ("bias", bias)):
+        if param is not None and _param_shape(param, name, "layer_norm", input) != shape:
+            raise ValueError(f"layer_norm: {name} of shape {param.shape} does not match "
+                             f"normalized_shape {shape}")
+    _check_eps(eps, "layer_norm")
+    return LayerNorm.apply(input, weight, bias, normalized_ndim=len(shape), eps=float(eps))
+
+
+def group_norm(input, num_groups, weight=None, bias=None, eps=1e-5):  # noqa: A002
+    """Split the C channels of input:(N, C, *) into num_groups groups and normalize each
+    group of each sample, then y = x_hat * weight + bias per channel.
+
+    Args:
+        input: (N, C, *).
+        num_groups: a divisor of C.
+        weight, bias: (C,) or None.
+
+    Example:
+        >>> import retrograd as rg
+        >>> import retrograd.nn.functional as F
+        >>> F.group_norm(rg.tensor([[1.0, 3.0, 5.0, 9.0]]), 2).numpy().round(4).tolist()
+        [[-1.0, 1.0, -1.0, 1.0]]
+    """
+    _check_input(input, 2, "group_norm")
+    channels = input.shape[1]
+    if not isinstance(num_groups, numbers.Integral) or isinstance(num_groups, bool) \
+            or num_groups <= 0:
+        raise ValueError(f"group_norm: num_groups must be a positive int, got {num_groups!r}")
+    if channels % num_groups != 0:
+        raise ValueError(f"group_norm: the number of channels {channels} (input of shape "
+                         f"{input.shape}) must be divisible by num_groups={num_groups}")
+    _check_per_channel(channels, "group_norm", input, weight=weight, bias=bias)
+    _check_eps(eps, "group_norm")
+    return GroupNorm.apply(input, weight, bias, num_groups=int(num_groups), eps=float(eps))
+
+
+def _array_of(t):
+    return t._data if isinstance(t, Tensor) else None
+
+
+def _normalized_shape(normalized_shape):
+    shape = (normalized_shape,) if isinstance(normalized_shape, numbers.Integral) \
+        else tuple(normalized_shape)
+    if not shape or not all(isinstance(s, numbers.Integral) and not isinstance(s, bool)
+                            and s > 0 for s in shape):
+        raise ValueError(f"layer_norm: normalized_shape must be a positive int or a non-empty "
+                         f"tuple of positive ints, got {normalized_shape!r}")
+    return tuple(int(s) for s in shape)
+
+
+def _check_input(input, min_ndim, op):  # noqa: A002
+    if not isinstance(input, Tensor):
+        raise TypeError(f"{op}: input must be a Tensor, got {type(input).__name__}")
+    if not _dt.is_floating(input._data.dtype):
+        raise TypeError(f"{op}: expected a floating-point input, got dtype {input.dtype} "
+                        f"(shape {input.shape})")
+    if input.ndim < min_ndim:
+        raise ValueError(f"{op}: expected an input with at least {min_ndim} dims, got input of "
+                         f"shape {input.shape}")
+    if input.numel() == 0:
+        raise ValueError(f"{op}: cannot normalize an empty input of shape {input.shape}")
+
+
+def _param_shape(param, name, op, input):  # noqa: A002
+    if not isinstance(param, Tensor):
+        raise TypeError(f"{op}: {name} must be a Tensor or None, got {type(param).__name__}")
+    if param._data.dtype != input._data.dtype:
+        raise TypeError(f"{op}: {name} has dtype {param.dtype} but the input has dtype "
+                        f"{input.dtype}; convert one of them")
+    return tuple(param.shape)
+
+
+def _check_per_channel(channels, op, input, **params):  # noqa: A002
+    for name, param in params.items():
+        if param is None:
+            continue
+        if name.startswith("running"):  # buffers may keep their own float dtype
+            if not isinstance(param, Tensor):
+                raise TypeError(f"{op}: {name} must be a Tensor or None, got "
+                                f"{type(param).__name__}")
+            shape = tuple(param.shape)
+        else:
+            shape = _param_shape(param, name, op, input)
+        if shape != (channels,):
+            raise ValueError(f"{op}: {name} of shape {param.shape} does not match the "
+                             f"{channels} channels of the input of shape {input.shape}: "
+                             f"expected ({channels},)")
+
+
+def _check_eps(eps, op):
+    if not isinstance(eps, numbers.Real) or not math.isfinite(eps) or eps < 0:
+        raise ValueError(f"{op}: eps must be a non-negative number, got {eps!r}")

@@ -1,0 +1,146 @@
+"""Loss layers: CrossEntropyLoss, NLLLoss, MSELoss, BCEWithLogitsLoss."""
+
+from retrograd.nn import functional as F
+from retrograd.nn.functional.loss import _reduction
+from retrograd.nn.module import Module
+
+__all__ = ["CrossEntropyLoss", "NLLLoss", "MSELoss", "BCEWithLogitsLoss"]
+
+
+class _Loss(Module):
+    """Holds ``reduction`` (PyTorch's deprecated size_average / reduce flags map onto it)."""
+
+    def __init__(self, size_average=None, reduce=None, reduction="mean"):
+        super().__init__()
+        self.reduction = _reduction(size_average, reduce, reduction, type(self).__name__)
+
+
+class _WeightedLoss(_Loss):
+    """A loss with an optional ``weight`` buffer (saved in the state dict, as PyTorch)."""
+
+    def __init__(self, weight=None, size_average=None, reduce=None, reduction="mean"):
+        super().__init__(size_average, reduce, reduction)
+        self.register_buffer("weight", weight)
+
+
+class CrossEntropyLoss(_WeightedLoss):
+    """Cross-entropy between logits and class-index or class-probability targets, fused with
+    log-softmax: loss_n = -sum_c w_c q_nc log softmax(x_n)_c, q the (smoothed) target
+    distribution (see ``retrograd.nn.functional.cross_entropy``).
+
+    Args:
+        weight: (C,) class weights, or None.
+        ignore_index: targets equal to it are skipped (class-index targets). Default: -100.
+        reduction: 'none' | 'mean' | 'sum'. Default: 'mean'.
+        label_smoothing: in [0, 1]. Default: 0.0.
+        size_average, reduce: deprecated, mapped to reduction.
+
+    Shape:
+        - Input: (C,), (N, C) or (N, C, d1, ..., dK).
+        - Target: class indices (), (N,) or (N, d1, ..., dK) (int64); or probabilities of the
+          input's shape.
+        - Output: a scalar; or the target's shape (per sample) for reduction='none'.
+
+    Example:
+        >>> import retrograd as rg
+        >>> loss_fn = rg.nn.CrossEntropyLoss(label_smoothing=0.1)
+        >>> logits = rg.randn(3, 5, requires_grad=True)
+        >>> loss = loss_fn(logits, rg.tensor([1, 0, 4]))
+        >>> loss.backward()
+        >>> loss.shape, logits.grad.shape
+        ((), (3, 5))
+    """
+
+    def __init__(self, weight=None, size_average=None, ignore_index=-100, reduce=None,
+                 reduction="mean", label_smoothing=0.0):
+        super().__init__(weight, size_average, reduce, reduction)
+        self.ignore_index, self.label_smoothing = ignore_index, label_smoothing
+
+    def forward(self, input, target):  # noqa: A002 - PyTorch's argument name
+        return F.cross_entropy(input, target, weight=self.weight, ignore_index=self.ignore_index,
+                               reduction=self.reduction, label_smoothing=self.label_smoothing)
+
+
+class NLLLoss(_WeightedLoss):
+    """Negative log-likelihood of log-probabilities: loss_n = -w_{t_n} x_{n, t_n}.
+
+    Args:
+        weight: (C,) class weights, or None.
+        ignore_index: targets equal to it are skipped. Default: -100.
+        reduction: 'none' | 'mean' | 'sum'. Default: 'mean' (weighted mean).
+        size_average, reduce: deprecated, mapped to reduction.
+
+    Shape:
+        - Input: (C,), (N, C) or (N, C, d1, ..., dK), log-probabilities.
+        - Target: (), (N,) or (N, d1, ..., dK), int64 class indices.
+        - Output: a scalar; or the target's shape for reduction='none'.
+
+    Example:
+        >>> import retrograd as rg
+        >>> loss_fn = rg.nn.NLLLoss()
+        >>> loss_fn(rg.tensor([[-0.5, -1.0]]), rg.tensor([1]))
+        tensor(1.)
+    """
+
+    def __init__(self, weight=None, size_average=None, ignore_index=-100, reduce=None,
+                 reduction="mean"):
+        super().__init__(weight, size_average, reduce, reduction)
+        self.ignore_index = ignore_index
+
+    def forward(self, input, target):  # noqa: A002
+        return F.nll_loss(input, target, weight=self.weight, ignore_index=self.ignore_index,
+                          reduction=self.reduction)
+
+
+class MSELoss(_Loss):
+    """Mean squared error: (x - y)^2 per element, reduced.
+
+    Args:
+        reduction: 'none' | 'mean' | 'sum'. Default: 'mean'.
+        size_average, reduce: deprecated, mapped to reduction.
+
+    Shape:
+        - Input: (*), any shape. Target: the input's shape.
+        - Output: a scalar; or the input's shape for reduction='none'.
+
+    Example:
+        >>> import retrograd as rg
+        >>> rg.nn.MSELoss(reduction="sum")(rg.tensor([0.0, 1.0]), rg.tensor([2.0, 1.0]))
+        tensor(4.)
+    """
+
+    def forward(self, input, target):  # noqa: A002
+        return F.mse_loss(input, target, reduction=self.reduction)
+
+
+class BCEWithLogitsLoss(_Loss):
+    """Binary cross-entropy on logits, stable for any |x|:
+    loss = -w [pw y log sigmoid(x) + (1 - y) log(1 - sigmoid(x))] per element.
+
+    Args:
+        weight: rescaling weight broadcast to the input, or None.
+        reduction: 'none' | 'mean' | 'sum'. Default: 'mean'.
+        pos_weight: weight of positive examples, broadcast along the last dim (e.g. (C,)).
+        size_average, reduce: deprecated, mapped to reduction.
+
+    Shape:
+        - Input: (*), any shape. Target: the input's shape.
+        - Output: a scalar; or the input's shape for reduction='none'.
+
+    Example:
+        >>> import retrograd as rg
+        >>> loss_fn = rg.nn.BCEWithLogitsLoss(pos_weight=rg.tensor([2.0]))
+        >>> loss_fn(rg.tensor([0.0]), rg.tensor([1.0]))
+        tensor(1.3863)
+    """
+
+    def __init__(self, weight=None, size_average=None, reduce=None, reduction="mean",
+                 pos_weight=None):
+        super().__init__(size_average, reduce, reduction)
+        self.register_buffer("weight", weight)
+        self.register_buffer("pos_weight", pos_weight)
+
+    def forward(self, input, target):  # noqa: A002
+        return F.binary_cross_entropy_with_logits(input, target, self.weight,
+                                                  pos_weight=self.pos_weight,
+                                                  reduction=self.reduction)

@@ -1,0 +1,209 @@
+"""Pooling layers: MaxPool1d/2d, AvgPool1d/2d, AdaptiveAvgPool1d/2d, thin Modules over
+nn.functional. They hold no parameters."""
+
+from retrograd.nn import functional as F
+from retrograd.nn.module import Module
+
+__all__ = ["MaxPool1d", "MaxPool2d", "AvgPool1d", "AvgPool2d", "AdaptiveAvgPool1d",
+           "AdaptiveAvgPool2d"]
+
+
+class _MaxPoolNd(Module):
+    def __init__(self, kernel_size, stride=None, padding=0, dilation=1, return_indices=False,
+                 ceil_mode=False):
+        super().__init__()
+        self.kernel_size = kernel_size
+        self.stride = stride if stride is not None else kernel_size
+        self.padding, self.dilation = padding, dilation
+        self.return_indices, self.ceil_mode = return_indices, ceil_mode
+
+    def extra_repr(self):
+        return f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}, " \
+               f"dilation={self.dilation}, ceil_mode={self.ceil_mode}"
+
+
+class MaxPool2d(_MaxPoolNd):
+    """Max over each (kh, kw) window of every channel.
+
+    Args:
+        kernel_size: int or (kh, kw).
+        stride: int or (sh, sw). Default: kernel_size.
+        padding: implicit -inf padding on both sides, at most half the kernel. Default: 0.
+        dilation: spacing between window cells. Default: 1.
+        return_indices: also return the argmax of each window (flat h*W + w indices).
+        ceil_mode: round the output size up instead of down.
+
+    Shape:
+        - Input: (N, C, H, W) or (C, H, W).
+        - Output: (N, C, Ho, Wo) or (C, Ho, Wo), with
+          Ho = floor((H + 2*ph - dh*(kh - 1) - 1) / sh) + 1 (ceil in ceil_mode, but the last
+          window must start inside the input or its left padding), Wo alike.
+
+    Example:
+        >>> import retrograd as rg
+        >>> pool = rg.nn.MaxPool2d(2)
+        >>> pool
+        MaxPool2d(kernel_size=2, stride=2, padding=0, dilation=1, ceil_mode=False)
+        >>> pool(rg.randn(2, 3, 8, 7)).shape
+        (2, 3, 4, 3)
+    """
+
+    def forward(self, x):
+        return F.max_pool2d(x, self.kernel_size, self.stride, self.padding, self.dilation,
+                            ceil_mode=self.ceil_mode, return_indices=self.return_indices)
+
+
+class MaxPool1d(_MaxPoolNd):
+    """Max over each window of length kernel_size along the last axis.
+
+    Args:
+        as MaxPool2d, with int arguments.
+
+    Shape:
+        - Input: (N, C, L) or (C, L).
+        - Output: (N, C, L_out) or (C, L_out), L_out = floor((L + 2*p - d*(k - 1) - 1) / s) + 1
+          (ceil in ceil_mode).
+
+    Example:
+        >>> import retrograd as rg
+        >>> rg.nn.MaxPool1d(3, stride=2)(rg.randn(2, 4, 11)).shape
+        (2, 4, 5)
+    """
+
+    def forward(self, x):
+        return F.max_pool1d(x, self.kernel_size, self.stride, self.padding, self.dilation,
+                            ceil_mode=self.ceil_mode, return_indices=self.return_indices)
+
+
+class AvgPool2d(Module):
+    """Mean over each (kh, kw) window of every channel.
+
+    Args:
+        kernel_size: int or (kh, kw).
+        stride: int or (sh, sw). Default: kernel_size.
+        padding: implicit zero padding on both sides, at most half the kernel. Default: 0.
+        ceil_mode: round the output size up instead of down.
+        count_include_pad: count padding cells in the divisor. Default: True.
+        divisor_override: if given, the divisor of every window.
+
+    Shape:
+        - Input: (N, C, H, W) or (C, H, W).
+        - Output: (N, C, Ho, Wo) or (C, Ho, Wo), Ho = floor((H + 2*ph - kh) / sh) + 1 (ceil
+          in ceil_mode), Wo alike.
+
+    Example:
+        >>> import retrograd as rg
+        >>> pool = rg.nn.AvgPool2d(3, stride=2, padding=1)
+        >>> pool
+        AvgPool2d(kernel_size=3, stride=2, padding=1)
+        >>> pool(rg.randn(2, 3, 8, 8)).shape
+        (2, 3, 4, 4)
+    """
+
+    def __init__(self, kernel_size, stride=None, padding=0, ceil_mode=False,
+                 count_include_pad=True, divisor_override=None):
+        super().__init__()
+        self.kernel_size = kernel_size
+        self.stride = stride if stride is not None else kernel_size
+        self.padding, self.ceil_mode = padding, ceil_mode
+        self.count_include_pad, self.divisor_override = count_include_pad, divisor_override
+
+    def forward(self, x):
+        return F.avg_pool2d(x, self.kernel_size, self.stride, self.padding, self.ceil_mode,
+                            self.count_include_pad, self.divisor_override)
+
+    def extra_repr(self):
+        return f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"
+
+
+class AvgPool1d(Module):
+    """Mean over each window of length kernel_size along the last axis.
+
+    Args:
+        kernel_size, stride (default kernel_size), padding, ceil_mode, count_include_pad: as
+        AvgPool2d, with int arguments.
+
+    Shape:
+        - Input: (N, C, L) or (C, L).
+        - Output: (N, C, L_out) or (C, L_out), L_out = floor((L + 2*p - k) / s) + 1.
+
+    Example:
+        >>> import retrograd as rg
+        >>> rg.nn.AvgPool1d(2)(rg.randn(2, 4, 11)).shape
+        (2, 4, 5)
+    """
+
+    def __init__(self, kernel_size, stride=None, padding=0, ceil_mode=False,
+                 count_include_pad=True):
+        super().__init__()
+        # stored as 1-tuples, like PyTorch's AvgPool1d
+        self.kernel_size = _single(kernel_size)
+        self.stride = _single(stride if stride is not None else kernel_size)
+        self.padding = _single(padding)
+        self.ceil_mode, self.count_include_pad = ceil_mode, count_include_pad
+
+    def forward(self, x):
+        return F.avg_pool1d(x, self.kernel_size, self.stride, self.padding, self.ceil_mode,
+                            self.count_include_pad)
+
+    def extra_repr(self):
+        return f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"
+
+
+class AdaptiveAvgPool2d(Module):
+    """Average pooling to a fixed output size, whatever the input size: window (a, b)
+    covers rows [floor(a*H/oh), ceil((a+1)*H/oh)) and columns [floor(b*W/ow), ceil((b+1)*W/ow)).
+
+    Args:
+        output_size: int or (oh, ow); None in the pair keeps that input size.
+
+    Shape:
+        - Input: (N, C, H, W) or (C, H, W).
+        - Output: (N, C, oh, ow) or (C, oh, ow).
+
+    Example:
+        >>> import retrograd as rg
+        >>> rg.nn.AdaptiveAvgPool2d((1, 1))(rg.randn(2, 512, 7, 7)).shape
+        (2, 512, 1, 1)
+    """
+
+    def __init__(self, output_size):
+        super().__init__()
+        self.output_size = output_size
+
+    def forward(self, x):
+        return F.adaptive_avg_pool2d(x, self.output_size)
+
+    def extra_repr(self):
+        return f"output_size={self.output_size}"
+
+
+class AdaptiveAvgPool1d(Module):
+    """Average pooling to a fixed output length, whatever the input length.
+
+    Args:
+        output_size: int, the output length.
+
+    Shape:
+        - Input: (N, C, L) or (C, L).
+        - Output: (N, C, output_size) or (C, output_size).
+
+    Example:
+        >>> import retrograd as rg
+        >>> rg.nn.AdaptiveAvgPool1d(4)(rg.randn(2, 3, 10)).shape
+        (2, 3, 4)
+    """
+
+    def __init__(self, output_size):
+        super().__init__()
+        self.output_size = output_size
+
+    def forward(self, x):
+        return F.adaptive_avg_pool1d(x, self.output_size)
+
+    def extra_repr(self):
+        return f"output_size={self.output_size}"
+
+
+def _single(value):
+    return tuple(value) if isinstance(value, (tuple, list)) else (value,)

@@ -1,0 +1,205 @@
+"""Activation ops that are not plain elementwise math: leaky ReLU and GELU (exact and tanh).
+
+ReLU, tanh and sigmoid live in ``ops/elementwise.py``; softmax and log-softmax in
+``ops/softmax.py``. NumPy has no erf, so the exact GELU uses ``_erfc``, W. J. Cody's rational
+Chebyshev approximation (Math. Comp. 1969, the SPECFUN routine CALERF), vectorized here and
+accurate to a few units in the last place in float64.
+"""
+
+import math
+
+import numpy as np
+
+from retrograd.autograd.function import Function
+
+__all__ = ["LeakyRelu", "Gelu", "GeluGrad"]
+
+
+class LeakyRelu(Function):
+    """y = x if x > 0 else negative_slope * x, elementwise.
+
+    dL/dx = dL/dy where x > 0, negative_slope * dL/dy elsewhere (so the kink x = 0 takes the
+    slope, PyTorch's convention).
+    Saves: the boolean mask [x > 0] (a constant, 1 byte per element), not x. The backward is
+    linear in dL/dy with a constant mask, so it is also right under create_graph.
+    Shapes: x, y, dL/dy, dL/dx are all (*).
+    """
+
+    @staticmethod
+    def forward(ctx, x, negative_slope=0.01):
+        positive = x > 0
+        ctx.positive, ctx.slope = positive, float(negative_slope)
+        return np.where(positive, x, x * ctx.slope).astype(x.dtype, copy=False)
+
+    @staticmethod
+    def backward(ctx, grad_out):
+        return np.where(ctx.positive, grad_out, grad_out * ctx.slope)
+
+
+class Gelu(Function):
+    """y = x * Phi(x) with Phi the standard normal CDF (approximate='none'), or
+    y = 0.5 x (1 + tanh(u)), u = sqrt(2/pi) (x + 0.044715 x^3) (approximate='tanh').
+
+    dL/dx = dL/dy * gelu'(x), where
+      exact: gelu'(x) = Phi(x) + x phi(x), phi(x) = exp(-x^2/2) / sqrt(2 pi)
+      tanh:  gelu'(x) = 0.5 (1 + T) + 0.5 x (1 - T^2) u',  T = tanh(u),
+             u' = sqrt(2/pi) (1 + 3 * 0.044715 x^2)
+    Saves: x (Phi and T are recomputed in backward rather than kept).
+    Under create_graph the backward is the op GeluGrad, whose own backward knows gelu''(x),
+    so GELU is twice differentiable.
+    Shapes: x, y, dL/dy, dL/dx are all (*).
+    """
+
+    @staticmethod
+    def forward(ctx, x, approximate="none"):
+        ctx.approximate = approximate
+        ctx.save_for_backward(x)
+        if approximate == "tanh":
+            y = (x * 0.5) * (1.0 + np.tanh(_tanh_argument(x)))
+        else:
+            y = x * _normal_cdf(x)
+        # NOTE: Python floats keep float16/32/64, but ml_dtypes' bfloat16 promotes to float32
+        return y.astype(x.dtype, copy=False)
+
+    @staticmethod
+    def backward(ctx, grad_out):
+        (x,) = ctx.saved_tensors
+        if isinstance(grad_out, np.ndarray) and isinstance(x, np.ndarray):
+            return grad_out * _gelu_derivative(x, ctx.approximate)
+        return GeluGrad.apply(grad_out, x, approximate=ctx.approximate)
+
+
+class GeluGrad(Function):
+    """z = g * gelu'(x): the backward of Gelu as an op of its own (for create_graph).
+
+    dL/dg = dL/dz * gelu'(x)
+    dL/dx = dL/dz * g * gelu''(x), where
+      exact: gelu''(x) = phi(x) (2 - x^2)
+      tanh:  gelu''(x) = (1 - T^2) (u' - x T u'^2 + 0.5 x u''),  u'' = 6 sqrt(2/pi) 0.044715 x
+    Saves: g and x (both inputs). Its own backward is raw-array only (third derivatives of
+    GELU are not provided).
+    """
+
+    once_differentiable = True
+
+    @staticmethod
+    def forward(ctx, grad, x, approximate="none"):
+        ctx.approximate = approximate
+        ctx.save_for_backward(grad, x)
+        return (grad * _gelu_derivative(x, approximate)).astype(grad.dtype, copy=False)
+
+    @staticmethod
+    def backward(ctx, grad_out):
+        grad, x = ctx.saved_tensors
+        need_grad, need_x = ctx.needs_input_grad
+        d_grad = grad_out * _gelu_derivative(x, ctx.approximate) if need_grad else None
+        d_x = grad_out * grad * _gelu_second_derivative(x, ctx.approximate) if need_x else None
+        return d_grad, d_x
+
+
+_SQRT_2_OVER_PI = math.sqrt(2.0 / math.pi)
+_INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
+_INV_SQRT_2 = 1.0 / math.sqrt(2.0)
+_TANH_CUBIC = 0.044715
+
+
+def _tanh_argument(x):
+    return (x + _TANH_CUBIC * (x * x * x)) * _SQRT_2_OVER_PI
+
+
+def _normal_pdf(x):
+    return np.exp(-0.5 * (x * x)) * _INV_SQRT_2PI
+
+
+def _normal_cdf(x):
+    """Phi(x) = erfc(-x / sqrt(2)) / 2: through erfc, so the left tail keeps its relative
+    accuracy (1 + erf(x / sqrt(2)) would cancel to 0 for x below about -8)."""
+    return 0.5 * _erfc(x * -_INV_SQRT_2)
+
+
+def _gelu_derivative(x, approximate):
+    """gelu'(x) on an array (see Gelu)."""
+    if approximate == "tanh":
+        t = np.tanh(_tanh_argument(x))
+        du = (1.0 + (3.0 * _TANH_CUBIC) * (x * x)) * _SQRT_2_OVER_PI
+        return 0.5 * (1.0 + t) + (0.5 * x) * (1.0 - t * t) * du
+    return _normal_cdf(x) + x * _normal_pdf(x)
+
+
+def _gelu_second_derivative(x, approximate):
+    """gelu''(x) on an array (see GeluGrad)."""
+    if approximate == "tanh":
+        t = np.tanh(_tanh_argument(x))
+        du = (1.0 + (3.0 * _TANH_CUBIC) * (x * x)) * _SQRT_2_OVER_PI
+        ddu = (6.0 * _TANH_CUBIC * _SQRT_2_OVER_PI) * x
+        return (1.0 - t * t) * (du - x * t * (du * du) + 0.5 * x * ddu)
+    return _normal_pdf(x) * (2.0 - x * x)
+
+
+# Cody's coefficients: erf on |x| <= 0.46875 (A/B), erfc on 0.46875 < |x| <= 4 (C/D) and
+# erfc on |x| > 4 (P/Q, in powers of 1/x^2).
+_A = (3.16112374387056560e00, 1.13864154151050156e02, 3.77485237685302021e02,
+      3.20937758913846947e03, 1.85777706184603153e-1)
+_B = (2.36012909523441209e01, 2.44024637934444173e02, 1.28261652607737228e03,
+      2.84423683343917062e03)
+_C = (5.64188496988670089e-1, 8.88314979438837594e00, 6.61191906371416295e01,
+      2.98635138197400131e02, 8.81952221241769090e02, 1.71204761263407058e03,
+      2.05107837782607147e03, 1.23033935479799725e03, 2.15311535474403846e-8)
+_D = (1.57449261107098347e01, 1.17693950891312499e02, 5.37181101862009858e02,
+      1.62138957456669019e03, 3.29079923573345963e03, 4.36261909014324716e03,
+      3.43936767414372164e03, 1.23033935480374942e03)
+_P = (3.05326634961232344e-1, 3.60344899949804439e-1, 1.25781726111229246e-1,
+      1.60837851487422766e-2, 6.58749161529837803e-4, 1.63153871373020978e-2)
+_Q = (2.56852019228982242e00, 1.87295284992346725e00, 5.27905102951428412e-1,
+      6.05183413124413191e-2, 2.33520497626869185e-3)
+_INV_SQRT_PI = 5.6418958354775628695e-1
+
+
+def _erfc(x):
+    """The complementary error function of an array, in x's dtype (Cody's CALERF).
+
+    Each of the three ranges of |x| is evaluated only on its own elements. For |x| > 0.46875
+    erfc(|x|) = exp(-x^2) R(|x|); exp(-x^2) is split as exp(-s^2) exp(-(|x| - s)(|x| + s))
+    with s = |x| rounded down to 1/16, which keeps the product accurate for large |x|.
+    Negative x use erfc(x) = 2 - erfc(-x). float16 and bfloat16 are evaluated in float32
+    (the rational functions' intermediate values overflow float16).
+    """
+    if x.dtype.itemsize < 4:
+        return _erfc(x.astype(np.float32)).astype(x.dtype)
+    y = np.abs(x)
+    out = np.empty_like(y)
+    small = y <= 0.46875
+    if small.any():
+        xs = x[small]
+        z = xs * xs
+        num, den = _A[4] * z, z
+        for i in range(3):
+            num, den = (num + _A[i]) * z, (den + _B[i]) * z
+        out[small] = 1.0 - xs * (num + _A[3]) / (den + _B[3])
+    middle = (y > 0.46875) & (y <= 4.0)
+    if middle.any():
+        ym = y[middle]
+        num, den = _C[8] * ym, ym
+        for i in range(7):
+            num, den = (num + _C[i]) * ym, (den + _D[i]) * ym
+        out[middle] = _scaled_by_gaussian((num + _C[7]) / (den + _D[7]), ym)
+    large = (y > 4.0) & (y < np.inf)
+    if large.any():
+        yl = y[large]
+        z = 1.0 / (yl * yl)
+        num, den = _P[5] * z, z
+        for i in range(4):
+            num, den = (num + _P[i]) * z, (den + _Q[i]) * z
+        r = (_INV_SQRT_PI - z * (num + _P[4]) / (den + _Q[4])) / yl
+        out[large] = _scaled_by_gaussian(r, yl)
+    out[np.isinf(y)] = 0.0
+    negative = (x < 0) & ~small
+    out[negative] = 2.0 - out[negative]
+    out[np.isnan(x)] = np.nan
+    return out
+
+
+def _scaled_by_gaussian(r, y):
+    """r * exp(-y^2), with exp(-y^2) split for accuracy (see _erfc)."""
+    s = np.floor(y * 16.0) / 16.0
+    return r * np.exp(-s * s) * np.exp(-(y - s) * (y + s))

@@ -1,0 +1,242 @@
+"""Convolution (cross-correlation, as in PyTorch) by im2col and one GEMM: Conv2d and Conv1d.
+
+Notation: input x:(N, C, H, W), weight W:(O, C/g, kh, kw), bias b:(O,), g groups, stride
+(sh, sw), dilation (dh, dw), padding (top, bottom), (left, right), output y:(N, O, Ho, Wo) with
+
+    Ho = floor((H + top + bottom - dh * (kh - 1) - 1) / sh) + 1      (and Wo alike).
+
+im2col copies every receptive field of the zero-padded input x_pad into a column:
+
+    X_col[(c, i, j), (n, ho, wo)] = x_pad[n, c, ho * sh + i * dh, wo * sw + j * dw]
+
+so that the whole convolution, all samples at once, is one matrix product
+Y = W_2d @ X_col + b, W_2d:(O, C*kh*kw), X_col:(C*kh*kw, N*Ho*Wo), Y:(O, N*Ho*Wo). The copy
+is made from a strided *view* of x_pad (``np.lib.stride_tricks.as_strided``): no Python loop
+touches a pixel. One large GEMM (one per group, as one batched matmul) rather than one per
+sample: a BLAS call synchronizes its threads, and on a busy machine N small calls cost far more
+than one large one.
+
+Conv1d is Conv2d with H = kh = 1 (a view, no copy). Both are fused kernels with a raw-array
+backward (``once_differentiable``): a second derivative through them raises an error.
+"""
+
+import numpy as np
+from numpy.lib.stride_tricks import as_strided
+
+from retrograd.autograd.function import Function
+
+__all__ = ["Conv2d", "Conv1d", "conv_output_size", "offset_view"]
+
+
+def conv_output_size(size, kernel, stride, pad_total, dilation):
+    """Output length along one axis: floor((size + pad_total - dilation*(kernel-1) - 1) / stride)
+    + 1 (a value <= 0 means the dilated kernel does not fit in the padded input).
+
+    Example:
+        >>> conv_output_size(32, 3, 1, 2, 1), conv_output_size(7, 3, 2, 0, 1)
+        (32, 3)
+    """
+    return (size + pad_total - dilation * (kernel - 1) - 1) // stride + 1
+
+
+def offset_view(x_pad, i, j, out_size, stride, dilation):
+    """The pixels of x_pad:(N, C, Hp, Wp) that kernel offset (i, j) sees in every window: a
+    strided view (N, C, Ho, Wo), x_pad[:, :, i*dh + sh*ho, j*dw + sw*wo]. Writing into it
+    writes into x_pad (col2im and the pooling backward add into it).
+
+    Example:
+        >>> x = np.arange(16).reshape(1, 1, 4, 4)
+        >>> offset_view(x, 1, 0, (2, 2), (2, 2), (1, 1))[0, 0].tolist()
+        [[4, 6], [12, 14]]
+    """
+    (ho, wo), (sh, sw), (dh, dw) = out_size, stride, dilation
+    return x_pad[:, :, i * dh: i * dh + sh * (ho - 1) + 1: sh,
+                 j * dw: j * dw + sw * (wo - 1) + 1: sw]
+
+
+def _pad(x, padding, value=0.0):
+    """x:(N, C, H, W) with ((top, bottom), (left, right)) rows/columns of ``value`` added; x
+    itself (no copy) when there is no padding."""
+    (top, bottom), (left, right) = padding
+    if top == bottom == left == right == 0:
+        return x
+    n, c, h, w = x.shape
+    x_pad = np.full((n, c, h + top + bottom, w + left + right), value, dtype=x.dtype)
+    x_pad[:, :, top:top + h, left:left + w] = x
+    return x_pad
+
+
+def _unpad(x_pad, padding, shape):
+    """The inverse of _pad for a gradient: the (H, W) interior, as a contiguous array."""
+    (top, _), (left, _) = padding
+    if x_pad.shape == shape:
+        return x_pad
+    return np.ascontiguousarray(x_pad[:, :, top:top + shape[2], left:left + shape[3]])
+
+
+def _im2col(x_pad, kernel, out_size, stride, dilation):
+    """X_col:(C*kh*kw, N*Ho*Wo) from x_pad:(N, C, Hp, Wp): rows ordered (c, i, j) like
+    W.reshape(O, -1), columns (n, ho, wo). One copy out of a 6-D strided view
+    (C, kh, kw, N, Ho, Wo) of x_pad; the innermost axis (wo) reads x_pad with stride sw."""
+    n, c = x_pad.shape[:2]
+    (kh, kw), (ho, wo), (sh, sw), (dh, dw) = kernel, out_size, stride, dilation
+    s_n, s_c, s_h, s_w = x_pad.strides
+    windows = as_strided(x_pad, shape=(c, kh, kw, n, ho, wo),
+                         strides=(s_c, s_h * dh, s_w * dw, s_n, s_h * sh, s_w * sw),
+                         writeable=False)
+    return np.ascontiguousarray(windows).reshape(c * kh * kw, n * ho * wo)
+
+
+def _col2im_gemm(weight, grad_y, x_pad_shape, out_size, stride, dilation):
+    """dL/dx_pad from dL/dY:(g, O/g, N*Ho*Wo), kernel offset by kernel offset:
+
+        dL/dx_pad[n, :, i*dh + sh*ho, j*dw + sw*wo] += (W[:, :, i, j]^T @ dL/dY)[:, (n, ho, wo)]
+
+    which is col2im(W_2d^T @ dL/dY) with the GEMM split by rows (c, i, j): the (i, j) block
+    of dL/dX_col is computed into one reused (C, N*Ho*Wo) buffer and added straight into its
+    strided view of dL/dx_pad, so dL/dX_col (kh*kw times the input's size) is never
+    materialized. weight:(O, C/g, kh, kw)."""
+    g, og, length = grad_y.shape
+    _, cg, kh, kw = weight.shape
+    n = x_pad_shape[0]
+    # (kh, kw, g, C/g, O/g): every W[:, :, i, j]^T is a contiguous (g, C/g, O/g) block
+    w_t = np.ascontiguousarray(weight.reshape(g, og, cg, kh, kw).transpose(3, 4, 0, 2, 1))
+    block = np.empty((g, cg, length), dtype=grad_y.dtype)
+    block_nchw = block.reshape(g * cg, n, *out_size).transpose(1, 0, 2, 3)
+    grad_x_pad = np.zeros(x_pad_shape, dtype=grad_y.dtype)
+    for i in range(kh):
+        for j in range(kw):
+            np.matmul(w_t[i, j], grad_y, out=block)
+            offset_view(grad_x_pad, i, j, out_size, stride, dilation)[...] += block_nchw
+    return grad_x_pad
+
+
+def _conv2d_forward(ctx, x, weight, bias, stride, padding, dilation, groups):
+    """The forward of Conv2d on 4-D arrays (shared with Conv1d): returns (y, X_col) and
+    keeps the shapes and attributes that backward needs on ctx."""
+    n, c, h, w = x.shape
+    o, cg, kh, kw = weight.shape
+    (top, bottom), (left, right) = padding
+    out_size = (conv_output_size(h, kh, stride[0], top + bottom, dilation[0]),
+                conv_output_size(w, kw, stride[1], left + right, dilation[1]))
+    x_pad = _pad(x, padding)
+    cols = _im2col(x_pad, (kh, kw), out_size, stride, dilation)
+    k_g, columns = cg * kh * kw, n * out_size[0] * out_size[1]
+    # (g, O/g, K/g) @ (g, K/g, N*L): one GEMM per group, Y:(O, N*L)
+    y_onl = np.matmul(weight.reshape(groups, o // groups, k_g),
+                      cols.reshape(groups, k_g, columns))
+    # (O, N, Ho, Wo) -> NCHW: the copy that reorders the axes also adds the bias
+    y_nchw = y_onl.reshape(o, n, *out_size).transpose(1, 0, 2, 3)
+    y = np.empty((n, o) + out_size, dtype=x.dtype)
+    if bias is not None:
+        np.add(y_nchw, bias.reshape(o, 1, 1), out=y)
+    else:
+        np.copyto(y, y_nchw)
+    ctx.x_shape, ctx.x_pad_shape, ctx.w_shape, ctx.out_size = x.shape, x_pad.shape, \
+        weight.shape, out_size
+    ctx.stride, ctx.padding, ctx.dilation, ctx.groups = stride, padding, dilation, groups
+    return y, cols
+
+
+def _cols_to_save(ctx, cols, x):
+    """X_col when dL/dW is needed, else None. For one sample and a 1x1 kernel with stride 1
+    and no padding X_col is a view of x: then x itself is saved, so that an in-place change
+    of x before backward is caught by the version check instead of silently changing dL/dW."""
+    if not ctx.needs_input_grad[1]:
+        return None
+    return x if np.may_share_memory(cols, x) else cols
+
+
+def _conv2d_backward(ctx, grad_out, cols, weight):
+    """The backward of Conv2d on 4-D arrays (shared with Conv1d); cols is X_col (or x, see
+    _cols_to_save) or None, weight is W or None."""
+    n, o = grad_out.shape[:2]
+    g, length = ctx.groups, ctx.out_size[0] * ctx.out_size[1]
+    # dL/dY in the GEMM's layout (O, N*L), grouped: (g, O/g, N*L); one transposing copy
+    grad_y = np.ascontiguousarray(np.swapaxes(grad_out.reshape(n, o, length), 0, 1))
+    grad_y = grad_y.reshape(g, o // g, n * length)
+    grad_x = grad_w = grad_b = None
+    if ctx.needs_input_grad[2]:
+        grad_b = grad_y.sum(axis=2).reshape(o)
+    if cols is not None:
+        _, cg, kh, kw = ctx.w_shape
+        cols = cols.reshape(g, cg * kh * kw, n * length)
+        # (g, O/g, N*L) @ (g, N*L, K/g) -> (g, O/g, K/g): the sum over samples is in the GEMM
+        grad_w = np.matmul(grad_y, np.swapaxes(cols, -1, -2)).reshape(ctx.w_shape)
+    if weight is not None:
+        grad_x_pad = _col2im_gemm(weight, grad_y, ctx.x_pad_shape, ctx.out_size, ctx.stride,
+                                  ctx.dilation)
+        grad_x = _unpad(grad_x_pad, ctx.padding, ctx.x_shape)
+    return grad_x, grad_w, grad_b
+
+
+class Conv2d(Function):
+    """y = conv2d(x, W) + b, cross-correlation over (H, W) by im2col + GEMM.
+    x:(N, C, H, W), W:(O, C/g, kh, kw), b:(O,) or None, y:(N, O, Ho, Wo), L = Ho*Wo,
+    K = C*kh*kw (see the module docstring for Ho, Wo and X_col:(K, N*L)).
+
+    Forward:  Y = W_2d @ X_col + b      (O, K) @ (K, N*L) -> (O, N*L), reordered to NCHW
+    by the copy that adds b. With groups each group is its own such product: channels
+    [k*C/g, (k+1)*C/g) of x meet only filters [k*O/g, (k+1)*O/g).
+
+    Backward, with dL/dY:(O, N*L) (dL/dy with its axes reordered):
+      dL/db    = sum over the N*L columns of dL/dY                          (O,)
+      dL/dW_2d = dL/dY @ X_col^T  (the sum over samples and positions is the GEMM's own)
+                                                                            (O, K)
+      dL/dX_col = W_2d^T @ dL/dY                                            (K, N*L)
+      dL/dx    = col2im(dL/dX_col): each entry of X_col was a copy of one pixel of x_pad, so
+                 its gradient is added back to that pixel (a pixel sits in up to kh*kw
+                 windows), then the padding is cut away                     (N, C, H, W)
+
+    Saves: X_col (K, N*L) when dL/dW is needed, reused by the dL/dW GEMM instead of being
+    rebuilt: kh*kw times the input's memory at stride 1 (9x for a 3x3 'same' conv), less for
+    larger strides. W when dL/dx is needed. Neither when not needed (a frozen layer keeps no
+    X_col; the first layer computes no dL/dx). Attrs: stride (sh, sw), padding ((top,
+    bottom), (left, right)), dilation (dh, dw), groups; the functional API checks them.
+    """
+
+    once_differentiable = True
+
+    @staticmethod
+    def forward(ctx, x, weight, bias=None, stride=(1, 1), padding=((0, 0), (0, 0)),
+                dilation=(1, 1), groups=1):
+        y, cols = _conv2d_forward(ctx, x, weight, bias, stride, padding, dilation, groups)
+        ctx.save_for_backward(_cols_to_save(ctx, cols, x),
+                              weight if ctx.needs_input_grad[0] else None)
+        return y
+
+    @staticmethod
+    def backward(ctx, grad_out):
+        cols, weight = ctx.saved_tensors
+        return _conv2d_backward(ctx, grad_out, cols, weight)
+
+
+class Conv1d(Function):
+    """y = conv1d(x, W) + b: Conv2d on x:(N, C, 1, L_in), W:(O, C/g, 1, k) (views, no copy).
+    x:(N, C, L_in), W:(O, C/g, k), b:(O,) or None, y:(N, O, L_out),
+    L_out = floor((L_in + left + right - d*(k-1) - 1) / s) + 1.
+
+    dL/dx, dL/dW, dL/db: Conv2d's, with the size-1 H axis dropped again.
+    Saves: as Conv2d (X_col:(C*k, N*L_out) when dL/dW is needed, W when dL/dx is needed).
+    Attrs: stride (s,), padding ((left, right),), dilation (d,), groups.
+    """
+
+    once_differentiable = True
+
+    @staticmethod
+    def forward(ctx, x, weight, bias=None, stride=(1,), padding=((0, 0),), dilation=(1,),
+                groups=1):
+        y, cols = _conv2d_forward(ctx, x[:, :, None, :], weight[:, :, None, :], bias,
+                                  (1,) + tuple(stride), ((0, 0),) + tuple(padding),
+                                  (1,) + tuple(dilation), groups)
+        ctx.save_for_backward(_cols_to_save(ctx, cols, x),
+                              weight if ctx.needs_input_grad[0] else None)
+        return y[:, :, 0, :]
+
+    @staticmethod
+    def backward(ctx, grad_out):
+        cols, weight = ctx.saved_tensors
+        weight = weight[:, :, None, :] if weight is not None else None
+        grad_x, grad_w, grad_b = _conv2d_backward(ctx, grad_out[:, :, None, :], cols, weight)
+        return (grad_x[:, :, 0, :] if grad_x is not None else None,
+                grad_w[:, :, 0, :] if grad_w is not None else None, grad_b)

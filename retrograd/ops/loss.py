@@ -1,0 +1,286 @@
+"""Loss ops: cross-entropy fused with log-softmax (class-index and class-probability targets),
+negative log-likelihood, and binary cross-entropy on logits.
+
+Layout: the class axis of x is axis 1 ((N, C) or (N, C, d1, ...)), or axis 0 for one
+unbatched sample (C,). Ops move it last and see x as rows x_2d:(M, C), one row per sample
+(M = N * d1 * ...); gradients are moved back to x's layout at the end of backward.
+
+Reductions: 'none' gives one loss per sample (the target's shape), 'sum' their sum, 'mean'
+their sum divided by a normalizer: the summed weight w[target] of the samples not ignored for
+class-index targets (PyTorch's weighted mean; 0/0 = nan when every target is ignored), the
+number of samples M for probability targets and for the elementwise binary loss.
+"""
+
+import numpy as np
+
+from retrograd.autograd.function import Function
+
+__all__ = ["CrossEntropy", "CrossEntropyProbs", "NllLoss", "BinaryCrossEntropyWithLogits"]
+
+
+def _class_axis(x):
+    return 0 if x.ndim == 1 else 1
+
+
+def _to_rows(x):
+    """x with its class axis moved last, as (M, C) rows (a copy only when needed)."""
+    moved = np.moveaxis(x, _class_axis(x), -1)
+    return moved.reshape(-1, x.shape[_class_axis(x)]), moved.shape
+
+
+def _from_rows(d2, moved_shape, class_axis):
+    """Inverse of _to_rows, written with reshape and np.transpose so that it also runs on
+    Tensors (NllLoss under create_graph)."""
+    ndim = len(moved_shape)
+    perm = list(range(ndim - 1))
+    perm.insert(class_axis, ndim - 1)
+    return np.transpose(d2.reshape(moved_shape), perm)
+
+
+def _reduce(loss, reduction, normalizer, sample_shape):
+    """Per-sample losses (M,) -> the requested reduction; 0/0 is nan, like PyTorch."""
+    if reduction == "none":
+        return loss.reshape(sample_shape)
+    total = np.sum(loss)
+    if reduction == "sum":
+        return np.asarray(total)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.asarray(total / normalizer, dtype=loss.dtype)
+
+
+def _row_scale(grad_out, reduction, normalizer, m):
+    """d(reduced loss)/d(loss of each sample) times dL/d(reduced loss), as an (M,) array."""
+    if reduction == "none":
+        return grad_out.reshape(m)
+    if reduction == "mean":
+        with np.errstate(invalid="ignore", divide="ignore"):
+            grad_out = grad_out / normalizer
+    return np.broadcast_to(grad_out, (m,))
+
+
+def _log_softmax_parts(x2d):
+    """z = x - max(x) per row (overflow-free) and log(sum(exp(z))) per row, as (M, 1)."""
+    z = x2d - np.max(x2d, axis=1, keepdims=True)
+    return z, np.log(np.sum(np.exp(z), axis=1, keepdims=True))
+
+
+class CrossEntropy(Function):
+    """Cross-entropy of logits x:(M, C) (as rows, see the module docstring) with class-index
+    targets t:(M,), class weights w:(C,) (1 when None), label smoothing eps, fused with the
+    log-softmax. With p = softmax(x) and log p = x - logsumexp(x) per row, each sample not
+    ignored has the smoothed, weighted target distribution
+        q_c = w_c ((1 - eps) [c == t] + eps / C)          (all zeros for an ignored sample)
+    and loss = -sum_c q_c log p_c = (1 - eps) w_t (-log p_t) + (eps / C) sum_c w_c (-log p_c).
+    Since sum_c p_c = 1, d(-log p_c') / dx_c = p_c - [c == c'], so per sample
+        dloss/dx = p * sum_c(q_c) - q        ("softmax - onehot_smoothed", weighted)
+    and dL/dx = dL/dloss * (p * sum(q) - q), where dL/dloss is the sample's own dL/dy for
+    'none', the scalar dL/dy for 'sum', and dL/dy / sum(w_t over samples not ignored) for
+    'mean'. Shapes: x (M, C), t (M,), y (M,) or (), dL/dx (M, C).
+    Saves: p (M, C) and, on ctx, the per-sample targets, weights and validity mask; the class
+    weights are constants (no gradient, as in PyTorch). The one-hot matrix is never built.
+    Once-differentiable (raw-array backward); the composition log_softmax + nll_loss is the
+    twice-differentiable alternative.
+    """
+
+    once_differentiable = True
+
+    @staticmethod
+    def forward(ctx, x, target, weight, ignore_index=-100, reduction="mean",
+                label_smoothing=0.0):
+        x2d, moved_shape = _to_rows(x)
+        m, c = x2d.shape
+        t = target.reshape(-1)
+        valid = t != ignore_index
+        safe_t = np.where(valid, t, 0)
+        rows = np.arange(m)
+        z = x2d - np.max(x2d, axis=1, keepdims=True)  # exp(z) never overflows
+        w_t = weight[safe_t] * valid if weight is not None else valid.astype(x.dtype)
+        z_t = z[rows, safe_t]
+        eps = float(label_smoothing)
+        z_w = (z @ weight if weight is not None else np.sum(z, axis=1)) if eps > 0 else None
+        probs = np.exp(z, out=z)  # z is not needed any more: reuse its memory
+        sum_exp = np.sum(probs, axis=1, keepdims=True)
+        probs /= sum_exp
+        log_sum = np.log(sum_exp[:, 0])
+        loss = w_t * (log_sum - z_t)
+        if eps > 0:
+            w_sum = np.sum(weight) if weight is not None else float(c)
+            smooth = (w_sum * log_sum - z_w) * valid
+            loss = loss * (1.0 - eps) + smooth * (eps / c)
+        normalizer = np.sum(w_t)
+        ctx.save_for_backward(probs)
+        ctx.t, ctx.valid, ctx.w_t, ctx.weight = safe_t, valid, w_t, weight
+        ctx.eps, ctx.reduction, ctx.normalizer = eps, reduction, normalizer
+        ctx.moved_shape, ctx.class_axis = moved_shape, _class_axis(x)
+        return _reduce(loss.astype(x.dtype, copy=False), reduction, normalizer, target.shape)
+
+    @staticmethod
+    def backward(ctx, grad_out):
+        (probs,) = ctx.saved_tensors
+        m, c = probs.shape
+        eps, valid, weight = ctx.eps, ctx.valid, ctx.weight
+        scale = _row_scale(grad_out, ctx.reduction, ctx.normalizer, m)
+        w_sum = np.sum(weight) if weight is not None else float(c)
+        total_q = ctx.w_t * (1.0 - eps) + (valid * (eps / c)) * w_sum
+        # NOTE: ignored samples get exactly 0, even when 'mean' divides by a zero normalizer
+        with np.errstate(invalid="ignore"):
+            coef = np.where(valid, total_q * scale, 0.0).astype(probs.dtype, copy=False)
+            dx = probs * coef[:, None]
+            dx[np.arange(m), ctx.t] -= np.where(valid, ctx.w_t * scale, 0.0) * (1.0 - eps)
+            if eps > 0:
+                smooth = np.where(valid, scale, 0.0)[:, None] * (eps / c)
+                dx -= smooth * weight if weight is not None else smooth
+        return _from_rows(dx, ctx.moved_shape, ctx.class_axis), None, None
+
+
+class CrossEntropyProbs(Function):
+    """Cross-entropy of logits x:(M, C) with class-probability targets P:(M, C), class
+    weights w:(C,) (1 when None) and label smoothing eps, fused with the log-softmax:
+        q = w * ((1 - eps) P + eps / C)          loss = -sum_c q_c log p_c  per sample
+    dL/dx = dL/dloss * (p * sum(q) - q)                                          (M, C)
+    dL/dP = -dL/dloss * (1 - eps) * w * log p                                    (M, C)
+    dL/dw = -sum over samples of dL/dloss * ((1 - eps) P + eps / C) * log p      (C,)
+    ('mean' divides by M, the number of samples.)
+    Saves: p (M, C); log p (M, C) only when dL/dP or dL/dw is needed; P and w (inputs).
+    Once-differentiable (raw-array backward).
+    """
+
+    once_differentiable = True
+
+    @staticmethod
+    def forward(ctx, x, target, weight, reduction="mean", label_smoothing=0.0):
+        x2d, moved_shape = _to_rows(x)
+        p2d, _ = _to_rows(target)
+        m, c = x2d.shape
+        eps = float(label_smoothing)
+        z, log_sum = _log_softmax_parts(x2d)
+        log_p = z - log_sum
+        q = p2d * (1.0 - eps) + eps / c if eps > 0 else p2d
+        q_w = q * weight if weight is not None else q
+        loss = -np.sum(q_w * log_p, axis=1)
+        _, need_p, need_w = ctx.needs_input_grad
+        ctx.save_for_backward(np.exp(log_p), log_p if need_p or need_w else None, target,
+                              weight)
+        ctx.eps, ctx.reduction, ctx.normalizer = eps, reduction, float(m)
+        ctx.moved_shape, ctx.class_axis = moved_shape, _class_axis(x)
+        sample_shape = x.shape[:ctx.class_axis] + x.shape[ctx.class_axis + 1:]
+        return _reduce(loss.astype(x.dtype, copy=False), reduction, float(m), sample_shape)
+
+    @staticmethod
+    def backward(ctx, grad_out):
+        probs, log_p, target, weight = ctx.saved_tensors
+        need_x, need_p, need_w = ctx.needs_input_grad
+        m, c = probs.shape
+        eps = ctx.eps
+        scale = _row_scale(grad_out, ctx.reduction, ctx.normalizer, m)[:, None]
+        p2d, _ = _to_rows(target)
+        q = p2d * (1.0 - eps) + eps / c if eps > 0 else p2d
+        grad_x = grad_p = grad_w = None
+        if need_x:
+            q_w = q * weight if weight is not None else q
+            grad_x = (probs * np.sum(q_w, axis=1, keepdims=True) - q_w) * scale
+            grad_x = _from_rows(grad_x, ctx.moved_shape, ctx.class_axis)
+        if need_p:
+            grad_p = log_p * (scale * -(1.0 - eps))
+            grad_p = _from_rows(grad_p * weight if weight is not None else grad_p,
+                                ctx.moved_shape, ctx.class_axis)
+        if need_w:
+            grad_w = -np.sum(q * log_p * scale, axis=0)
+        return grad_x, grad_p, grad_w
+
+
+class NllLoss(Function):
+    """Negative log-likelihood of log-probabilities x:(M, C) (as rows) with class-index
+    targets t:(M,) and class weights w:(C,): loss = -w_t x[t] per sample (0 when ignored).
+
+    dL/dx[i, c] = -dL/dloss_i * w_t_i * [c == t_i]: one nonzero per row.
+    Saves: nothing but the per-sample targets and weights (constants on ctx). The backward
+    multiplies dL/dloss by a constant (-w_t one-hot) built from them, so it also runs on
+    Tensors: nll_loss is twice differentiable.
+    """
+
+    @staticmethod
+    def forward(ctx, x, target, weight, ignore_index=-100, reduction="mean"):
+        x2d, moved_shape = _to_rows(x)
+        m = x2d.shape[0]
+        t = target.reshape(-1)
+        valid = t != ignore_index
+        safe_t = np.where(valid, t, 0)
+        w_t = weight[safe_t] * valid if weight is not None else valid.astype(x.dtype)
+        loss = -w_t * x2d[np.arange(m), safe_t]
+        normalizer = np.sum(w_t)
+        ctx.t, ctx.w_t, ctx.valid, ctx.c = safe_t, w_t, valid, x2d.shape[1]
+        ctx.reduction, ctx.normalizer = reduction, normalizer
+        ctx.moved_shape, ctx.class_axis = moved_shape, _class_axis(x)
+        return _reduce(loss, reduction, normalizer, target.shape)
+
+    @staticmethod
+    def backward(ctx, grad_out):
+        m = ctx.t.shape[0]
+        scale = _row_scale(grad_out, ctx.reduction, ctx.normalizer, m)
+        picked = np.zeros((m, ctx.c), dtype=ctx.w_t.dtype)
+        picked[np.arange(m), ctx.t] = -ctx.w_t
+        with np.errstate(invalid="ignore"):
+            grad = scale.reshape(m, 1) * picked
+        if ctx.reduction == "mean" and not ctx.normalizer:
+            # ignored samples get exactly 0 even when 'mean' divides by a zero normalizer
+            grad = np.where(np.expand_dims(ctx.valid, 1), grad, 0.0)
+        return _from_rows(grad, ctx.moved_shape, ctx.class_axis), None, None
+
+
+class BinaryCrossEntropyWithLogits(Function):
+    """Elementwise binary cross-entropy of logits x with targets t (all broadcast to x's
+    shape), sample weights w and positive-class weights pw (None means 1):
+        sp = softplus(-x) = log(1 + exp(-x)) = max(-x, 0) + log1p(exp(-|x|))  (no overflow)
+        l = pw t sp + (1 - t)(x + sp)  =  (1 - t) x + (1 + (pw - 1) t) sp,     y = w l
+    Using d sp / dx = -sigmoid(-x):
+        dL/dx  = dL/dy * w * ((1 - t) - (1 + (pw - 1) t) sigmoid(-x))   (= sigmoid(x) - t
+                 when pw = 1)
+        dL/dt  = dL/dy * w * ((pw - 1) sp - x)
+        dL/dw  = dL/dy * l
+        dL/dpw = dL/dy * w * t * sp
+    (gradients in the broadcast shape; the engine sums them back to each input's shape).
+    The closed form is also right at x = 0, where a composition through |x| would see the
+    kink of abs. Saves: x, t, w, pw (all inputs); sp and sigmoid are recomputed.
+    Once-differentiable (raw-array backward).
+    """
+
+    once_differentiable = True
+
+    @staticmethod
+    def forward(ctx, x, target, weight=None, pos_weight=None):
+        ctx.save_for_backward(x, target, weight, pos_weight)
+        loss = _unweighted_bce(x, target, pos_weight, _softplus_neg(x))
+        loss = loss * weight if weight is not None else loss
+        return loss.astype(x.dtype, copy=False)  # bfloat16 promotes with Python floats
+
+    @staticmethod
+    def backward(ctx, grad_out):
+        x, t, w, pw = ctx.saved_tensors
+        need_x, need_t, need_w, need_pw = ctx.needs_input_grad
+        sp = _softplus_neg(x)
+        g = grad_out * w if w is not None else grad_out
+        log_weight = 1.0 + (pw - 1.0) * t if pw is not None else 1.0
+        grad_x = g * ((1.0 - t) - log_weight * _sigmoid(-x)) if need_x else None
+        grad_t = None
+        if need_t:
+            grad_t = g * ((pw - 1.0) * sp - x) if pw is not None else g * -x
+        grad_w = grad_out * _unweighted_bce(x, t, pw, sp) if need_w else None
+        grad_pw = g * t * sp if need_pw else None
+        return grad_x, grad_t, grad_w, grad_pw
+
+
+def _softplus_neg(x):
+    """log(1 + exp(-x)) without overflow: max(-x, 0) + log1p(exp(-|x|))."""
+    return np.maximum(-x, 0.0) + np.log1p(np.exp(-np.abs(x)))
+
+
+def _sigmoid(x):
+    e = np.exp(-np.abs(x))
+    return np.where(x >= 0, 1.0, e) / (1.0 + e)
+
+
+def _unweighted_bce(x, t, pos_weight, sp):
+    if pos_weight is None:
+        return (1.0 - t) * x + sp
+    return (1.0 - t) * x + (1.0 + (pos_weight - 1.0) * t) * sp

@@ -1,0 +1,257 @@
+"""Pooling over (H, W): MaxPool2d, AvgPool2d, AdaptiveAvgPool2d.
+
+Notation: x:(N, C, H, W), kernel (kh, kw), stride (sh, sw), padding (ph, pw) on both sides,
+dilation (dh, dw), y:(N, C, Ho, Wo). Window (ho, wo) covers the rows ho*sh - ph + i*dh,
+i = 0..kh-1 (and the columns alike). The output size is PyTorch's:
+
+    Ho = floor((H + 2*ph - dh*(kh - 1) - 1 + (sh - 1 if ceil_mode else 0)) / sh) + 1,
+    and with ceil_mode, Ho -= 1 if the last window would start at or beyond H + ph
+    (every window must start inside the input or its left padding).
+
+With ceil_mode the last window may hang over the right padding; those cells are outside the
+input and never count. Max and average pooling run as kh*kw vectorized passes, one per
+kernel offset (i, j), over strided views of the padded input (``conv.offset_view``); their
+backward adds into the same views. The 1-D poolings of ``nn.functional`` are these with H = 1.
+"""
+
+import numpy as np
+
+from retrograd.autograd.function import Function
+from retrograd.ops.conv import _pad, _unpad, offset_view
+
+__all__ = ["MaxPool2d", "AvgPool2d", "AdaptiveAvgPool2d", "pool_output_size",
+           "adaptive_windows"]
+
+
+def pool_output_size(size, kernel, stride, padding, dilation, ceil_mode):
+    """PyTorch's pooling output length along one axis (see the module docstring).
+
+    Example:
+        >>> pool_output_size(5, 2, 2, 0, 1, False), pool_output_size(5, 2, 2, 0, 1, True)
+        (2, 3)
+    """
+    span = size + 2 * padding - dilation * (kernel - 1) - 1
+    out = (span + (stride - 1 if ceil_mode else 0)) // stride + 1
+    if ceil_mode and (out - 1) * stride >= size + padding:
+        out -= 1
+    return out
+
+
+def _padding(size, out, kernel, stride, padding, dilation):
+    """(left, right) padding that makes every window fit: the right side grows when
+    ceil_mode makes the last window hang over the end, and shrinks when no window reaches it."""
+    right = (out - 1) * stride + dilation * (kernel - 1) + 1 - size - padding
+    return padding, max(right, 0)
+
+
+def _first_valid(out, kernel, stride, padding, dilation):
+    """For each window along one axis, the first kernel offset that lands inside the input
+    (PyTorch's starting index of the max search)."""
+    start = np.arange(out) * stride - padding
+    first = np.where(start < 0, -(start // dilation), 0)  # ceil(-start / dilation)
+    return np.minimum(first, kernel - 1)
+
+
+class MaxPool2d(Function):
+    """y[n, c, ho, wo] = max over the window (ho, wo) of x[n, c]; x:(N, C, H, W),
+    y:(N, C, Ho, Wo). Padding counts as -inf (it never wins).
+
+    dL/dx[n, c, h, w] = sum of dL/dy[n, c, ho, wo] over the windows whose argmax is (h, w):
+    the max passes its gradient to the one input that won, every other input gets 0.
+    Ties: the first maximum in row-major window order wins; a NaN always wins (the last
+    NaN of the window), as in PyTorch. With return_indices a second, non-differentiable
+    output gives the argmax as a flat index h*W + w into each (H, W) input plane (int64).
+
+    Saves: the argmax as a kernel offset i*kw + j per output element (uint8 for windows of at
+    most 256 cells: one byte per output element); not x, not y.
+    Attrs: kernel_size (kh, kw), stride (sh, sw), padding (ph, pw), dilation (dh, dw),
+    ceil_mode, return_indices.
+    """
+
+    once_differentiable = True
+
+    @staticmethod
+    def forward(ctx, x, kernel_size, stride, padding, dilation=(1, 1), ceil_mode=False,
+                return_indices=False):
+        kh, kw = kernel_size
+        out_size, pads = _out_size(x, ctx, kernel_size, stride, padding, dilation, ceil_mode)
+        x_pad = _pad(x, pads, value=-np.inf)
+        y = np.full(x.shape[:2] + out_size, -np.inf, dtype=x.dtype)
+        first = _initial_argmax(out_size, kernel_size, stride, padding, dilation)
+        argmax = np.broadcast_to(first, y.shape).copy()
+        wins = np.empty(y.shape, dtype=bool)
+        # a NaN always wins, as in PyTorch; testing for it costs two more passes per offset,
+        # so only inputs that hold a NaN pay for it
+        has_nan = bool(np.isnan(x).any())
+        for i in range(kh):
+            for j in range(kw):
+                v = offset_view(x_pad, i, j, out_size, stride, dilation)
+                np.greater(v, y, out=wins)
+                if has_nan:
+                    wins |= v != v
+                np.copyto(y, v, where=wins)
+                np.copyto(argmax, i * kw + j, where=wins)
+        ctx.save_for_backward(argmax)
+        ctx.out_size, ctx.pads = out_size, pads
+        ctx.kernel_size, ctx.stride, ctx.dilation = kernel_size, stride, dilation
+        if not return_indices:
+            return y
+        indices = _flat_indices(argmax, x.shape, kernel_size, stride, padding, dilation)
+        ctx.mark_non_differentiable(indices)
+        return y, indices
+
+    @staticmethod
+    def backward(ctx, grad_out, grad_indices=None):
+        (argmax,) = ctx.saved_tensors
+        kh, kw = ctx.kernel_size
+        grad_x_pad = np.zeros(ctx.x_pad_shape, dtype=grad_out.dtype)
+        for i in range(kh):
+            for j in range(kw):
+                target = offset_view(grad_x_pad, i, j, ctx.out_size, ctx.stride, ctx.dilation)
+                np.add(target, grad_out, out=target, where=argmax == i * kw + j)
+        return _unpad(grad_x_pad, ctx.pads, ctx.x_shape)
+
+
+def _out_size(x, ctx, kernel_size, stride, padding, dilation, ceil_mode):
+    """Output (Ho, Wo) and the ((top, bottom), (left, right)) padding of x; records the input
+    and padded shapes on ctx."""
+    out_size, pads = [], []
+    for axis in range(2):
+        size = x.shape[2 + axis]
+        out = pool_output_size(size, kernel_size[axis], stride[axis], padding[axis],
+                               dilation[axis], ceil_mode)
+        out_size.append(out)
+        pads.append(_padding(size, out, kernel_size[axis], stride[axis], padding[axis],
+                             dilation[axis]))
+    ctx.x_shape = x.shape
+    ctx.x_pad_shape = x.shape[:2] + tuple(x.shape[2 + a] + sum(pads[a]) for a in range(2))
+    return tuple(out_size), tuple(pads)
+
+
+def _initial_argmax(out_size, kernel_size, stride, padding, dilation):
+    """(Ho, Wo) kernel offsets of the first in-input cell of each window, in the smallest
+    unsigned dtype that holds kh*kw offsets."""
+    first = [_first_valid(out_size[a], kernel_size[a], stride[a], padding[a], dilation[a])
+             for a in range(2)]
+    dtype = np.min_scalar_type(kernel_size[0] * kernel_size[1] - 1)
+    return (first[0][:, None] * kernel_size[1] + first[1][None, :]).astype(dtype)
+
+
+def _flat_indices(argmax, x_shape, kernel_size, stride, padding, dilation):
+    """PyTorch's return_indices: h * W + w of each window's argmax, int64."""
+    ho, wo = argmax.shape[2:]
+    i, j = np.divmod(argmax.astype(np.int64), kernel_size[1])
+    h = np.arange(ho)[:, None] * stride[0] - padding[0] + i * dilation[0]
+    w = np.arange(wo)[None, :] * stride[1] - padding[1] + j * dilation[1]
+    return h * x_shape[3] + w
+
+
+class AvgPool2d(Function):
+    """y[n, c, ho, wo] = (sum of x[n, c] over the window (ho, wo)) / divisor[ho, wo];
+    x:(N, C, H, W), y:(N, C, Ho, Wo). Padding counts as 0.
+
+    divisor = divisor_override if given; else the number of window cells inside the padded
+    input (count_include_pad=True) or inside the input itself (False). Cells of a ceil_mode
+    window beyond the right padding never count, as in PyTorch.
+
+    dL/dx[n, c, h, w] = sum over the windows (ho, wo) that contain (h, w) of
+                        dL/dy[n, c, ho, wo] / divisor[ho, wo]
+    (each input spreads its share evenly; padding cells' gradients are dropped).
+    Saves: nothing but shapes and the (Ho, Wo) divisor.
+    Attrs: kernel_size (kh, kw), stride (sh, sw), padding (ph, pw), ceil_mode,
+    count_include_pad, divisor_override.
+    """
+
+    once_differentiable = True
+
+    @staticmethod
+    def forward(ctx, x, kernel_size, stride, padding, ceil_mode=False, count_include_pad=True,
+                divisor_override=None):
+        out_size, pads = _out_size(x, ctx, kernel_size, stride, padding, (1, 1), ceil_mode)
+        x_pad = _pad(x, pads)
+        # half precision sums are accumulated in float32, as PyTorch does
+        acc_dtype = np.float32 if x.dtype.itemsize < 4 else x.dtype
+        total = np.zeros(x.shape[:2] + out_size, dtype=acc_dtype)
+        for i in range(kernel_size[0]):
+            for j in range(kernel_size[1]):
+                total += offset_view(x_pad, i, j, out_size, stride, (1, 1))
+        divisor = _avg_divisor(x.shape[2:], out_size, kernel_size, stride, padding,
+                               count_include_pad, divisor_override)
+        ctx.divisor = divisor.astype(x.dtype)
+        ctx.out_size, ctx.pads, ctx.kernel_size, ctx.stride = out_size, pads, kernel_size, stride
+        return (total / divisor.astype(acc_dtype)).astype(x.dtype, copy=False)
+
+    @staticmethod
+    def backward(ctx, grad_out):
+        share = grad_out / ctx.divisor
+        grad_x_pad = np.zeros(ctx.x_pad_shape, dtype=grad_out.dtype)
+        for i in range(ctx.kernel_size[0]):
+            for j in range(ctx.kernel_size[1]):
+                offset_view(grad_x_pad, i, j, ctx.out_size, ctx.stride, (1, 1))[...] += share
+        return _unpad(grad_x_pad, ctx.pads, ctx.x_shape)
+
+
+def _avg_divisor(in_size, out_size, kernel_size, stride, padding, count_include_pad,
+                 divisor_override):
+    """(Ho, Wo) float64 divisors of average pooling: a product of one count per axis."""
+    if divisor_override is not None:
+        return np.full(out_size, float(divisor_override))
+    counts = []
+    for a in range(2):
+        start = np.arange(out_size[a]) * stride[a] - padding[a]
+        end = np.minimum(start + kernel_size[a], in_size[a] + padding[a])
+        if not count_include_pad:
+            start, end = np.maximum(start, 0), np.minimum(end, in_size[a])
+        counts.append((end - start).astype(np.float64))
+    return counts[0][:, None] * counts[1][None, :]
+
+
+def adaptive_windows(in_size, out_size):
+    """Adaptive pooling windows along one axis, as PyTorch: window o covers
+    [floor(o * in / out), ceil((o + 1) * in / out)). Returns (starts, ends).
+
+    Example:
+        >>> [a.tolist() for a in adaptive_windows(5, 3)]
+        [[0, 1, 3], [2, 4, 5]]
+    """
+    o = np.arange(out_size)
+    return (o * in_size) // out_size, -((-(o + 1) * in_size) // out_size)
+
+
+def _window_matrix(in_size, out_size, dtype):
+    """B:(out, in) with B[o, k] = 1 when input k lies in window o, and each window's size."""
+    starts, ends = adaptive_windows(in_size, out_size)
+    k = np.arange(in_size)
+    inside = (k[None, :] >= starts[:, None]) & (k[None, :] < ends[:, None])
+    return inside.astype(dtype), (ends - starts).astype(np.float64)
+
+
+class AdaptiveAvgPool2d(Function):
+    """Average pooling to a fixed output size (oh, ow), whatever the input's (H, W).
+    Window (a, b) covers rows [floor(a*H/oh), ceil((a+1)*H/oh)) and the columns alike.
+    The op is linear and separable: with 0/1 window matrices B_h:(oh, H), B_w:(ow, W) and
+    window sizes n_h:(oh,), n_w:(ow,),
+
+        y = (B_h @ x @ B_w^T) / (n_h n_w^T)          x:(N, C, H, W) -> y:(N, C, oh, ow)
+        dL/dx = B_h^T @ (dL/dy / (n_h n_w^T)) @ B_w                  (N, C, H, W)
+
+    The backward uses only matmul and division, so it also runs on Tensors: this op can be
+    differentiated twice. Saves: B_h, B_w and the divisor (all small, sized by H, W, oh, ow).
+    Attrs: output_size (oh, ow).
+    """
+
+    @staticmethod
+    def forward(ctx, x, output_size):
+        n, c, h, w = x.shape
+        (oh, ow) = output_size
+        rows, n_h = _window_matrix(h, oh, x.dtype)
+        cols, n_w = _window_matrix(w, ow, x.dtype)
+        ctx.rows_t, ctx.cols = rows.T, cols
+        ctx.divisor = (n_h[:, None] * n_w[None, :]).astype(x.dtype)
+        # x @ B_w^T as one GEMM over all (n, c, h) rows, then B_h @ per (n, c) plane
+        summed_w = (x.reshape(-1, w) @ cols.T).reshape(n, c, h, ow)
+        return (rows @ summed_w) / ctx.divisor
+
+    @staticmethod
+    def backward(ctx, grad_out):
+        return ctx.rows_t @ (grad_out / ctx.divisor) @ ctx.cols
