@@ -61,12 +61,20 @@ def array_ufunc(ufunc, method, inputs, kwargs):
     return NotImplemented
 
 
+def _no_out(name, out):
+    """Tensors are never written through NumPy's out=: ignoring it would leave out unfilled."""
+    if out is not None:
+        raise TypeError(f"np.{name}: out= is not supported on retrograd Tensors")
+
+
 def _sum(a, axis=None, dtype=None, out=None, keepdims=False):
-    return _t(a).sum(axis=axis, keepdims=keepdims)
+    _no_out("sum", out)
+    return _t(a).sum(axis=axis, keepdims=keepdims, dtype=dtype)
 
 
 def _mean(a, axis=None, dtype=None, out=None, keepdims=False):
-    return _t(a).mean(axis=axis, keepdims=keepdims)
+    _no_out("mean", out)
+    return _t(a).mean(axis=axis, keepdims=keepdims, dtype=dtype)
 
 
 def _transpose(a, axes=None):
@@ -82,12 +90,16 @@ def _where(condition, x=None, y=None):
 
 def _concatenate(arrays, axis=0, out=None, dtype=None, casting=None):
     from retrograd.creation import cat
-    return cat([_t(a) for a in arrays], dim=axis)
+    _no_out("concatenate", out)
+    y = cat([_t(a) for a in arrays], dim=axis)
+    return y if dtype is None else y.to(dtype)
 
 
 def _stack(arrays, axis=0, out=None, dtype=None, casting=None):
     from retrograd.creation import stack
-    return stack([_t(a) for a in arrays], dim=axis)
+    _no_out("stack", out)
+    y = stack([_t(a) for a in arrays], dim=axis)
+    return y if dtype is None else y.to(dtype)
 
 
 _FUNCTIONS = {

@@ -152,6 +152,10 @@ def cat(tensors, dim=0):
     """Join tensors along an existing dim; all other dims must match."""
     tensors = _joinable(tensors, "cat")
     ndim = tensors[0].ndim
+    for i, t in enumerate(tensors):
+        if t.ndim == 0:
+            raise ValueError(f"cat: zero-dimensional tensor (at position {i}) cannot be "
+                             f"concatenated; use stack() to join scalars")
     d = _norm_dim(dim, ndim, "cat")
     for i, t in enumerate(tensors):
         if t.ndim != ndim or any(a != b for k, (a, b) in enumerate(zip(t.shape, tensors[0].shape))

@@ -42,6 +42,8 @@ class dtype:
     def __eq__(self, other):
         if isinstance(other, dtype):
             return self.np == other.np
+        if other is None:  # NOTE: np.dtype(None) is float64, so float64 == None would hold
+            return False
         try:
             return self.np == np.dtype(other)
         except TypeError:

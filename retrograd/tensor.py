@@ -483,6 +483,10 @@ class Tensor:
         if isinstance(exponent, numbers.Number) and not isinstance(exponent, bool):
             if isinstance(exponent, float) and not self.is_floating_point:
                 return self.float() ** exponent
+            if exponent < 0 and not self.is_floating_point:
+                raise ValueError(f"pow: integers to negative integer powers are not allowed "
+                                 f"(tensor of dtype {self.dtype}, exponent {exponent}); use a "
+                                 f"float tensor or exponent")
             return _ew.PowScalar.apply(self, exponent=exponent)
         return _binary(_ew.Pow, self, exponent)
 
@@ -505,9 +509,13 @@ class Tensor:
 
     # comparisons and logic: results are bool tensors outside the graph
     def __eq__(self, other):
+        if other is None:  # as torch: a tensor is never None (NumPy would compare elementwise)
+            return False
         return _compare(np.equal, self, other)
 
     def __ne__(self, other):
+        if other is None:
+            return True
         return _compare(np.not_equal, self, other)
 
     def __lt__(self, other):
@@ -725,7 +733,9 @@ class Tensor:
         if start > end:
             raise ValueError(f"flatten: start_dim {start_dim} comes after end_dim {end_dim}")
         shape = self.shape
-        return self.reshape(shape[:start] + (-1,) + shape[end + 1:]) if shape[start:end + 1] else self
+        # NOTE: an explicit size, not -1: reshape cannot infer -1 when the tensor is empty
+        merged = int(np.prod(shape[start:end + 1], dtype=np.int64))
+        return self.reshape(shape[:start] + (merged,) + shape[end + 1:])
 
     def unflatten(self, dim, sizes):
         d = _norm_dim(dim, self.ndim, "unflatten")
@@ -755,6 +765,8 @@ class Tensor:
 
     def transpose(self, dim0, dim1):
         d0, d1 = _norm_dim(dim0, self.ndim, "transpose"), _norm_dim(dim1, self.ndim, "transpose")
+        if self.ndim == 0:
+            return self
         dims = list(range(self.ndim))
         dims[d0], dims[d1] = d1, d0
         return self.permute(*dims)
@@ -812,8 +824,12 @@ class Tensor:
 
     def chunk(self, chunks, dim=0):
         d = _norm_dim(dim, self.ndim, "chunk")
+        if not isinstance(chunks, (int, np.integer)) or chunks <= 0:
+            raise ValueError(f"chunk: chunks must be a positive int, got {chunks!r}")
+        if self.shape[d] == 0:  # as torch: `chunks` empty pieces
+            return tuple(self[(slice(None),) * d + (slice(0, 0),)] for _ in range(chunks))
         size = -(-self.shape[d] // chunks)
-        return self.split(max(size, 1), d)
+        return self.split(size, d)
 
     def split(self, split_size, dim=0):
         d = _norm_dim(dim, self.ndim, "split")
@@ -823,11 +839,17 @@ class Tensor:
                 raise ValueError(f"split: sizes {split_size} do not add up to {n} (dim {dim} of "
                                  f"shape {self.shape})")
             bounds = np.cumsum([0] + list(split_size)).tolist()
+        elif not isinstance(split_size, (int, np.integer)) or split_size < 0 or \
+                (split_size == 0 and n != 0):
+            raise ValueError(f"split: split_size must be a positive int (0 only for an empty dim), "
+                             f"got {split_size!r} for dim {dim} of shape {self.shape}")
         else:
-            bounds = list(range(0, n, split_size)) + [n]
+            bounds = list(range(0, n, split_size)) + [n] if n else [0, 0]
         return tuple(self[(slice(None),) * d + (slice(a, b),)] for a, b in zip(bounds, bounds[1:]))
 
     def unbind(self, dim=0):
+        if self.ndim == 0:
+            raise ValueError("unbind: a 0-d tensor has no dim to unbind")
         d = _norm_dim(dim, self.ndim, "unbind")
         return tuple(self[(slice(None),) * d + (i,)] for i in range(self.shape[d]))
 
@@ -845,11 +867,17 @@ class Tensor:
 
     def index_select(self, dim, index):
         d = _norm_dim(dim, self.ndim, "index_select")
-        return self[(slice(None),) * d + (_index_array(index, "index_select"),)]
+        index = _index_array(index, "index_select")
+        if index.ndim > 1:
+            raise ValueError(f"index_select: index must be 1-D, got shape {index.shape}")
+        return self[(slice(None),) * d + (index.reshape(-1),)]
 
     # ------------------------------------------------------------------ indexing
     def __getitem__(self, index):
         index = _numpy_index(index)
+        split = _split_mixed_index(index)
+        if split is not None:
+            return self[split[0]][split[1]]
         if _picks_one_element(index, self._data.ndim):
             # NOTE: NumPy's x[i, j] is a scalar copy, x[i, j, ...] a 0-d view: with the view,
             # an in-place change to t[i] reaches t (and shares its version), as in PyTorch
@@ -863,13 +891,20 @@ class Tensor:
         index = _numpy_index(index)
         if not isinstance(value, Tensor):
             value = np.asarray(value, dtype=self._data.dtype)
+        split = _split_mixed_index(index)
+        target = self._data[index] if split is None else self._data[split[0]][split[1]]
         try:
-            np.broadcast_shapes(np.shape(value), self._data[index].shape)
+            np.broadcast_shapes(np.shape(value), target.shape)
         except ValueError:
             raise ValueError(f"setitem: cannot assign a value of shape {np.shape(value)} to "
-                             f"positions of shape {self._data[index].shape} "
+                             f"positions of shape {target.shape} "
                              f"(tensor of shape {self.shape})") from None
-        _inplace(self, "setitem", lambda src: _shape.IndexPut.apply(src, value, index=index))
+        if split is None:
+            _inplace(self, "setitem", lambda src: _shape.IndexPut.apply(src, value, index=index))
+            return
+        basic, advanced = split
+        _inplace(self, "setitem", lambda src: _shape.IndexPut.apply(
+            src, _shape.IndexPut.apply(src[basic], value, index=advanced), index=basic))
 
     # ------------------------------------------------------------------ in place
     def add_(self, other, alpha=1):
@@ -1155,6 +1190,35 @@ def _numpy_index(index):
     if isinstance(index, tuple):
         return tuple(_numpy_index_item(i) for i in index)
     return _numpy_index_item(index)
+
+
+def _is_int_index(item):
+    return isinstance(item, (int, np.integer)) and not isinstance(item, (bool, np.bool_))
+
+
+def _split_mixed_index(index):
+    """PyTorch applies integer indices before array indices; NumPy counts an int next to an
+    array as one more array, which moves the result's dims (x[0, :, [0, 1]] has shape (2, n)
+    in NumPy, (n, 2) in PyTorch). Such an index is split into its basic part (ints, slices,
+    None, Ellipsis) and the array part applied after it; None when no split is needed."""
+    if not isinstance(index, tuple) or not any(_is_int_index(i) for i in index):
+        return None
+    if not any(isinstance(i, np.ndarray) and i.ndim > 0 for i in index):
+        return None
+    basic, advanced = [], []
+    for item in index:
+        if _is_int_index(item):
+            basic.append(item)
+        elif isinstance(item, np.ndarray) and item.ndim > 0:
+            basic.extend([slice(None)] * (item.ndim if item.dtype == np.bool_ else 1))
+            advanced.append(item)
+        elif item is None or isinstance(item, slice):
+            basic.append(item)
+            advanced.append(slice(None))
+        else:  # Ellipsis (and anything NumPy will reject with its own message)
+            basic.append(item)
+            advanced.append(item)
+    return tuple(basic), tuple(advanced)
 
 
 def _numpy_index_item(item):

@@ -17,6 +17,7 @@ from retrograd.autograd.anomaly import add_creation_note, check_finite
 from retrograd.autograd.function import AccumulateGrad, edge_of, guard_double_backward
 from retrograd.autograd.hooks import run_node_hooks, run_tensor_hooks
 from retrograd.autograd.grad_mode import STATE
+from retrograd.ops.reduce import wide_sum
 from retrograd.tensor import Tensor, make_tensor
 
 __all__ = ["backward", "grad", "sum_to_shape"]
@@ -358,5 +359,5 @@ def sum_to_shape(g, shape):
         raise ValueError(f"sum_to_shape: cannot reduce shape {g.shape} to {shape}")
     axes = tuple(range(lead)) + tuple(stretched)
     if axes:
-        g = g.sum(axis=axes, keepdims=True)
+        g = wide_sum(g, axis=axes, keepdims=True)  # bfloat16 accumulates in float32
     return g.reshape(shape)

@@ -117,7 +117,7 @@ class PowScalar(Function):
     def forward(ctx, x, exponent):
         ctx.exponent = exponent
         ctx.save_for_backward(x)
-        return x ** exponent
+        return (x ** exponent).astype(x.dtype, copy=False)  # bfloat16 ** 0.5 would be float32
 
     @staticmethod
     def backward(ctx, grad_out):
@@ -131,7 +131,8 @@ class PowScalar(Function):
 class Pow(Function):
     """y = a ** b, both broadcast arrays.
 
-    dL/da = dL/dy * b * a^(b - 1)
+    dL/da = dL/dy * b * a^(b - 1), taken as 0 where b == 0 (y = 1 does not depend on a;
+            PyTorch's convention, which also avoids 0 * 0^-1 = nan at a = 0)
     dL/db = dL/dy * y * log(a), taken as 0 where a == 0 and b >= 0 (PyTorch's convention:
             the limit of a^b * log(a) as a -> 0+ is 0 for b > 0).
     Saves: a, b and y.
@@ -147,7 +148,9 @@ class Pow(Function):
     def backward(ctx, grad_out):
         a, b, y = ctx.saved_tensors
         need_a, need_b = ctx.needs_input_grad
-        grad_a = grad_out * b * a ** (b - 1) if need_a else None
+        grad_a = None
+        if need_a:
+            grad_a = np.where(b == 0, 0.0, grad_out * b * a ** (b - 1))
         grad_b = None
         if need_b:
             zero_base = (a == 0) & (b >= 0)
@@ -361,7 +364,11 @@ class Where(Function):
     @staticmethod
     def forward(ctx, cond, a, b):
         ctx.cond = cond
-        return np.where(cond, a, b)
+        y = np.where(cond, a, b)
+        arrays = [v for v in (a, b) if isinstance(v, np.ndarray)]
+        # NOTE: np.where does not treat a Python float as weak: where(c, bfloat16, 0.0) would be
+        # float64. The result keeps the dtype of the array operands (already promoted by Tensor).
+        return y.astype(arrays[0].dtype, copy=False) if arrays else y
 
     @staticmethod
     def backward(ctx, grad_out):

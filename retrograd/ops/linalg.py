@@ -34,8 +34,10 @@ class MatMul(Function):
         ctx.fold = b.ndim == 2 and a.ndim > 2
         ctx.a_shape = a.shape
         if ctx.fold:
-            return (_flatten_batch(a) @ b).reshape(a.shape[:-1] + b.shape[-1:])
-        return a @ b
+            y = (_flatten_batch(a) @ b).reshape(a.shape[:-1] + b.shape[-1:])
+        else:
+            y = a @ b
+        return y.astype(a.dtype, copy=False)  # NOTE: bfloat16 @ bfloat16 is float32 in ml_dtypes
 
     @staticmethod
     def backward(ctx, grad_out):
@@ -74,7 +76,8 @@ class Linear(Function):
         y = _flatten_batch(x) @ weight.T
         if bias is not None:
             y += bias
-        return y.reshape(x.shape[:-1] + (weight.shape[0],))
+        # NOTE: bfloat16 @ bfloat16 is float32 in ml_dtypes; the layer keeps the input dtype
+        return y.astype(x.dtype, copy=False).reshape(x.shape[:-1] + (weight.shape[0],))
 
     @staticmethod
     def backward(ctx, grad_out):

@@ -8,8 +8,50 @@ backward of every reduction first puts the reduced axes back as size-1 axes
 import numpy as np
 
 from retrograd.autograd.function import Function
+from retrograd.dtypes import is_floating
 
-__all__ = ["Sum", "Mean", "Var", "MaxDim", "MinDim", "Amax", "Amin", "LogSumExp"]
+__all__ = ["Sum", "Mean", "Var", "MaxDim", "MinDim", "Amax", "Amin", "LogSumExp", "wide_sum",
+           "wide_mean"]
+
+
+def _accumulator(x):
+    """float32 for bfloat16 arrays, else None (NumPy's own choice). NOTE: ml_dtypes sums
+    bfloat16 in bfloat16, where adding 0.1 a hundred thousand times stalls at 32; PyTorch
+    accumulates in float32. (float16 is fine: NumPy already accumulates it in float32.)"""
+    if isinstance(x, np.ndarray) and x.dtype.kind == "V" and is_floating(x.dtype):
+        return np.float32
+    return None
+
+
+def wide_sum(x, axis=None, keepdims=False):
+    """np.sum that keeps x's dtype but accumulates bfloat16 in float32 (arrays or Tensors).
+
+    Example:
+        >>> import numpy as np
+        >>> from retrograd import bfloat16
+        >>> x = np.full(100000, 0.1, dtype=bfloat16.np)
+        >>> float(np.sum(x)), float(wide_sum(x))
+        (32.0, 9984.0)
+    """
+    acc = _accumulator(x)
+    if acc is None:
+        return np.sum(x, axis=axis, keepdims=keepdims)
+    return np.asarray(np.sum(x, axis=axis, keepdims=keepdims, dtype=acc)).astype(x.dtype)
+
+
+def wide_mean(x, axis=None, keepdims=False):
+    """np.mean with wide_sum's accumulation rule.
+
+    Example:
+        >>> import numpy as np
+        >>> from retrograd import bfloat16
+        >>> float(wide_mean(np.full((2, 50000), 0.5, dtype=bfloat16.np)))
+        0.5
+    """
+    acc = _accumulator(x)
+    if acc is None:
+        return np.mean(x, axis=axis, keepdims=keepdims)
+    return np.asarray(np.mean(x, axis=axis, keepdims=keepdims, dtype=acc)).astype(x.dtype)
 
 
 def _unsqueeze_reduced(grad_out, axis, keepdims):
@@ -36,7 +78,7 @@ class Sum(Function):
     @staticmethod
     def forward(ctx, x, axis=None, keepdims=False):
         ctx.shape, ctx.axis, ctx.keepdims = x.shape, axis, keepdims
-        return np.sum(x, axis=axis, keepdims=keepdims)
+        return wide_sum(x, axis=axis, keepdims=keepdims)
 
     @staticmethod
     def backward(ctx, grad_out):
@@ -54,7 +96,7 @@ class Mean(Function):
     @staticmethod
     def forward(ctx, x, axis=None, keepdims=False):
         ctx.shape, ctx.axis, ctx.keepdims = x.shape, axis, keepdims
-        return np.mean(x, axis=axis, keepdims=keepdims)
+        return wide_mean(x, axis=axis, keepdims=keepdims)
 
     @staticmethod
     def backward(ctx, grad_out):
@@ -67,7 +109,8 @@ class Var(Function):
     """y = sum((x - mean(x))^2, axis) / (n - correction).
 
     dL/dx = dL/dy * 2 (x - mean(x)) / (n - correction)
-    (the mean's own dependence on x drops out because sum(x - mean) = 0).
+    (the mean's own dependence on x drops out because sum(x - mean) = 0). When
+    n == correction the output is nan or inf and so is the gradient, as PyTorch.
     Saves: x (the centered values are recomputed, so that double backward sees x).
     """
 
@@ -75,15 +118,19 @@ class Var(Function):
     def forward(ctx, x, axis=None, correction=1, keepdims=False):
         ctx.axis, ctx.correction, ctx.keepdims = axis, correction, keepdims
         ctx.save_for_backward(x)
-        return np.var(x, axis=axis, ddof=correction, keepdims=keepdims)
+        acc = _accumulator(x)
+        y = np.var(x, axis=axis, ddof=correction, keepdims=keepdims, dtype=acc)
+        return np.asarray(y).astype(x.dtype, copy=False)
 
     @staticmethod
     def backward(ctx, grad_out):
         (x,) = ctx.saved_tensors
         n = _count(x.shape, ctx.axis)
-        centered = x - np.mean(x, axis=ctx.axis, keepdims=True)
+        centered = x - wide_mean(x, axis=ctx.axis, keepdims=True)
         grad = _unsqueeze_reduced(grad_out, ctx.axis, ctx.keepdims)
-        return grad * centered * (2.0 / (n - ctx.correction))
+        dof = n - ctx.correction
+        # NOTE: a Python float division by 0 raises; IEEE's inf gives torch's nan/inf instead
+        return grad * centered * (2.0 / dof if dof != 0 else float("inf"))
 
 
 class MaxDim(Function):
@@ -134,8 +181,8 @@ class Amax(Function):
 
     @classmethod
     def forward(cls, ctx, x, axis=None, keepdims=False):
-        if x.size == 0:
-            raise ValueError(f"{cls.__name__}: cannot reduce an empty tensor of shape {x.shape}")
+        if x.size == 0 and (axis is None or any(x.shape[a] == 0 for a in axis)):
+            raise ValueError(f"{cls.__name__}: cannot reduce an empty axis of shape {x.shape}")
         y = cls.reduce(x, axis=axis, keepdims=True)
         if ctx.needs_input_grad[0]:
             is_max = x == y
@@ -164,9 +211,10 @@ class LogSumExp(Function):
 
     @staticmethod
     def forward(ctx, x, axis=None, keepdims=False):
-        m = np.max(x, axis=axis, keepdims=True)
+        m = np.max(x, axis=axis, keepdims=True, initial=-np.inf)  # -inf (then 0) when empty
         m = np.where(np.isfinite(m), m, 0.0).astype(x.dtype, copy=False)
-        y = np.log(np.sum(np.exp(x - m), axis=axis, keepdims=True)) + m
+        with np.errstate(divide="ignore"):  # a row of -inf has logsumexp -inf, not a warning
+            y = np.log(wide_sum(np.exp(x - m), axis=axis, keepdims=True)) + m
         if not keepdims:
             y = np.squeeze(y, axis=axis)
         ctx.axis, ctx.keepdims = axis, keepdims

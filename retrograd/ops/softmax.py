@@ -3,14 +3,16 @@
 import numpy as np
 
 from retrograd.autograd.function import Function
+from retrograd.ops.reduce import wide_sum
 
 __all__ = ["Softmax", "LogSoftmax"]
 
 
 def _shifted(x, axis):
     """x - max(x, axis): exp of it never overflows. Rows that are all -inf stay -inf
-    instead of becoming NaN (their max is replaced by 0)."""
-    m = np.max(x, axis=axis, keepdims=True)
+    instead of becoming NaN (their max is replaced by 0). initial=-inf makes the max of an
+    empty axis -inf (so 0 after the replacement) instead of an error."""
+    m = np.max(x, axis=axis, keepdims=True, initial=-np.inf)
     m = np.where(np.isfinite(m), m, 0.0).astype(x.dtype, copy=False)
     return x - m
 
@@ -26,7 +28,7 @@ class Softmax(Function):
     @staticmethod
     def forward(ctx, x, axis=-1):
         e = np.exp(_shifted(x, axis))
-        y = e / np.sum(e, axis=axis, keepdims=True)
+        y = e / wide_sum(e, axis=axis, keepdims=True)
         ctx.axis = axis
         ctx.save_for_backward(y)
         return y
@@ -34,7 +36,7 @@ class Softmax(Function):
     @staticmethod
     def backward(ctx, grad_out):
         (y,) = ctx.saved_tensors
-        return y * (grad_out - np.sum(grad_out * y, axis=ctx.axis, keepdims=True))
+        return y * (grad_out - wide_sum(grad_out * y, axis=ctx.axis, keepdims=True))
 
 
 class LogSoftmax(Function):
@@ -47,7 +49,8 @@ class LogSoftmax(Function):
     @staticmethod
     def forward(ctx, x, axis=-1):
         z = _shifted(x, axis)
-        y = z - np.log(np.sum(np.exp(z), axis=axis, keepdims=True))
+        with np.errstate(divide="ignore"):  # log(0) only for empty or fully masked rows
+            y = z - np.log(wide_sum(np.exp(z), axis=axis, keepdims=True))
         ctx.axis = axis
         ctx.save_for_backward(y)
         return y
@@ -55,4 +58,4 @@ class LogSoftmax(Function):
     @staticmethod
     def backward(ctx, grad_out):
         (y,) = ctx.saved_tensors
-        return grad_out - np.exp(y) * np.sum(grad_out, axis=ctx.axis, keepdims=True)
+        return grad_out - np.exp(y) * wide_sum(grad_out, axis=ctx.axis, keepdims=True)
