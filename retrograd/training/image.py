@@ -1,0 +1,257 @@
+"""The main job: train an image classifier, with progress, checkpoints and a run folder.
+
+``retrograd train`` calls ``train(TrainConfig(...))``. After every epoch it writes, atomically,
+a full training checkpoint (model, optimizer, scheduler, RNG and data-loader state, epoch, step,
+metrics so far, the configuration) to ``<out>/checkpoint.safetensors``; ``resume=`` continues
+from it, and the result is bit-identical to a run that was never interrupted. The run folder
+also holds ``metrics.json``, ``curves.png`` (loss and accuracy per epoch) and ``report.html``.
+"""
+
+import dataclasses
+import os
+import time
+
+
+import retrograd as rg
+from retrograd import optim
+from retrograd.datasets import CIFAR10, MNIST, Digits, FashionMNIST
+from retrograd.datasets.transforms import Compose, Normalize, RandomCrop, RandomHorizontalFlip, ToTensor
+from retrograd.models import MODELS, build_model
+from retrograd.nn import functional as F
+from retrograd.training.common import CHECKPOINT, Progress, run_folder, say, write_outputs
+from retrograd.utils.data import DataLoader
+from retrograd.utils.serialization import load, save
+
+__all__ = ["TrainConfig", "train", "load_image_data", "DATA_DEFAULTS", "evaluate"]
+
+@dataclasses.dataclass
+class TrainConfig:
+    """Options of ``retrograd train``; None means the data set's default (DATA_DEFAULTS)."""
+
+    model: str = None
+    data: str = "digits"
+    epochs: int = None
+    batch_size: int = None
+    lr: float = None
+    optimizer: str = None
+    weight_decay: float = None
+    warmup_epochs: float = None
+    augment: bool = None
+    seed: int = 0
+    out: str = None
+    resume: str = None
+    progress: bool = True
+    limit_train: int = None  # use only the first N training samples (quick runs, tests)
+
+
+# Per data set: what `retrograd train` uses unless told otherwise.
+DATA_DEFAULTS = {
+    "digits": dict(model="resnet-digits", epochs=12, batch_size=32, lr=0.05, optimizer="sgd",
+                   weight_decay=5e-4, warmup_epochs=1, augment=False),
+    "mnist": dict(model="lenet", epochs=2, batch_size=64, lr=0.05, optimizer="sgd",
+                  weight_decay=0.0, warmup_epochs=0.2, augment=False),
+    "fashion-mnist": dict(model="lenet", epochs=5, batch_size=64, lr=0.05, optimizer="sgd",
+                          weight_decay=5e-4, warmup_epochs=0.2, augment=False),
+    "cifar10": dict(model="resnet8", epochs=30, batch_size=64, lr=0.1, optimizer="sgd",
+                    weight_decay=5e-4, warmup_epochs=1, augment=True),
+}
+
+# Channel means and standard deviations of the training sets.
+_STATS = {
+    "mnist": ((0.1307,), (0.3081,)),
+    "fashion-mnist": ((0.2860,), (0.3530,)),
+    "cifar10": ((0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616)),
+}
+
+
+def _parse_data(spec):
+    """'digits' or 'mnist:DIR' / 'fashion-mnist:DIR' / 'cifar10:DIR' -> (name, directory)."""
+    name, _, root = spec.partition(":")
+    if name not in DATA_DEFAULTS:
+        raise ValueError(f"train: unknown data set {spec!r}; use digits, mnist:DIR, "
+                         f"fashion-mnist:DIR or cifar10:DIR")
+    if name != "digits" and not root:
+        raise ValueError(f"train: {name} needs a directory, e.g. --data {name}:/path/to/files")
+    return name, root or None
+
+
+def load_image_data(spec, augment=False):
+    """(train set, test set, info) for a data spec; info has name, in_channels, image_size,
+    num_classes."""
+    name, root = _parse_data(spec)
+    if name == "digits":
+        probe = Digits(train=True)
+        mean, std = float(probe.data.mean()), float(probe.data.std())
+        plain = Compose([ToTensor(), Normalize((mean,), (std,))])
+        train_set, test_set = Digits(train=True, transform=plain), Digits(train=False, transform=plain)
+    else:
+        cls = {"mnist": MNIST, "fashion-mnist": FashionMNIST, "cifar10": CIFAR10}[name]
+        plain = Compose([ToTensor(), Normalize(*_STATS[name])])
+        train_tf = plain
+        if augment:
+            size = 32 if name == "cifar10" else 28
+            train_tf = Compose([RandomCrop(size, padding=4 if size == 32 else 2),
+                                RandomHorizontalFlip() if name == "cifar10" else _identity,
+                                ToTensor(), Normalize(*_STATS[name])])
+        train_set, test_set = cls(root, train=True, transform=train_tf), cls(root, train=False, transform=plain)
+    sample, _ = train_set[0]
+    info = dict(name=name, in_channels=sample.shape[0], image_size=sample.shape[-1],
+                num_classes=len(train_set.classes))
+    return train_set, test_set, info
+
+
+class _Identity:
+    def __call__(self, x):
+        return x
+
+    def apply_batch(self, x):
+        return x
+
+    def __repr__(self):
+        return "Identity()"
+
+
+_identity = _Identity()
+
+
+def _resolve(config):
+    """Fill the options left as None from the data set's defaults."""
+    name, _ = _parse_data(config.data)
+    values = {k: v if v is not None else DATA_DEFAULTS[name].get(k)
+              for k, v in dataclasses.asdict(config).items()}
+    if values["model"] not in MODELS:
+        raise ValueError(f"train: unknown model {values['model']!r}; choose one of: {', '.join(MODELS)}")
+    return TrainConfig(**values)
+
+
+def _make_optimizer(name, params, lr, weight_decay):
+    if name == "sgd":
+        return optim.SGD(params, lr=lr, momentum=0.9, nesterov=True, weight_decay=weight_decay)
+    if name == "adam":
+        return optim.Adam(params, lr=lr, weight_decay=weight_decay)
+    if name == "adamw":
+        return optim.AdamW(params, lr=lr, weight_decay=weight_decay)
+    if name == "rmsprop":
+        return optim.RMSprop(params, lr=lr, weight_decay=weight_decay)
+    raise ValueError(f"train: unknown optimizer {name!r}; choose sgd, adam, adamw or rmsprop")
+
+
+class _Run:
+    """Everything a training run holds, built from a resolved configuration."""
+
+    def __init__(self, config):
+        self.config = config
+        rg.manual_seed(config.seed)
+        self.train_set, self.test_set, self.info = load_image_data(config.data, config.augment)
+        if config.limit_train:
+            self.train_set = rg.utils.data.Subset(self.train_set, range(config.limit_train))
+        self.model = build_model(config.model, self.info["in_channels"], self.info["image_size"],
+                                 self.info["num_classes"])
+        self.loader = DataLoader(self.train_set, batch_size=config.batch_size, shuffle=True,
+                                 drop_last=False)
+        steps_per_epoch = len(self.loader)
+        self.optimizer = _make_optimizer(config.optimizer, self.model.parameters(), config.lr,
+                                         config.weight_decay)
+        warmup = int(round(config.warmup_epochs * steps_per_epoch))
+        self.scheduler = optim.lr_scheduler.LinearWarmup(
+            self.optimizer, warmup_steps=warmup, start_factor=0.1,
+            total_steps=max(config.epochs * steps_per_epoch, warmup + 1))
+        self.epoch, self.step, self.history = 0, 0, []
+
+    def state(self):
+        return {"model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
+                "scheduler": self.scheduler.state_dict(), "loader": self.loader.state_dict(),
+                "rng": rg.get_rng_state(), "epoch": self.epoch, "step": self.step,
+                "history": self.history, "config": dataclasses.asdict(self.config)}
+
+    def restore(self, state):
+        self.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.scheduler.load_state_dict(state["scheduler"])
+        self.loader.load_state_dict(state["loader"])
+        rg.set_rng_state(state["rng"])
+        self.epoch, self.step, self.history = state["epoch"], state["step"], list(state["history"])
+
+
+def evaluate(model, dataset, batch_size=500):
+    """(mean cross-entropy, accuracy) of model on dataset, in eval mode without a graph."""
+    was_training = model.training
+    model.eval()
+    total_loss, correct, count = 0.0, 0, 0
+    with rg.no_grad():
+        for x, y in DataLoader(dataset, batch_size=batch_size):
+            logits = model(x)
+            total_loss += F.cross_entropy(logits, y, reduction="sum").item()
+            correct += int((logits.argmax(1) == y).sum().item())
+            count += len(y)
+    model.train(was_training)
+    return total_loss / count, correct / count
+
+
+def _train_epoch(run, bar):
+    model, loss_sum, correct, seen, start = run.model, 0.0, 0, 0, time.perf_counter()
+    model.train()
+    for x, y in run.loader:
+        logits = model(x)
+        loss = F.cross_entropy(logits, y)
+        run.optimizer.zero_grad()
+        loss.backward()
+        run.optimizer.step()
+        run.scheduler.step()
+        run.step += 1
+        n = len(y)
+        loss_sum += loss.item() * n
+        correct += int((logits.detach().argmax(1) == y).sum().item())
+        seen += n
+        rate = seen / max(time.perf_counter() - start, 1e-9)
+        bar.update(n, loss=loss_sum / seen, acc=correct / seen, rate=rate)
+    return loss_sum / seen, correct / seen, seen / (time.perf_counter() - start)
+
+
+def train(config, stop_after=None):
+    """Train as configured (or resume); returns the run's summary dict.
+
+    ``stop_after`` ends this call after that many epochs (the learning-rate schedule still
+    spans ``config.epochs``), leaving a checkpoint to resume from, as an interruption would.
+    """
+    resumed = None
+    if config.resume:
+        resumed = load(config.resume)
+        saved = TrainConfig(**resumed["config"])
+        overrides = {k: getattr(config, k) for k in ("epochs", "out", "progress")
+                     if getattr(config, k) is not None}
+        config = dataclasses.replace(saved, resume=config.resume, **overrides)
+    config = _resolve(config)
+    run = _Run(config)
+    if resumed is not None:
+        run.restore(resumed)
+    out = run_folder(config, _parse_data(config.data)[0])
+    os.makedirs(out, exist_ok=True)
+    say(config, f"retrograd train: {config.model} on {run.info['name']} "
+                 f"({len(run.train_set)} train / {len(run.test_set)} test images), "
+                 f"{sum(p.numel() for p in run.model.parameters()):,} parameters -> {out}")
+    last = config.epochs if stop_after is None else min(config.epochs, run.epoch + stop_after)
+    while run.epoch < last:
+        bar = Progress(config.progress, run.epoch + 1, config.epochs, len(run.train_set))
+        started = time.perf_counter()
+        train_loss, train_acc, rate = _train_epoch(run, bar)
+        bar.close()
+        test_loss, test_acc = evaluate(run.model, run.test_set)
+        run.epoch += 1
+        run.history.append(dict(epoch=run.epoch, step=run.step, train_loss=train_loss,
+                                train_acc=train_acc, test_loss=test_loss, test_acc=test_acc,
+                                samples_per_s=rate, seconds=time.perf_counter() - started,
+                                lr=run.scheduler.get_last_lr()[0]))
+        say(config, f"epoch {run.epoch}/{config.epochs}: train loss {train_loss:.4f} "
+                     f"acc {train_acc:.4f} | test loss {test_loss:.4f} acc {test_acc:.4f} | "
+                     f"{rate:,.0f} img/s")
+        save(run.state(), os.path.join(out, CHECKPOINT))
+        write_outputs(out, config, run.info, run.history)
+    summary = dict(out=out, epochs=run.epoch, history=run.history,
+                   test_acc=run.history[-1]["test_acc"] if run.history else None,
+                   model=run.model)
+    say(config, f"done: test accuracy {summary['test_acc']:.4f}; checkpoint, metrics.json, "
+                 f"curves.png and report.html in {out}")
+    return summary
+
+
