@@ -23,3 +23,8 @@ from retrograd.nn.loss import BCEWithLogitsLoss, CrossEntropyLoss, MSELoss, NLLL
 from retrograd.nn.normalization import (  # noqa: F401
     BatchNorm1d, BatchNorm2d, GroupNorm, LayerNorm,
 )
+# --- embeddings and recurrent ---
+from retrograd.nn.embedding import (  # noqa: F401
+    Embedding, LearnedPositionalEmbedding, RotaryEmbedding, SinusoidalPositionalEncoding,
+)
+from retrograd.nn.rnn import GRU, LSTM, RNN, GRUCell, LSTMCell, RNNCell  # noqa: F401

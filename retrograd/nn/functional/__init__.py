@@ -20,3 +20,8 @@ from retrograd.nn.functional.loss import (  # noqa: F401
     binary_cross_entropy_with_logits, cross_entropy, mse_loss, nll_loss,
 )
 from retrograd.nn.functional.norm import batch_norm, group_norm, layer_norm  # noqa: F401
+# --- embeddings and recurrent ---
+from retrograd.nn.functional.embedding import embedding  # noqa: F401
+from retrograd.nn.functional.recurrent import (  # noqa: F401
+    gru, gru_cell, lstm, lstm_cell, rnn, rnn_cell,
+)
