@@ -845,13 +845,18 @@ class Tensor:
                              f"got {split_size!r} for dim {dim} of shape {self.shape}")
         else:
             bounds = list(range(0, n, split_size)) + [n] if n else [0, 0]
-        return tuple(self[(slice(None),) * d + (slice(a, b),)] for a, b in zip(bounds, bounds[1:]))
+        if len(bounds) == 2:
+            return (self[(slice(None),) * d + (slice(bounds[0], bounds[1]),)],)
+        pieces = _shape.Split.apply(self, axis=d, bounds=tuple(bounds))
+        return pieces if isinstance(pieces, tuple) else (pieces,)
 
     def unbind(self, dim=0):
         if self.ndim == 0:
             raise ValueError("unbind: a 0-d tensor has no dim to unbind")
         d = _norm_dim(dim, self.ndim, "unbind")
-        return tuple(self[(slice(None),) * d + (i,)] for i in range(self.shape[d]))
+        if self.shape[d] <= 1:
+            return tuple(self[(slice(None),) * d + (i,)] for i in range(self.shape[d]))
+        return _shape.Unbind.apply(self, axis=d)
 
     def gather(self, dim, index):
         d = _norm_dim(dim, self.ndim, "gather")

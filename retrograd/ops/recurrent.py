@@ -31,6 +31,7 @@ The ops keep the dtype of gx.
 import numpy as np
 
 from retrograd.autograd.function import Function
+from retrograd.ops.shape import Unbind  # noqa: F401  (re-exported: the time steps of a sequence)
 
 __all__ = ["Unbind", "RNNStep", "LSTMStep", "GRUStep"]
 
@@ -68,38 +69,6 @@ def _hidden_grads(ctx, da, h, w_hh, need_h, need_w, need_b):
             np.zeros(ctx.w_shape, dtype=da.dtype)
     grad_b = np.sum(da, axis=0) if need_b else None
     return grad_h, grad_w, grad_b
-
-
-class Unbind(Function):
-    """(y_0, ..., y_{T-1}) = the slices of x along ``axis``: x:(..., T, ...), y_t: x without
-    that axis (views). The time steps of a sequence, as one node.
-
-    dL/dx = stack(dL/dy_0, ..., dL/dy_{T-1}) along axis (missing ones are zeros).
-    Saves: nothing. One node instead of T indexing ops matters for the gradient: T index
-    ops would each scatter into a full-size zero array, O(T^2) work for the engine to add.
-    NOTE: the outputs are NumPy views of x that are not marked as views (no shared version
-    counter): recurrent layers only read them.
-
-    Example:
-        >>> import retrograd as rg
-        >>> from retrograd.ops.recurrent import Unbind
-        >>> x = rg.tensor([[1.0, 2.0], [3.0, 4.0], [5.0, 6.0]], requires_grad=True)
-        >>> steps = Unbind.apply(x, axis=0)
-        >>> (steps[0] + 2 * steps[2]).sum().backward()
-        >>> x.grad
-        tensor([[1., 1.],
-                [0., 0.],
-                [2., 2.]])
-    """
-
-    @staticmethod
-    def forward(ctx, x, axis=0):
-        ctx.axis = axis
-        return tuple(np.moveaxis(x, axis, 0))
-
-    @staticmethod
-    def backward(ctx, *grads):
-        return np.stack(grads, axis=ctx.axis)
 
 
 class RNNStep(Function):

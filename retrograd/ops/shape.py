@@ -9,7 +9,7 @@ import numpy as np
 
 from retrograd.autograd.function import Function
 
-__all__ = ["Reshape", "Permute", "Expand", "Index", "IndexBackward", "IndexPut", "Cat", "Stack", "Clone",
+__all__ = ["Reshape", "Permute", "Expand", "Index", "IndexBackward", "IndexPut", "Cat", "Stack", "Clone", "Unbind", "Split",
            "is_basic_index"]
 
 
@@ -207,3 +207,57 @@ class Clone(Function):
     @staticmethod
     def backward(ctx, grad_out):
         return grad_out
+
+
+class Unbind(Function):
+    """(y_0, ..., y_{T-1}) = the slices of x along ``axis``: x:(..., T, ...), y_t: x without
+    that axis (views). The time steps of a sequence, as one node.
+
+    dL/dx = stack(dL/dy_0, ..., dL/dy_{T-1}) along axis (missing ones are zeros).
+    Saves: nothing. One node instead of T indexing ops matters for the gradient: T index
+    ops would each scatter into a full-size zero array, O(T^2) work for the engine to add.
+    The outputs are views of x and share its version counter.
+
+    Example:
+        >>> import retrograd as rg
+        >>> from retrograd.ops.shape import Unbind
+        >>> x = rg.tensor([[1.0, 2.0], [3.0, 4.0], [5.0, 6.0]], requires_grad=True)
+        >>> steps = Unbind.apply(x, axis=0)
+        >>> (steps[0] + 2 * steps[2]).sum().backward()
+        >>> x.grad
+        tensor([[1., 1.],
+                [0., 0.],
+                [2., 2.]])
+    """
+
+    is_view = True
+
+    @staticmethod
+    def forward(ctx, x, axis=0):
+        ctx.axis = axis
+        return tuple(np.moveaxis(x, axis, 0))
+
+    @staticmethod
+    def backward(ctx, *grads):
+        return np.stack(grads, axis=ctx.axis)
+
+
+class Split(Function):
+    """(y_0, ..., y_{k-1}) = consecutive slices of x along axis, at the given bounds
+    (split/chunk): y_i = x[..., bounds[i]:bounds[i+1], ...], views of x.
+
+    dL/dx = concatenate(dL/dy_0, ..., dL/dy_{k-1}) along axis (missing ones are zeros).
+    Saves: nothing. One node for all pieces: k indexing ops would each scatter into a
+    full-size zero array in backward.
+    """
+
+    is_view = True
+
+    @staticmethod
+    def forward(ctx, x, axis, bounds):
+        ctx.axis = axis
+        return tuple(x[_slice_along(axis, slice(a, b))] for a, b in zip(bounds, bounds[1:]))
+
+    @staticmethod
+    def backward(ctx, *grads):
+        return np.concatenate(grads, axis=ctx.axis)

@@ -460,3 +460,31 @@ def test_stack_errors():
         rg.stack([rg.ones(2, 3), rg.ones(3, 2)])
     with pytest.raises(IndexError, match=r"stack: dim 3 is out of range"):
         rg.stack([rg.ones(2, 3)], 3)
+
+
+# --- split, chunk and unbind are one node each (Split, Unbind) ---
+
+@pytest.mark.parametrize("fn", [
+    lambda x: x.split(2, 1), lambda x: x.split([1, 3, 1], 1), lambda x: x.chunk(3, -1),
+    lambda x: x.unbind(0), lambda x: x.unbind(2),
+])
+def test_split_chunk_unbind_match_torch(fn):
+    check_op(fn, fn, randn(3, 5, 4))
+
+
+def test_split_with_only_some_pieces_used_matches_torch():
+    check_op(lambda x: x.split(2, 1)[1] * 3, lambda x: x.split(2, 1)[1] * 3, randn(3, 5))
+    check_op(lambda x: x.unbind(1)[0], lambda x: x.unbind(1)[0], randn(3, 5))
+
+
+def test_split_and_unbind_backward_alone():
+    check_backward_alone(sh.Split, [randn(3, 6, 2)], dict(axis=1, bounds=(0, 2, 5, 6)))
+    check_backward_alone(sh.Unbind, [randn(3, 4, 2)], dict(axis=1))
+
+
+def test_split_pieces_are_one_graph_node_and_views():
+    x = rg.tensor(randn(4, 6), requires_grad=True)
+    y = x * 1.0
+    pieces = y.split(2, 1)
+    assert len({id(p.grad_fn) for p in pieces}) == 1
+    assert all(p._version is y._version for p in pieces)
