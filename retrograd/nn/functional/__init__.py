@@ -20,6 +20,10 @@ from retrograd.nn.functional.loss import (  # noqa: F401
     binary_cross_entropy_with_logits, cross_entropy, mse_loss, nll_loss,
 )
 from retrograd.nn.functional.norm import batch_norm, group_norm, layer_norm  # noqa: F401
+# --- attention ---
+from retrograd.nn.functional.attention import (  # noqa: F401
+    memory_efficient_attention, scaled_dot_product_attention,
+)
 # --- embeddings and recurrent ---
 from retrograd.nn.functional.embedding import embedding  # noqa: F401
 from retrograd.nn.functional.recurrent import (  # noqa: F401

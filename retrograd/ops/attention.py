@@ -1,0 +1,272 @@
+"""Scaled dot-product attention: one fused op, and a memory-efficient (blocked) variant.
+
+Notation, for one batch element (batch dims broadcast, as in matmul):
+
+    Q:(L, E)  K:(S, E)  V:(S, Ev)      L queries, S keys, head dim E, value dim Ev
+    S = Q K^T * scale + M              scores (L, S); M is the mask (0 / -inf, or additive)
+    P = softmax(S, over keys)          attention weights (L, S), rows sum to 1
+    O = P V                            output (L, Ev)
+
+Backward, with dO = dL/dO (L, Ev):
+
+    dL/dV = P^T dO                                                        (S, Ev)
+    dP    = dO V^T                                                        (L, S)
+    dL/dS = P * (dP - rowsum(dP * P))    the softmax Jacobian diag(p) - p p^T per row (L, S)
+    dL/dQ = dL/dS K * scale                                               (L, E)
+    dL/dK = dL/dS^T Q * scale                                             (S, E)
+    dL/dM = dL/dS (an additive mask is added to S)                        (L, S)
+
+and rowsum(dP * P) = rowsum(dO * O) (FlashAttention's "D"): sum_s P_ls sum_e dO_le V_se =
+sum_e dO_le O_le. It costs (L, Ev) instead of (L, S), and it still holds with dropout.
+
+Fully masked rows (every key masked for a query, e.g. a boolean mask row of False or an
+additive row of -inf): the softmax of such a row is 0 / 0. Both ops define the row of P as 0,
+so the output row is 0 and every gradient through it is 0, never NaN. (PyTorch >= 2.5 does
+the same in its math backend, ``_safe_softmax``; earlier versions gave NaN.)
+
+``ScaledDotProductAttention`` saves P (L x S per batch element); ``MemoryEfficientAttention``
+walks over blocks of keys with an online softmax, saves only O and the log-sum-exp of each
+row (L values), and recomputes the blocks of P in backward: its activation memory grows
+linearly with the sequence length, not with L x S. Both backwards are raw-array kernels
+(once-differentiable).
+"""
+
+import numpy as np
+
+from retrograd.autograd.function import Function
+from retrograd.ops.dropout import dropout_mask
+
+__all__ = ["ScaledDotProductAttention", "MemoryEfficientAttention"]
+
+
+def _swap(x):
+    return np.swapaxes(x, -1, -2)
+
+
+def _scores(q_scaled, k, mask, causal, start=0):
+    """S = (Q * scale) K^T, masked: (..., L, n) for the n keys of k, which start at key index
+    ``start`` (for the causal mask). A boolean mask blocks where it is False; a float mask is
+    added. Returns a new array that the caller may overwrite. (Scaling Q, L x E, is cheaper
+    than scaling S, L x S, and blocked callers scale Q once for all blocks.)"""
+    scores = q_scaled @ _swap(k)
+    if mask is not None:
+        full = np.broadcast_shapes(scores.shape, mask.shape)
+        if full != scores.shape:  # the mask adds batch dims that q and k lack
+            scores = np.array(np.broadcast_to(scores, full))
+        if mask.dtype == np.bool_:
+            np.copyto(scores, -np.inf, where=~mask)
+        else:
+            scores += mask
+    if causal:
+        np.copyto(scores, -np.inf, where=_causal_blocked(scores.shape[-2], start, k.shape[-2]))
+    return scores
+
+
+def _causal_blocked(n_queries, start, n_keys):
+    """True where key j (j = start .. start + n_keys - 1) comes after query i: the causal
+    mask aligned to the top-left corner, like PyTorch's tril(ones(L, S))."""
+    keys = np.arange(start, start + n_keys)
+    return keys > np.arange(n_queries)[:, None]
+
+
+def _softmax_(scores):
+    """Row softmax of ``scores`` in place (returns it). A fully masked row (all -inf) gives
+    zeros: its max is taken as 0, so exp gives 0 everywhere, and its sum 0 is replaced by 1."""
+    row_max = np.max(scores, axis=-1, keepdims=True, initial=-np.inf)
+    row_max[row_max == -np.inf] = 0.0
+    scores -= row_max
+    np.exp(scores, out=scores)
+    row_sum = np.sum(scores, axis=-1, keepdims=True)
+    row_sum[row_sum == 0.0] = 1.0
+    scores /= row_sum
+    return scores
+
+
+class ScaledDotProductAttention(Function):
+    """O = softmax(Q K^T * scale + M) V, fused, returning (O, P).
+
+    Inputs: q:(..., L, E), k:(..., S, E), v:(..., S, Ev), mask: None, bool (True = take part)
+    or float (added to the scores), broadcastable to (..., L, S). Attributes: scale (float),
+    causal (bool: key j is masked for query i when j > i), dropout_p (dropout on P).
+    Outputs: O:(..., L, Ev) and P:(..., L, S), the attention weights before dropout (the
+    functional API drops P; it is an output so that layers can return the weights).
+
+    Derivation in the module docstring. With dropout, O = (P * R) V for the mask R (0 or
+    1 / (1 - p)), so dP = (dO V^T) * R, and rowsum(dP * P) is still rowsum(dO * O). A
+    gradient reaching the weights output, dL/dP_out, adds to dP:
+        dL/dS = P * (dP + dL/dP_out - rowsum(dO * O) - rowsum(dL/dP_out * P))
+    Fully masked rows have P = 0, hence O = 0 and dL/dS = 0 (no NaN).
+
+    Saves: P (an output; recomputing it would cost a second Q K^T and softmax, while keeping
+    it costs L x S per batch element, the memory that MemoryEfficientAttention avoids), O
+    (for rowsum(dO * O)), and q, k, v where a gradient needs them. The dropout mask R is
+    kept on ctx. Once-differentiable: the backward is a raw-array kernel.
+    """
+
+    once_differentiable = True
+
+    @staticmethod
+    def forward(ctx, q, k, v, mask, scale=1.0, causal=False, dropout_p=0.0):
+        p = _softmax_(_scores(q * scale, k, mask, causal))
+        ctx.dropout = dropout_mask(p.shape, p.dtype, dropout_p) if dropout_p > 0.0 else None
+        out = (p if ctx.dropout is None else p * ctx.dropout) @ v
+        need_q, need_k, need_v, need_mask = ctx.needs_input_grad[:4]
+        need_scores = need_q or need_k or need_mask
+        ctx.save_for_backward(q if need_k else None, k if need_q else None,
+                              v if need_scores else None, out, p)
+        ctx.scale = scale
+        ctx.set_materialize_grads(False)
+        return out, p
+
+    @staticmethod
+    def backward(ctx, grad_out, grad_weights):
+        q, k, v, out, p = ctx.saved_tensors
+        need_q, need_k, need_v, need_mask = ctx.needs_input_grad[:4]
+        if grad_out is None:  # only the weights output received a gradient
+            grad_out = np.zeros_like(out)
+        grad_v = None
+        if need_v:
+            used = p if ctx.dropout is None else p * ctx.dropout
+            grad_v = _swap(used) @ grad_out
+        if not (need_q or need_k or need_mask):
+            return None, None, grad_v, None
+        grad_s = grad_out @ _swap(v)                                  # dP (..., L, S)
+        if ctx.dropout is not None:
+            grad_s *= ctx.dropout
+        row = np.sum(grad_out * out, axis=-1, keepdims=True)         # rowsum(dP * P)
+        if grad_weights is not None:
+            grad_s += grad_weights
+            row = row + np.sum(grad_weights * p, axis=-1, keepdims=True)
+        grad_s -= row
+        grad_s *= p                                                   # dL/dS
+        grad_q = grad_s @ k if need_q else None
+        grad_k = _swap(grad_s) @ q if need_k else None
+        for grad in (grad_q, grad_k):
+            if grad is not None:
+                grad *= ctx.scale
+        return grad_q, grad_k, grad_v, (grad_s if need_mask else None)
+
+
+class MemoryEfficientAttention(Function):
+    """O = softmax(Q K^T * scale + M) V, computed over blocks of keys; returns (O, lse).
+
+    Inputs and attributes as ScaledDotProductAttention (no dropout), plus block_size: the
+    number of keys per block. lse:(..., L) is the log-sum-exp of each row of scores,
+    lse = log(sum_s exp(S_ls)) (-inf for a fully masked row).
+
+    Forward (online softmax): for each block b of keys, with running max m, running sum l
+    and running unnormalized output A (all start at -inf, 0, 0):
+        m' = max(m, rowmax(S_b))        alpha = exp(m - m')        P_b = exp(S_b - m')
+        l  = l * alpha + rowsum(P_b)    A = A * alpha + P_b V_b    m = m'
+    then O = A / l and lse = m + log(l). A row whose max is still -inf uses 0 as its shift,
+    so exp gives 0, never NaN; a fully masked row ends with l = 0 and O = 0.
+    Backward: per block, P_b = exp(S_b - lse) is recomputed (exact: it is the final softmax),
+    and with D = rowsum(dO * O) - dL/dlse (d lse / d S = P, so a gradient of lse adds
+    P * dL/dlse to dL/dS):
+        dL/dV_b = P_b^T dO      dL/dS_b = P_b * (dO V_b^T - D)
+        dL/dQ += dL/dS_b K_b * scale      dL/dK_b = dL/dS_b^T Q * scale
+    Saves: O and lse (outputs, L x (Ev + 1)), q, k and the mask (to recompute the blocks of
+    P), and v when dL/dS is needed; no L x S array is kept (only a float mask that requires
+    grad gets its full L x S gradient). Peak memory inside forward and backward is
+    L x block_size per batch element. Once-differentiable.
+    """
+
+    once_differentiable = True
+
+    @staticmethod
+    def forward(ctx, q, k, v, mask, scale=1.0, causal=False, block_size=128):
+        n_queries = q.shape[-2]
+        shape = _score_batch(q, k, mask) + (n_queries,)
+        running_max = np.full(shape, -np.inf, dtype=q.dtype)
+        shift = np.zeros(shape, dtype=q.dtype)
+        total = np.zeros(shape, dtype=q.dtype)
+        acc = np.zeros(np.broadcast_shapes(shape[:-1], v.shape[:-2]) + (n_queries, v.shape[-1]),
+                       dtype=q.dtype)
+        q_scaled = q * scale
+        for start, stop in _blocks(k.shape[-2], block_size, n_queries if causal else None):
+            block = _scores(q_scaled, k[..., start:stop, :], _mask_block(mask, start, stop),
+                            causal, start)
+            new_max = np.maximum(running_max, np.max(block, axis=-1))
+            shift = np.where(new_max == -np.inf, 0.0, new_max)
+            alpha = np.exp(running_max - shift)
+            block -= shift[..., None]
+            p = np.exp(block, out=block)
+            total = total * alpha + np.sum(p, axis=-1)
+            acc *= alpha[..., None]
+            acc += p @ v[..., start:stop, :]
+            running_max = new_max
+        out = acc / np.where(total == 0.0, 1.0, total)[..., None]
+        with np.errstate(divide="ignore"):
+            lse = np.log(total) + shift
+        need_q, need_k, _, need_mask = ctx.needs_input_grad[:4]
+        ctx.save_for_backward(q, k, v if (need_q or need_k or need_mask) else None, out, lse,
+                              mask)
+        ctx.scale, ctx.causal, ctx.block_size = scale, causal, block_size
+        ctx.set_materialize_grads(False)
+        return out, lse
+
+    @staticmethod
+    def backward(ctx, grad_out, grad_lse):
+        q, k, v, out, lse, mask = ctx.saved_tensors
+        if grad_out is None:  # only the lse output received a gradient
+            grad_out = np.zeros_like(out)
+        row = np.sum(grad_out * out, axis=-1)                                   # D
+        if grad_lse is not None:
+            row = row - grad_lse
+        lse = np.where(lse == -np.inf, 0.0, lse)  # fully masked rows: exp(-inf - 0) = 0
+        return _blocked_grads(ctx, q, k, v, mask, grad_out, row, lse)
+
+
+def _blocked_grads(ctx, q, k, v, mask, grad_out, row, lse):
+    """The backward loop of MemoryEfficientAttention over blocks of keys."""
+    need_q, need_k, need_v, need_mask = ctx.needs_input_grad[:4]
+    batch = grad_out.shape[:-2]
+    n_queries, n_keys = q.shape[-2], k.shape[-2]
+    grad_q = np.zeros(batch + q.shape[-2:], q.dtype) if need_q else None
+    grad_k = np.zeros(batch + k.shape[-2:], k.dtype) if need_k else None
+    grad_v = np.zeros(batch + (n_keys, grad_out.shape[-1]), q.dtype) if need_v else None
+    grad_mask = np.zeros(batch + (n_queries, n_keys), q.dtype) if need_mask else None
+    need_scores = need_q or need_k or need_mask
+    q_scaled = q * ctx.scale
+    for start, stop in _blocks(n_keys, ctx.block_size, n_queries if ctx.causal else None):
+        p = _scores(q_scaled, k[..., start:stop, :], _mask_block(mask, start, stop),
+                    ctx.causal, start)
+        p -= lse[..., None]
+        np.exp(p, out=p)
+        if need_v:
+            grad_v[..., start:stop, :] = _swap(p) @ grad_out
+        if not need_scores:
+            continue
+        grad_s = grad_out @ _swap(v[..., start:stop, :])
+        grad_s -= row[..., None]
+        grad_s *= p
+        if need_q:
+            grad_q += grad_s @ k[..., start:stop, :]
+        if need_k:
+            grad_k[..., start:stop, :] = _swap(grad_s) @ q_scaled       # dS^T Q * scale
+        if need_mask:
+            grad_mask[..., start:stop] = grad_s
+    if need_q:
+        grad_q *= ctx.scale
+    return grad_q, grad_k, grad_v, grad_mask
+
+
+def _score_batch(q, k, mask):
+    """The batch shape of the scores: q's and k's batch dims, broadcast with the mask's."""
+    shapes = [q.shape[:-2], k.shape[:-2]]
+    if mask is not None:
+        shapes.append(mask.shape[:-2])
+    return np.broadcast_shapes(*shapes)
+
+
+def _blocks(n_keys, block_size, causal_queries):
+    """(start, stop) of each block of keys. Under the causal mask, a block whose first key
+    comes after the last query is masked for every query and is skipped."""
+    stop_at = n_keys if causal_queries is None else min(n_keys, causal_queries)
+    return [(start, min(start + block_size, n_keys)) for start in range(0, stop_at, block_size)]
+
+
+def _mask_block(mask, start, stop):
+    if mask is None or mask.shape[-1] == 1:
+        return mask
+    return mask[..., start:stop]

@@ -1,0 +1,534 @@
+"""Scaled dot-product attention (retrograd/ops/attention.py, nn/functional/attention.py).
+
+Checked against torch.nn.functional.scaled_dot_product_attention (float64 with gradcheck,
+float32), the op's backward alone, a composed reference (dropout with the same mask, the
+weights and log-sum-exp outputs), the inner-product identity at a realistic size, and the
+memory-efficient variant against the standard op across block sizes.
+"""
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import retrograd as rg
+import retrograd.nn.functional as F
+from retrograd.ops.attention import MemoryEfficientAttention, ScaledDotProductAttention
+from retrograd.ops.dropout import dropout_mask
+from tests.oracle import check_backward_alone, check_op, randn, to_torch
+
+torch_sdpa = torch.nn.functional.scaled_dot_product_attention
+
+
+def _qkv(q_shape, k_shape, v_shape, seed=0):
+    return (randn(*q_shape, seed=seed), randn(*k_shape, seed=seed + 1),
+            randn(*v_shape, seed=seed + 2))
+
+
+def _bool_mask(shape, seed=7, p_keep=0.6):
+    """A random boolean mask whose every row keeps at least one key (fully masked rows are
+    tested separately)."""
+    keep = np.random.default_rng(seed).random(shape) < p_keep
+    keep[..., 0] = True
+    return keep
+
+
+def _compare(fn_kwargs, inputs, dtype=np.float64, mask=None, fn=None, gradcheck=True):
+    """check_op of F.scaled_dot_product_attention (or fn) against torch with the same kwargs;
+    mask is appended as the last input (float masks require grad)."""
+    fn = fn or F.scaled_dot_product_attention
+    arrays = list(inputs) + ([mask] if mask is not None else [])
+
+    def rg_fn(q, k, v, *m):
+        return fn(q, k, v, attn_mask=m[0] if m else None, **fn_kwargs)
+
+    def torch_fn(q, k, v, *m):
+        kwargs = {key: val for key, val in fn_kwargs.items() if key != "block_size"}
+        return torch_sdpa(q, k, v, attn_mask=m[0] if m else None, **kwargs)
+
+    return check_op(rg_fn, torch_fn, *arrays, dtype=dtype, gradcheck=gradcheck)
+
+
+CASES = {  # name: (q shape, k shape, v shape, kwargs, mask or None)
+    "plain": ((2, 3, 4, 5), (2, 3, 6, 5), (2, 3, 6, 7), {}, None),
+    "no batch dims": ((4, 5), (6, 5), (6, 3), {}, None),
+    "causal square": ((2, 2, 5, 4), (2, 2, 5, 4), (2, 2, 5, 4), {"is_causal": True}, None),
+    "causal L < S": ((2, 4, 3), (2, 6, 3), (2, 6, 2), {"is_causal": True}, None),
+    "causal L > S": ((2, 6, 3), (2, 4, 3), (2, 4, 2), {"is_causal": True}, None),
+    "bool mask (L, S)": ((2, 3, 4, 5), (2, 3, 6, 5), (2, 3, 6, 5), {}, _bool_mask((4, 6))),
+    "bool mask per batch": ((2, 3, 4, 5), (2, 3, 6, 5), (2, 3, 6, 5), {},
+                            _bool_mask((2, 1, 4, 6))),
+    "bool mask (S,)": ((2, 4, 5), (2, 6, 5), (2, 6, 5), {}, _bool_mask((6,))),
+    "additive mask (L, S)": ((2, 3, 4, 5), (2, 3, 6, 5), (2, 3, 6, 7), {}, randn(4, 6, seed=9)),
+    "additive mask full": ((2, 3, 4, 5), (2, 3, 6, 5), (2, 3, 6, 7), {},
+                           randn(2, 3, 4, 6, seed=9)),
+    "additive mask (L, 1)": ((2, 4, 5), (2, 6, 5), (2, 6, 5), {}, randn(4, 1, seed=9)),
+    "broadcast batch dims": ((2, 1, 4, 5), (1, 3, 6, 5), (3, 6, 7), {}, None),
+    "q batch from k": ((4, 5), (2, 6, 5), (6, 3), {"is_causal": True}, None),
+    "custom scale": ((2, 4, 5), (2, 6, 5), (2, 6, 5), {"scale": 0.3}, None),
+    "zero scale": ((2, 4, 5), (2, 6, 5), (2, 6, 5), {"scale": 0.0}, None),
+    "L = S = 1": ((2, 3, 1, 4), (2, 3, 1, 4), (2, 3, 1, 2), {}, None),
+    "L = 1": ((2, 1, 4), (2, 5, 4), (2, 5, 3), {"is_causal": True}, None),
+    "S = 1": ((2, 5, 4), (2, 1, 4), (2, 1, 3), {}, None),
+    "E = 1": ((2, 4, 1), (2, 5, 1), (2, 5, 3), {}, None),
+    "gqa": ((2, 4, 3, 5), (2, 2, 6, 5), (2, 2, 6, 3), {"enable_gqa": True}, None),
+    "gqa, mask per head": ((2, 4, 3, 5), (2, 1, 6, 5), (2, 1, 6, 3), {"enable_gqa": True},
+                                  randn(4, 3, 6, seed=9)),
+    "gqa with equal heads": ((2, 2, 3, 5), (2, 2, 6, 5), (2, 2, 6, 3), {"enable_gqa": True},
+                             None),
+}
+
+
+@pytest.mark.parametrize("name", list(CASES))
+def test_matches_torch_float64(name):
+    q_shape, k_shape, v_shape, kwargs, mask = CASES[name]
+    _compare(kwargs, _qkv(q_shape, k_shape, v_shape), mask=mask)
+
+
+@pytest.mark.parametrize("name", ["plain", "causal square", "bool mask per batch",
+                                  "additive mask full", "broadcast batch dims", "gqa"])
+def test_matches_torch_float32(name):
+    q_shape, k_shape, v_shape, kwargs, mask = CASES[name]
+    out = _compare(kwargs, _qkv(q_shape, k_shape, v_shape), dtype=np.float32, mask=mask)
+    assert out[0].dtype == rg.float32
+
+
+@pytest.mark.parametrize("name", list(CASES))
+@pytest.mark.parametrize("block_size", [1, 4])
+def test_memory_efficient_matches_torch(name, block_size):
+    q_shape, k_shape, v_shape, kwargs, mask = CASES[name]
+    _compare(dict(kwargs, block_size=block_size), _qkv(q_shape, k_shape, v_shape), mask=mask,
+             fn=F.memory_efficient_attention)
+
+
+def _batch_of(full, drop_lead, ones):
+    """A batch shape that broadcasts to ``full``: leading dims dropped, some dims set to 1."""
+    return tuple(1 if one else d for d, one in zip(full, ones))[drop_lead:]
+
+
+@settings(max_examples=25, deadline=None)
+@given(full=st.lists(st.integers(1, 3), max_size=2), sizes=st.tuples(*[st.integers(1, 4)] * 4),
+       layout=st.lists(st.tuples(st.integers(0, 2), st.lists(st.booleans(), min_size=2,
+                                                              max_size=2)), min_size=4,
+                       max_size=4),
+       kind=st.sampled_from(["none", "causal", "bool", "float"]),
+       memory_efficient=st.booleans())
+def test_broadcast_shapes_match_torch(full, sizes, layout, kind, memory_efficient):
+    """Random batch broadcasting of query, key, value and mask, every mask kind, both ops."""
+    L, S, E, Ev = sizes
+    batches = [_batch_of(full, min(lead, len(full)), ones) for lead, ones in layout[:3]]
+    qkv_batch = np.broadcast_shapes(*batches)   # the mask may not add batch dims
+    lead, ones = layout[3]
+    batches.append(_batch_of(qkv_batch, min(lead, len(qkv_batch)), ones))
+    q, k, v = (randn(*b, *tail, seed=i) for i, (b, tail) in
+               enumerate(zip(batches, [(L, E), (S, E), (S, Ev)])))
+    mask = None
+    if kind == "bool":
+        mask = np.random.default_rng(1).random(batches[3] + (L, S)) < 0.7
+    elif kind == "float":
+        mask = randn(*batches[3], L, S, seed=5)
+    fn = F.memory_efficient_attention if memory_efficient else F.scaled_dot_product_attention
+    kwargs = {"is_causal": kind == "causal"}
+    if memory_efficient:
+        kwargs["block_size"] = 2
+    _compare(kwargs, (q, k, v), mask=mask, fn=fn, gradcheck=False)
+
+
+def test_float_mask_of_float32_with_float64_query():
+    q, k, v = _qkv((2, 4, 5), (2, 6, 5), (2, 6, 5))
+    mask = randn(4, 6, seed=4).astype(np.float32)
+    out = F.scaled_dot_product_attention(rg.tensor(q), rg.tensor(k), rg.tensor(v),
+                                         attn_mask=rg.tensor(mask))
+    expected = torch_sdpa(to_torch(q), to_torch(k), to_torch(v), attn_mask=to_torch(mask))
+    assert out.dtype == rg.float64
+    np.testing.assert_allclose(out.detach().numpy(), expected.numpy(), rtol=1e-7)
+
+
+def test_float16_computes_in_float32_and_returns_float16():
+    q, k, v = (x.astype(np.float16) for x in _qkv((2, 4, 3, 8), (2, 2, 6, 8), (2, 2, 6, 8)))
+    tensors = [rg.tensor(x, requires_grad=True) for x in (q, k, v)]
+    out = F.scaled_dot_product_attention(*tensors, is_causal=True, enable_gqa=True)
+    expected = torch_sdpa(*(to_torch(x.astype(np.float32)) for x in (q, k, v)), is_causal=True,
+                          enable_gqa=True)
+    assert out.dtype == rg.float16
+    np.testing.assert_allclose(out.detach().numpy().astype(np.float32), expected.numpy(), atol=2e-3)
+    out.sum().backward()
+    assert all(t.grad.dtype == rg.float16 for t in tensors)
+
+
+def test_sum_backward_with_a_broadcast_gradient():
+    """out.sum() sends a zero-stride gradient; the result must equal torch's."""
+    check_op(lambda q, k, v: F.scaled_dot_product_attention(q, k, v, is_causal=True).sum(),
+             lambda q, k, v: torch_sdpa(q, k, v, is_causal=True).sum(),
+             *_qkv((2, 3, 5, 4), (2, 3, 5, 4), (2, 3, 5, 4)))
+
+
+# ---- the op's backward alone, and its second output ----
+
+BACKWARD_ALONE = {
+    "plain": ({"scale": 0.4}, None),
+    "causal": ({"scale": 0.4, "causal": True}, None),
+    "bool mask": ({"scale": 0.4}, _bool_mask((4, 6))),
+    "additive mask": ({"scale": 0.4}, randn(2, 4, 6, seed=3)),
+}
+
+
+@pytest.mark.parametrize("name", list(BACKWARD_ALONE))
+def test_backward_alone(name):
+    attrs, mask = BACKWARD_ALONE[name]
+    arrays = list(_qkv((2, 4, 5), (2, 6, 5), (2, 6, 3))) + [mask]
+    check_backward_alone(ScaledDotProductAttention, arrays, attrs)
+
+
+@pytest.mark.parametrize("name", list(BACKWARD_ALONE))
+@pytest.mark.parametrize("block_size", [1, 4, 6])
+def test_memory_efficient_backward_alone(name, block_size):
+    attrs, mask = BACKWARD_ALONE[name]
+    arrays = list(_qkv((2, 4, 5), (2, 6, 5), (2, 6, 3))) + [mask]
+    check_backward_alone(MemoryEfficientAttention, arrays, dict(attrs, block_size=block_size))
+
+
+@pytest.mark.parametrize("op, attrs", [
+    (ScaledDotProductAttention, {"scale": 0.3, "causal": True, "dropout_p": 0.2}),
+    (MemoryEfficientAttention, {"scale": 0.3, "causal": True, "block_size": 3}),
+])
+def test_float32_stays_float32_inside_the_kernels(op, attrs):
+    """No float64 temporaries leak out: every output and raw gradient of a float32 call is
+    float32 before the engine casts anything."""
+    arrays = [x.astype(np.float32) for x in _qkv((2, 4, 5), (2, 6, 5), (2, 6, 3))]
+    mask = randn(4, 6, seed=3).astype(np.float32)
+    ctx = op.__new__(op)
+    ctx.needs_input_grad = (True, True, True, True)
+    outputs = op.forward(ctx, *arrays, mask, **attrs)
+    grads = op.backward(ctx, *(np.ones_like(o) for o in outputs))
+    assert [o.dtype for o in outputs + grads] == [np.float32] * 6
+
+
+def _torch_weights(q, k, mask, scale, causal):
+    scores = q @ k.transpose(-1, -2) * scale
+    if causal:
+        blocked = torch.ones(q.shape[-2], k.shape[-2], dtype=torch.bool).triu(1)
+        scores = scores.masked_fill(blocked, float("-inf"))
+    if mask is not None:
+        scores = scores + mask
+    return scores
+
+
+def test_weights_output_gets_its_gradient():
+    """The op's second output P (used by layers that return attention weights) is
+    differentiable: compare (O, P) with torch's composition."""
+    def rg_fn(q, k, v, m):
+        return ScaledDotProductAttention.apply(q, k, v, m, scale=0.7, causal=False)
+
+    def torch_fn(q, k, v, m):
+        p = torch.softmax(_torch_weights(q, k, m, 0.7, False), dim=-1)
+        return p @ v, p
+
+    check_op(rg_fn, torch_fn, *_qkv((2, 4, 5), (2, 6, 5), (2, 6, 3)), randn(4, 6, seed=3))
+
+
+def test_log_sum_exp_output_gets_its_gradient():
+    def rg_fn(q, k, v):
+        return MemoryEfficientAttention.apply(q, k, v, None, scale=0.7, causal=True, block_size=2)
+
+    def torch_fn(q, k, v):
+        scores = _torch_weights(q, k, None, 0.7, True)
+        return torch.softmax(scores, dim=-1) @ v, torch.logsumexp(scores, dim=-1)
+
+    check_op(rg_fn, torch_fn, *_qkv((2, 4, 5), (2, 7, 5), (2, 7, 3)))
+
+
+def test_double_backward_raises_naming_the_op():
+    q = rg.tensor(randn(2, 3, 4), requires_grad=True)
+    for fn in (F.scaled_dot_product_attention, F.memory_efficient_attention):
+        (grad,) = rg.autograd.grad(fn(q, q, q).sum(), q, create_graph=True)
+        with pytest.raises(RuntimeError, match="AttentionBackward.*not differentiable"):
+            grad.sum().backward()
+
+
+# ---- the inner-product identity <t, J^T c> = <J t, c> at a realistic size ----
+
+@pytest.mark.parametrize("fn", [F.scaled_dot_product_attention, F.memory_efficient_attention])
+def test_inner_product_identity_realistic_size(fn):
+    """B=4, H=4, T=64, D=32, causal: one random direction t over (q, k, v), one random
+    cotangent c; J t by central differences in float64."""
+    rng = np.random.default_rng(11)
+    inputs = [rng.standard_normal((4, 4, 64, 32)) for _ in range(3)]
+    directions = [rng.standard_normal(x.shape) for x in inputs]
+    cotangent = rng.standard_normal((4, 4, 64, 32))
+
+    def run(arrays):
+        return fn(*(rg.tensor(a) for a in arrays), is_causal=True).numpy()
+
+    tensors = [rg.tensor(x, requires_grad=True) for x in inputs]
+    fn(*tensors, is_causal=True).backward(rg.tensor(cotangent))
+    vjp = sum(float(np.sum(t.grad.numpy() * d)) for t, d in zip(tensors, directions))
+    eps = 1e-6
+    plus = run([x + eps * d for x, d in zip(inputs, directions)])
+    minus = run([x - eps * d for x, d in zip(inputs, directions)])
+    jvp = float(np.sum((plus - minus) / (2 * eps) * cotangent))
+    assert abs(vjp) > 1.0  # the check is not vacuous
+    assert np.isclose(vjp, jvp, rtol=1e-7), (vjp, jvp)
+
+
+# ---- fully masked rows: zeros, never NaN ----
+
+def _fully_masked_masks():
+    keep = _bool_mask((2, 1, 4, 6))
+    keep[0, 0, 1] = False                      # batch 0, query 1: every key masked
+    keep[1, 0, 3] = False
+    additive = np.where(keep, randn(2, 1, 4, 6, seed=5), -np.inf)
+    return {"bool": keep, "additive -inf": additive}
+
+
+@pytest.mark.parametrize("kind", ["bool", "additive -inf"])
+@pytest.mark.parametrize("fn", [F.scaled_dot_product_attention, F.memory_efficient_attention])
+def test_fully_masked_rows_give_zeros_and_no_nan(kind, fn):
+    mask = _fully_masked_masks()[kind]
+    q, k, v = _qkv((2, 3, 4, 5), (2, 3, 6, 5), (2, 3, 6, 7))
+    tensors = [rg.tensor(x, requires_grad=True) for x in (q, k, v)]
+    rg_mask = rg.tensor(mask, requires_grad=kind != "bool")
+    out = fn(*tensors, attn_mask=rg_mask)
+    cotangent = np.random.default_rng(3).standard_normal(out.shape)
+    out.backward(rg.tensor(cotangent))
+    takes_part = mask if mask.dtype == np.bool_ else np.isfinite(mask)
+    masked = np.broadcast_to(~takes_part.any(axis=-1), (2, 3, 4))
+    assert masked.sum() == 6
+    assert np.all(out.detach().numpy()[masked] == 0.0)
+    assert np.all(tensors[0].grad.numpy()[masked] == 0.0)
+    grads = [t.grad.numpy() for t in tensors] + ([rg_mask.grad.numpy()] if kind != "bool" else [])
+    assert all(np.all(np.isfinite(g)) for g in grads)
+    # the other rows are plain attention: compare them (and k, v grads) with torch, whose
+    # masked rows are NaN (before 2.5) or zeros (safe softmax)
+    t_in = [to_torch(x).requires_grad_() for x in (q, k, v)]
+    t_out = torch_sdpa(*t_in, attn_mask=to_torch(mask))
+    t_out.backward(to_torch(np.where(masked[..., None], 0.0, cotangent)))
+    np.testing.assert_allclose(out.detach().numpy()[~masked], t_out.detach().numpy()[~masked],
+                               rtol=1e-7)
+    for t, expected in zip(tensors, t_in):
+        np.testing.assert_allclose(np.nan_to_num(t.grad.numpy()),
+                                   np.nan_to_num(expected.grad.numpy()), rtol=1e-7, atol=1e-12)
+
+
+def test_fully_masked_rows_match_torch_safe_softmax():
+    """torch >= 2.5 gives zeros for fully masked rows too: the whole check_op agrees."""
+    mask = _fully_masked_masks()["bool"]
+    _compare({}, _qkv((2, 3, 4, 5), (2, 3, 6, 5), (2, 3, 6, 7)), mask=mask)
+    _compare({"block_size": 4}, _qkv((2, 3, 4, 5), (2, 3, 6, 5), (2, 3, 6, 7)), mask=mask,
+             fn=F.memory_efficient_attention)
+
+
+@pytest.mark.parametrize("fn", [F.scaled_dot_product_attention, F.memory_efficient_attention])
+@pytest.mark.parametrize("causal", [False, True])
+def test_no_keys_gives_zeros(fn, causal):
+    """S = 0: every query is fully masked (also under the causal mask)."""
+    q = rg.tensor(randn(2, 4, 5), requires_grad=True)
+    k = rg.zeros(2, 0, 5, dtype=rg.float64, requires_grad=True)
+    v = rg.zeros(2, 0, 3, dtype=rg.float64, requires_grad=True)
+    out = fn(q, k, v, is_causal=causal)
+    expected = torch_sdpa(torch.randn(2, 4, 5), torch.zeros(2, 0, 5), torch.zeros(2, 0, 3),
+                          is_causal=causal)
+    assert out.shape == tuple(expected.shape) == (2, 4, 3)
+    assert np.all(out.detach().numpy() == 0.0)
+    out.sum().backward()
+    assert np.all(q.grad.numpy() == 0.0) and k.grad.shape == (2, 0, 5)
+
+
+def test_causal_rows_of_early_blocks_are_fully_masked_in_memory_efficient():
+    """With block_size 2 and the causal mask, the later key blocks are fully masked for the
+    first queries (their running max stays -inf for a while): still exact, no NaN."""
+    q, k, v = _qkv((1, 2, 8, 4), (1, 2, 8, 4), (1, 2, 8, 3))
+    _compare({"is_causal": True, "block_size": 2}, (q, k, v), fn=F.memory_efficient_attention)
+
+
+# ---- memory-efficient equals standard (float64, tight) across block sizes ----
+
+def _run_both(q, k, v, mask, kwargs, block_size, seed=4):
+    """Outputs and all gradients of the standard and the memory-efficient op."""
+    cotangent = None
+    results = []
+    for fn, extra in ((F.scaled_dot_product_attention, {}),
+                      (F.memory_efficient_attention, {"block_size": block_size})):
+        tensors = [rg.tensor(x, requires_grad=True) for x in (q, k, v)]
+        rg_mask = None
+        if mask is not None:
+            rg_mask = rg.tensor(mask, requires_grad=mask.dtype != np.bool_)
+        out = fn(*tensors, attn_mask=rg_mask, **kwargs, **extra)
+        if cotangent is None:
+            cotangent = np.random.default_rng(seed).standard_normal(out.shape)
+        out.backward(rg.tensor(cotangent))
+        grads = [t.grad.numpy() for t in tensors]
+        if rg_mask is not None and rg_mask.requires_grad:
+            grads.append(rg_mask.grad.numpy())
+        results.append([out.detach().numpy()] + grads)
+    return results
+
+
+EQUALITY = {
+    "plain": ((2, 3, 13, 8), (2, 3, 13, 8), (2, 3, 13, 6), {}, None),
+    "causal": ((2, 3, 13, 8), (2, 3, 13, 8), (2, 3, 13, 6), {"is_causal": True}, None),
+    "causal L < S": ((2, 5, 8), (2, 13, 8), (2, 13, 6), {"is_causal": True}, None),
+    "causal L > S": ((2, 13, 8), (2, 5, 8), (2, 5, 6), {"is_causal": True}, None),
+    "bool mask, fully masked rows": ((2, 3, 4, 8), (2, 3, 13, 8), (2, 3, 13, 6), {},
+                                     _bool_mask((2, 1, 4, 13)) * np.array([1, 0, 1, 1])[:, None]
+                                     .astype(bool)),
+    "additive mask with -inf": ((2, 3, 4, 8), (2, 3, 13, 8), (2, 3, 13, 6), {},
+                                np.where(_bool_mask((3, 4, 13)), randn(3, 4, 13), -np.inf)),
+    "broadcast batch, scale": ((2, 1, 4, 8), (1, 3, 13, 8), (3, 13, 6), {"scale": 0.2}, None),
+    "gqa": ((2, 4, 5, 8), (2, 2, 13, 8), (2, 2, 13, 6), {"enable_gqa": True}, None),
+}
+
+
+@pytest.mark.parametrize("name", list(EQUALITY))
+@pytest.mark.parametrize("block_size", [1, 3, 4, 13, 64])
+def test_memory_efficient_equals_standard(name, block_size):
+    q_shape, k_shape, v_shape, kwargs, mask = EQUALITY[name]
+    standard, efficient = _run_both(*_qkv(q_shape, k_shape, v_shape), mask, kwargs, block_size)
+    assert len(standard) == len(efficient)
+    for a, b in zip(standard, efficient):
+        assert a.shape == b.shape and np.all(np.isfinite(b))
+        np.testing.assert_allclose(b, a, rtol=1e-10, atol=1e-13)
+
+
+def test_memory_efficient_log_sum_exp():
+    q, k, v = _qkv((2, 5, 4), (2, 9, 4), (2, 9, 3))
+    mask = _bool_mask((5, 9))
+    mask[2] = False
+    _, lse = MemoryEfficientAttention.apply(rg.tensor(q), rg.tensor(k), rg.tensor(v),
+                                            rg.tensor(mask), scale=0.5, causal=False,
+                                            block_size=4)
+    scores = np.where(mask, q @ np.swapaxes(k, -1, -2) * 0.5, -np.inf)
+    with np.errstate(divide="ignore"):
+        expected = np.log(np.sum(np.exp(scores), axis=-1))
+    np.testing.assert_allclose(lse.numpy(), expected, rtol=1e-12)
+    assert np.all(lse.numpy()[:, 2] == -np.inf)
+
+
+def test_memory_efficient_saves_no_score_sized_array():
+    """Bytes saved for backward (through saved_tensors_hooks): the standard op keeps the
+    B x H x L x S weights, the memory-efficient one only O(L) per row besides q, k, v."""
+    q, k, v = _qkv((1, 2, 64, 8), (1, 2, 64, 8), (1, 2, 64, 8))
+    saved = {}
+    for fn in (F.scaled_dot_product_attention, F.memory_efficient_attention):
+        sizes = []
+        with rg.autograd.saved_tensors_hooks(lambda t: sizes.append(t.nbytes) or t, lambda t: t):
+            fn(*(rg.tensor(x, requires_grad=True) for x in (q, k, v)), is_causal=True)
+        saved[fn.__name__] = sizes
+    qkv_out = 4 * q.nbytes
+    weights = 2 * 64 * 64 * 8  # B x H x L x S float64
+    assert sorted(saved["scaled_dot_product_attention"]) == sorted([q.nbytes] * 4 + [weights])
+    assert sum(saved["memory_efficient_attention"]) == qkv_out + 2 * 64 * 8
+    assert max(saved["memory_efficient_attention"]) == q.nbytes
+
+
+# ---- dropout ----
+
+def test_dropout_uses_the_same_mask_in_backward():
+    """With a fixed seed, the dropout mask is reproducible: a composed torch reference with
+    that mask gives the same output and gradients (so backward used the forward's mask)."""
+    q, k, v = _qkv((2, 3, 5, 4), (2, 3, 6, 4), (2, 3, 6, 3))
+    p = 0.3
+    rg.manual_seed(123)
+    drop = dropout_mask((2, 3, 5, 6), np.float64, p)
+    assert 0 < np.sum(drop == 0) < drop.size
+
+    def rg_fn(q, k, v):
+        rg.manual_seed(123)
+        return F.scaled_dot_product_attention(q, k, v, dropout_p=p, is_causal=True)
+
+    def torch_fn(q, k, v):
+        weights = torch.softmax(_torch_weights(q, k, None, 0.5, True), dim=-1)
+        return (weights * to_torch(drop)) @ v
+
+    check_op(rg_fn, torch_fn, q, k, v)
+
+
+def test_dropout_changes_with_the_seed_and_p_zero_is_exact():
+    q, k, v = (rg.tensor(x) for x in _qkv((2, 5, 4), (2, 6, 4), (2, 6, 3)))
+    rg.manual_seed(1)
+    a = F.scaled_dot_product_attention(q, k, v, dropout_p=0.5).numpy()
+    b = F.scaled_dot_product_attention(q, k, v, dropout_p=0.5).numpy()
+    assert not np.allclose(a, b)
+    state = rg.random.get_rng_state()
+    plain = F.scaled_dot_product_attention(q, k, v).numpy()
+    zero = F.scaled_dot_product_attention(q, k, v, dropout_p=0.0).numpy()
+    assert np.array_equal(plain, zero)
+    assert rg.random.get_rng_state() == state  # p = 0 draws nothing
+    assert np.all(F.scaled_dot_product_attention(q, k, v, dropout_p=1.0).numpy() == 0.0)
+
+
+def test_memory_efficient_refuses_dropout():
+    q = rg.randn(2, 3, 4)
+    with pytest.raises(NotImplementedError, match="memory_efficient_attention: dropout"):
+        F.memory_efficient_attention(q, q, q, dropout_p=0.1)
+
+
+# ---- errors ----
+
+def _t(*shape, dtype=rg.float64):
+    return rg.zeros(*shape, dtype=dtype)
+
+
+ERRORS = [
+    ("mask wrong shape", lambda f: f(_t(2, 4, 5), _t(2, 6, 5), _t(2, 6, 5), attn_mask=_t(4, 5)),
+     ValueError, r"attn_mask of shape \(4, 5\).*\(L, S\) = \(4, 6\)"),
+    ("mask adds batch dims", lambda f: f(_t(2, 4, 5), _t(2, 6, 5), _t(2, 6, 5),
+                                         attn_mask=_t(3, 2, 4, 6)),
+     ValueError, r"attn_mask of shape \(3, 2, 4, 6\) does not broadcast"),
+    ("mask int dtype", lambda f: f(_t(2, 4, 5), _t(2, 6, 5), _t(2, 6, 5),
+                                   attn_mask=_t(4, 6, dtype=rg.int64)),
+     TypeError, r"attn_mask must be bool .* got dtype retrograd.int64 \(shape \(4, 6\)\)"),
+    ("mask float64 for float32 query", lambda f: f(_t(4, 5, dtype=rg.float32),
+                                                   _t(6, 5, dtype=rg.float32),
+                                                   _t(6, 5, dtype=rg.float32),
+                                                   attn_mask=_t(4, 6)),
+     TypeError, r"attn_mask must be bool .*float32"),
+    ("mask and is_causal", lambda f: f(_t(4, 5), _t(6, 5), _t(6, 5), attn_mask=_t(4, 6),
+                                       is_causal=True),
+     ValueError, "attn_mask must be None when is_causal=True"),
+    ("head dims differ", lambda f: f(_t(2, 4, 5), _t(2, 6, 4), _t(2, 6, 5)),
+     ValueError, r"same head dim E, got query \(2, 4, 5\), key \(2, 6, 4\)"),
+    ("key and value lengths differ", lambda f: f(_t(2, 4, 5), _t(2, 6, 5), _t(2, 5, 5)),
+     ValueError, r"same sequence length S.*value \(2, 5, 5\)"),
+    ("1-D query", lambda f: f(_t(5), _t(6, 5), _t(6, 5)),
+     ValueError, r"at least 2-D .* got query \(5,\)"),
+    ("dtype mismatch", lambda f: f(_t(4, 5), _t(6, 5, dtype=rg.float32), _t(6, 5)),
+     TypeError, r"one dtype, got retrograd.float64, retrograd.float32, retrograd.float64"),
+    ("integer inputs", lambda f: f(*(_t(4, 5, dtype=rg.int64),) * 3),
+     TypeError, "expected floating-point"),
+    ("batch dims", lambda f: f(_t(3, 4, 5), _t(2, 6, 5), _t(2, 6, 5)),
+     ValueError, r"batch dims of query \(3, 4, 5\), key \(2, 6, 5\).*do not broadcast"),
+    ("heads without gqa", lambda f: f(_t(1, 4, 3, 5), _t(1, 2, 6, 5), _t(1, 2, 6, 5)),
+     ValueError, "enable_gqa=True"),
+    ("gqa heads do not divide", lambda f: f(_t(1, 4, 3, 5), _t(1, 3, 6, 5), _t(1, 3, 6, 5),
+                                            enable_gqa=True),
+     ValueError, "same number of heads dividing"),
+    ("gqa 2-D", lambda f: f(_t(3, 5), _t(6, 5), _t(6, 5), enable_gqa=True),
+     ValueError, "enable_gqa needs .* at least 3 dims"),
+    ("not a tensor", lambda f: f(np.zeros((4, 5)), _t(6, 5), _t(6, 5)),
+     TypeError, "query must be a Tensor, got ndarray"),
+    ("mask not a tensor", lambda f: f(_t(4, 5), _t(6, 5), _t(6, 5), attn_mask=np.ones((4, 6))),
+     TypeError, "attn_mask must be a Tensor or None"),
+    ("dropout above 1", lambda f: f(_t(4, 5), _t(6, 5), _t(6, 5), dropout_p=1.5),
+     ValueError, "dropout probability has to be between 0 and 1, but got 1.5"),
+    ("zero head dim", lambda f: f(_t(4, 0), _t(6, 0), _t(6, 5)),
+     ValueError, "head dim E must be positive"),
+    ("bad scale", lambda f: f(_t(4, 5), _t(6, 5), _t(6, 5), scale="big"),
+     TypeError, "scale must be a number"),
+]
+
+
+@pytest.mark.parametrize("case", ERRORS, ids=[c[0] for c in ERRORS])
+@pytest.mark.parametrize("fn", [F.scaled_dot_product_attention, F.memory_efficient_attention])
+def test_errors(case, fn):
+    _, call, error, message = case
+    with pytest.raises(error, match=fn.__name__ + ": .*" + message):
+        call(fn)
+
+
+@pytest.mark.parametrize("block_size", [0, -2, 2.5, True])
+def test_memory_efficient_block_size_error(block_size):
+    q = rg.randn(2, 3, 4)
+    with pytest.raises(ValueError, match="block_size must be a positive int"):
+        F.memory_efficient_attention(q, q, q, block_size=block_size)
