@@ -9,7 +9,7 @@ memory-efficient variant against the standard op across block sizes.
 import numpy as np
 import pytest
 import torch
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 import retrograd as rg
@@ -119,6 +119,9 @@ def test_broadcast_shapes_match_torch(full, sizes, layout, kind, memory_efficien
     L, S, E, Ev = sizes
     batches = [_batch_of(full, min(lead, len(full)), ones) for lead, ones in layout[:3]]
     qkv_batch = np.broadcast_shapes(*batches)   # the mask may not add batch dims
+    # NOTE: torch's math kernel writes into a buffer shaped by q @ k^T, so it refuses a v with
+    # more batch dims than that product (retrograd broadcasts); compare where torch can.
+    assume(np.broadcast_shapes(batches[0], batches[1]) == qkv_batch)
     lead, ones = layout[3]
     batches.append(_batch_of(qkv_batch, min(lead, len(qkv_batch)), ones))
     q, k, v = (randn(*b, *tail, seed=i) for i, (b, tail) in
