@@ -28,3 +28,9 @@ from retrograd.nn.embedding import (  # noqa: F401
     Embedding, LearnedPositionalEmbedding, RotaryEmbedding, SinusoidalPositionalEncoding,
 )
 from retrograd.nn.rnn import GRU, LSTM, RNN, GRUCell, LSTMCell, RNNCell  # noqa: F401
+# --- attention and transformer ---
+from retrograd.nn.attention import MultiheadAttention  # noqa: F401
+from retrograd.nn.transformer import (  # noqa: F401
+    Transformer, TransformerDecoder, TransformerDecoderLayer, TransformerEncoder,
+    TransformerEncoderLayer, generate_square_subsequent_mask,
+)
