@@ -22,6 +22,7 @@ from retrograd.creation import (
 from retrograd.dtypes import bfloat16, bool, dtype, float16, float32, float64, int8, int16, int32, int64, uint8
 from retrograd.random import get_rng_state, manual_seed, seed, set_rng_state
 from retrograd import datasets, nn, optim, utils  # noqa: E402
+from retrograd import models  # noqa: E402  (after nn: the case studies are built from it)
 from retrograd.utils.serialization import load, save  # noqa: E402
 
 __version__ = "0.1.0"
@@ -31,7 +32,7 @@ __all__ = [
     "linspace", "eye", "randn", "rand", "randint", "randperm", "zeros_like", "ones_like",
     "full_like", "empty_like", "randn_like", "rand_like", "cat", "concat", "stack", "where",
     "manual_seed", "seed", "get_rng_state", "set_rng_state", "no_grad", "enable_grad",
-    "set_grad_enabled", "is_grad_enabled", "autograd", "nn", "optim", "utils", "datasets", "dtypes", "random", "dtype", "float16",
+    "set_grad_enabled", "is_grad_enabled", "autograd", "nn", "optim", "utils", "models", "datasets", "dtypes", "random", "dtype", "float16",
     "bfloat16", "float32", "float64", "int8", "int16", "int32", "int64", "uint8", "bool",
     "add", "sub", "mul", "div", "matmul", "exp", "log", "sqrt", "rsqrt", "sin", "cos", "tanh",
     "sigmoid", "relu", "abs", "clamp", "clip", "pow", "maximum", "minimum", "sum", "mean",
