@@ -40,9 +40,10 @@ def conv_output_size(size, kernel, stride, pad_total, dilation):
 
 
 def offset_view(x_pad, i, j, out_size, stride, dilation):
-    """The pixels of x_pad:(N, C, Hp, Wp) that kernel offset (i, j) sees in every window: a
-    strided view (N, C, Ho, Wo), x_pad[:, :, i*dh + sh*ho, j*dw + sw*wo]. Writing into it
-    writes into x_pad (col2im and the pooling backward add into it).
+    """The pixels of x_pad:(A, B, Hp, Wp) (NCHW, or CNHW in col2im) that kernel offset (i, j)
+    sees in every window: a strided view (A, B, Ho, Wo), x_pad[:, :, i*dh + sh*ho,
+    j*dw + sw*wo]. Writing into it writes into x_pad (col2im and the pooling backward add
+    into it).
 
     Example:
         >>> x = np.arange(16).reshape(1, 1, 4, 4)
@@ -67,7 +68,8 @@ def _pad(x, padding, value=0.0):
 
 
 def _unpad(x_pad, padding, shape):
-    """The inverse of _pad for a gradient: the (H, W) interior, as a contiguous array."""
+    """The inverse of _pad for a gradient (used by pooling): the (H, W) interior, as a
+    contiguous array."""
     (top, _), (left, _) = padding
     if x_pad.shape == shape:
         return x_pad
@@ -87,34 +89,41 @@ def _im2col(x_pad, kernel, out_size, stride, dilation):
     return np.ascontiguousarray(windows).reshape(c * kh * kw, n * ho * wo)
 
 
-def _col2im_gemm(weight, grad_y, x_pad_shape, out_size, stride, dilation):
-    """dL/dx_pad from dL/dY:(g, O/g, N*Ho*Wo), kernel offset by kernel offset:
+def _col2im_gemm(weight, grad_y, x_shape, padding, out_size, stride, dilation):
+    """dL/dx:(N, C, H, W) from dL/dY:(g, O/g, N*Ho*Wo), kernel offset by kernel offset:
 
         dL/dx_pad[n, :, i*dh + sh*ho, j*dw + sw*wo] += (W[:, :, i, j]^T @ dL/dY)[:, (n, ho, wo)]
 
-    which is col2im(W_2d^T @ dL/dY) with the GEMM split by rows (c, i, j): the (i, j) block
-    of dL/dX_col is computed into one reused (C, N*Ho*Wo) buffer and added straight into its
-    strided view of dL/dx_pad, so dL/dX_col (kh*kw times the input's size) is never
-    materialized. weight:(O, C/g, kh, kw)."""
+    then the padding is cut away. This is col2im(W_2d^T @ dL/dY) with the GEMM split by rows
+    (c, i, j): the (i, j) block of dL/dX_col is computed into one reused (C, N*Ho*Wo) buffer
+    and added straight into its strided view of dL/dx_pad, so dL/dX_col (kh*kw times the
+    input's size) is never materialized. dL/dx_pad is accumulated as (C, N, Hp, Wp), the
+    blocks' own axis order (the adds run ~25% faster than into NCHW), and reordered by the
+    copy that cuts the padding. weight:(O, C/g, kh, kw)."""
     g, og, length = grad_y.shape
     _, cg, kh, kw = weight.shape
-    n = x_pad_shape[0]
+    n, c, h, w = x_shape
+    (top, bottom), (left, right) = padding
     # (kh, kw, g, C/g, O/g): every W[:, :, i, j]^T is a contiguous (g, C/g, O/g) block
     w_t = np.ascontiguousarray(weight.reshape(g, og, cg, kh, kw).transpose(3, 4, 0, 2, 1))
     block = np.empty((g, cg, length), dtype=grad_y.dtype)
-    block_nchw = block.reshape(g * cg, n, *out_size).transpose(1, 0, 2, 3)
-    grad_x_pad = np.zeros(x_pad_shape, dtype=grad_y.dtype)
+    block_cn = block.reshape(c, n, *out_size)
+    grad_pad_cn = np.zeros((c, n, h + top + bottom, w + left + right), dtype=grad_y.dtype)
+    # with one filter per group (depthwise) the product is an outer product: a broadcast
+    # multiply is one pass, where matmul would make g tiny BLAS calls
+    product = np.multiply if og == 1 else np.matmul
     for i in range(kh):
         for j in range(kw):
-            np.matmul(w_t[i, j], grad_y, out=block)
-            offset_view(grad_x_pad, i, j, out_size, stride, dilation)[...] += block_nchw
-    return grad_x_pad
+            product(w_t[i, j], grad_y, out=block)
+            offset_view(grad_pad_cn, i, j, out_size, stride, dilation)[...] += block_cn
+    interior = grad_pad_cn[:, :, top:top + h, left:left + w]
+    return np.ascontiguousarray(interior.transpose(1, 0, 2, 3))
 
 
 def _conv2d_forward(ctx, x, weight, bias, stride, padding, dilation, groups):
     """The forward of Conv2d on 4-D arrays (shared with Conv1d): returns (y, X_col) and
     keeps the shapes and attributes that backward needs on ctx."""
-    n, c, h, w = x.shape
+    n, _, h, w = x.shape
     o, cg, kh, kw = weight.shape
     (top, bottom), (left, right) = padding
     out_size = (conv_output_size(h, kh, stride[0], top + bottom, dilation[0]),
@@ -132,8 +141,7 @@ def _conv2d_forward(ctx, x, weight, bias, stride, padding, dilation, groups):
         np.add(y_nchw, bias.reshape(o, 1, 1), out=y)
     else:
         np.copyto(y, y_nchw)
-    ctx.x_shape, ctx.x_pad_shape, ctx.w_shape, ctx.out_size = x.shape, x_pad.shape, \
-        weight.shape, out_size
+    ctx.x_shape, ctx.w_shape, ctx.out_size = x.shape, weight.shape, out_size
     ctx.stride, ctx.padding, ctx.dilation, ctx.groups = stride, padding, dilation, groups
     return y, cols
 
@@ -164,9 +172,8 @@ def _conv2d_backward(ctx, grad_out, cols, weight):
         # (g, O/g, N*L) @ (g, N*L, K/g) -> (g, O/g, K/g): the sum over samples is in the GEMM
         grad_w = np.matmul(grad_y, np.swapaxes(cols, -1, -2)).reshape(ctx.w_shape)
     if weight is not None:
-        grad_x_pad = _col2im_gemm(weight, grad_y, ctx.x_pad_shape, ctx.out_size, ctx.stride,
-                                  ctx.dilation)
-        grad_x = _unpad(grad_x_pad, ctx.padding, ctx.x_shape)
+        grad_x = _col2im_gemm(weight, grad_y, ctx.x_shape, ctx.padding, ctx.out_size,
+                              ctx.stride, ctx.dilation)
     return grad_x, grad_w, grad_b
 
 

@@ -61,6 +61,8 @@ class MaxPool2d(Function):
     Ties: the first maximum in row-major window order wins; a NaN always wins (the last
     NaN of the window), as in PyTorch. With return_indices a second, non-differentiable
     output gives the argmax as a flat index h*W + w into each (H, W) input plane (int64).
+    NOTE: with dilation a window can hold padding only; it gives -inf and PyTorch's index,
+    and passes no gradient (PyTorch writes that gradient out of bounds).
 
     Saves: the argmax as a kernel offset i*kw + j per output element (uint8 for windows of at
     most 256 cells: one byte per output element); not x, not y.
@@ -88,9 +90,9 @@ class MaxPool2d(Function):
                 v = offset_view(x_pad, i, j, out_size, stride, dilation)
                 np.greater(v, y, out=wins)
                 if has_nan:
-                    wins |= v != v
-                np.copyto(y, v, where=wins)
-                np.copyto(argmax, i * kw + j, where=wins)
+                    wins |= np.isnan(v)
+                np.maximum(y, v, out=y)  # NaN propagates: a window holding one gives NaN
+                _assign_where(argmax, wins, i * kw + j)
         ctx.save_for_backward(argmax)
         ctx.out_size, ctx.pads = out_size, pads
         ctx.kernel_size, ctx.stride, ctx.dilation = kernel_size, stride, dilation
@@ -105,11 +107,24 @@ class MaxPool2d(Function):
         (argmax,) = ctx.saved_tensors
         kh, kw = ctx.kernel_size
         grad_x_pad = np.zeros(ctx.x_pad_shape, dtype=grad_out.dtype)
+        # grad * mask is the fast way to zero the losers, but inf * 0 is NaN: a gradient
+        # holding inf or NaN takes the exact, slower np.where
+        finite = bool(np.isfinite(grad_out).all())
         for i in range(kh):
             for j in range(kw):
                 target = offset_view(grad_x_pad, i, j, ctx.out_size, ctx.stride, ctx.dilation)
-                np.add(target, grad_out, out=target, where=argmax == i * kw + j)
+                won = argmax == i * kw + j
+                target += grad_out * won if finite else np.where(won, grad_out, 0)
         return _unpad(grad_x_pad, ctx.pads, ctx.x_shape)
+
+
+def _assign_where(argmax, mask, k):
+    """argmax[mask] = k, branch-free: argmax += mask * (k - argmax) in the unsigned dtype's
+    wrap-around arithmetic. (A masked write, np.copyto(..., where=mask), branches per
+    element and is over 10x slower when the mask is random, as a max pool's is.)"""
+    delta = np.subtract(k, argmax, dtype=argmax.dtype)
+    delta *= mask
+    argmax += delta
 
 
 def _out_size(x, ctx, kernel_size, stride, padding, dilation, ceil_mode):
@@ -244,13 +259,16 @@ class AdaptiveAvgPool2d(Function):
     def forward(ctx, x, output_size):
         n, c, h, w = x.shape
         (oh, ow) = output_size
-        rows, n_h = _window_matrix(h, oh, x.dtype)
-        cols, n_w = _window_matrix(w, ow, x.dtype)
+        # half precision sums are accumulated in float32, as PyTorch does
+        acc_dtype = np.float32 if x.dtype.itemsize < 4 else x.dtype
+        rows, n_h = _window_matrix(h, oh, acc_dtype)
+        cols, n_w = _window_matrix(w, ow, acc_dtype)
         ctx.rows_t, ctx.cols = rows.T, cols
-        ctx.divisor = (n_h[:, None] * n_w[None, :]).astype(x.dtype)
+        ctx.divisor = (n_h[:, None] * n_w[None, :]).astype(acc_dtype)
         # x @ B_w^T as one GEMM over all (n, c, h) rows, then B_h @ per (n, c) plane
-        summed_w = (x.reshape(-1, w) @ cols.T).reshape(n, c, h, ow)
-        return (rows @ summed_w) / ctx.divisor
+        summed_w = (x.reshape(-1, w).astype(acc_dtype, copy=False) @ cols.T) \
+            .reshape(n, c, h, ow)
+        return ((rows @ summed_w) / ctx.divisor).astype(x.dtype, copy=False)
 
     @staticmethod
     def backward(ctx, grad_out):

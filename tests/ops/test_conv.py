@@ -1,0 +1,348 @@
+"""Conv2d and Conv1d (retrograd/ops/conv.py) through nn.functional: against PyTorch, against
+finite differences (through the engine and alone), the inner-product check at a realistic
+size, the saved-values contract, and the error messages."""
+
+import hypothesis.strategies as st
+import numpy as np
+import pytest
+import torch
+from hypothesis import assume, given, settings
+
+import retrograd as rg
+import retrograd.nn.functional as F
+from retrograd.ops.conv import Conv1d, Conv2d, _im2col, conv_output_size, offset_view
+from tests.oracle import check_backward_alone, check_op, randn, to_torch
+
+# torch warns that it pads a copy for 'same' with even kernels; so do we, silently
+pytestmark = pytest.mark.filterwarnings("ignore:Using padding='same'")
+
+
+def _conv2d(**kwargs):
+    return (lambda x, w, b=None: F.conv2d(x, w, b, **kwargs),
+            lambda x, w, b=None: torch.nn.functional.conv2d(x, w, b, **kwargs))
+
+
+def _conv1d(**kwargs):
+    return (lambda x, w, b=None: F.conv1d(x, w, b, **kwargs),
+            lambda x, w, b=None: torch.nn.functional.conv1d(x, w, b, **kwargs))
+
+
+# (input shape, weight shape, keyword arguments, bias)
+CONV2D_CASES = [
+    ((2, 3, 6, 6), (4, 3, 3, 3), {}, True),
+    ((2, 3, 7, 7), (4, 3, 3, 3), dict(stride=2, padding=1), True),
+    ((2, 2, 8, 8), (3, 2, 2, 2), dict(stride=3), True),                 # stride > kernel
+    ((1, 2, 5, 5), (3, 2, 3, 3), dict(stride=3, padding=2), True),      # stride > kernel, pad
+    ((2, 2, 4, 5), (3, 2, 3, 3), dict(padding=2), True),
+    ((2, 2, 5, 6), (3, 2, 3, 3), dict(padding="same"), True),
+    ((2, 2, 5, 6), (3, 2, 2, 4), dict(padding="same"), True),          # even kernel: asymmetric
+    ((1, 2, 7, 6), (2, 2, 2, 3), dict(padding="same", dilation=(3, 2)), True),
+    ((2, 2, 5, 6), (3, 2, 3, 2), dict(padding="valid"), True),
+    ((2, 2, 8, 8), (3, 2, 3, 3), dict(dilation=2), True),
+    ((2, 2, 9, 8), (3, 2, 3, 2), dict(dilation=2, stride=2, padding=1), True),
+    ((2, 4, 6, 6), (6, 2, 3, 3), dict(groups=2, padding=1), True),
+    ((2, 4, 6, 5), (8, 1, 3, 3), dict(groups=4, padding=1), True),      # depthwise, x2 filters
+    ((2, 3, 5, 5), (3, 1, 3, 3), dict(groups=3, stride=2), False),      # depthwise, no bias
+    ((2, 3, 5, 5), (4, 3, 3, 3), {}, False),
+    ((2, 3, 5, 4), (4, 3, 1, 1), {}, True),                             # 1x1: X_col is x
+    ((2, 3, 5, 4), (4, 3, 1, 1), dict(stride=2), True),
+    ((2, 3, 5, 4), (4, 3, 1, 1), dict(padding=1), False),
+    ((2, 2, 5, 9), (3, 2, 3, 1), dict(padding=(1, 0)), True),          # non-square everything
+    ((2, 2, 6, 7), (3, 2, 2, 3), dict(stride=(1, 2), padding=(0, 2), dilation=(2, 1)), True),
+    ((1, 3, 5, 5), (2, 3, 3, 3), dict(padding=1), True),                # batch 1
+    ((2, 1, 6, 5), (1, 1, 3, 2), {}, True),                             # one channel in and out
+    ((2, 3, 5, 6), (1, 3, 3, 3), dict(padding=1), True),                # one filter, 3 channels
+    ((2, 2, 4, 3), (3, 2, 4, 3), {}, True),                             # kernel = input: 1x1 out
+    ((3, 5, 5), (4, 3, 3, 3), dict(padding=1), True),                   # unbatched (C, H, W)
+]
+
+
+@pytest.mark.parametrize("x_shape, w_shape, kwargs, bias", CONV2D_CASES)
+def test_conv2d_matches_torch_and_finite_differences(x_shape, w_shape, kwargs, bias):
+    rg_fn, torch_fn = _conv2d(**kwargs)
+    inputs = [randn(*x_shape, seed=1), randn(*w_shape, seed=2)]
+    if bias:
+        inputs.append(randn(w_shape[0], seed=3))
+    check_op(rg_fn, torch_fn, *inputs)
+
+
+CONV1D_CASES = [
+    ((2, 3, 9), (4, 3, 3), {}, True),
+    ((2, 3, 9), (4, 3, 3), dict(stride=2, padding=1), True),
+    ((2, 2, 10), (3, 2, 2), dict(stride=3), False),                    # stride > kernel
+    ((2, 2, 9), (3, 2, 4), dict(padding="same", dilation=3), True),    # asymmetric 'same'
+    ((2, 2, 9), (3, 2, 3), dict(padding="valid", dilation=2), True),
+    ((2, 4, 8), (4, 1, 3), dict(groups=4, padding=1), True),           # depthwise
+    ((2, 4, 8), (6, 2, 1), dict(groups=2), True),                      # 1x1, groups
+    ((1, 1, 5), (1, 1, 5), {}, True),                                  # kernel = input
+    ((3, 7), (2, 3, 3), dict(padding=(2,)), True),                     # unbatched (C, L)
+]
+
+
+@pytest.mark.parametrize("x_shape, w_shape, kwargs, bias", CONV1D_CASES)
+def test_conv1d_matches_torch_and_finite_differences(x_shape, w_shape, kwargs, bias):
+    rg_fn, torch_fn = _conv1d(**kwargs)
+    inputs = [randn(*x_shape, seed=4), randn(*w_shape, seed=5)]
+    if bias:
+        inputs.append(randn(w_shape[0], seed=6))
+    check_op(rg_fn, torch_fn, *inputs)
+
+
+@pytest.mark.parametrize("no_grad", [(0,), (1,), (2,), (0, 2), (1, 2), (0, 1)])
+def test_conv2d_with_some_inputs_not_requiring_grad(no_grad):
+    # needs_input_grad skips dL/dx (first layer), X_col (frozen weight) or dL/db
+    rg_fn, torch_fn = _conv2d(padding=1, stride=2)
+    check_op(rg_fn, torch_fn, randn(2, 3, 6, 5, seed=7), randn(4, 3, 3, 3, seed=8),
+             randn(4, seed=9), no_grad=no_grad)
+
+
+@pytest.mark.parametrize("op, arrays, attrs", [
+    (Conv2d, [randn(2, 3, 6, 5, seed=10), randn(4, 3, 3, 2, seed=11), randn(4, seed=12)],
+     dict(stride=(2, 1), padding=((1, 2), (0, 1)), dilation=(1, 2), groups=1)),
+    (Conv2d, [randn(2, 4, 5, 5, seed=13), randn(6, 2, 2, 2, seed=14), None],
+     dict(stride=(3, 3), padding=((0, 0), (0, 0)), dilation=(1, 1), groups=2)),
+    (Conv2d, [randn(2, 3, 4, 4, seed=15), randn(5, 3, 1, 1, seed=16), randn(5, seed=17)],
+     dict(stride=(1, 1), padding=((0, 0), (0, 0)), dilation=(1, 1), groups=1)),
+    (Conv1d, [randn(2, 3, 8, seed=18), randn(4, 3, 3, seed=19), randn(4, seed=20)],
+     dict(stride=(2,), padding=((1, 0),), dilation=(2,), groups=1)),
+])
+def test_conv_backward_alone_matches_finite_differences(op, arrays, attrs):
+    check_backward_alone(op, arrays, attrs)
+
+
+def test_conv2d_float32_matches_torch_and_stays_float32():
+    rg_fn, torch_fn = _conv2d(padding=1, stride=1)
+    x, w, b = randn(4, 8, 12, 12, seed=21), randn(16, 8, 3, 3, seed=22), randn(16, seed=23)
+    outs = check_op(rg_fn, torch_fn, x * 0.5, w * 0.1, b, dtype=np.float32, rtol=1e-4, atol=1e-4)
+    assert outs[0].dtype == rg.float32
+
+
+def test_conv1d_float32_matches_torch():
+    rg_fn, torch_fn = _conv1d(padding="same", groups=2)
+    check_op(rg_fn, torch_fn, randn(4, 6, 20, seed=24), randn(8, 3, 5, seed=25),
+             randn(8, seed=26), dtype=np.float32, rtol=1e-4, atol=1e-4)
+
+
+def test_conv2d_inner_product_check_at_a_realistic_size():
+    """<t, J^T c> = <J t, c> along one random direction t = (t_x, t_w, t_b) for a
+    8x16x32x32 input and 16 3x3 filters. conv is bilinear, so J t = conv(t_x, W) +
+    conv(x, t_w) + t_b exactly, and both sides agree to rounding."""
+    x, w, b = randn(8, 16, 32, 32, seed=27), randn(16, 16, 3, 3, seed=28), randn(16, seed=29)
+    t_x, t_w, t_b = randn(*x.shape, seed=30), randn(*w.shape, seed=31), randn(16, seed=32)
+    c = randn(8, 16, 32, 32, seed=33)
+    rx, rw, rb = (rg.tensor(a, requires_grad=True) for a in (x, w, b))
+    F.conv2d(rx, rw, rb, padding=1).backward(rg.tensor(c))
+    vjp = (np.vdot(t_x, rx.grad.numpy()) + np.vdot(t_w, rw.grad.numpy())
+           + np.vdot(t_b, rb.grad.numpy()))
+    with rg.no_grad():
+        jvp = (F.conv2d(rg.tensor(t_x), rg.tensor(w), padding=1)
+               + F.conv2d(rg.tensor(x), rg.tensor(t_w), rg.tensor(t_b), padding=1)).numpy()
+    assert abs(vjp) > 1.0  # the check is not trivially 0 = 0
+    np.testing.assert_allclose(vjp, np.vdot(jvp, c), rtol=1e-10)
+
+
+def test_conv2d_of_the_course_example_worked_by_hand():
+    # X (3x3), K (2x2), b = 1: Y[i, j] = sum_mn X[i+m, j+n] K[m, n] + b
+    x = rg.tensor([[[[1.0, 2, 3], [4, 5, 6], [7, 8, 9]]]], requires_grad=True)
+    k = rg.tensor([[[[1.0, 0], [-1, 1]]]], requires_grad=True)
+    b = rg.tensor([1.0], requires_grad=True)
+    y = F.conv2d(x, k, b)
+    assert y.tolist() == [[[[3.0, 4.0], [6.0, 7.0]]]]
+    y.backward(rg.tensor([[[[0.5, -0.5], [1.0, 0.0]]]]))
+    assert x.grad.tolist() == [[[[0.5, -0.5, 0.0], [0.5, 1.0, -0.5], [-1.0, 1.0, 0.0]]]]
+    assert k.grad.tolist() == [[[[3.5, 4.5], [6.5, 7.5]]]]
+    assert b.grad.tolist() == [1.0]
+
+
+def test_conv2d_with_an_empty_batch_matches_torch():
+    rg_fn, torch_fn = _conv2d(padding=1)
+    check_op(rg_fn, torch_fn, randn(0, 2, 4, 4, seed=34), randn(3, 2, 3, 3, seed=35),
+             randn(3, seed=36), gradcheck=False)
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.data())
+def test_conv2d_matches_torch_on_random_configurations(data):
+    """Shapes and hyper-parameters drawn at random (small, float64): output and every
+    gradient against torch, including the cases no explicit row thought of."""
+    draw = data.draw
+    groups = draw(st.sampled_from([1, 2, 3]))
+    c, o = groups * draw(st.integers(1, 2)), groups * draw(st.integers(1, 2))
+    kernel = (draw(st.integers(1, 4)), draw(st.integers(1, 4)))
+    dilation = (draw(st.integers(1, 3)), draw(st.integers(1, 3)))
+    stride = (draw(st.integers(1, 4)), draw(st.integers(1, 4)))
+    padding = draw(st.one_of(st.sampled_from(["same", "valid"]),
+                             st.tuples(st.integers(0, 3), st.integers(0, 3))))
+    if padding == "same":
+        stride = (1, 1)
+    size = (draw(st.integers(1, 9)), draw(st.integers(1, 9)))
+    pad_total = [0, 0] if isinstance(padding, str) else [2 * p for p in padding]
+    if padding == "same":
+        pad_total = [d * (k - 1) for k, d in zip(kernel, dilation)]
+    assume(all(conv_output_size(n, k, 1, p, d) >= 1
+               for n, k, p, d in zip(size, kernel, pad_total, dilation)))
+    seed = draw(st.integers(0, 2 ** 16))
+    x = randn(draw(st.integers(1, 3)), c, *size, seed=seed)
+    w, b = randn(o, c // groups, *kernel, seed=seed + 1), randn(o, seed=seed + 2)
+    kwargs = dict(stride=stride, padding=padding, dilation=dilation, groups=groups)
+    check_op(*_conv2d(**kwargs), x, w, b, gradcheck=False)
+
+
+# ----------------------------------------------------------------------- helpers alone
+def test_im2col_rows_are_kernel_cells_in_weight_order_and_columns_the_windows():
+    x = np.arange(2 * 3 * 5 * 4, dtype=np.float64).reshape(2, 3, 5, 4)
+    cols = _im2col(x, (2, 3), (2, 1), (2, 1), (1, 1))   # kernel 2x3, output 2x1, stride 2
+    assert cols.shape == (3 * 2 * 3, 2 * 2 * 1) and cols.flags.c_contiguous
+    for n, c, i, j, ho in np.ndindex(2, 3, 2, 3, 2):
+        assert cols[(c * 2 + i) * 3 + j, n * 2 + ho] == x[n, c, 2 * ho + i, j]
+
+
+def test_offset_view_writes_through_to_the_padded_array():
+    grad = np.zeros((1, 1, 5, 5))
+    offset_view(grad, 1, 2, (2, 2), (2, 1), (1, 1))[...] += 1.0
+    expected = np.zeros((5, 5))
+    expected[[1, 1, 3, 3], [2, 3, 2, 3]] = 1.0
+    np.testing.assert_array_equal(grad[0, 0], expected)
+
+
+@pytest.mark.parametrize("size, kernel, stride, pad, dilation", [
+    (7, 3, 2, 2, 1), (5, 2, 3, 0, 1), (9, 3, 1, 0, 4), (4, 4, 1, 0, 1), (1, 1, 5, 0, 1),
+])
+def test_conv_output_size_is_torchs(size, kernel, stride, pad, dilation):
+    y = torch.nn.functional.conv1d(torch.zeros(1, 1, size), torch.zeros(1, 1, kernel),
+                                   stride=stride, padding=pad, dilation=dilation)
+    assert conv_output_size(size, kernel, stride, 2 * pad, dilation) == y.shape[-1]
+
+
+# ------------------------------------------------------------------------ saved values
+def _saved(y):
+    return y.grad_fn.saved_tensors
+
+
+def test_conv2d_first_layer_saves_no_weight_and_frozen_layer_saves_no_columns():
+    x, w = rg.tensor(randn(2, 3, 5, 5)), rg.tensor(randn(4, 3, 3, 3), requires_grad=True)
+    cols, weight = _saved(F.conv2d(x, w))
+    assert weight is None and cols.shape == (27, 2 * 9)
+    x.requires_grad_()
+    w.requires_grad_(False)
+    cols, weight = _saved(F.conv2d(x, w))
+    assert cols is None and weight.shape == (4, 3, 3, 3)
+
+
+def test_conv2d_columns_are_a_copy_so_changing_x_after_forward_keeps_the_gradient():
+    x = rg.tensor(randn(1, 2, 4, 4, seed=37))
+    w = rg.tensor(randn(3, 2, 3, 3, seed=38), requires_grad=True)
+    tw = to_torch(w.detach().numpy()).requires_grad_()
+    torch.nn.functional.conv2d(to_torch(x.numpy()), tw).sum().backward()
+    y = F.conv2d(x, w)
+    x.add_(1.0)  # dL/dW is the gradient at the x that forward saw
+    y.sum().backward()
+    np.testing.assert_allclose(w.grad.numpy(), tw.grad.numpy(), rtol=1e-12)
+
+
+def test_conv2d_1x1_saves_x_itself_so_an_in_place_change_is_caught():
+    x = rg.tensor(randn(1, 2, 4, 4, seed=39))
+    w = rg.tensor(randn(3, 2, 1, 1, seed=40), requires_grad=True)
+    y = F.conv2d(x, w)
+    assert _saved(y)[0] is x._data
+    x.mul_(2.0)
+    with pytest.raises(RuntimeError, match="modified by an in-place operation"):
+        y.sum().backward()
+
+
+def test_conv2d_backward_twice_with_retain_graph_accumulates_the_same_gradient():
+    x = rg.tensor(randn(2, 2, 5, 5, seed=43), requires_grad=True)
+    w = rg.tensor(randn(3, 2, 3, 3, seed=44), requires_grad=True)
+    y = F.conv2d(x, w, padding=1)
+    c = rg.tensor(randn(2, 3, 5, 5, seed=45))
+    y.backward(c, retain_graph=True)
+    once_x, once_w = x.grad.numpy().copy(), w.grad.numpy().copy()
+    y.backward(c)
+    np.testing.assert_allclose(x.grad.numpy(), 2 * once_x, rtol=1e-12)
+    np.testing.assert_allclose(w.grad.numpy(), 2 * once_w, rtol=1e-12)
+
+
+def test_conv2d_refuses_a_second_derivative_and_names_the_op():
+    x = rg.tensor(randn(1, 2, 4, 4), requires_grad=True)
+    w = rg.tensor(randn(3, 2, 3, 3), requires_grad=True)
+    (grad_w,) = rg.autograd.grad(F.conv2d(x, w).pow(2).sum(), [w], create_graph=True)
+    with pytest.raises(RuntimeError, match="Conv2d"):
+        grad_w.sum().backward()
+
+
+# ------------------------------------------------------------------------------ errors
+def _t(*shape, dtype=np.float64):
+    return rg.tensor(np.zeros(shape, dtype=dtype))
+
+
+@pytest.mark.parametrize("call, error, message", [
+    (lambda: F.conv2d(_t(2, 4, 8, 8), _t(8, 3, 3, 3)), ValueError,
+     r"conv2d: expected input with 3 channels \(weight shape \(8, 3, 3, 3\), groups=1\), got "
+     r"input of shape \(2, 4, 8, 8\)"),
+    (lambda: F.conv2d(_t(2, 4, 8, 8), _t(8, 4, 3, 3), groups=2), ValueError,
+     r"expected input with 8 channels .*groups=2"),
+    (lambda: F.conv2d(_t(2, 4, 8, 8), _t(6, 1, 3, 3), groups=4), ValueError,
+     r"groups=4 must divide the number of output channels \(weight shape \(6, 1, 3, 3\)\)"),
+    (lambda: F.conv2d(_t(1, 3, 2, 2), _t(8, 3, 3, 3)), ValueError,
+     r"kernel size \(3, 3\) \(dilated: \(3, 3\)\) is larger than the padded input \(2, 2\)"),
+    (lambda: F.conv2d(_t(1, 3, 5, 5), _t(8, 3, 3, 3), dilation=3), ValueError,
+     r"\(dilated: \(7, 7\)\) is larger than the padded input \(5, 5\)"),
+    (lambda: F.conv2d(_t(3, 8, 8, 2, 1), _t(8, 3, 3, 3)), ValueError,
+     r"conv2d: expected a 3-D \(unbatched\) or 4-D \(batched\) input, got input of shape "
+     r"\(3, 8, 8, 2, 1\)"),
+    (lambda: F.conv2d(_t(8, 8), _t(8, 3, 3, 3)), ValueError, r"got input of shape \(8, 8\)"),
+    (lambda: F.conv2d(_t(1, 3, 8, 8), _t(8, 3, 3)), ValueError, r"weight must be 4-D"),
+    (lambda: F.conv2d(_t(1, 3, 8, 8, dtype=np.float32), _t(8, 3, 3, 3)), TypeError,
+     r"conv2d: .*input dtype retrograd.float32, weight dtype retrograd.float64"),
+    (lambda: F.conv2d(_t(1, 3, 8, 8), _t(8, 3, 3, 3), _t(8, dtype=np.float32)), TypeError,
+     r"bias dtype retrograd.float32"),
+    (lambda: F.conv2d(_t(1, 3, 8, 8), _t(8, 3, 3, 3), _t(4)), ValueError,
+     r"bias of shape \(4,\) does not match weight of shape \(8, 3, 3, 3\)"),
+    (lambda: F.conv2d(_t(1, 3, 8, 8), _t(8, 3, 3, 3), padding="full"), ValueError,
+     r"padding must be an int, a tuple of 2 ints, 'valid' or 'same', got 'full'"),
+    (lambda: F.conv2d(_t(1, 3, 8, 8), _t(8, 3, 3, 3), padding="same", stride=2), ValueError,
+     r"padding='same' is not supported for strided convolutions"),
+    (lambda: F.conv2d(_t(1, 3, 8, 8), _t(8, 3, 3, 3), padding=-1), ValueError,
+     r"padding must be >= 0"),
+    (lambda: F.conv2d(_t(1, 3, 8, 8), _t(8, 3, 3, 3), stride=0), ValueError,
+     r"stride must be >= 1"),
+    (lambda: F.conv2d(_t(1, 3, 8, 8), _t(8, 3, 3, 3), stride=(1, 2, 3)), ValueError,
+     r"stride must be an int or a tuple of 2 ints"),
+    (lambda: F.conv2d(_t(1, 3, 8, 8), _t(8, 3, 3, 3), groups=0), ValueError,
+     r"groups must be a positive int"),
+    (lambda: F.conv2d(np.zeros((1, 3, 8, 8)), _t(8, 3, 3, 3)), TypeError,
+     r"conv2d: input must be a Tensor, got ndarray"),
+    (lambda: F.conv1d(_t(2, 4, 8), _t(8, 3, 3)), ValueError,
+     r"conv1d: expected input with 3 channels \(weight shape \(8, 3, 3\), groups=1\), got "
+     r"input of shape \(2, 4, 8\)"),
+    (lambda: F.conv1d(_t(2, 3, 2), _t(8, 3, 3)), ValueError,
+     r"conv1d: kernel size \(3,\) \(dilated: \(3,\)\) is larger than the padded input \(2,\)"),
+])
+def test_conv_errors_name_the_op_the_shapes_and_the_dtypes(call, error, message):
+    with pytest.raises(error, match=message):
+        call()
+
+
+def test_conv_errors_agree_with_torch_on_what_is_invalid():
+    # a kernel that fits only thanks to padding is valid in both
+    x, w = randn(1, 1, 2, 2), randn(1, 1, 3, 3)
+    rg_fn, torch_fn = _conv2d(padding=1)
+    check_op(rg_fn, torch_fn, x, w, gradcheck=False)
+    with pytest.raises(RuntimeError):
+        torch.nn.functional.conv2d(to_torch(x), to_torch(w))
+    with pytest.raises(ValueError):
+        F.conv2d(rg.tensor(x), rg.tensor(w))
+
+
+@pytest.mark.parametrize("dtype", [rg.float16, rg.bfloat16])
+def test_conv2d_keeps_half_precision_dtypes(dtype):
+    x, w = randn(2, 3, 6, 6, seed=41), randn(4, 3, 3, 3, seed=42)
+    rx = rg.tensor(x).to(dtype).requires_grad_()
+    rw = rg.tensor(w * 0.2).to(dtype).requires_grad_()
+    y = F.conv2d(rx, rw, padding=1)
+    y.sum().backward()
+    assert y.dtype == dtype and rx.grad.dtype == dtype and rw.grad.dtype == dtype
+    expected = torch.nn.functional.conv2d(to_torch(rx.detach().to(rg.float32).numpy()),
+                                          to_torch(rw.detach().to(rg.float32).numpy()), padding=1)
+    np.testing.assert_allclose(y.detach().to(rg.float32).numpy(), expected.numpy(), rtol=5e-2,
+                               atol=5e-2)
