@@ -1,9 +1,11 @@
 """CNN building blocks and models, retrograd versus PyTorch, side by side in one process.
 
 Each case builds the same computation in both frameworks from the same float32 arrays and is
-timed as forward alone and forward + backward (with a fixed random output gradient); the
-framework runs alternate so that both see the same machine load, with a short pause before
-each run. Reported: median times in milliseconds and the ratio retrograd / PyTorch of the
+timed as forward alone and forward + backward (with a fixed random output gradient), with a
+short pause before each run (training-step cases instead run blocks of steps back to back, as
+a training loop does). Each framework runs in its own child process, the two alternating for
+``--rounds`` rounds: in one process, PyTorch's idle OpenMP threads keep spinning after its
+runs and were measured to slow the next NumPy run by up to 40x, which no user would see. Reported: median times in milliseconds and the ratio retrograd / PyTorch of the
 forward + backward medians, and the machine's load average (other processes skew both).
 
     python benchmarks/cnn.py [--repeats 9] [--only conv]
@@ -15,7 +17,10 @@ the output, and the leaf tensors whose gradients backward fills (reset between r
 """
 
 import argparse
+import json
 import statistics
+import subprocess
+import sys
 import time
 from dataclasses import dataclass
 from collections.abc import Callable
@@ -24,12 +29,14 @@ import numpy as np
 
 
 SETTLE_SECONDS = 0.15
+STEP_BLOCK = 4  # training steps timed back to back per framework and round
 
 
 @dataclass
 class Case:
     name: str
-    build: Callable  # build(lib) -> (forward, leaves)
+    build: Callable  # build(lib) -> (forward, leaves), or (forward, step) when is_step
+    is_step: bool = False
 
 
 def _arrays(seed, *shapes, scale=1.0):
@@ -61,6 +68,77 @@ def pool_case(name, function, x_shape, *args, **kwargs):
     return Case(name, build)
 
 
+def _torch_twin(torch, model):
+    """The same architecture in torch, built from retrograd's module tree: every retrograd
+    layer maps to the torch layer of the same name, and the weights are copied."""
+    from retrograd import models as rg_models
+    from retrograd import nn as rg_nn
+
+    tnn = torch.nn
+    simple = {rg_nn.ReLU: lambda m: tnn.ReLU(), rg_nn.Flatten: lambda m: tnn.Flatten(),
+              rg_nn.MaxPool2d: lambda m: tnn.MaxPool2d(m.kernel_size, m.stride),
+              rg_nn.AdaptiveAvgPool2d: lambda m: tnn.AdaptiveAvgPool2d(m.output_size),
+              rg_nn.BatchNorm2d: lambda m: tnn.BatchNorm2d(m.num_features),
+              rg_nn.Linear: lambda m: tnn.Linear(m.in_features, m.out_features),
+              rg_nn.Conv2d: lambda m: tnn.Conv2d(m.in_channels, m.out_channels, m.kernel_size,
+                                                 m.stride, m.padding, bias=m.bias is not None)}
+
+    def convert(m):
+        if type(m) in simple:
+            return simple[type(m)](m)
+        if isinstance(m, rg_nn.Sequential):
+            return tnn.Sequential(*(convert(c) for c in m))
+        if isinstance(m, rg_nn.ModuleList):
+            return tnn.ModuleList(convert(c) for c in m)
+        twin = tnn.Module()
+        for name, child in m.named_children():
+            setattr(twin, name, convert(child))
+        for name in ("downsample",):
+            if name in m.__dict__ or name in m._modules:
+                setattr(twin, name, convert(m._modules[name]) if m._modules.get(name) else None)
+        twin.forward = _twin_forward(m, twin)
+        return twin
+
+    twin = convert(model)
+    twin.load_state_dict({k: torch.from_numpy(v.numpy().copy())
+                          for k, v in model.state_dict().items()})
+    assert isinstance(model, (rg_models.LeNet, rg_models.ResNet, rg_models.BasicBlock))
+    return twin
+
+
+def _twin_forward(model, twin):
+    """Run retrograd's forward code on the torch twin: the models only call submodules,
+    ReLU, addition and flatten, which torch tensors support the same way."""
+    return lambda x: type(model).forward(twin, x)
+
+
+def train_step_case(name, make_model, x_shape, batch_classes=10):
+    """One SGD training step (forward, cross-entropy, backward, update) of a model."""
+    (x,) = _arrays(3, x_shape)
+    y = np.random.default_rng(4).integers(0, batch_classes, x_shape[0])
+
+    def build(lib):
+        import retrograd as rg
+
+        rg.manual_seed(0)
+        model = make_model()
+        if lib is not rg:
+            model = _torch_twin(lib, model)
+        opt = lib.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
+        tx, ty = lib.tensor(x), lib.tensor(y)
+
+        def step():
+            loss = lib.nn.functional.cross_entropy(model(tx), ty)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            return loss
+
+        return (lambda: model(tx)), step
+
+    return Case(name, build, is_step=True)
+
+
 CASES = [
     conv_case("conv2d 3x3 64->64 pad 1, 32x64x32x32", (32, 64, 32, 32), (64, 64, 3, 3),
               padding=1),
@@ -77,7 +155,16 @@ CASES = [
     pool_case("avg_pool2d 2x2, 32x64x32x32", "avg_pool2d", (32, 64, 32, 32), 2),
     pool_case("adaptive_avg_pool2d 1x1, 32x512x7x7", "adaptive_avg_pool2d", (32, 512, 7, 7),
               1),
+    train_step_case("LeNet train step, batch 64, 1x28x28", lambda: _models().LeNet(),
+                    (64, 1, 28, 28)),
+    train_step_case("ResNet-8 train step, batch 32, 3x32x32", lambda: _models().resnet8(),
+                    (32, 3, 32, 32)),
 ]
+
+
+def _models():
+    from retrograd import models
+    return models
 
 
 def _time_once(forward, leaves, cotangent, lib, backward):
@@ -96,49 +183,88 @@ def _time_once(forward, leaves, cotangent, lib, backward):
     return time.perf_counter() - start
 
 
-def run_case(case, libs, repeats):
-    """{lib name: (forward median, forward+backward median)} in milliseconds."""
-    built = {}
-    for name, lib in libs.items():
-        forward, leaves = case.build(lib)
-        shape = tuple(forward().shape)
-        (g,) = _arrays(2, shape)
-        built[name] = (forward, leaves, lib.tensor(g), lib)
-    times = {name: ([], []) for name in libs}
-    for run in range(repeats + 1):  # the first run warms up (allocations, BLAS threads)
-        for name, (forward, leaves, g, lib) in built.items():
-            fwd = _time_once(forward, leaves, g, lib, backward=False)
-            both = _time_once(forward, leaves, g, lib, backward=True)
-            if run > 0:
-                times[name][0].append(fwd)
-                times[name][1].append(both)
-    return {name: (statistics.median(f) * 1e3, statistics.median(b) * 1e3)
-            for name, (f, b) in times.items()}
+def _time_steps(step, count):
+    """Times of ``count`` training steps run back to back: a real training loop never pauses,
+    so its BLAS/OpenMP threads stay awake and its caches warm, as they are here."""
+    times = []
+    for _ in range(count):
+        start = time.perf_counter()
+        step()
+        times.append(time.perf_counter() - start)
+    return times
+
+
+def measure(case, lib, repeats):
+    """(forward times, forward+backward or training-step times) of one case in one
+    framework, in seconds; the first run warms up (allocations, BLAS threads)."""
+    forward, second = case.build(lib)
+    (g,) = _arrays(2, tuple(forward().shape))
+    g = lib.tensor(g)
+    fwd_times, step_times = [], []
+    for run in range(repeats + 1):
+        if case.is_step:
+            fwd = [_time_once(forward, [], g, lib, backward=False)]
+            both = _time_steps(second, STEP_BLOCK)
+        else:
+            fwd = [_time_once(forward, second, g, lib, backward=False)]
+            both = [_time_once(forward, second, g, lib, backward=True)]
+        if run > 0:
+            fwd_times.extend(fwd)
+            step_times.extend(both)
+    return fwd_times, step_times
+
+
+def _worker(framework, only, repeats):
+    """Runs in a child process: one framework, every selected case; prints JSON."""
+    if framework == "torch":
+        import torch as lib
+
+        lib.set_num_threads(2)
+    else:
+        import retrograd as lib
+    results = {case.name: measure(case, lib, repeats) for case in CASES if only in case.name}
+    print(json.dumps(results))
+
+
+def _run_worker(framework, only, repeats):
+    out = subprocess.run([sys.executable, __file__, "--worker", framework, "--only", only,
+                          "--repeats", str(repeats)], capture_output=True, text=True, check=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=9)
+    parser.add_argument("--rounds", type=int, default=2,
+                        help="times each framework's process runs (alternating)")
     parser.add_argument("--only", default="", help="run only cases whose name contains this")
+    parser.add_argument("--worker", choices=["retrograd", "torch"], help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.worker:
+        _worker(args.worker, args.only, args.repeats)
+        return
 
     import torch
 
-    import retrograd as rg
-
-    torch.set_num_threads(2)
-    libs = {"retrograd": rg, "torch": torch}
-    print(f"median of {args.repeats} runs, float32, torch {torch.__version__} with 2 threads, "
-          f"numpy {np.__version__}; times in ms; load average {_load()}")
+    print(f"median of {args.rounds} x {args.repeats} runs, float32, torch {torch.__version__} "
+          f"with 2 threads, numpy {np.__version__}; each framework in its own process; times "
+          f"in ms; load average {_load()}")
+    times = {"retrograd": {}, "torch": {}}
+    for _ in range(args.rounds):
+        for framework in ("retrograd", "torch"):
+            for name, (fwd, both) in _run_worker(framework, args.only, args.repeats).items():
+                entry = times[framework].setdefault(name, ([], []))
+                entry[0].extend(fwd)
+                entry[1].extend(both)
     print(f"{'case':<44}{'rg fwd':>9}{'pt fwd':>9}{'rg f+b':>9}{'pt f+b':>9}{'ratio':>8}")
     for case in CASES:
-        if args.only not in case.name:
+        if case.name not in times["retrograd"]:
             continue
-        result = run_case(case, libs, args.repeats)
-        (rg_f, rg_b), (pt_f, pt_b) = result["retrograd"], result["torch"]
-        print(f"{case.name:<44}{rg_f:9.1f}{pt_f:9.1f}{rg_b:9.1f}{pt_b:9.1f}{rg_b / pt_b:8.2f}",
-              flush=True)
-    print(f"ratio = retrograd / PyTorch, forward + backward; load average {_load()}")
+        (rg_f, rg_b), (pt_f, pt_b) = ([statistics.median(v) * 1e3 for v in times[fw][case.name]]
+                                      for fw in ("retrograd", "torch"))
+        print(f"{case.name:<44}{rg_f:9.1f}{pt_f:9.1f}{rg_b:9.1f}{pt_b:9.1f}{rg_b / pt_b:8.2f}")
+    print(f"ratio = retrograd / PyTorch, forward + backward (for models: one SGD training "
+          f"step, forward + loss + backward + update); load average {_load()}")
 
 
 def _load():
