@@ -14,7 +14,7 @@ import numbers
 import numpy as np
 
 from retrograd import dtypes as _dt
-__all__ = ["Tensor", "make_tensor", "as_array"]
+__all__ = ["Tensor", "make_tensor", "as_array", "zero_grads"]
 
 
 def as_array(data, dtype=None):
@@ -972,6 +972,24 @@ class Tensor:
 
     def __array_function__(self, func, types, args, kwargs):
         return _npi.array_function(func, args, kwargs)
+
+
+def zero_grads(tensors, set_to_none=True):
+    """Reset the gradients of ``tensors`` (Module.zero_grad and Optimizer.zero_grad): to None,
+    which frees the memory, or to zeros in place, detached from any graph as PyTorch does."""
+    for t in tensors:
+        grad = t._grad
+        if grad is None:
+            continue
+        if set_to_none:
+            t._grad = None
+            continue
+        if grad.grad_fn is not None:
+            grad.detach_()
+        else:
+            grad.requires_grad_(False)
+        grad._data[...] = 0
+        grad._version[0] += 1
 
 
 def _rebuild(array, requires_grad):

@@ -6,6 +6,7 @@ from retrograd import dtypes as _dt
 from retrograd.creation import empty
 from retrograd.nn import functional as F
 from retrograd.nn import init
+from retrograd.nn.functional._args import int_tuple
 from retrograd.nn.module import Module
 from retrograd.nn.parameter import Parameter
 
@@ -29,9 +30,9 @@ class _ConvNd(Module):
         if device not in (None, "cpu"):
             raise RuntimeError(f"{name}: retrograd runs on the CPU only, got device {device!r}")
         self.in_channels, self.out_channels, self.groups = in_channels, out_channels, groups
-        self.kernel_size = _ntuple(name, "kernel_size", kernel_size, self._dims, 1)
-        self.stride = _ntuple(name, "stride", stride, self._dims, 1)
-        self.dilation = _ntuple(name, "dilation", dilation, self._dims, 1)
+        self.kernel_size = int_tuple(name, "kernel_size", kernel_size, self._dims, 1)
+        self.stride = int_tuple(name, "stride", stride, self._dims, 1)
+        self.dilation = int_tuple(name, "dilation", dilation, self._dims, 1)
         self.padding = _layer_padding(name, padding, self.stride, self._dims)
         self.padding_mode = padding_mode
         dtype = dtype or _dt.default_float
@@ -167,17 +168,6 @@ def _check_sizes(name, in_channels, out_channels, groups):
                          f"groups={groups}")
 
 
-def _ntuple(name, what, value, dims, minimum):
-    values = (value,) * dims if isinstance(value, int) else value
-    if not isinstance(values, (tuple, list)) or len(values) != dims \
-            or not all(isinstance(v, int) and not isinstance(v, bool) for v in values):
-        raise ValueError(f"{name}: {what} must be an int or a tuple of {dims} ints, got "
-                         f"{value!r}")
-    if any(v < minimum for v in values):
-        raise ValueError(f"{name}: {what} must be >= {minimum}, got {value!r}")
-    return tuple(values)
-
-
 def _layer_padding(name, padding, stride, dims):
     if isinstance(padding, str):
         if padding not in ("same", "valid"):
@@ -187,4 +177,4 @@ def _layer_padding(name, padding, stride, dims):
             raise ValueError(f"{name}: padding='same' is not supported for strided "
                              f"convolutions (stride {stride})")
         return padding
-    return _ntuple(name, "padding", padding, dims, 0)
+    return int_tuple(name, "padding", padding, dims, 0)

@@ -14,7 +14,7 @@ from retrograd import dtypes as _dt
 from retrograd.autograd.function import Function, RemovableHandle
 from retrograd.autograd.grad_mode import STATE, no_grad
 from retrograd.nn.parameter import Parameter
-from retrograd.tensor import Tensor, make_tensor
+from retrograd.tensor import Tensor, make_tensor, zero_grads
 
 __all__ = ["Module", "IncompatibleKeys"]
 
@@ -240,17 +240,7 @@ class Module:
         return self
 
     def zero_grad(self, set_to_none=True):
-        for p in self.parameters():
-            if p.grad is None:
-                continue
-            if set_to_none:
-                p.grad = None
-            else:
-                if p.grad.grad_fn is not None:
-                    p.grad.detach_()
-                else:
-                    p.grad.requires_grad_(False)
-                p.grad.zero_()
+        zero_grads(self.parameters(), set_to_none)
 
     # ------------------------------------------------------------------ dtype
     def to(self, *args, dtype=None, **kwargs):

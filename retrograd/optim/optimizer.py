@@ -24,7 +24,7 @@ import numpy as np
 
 from retrograd import dtypes as _dt
 from retrograd.autograd.grad_mode import enable_grad, no_grad
-from retrograd.tensor import Tensor, make_tensor
+from retrograd.tensor import Tensor, make_tensor, zero_grads
 
 __all__ = ["Optimizer"]
 
@@ -118,19 +118,7 @@ class Optimizer:
     def zero_grad(self, set_to_none=True):
         """Reset the gradients of all parameters: to None (the default, which frees the
         memory and makes ``step()`` skip parameters that get no new gradient), or to zeros."""
-        for group in self.param_groups:
-            for p in group["params"]:
-                if p.grad is None:
-                    continue
-                if set_to_none:
-                    p.grad = None
-                else:
-                    if p.grad.grad_fn is not None:
-                        p.grad.detach_()
-                    else:
-                        p.grad.requires_grad_(False)
-                    p.grad._data[...] = 0
-                    p.grad._version[0] += 1
+        zero_grads((p for group in self.param_groups for p in group["params"]), set_to_none)
 
     def step(self, closure=None):
         """Update every parameter that has a gradient (parameters whose ``.grad`` is None are

@@ -1,5 +1,6 @@
 """conv1d and conv2d: argument checks and PyTorch's padding rules around ops.conv."""
 
+from retrograd.nn.functional._args import int_tuple
 from retrograd.ops.conv import Conv1d, Conv2d, conv_output_size
 from retrograd.tensor import Tensor
 
@@ -56,8 +57,8 @@ def conv1d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
 
 def _conv(op, name, dims, input, weight, bias, stride, padding, dilation, groups):  # noqa: A002
     _check_tensors(name, dims, input, weight, bias)
-    stride = _tuple(name, "stride", stride, dims, minimum=1)
-    dilation = _tuple(name, "dilation", dilation, dims, minimum=1)
+    stride = int_tuple(name, "stride", stride, dims, minimum=1)
+    dilation = int_tuple(name, "dilation", dilation, dims, minimum=1)
     groups = _groups(name, groups, weight)
     kernel = weight.shape[2:]
     pads = _padding(name, padding, kernel, stride, dilation, dims)
@@ -67,17 +68,6 @@ def _conv(op, name, dims, input, weight, bias, stride, padding, dilation, groups
     _check_fits(name, x.shape[2:], kernel, pads, dilation, input.shape)
     y = op.apply(x, weight, bias, stride=stride, padding=pads, dilation=dilation, groups=groups)
     return y if batched else y.squeeze(0)
-
-
-def _tuple(name, what, value, dims, minimum):
-    values = (value,) * dims if isinstance(value, int) else value
-    if not isinstance(values, (tuple, list)) or len(values) != dims \
-            or not all(isinstance(v, int) and not isinstance(v, bool) for v in values):
-        raise ValueError(f"{name}: {what} must be an int or a tuple of {dims} ints, got "
-                         f"{value!r}")
-    if any(v < minimum for v in values):
-        raise ValueError(f"{name}: {what} must be >= {minimum}, got {value!r}")
-    return tuple(values)
 
 
 def _padding(name, padding, kernel, stride, dilation, dims):
@@ -94,7 +84,7 @@ def _padding(name, padding, kernel, stride, dilation, dims):
         # total padding d*(k-1); when it is odd the extra one goes after, as in PyTorch
         totals = [d * (k - 1) for k, d in zip(kernel, dilation)]
         return tuple((t // 2, t - t // 2) for t in totals)
-    pads = _tuple(name, "padding", padding, dims, minimum=0)
+    pads = int_tuple(name, "padding", padding, dims, minimum=0)
     return tuple((p, p) for p in pads)
 
 

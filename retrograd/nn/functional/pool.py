@@ -3,6 +3,7 @@
 The 1-D poolings run the 2-D ops on a (N, C, 1, L) view of the input.
 """
 
+from retrograd.nn.functional._args import int_tuple
 from retrograd.ops.pool import AdaptiveAvgPool2d, AvgPool2d, MaxPool2d, pool_output_size
 from retrograd.tensor import Tensor
 
@@ -161,23 +162,12 @@ def adaptive_avg_pool1d(input, output_size):  # noqa: A002
 
 
 # ---------------------------------------------------------------------------- checks
-def _pair(name, what, value, dims, minimum):
-    values = (value,) * dims if isinstance(value, int) else value
-    if not isinstance(values, (tuple, list)) or len(values) != dims \
-            or not all(isinstance(v, int) and not isinstance(v, bool) for v in values):
-        raise ValueError(f"{name}: {what} must be an int or a tuple of {dims} ints, got "
-                         f"{value!r}")
-    if any(v < minimum for v in values):
-        raise ValueError(f"{name}: {what} must be >= {minimum}, got {value!r}")
-    return tuple(values)
-
-
 def _window_args(name, dims, kernel_size, stride, padding, dilation):
-    kernel = _pair(name, "kernel_size", kernel_size, dims, 1)
+    kernel = int_tuple(name, "kernel_size", kernel_size, dims, 1)
     stride = kernel if stride is None or stride == () or stride == [] \
-        else _pair(name, "stride", stride, dims, 1)
-    padding = _pair(name, "padding", padding, dims, 0)
-    dilation = _pair(name, "dilation", dilation, dims, 1)
+        else int_tuple(name, "stride", stride, dims, 1)
+    padding = int_tuple(name, "padding", padding, dims, 0)
+    dilation = int_tuple(name, "dilation", dilation, dims, 1)
     if any(2 * p > k for p, k in zip(padding, kernel)):
         raise ValueError(f"{name}: padding {padding} must be at most half of kernel_size "
                          f"{kernel}")
