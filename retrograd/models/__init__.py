@@ -1,16 +1,19 @@
 """Case-study models, each trainable with ``retrograd train --model NAME``."""
 
+from retrograd.models.gpt import GPT, GPTConfig
 from retrograd.models.lenet import LeNet
 from retrograd.models.mlp import MLP
 from retrograd.models.plain import PlainCNN
 from retrograd.models.resnet import (
     BasicBlock, Bottleneck, ResNet, resnet8, resnet20, resnet56, resnet_bottleneck, resnet_digits,
 )
+from retrograd.models.seq2seq import Seq2SeqTransformer
 from retrograd.models.vgg import VGG, vgg_small
+from retrograd.models.vit import ViT, vit_for
 
 __all__ = ["MLP", "LeNet", "PlainCNN", "ResNet", "BasicBlock", "Bottleneck", "VGG", "resnet8",
            "resnet20", "resnet56", "resnet_bottleneck", "resnet_digits", "vgg_small",
-           "MODELS", "build_model"]
+           "ViT", "vit_for", "GPT", "GPTConfig", "Seq2SeqTransformer", "MODELS", "build_model"]
 
 
 def _mlp(in_channels, image_size, num_classes):
@@ -40,6 +43,7 @@ MODELS = {
     "plain20": _plain,
     "lenet": _lenet,
     "mlp": _mlp,
+    "vit": vit_for,
 }
 
 

@@ -109,8 +109,15 @@ def make_cifar(shared, count=50):
     write(os.path.join(folder, "batches.meta"), py2_pickle(meta))
 
 
+def make_shakespeare(shared, lines=600):
+    with open(os.path.join(shared, "tinyshakespeare", "input.txt"), "rb") as f:
+        text = b"".join(f.readlines()[:lines])
+    write(os.path.join(HERE, "tinyshakespeare_sample.txt"), text)
+
+
 if __name__ == "__main__":
     shared_data = sys.argv[1] if len(sys.argv) > 1 else os.path.join(
         HERE, "..", "..", "..", "shared", "data")
     make_mnist(shared_data)
     make_cifar(shared_data)
+    make_shakespeare(shared_data)

@@ -1,0 +1,380 @@
+"""The language-model job: train a character-level GPT on a text file, and sample from it.
+
+``retrograd train --model gpt --data text:PATH`` calls ``train(LMConfig(...))``. Training is
+counted in steps (one batch of ``batch_size`` windows of ``context`` characters each). Every
+``eval_interval`` steps the job measures the validation loss (mean cross-entropy in nats per
+character over every non-overlapping window of the last 10% of the text) and writes, atomically,
+a full checkpoint (model, optimizer, scheduler, data-loader position, RNG state, step, history,
+the configuration, the model's hyperparameters and the vocabulary) to
+``<out>/checkpoint.safetensors``; ``resume=`` continues from it bit-identically. The run folder
+also holds ``metrics.json``, ``curves.png`` (training and validation loss per step) and
+``report.html``.
+
+``retrograd sample --checkpoint PATH`` calls ``sample(...)``: the prompt followed by ``length``
+characters drawn with temperature and top-k, reproducible with a seed.
+
+The step-based pieces (``StepProgress``, ``write_step_outputs``) are shared with the sequence
+job (``retrograd.training.sequence``).
+"""
+
+import base64
+import dataclasses
+import html
+import json
+import os
+import sys
+import time
+
+import numpy as np
+
+import retrograd as rg
+from retrograd import optim
+from retrograd.datasets.text import CharTokenizer, load_text_splits
+from retrograd.models.gpt import GPT, GPTConfig
+from retrograd.nn import functional as F
+from retrograd.nn.utils import clip_grad_norm_
+from retrograd.training.common import CHECKPOINT, run_folder, say
+from retrograd.utils.data import DataLoader
+from retrograd.utils.serialization import load, save
+
+__all__ = ["LMConfig", "train", "sample", "evaluate_loss", "load_gpt", "StepProgress",
+           "write_step_outputs", "JOB"]
+
+JOB = "language_model"
+
+
+@dataclasses.dataclass
+class LMConfig:
+    """Options of ``retrograd train --model gpt --data text:PATH`` (defaults: the brief's
+    4 layers, d_model 128, 4 heads, context 128; AdamW with linear warmup and cosine decay)."""
+
+    data: str = None                # "text:PATH"
+    model: str = "gpt"
+    steps: int = 2000
+    batch_size: int = 32
+    context: int = 128
+    n_layer: int = 4
+    n_head: int = 4
+    d_model: int = 128
+    dropout: float = 0.0
+    tie_weights: bool = True
+    lr: float = 2e-3
+    min_lr: float = 2e-4            # the cosine decay ends here at the last step
+    weight_decay: float = 0.1       # on matrices only (not biases, LayerNorms)
+    warmup_steps: int = 100
+    grad_clip: float = 1.0          # max global gradient norm (0: no clipping)
+    eval_interval: int = 250        # evaluate, log and checkpoint every this many steps
+    eval_windows: int = None        # validation windows per evaluation (None: all)
+    seed: int = 0
+    out: str = None
+    resume: str = None
+    progress: bool = True
+
+
+def text_path(spec):
+    """'text:PATH' -> PATH."""
+    name, _, path = (spec or "").partition(":")
+    if name != "text" or not path:
+        raise ValueError(f"train: the gpt model reads a text file, give --data text:PATH "
+                         f"(got {spec!r})")
+    return path
+
+
+class StepProgress:
+    """A progress bar over training steps: tqdm when available and enabled, else silent."""
+
+    def __init__(self, enabled, total, initial=0, desc="train"):
+        self.bar = None
+        if enabled:
+            try:
+                from tqdm import tqdm
+            except ImportError:
+                return
+            self.bar = tqdm(total=total, initial=initial, desc=desc, unit="step", leave=True,
+                            mininterval=0.5, file=sys.stderr)
+
+    def update(self, text):
+        if self.bar is not None:
+            self.bar.set_postfix_str(text, refresh=False)
+            self.bar.update(1)
+
+    def close(self):
+        if self.bar is not None:
+            self.bar.close()
+
+
+def _param_groups(model, weight_decay):
+    """Decay the matrices (Linear and Embedding weights); not the biases and LayerNorms."""
+    decay = [p for p in model.parameters() if p.ndim >= 2]
+    no_decay = [p for p in model.parameters() if p.ndim < 2]
+    return [dict(params=decay, weight_decay=weight_decay),
+            dict(params=no_decay, weight_decay=0.0)]
+
+
+class _Run:
+    """Everything a language-model run holds, built from its configuration."""
+
+    def __init__(self, config):
+        self.config = config
+        rg.manual_seed(config.seed)
+        self.path = text_path(config.data)
+        self.train_set, self.val_set, self.tokenizer = load_text_splits(self.path, config.context)
+        self.model_config = GPTConfig(self.tokenizer.vocab_size, config.context, config.n_layer,
+                                      config.n_head, config.d_model, config.dropout,
+                                      config.tie_weights)
+        self.model = GPT(self.model_config)
+        self.loader = DataLoader(self.train_set, batch_size=config.batch_size, shuffle=True,
+                                 drop_last=True)
+        self.optimizer = optim.AdamW(_param_groups(self.model, config.weight_decay),
+                                     lr=config.lr, betas=(0.9, 0.99))
+        self.scheduler = optim.lr_scheduler.LinearWarmup(
+            self.optimizer, warmup_steps=config.warmup_steps, start_factor=0.0,
+            total_steps=max(config.steps, config.warmup_steps + 1), eta_min=config.min_lr)
+        self.step, self.history = 0, []
+        self.loss_sum, self.loss_count, self.tokens = 0.0, 0, 0
+
+    def state(self):
+        return {"job": JOB, "model": self.model.state_dict(),
+                "optimizer": self.optimizer.state_dict(),
+                "scheduler": self.scheduler.state_dict(), "loader": self.loader.state_dict(),
+                "rng": rg.get_rng_state(), "step": self.step, "history": self.history,
+                "running": [self.loss_sum, self.loss_count, self.tokens],
+                "config": dataclasses.asdict(self.config),
+                "model_config": self.model_config.as_dict(), "vocab": self.tokenizer.chars}
+
+    def restore(self, state):
+        self.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.scheduler.load_state_dict(state["scheduler"])
+        self.loader.load_state_dict(state["loader"])
+        rg.set_rng_state(state["rng"])
+        self.step, self.history = state["step"], list(state["history"])
+        self.loss_sum, self.loss_count, self.tokens = state["running"]
+        if state["vocab"] != self.tokenizer.chars:
+            raise ValueError(f"train: the checkpoint's vocabulary differs from {self.path!r}'s; "
+                             f"resume with the text it was trained on")
+
+    def batches(self):
+        """Training batches without end: epoch after epoch of shuffled windows."""
+        while True:
+            yield from self.loader
+
+
+def evaluate_loss(model, dataset, batch_size=64, limit=None):
+    """Mean cross-entropy (nats per token) of model over the windows of dataset (the first
+    ``limit`` windows when given), in eval mode without a graph.
+
+    Example:
+        >>> import numpy as np
+        >>> from retrograd.datasets.text import CharDataset
+        >>> from retrograd.models.gpt import GPT
+        >>> model = GPT(vocab_size=4, context=8, n_layer=1, n_head=1, d_model=8)
+        >>> loss = evaluate_loss(model, CharDataset(np.arange(40) % 4, context=8, stride=8))
+        >>> round(float(np.log(4)), 3)      # a uniform guess over 4 characters
+        1.386
+        >>> 1.3 < loss < 1.6                  # a fresh model is close to it
+        True
+    """
+    was_training = model.training
+    model.eval()
+    count = len(dataset) if limit is None else min(limit, len(dataset))
+    total = 0.0
+    with rg.no_grad():
+        for begin in range(0, count, batch_size):
+            x, y = dataset.get_batch(np.arange(begin, min(begin + batch_size, count)))
+            logits = model(x)
+            total += F.cross_entropy(logits.reshape(-1, logits.shape[-1]), y.reshape(-1),
+                                     reduction="sum").item()
+    model.train(was_training)
+    return total / (count * dataset.context)
+
+
+def _train_step(run, x, y):
+    logits = run.model(x)
+    loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), y.reshape(-1))
+    run.optimizer.zero_grad()
+    loss.backward()
+    if run.config.grad_clip:
+        clip_grad_norm_(run.model.parameters(), run.config.grad_clip)
+    run.optimizer.step()
+    run.scheduler.step()
+    run.step += 1
+    return loss.item()
+
+
+def _log(run, started, val_loss):
+    """Append one row to the history; reset the running training loss."""
+    seconds = time.perf_counter() - started
+    row = dict(step=run.step, train_loss=run.loss_sum / max(run.loss_count, 1),
+               val_loss=val_loss, tokens_per_s=run.tokens / max(seconds, 1e-9),
+               seconds=seconds, lr=run.scheduler.get_last_lr()[0])
+    run.history.append(row)
+    run.loss_sum, run.loss_count, run.tokens = 0.0, 0, 0
+    return row
+
+
+def train(config, stop_after=None):
+    """Train as configured (or resume); returns the run's summary dict (out, steps, history,
+    val_loss, model, tokenizer).
+
+    ``stop_after`` ends this call after that many steps (the schedule still spans
+    ``config.steps``), leaving a checkpoint to resume from, as an interruption would.
+    """
+    resumed = None
+    if config.resume:
+        resumed = load(config.resume)
+        if resumed.get("job") != JOB:
+            raise ValueError(f"train: {config.resume!r} is not a language-model checkpoint")
+        overrides = {k: getattr(config, k) for k in ("out", "progress")}
+        config = dataclasses.replace(LMConfig(**resumed["config"]), resume=config.resume,
+                                     **{k: v for k, v in overrides.items() if v is not None})
+    run = _Run(config)
+    if resumed is not None:
+        run.restore(resumed)
+    out = run_folder(config, "text")
+    os.makedirs(out, exist_ok=True)
+    n_params = sum(p.numel() for p in run.model.parameters())
+    say(config, f"retrograd train: gpt on {run.path} ({len(run.train_set.ids):,} train / "
+                f"{len(run.val_set.ids):,} validation characters, vocabulary "
+                f"{run.tokenizer.vocab_size}), {n_params:,} parameters -> {out}")
+    last = config.steps if stop_after is None else min(config.steps, run.step + stop_after)
+    bar = StepProgress(config.progress, config.steps, initial=run.step)
+    started, batches = time.perf_counter(), run.batches()
+    while run.step < last:
+        x, y = next(batches)
+        loss = _train_step(run, x, y)
+        run.loss_sum, run.loss_count = run.loss_sum + loss, run.loss_count + 1
+        run.tokens += x.numel()
+        bar.update(f"loss={loss:.4f} lr={run.scheduler.get_last_lr()[0]:.2e}")
+        if run.step % config.eval_interval == 0 or run.step == config.steps:
+            val_loss = evaluate_loss(run.model, run.val_set, limit=config.eval_windows)
+            row = _log(run, started, val_loss)
+            say(config, f"\nstep {run.step}/{config.steps}: train loss {row['train_loss']:.4f} "
+                        f"| val loss {val_loss:.4f} | {row['tokens_per_s']:,.0f} tok/s")
+            _checkpoint(run, out)
+            started = time.perf_counter()
+    bar.close()
+    if run.step < config.steps and (not run.history or run.history[-1]["step"] != run.step):
+        _checkpoint(run, out)  # interrupted between evaluations: keep the exact state
+    val = run.history[-1]["val_loss"] if run.history else None
+    if run.step == config.steps:
+        say(config, f"done: validation loss {val:.4f} nats/char after {run.step} steps; "
+                    f"checkpoint, metrics.json, curves.png and report.html in {out}")
+    return dict(out=out, steps=run.step, history=run.history, val_loss=val, model=run.model,
+                tokenizer=run.tokenizer)
+
+
+def _checkpoint(run, out):
+    save(run.state(), os.path.join(out, CHECKPOINT))
+    info = dict(name=os.path.basename(run.path), vocab_size=run.tokenizer.vocab_size,
+                parameters=sum(p.numel() for p in run.model.parameters()))
+    write_step_outputs(out, run.config, info, run.history, ("val_loss",),
+                       title=f"gpt on {info['name']}")
+
+
+# ----------------------------------------------------------------------------- sampling
+def load_gpt(checkpoint):
+    """(model in eval mode, tokenizer) from a language-model checkpoint."""
+    if not os.path.isfile(checkpoint):
+        raise FileNotFoundError(f"sample: no such checkpoint {checkpoint!r}")
+    state = load(checkpoint)
+    if state.get("job") != JOB:
+        raise ValueError(f"sample: {checkpoint!r} is not a language-model checkpoint (written "
+                         f"by retrograd train --model gpt)")
+    model = GPT(GPTConfig(**state["model_config"]))
+    model.load_state_dict(state["model"])
+    return model.eval(), CharTokenizer(state["vocab"])
+
+
+def sample(checkpoint, prompt=None, length=500, temperature=1.0, top_k=None, seed=0):
+    """The prompt followed by ``length`` sampled characters, from a checkpoint's GPT.
+
+    The prompt defaults to a newline (or the vocabulary's first character); it must use only
+    characters of the training text and fit in the model's context. The same seed gives the
+    same text.
+    """
+    model, tokenizer = load_gpt(checkpoint)
+    if prompt is None:
+        prompt = "\n" if "\n" in tokenizer.chars else tokenizer.chars[0]
+    if not prompt:
+        raise ValueError("sample: the prompt is empty")
+    ids = tokenizer.encode(prompt)
+    if len(ids) > model.config.context:
+        raise ValueError(f"sample: the prompt has {len(ids)} characters, longer than the "
+                         f"model's context of {model.config.context}")
+    if not isinstance(length, int) or length < 0:
+        raise ValueError(f"sample: length must be a non-negative int, got {length!r}")
+    generator = np.random.Generator(np.random.PCG64(seed))
+    out = model.generate(ids[None, :], length, temperature=temperature, top_k=top_k,
+                         generator=generator)
+    return tokenizer.decode(out[0])
+
+
+# -------------------------------------------------------------------- step-based outputs
+def write_step_outputs(out, config, info, history, val_keys, title):
+    """metrics.json (atomically), curves.png (losses and ``val_keys`` per step) and a
+    self-contained report.html in the run folder."""
+    metrics = dict(config=dataclasses.asdict(config), info=info, history=history)
+    _atomic_text(os.path.join(out, "metrics.json"), json.dumps(metrics, indent=2))
+    png = os.path.join(out, "curves.png")
+    image = ""
+    if history and _plot_steps(history, val_keys, png):
+        with open(png, "rb") as f:
+            image = (f'<img alt="training curves" src="data:image/png;base64,'
+                     f'{base64.b64encode(f.read()).decode()}">')
+    columns = list(history[0]) if history else []
+    rows = "".join("<tr>" + "".join(f"<td>{_fmt(r.get(c))}</td>" for c in columns) + "</tr>"
+                   for r in history)
+    options = "".join(f"<tr><td>{html.escape(k)}</td><td>{_fmt(v)}</td></tr>"
+                      for k, v in metrics["config"].items())
+    last = ", ".join(f"{k} <b>{_fmt(history[-1][k])}</b>" for k in val_keys) if history else "n/a"
+    page = (f"<!doctype html><html><head><meta charset='utf-8'><title>retrograd run report"
+            f"</title><style>body{{font-family:sans-serif;margin:2em;max-width:70em}}"
+            f"table{{border-collapse:collapse;margin:1em 0}}td,th{{border:1px solid #ccc;"
+            f"padding:.25em .6em;text-align:right}}th{{background:#f3f3f3}}img{{max-width:100%}}"
+            f"</style></head><body><h1>retrograd training run</h1><p>{html.escape(title)}: "
+            f"{last} after {history[-1]['step'] if history else 0} steps.</p>{image}"
+            f"<h2>Evaluations</h2><table><tr>"
+            + "".join(f"<th>{html.escape(c)}</th>" for c in columns)
+            + f"</tr>{rows}</table><h2>Configuration</h2><table>{options}</table></body></html>")
+    _atomic_text(os.path.join(out, "report.html"), page)
+
+
+def _plot_steps(history, val_keys, path):
+    try:
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return False
+    steps = [h["step"] for h in history]
+    panels = [k for k in val_keys if not k.endswith("loss")]
+    fig, axes = plt.subplots(1, 1 + len(panels), figsize=(5 * (1 + len(panels)), 3.8),
+                             squeeze=False)
+    ax = axes[0, 0]
+    for key in ["train_loss"] + [k for k in val_keys if k.endswith("loss")]:
+        ax.plot(steps, [h[key] for h in history], marker="o", label=key.replace("_", " "))
+    ax.set(xlabel="step", ylabel="cross-entropy (nats/token)", title="loss")
+    for ax, key in zip(axes[0, 1:], panels):
+        ax.plot(steps, [h[key] for h in history], marker="o", label=key.replace("_", " "))
+        ax.set(xlabel="step", title=key.replace("_", " "))
+    for ax in axes[0]:
+        ax.grid(alpha=0.3)
+        ax.legend()
+    fig.tight_layout()
+    fig.savefig(path + ".tmp.png", dpi=100)
+    plt.close(fig)
+    os.replace(path + ".tmp.png", path)
+    return True
+
+
+def _fmt(value):
+    if isinstance(value, float):
+        return f"{value:.4g}" if abs(value) < 1e4 else f"{value:,.0f}"
+    return html.escape(str(value))
+
+
+def _atomic_text(path, text):
+    with open(path + ".tmp", "w", encoding="utf-8") as f:
+        f.write(text)
+    os.replace(path + ".tmp", path)
