@@ -4,6 +4,7 @@ A PyTorch-style deep-learning framework on NumPy. ``retrograd.tensor`` makes ten
 ``retrograd.autograd`` differentiates them, ``retrograd.nn`` builds models.
 """
 
+from retrograd._allocator import keep_freed_memory
 from retrograd.tensor import Tensor, where  # first: the ops and the engine import it
 
 from retrograd import autograd, dtypes, random  # noqa: E402
@@ -24,6 +25,8 @@ from retrograd.random import get_rng_state, manual_seed, seed, set_rng_state
 from retrograd import datasets, nn, optim, utils  # noqa: E402
 from retrograd import models  # noqa: E402  (after nn: the case studies are built from it)
 from retrograd.utils.serialization import load, save  # noqa: E402
+
+keep_freed_memory()
 
 __version__ = "0.1.0"
 

@@ -24,6 +24,7 @@ import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
 from retrograd.autograd.function import Function
+from retrograd.ops._parallel import copy_contiguous
 
 __all__ = ["Conv2d", "Conv1d", "conv_output_size", "offset_view"]
 
@@ -86,7 +87,7 @@ def _im2col(x_pad, kernel, out_size, stride, dilation):
     windows = as_strided(x_pad, shape=(c, kh, kw, n, ho, wo),
                          strides=(s_c, s_h * dh, s_w * dw, s_n, s_h * sh, s_w * sw),
                          writeable=False)
-    return np.ascontiguousarray(windows).reshape(c * kh * kw, n * ho * wo)
+    return copy_contiguous(windows).reshape(c * kh * kw, n * ho * wo)
 
 
 def _col2im_gemm(weight, grad_y, x_shape, padding, out_size, stride, dilation):
@@ -161,7 +162,7 @@ def _conv2d_backward(ctx, grad_out, cols, weight):
     n, o = grad_out.shape[:2]
     g, length = ctx.groups, ctx.out_size[0] * ctx.out_size[1]
     # dL/dY in the GEMM's layout (O, N*L), grouped: (g, O/g, N*L); one transposing copy
-    grad_y = np.ascontiguousarray(np.swapaxes(grad_out.reshape(n, o, length), 0, 1))
+    grad_y = copy_contiguous(np.swapaxes(grad_out.reshape(n, o, length), 0, 1))
     grad_y = grad_y.reshape(g, o // g, n * length)
     grad_x = grad_w = grad_b = None
     if ctx.needs_input_grad[2]:
