@@ -1,9 +1,10 @@
 """Activation ops that are not plain elementwise math: leaky ReLU and GELU (exact and tanh).
 
 ReLU, tanh and sigmoid live in ``ops/elementwise.py``; softmax and log-softmax in
-``ops/softmax.py``. NumPy has no erf, so the exact GELU uses ``_erfc``, W. J. Cody's rational
-Chebyshev approximation (Math. Comp. 1969, the SPECFUN routine CALERF), vectorized here and
-accurate to a few units in the last place in float64.
+``ops/softmax.py``. NumPy has no erf: the exact GELU uses SciPy's ndtr when SciPy is installed,
+else ``_erfc``, W. J. Cody's rational Chebyshev approximation (Math. Comp. 1969, the SPECFUN
+routine CALERF), vectorized here and accurate to a few units in the last place in float64.
+GELU's forward and plain backward run as chunked kernels on two threads (ops/_parallel.py).
 """
 
 import math
@@ -11,6 +12,7 @@ import math
 import numpy as np
 
 from retrograd.autograd.function import Function
+from retrograd.ops._parallel import elementwise
 
 __all__ = ["LeakyRelu", "Gelu", "GeluGrad"]
 
@@ -54,18 +56,13 @@ class Gelu(Function):
     def forward(ctx, x, approximate="none"):
         ctx.approximate = approximate
         ctx.save_for_backward(x)
-        if approximate == "tanh":
-            y = (x * 0.5) * (1.0 + np.tanh(_tanh_argument(x)))
-        else:
-            y = x * _normal_cdf(x)
-        # NOTE: Python floats keep float16/32/64, but ml_dtypes' bfloat16 promotes to float32
-        return y.astype(x.dtype, copy=False)
+        return _run_kernel(_FORWARD_KERNELS[approximate], x)
 
     @staticmethod
     def backward(ctx, grad_out):
         (x,) = ctx.saved_tensors
         if isinstance(grad_out, np.ndarray) and isinstance(x, np.ndarray):
-            return grad_out * _gelu_derivative(x, ctx.approximate)
+            return _run_kernel(_BACKWARD_KERNELS[ctx.approximate], x, grad_out)
         return GeluGrad.apply(grad_out, x, approximate=ctx.approximate)
 
 
@@ -101,6 +98,89 @@ _SQRT_2_OVER_PI = math.sqrt(2.0 / math.pi)
 _INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
 _INV_SQRT_2 = 1.0 / math.sqrt(2.0)
 _TANH_CUBIC = 0.044715
+
+
+def _run_kernel(kernel, x, *others):
+    """kernel over x (and arrays of x's shape), chunk by chunk on two threads (see
+    ops/_parallel.py); float16 and bfloat16 are computed in float32 and cast back (NumPy's
+    in-place ufuncs cannot write bfloat16 results of float32 arithmetic)."""
+    dtype = x.dtype
+    work = np.float32 if dtype.itemsize < 4 else dtype
+    arrays = [np.ascontiguousarray(a, dtype=work) for a in (x, *others)]
+    out = np.empty(x.shape, dtype=work)
+    elementwise(kernel, arrays, [out])
+    return out.astype(dtype, copy=False)
+
+
+def _tanh_gelu_kernel(x, y):
+    """y = 0.5 x (1 + tanh(u)) on one chunk, in place where possible."""
+    t = x * x
+    t *= _TANH_CUBIC
+    t += 1.0
+    t *= x
+    t *= _SQRT_2_OVER_PI
+    np.tanh(t, out=t)
+    np.add(t, 1.0, out=y)
+    y *= x
+    y *= 0.5
+
+
+def _tanh_gelu_backward_kernel(x, g, out):
+    """out = g * (0.5 (1 + T) + 0.5 x (1 - T^2) u') on one chunk."""
+    t = x * x
+    du = t * (3.0 * _TANH_CUBIC)
+    du += 1.0
+    du *= _SQRT_2_OVER_PI
+    t *= _TANH_CUBIC
+    t += 1.0
+    t *= x
+    t *= _SQRT_2_OVER_PI
+    np.tanh(t, out=t)
+    np.multiply(t, t, out=out)
+    np.subtract(1.0, out, out=out)
+    out *= du
+    out *= x
+    out *= 0.5
+    t += 1.0
+    t *= 0.5
+    out += t
+    out *= g
+
+
+def _exact_gelu_kernel(x, y):
+    """y = x Phi(x) on one chunk."""
+    _normal_cdf_into(x, y)
+    y *= x
+
+
+def _exact_gelu_backward_kernel(x, g, out):
+    """out = g * (Phi(x) + x phi(x)) on one chunk."""
+    pdf = x * x
+    pdf *= -0.5
+    np.exp(pdf, out=pdf)
+    pdf *= _INV_SQRT_2PI
+    pdf *= x
+    _normal_cdf_into(x, out)
+    out += pdf
+    out *= g
+
+
+def _normal_cdf_into(x, out):
+    """out = Phi(x): SciPy's ndtr when SciPy is installed (a compiled ufunc, ~3x faster),
+    otherwise the NumPy implementation below (Cody's erfc)."""
+    if _ndtr is not None:
+        _ndtr(x, out=out)
+    else:
+        np.copyto(out, _normal_cdf(x))
+
+
+try:  # SciPy is optional: "scipy where a kernel needs it" (DESIGN.md)
+    from scipy.special import ndtr as _ndtr
+except ImportError:  # pragma: no cover - exercised only where SciPy is missing
+    _ndtr = None
+
+_FORWARD_KERNELS = {"tanh": _tanh_gelu_kernel, "none": _exact_gelu_kernel}
+_BACKWARD_KERNELS = {"tanh": _tanh_gelu_backward_kernel, "none": _exact_gelu_backward_kernel}
 
 
 def _tanh_argument(x):

@@ -190,3 +190,26 @@ def test_activations_keep_low_precision_dtypes(dtype, fn):
     assert y.dtype == dtype and x.grad.dtype == dtype
     expected = fn(rg.tensor(_x((3, 4), seed=14))).numpy()
     np.testing.assert_allclose(y.float().detach().numpy(), expected, rtol=2e-2, atol=2e-2)
+
+
+def test_exact_gelu_without_scipy_equals_the_scipy_path(monkeypatch):
+    """The NumPy erfc fallback (no SciPy installed) gives the same values and gradients."""
+    from retrograd.ops import activation
+
+    x = np.linspace(-9.0, 9.0, 301)
+    g = np.cos(x)
+    with_scipy = (activation._run_kernel(activation._exact_gelu_kernel, x),
+                  activation._run_kernel(activation._exact_gelu_backward_kernel, x, g))
+    monkeypatch.setattr(activation, "_ndtr", None)
+    without = (activation._run_kernel(activation._exact_gelu_kernel, x),
+               activation._run_kernel(activation._exact_gelu_backward_kernel, x, g))
+    for a, b in zip(with_scipy, without):
+        np.testing.assert_allclose(a, b, rtol=1e-13, atol=1e-300)
+
+
+def test_gelu_kernels_cover_arrays_larger_than_one_chunk():
+    """Chunked on two threads: every element is computed (also the last partial chunk)."""
+    x = np.random.default_rng(0).standard_normal(3 * 65536 + 17)
+    for mode in ("none", "tanh"):
+        check_op(lambda t: F.gelu(t, approximate=mode),
+                 lambda t: torch.nn.functional.gelu(t, approximate=mode), x, gradcheck=False)
