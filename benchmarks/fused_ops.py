@@ -38,7 +38,6 @@ def _cases(rng):
     """name -> (arrays, which of them require grad, retrograd fused, retrograd composed,
     torch); each function takes the framework's tensors (inputs, then the cotangent if any)
     and runs forward + backward."""
-    import torch
     import torch.nn.functional as TF
 
     import retrograd.nn.functional as F

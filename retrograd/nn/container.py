@@ -195,7 +195,35 @@ def _insert(container, index, module, what):
         container._modules[str(i)] = m
 
 
-class ModuleDict(Module):
+class _MappingOf:
+    """The read-only mapping methods of ModuleDict and ParameterDict, over the Module
+    dictionary named by ``_mapping`` (``_modules`` or ``_parameters``)."""
+
+    _mapping = None
+
+    def _store(self):
+        return getattr(self, self._mapping)
+
+    def __len__(self):
+        return len(self._store())
+
+    def __iter__(self):
+        return iter(self._store())
+
+    def __contains__(self, key):
+        return key in self._store()
+
+    def keys(self):
+        return self._store().keys()
+
+    def values(self):
+        return self._store().values()
+
+    def items(self):
+        return self._store().items()
+
+
+class ModuleDict(_MappingOf, Module):
     """A dict of modules whose parameters are registered under their keys (insertion order).
 
     Example:
@@ -204,6 +232,8 @@ class ModuleDict(Module):
         >>> list(heads), heads["box"].out_features
         (['cls', 'box'], 4)
     """
+
+    _mapping = "_modules"
 
     def __init__(self, modules=None):
         super().__init__()
@@ -218,24 +248,6 @@ class ModuleDict(Module):
 
     def __delitem__(self, key):
         del self._modules[key]
-
-    def __len__(self):
-        return len(self._modules)
-
-    def __iter__(self):
-        return iter(self._modules)
-
-    def __contains__(self, key):
-        return key in self._modules
-
-    def keys(self):
-        return self._modules.keys()
-
-    def values(self):
-        return self._modules.values()
-
-    def items(self):
-        return self._modules.items()
 
     def update(self, modules):
         items = modules.items() if hasattr(modules, "items") else modules
@@ -300,7 +312,7 @@ class ParameterList(Module):
         return _tensor_lines(enumerate(self))
 
 
-class ParameterDict(Module):
+class ParameterDict(_MappingOf, Module):
     """A dict of Parameters registered under their keys; tensors are made Parameters.
 
     Example:
@@ -309,6 +321,8 @@ class ParameterDict(Module):
         >>> list(scales)  # a plain dict is added in sorted order, as in PyTorch
         ['a', 'b']
     """
+
+    _mapping = "_parameters"
 
     def __init__(self, values=None):
         super().__init__()
@@ -347,20 +361,3 @@ class ParameterDict(Module):
     def extra_repr(self):
         return _tensor_lines(self.items())
 
-    def __len__(self):
-        return len(self._parameters)
-
-    def __iter__(self):
-        return iter(self._parameters)
-
-    def __contains__(self, key):
-        return key in self._parameters
-
-    def keys(self):
-        return self._parameters.keys()
-
-    def items(self):
-        return self._parameters.items()
-
-    def values(self):
-        return self._parameters.values()

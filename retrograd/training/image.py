@@ -18,7 +18,9 @@ from retrograd.datasets import CIFAR10, MNIST, Digits, FashionMNIST
 from retrograd.datasets.transforms import Compose, Normalize, RandomCrop, RandomHorizontalFlip, ToTensor
 from retrograd.models import MODELS, build_model
 from retrograd.nn import functional as F
-from retrograd.training.common import CHECKPOINT, Progress, run_folder, say, write_outputs
+from retrograd.training.common import (CHECKPOINT, Progress, optimizer_step,
+                                       restore_training_state, run_folder, say, training_state,
+                                       write_outputs)
 from retrograd.utils.data import DataLoader
 from retrograd.utils.serialization import load, save
 
@@ -167,18 +169,11 @@ class _Run:
         self.epoch, self.step, self.history = 0, 0, []
 
     def state(self):
-        return {"model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
-                "scheduler": self.scheduler.state_dict(), "loader": self.loader.state_dict(),
-                "rng": rg.get_rng_state(), "epoch": self.epoch, "step": self.step,
-                "history": self.history, "config": dataclasses.asdict(self.config)}
+        return {**training_state(self), "epoch": self.epoch}
 
     def restore(self, state):
-        self.model.load_state_dict(state["model"])
-        self.optimizer.load_state_dict(state["optimizer"])
-        self.scheduler.load_state_dict(state["scheduler"])
-        self.loader.load_state_dict(state["loader"])
-        rg.set_rng_state(state["rng"])
-        self.epoch, self.step, self.history = state["epoch"], state["step"], list(state["history"])
+        restore_training_state(self, state)
+        self.epoch = state["epoch"]
 
 
 def evaluate(model, dataset, batch_size=500):
@@ -201,14 +196,9 @@ def _train_epoch(run, bar):
     model.train()
     for x, y in run.loader:
         logits = model(x)
-        loss = F.cross_entropy(logits, y)
-        run.optimizer.zero_grad()
-        loss.backward()
-        run.optimizer.step()
-        run.scheduler.step()
-        run.step += 1
+        loss = optimizer_step(run, F.cross_entropy(logits, y))
         n = len(y)
-        loss_sum += loss.item() * n
+        loss_sum += loss * n
         correct += int((logits.detach().argmax(1) == y).sum().item())
         seen += n
         rate = seen / max(time.perf_counter() - start, 1e-9)

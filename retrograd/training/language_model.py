@@ -17,10 +17,7 @@ The step-based pieces (``StepProgress``, ``write_step_outputs``) are shared with
 job (``retrograd.training.sequence``).
 """
 
-import base64
 import dataclasses
-import html
-import json
 import os
 import sys
 import time
@@ -30,10 +27,11 @@ import numpy as np
 import retrograd as rg
 from retrograd import optim
 from retrograd.datasets.text import CharTokenizer, load_text_splits
+from retrograd.inspect.report import write_step_report
 from retrograd.models.gpt import GPT, GPTConfig
 from retrograd.nn import functional as F
-from retrograd.nn.utils import clip_grad_norm_
-from retrograd.training.common import CHECKPOINT, run_folder, say
+from retrograd.training.common import (CHECKPOINT, optimizer_step, restore_training_state,
+                                       run_folder, say, training_state, write_outputs)
 from retrograd.utils.data import DataLoader
 from retrograd.utils.serialization import load, save
 
@@ -134,21 +132,12 @@ class _Run:
         self.loss_sum, self.loss_count, self.tokens = 0.0, 0, 0
 
     def state(self):
-        return {"job": JOB, "model": self.model.state_dict(),
-                "optimizer": self.optimizer.state_dict(),
-                "scheduler": self.scheduler.state_dict(), "loader": self.loader.state_dict(),
-                "rng": rg.get_rng_state(), "step": self.step, "history": self.history,
+        return {"job": JOB, **training_state(self),
                 "running": [self.loss_sum, self.loss_count, self.tokens],
-                "config": dataclasses.asdict(self.config),
                 "model_config": self.model_config.as_dict(), "vocab": self.tokenizer.chars}
 
     def restore(self, state):
-        self.model.load_state_dict(state["model"])
-        self.optimizer.load_state_dict(state["optimizer"])
-        self.scheduler.load_state_dict(state["scheduler"])
-        self.loader.load_state_dict(state["loader"])
-        rg.set_rng_state(state["rng"])
-        self.step, self.history = state["step"], list(state["history"])
+        restore_training_state(self, state)
         self.loss_sum, self.loss_count, self.tokens = state["running"]
         if state["vocab"] != self.tokenizer.chars:
             raise ValueError(f"train: the checkpoint's vocabulary differs from {self.path!r}'s; "
@@ -191,15 +180,8 @@ def evaluate_loss(model, dataset, batch_size=64, limit=None):
 
 def _train_step(run, x, y):
     logits = run.model(x)
-    loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), y.reshape(-1))
-    run.optimizer.zero_grad()
-    loss.backward()
-    if run.config.grad_clip:
-        clip_grad_norm_(run.model.parameters(), run.config.grad_clip)
-    run.optimizer.step()
-    run.scheduler.step()
-    run.step += 1
-    return loss.item()
+    return optimizer_step(run, F.cross_entropy(logits.reshape(-1, logits.shape[-1]),
+                                               y.reshape(-1)))
 
 
 def _log(run, started, val_loss):
@@ -314,67 +296,5 @@ def sample(checkpoint, prompt=None, length=500, temperature=1.0, top_k=None, see
 def write_step_outputs(out, config, info, history, val_keys, title):
     """metrics.json (atomically), curves.png (losses and ``val_keys`` per step) and a
     self-contained report.html in the run folder."""
-    metrics = dict(config=dataclasses.asdict(config), info=info, history=history)
-    _atomic_text(os.path.join(out, "metrics.json"), json.dumps(metrics, indent=2))
-    png = os.path.join(out, "curves.png")
-    image = ""
-    if history and _plot_steps(history, val_keys, png):
-        with open(png, "rb") as f:
-            image = (f'<img alt="training curves" src="data:image/png;base64,'
-                     f'{base64.b64encode(f.read()).decode()}">')
-    columns = list(history[0]) if history else []
-    rows = "".join("<tr>" + "".join(f"<td>{_fmt(r.get(c))}</td>" for c in columns) + "</tr>"
-                   for r in history)
-    options = "".join(f"<tr><td>{html.escape(k)}</td><td>{_fmt(v)}</td></tr>"
-                      for k, v in metrics["config"].items())
-    last = ", ".join(f"{k} <b>{_fmt(history[-1][k])}</b>" for k in val_keys) if history else "n/a"
-    page = (f"<!doctype html><html><head><meta charset='utf-8'><title>retrograd run report"
-            f"</title><style>body{{font-family:sans-serif;margin:2em;max-width:70em}}"
-            f"table{{border-collapse:collapse;margin:1em 0}}td,th{{border:1px solid #ccc;"
-            f"padding:.25em .6em;text-align:right}}th{{background:#f3f3f3}}img{{max-width:100%}}"
-            f"</style></head><body><h1>retrograd training run</h1><p>{html.escape(title)}: "
-            f"{last} after {history[-1]['step'] if history else 0} steps.</p>{image}"
-            f"<h2>Evaluations</h2><table><tr>"
-            + "".join(f"<th>{html.escape(c)}</th>" for c in columns)
-            + f"</tr>{rows}</table><h2>Configuration</h2><table>{options}</table></body></html>")
-    _atomic_text(os.path.join(out, "report.html"), page)
-
-
-def _plot_steps(history, val_keys, path):
-    try:
-        import matplotlib
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
-        return False
-    steps = [h["step"] for h in history]
-    panels = [k for k in val_keys if not k.endswith("loss")]
-    fig, axes = plt.subplots(1, 1 + len(panels), figsize=(5 * (1 + len(panels)), 3.8),
-                             squeeze=False)
-    ax = axes[0, 0]
-    for key in ["train_loss"] + [k for k in val_keys if k.endswith("loss")]:
-        ax.plot(steps, [h[key] for h in history], marker="o", label=key.replace("_", " "))
-    ax.set(xlabel="step", ylabel="cross-entropy (nats/token)", title="loss")
-    for ax, key in zip(axes[0, 1:], panels):
-        ax.plot(steps, [h[key] for h in history], marker="o", label=key.replace("_", " "))
-        ax.set(xlabel="step", title=key.replace("_", " "))
-    for ax in axes[0]:
-        ax.grid(alpha=0.3)
-        ax.legend()
-    fig.tight_layout()
-    fig.savefig(path + ".tmp.png", dpi=100)
-    plt.close(fig)
-    os.replace(path + ".tmp.png", path)
-    return True
-
-
-def _fmt(value):
-    if isinstance(value, float):
-        return f"{value:.4g}" if abs(value) < 1e4 else f"{value:,.0f}"
-    return html.escape(str(value))
-
-
-def _atomic_text(path, text):
-    with open(path + ".tmp", "w", encoding="utf-8") as f:
-        f.write(text)
-    os.replace(path + ".tmp", path)
+    write_outputs(out, config, info, history,
+                  report=lambda folder, metrics: write_step_report(folder, metrics, val_keys, title))

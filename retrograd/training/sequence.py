@@ -21,8 +21,8 @@ from retrograd import optim
 from retrograd.datasets.sequence_tasks import BOS, EOS, PAD, TASKS, VOCAB, decode, make_task
 from retrograd.models.seq2seq import Seq2SeqTransformer
 from retrograd.nn import functional as F
-from retrograd.nn.utils import clip_grad_norm_
-from retrograd.training.common import CHECKPOINT, run_folder, say
+from retrograd.training.common import (CHECKPOINT, optimizer_step, restore_training_state,
+                                       run_folder, say, training_state)
 from retrograd.training.language_model import StepProgress, write_step_outputs
 from retrograd.utils.data import DataLoader
 from retrograd.utils.serialization import load, save
@@ -94,20 +94,10 @@ class _Run:
         self.step, self.history, self.loss_sum, self.loss_count = 0, [], 0.0, 0
 
     def state(self):
-        return {"job": JOB, "model": self.model.state_dict(),
-                "optimizer": self.optimizer.state_dict(),
-                "scheduler": self.scheduler.state_dict(), "loader": self.loader.state_dict(),
-                "rng": rg.get_rng_state(), "step": self.step, "history": self.history,
-                "running": [self.loss_sum, self.loss_count],
-                "config": dataclasses.asdict(self.config)}
+        return {"job": JOB, **training_state(self), "running": [self.loss_sum, self.loss_count]}
 
     def restore(self, state):
-        self.model.load_state_dict(state["model"])
-        self.optimizer.load_state_dict(state["optimizer"])
-        self.scheduler.load_state_dict(state["scheduler"])
-        self.loader.load_state_dict(state["loader"])
-        rg.set_rng_state(state["rng"])
-        self.step, self.history = state["step"], list(state["history"])
+        restore_training_state(self, state)
         self.loss_sum, self.loss_count = state["running"]
 
     def batches(self):
@@ -129,14 +119,7 @@ def _train_step(run, src, tgt):
     logits = run.model(src, tgt[:, :-1])
     loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), tgt[:, 1:].reshape(-1),
                            ignore_index=PAD)
-    run.optimizer.zero_grad()
-    loss.backward()
-    if run.config.grad_clip:
-        clip_grad_norm_(run.model.parameters(), run.config.grad_clip)
-    run.optimizer.step()
-    run.scheduler.step()
-    run.step += 1
-    return loss.item()
+    return optimizer_step(run, loss)
 
 
 def train(config, stop_after=None):
