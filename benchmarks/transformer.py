@@ -9,8 +9,9 @@
    step-by-step alternation: each library's BLAS/OpenMP threads keep spinning for a while
    after a call and would steal the two cores from the other library's threads.
    Target: retrograd / torch <= 1.5.
-2. Attention alone, forward + backward (B=32, H=4, T=64, D=32, causal): the case of
-   benchmarks/attention.py, run from here when that file exists.
+2. Attention alone (benchmarks/attention.py): forward + backward at B=32, H=4, T=64, D=32,
+   causal, against PyTorch; and the activation memory (bytes saved for backward, tracemalloc
+   peak) of the standard against the memory-efficient op at T = 256, 1024 and 4096.
 
     python benchmarks/transformer.py [--repeats 30] [--rounds 5] [--profile]
 
@@ -19,10 +20,9 @@ the call tree, to find overhead in the layer code.
 """
 
 import argparse
-import importlib.util
-import inspect
 import os
 import statistics
+import sys
 import time
 
 import numpy as np
@@ -110,19 +110,15 @@ def training_step(repeats, rounds=5):
     return ratio
 
 
-def attention_alone(repeats):
-    path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "attention.py")
-    if not os.path.exists(path):
-        print("\nattention alone: benchmarks/attention.py not found, skipped")
-        return
-    spec = importlib.util.spec_from_file_location("_attention_benchmark", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+def attention_alone(repeats, lengths=(256, 1024, 4096)):
+    """benchmarks/attention.py's two parts: speed at B=32, H=4, T=64, D=32 and the activation
+    memory of the standard and memory-efficient ops at each of ``lengths``."""
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    import attention
+
     print()
-    if "threads" in inspect.signature(module.speed).parameters:
-        module.speed(repeats, threads=2, shape=(32, 4, 64, 32))
-    else:
-        module.speed(repeats, shape=(32, 4, 64, 32))
+    attention.speed(repeats, threads=2, shape=(32, 4, 64, 32))
+    attention.memory(lengths, block_size=128)
 
 
 def profile(steps=10):
