@@ -80,7 +80,8 @@ def check_embedding_input(input, weight, name):  # noqa: A002 - PyTorch's argume
         if low < 0 or high >= num_embeddings:
             bad = int(low) if low < 0 else int(high)
             raise IndexError(f"{name}: token id {bad} is out of range for a vocabulary of "
-                             f"size {num_embeddings} (ids must be in [0, {num_embeddings - 1}])")
+                             f"size {num_embeddings} (ids must be in [0, {num_embeddings - 1}]; "
+                             f"input of shape {array.shape}, weight of shape {weight.shape})")
     return input if isinstance(input, Tensor) else array
 
 
