@@ -12,7 +12,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
-__all__ = ["copy_contiguous", "elementwise"]
+__all__ = ["copy_contiguous", "copy_into", "elementwise"]
 
 # Below this many elements a copy is too short to pay for handing half of it to a thread.
 _PARALLEL_MIN_ELEMENTS = 1 << 20
@@ -41,7 +41,18 @@ def copy_contiguous(view):
     """
     if view.flags.c_contiguous:
         return view
-    out = np.empty(view.shape, dtype=view.dtype)
+    return copy_into(np.empty(view.shape, dtype=view.dtype), view)
+
+
+def copy_into(out, view):
+    """np.copyto(out, view) for arrays of one shape, split over two threads along the first
+    axis when large; returns out.
+
+    Example:
+        >>> out = np.zeros((2, 3), dtype=int)
+        >>> copy_into(out, np.arange(6).reshape(3, 2).T).tolist()
+        [[0, 2, 4], [1, 3, 5]]
+    """
     if view.size < _PARALLEL_MIN_ELEMENTS or _THREADS < 2 or view.shape[0] < 2:
         np.copyto(out, view)
         return out
@@ -50,7 +61,6 @@ def copy_contiguous(view):
     np.copyto(out[:half], view[:half])
     second.result()
     return out
-
 
 
 def elementwise(kernel, inputs, outputs):

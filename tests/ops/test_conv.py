@@ -10,7 +10,8 @@ from hypothesis import assume, given, settings
 
 import retrograd as rg
 import retrograd.nn.functional as F
-from retrograd.ops.conv import Conv1d, Conv2d, _im2col, conv_output_size, offset_view
+from retrograd.ops.conv import (Conv1d, Conv2d, _im2col, _im2row, _rows_width, conv_output_size,
+                                offset_view)
 from tests.oracle import check_backward_alone, check_op, randn, to_torch
 
 # torch warns that it pads a copy for 'same' with even kernels; so do we, silently
@@ -195,6 +196,63 @@ def test_im2col_rows_are_kernel_cells_in_weight_order_and_columns_the_windows():
     assert cols.shape == (3 * 2 * 3, 2 * 2 * 1) and cols.flags.c_contiguous
     for n, c, i, j, ho in np.ndindex(2, 3, 2, 3, 2):
         assert cols[(c * 2 + i) * 3 + j, n * 2 + ho] == x[n, c, 2 * ho + i, j]
+
+
+@pytest.mark.parametrize("dilation_h", [1, 2])
+def test_im2row_rows_are_runs_of_padded_rows_with_zeros_after_the_last(dilation_h):
+    x = np.arange(2 * 3 * 7 * 5, dtype=np.float64).reshape(2, 3, 7, 5)
+    out_h = 7 - dilation_h * 2
+    rows = _im2row(x, 3, dilation_h, out_h, extra=4)
+    assert rows.shape == (3 * 3, 2 * out_h * 5 + 4) and rows.flags.c_contiguous
+    for n, c, i, ho, w in np.ndindex(2, 3, 3, out_h, 5):
+        assert rows[c * 3 + i, (n * out_h + ho) * 5 + w] == x[n, c, ho + i * dilation_h, w]
+    np.testing.assert_array_equal(rows[:, -4:], 0.0)
+
+
+@pytest.mark.parametrize("x_shape, w_shape, stride, expected", [
+    ((2, 4, 8, 8), (4, 4, 3, 3), (1, 1), "rows"),
+    ((2, 4, 32, 32), (4, 4, 3, 3), (1, 1), "rows"),
+    ((2, 4, 8, 8), (4, 4, 3, 3), (2, 2), "columns"),     # strided
+    ((2, 2, 8, 8), (4, 2, 3, 3), (1, 1), "columns"),     # C/g * kh = 6: too shallow GEMMs
+    ((2, 4, 3, 3), (4, 4, 3, 3), (1, 1), "columns"),     # Wp = 5 > 1.5 Wo = 4.5
+    ((2, 4, 8, 8), (4, 4, 3, 1), (1, 1), "columns"),     # one kernel column: nothing to shift
+])
+def test_row_layout_only_where_it_pays(x_shape, w_shape, stride, expected):
+    x_pad = np.zeros(x_shape[:2] + (x_shape[2] + 2, x_shape[3] + 2))
+    out = tuple(conv_output_size(s, k, stride[0], 2, 1) for s, k in zip(x_shape[2:], w_shape[2:]))
+    width = _rows_width(x_pad, w_shape, out, stride)
+    assert width == (x_pad.shape[3] if expected == "rows" else None)
+
+
+@pytest.mark.parametrize("x_shape, w_shape, kwargs", [
+    ((2, 3, 8, 8), (5, 3, 3, 3), dict(padding=1)),          # rows; dL/dx by col2im (O > C)
+    ((2, 5, 8, 8), (3, 5, 3, 3), dict(padding=1)),          # rows; dL/dx by a conv (O <= C)
+    ((2, 8, 7, 9), (4, 4, 3, 3), dict(padding=2, dilation=2, groups=2)),   # rows, grouped
+    ((2, 4, 6, 10), (3, 4, 3, 5), dict(padding=(1, 2))),    # rows, a 3x5 kernel
+    ((2, 4, 6, 7), (3, 4, 2, 4), dict(padding="same")),     # rows, asymmetric padding
+    ((1, 2, 4, 33), (3, 2, 3, 3), dict(padding=1)),         # columns (C/g * kh = 6)
+])
+def test_conv2d_in_both_layouts_matches_torch(x_shape, w_shape, kwargs):
+    ours, theirs = _conv2d(**kwargs)
+    check_op(ours, theirs, randn(*x_shape), randn(*w_shape), randn(w_shape[0]))
+
+
+def test_conv1d_in_the_row_layout_matches_torch():
+    ours, theirs = _conv1d(padding=1)
+    check_op(ours, theirs, randn(2, 8, 12), randn(4, 8, 3), randn(4))
+
+
+def test_conv2d_of_a_non_contiguous_input_without_padding_matches_torch():
+    ours, theirs = _conv2d()
+    check_op(lambda x, w: ours(x.transpose(2, 3), w), lambda x, w: theirs(x.transpose(2, 3), w),
+             randn(2, 4, 9, 8), randn(3, 4, 3, 3))
+
+
+def test_conv2d_row_layout_saves_a_third_of_the_columns():
+    x = rg.tensor(randn(2, 4, 8, 8), requires_grad=True)
+    w = rg.tensor(randn(5, 4, 3, 3), requires_grad=True)
+    rows, _ = _saved(F.conv2d(x, w, padding=1))
+    assert rows.shape == (4 * 3, 2 * 8 * 10 + 2)   # X_col would be (36, 128)
 
 
 def test_offset_view_writes_through_to_the_padded_array():
