@@ -214,8 +214,10 @@ def test_im2row_rows_are_runs_of_padded_rows_with_zeros_after_the_last(dilation_
     ((2, 4, 32, 32), (4, 4, 3, 3), (1, 1), "rows"),
     ((2, 4, 8, 8), (4, 4, 3, 3), (2, 2), "columns"),     # strided
     ((2, 2, 8, 8), (4, 2, 3, 3), (1, 1), "columns"),     # C/g * kh = 6: too shallow GEMMs
-    ((2, 4, 3, 3), (4, 4, 3, 3), (1, 1), "columns"),     # Wp = 5 > 1.5 Wo = 4.5
+    ((2, 4, 6, 6), (4, 4, 3, 3), (1, 1), "rows"),        # Wp = 8 = 4/3 Wo
+    ((2, 4, 4, 4), (4, 4, 3, 3), (1, 1), "columns"),     # Wp = 6 > 4/3 Wo
     ((2, 4, 8, 8), (4, 4, 3, 1), (1, 1), "columns"),     # one kernel column: nothing to shift
+    ((2, 16, 1, 30), (4, 16, 1, 3), (1, 1), "columns"),  # one kernel row (conv1d)
 ])
 def test_row_layout_only_where_it_pays(x_shape, w_shape, stride, expected):
     x_pad = np.zeros(x_shape[:2] + (x_shape[2] + 2, x_shape[3] + 2))
@@ -224,22 +226,19 @@ def test_row_layout_only_where_it_pays(x_shape, w_shape, stride, expected):
     assert width == (x_pad.shape[3] if expected == "rows" else None)
 
 
-@pytest.mark.parametrize("x_shape, w_shape, kwargs", [
-    ((2, 3, 8, 8), (5, 3, 3, 3), dict(padding=1)),          # rows; dL/dx by col2im (O > C)
-    ((2, 5, 8, 8), (3, 5, 3, 3), dict(padding=1)),          # rows; dL/dx by a conv (O <= C)
-    ((2, 8, 7, 9), (4, 4, 3, 3), dict(padding=2, dilation=2, groups=2)),   # rows, grouped
-    ((2, 4, 6, 10), (3, 4, 3, 5), dict(padding=(1, 2))),    # rows, a 3x5 kernel
-    ((2, 4, 6, 7), (3, 4, 2, 4), dict(padding="same")),     # rows, asymmetric padding
-    ((1, 2, 4, 33), (3, 2, 3, 3), dict(padding=1)),         # columns (C/g * kh = 6)
+@pytest.mark.parametrize("x_shape, w_shape, kwargs, rows", [
+    ((2, 3, 8, 8), (5, 3, 3, 3), dict(padding=1), True),       # dL/dx by col2im (O > C)
+    ((2, 5, 8, 8), (3, 5, 3, 3), dict(padding=1), True),       # dL/dx by a conv (O <= C)
+    ((2, 8, 7, 15), (4, 4, 3, 3), dict(padding=2, dilation=2, groups=2), True),
+    ((2, 4, 6, 13), (3, 4, 3, 5), dict(padding=(1, 2)), True),  # a 3x5 kernel
+    ((2, 4, 6, 10), (3, 4, 2, 4), dict(padding="same"), True),  # asymmetric padding
+    ((1, 2, 4, 33), (3, 2, 3, 3), dict(padding=1), False),     # C/g * kh = 6
 ])
-def test_conv2d_in_both_layouts_matches_torch(x_shape, w_shape, kwargs):
+def test_conv2d_in_both_layouts_matches_torch(x_shape, w_shape, kwargs, rows):
     ours, theirs = _conv2d(**kwargs)
+    x = rg.tensor(randn(*x_shape), requires_grad=True)
+    assert (ours(x, rg.tensor(randn(*w_shape))).grad_fn.width is not None) == rows
     check_op(ours, theirs, randn(*x_shape), randn(*w_shape), randn(w_shape[0]))
-
-
-def test_conv1d_in_the_row_layout_matches_torch():
-    ours, theirs = _conv1d(padding=1)
-    check_op(ours, theirs, randn(2, 8, 12), randn(4, 8, 3), randn(4))
 
 
 def test_conv2d_of_a_non_contiguous_input_without_padding_matches_torch():
