@@ -117,7 +117,8 @@ def write_run_report(out, metrics):
     one row per epoch)."""
     history = metrics["history"]
     png = os.path.join(out, "curves.png")
-    image = _embedded_png(png, "loss and accuracy curves") if history and plot_curves(history, png) else ""
+    image = (_embedded_png(png, "loss and accuracy curves")
+             if history and plot_curves(history, png) else "")
     summary = (f"{html.escape(str(metrics['config'].get('model')))} on "
                f"{html.escape(str(metrics['info'].get('name')))}: final test accuracy "
                f"<b>{_fmt(history[-1]['test_acc']) if history else 'n/a'}</b> after "

@@ -23,9 +23,10 @@ pixels of x_pad, and the kw column shifts become column offsets into X_row, so t
     Y_wide = sum_j W_j @ X_row[:, j*dw : j*dw + N*Ho*Wp]        W_j = W[:, :, :, j]:(O, C*kh)
 
 over every pixel of each padded row (Wp per output row instead of Wo; the Wp - Wo extra
-columns are computed and thrown away; _rows_width says where this pays). X_row is kw times smaller than X_col (a third for
-3x3 kernels) and is saved for backward in its place; measured on a 3x3 conv forward at batch
-32: 16->16 channels on 32x32 maps 3.96 -> 3.16 ms, 32->32 on 16x16 2.78 -> 1.92 ms.
+columns are computed and thrown away; _rows_width says where this pays). X_row is kw times
+smaller than X_col (a third for 3x3 kernels) and is saved for backward in its place;
+measured on a 3x3 conv forward at batch 32: 16->16 channels on 32x32 maps 3.96 -> 3.16 ms,
+32->32 on 16x16 2.78 -> 1.92 ms.
 
 Conv1d is Conv2d with H = kh = 1 (a view, no copy). Both are fused kernels with a raw-array
 backward (``once_differentiable``): a second derivative through them raises an error.
@@ -344,8 +345,9 @@ class Conv2d(Function):
 
     Saves: X_col (K, N*L) when dL/dW is needed, reused by the dL/dW GEMM instead of being
     rebuilt: kh*kw times the input's memory at stride 1 (9x for a 3x3 'same' conv), less for
-    larger strides; in the row layout X_row instead, kh times the padded input (3x). W when dL/dx is needed. Neither when not needed (a frozen layer keeps no
-    X_col; the first layer computes no dL/dx). Attrs: stride (sh, sw), padding ((top,
+    larger strides; in the row layout X_row instead, kh times the padded input (3x). W when
+    dL/dx is needed. Neither when not needed (a frozen layer keeps no X_col; the first layer
+    computes no dL/dx). Attrs: stride (sh, sw), padding ((top,
     bottom), (left, right)), dilation (dh, dw), groups; the functional API checks them.
     """
 

@@ -296,5 +296,7 @@ def sample(checkpoint, prompt=None, length=500, temperature=1.0, top_k=None, see
 def write_step_outputs(out, config, info, history, val_keys, title):
     """metrics.json (atomically), curves.png (losses and ``val_keys`` per step) and a
     self-contained report.html in the run folder."""
-    write_outputs(out, config, info, history,
-                  report=lambda folder, metrics: write_step_report(folder, metrics, val_keys, title))
+    def report(folder, metrics):
+        write_step_report(folder, metrics, val_keys, title)
+
+    write_outputs(out, config, info, history, report=report)
