@@ -24,6 +24,7 @@ because idle OpenBLAS threads spin while they wait for the next call.
 import argparse
 import math
 import os
+import sys
 import time
 
 import numpy as np
@@ -40,64 +41,6 @@ def run_retrograd(config):
     seconds = time.perf_counter() - start
     return dict(seconds=seconds, val_loss=summary["val_loss"],
                 train_loss=summary["history"][-1]["train_loss"])
-
-
-def _torch_gpt(torch, gpt_config):
-    nn, F = torch.nn, torch.nn.functional
-    d, heads = gpt_config.d_model, gpt_config.n_head
-
-    class Attention(nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.qkv, self.proj = nn.Linear(d, 3 * d), nn.Linear(d, d)
-
-        def forward(self, x):
-            b, t, _ = x.shape
-            q, k, v = self.qkv(x).reshape(b, t, 3, heads, d // heads).permute(2, 0, 3, 1, 4)
-            y = F.scaled_dot_product_attention(q, k, v, is_causal=True)
-            return self.proj(y.transpose(1, 2).reshape(b, t, d))
-
-    class MLP(nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.fc, self.proj = nn.Linear(d, 4 * d), nn.Linear(4 * d, d)
-
-        def forward(self, x):
-            return self.proj(F.gelu(self.fc(x), approximate="tanh"))
-
-    class Block(nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.ln_1, self.attn, self.ln_2, self.mlp = nn.LayerNorm(d), Attention(), \
-                nn.LayerNorm(d), MLP()
-
-        def forward(self, x):
-            x = x + self.attn(self.ln_1(x))
-            return x + self.mlp(self.ln_2(x))
-
-    class Positions(nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.weight = nn.Parameter(torch.zeros(gpt_config.context, d))
-
-    class GPT(nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.wte = nn.Embedding(gpt_config.vocab_size, d)
-            self.wpe = Positions()
-            self.blocks = nn.ModuleList([Block() for _ in range(gpt_config.n_layer)])
-            self.ln_f = nn.LayerNorm(d)
-            self.head = nn.Linear(d, gpt_config.vocab_size, bias=False)
-            if gpt_config.tie_weights:
-                self.head.weight = self.wte.weight
-
-        def forward(self, idx):
-            x = self.wte(idx) + self.wpe.weight[:idx.shape[1]]
-            for block in self.blocks:
-                x = block(x)
-            return self.head(self.ln_f(x))
-
-    return GPT()
 
 
 def _schedule(config):
@@ -119,9 +62,12 @@ def run_torch(config, threads):
 
     from retrograd.training.language_model import _Run
 
+    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    from tests.torch_gpt import TorchGPT   # the reference the GPT tests check against
+
     torch.set_num_threads(threads)
     run = _Run(config)   # seeded exactly like the retrograd run: same weights, same batches
-    model = _torch_gpt(torch, run.model_config)
+    model = TorchGPT(run.model_config)
     model.load_state_dict({k: torch.from_numpy(v.detach().numpy().copy())
                            for k, v in run.model.state_dict().items()})
     params = list(model.parameters())
