@@ -13,13 +13,12 @@ also holds ``metrics.json``, ``curves.png`` (training and validation loss per st
 ``retrograd sample --checkpoint PATH`` calls ``sample(...)``: the prompt followed by ``length``
 characters drawn with temperature and top-k, reproducible with a seed.
 
-The step-based pieces (``StepProgress``, ``write_step_outputs``) are shared with the sequence
-job (``retrograd.training.sequence``).
+The step loop, progress bar and run outputs are shared with the sequence job
+(``retrograd.training.common``).
 """
 
 import dataclasses
 import os
-import sys
 import time
 
 import numpy as np
@@ -27,16 +26,15 @@ import numpy as np
 import retrograd as rg
 from retrograd import optim
 from retrograd.datasets.text import CharTokenizer, load_text_splits
-from retrograd.inspect.report import write_step_report
 from retrograd.models.gpt import GPT, GPTConfig
 from retrograd.nn import functional as F
-from retrograd.training.common import (CHECKPOINT, optimizer_step, restore_training_state,
-                                       run_folder, say, training_state, write_outputs)
+from retrograd.training.common import (optimizer_step, restore_training_state, resumed_config,
+                                       run_folder, save_state, say, train_steps, training_state,
+                                       write_step_outputs)
 from retrograd.utils.data import DataLoader
-from retrograd.utils.serialization import load, save
+from retrograd.utils.serialization import load
 
-__all__ = ["LMConfig", "train", "sample", "evaluate_loss", "load_gpt", "StepProgress",
-           "write_step_outputs", "JOB"]
+__all__ = ["LMConfig", "train", "sample", "evaluate_loss", "load_gpt", "JOB"]
 
 JOB = "language_model"
 
@@ -76,29 +74,6 @@ def text_path(spec):
         raise ValueError(f"train: the gpt model reads a text file, give --data text:PATH "
                          f"(got {spec!r})")
     return path
-
-
-class StepProgress:
-    """A progress bar over training steps: tqdm when available and enabled, else silent."""
-
-    def __init__(self, enabled, total, initial=0, desc="train"):
-        self.bar = None
-        if enabled:
-            try:
-                from tqdm import tqdm
-            except ImportError:
-                return
-            self.bar = tqdm(total=total, initial=initial, desc=desc, unit="step", leave=True,
-                            mininterval=0.5, file=sys.stderr)
-
-    def update(self, text):
-        if self.bar is not None:
-            self.bar.set_postfix_str(text, refresh=False)
-            self.bar.update(1)
-
-    def close(self):
-        if self.bar is not None:
-            self.bar.close()
 
 
 def _param_groups(model, weight_decay):
@@ -179,6 +154,7 @@ def evaluate_loss(model, dataset, batch_size=64, limit=None):
 
 
 def _train_step(run, x, y):
+    run.tokens += x.numel()
     logits = run.model(x)
     return optimizer_step(run, F.cross_entropy(logits.reshape(-1, logits.shape[-1]),
                                                y.reshape(-1)))
@@ -202,42 +178,26 @@ def train(config, stop_after=None):
     ``stop_after`` ends this call after that many steps (the schedule still spans
     ``config.steps``), leaving a checkpoint to resume from, as an interruption would.
     """
-    resumed = None
-    if config.resume:
-        resumed = load(config.resume)
-        if resumed.get("job") != JOB:
-            raise ValueError(f"train: {config.resume!r} is not a language-model checkpoint")
-        overrides = {k: getattr(config, k) for k in ("out", "progress")}
-        config = dataclasses.replace(LMConfig(**resumed["config"]), resume=config.resume,
-                                     **{k: v for k, v in overrides.items() if v is not None})
+    config, resumed = resumed_config(config, JOB, LMConfig, "language-model")
     run = _Run(config)
     if resumed is not None:
         run.restore(resumed)
     out = run_folder(config, "text")
     os.makedirs(out, exist_ok=True)
-    n_params = sum(p.numel() for p in run.model.parameters())
     say(config, f"retrograd train: gpt on {run.path} ({len(run.train_set.ids):,} train / "
                 f"{len(run.val_set.ids):,} validation characters, vocabulary "
-                f"{run.tokenizer.vocab_size}), {n_params:,} parameters -> {out}")
-    last = config.steps if stop_after is None else min(config.steps, run.step + stop_after)
-    bar = StepProgress(config.progress, config.steps, initial=run.step)
-    started, batches = time.perf_counter(), run.batches()
-    while run.step < last:
-        x, y = next(batches)
-        loss = _train_step(run, x, y)
-        run.loss_sum, run.loss_count = run.loss_sum + loss, run.loss_count + 1
-        run.tokens += x.numel()
-        bar.update(f"loss={loss:.4f} lr={run.scheduler.get_last_lr()[0]:.2e}")
-        if run.step % config.eval_interval == 0 or run.step == config.steps:
-            val_loss = evaluate_loss(run.model, run.val_set, limit=config.eval_windows)
-            row = _log(run, started, val_loss)
-            say(config, f"\nstep {run.step}/{config.steps}: train loss {row['train_loss']:.4f} "
-                        f"| val loss {val_loss:.4f} | {row['tokens_per_s']:,.0f} tok/s")
-            _checkpoint(run, out)
-            started = time.perf_counter()
-    bar.close()
-    if run.step < config.steps and (not run.history or run.history[-1]["step"] != run.step):
-        _checkpoint(run, out)  # interrupted between evaluations: keep the exact state
+                f"{run.tokenizer.vocab_size}), {_parameter_count(run):,} parameters -> {out}")
+
+    def evaluate_and_save(run, started):
+        val_loss = evaluate_loss(run.model, run.val_set, limit=config.eval_windows)
+        row = _log(run, started, val_loss)
+        say(config, f"\nstep {run.step}/{config.steps}: train loss {row['train_loss']:.4f} "
+                    f"| val loss {val_loss:.4f} | {row['tokens_per_s']:,.0f} tok/s")
+        _checkpoint(run, out)
+
+    train_steps(run, _train_step, evaluate_and_save, lambda run: _checkpoint(run, out),
+                stop_after, describe=lambda run, loss: (
+                    f"loss={loss:.4f} lr={run.scheduler.get_last_lr()[0]:.2e}"))
     val = run.history[-1]["val_loss"] if run.history else None
     if run.step == config.steps:
         say(config, f"done: validation loss {val:.4f} nats/char after {run.step} steps; "
@@ -246,10 +206,14 @@ def train(config, stop_after=None):
                 tokenizer=run.tokenizer)
 
 
+def _parameter_count(run):
+    return sum(p.numel() for p in run.model.parameters())
+
+
 def _checkpoint(run, out):
-    save(run.state(), os.path.join(out, CHECKPOINT))
+    save_state(run, out)
     info = dict(name=os.path.basename(run.path), vocab_size=run.tokenizer.vocab_size,
-                parameters=sum(p.numel() for p in run.model.parameters()))
+                parameters=_parameter_count(run))
     write_step_outputs(out, run.config, info, run.history, ("val_loss",),
                        title=f"gpt on {info['name']}")
 
@@ -290,13 +254,3 @@ def sample(checkpoint, prompt=None, length=500, temperature=1.0, top_k=None, see
     out = model.generate(ids[None, :], length, temperature=temperature, top_k=top_k,
                          generator=generator)
     return tokenizer.decode(out[0])
-
-
-# -------------------------------------------------------------------- step-based outputs
-def write_step_outputs(out, config, info, history, val_keys, title):
-    """metrics.json (atomically), curves.png (losses and ``val_keys`` per step) and a
-    self-contained report.html in the run folder."""
-    def report(folder, metrics):
-        write_step_report(folder, metrics, val_keys, title)
-
-    write_outputs(out, config, info, history, report=report)

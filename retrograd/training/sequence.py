@@ -21,11 +21,10 @@ from retrograd import optim
 from retrograd.datasets.sequence_tasks import BOS, EOS, PAD, TASKS, VOCAB, decode, make_task
 from retrograd.models.seq2seq import Seq2SeqTransformer
 from retrograd.nn import functional as F
-from retrograd.training.common import (CHECKPOINT, optimizer_step, restore_training_state,
-                                       run_folder, say, training_state)
-from retrograd.training.language_model import StepProgress, write_step_outputs
+from retrograd.training.common import (optimizer_step, restore_training_state, resumed_config,
+                                       run_folder, save_state, say, train_steps, training_state,
+                                       write_step_outputs)
 from retrograd.utils.data import DataLoader
-from retrograd.utils.serialization import load, save
 
 __all__ = ["SeqConfig", "train", "exact_match", "JOB", "DEFAULT_STEPS"]
 
@@ -126,14 +125,7 @@ def train(config, stop_after=None):
     """Train as configured (or resume); returns the run's summary dict (out, steps, history,
     test_exact_match, model). ``stop_after`` ends this call after that many steps, leaving a
     checkpoint to resume from."""
-    resumed = None
-    if config.resume:
-        resumed = load(config.resume)
-        if resumed.get("job") != JOB:
-            raise ValueError(f"train: {config.resume!r} is not a sequence-task checkpoint")
-        overrides = {k: getattr(config, k) for k in ("out", "progress")}
-        config = dataclasses.replace(SeqConfig(**resumed["config"]), resume=config.resume,
-                                     **{k: v for k, v in overrides.items() if v is not None})
+    config, resumed = resumed_config(config, JOB, SeqConfig, "sequence-task")
     _check(config)
     if config.steps is None:
         config = dataclasses.replace(config, steps=DEFAULT_STEPS[config.data])
@@ -145,19 +137,8 @@ def train(config, stop_after=None):
     say(config, f"retrograd train: seq2seq on {config.data} ({len(run.train_set)} train / "
                 f"{len(run.test_set)} held-out problems), "
                 f"{sum(p.numel() for p in run.model.parameters()):,} parameters -> {out}")
-    last = config.steps if stop_after is None else min(config.steps, run.step + stop_after)
-    bar = StepProgress(config.progress, config.steps, initial=run.step)
-    started, batches = time.perf_counter(), run.batches()
-    while run.step < last:
-        loss = _train_step(run, *next(batches))
-        run.loss_sum, run.loss_count = run.loss_sum + loss, run.loss_count + 1
-        bar.update(f"loss={loss:.4f}")
-        if run.step % config.eval_interval == 0 or run.step == config.steps:
-            _evaluate_and_save(run, out, started)
-            started = time.perf_counter()
-    bar.close()
-    if run.step < config.steps and (not run.history or run.history[-1]["step"] != run.step):
-        save(run.state(), os.path.join(out, CHECKPOINT))
+    train_steps(run, _train_step, lambda run, started: _evaluate_and_save(run, out, started),
+                lambda run: save_state(run, out), stop_after)
     accuracy = run.history[-1]["test_exact_match"] if run.history else None
     if run.step == config.steps:
         say(config, f"done: held-out exact match {accuracy:.4f} after {run.step} steps; "
@@ -176,7 +157,7 @@ def _evaluate_and_save(run, out, started):
     run.loss_sum, run.loss_count = 0.0, 0
     say(run.config, f"\nstep {run.step}/{run.config.steps}: train loss {row['train_loss']:.4f} "
                     f"| held-out exact match {accuracy:.4f}")
-    save(run.state(), os.path.join(out, CHECKPOINT))
+    save_state(run, out)
     info = dict(name=run.config.data, n_train=len(run.train_set), n_test=len(run.test_set))
     write_step_outputs(out, run.config, info, run.history, ("test_exact_match",),
                        title=f"seq2seq on {run.config.data}")
