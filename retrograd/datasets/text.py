@@ -44,7 +44,6 @@ class CharTokenizer:
         if len(set(chars)) != len(chars):
             raise ValueError("CharTokenizer: chars must not repeat a character")
         self.chars = chars
-        self._ids = {c: i for i, c in enumerate(chars)}
         # Code point -> id lookup table: encodes a whole text with one fancy index.
         codes = np.frombuffer(chars.encode("utf-32-le"), dtype=np.uint32)
         self._table = np.full(int(codes.max()) + 1, -1, dtype=np.int64)
