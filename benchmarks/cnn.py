@@ -5,8 +5,9 @@ timed as forward alone and forward + backward (with a fixed random output gradie
 short pause before each run (training-step cases instead run blocks of steps back to back, as
 a training loop does). Each framework runs in its own child process, the two alternating for
 ``--rounds`` rounds: in one process, PyTorch's idle OpenMP threads keep spinning after its
-runs and were measured to slow the next NumPy run by up to 40x, which no user would see. Reported: median times in milliseconds and the ratio retrograd / PyTorch of the
-forward + backward medians, and the machine's load average (other processes skew both).
+runs and were measured to slow the next NumPy run by up to 40x, which no user would see.
+Reported: median times in milliseconds and the ratio retrograd / PyTorch of the forward +
+backward medians, and the machine's load average (other processes skew both).
 
     python benchmarks/cnn.py [--repeats 9] [--only conv]
 

@@ -5,7 +5,8 @@ A PyTorch-style deep-learning framework on NumPy. ``retrograd.tensor`` makes ten
 """
 
 from retrograd._allocator import keep_freed_memory
-from retrograd.tensor import Tensor, where  # first: the ops and the engine import it
+from retrograd.tensor import Tensor  # first: the ops and the engine import it
+from retrograd._operands import where
 
 from retrograd import autograd, dtypes, random  # noqa: E402
 from retrograd.api import (
@@ -20,7 +21,9 @@ from retrograd.creation import (
     linspace, ones, ones_like, rand, rand_like, randint, randn, randn_like, randperm, stack,
     tensor, zeros, zeros_like,
 )
-from retrograd.dtypes import bfloat16, bool, dtype, float16, float32, float64, int8, int16, int32, int64, uint8
+from retrograd.dtypes import (
+    bfloat16, bool, dtype, float16, float32, float64, int8, int16, int32, int64, uint8,
+)
 from retrograd.random import get_rng_state, manual_seed, seed, set_rng_state
 from retrograd import datasets, nn, optim, utils  # noqa: E402
 from retrograd import models  # noqa: E402  (after nn: the case studies are built from it)
@@ -35,7 +38,8 @@ __all__ = [
     "linspace", "eye", "randn", "rand", "randint", "randperm", "zeros_like", "ones_like",
     "full_like", "empty_like", "randn_like", "rand_like", "cat", "concat", "stack", "where",
     "manual_seed", "seed", "get_rng_state", "set_rng_state", "no_grad", "enable_grad",
-    "set_grad_enabled", "is_grad_enabled", "autograd", "nn", "optim", "utils", "models", "datasets", "dtypes", "random", "dtype", "float16",
+    "set_grad_enabled", "is_grad_enabled", "autograd", "nn", "optim", "utils", "models",
+    "datasets", "dtypes", "random", "dtype", "float16",
     "bfloat16", "float32", "float64", "int8", "int16", "int32", "int64", "uint8", "bool",
     "add", "sub", "mul", "div", "matmul", "exp", "log", "sqrt", "rsqrt", "sin", "cos", "tanh",
     "sigmoid", "relu", "abs", "clamp", "clip", "pow", "maximum", "minimum", "sum", "mean",

@@ -27,7 +27,8 @@ _M_MMAP_THRESHOLD = -3
 def keep_freed_memory():
     """Raise glibc's mmap and trim thresholds; True when applied, False where not possible
     (not Linux, not glibc) or switched off by RETROGRAD_KEEP_FREED_MEMORY=0."""
-    if os.environ.get("RETROGRAD_KEEP_FREED_MEMORY", "1") == "0" or not sys.platform.startswith("linux"):
+    if os.environ.get("RETROGRAD_KEEP_FREED_MEMORY", "1") == "0" \
+            or not sys.platform.startswith("linux"):
         return False
     try:
         libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")

@@ -9,7 +9,8 @@ are supported; anything else raises a TypeError that names the NumPy function.
 
 import numpy as np
 
-from retrograd.tensor import Tensor, make_tensor, where
+from retrograd._operands import where
+from retrograd.tensor import Tensor, make_tensor
 
 __all__ = ["array_ufunc", "array_function"]
 

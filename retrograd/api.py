@@ -1,6 +1,7 @@
 """Function forms of the Tensor methods, as in ``torch.exp(x)`` or ``torch.sum(x, dim)``."""
 
-from retrograd.tensor import Tensor, where
+from retrograd._operands import where
+from retrograd.tensor import Tensor
 
 __all__ = [
     "add", "sub", "mul", "div", "matmul", "exp", "log", "sqrt", "rsqrt", "sin", "cos", "tanh",
@@ -21,7 +22,8 @@ def _method(name):
 
 
 add, sub, mul, div, matmul = (_method(n) for n in ("add", "sub", "mul", "div", "matmul"))
-exp, log, sqrt, rsqrt, sin, cos = (_method(n) for n in ("exp", "log", "sqrt", "rsqrt", "sin", "cos"))
+exp, log, sqrt, rsqrt, sin, cos = (
+    _method(n) for n in ("exp", "log", "sqrt", "rsqrt", "sin", "cos"))
 tanh, sigmoid, relu, abs, clamp, clip = (  # noqa: A001
     _method(n) for n in ("tanh", "sigmoid", "relu", "abs", "clamp", "clip"))
 pow, maximum, minimum = (_method(n) for n in ("pow", "maximum", "minimum"))  # noqa: A001

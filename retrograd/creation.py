@@ -2,10 +2,11 @@
 
 import numpy as np
 
+from retrograd import _checks
 from retrograd import dtypes as _dt
 from retrograd import random as _random
 from retrograd.ops import shape as _shape
-from retrograd.tensor import Tensor, _norm_dim, _result_dtype, _shape_args, as_array, make_tensor
+from retrograd.tensor import Tensor, as_array, make_tensor
 
 __all__ = [
     "tensor", "as_tensor", "from_numpy", "zeros", "ones", "full", "empty", "arange", "linspace",
@@ -47,21 +48,21 @@ def from_numpy(array):
 
 
 def zeros(*shape, dtype=None, requires_grad=False):
-    return _finish(np.zeros(_shape_args(shape, "zeros"), _float_dtype(dtype)), requires_grad)
+    return _finish(np.zeros(_checks.sizes("zeros", shape), _float_dtype(dtype)), requires_grad)
 
 
 def ones(*shape, dtype=None, requires_grad=False):
-    return _finish(np.ones(_shape_args(shape, "ones"), _float_dtype(dtype)), requires_grad)
+    return _finish(np.ones(_checks.sizes("ones", shape), _float_dtype(dtype)), requires_grad)
 
 
 def empty(*shape, dtype=None, requires_grad=False):
-    return _finish(np.empty(_shape_args(shape, "empty"), _float_dtype(dtype)), requires_grad)
+    return _finish(np.empty(_checks.sizes("empty", shape), _float_dtype(dtype)), requires_grad)
 
 
 def full(shape, fill_value, dtype=None, requires_grad=False):
     if dtype is None:
         dtype = as_array(fill_value).dtype
-    return _finish(np.full(_shape_args((shape,), "full"), fill_value, _dt.as_numpy_dtype(dtype)),
+    return _finish(np.full(_checks.sizes("full", (shape,)), fill_value, _dt.as_numpy_dtype(dtype)),
                    requires_grad)
 
 
@@ -85,13 +86,13 @@ def eye(n, m=None, dtype=None, requires_grad=False):
 
 def randn(*shape, dtype=None, requires_grad=False):
     """Standard normal samples from retrograd's generator (see ``manual_seed``)."""
-    shape = _shape_args(shape, "randn")
+    shape = _checks.sizes("randn", shape)
     return _finish(_random.normal(0.0, 1.0, shape, _float_dtype(dtype)), requires_grad)
 
 
 def rand(*shape, dtype=None, requires_grad=False):
     """Uniform samples in [0, 1)."""
-    shape = _shape_args(shape, "rand")
+    shape = _checks.sizes("rand", shape)
     return _finish(_random.uniform(0.0, 1.0, shape, _float_dtype(dtype)), requires_grad)
 
 
@@ -99,7 +100,7 @@ def randint(low, high=None, size=(), dtype=None):
     """Integers uniform in [low, high) (or [0, low) when high is omitted)."""
     if high is None:
         low, high = 0, low
-    array = _random.integers(low, high, _shape_args((size,), "randint"))
+    array = _random.integers(low, high, _checks.sizes("randint", (size,)))
     return make_tensor(array if dtype is None else array.astype(_dt.as_numpy_dtype(dtype)))
 
 
@@ -144,7 +145,7 @@ def _joinable(tensors, op):
     tensors = [t if isinstance(t, Tensor) else make_tensor(as_array(t)) for t in tensors]
     target = tensors[0]._data.dtype
     for t in tensors[1:]:
-        target = _result_dtype(target, t._data.dtype)
+        target = _dt.result_type(target, t._data.dtype)
     return [t.to(target) for t in tensors]
 
 
@@ -156,7 +157,7 @@ def cat(tensors, dim=0):
         if t.ndim == 0:
             raise ValueError(f"cat: zero-dimensional tensor (at position {i}) cannot be "
                              f"concatenated; use stack() to join scalars")
-    d = _norm_dim(dim, ndim, "cat")
+    d = _checks.dim("cat", dim, ndim)
     for i, t in enumerate(tensors):
         if t.ndim != ndim or any(a != b for k, (a, b) in enumerate(zip(t.shape, tensors[0].shape))
                                  if k != d):
@@ -177,5 +178,5 @@ def stack(tensors, dim=0):
             shapes = [tuple(x.shape) for x in tensors]
             raise ValueError(f"stack: all tensors need the same shape; tensor {i} has shape "
                              f"{t.shape} (shapes {shapes})")
-    d = _norm_dim(dim, tensors[0].ndim + 1, "stack")
+    d = _checks.dim("stack", dim, tensors[0].ndim + 1)
     return _shape.Stack.apply(*tensors, axis=d)

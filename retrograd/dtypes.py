@@ -15,6 +15,7 @@ except ImportError:  # pragma: no cover - exercised only where ml_dtypes is miss
 __all__ = [
     "dtype", "float16", "bfloat16", "float32", "float64", "int8", "uint8", "int16", "int32",
     "int64", "bool", "as_numpy_dtype", "from_numpy_dtype", "is_floating", "default_float",
+    "result_type", "promote",
 ]
 
 
@@ -104,3 +105,49 @@ _BY_NAME = {d.name: d for d in _ALL}
 def is_floating(np_dtype):
     """True for float16, bfloat16, float32 and float64 NumPy dtypes."""
     return np_dtype in _FLOATING_NUMPY
+
+
+# ---------------------------------------------------------------------------- promotion
+
+def result_type(a, b):
+    """PyTorch's promotion between two NumPy dtypes of tensors: a float beats any integer or
+    bool; two floats or two integers promote as NumPy does (float16 with bfloat16 gives
+    float32).
+
+    Example:
+        >>> result_type(np.dtype(np.int64), np.dtype(np.float16))
+        dtype('float16')
+    """
+    fa, fb = is_floating(a), is_floating(b)
+    if fa != fb:
+        return a if fa else b
+    if a == b:
+        return a
+    try:
+        return np.promote_types(a, b)
+    except TypeError:  # NOTE: NumPy has no common type for float16 and bfloat16; torch's is float32
+        return np.dtype(np.float32)
+
+
+def _category(np_dtype):
+    """bool < integer < floating: the order of PyTorch's type categories."""
+    return 2 if is_floating(np_dtype) else 0 if np_dtype == np.bool_ else 1
+
+
+def promote(a, b):
+    """The result dtype of an op on the arrays of two tensors, as PyTorch: a 0-d tensor decides
+    the dtype only when its category is higher than the other tensor's (float32 tensor *
+    float64 0-d tensor is float32, but int64 tensor * float64 0-d tensor is float64).
+
+    Example:
+        >>> promote(np.ones(3, np.float32), np.array(2.0))
+        dtype('float32')
+        >>> promote(np.ones(3, np.int64), np.array(2.0))
+        dtype('float64')
+    """
+    da, db = a.dtype, b.dtype
+    a_0d, b_0d = a.ndim == 0, b.ndim == 0
+    if a_0d != b_0d:
+        zero_d, dims = (da, db) if a_0d else (db, da)
+        return zero_d if _category(zero_d) > _category(dims) else dims
+    return result_type(da, db)

@@ -42,7 +42,8 @@ def set_rng_state(state):
 
 
 def normal(mean, std, shape, dtype=np.float32):
-    return _generator.standard_normal(shape, dtype=np.float32 if dtype != np.float64 else np.float64) \
+    draw_dtype = np.float32 if dtype != np.float64 else np.float64
+    return _generator.standard_normal(shape, dtype=draw_dtype) \
         .astype(dtype, copy=False) * std + mean
 
 

@@ -13,8 +13,9 @@ import numbers
 
 import numpy as np
 
+from retrograd import _checks
 from retrograd import dtypes as _dt
-__all__ = ["Tensor", "make_tensor", "as_array", "zero_grads"]
+__all__ = ["Tensor", "make_tensor", "as_array"]
 
 
 def as_array(data, dtype=None):
@@ -74,76 +75,11 @@ def make_tensor(array, requires_grad=False, grad_fn=None, output_nr=0):
 _new_tensor = object.__new__
 
 
-def _norm_dim(dim, ndim, op):
-    """One dim as a non-negative int; an error names the op and the valid range."""
-    if not isinstance(dim, (int, np.integer)) or isinstance(dim, bool):
-        raise TypeError(f"{op}: dim must be an int, got {dim!r}")
-    size = max(ndim, 1)
-    if not -size <= dim < size:
-        raise IndexError(f"{op}: dim {dim} is out of range for a tensor with {ndim} dims "
-                         f"(expected -{size} <= dim < {size})")
-    return int(dim) % size if ndim else 0
-
-
-def _norm_dims(dim, ndim, op):
-    """None (all dims) or a sorted tuple of distinct non-negative dims."""
-    if dim is None:
-        return None
-    dims = dim if isinstance(dim, (tuple, list)) else (dim,)
-    out = tuple(sorted(_norm_dim(d, ndim, op) for d in dims))
-    if len(set(out)) != len(out):
-        raise ValueError(f"{op}: dim {dim} repeats a dimension")
-    if ndim == 0:
-        return None
-    return out
-
-
 def _alias(value, alias, default):
     """PyTorch accepts NumPy's spelling for some keywords (axis for dim, keepdims for keepdim)."""
     if alias is not None:
         return alias
     return value if value is not None else default
-
-
-def _shape_args(shape, op):
-    """Accept f(2, 3) and f((2, 3)); every size an int."""
-    if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
-        shape = tuple(shape[0])
-    for s in shape:
-        if not isinstance(s, (int, np.integer)) or isinstance(s, bool):
-            raise TypeError(f"{op}: sizes must be ints, got {shape!r}")
-    return tuple(int(s) for s in shape)
-
-
-def _result_dtype(a, b):
-    """PyTorch's promotion between two tensors: a float beats any integer or bool; two floats
-    or two integers promote as NumPy does (float16 with bfloat16 gives float32)."""
-    fa, fb = _dt.is_floating(a), _dt.is_floating(b)
-    if fa != fb:
-        return a if fa else b
-    if a == b:
-        return a
-    try:
-        return np.promote_types(a, b)
-    except TypeError:  # NOTE: NumPy has no common type for float16 and bfloat16; torch's is float32
-        return np.dtype(np.float32)
-
-
-def _category(np_dtype):
-    """bool < integer < floating: the order of PyTorch's type categories."""
-    return 2 if _dt.is_floating(np_dtype) else 0 if np_dtype == np.bool_ else 1
-
-
-def _promote(a, b):
-    """The result dtype of an op on tensors a and b, as PyTorch: a 0-d tensor decides the dtype
-    only when its category is higher than the other tensor's (float32 tensor * float64 0-d
-    tensor is float32, but int64 tensor * float64 0-d tensor is float64)."""
-    da, db = a._data.dtype, b._data.dtype
-    a_0d, b_0d = a._data.ndim == 0, b._data.ndim == 0
-    if a_0d != b_0d:
-        zero_d, dims = (da, db) if a_0d else (db, da)
-        return zero_d if _category(zero_d) > _category(dims) else dims
-    return _result_dtype(da, db)
 
 
 class Tensor:
@@ -258,7 +194,7 @@ class Tensor:
     def size(self, dim=None):
         if dim is None:
             return self.shape
-        return self.shape[_norm_dim(dim, self.ndim, "size")]
+        return self.shape[_checks.dim("size", dim, self.ndim)]
 
     def dim(self):
         return self._data.ndim
@@ -284,7 +220,9 @@ class Tensor:
         if self._data.size != 1:
             raise ValueError(f"item: a tensor with {self._data.size} elements cannot be "
                              f"converted to a Python number (shape {self.shape})")
-        return self._data.item() if self._data.dtype.kind in "biuf" else float(self._data.reshape(()))
+        if self._data.dtype.kind in "biuf":
+            return self._data.item()
+        return float(self._data.reshape(()))  # bfloat16: NumPy's item() keeps the dtype
 
     def tolist(self):
         if self._data.dtype.kind not in "biuf":
@@ -354,7 +292,7 @@ class Tensor:
         """to(dtype) casts (differentiably between floating dtypes); to('cpu') is a no-op."""
         for a in args:
             if isinstance(a, str) and a not in _dt._BY_NAME:
-                _check_device(a)
+                _checks.cpu_device("to", a)
             elif isinstance(a, Tensor):  # to(other): other's dtype
                 dtype = a._data.dtype
             elif dtype is None:
@@ -531,16 +469,21 @@ class Tensor:
         return _compare(np.greater_equal, self, other)
 
     def __and__(self, other):
-        return _compare(np.logical_and if self._data.dtype == np.bool_ else np.bitwise_and, self, other)
+        logical = self._data.dtype == np.bool_
+        return _compare(np.logical_and if logical else np.bitwise_and, self, other)
 
     def __or__(self, other):
-        return _compare(np.logical_or if self._data.dtype == np.bool_ else np.bitwise_or, self, other)
+        logical = self._data.dtype == np.bool_
+        return _compare(np.logical_or if logical else np.bitwise_or, self, other)
 
     def __xor__(self, other):
-        return _compare(np.logical_xor if self._data.dtype == np.bool_ else np.bitwise_xor, self, other)
+        logical = self._data.dtype == np.bool_
+        return _compare(np.logical_xor if logical else np.bitwise_xor, self, other)
 
     def __invert__(self):
-        return make_tensor(np.logical_not(self._data) if self._data.dtype == np.bool_ else ~self._data)
+        if self._data.dtype == np.bool_:
+            return make_tensor(np.logical_not(self._data))
+        return make_tensor(~self._data)
 
     __rand__, __ror__, __rxor__ = __and__, __or__, __xor__
     eq, ne, lt, le, gt, ge = __eq__, __ne__, __lt__, __le__, __gt__, __ge__
@@ -561,15 +504,16 @@ class Tensor:
         return make_tensor(np.sign(self._data))
 
     def all(self, dim=None, keepdim=False):
-        return make_tensor(np.asarray(np.all(self._data, axis=_norm_dims(dim, self.ndim, "all"),
+        return make_tensor(np.asarray(np.all(self._data, axis=_checks.dims("all", dim, self.ndim),
                                              keepdims=keepdim)))
 
     def any(self, dim=None, keepdim=False):
-        return make_tensor(np.asarray(np.any(self._data, axis=_norm_dims(dim, self.ndim, "any"),
+        return make_tensor(np.asarray(np.any(self._data, axis=_checks.dims("any", dim, self.ndim),
                                              keepdims=keepdim)))
 
     def allclose(self, other, rtol=1e-5, atol=1e-8, equal_nan=False):
-        return bool(np.allclose(self._data, as_array(other), rtol=rtol, atol=atol, equal_nan=equal_nan))
+        return bool(np.allclose(self._data, as_array(other), rtol=rtol, atol=atol,
+                                equal_nan=equal_nan))
 
     # ------------------------------------------------------------------ elementwise math
     def exp(self):
@@ -635,42 +579,41 @@ class Tensor:
         return where(condition, self, other)
 
     def masked_fill(self, mask, value):
-        mask = _bool_mask(mask, self, "masked_fill")
+        mask = _ix.bool_mask(mask, self, "masked_fill")
         if isinstance(value, Tensor):
-            if value._data.size != 1:
-                raise ValueError(f"masked_fill: value must be a number or a one-element tensor, "
-                                 f"got shape {value.shape}")
+            _checks.one_element("masked_fill", "value", value)
             if value._requires_grad:
                 return where(mask, value.reshape(()), self)
             value = value.item()
         return _ew.MaskedFill.apply(self, mask, value=value)
 
     def softmax(self, dim):
-        return _sm.Softmax.apply(_floating(self, "softmax"), axis=_norm_dim(dim, self.ndim, "softmax"))
+        axis = _checks.dim("softmax", dim, self.ndim)
+        return _sm.Softmax.apply(_floating(self, "softmax"), axis=axis)
 
     def log_softmax(self, dim):
         return _sm.LogSoftmax.apply(_floating(self, "log_softmax"),
-                                    axis=_norm_dim(dim, self.ndim, "log_softmax"))
+                                    axis=_checks.dim("log_softmax", dim, self.ndim))
 
     # ------------------------------------------------------------------ reductions
     def sum(self, dim=None, keepdim=False, dtype=None, *, axis=None, keepdims=None):
-        dims = _norm_dims(_alias(dim, axis, None), self.ndim, "sum")
+        dims = _checks.dims("sum", _alias(dim, axis, None), self.ndim)
         x = self.to(dtype) if dtype is not None else self
         if x._data.dtype == np.bool_:
             x = x.long()
         return _red.Sum.apply(x, axis=dims, keepdims=_alias(keepdim, keepdims, False))
 
     def mean(self, dim=None, keepdim=False, dtype=None, *, axis=None, keepdims=None):
-        dims = _norm_dims(_alias(dim, axis, None), self.ndim, "mean")
-        x = self.to(dtype) if dtype is not None else _require_floating(self, "mean")
+        dims = _checks.dims("mean", _alias(dim, axis, None), self.ndim)
+        x = self.to(dtype) if dtype is not None else _checks.floating("mean", self)
         return _red.Mean.apply(x, axis=dims, keepdims=_alias(keepdim, keepdims, False))
 
     def var(self, dim=None, unbiased=None, keepdim=False, *, correction=None, axis=None,
             keepdims=None):
-        dims = _norm_dims(_alias(dim, axis, None), self.ndim, "var")
+        dims = _checks.dims("var", _alias(dim, axis, None), self.ndim)
         if correction is None:
             correction = 1 if unbiased is None or unbiased else 0
-        return _red.Var.apply(_require_floating(self, "var"), axis=dims, correction=correction,
+        return _red.Var.apply(_checks.floating("var", self), axis=dims, correction=correction,
                               keepdims=_alias(keepdim, keepdims, False))
 
     def std(self, dim=None, unbiased=None, keepdim=False, *, correction=None):
@@ -683,13 +626,13 @@ class Tensor:
         return _extremum(self, dim, keepdim, _red.Amin, _red.MinDim, _ew.Minimum, "min")
 
     def amax(self, dim=None, keepdim=False):
-        dims = _norm_dims(dim, self.ndim, "amax")
-        _nonempty(self, "amax", dims)
+        dims = _checks.dims("amax", dim, self.ndim)
+        _checks.nonempty("amax", self, dims)
         return _red.Amax.apply(self, axis=dims, keepdims=keepdim)
 
     def amin(self, dim=None, keepdim=False):
-        dims = _norm_dims(dim, self.ndim, "amin")
-        _nonempty(self, "amin", dims)
+        dims = _checks.dims("amin", dim, self.ndim)
+        _checks.nonempty("amin", self, dims)
         return _red.Amin.apply(self, axis=dims, keepdims=keepdim)
 
     def argmax(self, dim=None, keepdim=False):
@@ -700,11 +643,12 @@ class Tensor:
 
     def logsumexp(self, dim, keepdim=False):
         return _red.LogSumExp.apply(_floating(self, "logsumexp"),
-                                    axis=_norm_dims(dim, self.ndim, "logsumexp"), keepdims=keepdim)
+                                    axis=_checks.dims("logsumexp", dim, self.ndim),
+                                    keepdims=keepdim)
 
     # ------------------------------------------------------------------ shape
     def reshape(self, *shape):
-        shape = _infer_shape(_shape_args(shape, "reshape"), self, "reshape")
+        shape = _checks.reshape_target("reshape", _checks.sizes("reshape", shape), self)
         if shape == self._data.shape:
             return self
         return _shape.Reshape.apply(self, shape=shape)
@@ -712,12 +656,13 @@ class Tensor:
     def view(self, *shape):
         if len(shape) == 1 and not isinstance(shape[0], (tuple, list, int, np.integer)):
             return _view_as_dtype(self, shape[0])
-        shape = _infer_shape(_shape_args(shape, "view"), self, "view")
+        shape = _checks.reshape_target("view", _checks.sizes("view", shape), self)
         try:
             return _shape.Reshape.apply(self, shape=shape, copy=False)
         except ValueError:
             raise RuntimeError(f"view: cannot view a tensor of shape {self.shape} with strides "
-                               f"{self._data.strides} as {shape} without copying; use reshape()") from None
+                               f"{self._data.strides} as {shape} without copying; use "
+                               f"reshape()") from None
 
     def view_as(self, other):
         return self.view(other.shape)
@@ -728,8 +673,8 @@ class Tensor:
     def flatten(self, start_dim=0, end_dim=-1):
         if self.ndim == 0:
             return self.reshape(1)
-        start = _norm_dim(start_dim, self.ndim, "flatten")
-        end = _norm_dim(end_dim, self.ndim, "flatten")
+        start = _checks.dim("flatten", start_dim, self.ndim)
+        end = _checks.dim("flatten", end_dim, self.ndim)
         if start > end:
             raise ValueError(f"flatten: start_dim {start_dim} comes after end_dim {end_dim}")
         shape = self.shape
@@ -738,25 +683,25 @@ class Tensor:
         return self.reshape(shape[:start] + (merged,) + shape[end + 1:])
 
     def unflatten(self, dim, sizes):
-        d = _norm_dim(dim, self.ndim, "unflatten")
+        d = _checks.dim("unflatten", dim, self.ndim)
         return self.reshape(self.shape[:d] + tuple(sizes) + self.shape[d + 1:])
 
     def squeeze(self, dim=None):
-        dims = _norm_dims(dim, self.ndim, "squeeze")
+        dims = _checks.dims("squeeze", dim, self.ndim)
         keep = [s for i, s in enumerate(self.shape)
                 if s != 1 or (dims is not None and i not in dims)]
         return self.reshape(tuple(keep))
 
     def unsqueeze(self, dim):
-        d = _norm_dim(dim, self.ndim + 1, "unsqueeze")
+        d = _checks.dim("unsqueeze", dim, self.ndim + 1)
         return self.reshape(self.shape[:d] + (1,) + self.shape[d:])
 
     def permute(self, *dims):
-        dims = _shape_args(dims, "permute")
+        dims = _checks.sizes("permute", dims)
         if len(dims) != self.ndim:
             raise ValueError(f"permute: got {len(dims)} dims {dims} for a tensor with "
                              f"{self.ndim} dims (shape {self.shape})")
-        dims = tuple(_norm_dim(d, self.ndim, "permute") for d in dims)
+        dims = tuple(_checks.dim("permute", d, self.ndim) for d in dims)
         if len(set(dims)) != len(dims):
             raise ValueError(f"permute: dims {dims} repeat a dimension")
         if dims == tuple(range(self.ndim)):
@@ -764,7 +709,8 @@ class Tensor:
         return _shape.Permute.apply(self, dims=dims)
 
     def transpose(self, dim0, dim1):
-        d0, d1 = _norm_dim(dim0, self.ndim, "transpose"), _norm_dim(dim1, self.ndim, "transpose")
+        d0 = _checks.dim("transpose", dim0, self.ndim)
+        d1 = _checks.dim("transpose", dim1, self.ndim)
         if self.ndim == 0:
             return self
         dims = list(range(self.ndim))
@@ -779,7 +725,7 @@ class Tensor:
         return self.T
 
     def expand(self, *sizes):
-        sizes = _shape_args(sizes, "expand")
+        sizes = _checks.sizes("expand", sizes)
         if len(sizes) < self.ndim:
             raise ValueError(f"expand: cannot expand shape {self.shape} to {sizes} (fewer dims)")
         lead = len(sizes) - self.ndim
@@ -805,7 +751,7 @@ class Tensor:
         return self.expand(*shape)
 
     def repeat(self, *sizes):
-        sizes = _shape_args(sizes, "repeat")
+        sizes = _checks.sizes("repeat", sizes)
         if len(sizes) < self.ndim:
             raise ValueError(f"repeat: got {len(sizes)} repeats for a tensor with {self.ndim} dims")
         x = self.reshape((1,) * (len(sizes) - self.ndim) + self.shape)
@@ -823,26 +769,24 @@ class Tensor:
         return _shape.Clone.apply(self)
 
     def chunk(self, chunks, dim=0):
-        d = _norm_dim(dim, self.ndim, "chunk")
-        if not isinstance(chunks, (int, np.integer)) or chunks <= 0:
-            raise ValueError(f"chunk: chunks must be a positive int, got {chunks!r}")
+        d = _checks.dim("chunk", dim, self.ndim)
+        chunks = _checks.positive_int("chunk", "chunks", chunks)
         if self.shape[d] == 0:  # as torch: `chunks` empty pieces
             return tuple(self[(slice(None),) * d + (slice(0, 0),)] for _ in range(chunks))
         size = -(-self.shape[d] // chunks)
         return self.split(size, d)
 
     def split(self, split_size, dim=0):
-        d = _norm_dim(dim, self.ndim, "split")
+        d = _checks.dim("split", dim, self.ndim)
         n = self.shape[d]
         if isinstance(split_size, (list, tuple)):
             if sum(split_size) != n:
                 raise ValueError(f"split: sizes {split_size} do not add up to {n} (dim {dim} of "
                                  f"shape {self.shape})")
             bounds = np.cumsum([0] + list(split_size)).tolist()
-        elif not isinstance(split_size, (int, np.integer)) or split_size < 0 or \
-                (split_size == 0 and n != 0):
-            raise ValueError(f"split: split_size must be a positive int (0 only for an empty dim), "
-                             f"got {split_size!r} for dim {dim} of shape {self.shape}")
+        elif _checks.non_negative_int("split", "split_size", split_size) == 0 and n != 0:
+            raise ValueError(f"split: split_size 0 is allowed only for an empty dim, got dim {dim} "
+                             f"of shape {self.shape}")
         else:
             bounds = list(range(0, n, split_size)) + [n] if n else [0, 0]
         if len(bounds) == 2:
@@ -853,14 +797,14 @@ class Tensor:
     def unbind(self, dim=0):
         if self.ndim == 0:
             raise ValueError("unbind: a 0-d tensor has no dim to unbind")
-        d = _norm_dim(dim, self.ndim, "unbind")
+        d = _checks.dim("unbind", dim, self.ndim)
         if self.shape[d] <= 1:
             return tuple(self[(slice(None),) * d + (i,)] for i in range(self.shape[d]))
         return _shape.Unbind.apply(self, axis=d)
 
     def gather(self, dim, index):
-        d = _norm_dim(dim, self.ndim, "gather")
-        index = _index_array(index, "gather")
+        d = _checks.dim("gather", dim, self.ndim)
+        index = _ix.index_array(index, "gather")
         if index.ndim != self.ndim:
             raise ValueError(f"gather: index has {index.ndim} dims but the tensor has {self.ndim} "
                              f"(shapes {index.shape} and {self.shape})")
@@ -871,45 +815,18 @@ class Tensor:
         return self[tuple(grid)]
 
     def index_select(self, dim, index):
-        d = _norm_dim(dim, self.ndim, "index_select")
-        index = _index_array(index, "index_select")
+        d = _checks.dim("index_select", dim, self.ndim)
+        index = _ix.index_array(index, "index_select")
         if index.ndim > 1:
             raise ValueError(f"index_select: index must be 1-D, got shape {index.shape}")
         return self[(slice(None),) * d + (index.reshape(-1),)]
 
     # ------------------------------------------------------------------ indexing
     def __getitem__(self, index):
-        index = _numpy_index(index)
-        split = _split_mixed_index(index)
-        if split is not None:
-            return self[split[0]][split[1]]
-        if _picks_one_element(index, self._data.ndim):
-            # NOTE: NumPy's x[i, j] is a scalar copy, x[i, j, ...] a 0-d view: with the view,
-            # an in-place change to t[i] reaches t (and shares its version), as in PyTorch
-            index = (index if isinstance(index, tuple) else (index,)) + (Ellipsis,)
-        try:
-            return _shape.Index.apply(self, index=index)
-        except IndexError as e:
-            raise IndexError(f"index: {e} (tensor of shape {self.shape})") from None
+        return _ix.getitem(self, index)
 
     def __setitem__(self, index, value):
-        index = _numpy_index(index)
-        if not isinstance(value, Tensor):
-            value = np.asarray(value, dtype=self._data.dtype)
-        split = _split_mixed_index(index)
-        target = self._data[index] if split is None else self._data[split[0]][split[1]]
-        try:
-            np.broadcast_shapes(np.shape(value), target.shape)
-        except ValueError:
-            raise ValueError(f"setitem: cannot assign a value of shape {np.shape(value)} to "
-                             f"positions of shape {target.shape} "
-                             f"(tensor of shape {self.shape})") from None
-        if split is None:
-            _inplace(self, "setitem", lambda src: _shape.IndexPut.apply(src, value, index=index))
-            return
-        basic, advanced = split
-        _inplace(self, "setitem", lambda src: _shape.IndexPut.apply(
-            src, _shape.IndexPut.apply(src[basic], value, index=advanced), index=basic))
+        _ix.setitem(self, index, value)
 
     # ------------------------------------------------------------------ in place
     def add_(self, other, alpha=1):
@@ -940,19 +857,19 @@ class Tensor:
         except ValueError:
             raise ValueError(f"copy_: source of shape {src.shape} does not broadcast to the "
                              f"destination's shape {self.shape}") from None
-        return _fill(self, "copy_", src)
+        return _overwrite(self, "copy_", src)
 
     def zero_(self):
-        return _fill(self, "zero_", 0)
+        return _overwrite(self, "zero_", 0)
 
     def fill_(self, value):
-        return _fill(self, "fill_", value)
+        return _overwrite(self, "fill_", value)
 
     def normal_(self, mean=0.0, std=1.0):
-        return _fill(self, "normal_", _random.normal(mean, std, self.shape, self._data.dtype))
+        return _overwrite(self, "normal_", _random.normal(mean, std, self.shape, self._data.dtype))
 
     def uniform_(self, a=0.0, b=1.0):
-        return _fill(self, "uniform_", _random.uniform(a, b, self.shape, self._data.dtype))
+        return _overwrite(self, "uniform_", _random.uniform(a, b, self.shape, self._data.dtype))
 
     def __iadd__(self, other):
         return self.add_(other)
@@ -974,24 +891,6 @@ class Tensor:
         return _npi.array_function(func, args, kwargs)
 
 
-def zero_grads(tensors, set_to_none=True):
-    """Reset the gradients of ``tensors`` (Module.zero_grad and Optimizer.zero_grad): to None,
-    which frees the memory, or to zeros in place, detached from any graph as PyTorch does."""
-    for t in tensors:
-        grad = t._grad
-        if grad is None:
-            continue
-        if set_to_none:
-            t._grad = None
-            continue
-        if grad.grad_fn is not None:
-            grad.detach_()
-        else:
-            grad.requires_grad_(False)
-        grad._data[...] = 0
-        grad._version[0] += 1
-
-
 def _rebuild(array, requires_grad):
     t = make_tensor(array)
     t.requires_grad = requires_grad
@@ -1004,11 +903,6 @@ def _printable(array):
     return array
 
 
-def _check_device(device):
-    if device != "cpu":
-        raise RuntimeError(f"to: retrograd runs on the CPU only, got device {device!r}")
-
-
 def _floating(t, op):
     """Ops that need a float input promote integer tensors to the default float dtype."""
     if _dt.is_floating(t._data.dtype):
@@ -1016,125 +910,20 @@ def _floating(t, op):
     return make_tensor(t._data.astype(_dt.default_float.np))
 
 
-def _require_floating(t, op):
-    """Ops whose result dtype PyTorch cannot infer from an integer input (mean, var) refuse it."""
-    if not _dt.is_floating(t._data.dtype):
-        raise TypeError(f"{op}: expected a floating-point tensor, got dtype {t.dtype} (shape "
-                        f"{t.shape}); convert it first, e.g. t.float().{op}(), or pass dtype=")
-    return t
-
-
-def _nonempty(t, op, dims=None):
-    """Max-like reductions have no value over nothing: every reduced dim (all dims when
-    ``dims`` is None) must be non-empty; other dims may be 0, as in PyTorch."""
-    if dims is None:
-        if t._data.size == 0:
-            raise ValueError(f"{op}: cannot reduce an empty tensor of shape {t.shape}")
-        return
-    for d in dims:
-        if t._data.shape[d] == 0:
-            raise ValueError(f"{op}: cannot reduce over dim {d}, which has size 0 (tensor of "
-                             f"shape {t.shape})")
-
-
 def _clamp_bound(bound, name):
     if isinstance(bound, Tensor):
-        if bound._data.size != 1:
-            raise ValueError(f"clamp: {name} must be a number or a one-element tensor")
-        return bound.item()
+        return _checks.one_element("clamp", name, bound).item()
     return bound
-
-
-def _operand(other, like, op):
-    """Python numbers and arrays become constants of a dtype that follows PyTorch's rules."""
-    if isinstance(other, Tensor):
-        return other
-    if isinstance(other, bool) or isinstance(other, numbers.Integral):
-        return other
-    if isinstance(other, numbers.Real):
-        return float(other)
-    if isinstance(other, (np.ndarray, list, tuple, np.generic)):
-        return make_tensor(as_array(other))
-    raise TypeError(f"{op}: unsupported operand of type {type(other).__name__} with a tensor of "
-                    f"dtype {like.dtype}")
-
-
-def _binary(fn, a, b, reflected=False, true_divide=False):
-    """Apply a binary op after PyTorch's type promotion; errors name the op and the shapes."""
-    op = fn.__name__.lower()
-    b = _operand(b, a, op)
-    if isinstance(b, Tensor):
-        _check_broadcast(op, a, b)
-        target = _promote(a, b)
-        if true_divide and not _dt.is_floating(target):
-            target = _dt.default_float.np
-        a = a.to(target)
-        b = b.to(target)
-    elif (isinstance(b, float) or true_divide) and not _dt.is_floating(a._data.dtype):
-        a = a.to(_dt.default_float.np)
-    if isinstance(b, float) and a._data.dtype.kind != "f" and _dt.is_floating(a._data.dtype):
-        # NOTE: NumPy keeps float16 * 2.5 in float16 (a Python float is "weak"), but ml_dtypes
-        # promotes bfloat16 * 2.5 to float32; a scalar of the tensor's own dtype keeps bfloat16.
-        b = a._data.dtype.type(b)
-    return fn.apply(b, a) if reflected else fn.apply(a, b)
-
-
-def _check_broadcast(op, a, b):
-    if a._data.shape != b._data.shape:
-        try:
-            np.broadcast_shapes(a._data.shape, b._data.shape)
-        except ValueError:
-            raise ValueError(f"{op}: shapes {a.shape} and {b.shape} cannot be broadcast together "
-                             f"(dtypes {a.dtype}, {b.dtype})") from None
-
-
-def _compare(ufunc, a, b):
-    other = b._data if isinstance(b, Tensor) else np.asarray(b) if isinstance(b, (list, tuple)) else b
-    try:
-        return make_tensor(np.asarray(ufunc(a._data, other)))
-    except ValueError:
-        raise ValueError(f"{ufunc.__name__}: shapes {a.shape} and {np.shape(other)} cannot be "
-                         f"broadcast together") from None
-
-
-def _matmul(a, b):
-    """Matrix product with PyTorch's rules for 1-D operands (a vector is promoted to a matrix
-    for the product and the added dim removed afterwards)."""
-    if not isinstance(b, Tensor):
-        b = Tensor(b)
-    ad, bd = a._data, b._data
-    if (ad.ndim >= 2 and bd.ndim == 2 and ad.dtype == bd.dtype
-            and ad.shape[-1] == bd.shape[0]):  # the common case, checked cheaply
-        return _la.MatMul.apply(a, b)
-    if a.ndim == 0 or b.ndim == 0:
-        raise ValueError(f"matmul: both operands need at least 1 dim, got shapes {a.shape} @ {b.shape}")
-    target = _result_dtype(a._data.dtype, b._data.dtype)
-    a, b = a.to(target), b.to(target)
-    a2 = a.unsqueeze(0) if a.ndim == 1 else a
-    b2 = b.unsqueeze(-1) if b.ndim == 1 else b
-    if a2.shape[-1] != b2.shape[-2]:
-        raise ValueError(f"matmul: cannot multiply {a.shape} @ {b.shape}: inner dims "
-                         f"{a2.shape[-1]} != {b2.shape[-2]} (dtypes {a.dtype}, {b.dtype})")
-    try:
-        np.broadcast_shapes(a2.shape[:-2], b2.shape[:-2])
-    except ValueError:
-        raise ValueError(f"matmul: batch dims of {a.shape} @ {b.shape} cannot be broadcast") from None
-    y = _la.MatMul.apply(a2, b2)
-    if a.ndim == 1:
-        y = y.squeeze(-2)
-    if b.ndim == 1:
-        y = y.squeeze(-1)
-    return y
 
 
 def _extremum(x, dim, keepdim, full_op, dim_op, pairwise_op, name):
     if isinstance(dim, Tensor):
         return _binary(pairwise_op, x, dim)
     if dim is None:
-        _nonempty(x, name)
+        _checks.nonempty(name, x)
         return full_op.apply(x, axis=None, keepdims=False)
-    d = _norm_dim(dim, x.ndim, name)
-    _nonempty(x, name, (d,) if x.ndim else None)
+    d = _checks.dim(name, dim, x.ndim)
+    _checks.nonempty(name, x, (d,) if x.ndim else None)
     if x.ndim == 0:
         return _MinMax(x, make_tensor(np.asarray(0, dtype=np.int64)))
     values, indices = dim_op.apply(x, axis=d, keepdims=keepdim)
@@ -1143,10 +932,10 @@ def _extremum(x, dim, keepdim, full_op, dim_op, pairwise_op, name):
 
 def _arg_extremum(fn, x, dim, keepdim, name):
     if dim is None:
-        _nonempty(x, name)
+        _checks.nonempty(name, x)
         return make_tensor(np.asarray(fn(x._data), dtype=np.int64))
-    d = _norm_dim(dim, x.ndim, name)
-    _nonempty(x, name, (d,) if x.ndim else None)
+    d = _checks.dim(name, dim, x.ndim)
+    _checks.nonempty(name, x, (d,) if x.ndim else None)
     return make_tensor(np.asarray(fn(x._data, axis=d, keepdims=keepdim), dtype=np.int64))
 
 
@@ -1177,205 +966,25 @@ class _MinMax(tuple):
     indices = property(lambda self: self[1])
 
 
-def _infer_shape(shape, t, op):
-    """Resolve one -1 in a target shape and check that the element count matches."""
-    n = t._data.size
-    if shape.count(-1) > 1:
-        raise ValueError(f"{op}: only one dimension can be -1, got {shape}")
-    if -1 in shape:
-        known = int(np.prod([s for s in shape if s != -1], dtype=np.int64))
-        if known == 0 or n % known:
-            raise ValueError(f"{op}: shape {shape} is invalid for a tensor of shape {t.shape} "
-                             f"({n} elements)")
-        shape = tuple(n // known if s == -1 else s for s in shape)
-    if int(np.prod(shape, dtype=np.int64)) != n or any(s < 0 for s in shape):
-        raise ValueError(f"{op}: shape {shape} is invalid for a tensor of shape {t.shape} "
-                         f"({n} elements)")
-    return shape
-
-
-def _index_array(index, op):
-    array = index._data if isinstance(index, Tensor) else np.asarray(index)
-    if array.dtype.kind not in "iu":
-        raise TypeError(f"{op}: index must be an integer tensor, got dtype {array.dtype}")
-    return array
-
-
-def _picks_one_element(index, ndim):
-    """True for an index of one int per dim (NumPy would return a scalar, not a view)."""
-    items = index if isinstance(index, tuple) else (index,)
-    return len(items) == ndim and all(isinstance(i, (int, np.integer)) and
-                                      not isinstance(i, bool) for i in items)
-
-
-def _numpy_index(index):
-    """Replace Tensors and lists inside an index by NumPy arrays."""
-    if isinstance(index, tuple):
-        return tuple(_numpy_index_item(i) for i in index)
-    return _numpy_index_item(index)
-
-
-def _is_int_index(item):
-    return isinstance(item, (int, np.integer)) and not isinstance(item, (bool, np.bool_))
-
-
-def _split_mixed_index(index):
-    """PyTorch applies integer indices before array indices; NumPy counts an int next to an
-    array as one more array, which moves the result's dims (x[0, :, [0, 1]] has shape (2, n)
-    in NumPy, (n, 2) in PyTorch). Such an index is split into its basic part (ints, slices,
-    None, Ellipsis) and the array part applied after it; None when no split is needed."""
-    if not isinstance(index, tuple) or not any(_is_int_index(i) for i in index):
-        return None
-    if not any(isinstance(i, np.ndarray) and i.ndim > 0 for i in index):
-        return None
-    basic, advanced = [], []
-    for item in index:
-        if _is_int_index(item):
-            basic.append(item)
-        elif isinstance(item, np.ndarray) and item.ndim > 0:
-            basic.extend([slice(None)] * (item.ndim if item.dtype == np.bool_ else 1))
-            advanced.append(item)
-        elif item is None or isinstance(item, slice):
-            basic.append(item)
-            advanced.append(slice(None))
-        else:  # Ellipsis (and anything NumPy will reject with its own message)
-            basic.append(item)
-            advanced.append(item)
-    return tuple(basic), tuple(advanced)
-
-
-def _numpy_index_item(item):
-    if isinstance(item, Tensor):
-        if item._data.ndim == 0 and item._data.dtype.kind in "iu":
-            return int(item._data)
-        return item._data
-    if isinstance(item, list):
-        return np.asarray(item)
-    return item
-
-
-def _bool_mask(mask, x, op):
-    array = mask._data if isinstance(mask, Tensor) else np.asarray(mask)
-    if array.dtype != np.bool_:
-        raise TypeError(f"{op}: mask must have dtype bool, got {array.dtype} (shape {array.shape})")
-    try:
-        if np.broadcast_shapes(array.shape, x.shape) != x.shape:
-            raise ValueError
-    except ValueError:
-        raise ValueError(f"{op}: mask of shape {array.shape} does not broadcast to the tensor's "
-                         f"shape {x.shape}") from None
-    return array
-
-
-def where(condition, input, other):  # noqa: A002 - PyTorch's names
-    """Elements of ``input`` where condition is True, else of ``other`` (broadcast)."""
-    cond = condition._data if isinstance(condition, Tensor) else np.asarray(condition)
-    if cond.dtype != np.bool_:
-        raise TypeError(f"where: condition must have dtype bool, got {cond.dtype}")
-    if not isinstance(input, Tensor) and not isinstance(other, Tensor):
-        # two Python numbers: float32 when either is a float, as torch (NumPy would say float64)
-        input, other = make_tensor(as_array(input)), make_tensor(as_array(other))
-    like = input if isinstance(input, Tensor) else other
-    a = _operand(input, like, "where")
-    b = _operand(other, like, "where")
-    if isinstance(a, Tensor) and isinstance(b, Tensor):
-        target = _promote(a, b)
-        a, b = a.to(target), b.to(target)
-    elif isinstance(a, float) or isinstance(b, float):  # a Python float and a tensor
-        a, b = (_floating(x, "where") if isinstance(x, Tensor) else x for x in (a, b))
-    try:
-        np.broadcast_shapes(cond.shape, np.shape(_data_of(a)), np.shape(_data_of(b)))
-    except ValueError:
-        raise ValueError(f"where: shapes {cond.shape}, {np.shape(_data_of(a))} and "
-                         f"{np.shape(_data_of(b))} cannot be broadcast together") from None
-    return _ew.Where.apply(cond, a, b)
-
-
-def _data_of(x):
-    return x._data if isinstance(x, Tensor) else x
-
-
-def _fill(t, op, value):
-    """Overwrite all of t's values with ``value`` (broadcast): fill_, zero_, normal_, copy_."""
-    if not STATE.grad_enabled or not (t._requires_grad or _requires_grad(value)):
-        if t._requires_grad and t.grad_fn is None and STATE.grad_enabled:
-            raise RuntimeError(f"{op}: a leaf tensor that requires grad is used in an in-place "
-                               f"operation; wrap it in retrograd.no_grad()")
-        _write(t, op, _data_of(value))
-        return t
-    return _inplace(t, op, lambda src: _shape.IndexPut.apply(src, value, index=Ellipsis))
-
-
-def _requires_grad(x):
-    return isinstance(x, Tensor) and x._requires_grad
-
-
-def _write(t, op, value):
-    try:
-        np.copyto(t._data, value, casting="same_kind")
-    except TypeError:
-        raise TypeError(f"{op}: cannot write a result of dtype {np.asarray(value).dtype} into a "
-                        f"tensor of dtype {t.dtype}") from None
-    except ValueError as e:
-        raise RuntimeError(f"{op}: cannot write into this tensor (shape {t.shape}): {e}") from None
-    t._version[0] += 1
-
-
-def _inplace(t, op, compute):
-    """Run ``compute`` out of place and write the result into t's memory.
-
-    When autograd records the op, t's history is rebased: t becomes the output of the new op,
-    whose input is a snapshot of t's old values and old history. The snapshot is a copy, so
-    backward never reads the overwritten values.
-
-    Limitation (unlike PyTorch): a recorded in-place op is refused on a view, and on a tensor
-    whose recorded views are still alive, because their histories would not be rebased too.
-    Under no_grad both are allowed (only the shared version counter moves).
-    """
-    if not STATE.grad_enabled:
-        _write(t, op, compute(t)._data)
-        return t
-    if t._requires_grad and t.grad_fn is None:
-        raise RuntimeError(f"{op}: a leaf tensor that requires grad is used in an in-place "
-                           f"operation; wrap it in retrograd.no_grad() or use an out-of-place op")
-    if not t._requires_grad:
-        result = compute(t)
-        if not result._requires_grad:
-            _write(t, op, result._data)
-            return t
-        # NOTE: the recorded op may have saved t itself; recompute it on a snapshot.
-    _check_rebase_allowed(t, op)
-    snapshot = make_tensor(t._data.copy(), t._requires_grad, t.grad_fn, t._output_nr)
-    result = compute(snapshot)
-    if result._data.shape != t._data.shape:
-        raise RuntimeError(f"{op}: the result has shape {result.shape} but the tensor being "
-                           f"written has shape {t.shape}")
-    _write(t, op, result._data)
-    t.grad_fn, t._output_nr, t._requires_grad = result.grad_fn, result._output_nr, True
-    if t._retains_grad:  # like PyTorch, .grad follows the new value (hooks stay on the old one)
-        t.grad_fn._retain_output(t._output_nr, t)
-    return t
-
-
-def _check_rebase_allowed(t, op):
-    if t._base is not None:
-        raise RuntimeError(f"{op}: in-place operations that autograd records are not supported "
-                           f"on views (this tensor of shape {t.shape} is a view); use an "
-                           f"out-of-place op")
-    if t._views and any(ref() is not None for ref in t._views):
-        raise RuntimeError(f"{op}: in-place operations that autograd records are not supported "
-                           f"on a tensor whose views are still alive (their history would go "
-                           f"stale); use an out-of-place op")
+def _overwrite(t, op, value):
+    """fill_, zero_, copy_, normal_: every value of t replaced, through IndexPut when recorded."""
+    return _inp.overwrite(t, op, value,
+                          lambda src: _shape.IndexPut.apply(src, value, index=Ellipsis))
 
 
 # Imported last: these modules import Tensor from here.
-from retrograd.autograd.grad_mode import STATE  # noqa: E402
 from retrograd.autograd import engine as _engine  # noqa: E402
 from retrograd.autograd import function as _function  # noqa: E402
 from retrograd.ops import elementwise as _ew  # noqa: E402
-from retrograd.ops import linalg as _la  # noqa: E402
 from retrograd.ops import reduce as _red  # noqa: E402
 from retrograd.ops import shape as _shape  # noqa: E402
 from retrograd.ops import softmax as _sm  # noqa: E402
+from retrograd import _indexing as _ix  # noqa: E402
+from retrograd._operands import binary as _binary  # noqa: E402
+from retrograd._operands import compare as _compare  # noqa: E402
+from retrograd._operands import matmul as _matmul  # noqa: E402
+from retrograd._operands import where  # noqa: E402
 from retrograd import _numpy_interop as _npi  # noqa: E402
+from retrograd.autograd import inplace as _inp  # noqa: E402
+from retrograd.autograd.inplace import apply_inplace as _inplace  # noqa: E402
 from retrograd import random as _random  # noqa: E402

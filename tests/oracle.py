@@ -83,7 +83,8 @@ def check_op(rg_fn, torch_fn, *inputs, no_grad=(), dtype=np.float64, rtol=None, 
     rng = np.random.default_rng(seed)
     rg_roots, rg_grads, torch_roots, torch_grads = [], [], [], []
     for k, (a, b) in enumerate(zip(rg_out, torch_out)):
-        assert tuple(a.shape) == tuple(b.shape), f"output {k}: shape {a.shape} != torch {tuple(b.shape)}"
+        assert tuple(a.shape) == tuple(b.shape), \
+            f"output {k}: shape {a.shape} != torch {tuple(b.shape)}"
         assert str(a.dtype).split(".")[-1] == str(b.dtype).split(".")[-1], \
             f"output {k}: dtype {a.dtype} != torch {b.dtype}"
         np.testing.assert_allclose(a.detach().numpy().astype(np.float64),
@@ -154,7 +155,10 @@ def check_backward_alone(op, arrays, attrs=None, eps=1e-6, rtol=1e-6, seed=2):
         f_minus = f_minus if isinstance(f_minus, tuple) else (f_minus,)
         numerical = sum(float(np.sum(c * (p - m))) / (2 * eps)
                         for c, p, m in zip(cotangents, f_plus, f_minus) if c is not None)
-        g = sum_to_shape(np.asarray(grads[i]), x.shape) if grads[i] is not None else np.zeros_like(x)
+        g = np.zeros_like(x)
+        if grads[i] is not None:
+            g = sum_to_shape(np.asarray(grads[i]), x.shape)
         analytical = float(np.sum(g * v))
-        assert np.isclose(analytical, numerical, rtol=rtol, atol=1e-8), \
-            f"{op.__name__}: input {i}: <grad, v> = {analytical} but finite differences give {numerical}"
+        assert np.isclose(analytical, numerical, rtol=rtol, atol=1e-8), (
+            f"{op.__name__}: input {i}: <grad, v> = {analytical} but finite differences give "
+            f"{numerical}")

@@ -34,7 +34,8 @@ def test_dtype_objects_mirror_torch(dtype, torch_dtype):
 
 
 def test_dtypes_compare_with_numpy_dtypes_and_names():
-    assert rg.float32 == np.float32 and rg.float32 == np.dtype("float32") and rg.float32 == "float32"
+    assert rg.float32 == np.float32 and rg.float32 == np.dtype("float32")
+    assert rg.float32 == "float32"
     assert rg.bfloat16 == ml_dtypes.bfloat16
     assert rg.float32 != rg.float64 and rg.int64 != np.int32
     assert rg.float64 != None  # noqa: E711 - np.dtype(None) is float64: must not compare equal
@@ -51,7 +52,8 @@ def test_conversions_between_numpy_and_retrograd_dtypes():
     assert dtypes.as_numpy_dtype("bfloat16") == ml_dtypes.bfloat16
     assert dtypes.as_numpy_dtype(np.float16) == np.float16
     assert dtypes.from_numpy_dtype(np.dtype(np.uint8)) is rg.uint8
-    assert dtypes.is_floating(np.dtype(ml_dtypes.bfloat16)) and not dtypes.is_floating(np.dtype(np.int64))
+    assert dtypes.is_floating(np.dtype(ml_dtypes.bfloat16))
+    assert not dtypes.is_floating(np.dtype(np.int64))
     assert dtypes.default_float is rg.float32
 
 

@@ -2,20 +2,26 @@
 first op whose gradient holds NaN or Inf, naming the op and that line."""
 
 import functools
+import os
+import sys
+import traceback
 
 import numpy as np
 
 from retrograd.autograd.grad_mode import STATE
+from retrograd.autograd.observer import OpObserver
 
-__all__ = ["detect_anomaly", "set_detect_anomaly", "creation_text", "add_creation_note",
-           "check_finite"]
+__all__ = ["detect_anomaly", "set_detect_anomaly", "is_anomaly_enabled",
+           "is_anomaly_check_nan_enabled", "creation_stack", "creation_text",
+           "add_creation_note", "check_finite"]
 
 
 class detect_anomaly:
     """Context manager (and decorator) that turns anomaly mode on: ops record the user's line
     that created them, and backward raises at the first op whose gradient holds NaN or Inf
     (``check_nan=False`` keeps the sites but skips that check). Off by default: recording a
-    stack per op is slow.
+    stack per op is slow. Anomaly mode is an observer of ops (autograd/observer.py); an
+    inner detect_anomaly or set_detect_anomaly replaces the outer one until it exits.
 
     Example:
         >>> import numpy as np
@@ -32,12 +38,11 @@ class detect_anomaly:
         self.check_nan = check_nan
 
     def __enter__(self):
-        self._previous = (STATE.anomaly_enabled, STATE.anomaly_check_nan)
-        STATE.anomaly_enabled, STATE.anomaly_check_nan = True, self.check_nan
+        self._previous = _install(_AnomalyObserver(self.check_nan))
         return self
 
     def __exit__(self, *exc):
-        STATE.anomaly_enabled, STATE.anomaly_check_nan = self._previous
+        _install(self._previous)
         return False
 
     def __call__(self, fn):
@@ -54,11 +59,65 @@ class set_detect_anomaly(detect_anomaly):
 
     def __init__(self, mode, check_nan=True):
         super().__init__(check_nan)
-        self._previous = (STATE.anomaly_enabled, STATE.anomaly_check_nan)
-        STATE.anomaly_enabled, STATE.anomaly_check_nan = bool(mode), check_nan
+        self._previous = _install(_AnomalyObserver(check_nan) if mode else None)
 
     def __enter__(self):
         return self
+
+
+def is_anomaly_enabled():
+    """True while anomaly mode is on."""
+    return _current() is not None
+
+
+def is_anomaly_check_nan_enabled():
+    """True while anomaly mode is on and checks gradients for NaN and Inf."""
+    current = _current()
+    return current is not None and current.check_nan
+
+
+class _AnomalyObserver(OpObserver):
+    """Anomaly mode on the observer slot: every recorded node gets its creation site, and
+    every backward's gradients are checked for NaN and Inf (unless check_nan is False)."""
+
+    def __init__(self, check_nan):
+        self.check_nan = check_nan
+
+    def after_forward(self, op, node, inputs, outputs, module_path):
+        if node is not None:
+            node.creation_site = creation_stack()
+
+    def after_backward(self, node, grad_outputs, grad_inputs):
+        if self.check_nan:
+            check_finite(node, grad_inputs)
+
+
+def _current():
+    for observer in STATE.observers:
+        if type(observer) is _AnomalyObserver:
+            return observer
+    return None
+
+
+def _install(observer):
+    """Make ``observer`` (or None: anomaly mode off) the anomaly observer; returns the one it
+    replaces."""
+    previous = _current()
+    others = tuple(o for o in STATE.observers if o is not previous)
+    STATE.observers = others + ((observer,) if observer is not None else ())
+    return previous
+
+
+_PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep
+
+
+def creation_stack():
+    """The call stack where an op was created, without retrograd's own innermost frames,
+    so that the last frame is the user's line."""
+    frames = traceback.extract_stack(sys._getframe(2))
+    while len(frames) > 1 and frames[-1].filename.startswith(_PACKAGE_DIR):
+        frames.pop()
+    return frames
 
 
 # ---- used by the engine ----

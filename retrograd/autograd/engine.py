@@ -8,15 +8,17 @@
 3. Leaves (``AccumulateGrad``) add the gradient into ``.grad``; ``grad()`` captures it instead.
 
 No recursion anywhere, so a chain of 100,000 ops backpropagates. Unless ``retain_graph`` is
-set, each node frees its saved values right after its backward ran.
+set, each node frees its saved values right after its backward ran. Observers (anomaly mode
+and the tools of ``autograd/observer.py``) are told before and after each node's backward.
 """
 
 import numpy as np
 
-from retrograd.autograd.anomaly import add_creation_note, check_finite
+from retrograd.autograd.anomaly import add_creation_note
 from retrograd.autograd.function import AccumulateGrad, edge_of, guard_double_backward
 from retrograd.autograd.hooks import run_node_hooks, run_tensor_hooks
 from retrograd.autograd.grad_mode import STATE
+from retrograd.autograd.observer import notify_backward
 from retrograd.ops.reduce import wide_sum
 from retrograd.tensor import Tensor, make_tensor
 
@@ -223,6 +225,9 @@ def _leaf(node, grads, targets, captured, create_graph):
     """Run the leaf's hooks, then capture (grad()) or accumulate into .grad (backward())."""
     if grads is None or grads[0] is None:
         return
+    observers = STATE.observers  # tools watching the backward (autograd/observer.py)
+    if observers:
+        notify_backward(observers, True, node, grads)
     g = grads[0]
     variable = node.variable
     if variable._hooks:
@@ -230,8 +235,10 @@ def _leaf(node, grads, targets, captured, create_graph):
     if targets is not None:
         for position in targets.get((node, 0), ()):
             captured[position] = g
-        return
-    _accumulate_into_grad(variable, g, create_graph)
+    else:
+        _accumulate_into_grad(variable, g, create_graph)
+    if observers:
+        notify_backward(observers, False, node, grads, ())
 
 
 def _accumulate_into_grad(variable, g, create_graph):
@@ -284,6 +291,9 @@ def _call_backward(node, grads, create_graph):
         grads = _materialize(node, grads)
     once = create_graph and node.once_differentiable
     raw = [g._data if isinstance(g, Tensor) else g for g in grads] if once else grads
+    observers = STATE.observers  # tools watching the backward (autograd/observer.py)
+    if observers:
+        notify_backward(observers, True, node, grads)
     try:
         result = node.backward(node, *raw)
     except Exception as e:
@@ -311,8 +321,8 @@ def _call_backward(node, grads, create_graph):
     if node._post_hooks:
         seen = tuple(_as_tensor(g) if g is not None else None for g in grads)
         checked = run_node_hooks(node, node._post_hooks, checked, (seen,), create_graph, "hook")
-    if STATE.anomaly_enabled and STATE.anomaly_check_nan:
-        check_finite(node, checked)
+    if observers:
+        notify_backward(observers, False, node, grads, checked)
     return checked
 
 

@@ -10,28 +10,27 @@ so that for ``create_graph=True`` they can be handed back as Tensors connected t
 Other values that backward needs (masks, shapes, index arrays) are constants: store them as
 attributes of ``ctx``. An op whose backward is raw-array only (a fused kernel) sets
 ``once_differentiable = True``; it may then save any array, and differentiating its backward
-raises an error that names it.
+raises an error that names it. Each saved value is a ``SavedValue`` that names what it kept.
+
+Every recorded node also keeps the module whose forward made it (``node.module_path``), and
+with observers on (anomaly mode, the tools) ``apply`` runs through the observer slot
+(``autograd/observer.py``).
 """
 
-import os
-import sys
-import traceback
 import weakref
 
 import numpy as np
 
 from retrograd.autograd.grad_mode import STATE
+from retrograd.autograd.observer import apply_observed
 from retrograd.dtypes import _FLOATING_NUMPY as _FLOATING
 from retrograd.dtypes import is_floating
 from retrograd.tensor import Tensor, make_tensor
 
 __all__ = ["Node", "Function", "AccumulateGrad", "RemovableHandle", "saved_tensors_hooks",
-           "edge_of", "guard_double_backward"]
+           "SavedValue", "PackedValue", "edge_of", "guard_double_backward"]
 
 _new_object = object.__new__
-
-# Kinds of saved entries.
-_INPUT, _OUTPUT, _CONSTANT, _PACKED = 0, 1, 2, 3
 
 
 class RemovableHandle:
@@ -67,8 +66,8 @@ class Node:
 
     ``next_functions``: one ``(node, output_nr)`` pair per input (``(None, 0)`` for inputs
     that need no gradient), like PyTorch's. ``name()`` is the short op label that drawings
-    and error messages use; ``creation_site`` is the user's line that made the node (filled
-    when anomaly mode or site recording is on).
+    and error messages use; ``module_path`` the module whose forward made the node;
+    ``creation_site`` the user's line that made it (filled in anomaly mode).
     """
 
     _edges = ()
@@ -76,6 +75,7 @@ class Node:
     _post_hooks = None         # fn(grad_inputs, grad_outputs)
     _tensor_hooks = None       # {output_nr: [fn(grad)]}: hooks of non-leaf output tensors
     _retained = None           # {output_nr: weakref to the output tensor}: retain_grad()
+    _module_scope = None       # the module whose forward made the node (see module_path)
     creation_site = None
 
     @classmethod
@@ -84,6 +84,14 @@ class Node:
 
     def __repr__(self):
         return f"<{self.name()}>"
+
+    @property
+    def module_path(self):
+        """The path of the module whose forward created this node, as in named_modules()
+        (``"layers.1.0.conv2"``; ``""`` for the outermost module), or None when it was made
+        outside every module's forward."""
+        scope = self._module_scope
+        return scope.path if scope is not None else None
 
     @property
     def next_functions(self):
@@ -243,14 +251,17 @@ class Function(Node):
             # forward ran outside apply() (an op tested alone): hand back what it saved
             return list(self._to_save) if self._to_save is not None else []
         if not STATE.grad_enabled or self.once_differentiable:
-            return [_unpack_array(self, entry) for entry in saved]
-        return [_unpack(self, entry, True) for entry in saved]
+            return [_unpack_array(self, value) for value in saved]
+        return [_unpack(self, value, True) for value in saved]
 
     # ---- running the op ----
     @classmethod
     def apply(cls, *inputs, **attrs):
         """Run forward on the inputs' arrays; record the node when a gradient is needed.
-        This is the hot path of every op: one loop over the inputs, no helper calls."""
+        This is the hot path of every op: one loop over the inputs, no helper calls (with
+        observers on, see autograd/observer.py, it runs inside apply_observed)."""
+        if STATE.observers:
+            return apply_observed(cls, cls.apply, inputs, attrs)
         grad_on = STATE.grad_enabled
         arrays, needs, edges, meta = [], [], [], []
         requires = False
@@ -277,6 +288,7 @@ class Function(Node):
             return _wrap_outputs(ctx, inputs, out, None)
         ctx._edges = edges
         ctx._input_meta = meta
+        ctx._module_scope = STATE.module_scope
         if type(out) is np.ndarray and ctx._non_differentiable is None:
             floating = out.dtype in _FLOATING
             outputs = make_tensor(out, floating, ctx if floating else None, 0)
@@ -288,10 +300,8 @@ class Function(Node):
                 ctx._output_meta = tuple((o._data.shape, o._data.dtype, o._requires_grad)
                                          for o in outputs)
         if ctx._to_save is not None:
-            ctx._saved = [_pack(ctx, a, inputs, arrays, out, outputs) for a in ctx._to_save]
+            ctx._saved = _save_all(ctx, inputs, arrays, out, outputs)
             ctx._to_save = None
-        if STATE.anomaly_enabled:
-            ctx.creation_site = creation_stack()
         return outputs
 
     def _free_saved(self):
@@ -338,120 +348,163 @@ def _link_view(view, source, recorded):
         views.append(weakref.ref(view))
 
 
-def _pack(ctx, array, inputs, arrays, out, outputs):
-    """One saved entry: (kind, payload...). Inputs and outputs remember their version.
-    ``out`` is what forward returned: NumPy turns 0-d results into scalars (np.float64), which
-    the output tensor wraps in a new array, so saved outputs are matched against both."""
-    if array is None:
-        return None
-    entry = None
-    for i, a in enumerate(arrays):
-        if a is array:
-            t = inputs[i]
-            if isinstance(t, Tensor):
-                entry = (_INPUT, t, t._version, t._version[0], i)
+class SavedValue:
+    """One value that forward kept for backward (what ``ctx.save_for_backward`` recorded).
+
+    kind: ``INPUT`` (value: the input Tensor), ``OUTPUT`` (value: the output array),
+    ``CONSTANT`` (value: an array that is neither, kept only by once-differentiable ops, or
+    a Python number) or ``PACKED`` (value: what a saved_tensors_hooks ``pack`` returned; see
+    PackedValue). ``version`` is the tensor's shared version counter (a one-element list)
+    and ``saved_version`` its value at save time: backward refuses the value if they differ.
+    ``position`` is the input or output number, for error messages.
+    """
+
+    __slots__ = ("kind", "value", "version", "saved_version", "position")
+
+    def __init__(self, kind, value, version=None, saved_version=0, position=0):
+        self.kind, self.value, self.position = kind, value, position
+        self.version, self.saved_version = version, saved_version
+
+    def is_stale(self):
+        """True when the tensor was changed in place after it was saved."""
+        return self.version is not None and self.version[0] != self.saved_version
+
+    def __repr__(self):
+        return f"<SavedValue {_KIND_NAMES[self.kind]} {self.position}>"
+
+
+class PackedValue(SavedValue):
+    """A value saved under saved_tensors_hooks: ``value`` is what pack() returned, and
+    ``unpack`` turns it back into a Tensor. ``packed_kind`` is what the value was (INPUT,
+    OUTPUT or CONSTANT), and ``link`` how to reconnect the unpacked tensor to the graph: the
+    leaf tensor or (node, output_nr) of a saved input that requires grad, else None. The
+    saved array itself is not kept (otherwise packing to float16 or offloading would free
+    no memory)."""
+
+    __slots__ = ("unpack", "packed_kind", "link")
+
+
+INPUT, OUTPUT, CONSTANT, PACKED = 0, 1, 2, 3
+_KIND_NAMES = ("input", "output", "constant", "packed")
+
+
+def _save_all(ctx, inputs, arrays, out, outputs):
+    """The SavedValues of the arrays forward gave to save_for_backward: each is matched by
+    identity against the op's inputs, then its outputs; any other array is a constant
+    (allowed only in once-differentiable ops). ``out`` is what forward returned: NumPy turns
+    0-d results into scalars (np.float64), which the output tensor wraps in a new array, so
+    saved outputs are matched against both. One loop for all of them: this runs for every
+    recorded op."""
+    saved = []
+    for array in ctx._to_save:
+        value = None
+        if array is not None:
+            for i, a in enumerate(arrays):
+                if a is array:
+                    t = inputs[i]
+                    value = (SavedValue(INPUT, t, t._version, t._version[0], i)
+                             if isinstance(t, Tensor) else SavedValue(CONSTANT, array))
+                    break
             else:
-                entry = (_CONSTANT, array)
-            break
-    if entry is None:
-        outs = outputs if type(outputs) is tuple else (outputs,)
-        raw = out if type(out) is tuple else (out,)
-        for k, o in enumerate(outs):
-            if o._data is array or raw[k] is array:
-                entry = (_OUTPUT, o._data, o._version, o._version[0], k)
-                break
-    if entry is None:
-        if not ctx.once_differentiable:
-            raise TypeError(
-                f"{type(ctx).__name__}.forward saved an array that is neither an input nor an "
-                f"output of the op; keep constants as ctx attributes, or declare the op "
-                f"once_differentiable")
-        entry = (_CONSTANT, array)
+                value = _saved_output(ctx, array, out, outputs)
+        saved.append(value)
     hooks = STATE.saved_tensors_hooks
-    if hooks and (entry[0] != _CONSTANT or type(entry[1]) is np.ndarray):
-        return _pack_with_hook(ctx, entry, hooks[-1])  # Python numbers are never packed
-    return entry
+    if hooks:  # Python numbers are never packed
+        return [_pack_with_hook(ctx, v, hooks[-1])
+                if v is not None and (v.kind != CONSTANT or type(v.value) is np.ndarray) else v
+                for v in saved]
+    return saved
 
 
-def _pack_with_hook(ctx, entry, hook_pair):
-    """A saved entry under saved_tensors_hooks keeps what pack() returned, the version, and
-    how to reconnect the unpacked tensor to the graph, but never the saved array itself
-    (otherwise packing to float16 or offloading would free no memory)."""
+def _saved_output(ctx, array, out, outputs):
+    outs = outputs if type(outputs) is tuple else (outputs,)
+    raw = out if type(out) is tuple else (out,)
+    for k, o in enumerate(outs):
+        if o._data is array or raw[k] is array:
+            return SavedValue(OUTPUT, o._data, o._version, o._version[0], k)
+    if not ctx.once_differentiable:
+        raise TypeError(
+            f"{type(ctx).__name__}.forward saved an array that is neither an input nor an "
+            f"output of the op; keep constants as ctx attributes, or declare the op "
+            f"once_differentiable")
+    return SavedValue(CONSTANT, array)
+
+
+def _pack_with_hook(ctx, saved, hook_pair):
+    """The PackedValue of ``saved`` under saved_tensors_hooks (see PackedValue)."""
     pack, unpack = hook_pair
-    if entry[0] == _CONSTANT:  # an array outside autograd (e.g. a fused kernel's buffer)
-        original = (_CONSTANT, None, None, None, None)
-        return (_PACKED, unpack, pack(make_tensor(entry[1])), None, None, original)
-    kind, index = entry[0], entry[4]
-    link = None
-    if kind == _INPUT:
-        tensor = entry[1]
+    packed = PackedValue(PACKED, None, saved.version, saved.saved_version, saved.position)
+    packed.unpack, packed.packed_kind, packed.link = unpack, saved.kind, None
+    if saved.kind == CONSTANT:  # an array outside autograd (e.g. a fused kernel's buffer)
+        packed.value = pack(make_tensor(saved.value))
+        return packed
+    if saved.kind == INPUT:
+        tensor = saved.value
         if tensor._requires_grad:
             # a leaf stays alive anyway (its AccumulateGrad node holds it); a non-leaf is
             # reconnected through its node, like the original tensor
-            link = tensor if tensor.grad_fn is None else (tensor.grad_fn, tensor._output_nr)
+            packed.link = tensor if tensor.grad_fn is None else (tensor.grad_fn,
+                                                                 tensor._output_nr)
     else:
-        tensor = make_tensor(entry[1], True, ctx, index)
-    original = (kind, link, entry[2], entry[3], index)
-    return (_PACKED, unpack, pack(tensor), entry[2], entry[3], original)
+        tensor = make_tensor(saved.value, True, ctx, saved.position)
+    packed.value = pack(tensor)
+    return packed
 
 
-def _check_version(ctx, entry, version_ref, saved_version):
-    if version_ref[0] != saved_version:
-        what = "input" if entry[0] == _INPUT else "output"
+def _check_version(ctx, saved, kind):
+    if saved.is_stale():
         raise RuntimeError(
-            f"{ctx.name()}: a tensor saved for backward ({what} {entry[4]}) was modified by an "
-            f"in-place operation: it is at version {version_ref[0]}, expected version "
-            f"{saved_version}. Use an out-of-place op (e.g. x = x + 1 instead of x += 1), or "
-            f"clone() the tensor before changing it.")
+            f"{ctx.name()}: a tensor saved for backward ({_KIND_NAMES[kind]} {saved.position}) "
+            f"was modified by an in-place operation: it is at version {saved.version[0]}, "
+            f"expected version {saved.saved_version}. Use an out-of-place op (e.g. x = x + 1 "
+            f"instead of x += 1), or clone() the tensor before changing it.")
 
 
-def _unpack_array(ctx, entry):
+def _unpack_array(ctx, saved):
     """The fast path of a plain backward: the saved array, after the version check."""
-    if entry is None:
+    if saved is None:
         return None
-    kind = entry[0]
-    if kind == _INPUT:
-        if entry[2][0] != entry[3]:
-            _check_version(ctx, entry, entry[2], entry[3])
-        return entry[1]._data
-    if kind == _OUTPUT:
-        if entry[2][0] != entry[3]:
-            _check_version(ctx, entry, entry[2], entry[3])
-        return entry[1]
-    if kind == _CONSTANT:
-        return entry[1]
-    return _unpack_hooked(ctx, entry, False)
+    kind = saved.kind
+    if kind == INPUT:
+        if saved.version[0] != saved.saved_version:
+            _check_version(ctx, saved, kind)
+        return saved.value._data
+    if kind == OUTPUT:
+        if saved.version[0] != saved.saved_version:
+            _check_version(ctx, saved, kind)
+        return saved.value
+    if kind == CONSTANT:
+        return saved.value
+    return _unpack_hooked(ctx, saved, False)
 
 
-def _unpack(ctx, entry, as_tensors):
-    if entry is None:
+def _unpack(ctx, saved, as_tensors):
+    if saved is None:
         return None
-    kind = entry[0]
-    if kind == _CONSTANT:
-        return entry[1]
-    if kind == _PACKED:
-        return _unpack_hooked(ctx, entry, as_tensors)
-    _check_version(ctx, entry, entry[2], entry[3])
-    if kind == _INPUT:
-        return entry[1] if as_tensors else entry[1]._data
+    kind = saved.kind
+    if kind == CONSTANT:
+        return saved.value
+    if kind == PACKED:
+        return _unpack_hooked(ctx, saved, as_tensors)
+    _check_version(ctx, saved, kind)
+    if kind == INPUT:
+        return saved.value if as_tensors else saved.value._data
     if as_tensors:
-        return make_tensor(entry[1], True, ctx, entry[4])
-    return entry[1]
+        return make_tensor(saved.value, True, ctx, saved.position)
+    return saved.value
 
 
-def _unpack_hooked(ctx, entry, as_tensors):
-    _, unpack, packed, version_ref, saved_version, original = entry
-    if version_ref is not None:
-        _check_version(ctx, original, version_ref, saved_version)
-    t = unpack(packed)
+def _unpack_hooked(ctx, packed, as_tensors):
+    kind, link = packed.packed_kind, packed.link
+    _check_version(ctx, packed, kind)
+    t = packed.unpack(packed.value)
     if not isinstance(t, Tensor):
         raise TypeError(f"{ctx.name()}: the unpack hook of saved_tensors_hooks must return a "
                         f"Tensor, got {type(t).__name__}")
-    kind, link, index = original[0], original[1], original[4]
-    if not as_tensors or kind == _CONSTANT:
+    if not as_tensors or kind == CONSTANT:
         return t._data
-    if kind == _OUTPUT:
-        return make_tensor(t._data, True, ctx, index)
+    if kind == OUTPUT:
+        return make_tensor(t._data, True, ctx, packed.position)
     if link is None or t is link:
         return t
     if isinstance(link, Tensor):  # a leaf: a new tensor that accumulates into the leaf
@@ -479,6 +532,7 @@ def guard_double_backward(node, grad_outputs, grad_inputs):
     guard.needs_input_grad = (True,) * len(guard._edges)
     guard._output_meta = tuple((p.shape, p.dtype, True) for p in present)
     guard.creation_site = node.creation_site
+    guard._module_scope = node._module_scope
     outputs = iter([make_tensor(p, True, guard, k) for k, p in enumerate(present)])
     return tuple(next(outputs) if g is not None else None for g in grad_inputs)
 
@@ -491,15 +545,3 @@ class _DoubleBackwardError(Function):
         raise RuntimeError(f"{ctx.op}: this op's backward is not differentiable (it is a fused "
                            f"raw-array kernel), so it cannot be differentiated twice "
                            f"(create_graph=True)")
-
-
-_PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep
-
-
-def creation_stack():
-    """The call stack where an op was created, without retrograd's own innermost frames,
-    so that the last frame is the user's line."""
-    frames = traceback.extract_stack(sys._getframe(2))
-    while len(frames) > 1 and frames[-1].filename.startswith(_PACKAGE_DIR):
-        frames.pop()
-    return frames

@@ -2,8 +2,8 @@
 
 ``no_grad``, ``enable_grad`` and ``set_grad_enabled`` work as context managers and as
 decorators, like PyTorch's. The flag lives on one small state object that the hot path reads
-directly (``STATE.grad_enabled``); it is the only mutable mode of the autograd package, and it
-is changed only through these context managers.
+directly (``STATE.grad_enabled``), beside the other process-wide modes (saved-tensor hooks,
+observers, the running module), each changed only through its own context manager.
 """
 
 import functools
@@ -13,15 +13,20 @@ __all__ = ["no_grad", "enable_grad", "set_grad_enabled", "is_grad_enabled", "STA
 
 
 class _AutogradState:
-    """Process-wide autograd modes (retrograd runs ops on one thread)."""
+    """Process-wide autograd modes (retrograd runs ops on one thread).
 
-    __slots__ = ("grad_enabled", "anomaly_enabled", "anomaly_check_nan", "saved_tensors_hooks")
+    ``observers``: the tools watching ops (see ``autograd/observer.py``; anomaly mode is one),
+    a tuple that is empty when none is on. ``module_scope``: the module whose forward is
+    running (set by ``Module.__call__``; its ``path`` names it), or None.
+    """
+
+    __slots__ = ("grad_enabled", "saved_tensors_hooks", "observers", "module_scope")
 
     def __init__(self):
         self.grad_enabled = True
-        self.anomaly_enabled = False
-        self.anomaly_check_nan = True
         self.saved_tensors_hooks = []
+        self.observers = ()
+        self.module_scope = None
 
 
 STATE = _AutogradState()

@@ -40,7 +40,9 @@ def _check_inputs(inputs):
 
 def _flat_outputs(func, inputs):
     outs = _differentiable_outputs(func(*inputs))  # grad mode stays on: func may call grad()
-    return np.concatenate([o._data.astype(np.float64).ravel() for o in outs]) if outs else np.zeros(0)
+    if not outs:
+        return np.zeros(0)
+    return np.concatenate([o._data.astype(np.float64).ravel() for o in outs])
 
 
 def _numerical_jacobian(func, inputs, i, eps):

@@ -19,6 +19,7 @@ Each set is a ``SequenceDataset``: ``src`` (N, S) and ``tgt`` (N, T) int64 array
 
 import numpy as np
 
+from retrograd import _checks
 from retrograd.tensor import make_tensor
 from retrograd.utils.data import Dataset
 
@@ -131,8 +132,7 @@ def make_task(name, n_train=20000, n_test=1000, seed=0):
         raise ValueError(f"sequence tasks: unknown task {name!r}; choose one of: "
                          f"{', '.join(TASKS)}")
     for label, n in (("n_train", n_train), ("n_test", n_test)):
-        if not isinstance(n, int) or n < 1:
-            raise ValueError(f"sequence tasks: {label} must be a positive int, got {n!r}")
+        _checks.positive_int("sequence tasks", label, n)
     rng = np.random.Generator(np.random.PCG64(seed))
     seen, problems = set(), []
     attempts, limit = 0, 50 * (n_train + n_test)

@@ -16,6 +16,7 @@ import os
 
 import numpy as np
 
+from retrograd import _checks
 from retrograd.tensor import make_tensor
 from retrograd.utils.data import Dataset
 
@@ -110,8 +111,7 @@ class CharDataset(Dataset):
         if ids.ndim != 1 or not np.issubdtype(ids.dtype, np.integer):
             raise ValueError(f"CharDataset: ids must be a 1-D integer array, got shape "
                              f"{ids.shape} and dtype {ids.dtype}")
-        if not isinstance(context, int) or context < 1:
-            raise ValueError(f"CharDataset: context must be a positive int, got {context!r}")
+        context = _checks.positive_int("CharDataset", "context", context)
         if len(ids) <= context:
             raise ValueError(f"CharDataset: {len(ids)} ids are too few for windows of "
                              f"{context} + 1 characters")

@@ -14,10 +14,9 @@ batch draws them in one call, so the stream of random numbers differs from N sin
 Transforms act on data, outside autograd: they never record graph nodes.
 """
 
-import numbers
-
 import numpy as np
 
+from retrograd import _checks
 from retrograd import random as _random
 from retrograd.tensor import Tensor, make_tensor
 
@@ -191,28 +190,13 @@ class Normalize:
         return f"Normalize(mean={self.mean}, std={self.std})"
 
 
-def _pair(value, who, name):
-    if isinstance(value, numbers.Integral):
-        return int(value), int(value)
-    value = tuple(value)
-    if len(value) != 2 or not all(isinstance(v, numbers.Integral) for v in value):
-        raise ValueError(f"{who}: {name} must be an int or a pair of ints, got {value}")
-    return int(value[0]), int(value[1])
-
-
 def _padding_ltrb(padding):
-    """torchvision's padding spellings as (left, top, right, bottom)."""
+    """torchvision's padding spellings (an int for all sides, (left/right, top/bottom) or
+    (left, top, right, bottom)) as (left, top, right, bottom), each >= 0."""
     if padding is None:
         return (0, 0, 0, 0)
-    if isinstance(padding, numbers.Integral):
-        return (int(padding),) * 4
-    padding = tuple(int(p) for p in padding)
-    if len(padding) == 2:
-        return (padding[0], padding[1], padding[0], padding[1])
-    if len(padding) == 4:
-        return padding
-    raise ValueError(f"RandomCrop: padding must be an int or a sequence of 2 or 4 ints, "
-                     f"got {padding}")
+    padding = _checks.int_tuple("RandomCrop", "padding", padding, (2, 4), minimum=0)
+    return padding if len(padding) == 4 else padding * 2
 
 
 class RandomCrop:
@@ -239,19 +223,13 @@ class RandomCrop:
     _MODES = ("constant", "edge", "reflect", "symmetric")
 
     def __init__(self, size, padding=None, pad_if_needed=False, fill=0, padding_mode="constant"):
-        self.size = _pair(size, "RandomCrop", "size")
-        if min(self.size) < 1:
-            raise ValueError(f"RandomCrop: size must be positive, got {self.size}")
+        self.size = _checks.int_tuple("RandomCrop", "size", size, 2, minimum=1)
         self.padding = padding
         self._ltrb = _padding_ltrb(padding)
-        if min(self._ltrb) < 0:
-            raise ValueError(f"RandomCrop: padding must be non-negative, got {padding}")
         self.pad_if_needed = pad_if_needed
         self.fill = fill
-        if padding_mode not in self._MODES:
-            raise ValueError(f"RandomCrop: padding_mode must be one of {self._MODES}, got "
-                             f"{padding_mode!r}")
-        self.padding_mode = padding_mode
+        self.padding_mode = _checks.one_of("RandomCrop", "padding_mode", padding_mode,
+                                           self._MODES)
 
     def __call__(self, img):
         return self._crop(img, batched=False)
@@ -324,9 +302,7 @@ class RandomHorizontalFlip:
     """
 
     def __init__(self, p=0.5):
-        if not 0.0 <= p <= 1.0:
-            raise ValueError(f"RandomHorizontalFlip: p must be in [0, 1], got {p}")
-        self.p = float(p)
+        self.p = _checks.probability("RandomHorizontalFlip", "p", p)
 
     def __call__(self, img):
         array, is_tensor = _unwrap(img, "RandomHorizontalFlip")

@@ -52,5 +52,6 @@ def build_model(name, in_channels, image_size, num_classes):
     if name not in MODELS:
         raise ValueError(f"unknown model {name!r}; choose one of: {', '.join(MODELS)}")
     if name == "lenet" and image_size not in (28, 32):
-        raise ValueError(f"lenet expects 28x28 or 32x32 images, the data set has {image_size}x{image_size}")
+        raise ValueError(f"lenet expects 28x28 or 32x32 images, the data set has "
+                         f"{image_size}x{image_size}")
     return MODELS[name](in_channels, image_size, num_classes)

@@ -16,6 +16,7 @@ import math
 import numpy as np
 
 import retrograd as rg
+from retrograd import _checks
 from retrograd import nn
 from retrograd.nn import functional as F
 from retrograd.nn import init
@@ -237,8 +238,7 @@ def sample_next(logits, temperature=1.0, top_k=None, generator=None):
     logits = np.asarray(logits, dtype=np.float64)
     if not temperature > 0:
         raise ValueError(f"sample: temperature must be > 0, got {temperature}")
-    if top_k is not None and not (isinstance(top_k, (int, np.integer)) and top_k >= 1):
-        raise ValueError(f"sample: top_k must be a positive int or None, got {top_k!r}")
+    top_k = _checks.positive_int("sample", "top_k", top_k, allow_none=True)
     scaled = logits / float(temperature)
     if top_k is not None and top_k < scaled.shape[-1]:
         kth = np.partition(scaled, -top_k, axis=-1)[:, -top_k][:, None]

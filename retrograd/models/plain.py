@@ -30,7 +30,8 @@ class PlainCNN(nn.Module):
                  batch_norm=True):
         super().__init__()
         if depth < stages:
-            raise ValueError(f"PlainCNN: depth {depth} must be at least the number of stages {stages}")
+            raise ValueError(f"PlainCNN: depth {depth} must be at least the number of stages "
+                             f"{stages}")
         per_stage = [depth // stages + (1 if i < depth % stages else 0) for i in range(stages)]
         layers, channels = [], in_channels
         for stage, count in enumerate(per_stage):

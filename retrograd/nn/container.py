@@ -4,6 +4,7 @@ from collections import OrderedDict
 
 import numpy as np
 
+from retrograd import _checks
 from retrograd.nn.module import Module
 from retrograd.nn.parameter import Parameter
 
@@ -185,9 +186,8 @@ def _insert(container, index, module, what):
     if not isinstance(module, Module):
         raise TypeError(f"{what}.insert: expected a Module, got {type(module).__name__}")
     n = len(container._modules)
-    if not isinstance(index, (int, np.integer)) or isinstance(index, bool):
-        raise TypeError(f"{what}.insert: index must be an int, got {type(index).__name__}")
-    index = min(max(int(index) + n if index < 0 else int(index), 0), n)
+    index = _checks.integer(f"{what}.insert", "index", index)
+    index = min(max(index + n if index < 0 else index, 0), n)
     values = list(container._modules.values())
     values.insert(index, module)
     container._modules.clear()

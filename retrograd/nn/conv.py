@@ -2,11 +2,12 @@
 
 import math
 
+from retrograd import _checks
 from retrograd import dtypes as _dt
 from retrograd.creation import empty
 from retrograd.nn import functional as F
 from retrograd.nn import init
-from retrograd.nn.functional._args import int_tuple
+from retrograd.nn.functional.conv import check_padding
 from retrograd.nn.module import Module
 from retrograd.nn.parameter import Parameter
 
@@ -14,7 +15,8 @@ __all__ = ["Conv1d", "Conv2d"]
 
 
 class _ConvNd(Module):
-    """Shared by Conv1d and Conv2d: argument checks, parameters, init, repr, input checks."""
+    """Shared by Conv1d and Conv2d: argument checks, parameters, init, repr. The input is
+    checked by F.conv1d / F.conv2d, whose errors name the layer (owner=self)."""
 
     _dims = 0
 
@@ -23,17 +25,16 @@ class _ConvNd(Module):
                  dtype=None):
         super().__init__()
         name = type(self).__name__
-        _check_sizes(name, in_channels, out_channels, groups)
+        in_channels, out_channels, groups = _check_sizes(name, in_channels, out_channels, groups)
         if padding_mode != "zeros":
             raise ValueError(f"{name}: padding_mode {padding_mode!r} is not supported; "
                              f"retrograd pads with zeros only (padding_mode='zeros')")
-        if device not in (None, "cpu"):
-            raise RuntimeError(f"{name}: retrograd runs on the CPU only, got device {device!r}")
+        _checks.cpu_device(name, device)
         self.in_channels, self.out_channels, self.groups = in_channels, out_channels, groups
-        self.kernel_size = int_tuple(name, "kernel_size", kernel_size, self._dims, 1)
-        self.stride = int_tuple(name, "stride", stride, self._dims, 1)
-        self.dilation = int_tuple(name, "dilation", dilation, self._dims, 1)
-        self.padding = _layer_padding(name, padding, self.stride, self._dims)
+        self.kernel_size = _checks.int_tuple(name, "kernel_size", kernel_size, self._dims, 1)
+        self.stride = _checks.int_tuple(name, "stride", stride, self._dims, 1)
+        self.dilation = _checks.int_tuple(name, "dilation", dilation, self._dims, 1)
+        self.padding = check_padding(name, padding, self.stride, self._dims)
         self.padding_mode = padding_mode
         dtype = dtype or _dt.default_float
         self.weight = Parameter(empty(out_channels, in_channels // groups, *self.kernel_size,
@@ -52,20 +53,6 @@ class _ConvNd(Module):
             fan_in = self.weight.shape[1] * math.prod(self.kernel_size)
             bound = 1 / math.sqrt(fan_in) if fan_in > 0 else 0
             init.uniform_(self.bias, -bound, bound)
-
-    def _check_input(self, x):
-        dims = self._dims
-        if x.ndim not in (dims + 1, dims + 2):
-            raise ValueError(f"{self!r}: expected a {dims + 1}-D (unbatched) or {dims + 2}-D "
-                             f"(batched) input, got input of shape {x.shape}")
-        channels = x.shape[-dims - 1]
-        if channels != self.in_channels:
-            raise ValueError(f"{self!r}: expected input with {self.in_channels} channels, got "
-                             f"input of shape {x.shape}")
-        if x.dtype != self.weight.dtype:
-            raise TypeError(f"{self!r}: input dtype {x.dtype} does not match the layer's "
-                            f"weight dtype {self.weight.dtype} (input shape {x.shape}); "
-                            f"convert one of them, e.g. layer.to({x.dtype})")
 
     def extra_repr(self):
         s = f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, " \
@@ -120,9 +107,8 @@ class Conv2d(_ConvNd):
     _dims = 2
 
     def forward(self, x):
-        self._check_input(x)
         return F.conv2d(x, self.weight, self.bias, self.stride, self.padding, self.dilation,
-                        self.groups)
+                        self.groups, owner=self)
 
 
 class Conv1d(_ConvNd):
@@ -150,31 +136,19 @@ class Conv1d(_ConvNd):
     _dims = 1
 
     def forward(self, x):
-        self._check_input(x)
         return F.conv1d(x, self.weight, self.bias, self.stride, self.padding, self.dilation,
-                        self.groups)
+                        self.groups, owner=self)
 
 
 def _check_sizes(name, in_channels, out_channels, groups):
-    for what, value, minimum in (("in_channels", in_channels, 0),
-                                 ("out_channels", out_channels, 0), ("groups", groups, 1)):
-        if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
-            raise ValueError(f"{name}: {what} must be an int >= {minimum}, got {value!r}")
+    """(in_channels, out_channels, groups) as ints, the channels divisible by groups."""
+    in_channels = _checks.int_at_least(name, "in_channels", in_channels, 0)
+    out_channels = _checks.int_at_least(name, "out_channels", out_channels, 0)
+    groups = _checks.int_at_least(name, "groups", groups, 1)
     if in_channels % groups != 0:
         raise ValueError(f"{name}: in_channels={in_channels} must be divisible by "
                          f"groups={groups}")
     if out_channels % groups != 0:
         raise ValueError(f"{name}: out_channels={out_channels} must be divisible by "
                          f"groups={groups}")
-
-
-def _layer_padding(name, padding, stride, dims):
-    if isinstance(padding, str):
-        if padding not in ("same", "valid"):
-            raise ValueError(f"{name}: padding must be an int, a tuple of {dims} ints, 'valid' "
-                             f"or 'same', got {padding!r}")
-        if padding == "same" and any(s != 1 for s in stride):
-            raise ValueError(f"{name}: padding='same' is not supported for strided "
-                             f"convolutions (stride {stride})")
-        return padding
-    return int_tuple(name, "padding", padding, dims, 0)
+    return in_channels, out_channels, groups

@@ -1,7 +1,6 @@
 """Dropout layer."""
 
-import numbers
-
+from retrograd import _checks
 from retrograd.nn import functional as F
 from retrograd.nn.module import Module
 
@@ -32,12 +31,11 @@ class Dropout(Module):
 
     def __init__(self, p=0.5, inplace=False):
         super().__init__()
-        if not isinstance(p, numbers.Real) or isinstance(p, bool) or not 0.0 <= p <= 1.0:
-            raise ValueError(f"Dropout: probability has to be between 0 and 1, but got {p!r}")
-        self.p, self.inplace = p, inplace
+        _checks.probability("Dropout", "dropout probability", p)
+        self.p, self.inplace = p, inplace  # p as given, as PyTorch (its repr shows it)
 
     def forward(self, input):  # noqa: A002 - PyTorch's argument name
-        return F.dropout(input, self.p, self.training, self.inplace)
+        return F.dropout(input, self.p, self.training, self.inplace, owner=self)
 
     def extra_repr(self):
         return f"p={self.p}, inplace={self.inplace}"

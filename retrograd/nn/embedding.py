@@ -9,28 +9,18 @@ constants (non-persistent buffers, no gradient, not in the state dict).
 
 import numpy as np
 
+from retrograd import _checks
 from retrograd import dtypes as _dt
 from retrograd.autograd.grad_mode import no_grad
 from retrograd.creation import cat, empty
 from retrograd.nn import functional as F
 from retrograd.nn import init
-from retrograd.nn.functional.embedding import (
-    check_embedding_input,
-    lookup,
-    normalize_padding_idx,
-)
 from retrograd.nn.module import Module
 from retrograd.nn.parameter import Parameter
 from retrograd.tensor import Tensor, make_tensor
 
 __all__ = ["Embedding", "SinusoidalPositionalEncoding", "LearnedPositionalEmbedding",
            "RotaryEmbedding"]
-
-
-def _positive_int(value, what, owner):
-    if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
-        raise ValueError(f"{owner}: {what} must be a positive int, got {value!r}")
-    return value
 
 
 class Embedding(Module):
@@ -69,12 +59,13 @@ class Embedding(Module):
                  norm_type=2.0, scale_grad_by_freq=False, sparse=False, _weight=None,
                  _freeze=False, device=None, dtype=None):
         super().__init__()
-        _positive_int(num_embeddings, "num_embeddings", "Embedding")
-        _positive_int(embedding_dim, "embedding_dim", "Embedding")
-        if device not in (None, "cpu"):
-            raise RuntimeError(f"Embedding: retrograd runs on the CPU only, got device {device!r}")
+        num_embeddings = _checks.positive_int("Embedding", "num_embeddings", num_embeddings)
+        embedding_dim = _checks.positive_int("Embedding", "embedding_dim", embedding_dim)
+        _checks.cpu_device("Embedding", device)
         self.num_embeddings, self.embedding_dim = num_embeddings, embedding_dim
-        self.padding_idx = normalize_padding_idx(padding_idx, num_embeddings, "Embedding")
+        if padding_idx is not None:
+            padding_idx = _checks.index("Embedding", "padding_idx", padding_idx, num_embeddings)
+        self.padding_idx = padding_idx
         self.max_norm, self.norm_type = max_norm, norm_type
         self.scale_grad_by_freq, self.sparse = scale_grad_by_freq, sparse
         if _weight is None:
@@ -92,8 +83,7 @@ class Embedding(Module):
         init.normal_(self.weight)
         if self.padding_idx is not None:
             with no_grad():
-                self.weight._data[self.padding_idx] = 0
-                self.weight._version[0] += 1
+                self.weight[self.padding_idx].fill_(0)
 
     @classmethod
     def from_pretrained(cls, embeddings, freeze=True, padding_idx=None, max_norm=None,
@@ -117,10 +107,8 @@ class Embedding(Module):
                    _weight=data, _freeze=freeze)
 
     def forward(self, input):  # noqa: A002 - PyTorch's argument name
-        name = f"Embedding({self.num_embeddings}, {self.embedding_dim})"
-        ids = check_embedding_input(input, self.weight, name)
-        return lookup(ids, self.weight, self.padding_idx, self.max_norm, self.norm_type,
-                      self.scale_grad_by_freq, self.sparse, name)
+        return F.embedding(input, self.weight, self.padding_idx, self.max_norm, self.norm_type,
+                           self.scale_grad_by_freq, self.sparse, owner=self)
 
     def extra_repr(self):
         text = f"{self.num_embeddings}, {self.embedding_dim}"
@@ -217,21 +205,19 @@ class SinusoidalPositionalEncoding(Module):
 
     def __init__(self, d_model, max_len=5000, dropout=0.0, batch_first=True, dtype=None):
         super().__init__()
-        self.d_model = _positive_int(d_model, "d_model", "SinusoidalPositionalEncoding")
-        self.max_len = _positive_int(max_len, "max_len", "SinusoidalPositionalEncoding")
-        if not 0.0 <= dropout <= 1.0:
-            raise ValueError(f"SinusoidalPositionalEncoding: dropout must be in [0, 1], got "
-                             f"{dropout!r}")
-        self.dropout, self.batch_first = float(dropout), batch_first
+        name = "SinusoidalPositionalEncoding"
+        self.d_model = _checks.positive_int(name, "d_model", d_model)
+        self.max_len = _checks.positive_int(name, "max_len", max_len)
+        self.dropout = _checks.probability(name, "dropout probability", dropout)
+        self.batch_first = batch_first
         table = sinusoidal_table(max_len, d_model).astype(_table_dtype(dtype))
         self.register_buffer("pe", make_tensor(table), persistent=False)
 
     def forward(self, x, offset=0):
         """x plus the encodings of positions offset .. offset + T - 1."""
         time_axis, length = _time_span(self, x, offset)
-        rows = self.pe._data[offset:offset + length].astype(x._data.dtype, copy=False)
-        y = _add_rows(x, make_tensor(rows), time_axis)
-        return F.dropout(y, self.dropout, self.training) if self.dropout > 0 else y
+        y = _add_rows(x, self.pe[offset:offset + length].to(x.dtype), time_axis)
+        return F.dropout(y, self.dropout, self.training, owner=self) if self.dropout > 0 else y
 
     def extra_repr(self):
         return f"d_model={self.d_model}, max_len={self.max_len}, dropout={self.dropout}"
@@ -265,11 +251,9 @@ class LearnedPositionalEmbedding(Module):
 
     def __init__(self, max_len, d_model, batch_first=True, device=None, dtype=None):
         super().__init__()
-        self.max_len = _positive_int(max_len, "max_len", "LearnedPositionalEmbedding")
-        self.d_model = _positive_int(d_model, "d_model", "LearnedPositionalEmbedding")
-        if device not in (None, "cpu"):
-            raise RuntimeError(f"LearnedPositionalEmbedding: retrograd runs on the CPU only, "
-                               f"got device {device!r}")
+        self.max_len = _checks.positive_int("LearnedPositionalEmbedding", "max_len", max_len)
+        self.d_model = _checks.positive_int("LearnedPositionalEmbedding", "d_model", d_model)
+        _checks.cpu_device("LearnedPositionalEmbedding", device)
         self.batch_first = batch_first
         self.weight = Parameter(empty(max_len, d_model, dtype=dtype or _dt.default_float))
         self.reset_parameters()
@@ -321,12 +305,12 @@ class RotaryEmbedding(Module):
 
     def __init__(self, head_dim, max_len=2048, base=10000.0, dtype=None):
         super().__init__()
-        _positive_int(head_dim, "head_dim", "RotaryEmbedding")
+        _checks.positive_int("RotaryEmbedding", "head_dim", head_dim)
         if head_dim % 2:
             raise ValueError(f"RotaryEmbedding: head_dim must be even (features are rotated in "
                              f"pairs), got {head_dim}")
         self.head_dim = head_dim
-        self.max_len = _positive_int(max_len, "max_len", "RotaryEmbedding")
+        self.max_len = _checks.positive_int("RotaryEmbedding", "max_len", max_len)
         self.base = float(base)
         inv_freq = self.base ** (-np.arange(0, head_dim, 2, dtype=np.float64) / head_dim)
         angles = np.arange(max_len, dtype=np.float64)[:, None] * inv_freq
@@ -350,10 +334,9 @@ class RotaryEmbedding(Module):
                              f"{self.head_dim}), got {shape}")
         length = x.shape[-2]
         _positions_check("RotaryEmbedding", length, offset, self.max_len)
-        dtype = x._data.dtype
-        cos = self.cos._data[offset:offset + length].astype(dtype, copy=False)
-        sin = self.sin._data[offset:offset + length].astype(dtype, copy=False)
-        return x * make_tensor(cos) + rotate_half(x) * make_tensor(sin)
+        cos = self.cos[offset:offset + length].to(x.dtype)
+        sin = self.sin[offset:offset + length].to(x.dtype)
+        return x * cos + rotate_half(x) * sin
 
     def extra_repr(self):
         return f"head_dim={self.head_dim}, max_len={self.max_len}, base={self.base:g}"

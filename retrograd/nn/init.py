@@ -8,6 +8,7 @@ import warnings
 
 import numpy as np
 
+from retrograd import _checks
 from retrograd import random as _random
 from retrograd.autograd.grad_mode import no_grad
 
@@ -58,8 +59,7 @@ def _calculate_fan_in_and_fan_out(tensor):
 
 
 def _fan(tensor, mode):
-    if mode not in ("fan_in", "fan_out"):
-        raise ValueError(f"init: mode must be 'fan_in' or 'fan_out', got {mode!r}")
+    _checks.one_of("init", "mode", mode, ("fan_in", "fan_out"))
     fan_in, fan_out = _calculate_fan_in_and_fan_out(tensor)
     return fan_in if mode == "fan_in" else fan_out
 

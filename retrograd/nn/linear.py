@@ -2,6 +2,7 @@
 
 import math
 
+from retrograd import _checks
 from retrograd import dtypes as _dt
 from retrograd.creation import empty
 from retrograd.nn import functional as F
@@ -40,10 +41,8 @@ class Linear(Module):
     def __init__(self, in_features, out_features, bias=True, device=None, dtype=None):
         super().__init__()
         for name, size in (("in_features", in_features), ("out_features", out_features)):
-            if not isinstance(size, int) or isinstance(size, bool) or size < 0:
-                raise ValueError(f"Linear: {name} must be a non-negative int, got {size!r}")
-        if device not in (None, "cpu"):
-            raise RuntimeError(f"Linear: retrograd runs on the CPU only, got device {device!r}")
+            _checks.non_negative_int("Linear", name, size)
+        _checks.cpu_device("Linear", device)
         self.in_features, self.out_features = in_features, out_features
         dtype = dtype or _dt.default_float
         self.weight = Parameter(empty(out_features, in_features, dtype=dtype))
@@ -60,10 +59,7 @@ class Linear(Module):
             init.uniform_(self.bias, -bound, bound)
 
     def forward(self, x):
-        if x.ndim == 0 or x.shape[-1] != self.in_features:
-            raise ValueError(f"{self!r}: expected input with last dim {self.in_features}, got "
-                             f"input of shape {x.shape}")
-        return F.linear(x, self.weight, self.bias)
+        return F.linear(x, self.weight, self.bias, owner=self)
 
     def extra_repr(self):
         return f"in_features={self.in_features}, out_features={self.out_features}, " \

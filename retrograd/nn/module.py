@@ -10,11 +10,15 @@ from collections import OrderedDict, namedtuple
 
 import numpy as np
 
+from retrograd import _checks
 from retrograd import dtypes as _dt
-from retrograd.autograd.function import Function, RemovableHandle
+from retrograd.autograd.function import RemovableHandle
 from retrograd.autograd.grad_mode import STATE, no_grad
 from retrograd.nn.parameter import Parameter
-from retrograd.tensor import Tensor, make_tensor, zero_grads
+from retrograd.nn.scope import ModuleScope
+from retrograd.autograd.inplace import zero_grads
+from retrograd.tensor import Tensor, make_tensor
+from retrograd.utils.hooks import BackwardHook
 
 __all__ = ["Module", "IncompatibleKeys"]
 
@@ -224,9 +228,7 @@ class Module:
     def train(self, mode=True):
         """Set training mode here and (through each child's own ``train``, so that a subclass
         may override it) in every submodule; returns self."""
-        if not isinstance(mode, bool):
-            raise ValueError(f"train: mode must be a bool, got {type(mode).__name__}")
-        self.training = mode
+        self.training = _checks.boolean("train", "mode", mode)
         for child in self.children():
             child.train(mode)
         return self
@@ -249,8 +251,7 @@ class Module:
         no-op."""
         for a in args:
             if isinstance(a, str) and a not in _dt._BY_NAME:
-                if a != "cpu":
-                    raise RuntimeError(f"to: retrograd runs on the CPU only, got device {a!r}")
+                _checks.cpu_device("to", a)
             elif dtype is None:
                 dtype = a
         if dtype is None:
@@ -391,13 +392,23 @@ class Module:
         return RemovableHandle(self._backward_pre_hooks, hook)
 
     def __call__(self, *args, **kwargs):
+        """Run forward with the module's hooks, inside its ModuleScope: every op recorded
+        meanwhile remembers this module's path (``node.module_path``)."""
+        parent = STATE.module_scope
+        STATE.module_scope = ModuleScope(self, parent)
+        try:
+            return self._call_with_hooks(args, kwargs)
+        finally:
+            STATE.module_scope = parent
+
+    def _call_with_hooks(self, args, kwargs):
         for hook in self._forward_pre_hooks:
             result = hook(self, args)
             if result is not None:
                 args = result if isinstance(result, tuple) else (result,)
         state = None
         if (self._backward_hooks or self._backward_pre_hooks) and STATE.grad_enabled:
-            state = _BackwardHookState(self, len(args))
+            state = BackwardHook(self, len(args))
             args = state.wrap_inputs(args)
         output = self.forward(*args, **kwargs)
         for hook in self._forward_hooks:
@@ -482,118 +493,3 @@ def _cast_in_place(t, target):
     t._version[0] += 1
     if t._grad is not None:
         t._grad = make_tensor(t._grad._data.astype(target))
-
-
-class _BackwardHookIdentity(Function):
-    """Identity on several tensors; its backward reports the gradients flowing through it to
-    the module's backward hooks (used around a module's inputs and outputs).
-
-    dL/dx_i = dL/dy_i, or what a hook returns instead. Saves nothing.
-    """
-
-    @staticmethod
-    def forward(ctx, *arrays, state, role):
-        ctx.state, ctx.role = state, role
-        ctx.set_materialize_grads(False)  # an output that got no gradient is reported as None
-        return tuple(arrays) if len(arrays) > 1 else arrays[0]
-
-    @staticmethod
-    def backward(ctx, *grads):
-        if ctx.role == "output":
-            return tuple(ctx.state.output_seen(list(grads)))
-        return tuple(ctx.state.input_seen(list(grads)))
-
-
-class _BackwardHookState:
-    """One module call with backward hooks: wraps its tensor inputs and outputs in
-    _BackwardHookIdentity nodes and joins the gradients seen at both ends for the hooks.
-    ``*_positions`` are the argument / output positions that were wrapped."""
-
-    def __init__(self, module, n_inputs):
-        self.module = module
-        self.n_inputs = n_inputs
-        self.n_outputs = 1
-        self.input_positions = []
-        self.output_positions = []
-        self.grad_output = None
-
-    def wrap_inputs(self, args):
-        self.input_positions = [i for i, a in enumerate(args)
-                                if isinstance(a, Tensor) and a.requires_grad]
-        return _wrap_positions(args, self.input_positions, self, "input")
-
-    def wrap_outputs(self, output):
-        outputs = output if isinstance(output, tuple) else (output,)
-        self.n_outputs = len(outputs)
-        self.output_positions = [i for i, o in enumerate(outputs)
-                                 if isinstance(o, Tensor) and o.requires_grad]
-        wrapped = _wrap_positions(outputs, self.output_positions, self, "output")
-        return wrapped if isinstance(output, tuple) else wrapped[0]
-
-    def output_seen(self, grads):
-        """Backward reached the outputs: run the pre-hooks, remember grad_output."""
-        full = _pack_with_none(grads, self.output_positions, self.n_outputs)
-        for hook in self.module._backward_pre_hooks:
-            result = hook(self.module, full)
-            if result is not None:
-                full = _checked_hook_result(result, len(full), "pre-hook", "grad_output")
-        self.grad_output = full
-        if not self.input_positions:
-            grad_input = (None,) * self.n_inputs
-            for hook in self.module._backward_hooks:
-                result = hook(self.module, grad_input, full)
-                if result is not None and any(g is not None for g in result):
-                    raise RuntimeError(f"{type(self.module).__name__}: a backward hook of a "
-                                       f"module whose inputs do not require grad must return "
-                                       f"None (there is no grad_input to replace)")
-        return [_unwrap(full[i]) for i in self.output_positions]
-
-    def input_seen(self, grads):
-        """Backward reached the inputs: run the hooks, which may replace grad_input."""
-        grad_input = _pack_with_none(grads, self.input_positions, self.n_inputs)
-        for hook in self.module._backward_hooks:
-            result = hook(self.module, grad_input, self.grad_output)
-            if result is not None:
-                grad_input = _checked_hook_result(result, len(grad_input), "hook", "grad_input")
-        return [_unwrap(grad_input[i]) for i in self.input_positions]
-
-
-def _wrap_positions(values, positions, state, role):
-    """values with the tensors at ``positions`` replaced by one _BackwardHookIdentity's
-    outputs, which share their version counters (an in-place change stays detectable)."""
-    if not positions:
-        return tuple(values)
-    wrapped = _BackwardHookIdentity.apply(*(values[i] for i in positions), state=state,
-                                          role=role)
-    wrapped = wrapped if isinstance(wrapped, tuple) else (wrapped,)
-    values = list(values)
-    for i, w in zip(positions, wrapped):
-        w._version = values[i]._version
-        values[i] = w
-    return tuple(values)
-
-
-def _pack_with_none(grads, positions, n):
-    """One entry per position 0..n-1: the gradient (as a Tensor) where there is one."""
-    full = [None] * n
-    for i, g in zip(positions, grads):
-        full[i] = _wrap(g)
-    return tuple(full)
-
-
-def _checked_hook_result(result, n, what, name):
-    result = tuple(result) if isinstance(result, (tuple, list)) else (result,)
-    if len(result) != n:
-        raise RuntimeError(f"backward {what} returned {len(result)} values for {name}, "
-                           f"expected {n}")
-    return tuple(_wrap(g) for g in result)
-
-
-def _wrap(g):
-    if g is None or isinstance(g, Tensor):
-        return g
-    return make_tensor(g)
-
-
-def _unwrap(g):
-    return g._data if isinstance(g, Tensor) and not g.requires_grad else g

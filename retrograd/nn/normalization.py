@@ -1,7 +1,6 @@
 """Normalization layers: BatchNorm1d, BatchNorm2d, LayerNorm, GroupNorm."""
 
-import numbers
-
+from retrograd import _checks
 from retrograd import dtypes as _dt
 from retrograd.autograd.grad_mode import no_grad
 from retrograd.creation import empty, ones, tensor, zeros
@@ -11,11 +10,6 @@ from retrograd.nn.module import Module
 from retrograd.nn.parameter import Parameter
 
 __all__ = ["BatchNorm1d", "BatchNorm2d", "LayerNorm", "GroupNorm"]
-
-
-def _check_device(name, device):
-    if device not in (None, "cpu"):
-        raise RuntimeError(f"{name}: retrograd runs on the CPU only, got device {device!r}")
 
 
 def _register_affine(module, shape, affine, bias, dtype):
@@ -44,11 +38,10 @@ class _BatchNorm(Module):
                  track_running_stats=True, device=None, dtype=None, *, bias=True):
         super().__init__()
         name = type(self).__name__
-        if not isinstance(num_features, numbers.Integral) or num_features <= 0:
-            raise ValueError(f"{name}: num_features must be a positive int, got {num_features!r}")
-        _check_device(name, device)
+        num_features = _checks.positive_int(name, "num_features", num_features)
+        _checks.cpu_device(name, device)
         dtype = dtype or _dt.default_float
-        self.num_features, self.eps, self.momentum = int(num_features), eps, momentum
+        self.num_features, self.eps, self.momentum = num_features, eps, momentum
         self.affine, self.track_running_stats = affine, track_running_stats
         _register_affine(self, (self.num_features,), affine, bias, dtype)
         if track_running_stats:
@@ -73,6 +66,7 @@ class _BatchNorm(Module):
         _reset_affine(self)
 
     def forward(self, input):  # noqa: A002 - PyTorch's argument name
+        # the one check F.batch_norm cannot make: it takes any (N, C, *) input
         if input.ndim not in self._expected_ndim:
             dims = " or ".join(f"{d}D" for d in self._expected_ndim)
             raise ValueError(f"{type(self).__name__}: expected {dims} input (got {input.ndim}D "
@@ -89,7 +83,8 @@ class _BatchNorm(Module):
         return F.batch_norm(input,
                             self.running_mean if keep_stats else None,
                             self.running_var if keep_stats else None,
-                            self.weight, self.bias, use_batch_stats, factor, self.eps)
+                            self.weight, self.bias, use_batch_stats, factor, self.eps,
+                            owner=self)
 
     def extra_repr(self):
         return (f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, "
@@ -190,10 +185,9 @@ class LayerNorm(Module):
     def __init__(self, normalized_shape, eps=1e-5, elementwise_affine=True, bias=True,
                  device=None, dtype=None):
         super().__init__()
-        _check_device("LayerNorm", device)
-        if isinstance(normalized_shape, numbers.Integral):
-            normalized_shape = (normalized_shape,)
-        self.normalized_shape = tuple(int(s) for s in normalized_shape)
+        _checks.cpu_device("LayerNorm", device)
+        self.normalized_shape = _checks.positive_int_tuple("LayerNorm", "normalized_shape",
+                                                           normalized_shape)
         self.eps, self.elementwise_affine = eps, elementwise_affine
         dtype = dtype or _dt.default_float
         _register_affine(self, self.normalized_shape, elementwise_affine, bias, dtype)
@@ -203,7 +197,8 @@ class LayerNorm(Module):
         _reset_affine(self)
 
     def forward(self, input):  # noqa: A002
-        return F.layer_norm(input, self.normalized_shape, self.weight, self.bias, self.eps)
+        return F.layer_norm(input, self.normalized_shape, self.weight, self.bias, self.eps,
+                            owner=self)
 
     def extra_repr(self):
         return (f"{self.normalized_shape}, eps={self.eps}, "
@@ -240,8 +235,10 @@ class GroupNorm(Module):
     def __init__(self, num_groups, num_channels, eps=1e-5, affine=True, device=None,
                  dtype=None, *, bias=True):
         super().__init__()
-        _check_device("GroupNorm", device)
-        if num_groups <= 0 or num_channels % num_groups != 0:
+        _checks.cpu_device("GroupNorm", device)
+        num_groups = _checks.positive_int("GroupNorm", "num_groups", num_groups)
+        num_channels = _checks.positive_int("GroupNorm", "num_channels", num_channels)
+        if num_channels % num_groups != 0:
             raise ValueError(f"GroupNorm: num_channels ({num_channels}) must be divisible by "
                              f"num_groups ({num_groups})")
         self.num_groups, self.num_channels = num_groups, num_channels
@@ -254,7 +251,8 @@ class GroupNorm(Module):
         _reset_affine(self)
 
     def forward(self, input):  # noqa: A002
-        return F.group_norm(input, self.num_groups, self.weight, self.bias, self.eps)
+        return F.group_norm(input, self.num_groups, self.weight, self.bias, self.eps,
+                            owner=self)
 
     def extra_repr(self):
         return (f"{self.num_groups}, {self.num_channels}, eps={self.eps}, affine={self.affine}, "

@@ -50,7 +50,8 @@ class MaxPool2d(_MaxPoolNd):
 
     def forward(self, x):
         return F.max_pool2d(x, self.kernel_size, self.stride, self.padding, self.dilation,
-                            ceil_mode=self.ceil_mode, return_indices=self.return_indices)
+                            ceil_mode=self.ceil_mode, return_indices=self.return_indices,
+                            owner=self)
 
 
 class MaxPool1d(_MaxPoolNd):
@@ -72,7 +73,8 @@ class MaxPool1d(_MaxPoolNd):
 
     def forward(self, x):
         return F.max_pool1d(x, self.kernel_size, self.stride, self.padding, self.dilation,
-                            ceil_mode=self.ceil_mode, return_indices=self.return_indices)
+                            ceil_mode=self.ceil_mode, return_indices=self.return_indices,
+                            owner=self)
 
 
 class AvgPool2d(Module):
@@ -110,7 +112,7 @@ class AvgPool2d(Module):
 
     def forward(self, x):
         return F.avg_pool2d(x, self.kernel_size, self.stride, self.padding, self.ceil_mode,
-                            self.count_include_pad, self.divisor_override)
+                            self.count_include_pad, self.divisor_override, owner=self)
 
     def extra_repr(self):
         return f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"
@@ -144,7 +146,7 @@ class AvgPool1d(Module):
 
     def forward(self, x):
         return F.avg_pool1d(x, self.kernel_size, self.stride, self.padding, self.ceil_mode,
-                            self.count_include_pad)
+                            self.count_include_pad, owner=self)
 
     def extra_repr(self):
         return f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"
@@ -172,7 +174,7 @@ class AdaptiveAvgPool2d(Module):
         self.output_size = output_size
 
     def forward(self, x):
-        return F.adaptive_avg_pool2d(x, self.output_size)
+        return F.adaptive_avg_pool2d(x, self.output_size, owner=self)
 
     def extra_repr(self):
         return f"output_size={self.output_size}"
@@ -199,7 +201,7 @@ class AdaptiveAvgPool1d(Module):
         self.output_size = output_size
 
     def forward(self, x):
-        return F.adaptive_avg_pool1d(x, self.output_size)
+        return F.adaptive_avg_pool1d(x, self.output_size, owner=self)
 
     def extra_repr(self):
         return f"output_size={self.output_size}"

@@ -8,24 +8,19 @@ first layer (D = 2 when bidirectional). All are drawn from U(-1/sqrt(H), 1/sqrt(
 """
 
 import math
-import numbers
 import warnings
 
+from retrograd import _checks
 from retrograd import dtypes as _dt
 from retrograd.creation import empty
+from retrograd.nn import functional as F
 from retrograd.nn import init
-from retrograd.nn.functional.recurrent import run_cell, run_layers
 from retrograd.nn.module import Module
 from retrograd.nn.parameter import Parameter
 
 __all__ = ["RNNBase", "RNN", "LSTM", "GRU", "RNNCellBase", "RNNCell", "LSTMCell", "GRUCell"]
 
 _GATES = {"RNN_TANH": 1, "RNN_RELU": 1, "LSTM": 4, "GRU": 3}
-
-
-def _check_size(owner, what, value, minimum=1):
-    if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
-        raise ValueError(f"{owner}: {what} must be an int >= {minimum}, got {value!r}")
 
 
 class RNNBase(Module):
@@ -37,24 +32,21 @@ class RNNBase(Module):
                  device=None, dtype=None):
         super().__init__()
         owner = self._owner_name(mode)
-        _check_size(owner, "input_size", input_size, 0)
-        _check_size(owner, "hidden_size", hidden_size)
-        _check_size(owner, "num_layers", num_layers)
-        if not isinstance(dropout, numbers.Real) or isinstance(dropout, bool) \
-                or not 0.0 <= dropout <= 1.0:
-            raise ValueError(f"{owner}: dropout must be a number in [0, 1], got {dropout!r}")
+        input_size = _checks.int_at_least(owner, "input_size", input_size, 0)
+        hidden_size = _checks.int_at_least(owner, "hidden_size", hidden_size, 1)
+        num_layers = _checks.int_at_least(owner, "num_layers", num_layers, 1)
+        dropout = _checks.probability(owner, "dropout probability", dropout)
         if proj_size:
             raise NotImplementedError(f"{owner}: proj_size (LSTM with projections) is not "
                                       f"implemented in retrograd; use proj_size=0")
-        if device not in (None, "cpu"):
-            raise RuntimeError(f"{owner}: retrograd runs on the CPU only, got device {device!r}")
+        _checks.cpu_device(owner, device)
         if dropout > 0 and num_layers == 1:
             warnings.warn(f"{owner}: dropout={dropout} has no effect with num_layers=1 (dropout "
                           f"is applied between layers)", stacklevel=2)
         self.mode = mode
         self.input_size, self.hidden_size, self.num_layers = input_size, hidden_size, num_layers
         self.bias, self.batch_first = bias, batch_first
-        self.dropout, self.bidirectional = float(dropout), bidirectional
+        self.dropout, self.bidirectional = dropout, bidirectional
         self.proj_size = 0
         dtype = dtype or _dt.default_float
         gate_size = _GATES[mode] * hidden_size
@@ -97,10 +89,14 @@ class RNNBase(Module):
                 for group in self.all_weights]
 
     def forward(self, input, hx=None):  # noqa: A002 - PyTorch's argument name
-        name = f"{type(self).__name__}({self.extra_repr()})"
-        mode = self.mode
-        return run_layers(mode, name, input, hx, self._weight_tuples(), self.num_layers,
-                          self.dropout, self.training, self.bidirectional, self.batch_first)
+        args = (input, hx, self._weight_tuples(), self.num_layers)
+        options = (self.dropout, self.training, self.bidirectional, self.batch_first)
+        if self.mode == "LSTM":
+            return F.lstm(*args, *options, owner=self)
+        if self.mode == "GRU":
+            return F.gru(*args, *options, owner=self)
+        nonlinearity = "relu" if self.mode == "RNN_RELU" else "tanh"
+        return F.rnn(*args, nonlinearity, *options, owner=self)
 
     def extra_repr(self):
         text = f"{self.input_size}, {self.hidden_size}"
@@ -155,9 +151,7 @@ class RNN(RNNBase):
 
     def __init__(self, input_size, hidden_size, num_layers=1, nonlinearity="tanh", bias=True,
                  batch_first=False, dropout=0.0, bidirectional=False, device=None, dtype=None):
-        if nonlinearity not in ("tanh", "relu"):
-            raise ValueError(f"RNN: nonlinearity must be 'tanh' or 'relu', got {nonlinearity!r}")
-        self.nonlinearity = nonlinearity
+        self.nonlinearity = _checks.one_of("RNN", "nonlinearity", nonlinearity, ("tanh", "relu"))
         mode = "RNN_TANH" if nonlinearity == "tanh" else "RNN_RELU"
         super().__init__(mode, input_size, hidden_size, num_layers, bias, batch_first, dropout,
                          bidirectional, device=device, dtype=dtype)
@@ -234,10 +228,9 @@ class RNNCellBase(Module):
     def __init__(self, input_size, hidden_size, bias, gates, device=None, dtype=None):
         super().__init__()
         owner = type(self).__name__
-        _check_size(owner, "input_size", input_size, 0)
-        _check_size(owner, "hidden_size", hidden_size)
-        if device not in (None, "cpu"):
-            raise RuntimeError(f"{owner}: retrograd runs on the CPU only, got device {device!r}")
+        input_size = _checks.int_at_least(owner, "input_size", input_size, 0)
+        hidden_size = _checks.int_at_least(owner, "hidden_size", hidden_size, 1)
+        _checks.cpu_device(owner, device)
         self.input_size, self.hidden_size, self.bias = input_size, hidden_size, bias
         dtype = dtype or _dt.default_float
         self.weight_ih = Parameter(empty(gates * hidden_size, input_size, dtype=dtype))
@@ -254,9 +247,6 @@ class RNNCellBase(Module):
         bound = 1.0 / math.sqrt(self.hidden_size) if self.hidden_size > 0 else 0.0
         for p in self.parameters():
             init.uniform_(p, -bound, bound)
-
-    def _name(self):
-        return f"{type(self).__name__}({self.extra_repr()})"
 
     def extra_repr(self):
         text = f"{self.input_size}, {self.hidden_size}"
@@ -294,16 +284,13 @@ class RNNCell(RNNCellBase):
 
     def __init__(self, input_size, hidden_size, bias=True, nonlinearity="tanh", device=None,
                  dtype=None):
-        if nonlinearity not in ("tanh", "relu"):
-            raise ValueError(f"RNNCell: nonlinearity must be 'tanh' or 'relu', got "
-                             f"{nonlinearity!r}")
-        self.nonlinearity = nonlinearity
+        self.nonlinearity = _checks.one_of("RNNCell", "nonlinearity", nonlinearity,
+                                           ("tanh", "relu"))
         super().__init__(input_size, hidden_size, bias, 1, device, dtype)
 
     def forward(self, input, hx=None):  # noqa: A002
-        mode = "RNN_TANH" if self.nonlinearity == "tanh" else "RNN_RELU"
-        return run_cell(mode, self._name(), input, hx, self.weight_ih, self.weight_hh,
-                        self.bias_ih, self.bias_hh)
+        return F.rnn_cell(input, hx, self.weight_ih, self.weight_hh, self.bias_ih, self.bias_hh,
+                          self.nonlinearity, owner=self)
 
 
 class LSTMCell(RNNCellBase):
@@ -334,11 +321,8 @@ class LSTMCell(RNNCellBase):
         super().__init__(input_size, hidden_size, bias, 4, device, dtype)
 
     def forward(self, input, hx=None):  # noqa: A002
-        if hx is not None and (not isinstance(hx, (tuple, list)) or len(hx) != 2):
-            raise TypeError(f"{self._name()}: hx must be a pair (h, c) or None, got "
-                            f"{type(hx).__name__}")
-        return run_cell("LSTM", self._name(), input, None if hx is None else tuple(hx),
-                        self.weight_ih, self.weight_hh, self.bias_ih, self.bias_hh)
+        return F.lstm_cell(input, hx, self.weight_ih, self.weight_hh, self.bias_ih, self.bias_hh,
+                           owner=self)
 
 
 class GRUCell(RNNCellBase):
@@ -367,5 +351,5 @@ class GRUCell(RNNCellBase):
         super().__init__(input_size, hidden_size, bias, 3, device, dtype)
 
     def forward(self, input, hx=None):  # noqa: A002
-        return run_cell("GRU", self._name(), input, hx, self.weight_ih, self.weight_hh,
-                        self.bias_ih, self.bias_hh)
+        return F.gru_cell(input, hx, self.weight_ih, self.weight_hh, self.bias_ih, self.bias_hh,
+                          owner=self)

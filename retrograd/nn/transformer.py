@@ -19,10 +19,10 @@ linear1.weight, norm1.weight, ...), so a PyTorch state dict loads one to one.
 """
 
 import copy
-import numbers
 
 import numpy as np
 
+from retrograd import _checks
 from retrograd import dtypes as _dt
 from retrograd.nn import functional as F
 from retrograd.nn import init
@@ -49,12 +49,8 @@ def generate_square_subsequent_mask(sz, device=None, dtype=None):
                 [  0.,   0., -inf],
                 [  0.,   0.,   0.]])
     """
-    if not isinstance(sz, numbers.Integral) or isinstance(sz, bool) or sz < 0:
-        raise ValueError(f"generate_square_subsequent_mask: sz must be a non-negative int, "
-                         f"got {sz!r}")
-    if device not in (None, "cpu"):
-        raise RuntimeError(f"generate_square_subsequent_mask: retrograd runs on the CPU only, "
-                           f"got device {device!r}")
+    sz = _checks.non_negative_int("generate_square_subsequent_mask", "sz", sz)
+    _checks.cpu_device("generate_square_subsequent_mask", device)
     np_dtype = _dt.as_numpy_dtype(dtype or _dt.default_float)
     return make_tensor(np.triu(np.full((sz, sz), -np.inf), 1).astype(np_dtype))
 
@@ -73,15 +69,11 @@ def _activation(activation, owner):
 def _check_layer_sizes(owner, d_model, nhead, dim_feedforward, dropout):
     for name, size in (("d_model", d_model), ("nhead", nhead),
                        ("dim_feedforward", dim_feedforward)):
-        if not isinstance(size, numbers.Integral) or isinstance(size, bool) or size <= 0:
-            raise ValueError(f"{owner}: {name} must be a positive int, got {size!r}")
+        _checks.positive_int(owner, name, size)
     if d_model % nhead:
         raise ValueError(f"{owner}: d_model must be divisible by nhead, got d_model={d_model} "
                          f"and nhead={nhead}")
-    if not isinstance(dropout, numbers.Real) or isinstance(dropout, bool) \
-            or not 0.0 <= dropout <= 1.0:
-        raise ValueError(f"{owner}: dropout probability has to be between 0 and 1, but got "
-                         f"{dropout!r}")
+    _checks.probability(owner, "dropout probability", dropout)
 
 
 def _check_sequence(layer, label, x):
@@ -262,9 +254,7 @@ class TransformerDecoderLayer(_FeedForwardLayer):
 
 
 def _clones(layer, num_layers, owner):
-    if not isinstance(num_layers, numbers.Integral) or isinstance(num_layers, bool) \
-            or num_layers < 0:
-        raise ValueError(f"{owner}: num_layers must be a non-negative int, got {num_layers!r}")
+    num_layers = _checks.non_negative_int(owner, "num_layers", num_layers)
     return ModuleList([copy.deepcopy(layer) for _ in range(num_layers)])
 
 
@@ -276,8 +266,8 @@ def _detect_is_causal_mask(mask, is_causal, size):
         return bool(is_causal)
     if mask is None or mask.shape != (size, size) or mask.requires_grad:
         return False
-    causal = np.triu(np.full((size, size), -np.inf), 1).astype(mask._data.dtype)
-    return bool(np.array_equal(mask._data, causal))
+    causal = generate_square_subsequent_mask(size, dtype=mask.dtype)
+    return bool((mask == causal).all().item())
 
 
 def _sequence_length(x, batch_first):

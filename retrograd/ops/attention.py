@@ -29,6 +29,10 @@ walks over blocks of keys with an online softmax, saves only O and the log-sum-e
 row (L values), and recomputes the blocks of P in backward: its activation memory grows
 linearly with the sequence length, not with L x S. Both backwards are raw-array kernels
 (once-differentiable).
+
+``attention_reference_backward`` at the end of this file is the backward above in plain
+NumPy, recomputing P from q, k and the mask and using rowsum(dP * P) as defined (not the
+rowsum(dO * O) shortcut); the tests check both ops against it.
 """
 
 import numpy as np
@@ -36,7 +40,8 @@ import numpy as np
 from retrograd.autograd.function import Function
 from retrograd.ops.dropout import dropout_mask
 
-__all__ = ["ScaledDotProductAttention", "MemoryEfficientAttention"]
+__all__ = ["ScaledDotProductAttention", "MemoryEfficientAttention",
+           "attention_reference_backward"]
 
 
 def _swap(x):
@@ -101,6 +106,7 @@ class ScaledDotProductAttention(Function):
     it costs L x S per batch element, the memory that MemoryEfficientAttention avoids), O
     (for rowsum(dO * O)), and q, k, v where a gradient needs them. The dropout mask R is
     kept on ctx. Once-differentiable: the backward is a raw-array kernel.
+    Reference: attention_reference_backward, the same rule without the speed paths.
     """
 
     once_differentiable = True
@@ -169,6 +175,7 @@ class MemoryEfficientAttention(Function):
     P), and v when dL/dS is needed; no L x S array is kept (only a float mask that requires
     grad gets its full L x S gradient). Peak memory inside forward and backward is
     L x block_size per batch element. Once-differentiable.
+    Reference: attention_reference_backward, the same rule without the blocks.
     """
 
     once_differentiable = True
@@ -270,3 +277,52 @@ def _mask_block(mask, start, stop):
     if mask is None or mask.shape[-1] == 1:
         return mask
     return mask[..., start:stop]
+
+
+# ---------------------------------------------------------------- the reference backward
+def attention_reference_backward(q, k, v, mask, grad_out, scale=1.0, causal=False,
+                                 dropout=None):
+    """The backward of attention from the module docstring's formulas, all at once, with
+    P recomputed from q, k and the mask:
+
+        S  = Q K^T * scale + M      P = softmax(S)      O = (P * R) V          (R = 1: no dropout)
+        dL/dV = (P * R)^T dO        dP = (dO V^T) * R
+        dL/dS = P * (dP - rowsum(dP * P))
+        dL/dQ = dL/dS K * scale     dL/dK = dL/dS^T Q * scale     dL/dM = dL/dS
+
+    q:(..., L, E), k:(..., S, E), v:(..., S, Ev), mask None, bool (True = take part) or float
+    (added to S), broadcastable to (..., L, S); grad_out = dO:(..., L, Ev); scale and causal
+    as the ops' attributes; dropout: the mask R the forward multiplied P by (0 or 1/(1 - p)),
+    or None. A fully masked row has P = 0 (the ops' convention).
+    Returns (dL/dq, dL/dk, dL/dv, dL/dmask), computed in q's dtype; dL/dmask is None unless
+    the mask is a float one. Each has its input's trailing dims and the broadcast batch dims
+    of the scores, as the ops' own backwards: the engine sums broadcast dims back to each
+    input's shape (``retrograd.autograd.engine.sum_to_shape``).
+    """
+    scores = q @ _swap(k) * scale
+    if mask is not None and mask.dtype == np.bool_:
+        scores = np.where(mask, scores, -np.inf)
+    elif mask is not None:
+        scores = scores + mask
+    if causal:
+        n_queries, n_keys = scores.shape[-2:]
+        scores = np.where(np.triu(np.ones((n_queries, n_keys), dtype=bool), 1), -np.inf, scores)
+    p = _reference_softmax(scores)
+    kept = p if dropout is None else p * dropout
+    grad_v = _swap(kept) @ grad_out
+    grad_p = grad_out @ _swap(v) if dropout is None else (grad_out @ _swap(v)) * dropout
+    grad_s = p * (grad_p - np.sum(grad_p * p, axis=-1, keepdims=True))
+    grad_q = grad_s @ k * scale
+    grad_k = _swap(grad_s) @ q * scale
+    float_mask = mask is not None and mask.dtype != np.bool_
+    return grad_q, grad_k, grad_v, (grad_s if float_mask else None)
+
+
+def _reference_softmax(scores):
+    """The textbook row softmax exp(s - max) / sum(exp(s - max)), then the rows of -inf only
+    (every key masked, where it gives 0 / 0) set to 0."""
+    fully_masked = np.all(scores == -np.inf, axis=-1, keepdims=True)
+    with np.errstate(invalid="ignore"):   # -inf - (-inf) = NaN on the fully masked rows
+        e = np.exp(scores - np.max(scores, axis=-1, keepdims=True, initial=-np.inf))
+        p = e / np.sum(e, axis=-1, keepdims=True)
+    return np.where(fully_masked, 0.0, p)

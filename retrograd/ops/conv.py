@@ -24,12 +24,15 @@ pixels of x_pad, and the kw column shifts become column offsets into X_row, so t
 
 over every pixel of each padded row (Wp per output row instead of Wo; the Wp - Wo extra
 columns are computed and thrown away; _rows_width says where this pays). X_row is kw times
-smaller than X_col (a third for 3x3 kernels) and is saved for backward in its place;
-measured on a 3x3 conv forward at batch 32: 16->16 channels on 32x32 maps 3.96 -> 3.16 ms,
-32->32 on 16x16 2.78 -> 1.92 ms.
+smaller than X_col (a third for 3x3 kernels), is saved for backward in its place, and makes
+the forward faster (measured: docs/ops/conv.md, 'The row layout').
 
 Conv1d is Conv2d with H = kh = 1 (a view, no copy). Both are fused kernels with a raw-array
 backward (``once_differentiable``): a second derivative through them raises an error.
+
+The backward has speed paths (the row layout, dL/dx as a convolution, col2im by kernel
+offsets). ``conv2d_reference_backward`` at the end of this file is the same rule without
+them, written straight from the Conv2d docstring; the tests check every path against it.
 """
 
 import numpy as np
@@ -38,7 +41,8 @@ from numpy.lib.stride_tricks import as_strided
 from retrograd.autograd.function import Function
 from retrograd.ops._parallel import copy_contiguous, copy_into
 
-__all__ = ["Conv2d", "Conv1d", "conv_output_size", "offset_view"]
+__all__ = ["Conv2d", "Conv1d", "conv2d_reference_backward", "conv_output_size",
+           "offset_view"]
 
 
 def conv_output_size(size, kernel, stride, pad_total, dilation):
@@ -104,10 +108,10 @@ def _im2col(x_pad, kernel, out_size, stride, dilation):
 
 def _rows_width(x_pad, weight_shape, out_size, stride):
     """Wp when the row layout applies, else None (X_col is used). It needs stride 1 and a
-    kernel of more than one row and column, and pays (measured, fwd + bwd at batch 32) with
-    at least 8 rows per group in X_row, so that each GEMM has some depth, and at most a third
-    more columns than outputs (8x8 maps with 'same' 3x3 kernels: 10 for 8). Conv1d (one
-    kernel row) stays with X_col, whose copies are already long runs: 20-30% faster there."""
+    kernel of more than one row and column, and pays only with at least 8 rows per group in
+    X_row, so that each GEMM has some depth, and at most a third more columns than outputs
+    (8x8 maps with 'same' 3x3 kernels: 10 for 8). Conv1d (one kernel row) stays with X_col,
+    whose copies are already long runs (measured: docs/ops/conv.md, 'The row layout')."""
     _, cg, kh, kw = weight_shape
     wo, wp = out_size[1], x_pad.shape[3]
     if stride != (1, 1) or kh == 1 or kw == 1 or cg * kh < 8 or 3 * wp > 4 * wo:
@@ -182,8 +186,9 @@ def _col2im_gemm(weight, grad_y, x_shape, padding, out_size, stride, dilation):
     (c, i, j): the (i, j) block of dL/dX_col is computed into one reused (C, N*Ho*Wo) buffer
     and added straight into its strided view of dL/dx_pad, so dL/dX_col (kh*kw times the
     input's size) is never materialized. dL/dx_pad is accumulated as (C, N, Hp, Wp), the
-    blocks' own axis order (the adds run ~25% faster than into NCHW), and reordered by the
-    copy that cuts the padding. weight:(O, C/g, kh, kw)."""
+    blocks' own axis order, where the adds are faster than into NCHW (measured:
+    docs/ops/conv.md, 'col2im by kernel offsets'), and reordered by the copy that cuts the
+    padding. weight:(O, C/g, kh, kw)."""
     g, og, length = grad_y.shape
     _, cg, kh, kw = weight.shape
     n, c, h, w = x_shape
@@ -283,7 +288,8 @@ def _transposed_padding(ctx):
     channels)."""
     if ctx.stride != (1, 1) or ctx.w_shape[0] > ctx.x_shape[1]:
         # with more output than input channels, im2col of dL/dy would be larger than the
-        # column blocks that _col2im_gemm adds back (LeNet's 20 -> 50 conv: 2x slower)
+        # column blocks that _col2im_gemm adds back (measured: docs/ops/conv.md, 'dL/dx as
+        # a convolution')
         return None
     _, _, kh, kw = ctx.w_shape
     (top, bottom), (left, right) = ctx.padding
@@ -301,8 +307,9 @@ def _grad_input_by_conv(weight, grad_out, ctx):
 
         dL/dx[n, c] = sum_o sum_(i, j) dL/dy_pad[n, o, h + d*i, w + d*j] * W[o, c, k-1-i, k-1-j]
 
-    One im2col of dL/dy and one GEMM, measured ~1.5x faster than adding kh*kw column blocks
-    back into place (_col2im_gemm), which remains for strided convolutions."""
+    One im2col of dL/dy and one GEMM, faster than adding kh*kw column blocks back into place
+    (_col2im_gemm), which remains for strided convolutions (measured: docs/ops/conv.md,
+    'dL/dx as a convolution')."""
     o, cg, kh, kw = weight.shape
     g = ctx.groups
     # (g, O/g, C/g, kh, kw) -> (g, C/g, O/g, kh, kw), flipped: the weight of the transposed conv
@@ -349,6 +356,7 @@ class Conv2d(Function):
     dL/dx is needed. Neither when not needed (a frozen layer keeps no X_col; the first layer
     computes no dL/dx). Attrs: stride (sh, sw), padding ((top,
     bottom), (left, right)), dilation (dh, dw), groups; the functional API checks them.
+    Reference: conv2d_reference_backward, the same rule without the speed paths.
     """
 
     once_differentiable = True
@@ -375,6 +383,7 @@ class Conv1d(Function):
     dL/dx, dL/dW, dL/db: Conv2d's, with the size-1 H axis dropped again.
     Saves: as Conv2d (X_col:(C*k, N*L_out) when dL/dW is needed, W when dL/dx is needed).
     Attrs: stride (s,), padding ((left, right),), dilation (d,), groups.
+    Reference: conv2d_reference_backward on the same views (H = kh = 1).
     """
 
     once_differentiable = True
@@ -396,3 +405,80 @@ class Conv1d(Function):
         grad_x, grad_w, grad_b = _conv2d_backward(ctx, grad_out[:, :, None, :], cols, weight)
         return (grad_x[:, :, 0, :] if grad_x is not None else None,
                 grad_w[:, :, 0, :] if grad_w is not None else None, grad_b)
+
+
+# ---------------------------------------------------------------- the reference backward
+def conv2d_reference_backward(x, weight, bias, grad_out, stride=(1, 1),
+                              padding=((0, 0), (0, 0)), dilation=(1, 1), groups=1):
+    """The backward of Conv2d straight from its docstring, without the speed paths: a plain
+    im2col, the three products per group, and col2im.
+
+        dL/db     = sum over the N*L columns of dL/dY                           (O,)
+        dL/dW_2d  = dL/dY @ X_col^T                                             (O, K)
+        dL/dX_col = W_2d^T @ dL/dY                                              (K, N*L)
+        dL/dx     = col2im(dL/dX_col), then the padding cut away                (N, C, H, W)
+
+    x:(N, C, H, W), weight:(O, C/g, kh, kw), bias:(O,) or None, grad_out = dL/dy:(N, O, Ho,
+    Wo); the attributes are Conv2d.forward's. Returns (dL/dx, dL/dW, dL/db), one gradient per
+    input in that input's shape (dL/db is None when bias is None), computed in x's dtype.
+    Conv1d is this with H = kh = 1.
+
+    Example (the worked example of docs/ops/conv.md):
+        >>> x = np.arange(1.0, 10.0).reshape(1, 1, 3, 3)
+        >>> k = np.array([[[[1.0, 0.0], [-1.0, 1.0]]]])
+        >>> grad_y = np.array([[[[0.5, -0.5], [1.0, 0.0]]]])
+        >>> grad_x, grad_k, grad_b = conv2d_reference_backward(x, k, np.ones(1), grad_y)
+        >>> grad_x[0, 0].tolist()
+        [[0.5, -0.5, 0.0], [0.5, 1.0, -0.5], [-1.0, 1.0, 0.0]]
+        >>> grad_k.tolist(), grad_b.tolist()
+        ([[[[3.5, 4.5], [6.5, 7.5]]]], [1.0])
+    """
+    n, c, h, w = x.shape
+    o, cg, kh, kw = weight.shape
+    out_size = grad_out.shape[2:]
+    (top, bottom), (left, right) = padding
+    x_pad = np.pad(x, ((0, 0), (0, 0), (top, bottom), (left, right)))
+    # rows (c, i, j) split into g groups of C/g * kh * kw rows; columns (n, ho, wo)
+    x_col = _reference_im2col(x_pad, (kh, kw), out_size, stride, dilation)
+    x_col = x_col.reshape(groups, cg * kh * kw, -1)
+    w_2d = weight.reshape(groups, o // groups, cg * kh * kw)
+    grad_y = grad_out.transpose(1, 0, 2, 3).reshape(groups, o // groups, -1)
+    grad_b = grad_y.sum(axis=2).reshape(o) if bias is not None else None
+    grad_w = (grad_y @ x_col.transpose(0, 2, 1)).reshape(weight.shape)
+    grad_x_col = w_2d.transpose(0, 2, 1) @ grad_y
+    grad_x_pad = _reference_col2im(grad_x_col.reshape(c, kh, kw, n, *out_size), x_pad.shape,
+                                   stride, dilation)
+    return grad_x_pad[:, :, top:top + h, left:left + w], grad_w, grad_b
+
+
+def _window_pixels(i, j, out_size, stride, dilation):
+    """The rows (Ho, 1) and columns (1, Wo) of x_pad that kernel offset (i, j) sees in the
+    windows: x_pad[..., ho * sh + i * dh, wo * sw + j * dw]."""
+    (ho, wo), (sh, sw), (dh, dw) = out_size, stride, dilation
+    return (i * dh + sh * np.arange(ho))[:, None], (j * dw + sw * np.arange(wo))[None, :]
+
+
+def _reference_im2col(x_pad, kernel, out_size, stride, dilation):
+    """X_col:(C, kh, kw, N, Ho, Wo), X_col[c, i, j, n, ho, wo] = x_pad[n, c, ho * sh + i * dh,
+    wo * sw + j * dw]: one indexed copy per kernel offset (i, j)."""
+    n, c = x_pad.shape[:2]
+    x_col = np.empty((c,) + tuple(kernel) + (n,) + tuple(out_size), dtype=x_pad.dtype)
+    for i in range(kernel[0]):
+        for j in range(kernel[1]):
+            rows, cols = _window_pixels(i, j, out_size, stride, dilation)
+            x_col[:, i, j] = x_pad[:, :, rows, cols].transpose(1, 0, 2, 3)
+    return x_col
+
+
+def _reference_col2im(grad_x_col, x_pad_shape, stride, dilation):
+    """dL/dx_pad from dL/dX_col:(C, kh, kw, N, Ho, Wo): every entry of X_col was a copy of one
+    pixel of x_pad, so its gradient is added back to that pixel (np.add.at adds, never
+    overwrites)."""
+    c, kh, kw, n, ho, wo = grad_x_col.shape
+    grad_x_pad = np.zeros(x_pad_shape, dtype=grad_x_col.dtype)
+    for i in range(kh):
+        for j in range(kw):
+            rows, cols = _window_pixels(i, j, (ho, wo), stride, dilation)
+            np.add.at(grad_x_pad, (slice(None), slice(None), rows, cols),
+                      grad_x_col[:, i, j].transpose(1, 0, 2, 3))
+    return grad_x_pad

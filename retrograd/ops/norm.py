@@ -23,8 +23,14 @@ ops are once-differentiable (a double backward raises an error naming the op).
 Each op views x in a 3-D layout where the groups are easy to reach: layer norm as rows
 (R, M) and group norm as (N, G, M), both reduced over the last axis; batch norm as
 (N, C, S), reduced over N and S. Sums go through ``np.einsum``, which reduces these layouts
-about twice as fast as ``np.sum`` and forms no temporary for the sum of a product. float16 and
-bfloat16 inputs are normalized in float32 (the output keeps the input's dtype).
+faster than ``np.sum`` and forms no temporary for the sum of a product (measured:
+docs/ops/norm.md, 'Sums by einsum'). float16 and bfloat16 inputs are normalized in float32
+(the output keeps the input's dtype).
+
+``batch_norm_reference_backward``, ``layer_norm_reference_backward`` and
+``group_norm_reference_backward`` at the end of this file are the formulas above in plain
+NumPy, recomputing mu, var and x_hat from x; the tests check the fused kernels against them.
+A worked example of the backward: docs/ops/norm.md.
 """
 
 import math
@@ -33,7 +39,8 @@ import numpy as np
 
 from retrograd.autograd.function import Function
 
-__all__ = ["BatchNorm", "LayerNorm", "GroupNorm"]
+__all__ = ["BatchNorm", "LayerNorm", "GroupNorm", "batch_norm_reference_backward",
+           "layer_norm_reference_backward", "group_norm_reference_backward"]
 
 # einsum subscripts of one layout: (one operand's axes, the axes of a per-group statistic)
 _LAST = ("...m", "...")     # rows (R, M) or groups (N, G, M): one statistic per row
@@ -105,6 +112,7 @@ class BatchNorm(Function):
     Saves: x_hat (when dL/dx or dL/dgamma is needed; eval mode needs it only for dL/dgamma)
     and gamma; rstd (C values) on ctx. Inputs: weight (gamma) and bias (beta) are (C,) or None;
     running_mean and running_var are (C,) constants or None.
+    Reference: batch_norm_reference_backward, the same rule without the speed paths.
     """
 
     once_differentiable = True
@@ -179,6 +187,7 @@ class LayerNorm(Function):
         dL/dx = rstd * (g - mean(g, -1) - x_hat * mean(g * x_hat, -1))           (R, M)
         dL/dgamma = sum over rows of dL/dy_2d * x_hat     dL/dbeta = sum over rows of dL/dy_2d
     Saves: x_hat (when dL/dx or dL/dgamma is needed) and gamma; rstd (R values) on ctx.
+    Reference: layer_norm_reference_backward, the same rule without the speed paths.
     """
 
     once_differentiable = True
@@ -226,6 +235,7 @@ class GroupNorm(Function):
         dL/dgamma = sum(dL/dy * x_hat, (N, *))     dL/dbeta = sum(dL/dy, (N, *))     (C,)
     Saves: x_hat (x's shape, when dL/dx or dL/dgamma is needed) and gamma; rstd (N * G
     values) on ctx.
+    Reference: group_norm_reference_backward, the same rule without the speed paths.
     """
 
     once_differentiable = True
@@ -262,3 +272,97 @@ class GroupNorm(Function):
         if need_b:
             grad_b = _sum(_CHANNEL, grad_out.reshape(channels))
         return grad_x, grad_w, grad_b
+
+
+# ---------------------------------------------------------------- the reference backwards
+def _reference_normalize(x, axes, eps):
+    """(x_hat, rstd) over ``axes``, from the definitions: mu = mean(x), var = mean((x - mu)^2)
+    (biased), rstd = 1 / sqrt(var + eps), x_hat = (x - mu) * rstd; rstd keeps the axes."""
+    mu = x.mean(axis=axes, keepdims=True)
+    var = ((x - mu) ** 2).mean(axis=axes, keepdims=True)
+    rstd = 1.0 / np.sqrt(var + eps)
+    return (x - mu) * rstd, rstd
+
+
+def _reference_grad_x(g, x_hat, rstd, axes):
+    """dL/dx = rstd * (g - mean(g) - x_hat * mean(g * x_hat)), the means over ``axes``, for
+    the gradient g reaching x_hat (the module docstring's derivation)."""
+    mean_g = g.mean(axis=axes, keepdims=True)
+    mean_g_x_hat = (g * x_hat).mean(axis=axes, keepdims=True)
+    return rstd * (g - mean_g - x_hat * mean_g_x_hat)
+
+
+def _reference_affine_grads(grad_out, x_hat, weight, bias, axes, shape):
+    """dL/dgamma = sum(dL/dy * x_hat) and dL/dbeta = sum(dL/dy) over the axes gamma is
+    broadcast along, in ``shape`` (None for a missing weight or bias)."""
+    grad_w = (grad_out * x_hat).sum(axis=axes).reshape(shape) if weight is not None else None
+    grad_b = grad_out.sum(axis=axes).reshape(shape) if bias is not None else None
+    return grad_w, grad_b
+
+
+def batch_norm_reference_backward(x, weight, bias, running_mean, running_var, grad_out,
+                                  training=True, eps=1e-5):
+    """The backward of BatchNorm from the formulas, with A = (N, *) and M = N * prod(*):
+
+        training:  dL/dx = rstd * (g - mean(g, A) - x_hat * mean(g * x_hat, A)), g = dL/dy * gamma
+        eval:      dL/dx = g * rstd        (mu = running_mean, var = running_var: constants)
+        dL/dgamma = sum(dL/dy * x_hat, A)       dL/dbeta = sum(dL/dy, A)
+
+    x:(N, C, *), weight (gamma) and bias (beta):(C,) or None, running_mean and running_var
+    (C,) (read in eval mode only), grad_out = dL/dy:(N, C, *); the attributes are
+    BatchNorm.forward's (momentum is left out: the running statistics are not updated here).
+    Returns (dL/dx, dL/dgamma, dL/dbeta), each in its input's shape (None for a missing weight
+    or bias; the running statistics are constants and get none), computed in x's dtype.
+    """
+    axes = (0,) + tuple(range(2, x.ndim))
+    channel = (1, -1) + (1,) * (x.ndim - 2)
+    if training:
+        x_hat, rstd = _reference_normalize(x, axes, eps)
+    else:
+        rstd = 1.0 / np.sqrt(running_var.reshape(channel) + eps)
+        x_hat = (x - running_mean.reshape(channel)) * rstd
+    g = grad_out * weight.reshape(channel) if weight is not None else grad_out
+    grad_x = _reference_grad_x(g, x_hat, rstd, axes) if training else g * rstd
+    return (grad_x,) + _reference_affine_grads(grad_out, x_hat, weight, bias, axes, (-1,))
+
+
+def layer_norm_reference_backward(x, weight, bias, grad_out, normalized_ndim=1, eps=1e-5):
+    """The backward of LayerNorm from the formulas, with A = the last normalized_ndim dims:
+
+        dL/dx = rstd * (g - mean(g, A) - x_hat * mean(g * x_hat, A)),   g = dL/dy * gamma
+        dL/dgamma = sum(dL/dy * x_hat) over the leading dims    dL/dbeta = sum(dL/dy) alike
+
+    x:(*, D1..Dk), weight (gamma) and bias (beta):(D1..Dk) or None, grad_out = dL/dy (x's
+    shape); the attributes are LayerNorm.forward's. Returns (dL/dx, dL/dgamma, dL/dbeta), each
+    in its input's shape (None for a missing weight or bias), computed in x's dtype.
+    """
+    axes = tuple(range(x.ndim - normalized_ndim, x.ndim))
+    leading = tuple(range(x.ndim - normalized_ndim))
+    x_hat, rstd = _reference_normalize(x, axes, eps)
+    g = grad_out * weight if weight is not None else grad_out
+    grad_x = _reference_grad_x(g, x_hat, rstd, axes)
+    return (grad_x,) + _reference_affine_grads(grad_out, x_hat, weight, bias, leading,
+                                               x.shape[x.ndim - normalized_ndim:])
+
+
+def group_norm_reference_backward(x, weight, bias, grad_out, num_groups=1, eps=1e-5):
+    """The backward of GroupNorm from the formulas, with x seen as (N, G, C/G, *) and
+    A = (C/G, *), one group of one sample:
+
+        dL/dx = rstd * (g - mean(g, A) - x_hat * mean(g * x_hat, A)),   g = dL/dy * gamma
+        dL/dgamma = sum(dL/dy * x_hat, (N, *))      dL/dbeta = sum(dL/dy, (N, *))      (C,)
+
+    x:(N, C, *), weight (gamma) and bias (beta):(C,) or None, grad_out = dL/dy (x's shape);
+    the attributes are GroupNorm.forward's. Returns (dL/dx, dL/dgamma, dL/dbeta), each in its
+    input's shape (None for a missing weight or bias), computed in x's dtype.
+    """
+    n, c = x.shape[:2]
+    grouped = (n, num_groups, c // num_groups) + x.shape[2:]
+    group_axes = tuple(range(2, len(grouped)))
+    channel = (1, c) + (1,) * (x.ndim - 2)
+    x_hat, rstd = _reference_normalize(x.reshape(grouped), group_axes, eps)
+    g = grad_out * weight.reshape(channel) if weight is not None else grad_out
+    grad_x = _reference_grad_x(g.reshape(grouped), x_hat, rstd, group_axes).reshape(x.shape)
+    channel_axes = (0,) + tuple(range(2, x.ndim))
+    return (grad_x,) + _reference_affine_grads(grad_out, x_hat.reshape(x.shape), weight, bias,
+                                               channel_axes, (c,))

@@ -12,6 +12,10 @@ With ceil_mode the last window may hang over the right padding; those cells are 
 input and never count. Max and average pooling run as kh*kw vectorized passes, one per
 kernel offset (i, j), over strided views of the padded input (``conv.offset_view``); their
 backward adds into the same views. The 1-D poolings of ``nn.functional`` are these with H = 1.
+``max_pool2d_reference_backward`` and ``avg_pool2d_reference_backward`` at the end of this
+file are the same backwards written window by window, as the docstrings state them; the
+tests check the fast kernels against them. (AdaptiveAvgPool2d's backward is already its
+two-line linear rule.) Derivations: docs/ops/conv.md, 'Pooling'.
 """
 
 import numpy as np
@@ -19,8 +23,8 @@ import numpy as np
 from retrograd.autograd.function import Function
 from retrograd.ops.conv import _pad, _unpad, offset_view
 
-__all__ = ["MaxPool2d", "AvgPool2d", "AdaptiveAvgPool2d", "pool_output_size",
-           "adaptive_windows"]
+__all__ = ["MaxPool2d", "AvgPool2d", "AdaptiveAvgPool2d", "max_pool2d_reference_backward",
+           "avg_pool2d_reference_backward", "pool_output_size", "adaptive_windows"]
 
 
 def pool_output_size(size, kernel, stride, padding, dilation, ceil_mode):
@@ -68,6 +72,7 @@ class MaxPool2d(Function):
     most 256 cells: one byte per output element); not x, not y.
     Attrs: kernel_size (kh, kw), stride (sh, sw), padding (ph, pw), dilation (dh, dw),
     ceil_mode, return_indices.
+    Reference: max_pool2d_reference_backward, the same rule without the speed paths.
     """
 
     once_differentiable = True
@@ -120,8 +125,9 @@ class MaxPool2d(Function):
 
 def _assign_where(argmax, mask, k):
     """argmax[mask] = k, branch-free: argmax += mask * (k - argmax) in the unsigned dtype's
-    wrap-around arithmetic. (A masked write, np.copyto(..., where=mask), branches per
-    element and is over 10x slower when the mask is random, as a max pool's is.)"""
+    wrap-around arithmetic. A masked write (np.copyto(..., where=mask)) branches per element,
+    which is slow on a random mask like a max pool's (measured: docs/ops/conv.md, 'Recording
+    the argmax')."""
     delta = np.subtract(k, argmax, dtype=argmax.dtype)
     delta *= mask
     argmax += delta
@@ -175,6 +181,7 @@ class AvgPool2d(Function):
     Saves: nothing but shapes and the (Ho, Wo) divisor.
     Attrs: kernel_size (kh, kw), stride (sh, sw), padding (ph, pw), ceil_mode,
     count_include_pad, divisor_override.
+    Reference: avg_pool2d_reference_backward, the same rule without the speed paths.
     """
 
     once_differentiable = True
@@ -273,3 +280,98 @@ class AdaptiveAvgPool2d(Function):
     @staticmethod
     def backward(ctx, grad_out):
         return ctx.rows_t @ (grad_out / ctx.divisor) @ ctx.cols
+
+
+# ---------------------------------------------------------------- the reference backwards
+def max_pool2d_reference_backward(x, grad_out, kernel_size, stride, padding, dilation=(1, 1),
+                                  ceil_mode=False):
+    """The backward of MaxPool2d window by window, as its docstring states it:
+
+        dL/dx[n, c, h, w] = sum of dL/dy[n, c, ho, wo] over the windows whose argmax is (h, w)
+
+    Each window's argmax is taken over its cells inside x (padding never wins), in row-major
+    window order: the first maximum wins a tie and the last NaN wins over every number. A
+    window with no cell inside x passes no gradient. x:(N, C, H, W), grad_out = dL/dy:(N, C,
+    Ho, Wo); the attributes are MaxPool2d.forward's. Returns dL/dx:(N, C, H, W), in x's dtype.
+
+    Example:
+        >>> x = np.array([[[[1.0, 5.0, 2.0, 0.0], [3.0, 4.0, 8.0, 6.0]]]])
+        >>> max_pool2d_reference_backward(x, np.array([[[[10.0, 20.0]]]]), (2, 2), (2, 2),
+        ...                               (0, 0)).tolist()
+        [[[[0.0, 10.0, 0.0, 0.0], [0.0, 0.0, 20.0, 0.0]]]]
+    """
+    n, c, h, w = x.shape
+    samples, channels = np.arange(n)[:, None], np.arange(c)[None, :]
+    grad_x = np.zeros_like(x)
+    for ho, wo, rows, cols in _reference_windows(x.shape, kernel_size, stride, padding,
+                                                 dilation, ceil_mode):
+        rows, cols = _inside(rows, 0, h), _inside(cols, 0, w)
+        if rows.size == 0 or cols.size == 0:
+            continue
+        cells = x[:, :, rows[:, None], cols[None, :]].reshape(n, c, -1)   # row-major order
+        winner = _reference_argmax(cells)                                   # (N, C)
+        np.add.at(grad_x, (samples, channels, rows[winner // cols.size],
+                           cols[winner % cols.size]), grad_out[:, :, ho, wo])
+    return grad_x
+
+
+def avg_pool2d_reference_backward(x, grad_out, kernel_size, stride, padding, ceil_mode=False,
+                                  count_include_pad=True, divisor_override=None):
+    """The backward of AvgPool2d window by window, as its docstring states it:
+
+        dL/dx[n, c, h, w] = sum over the windows (ho, wo) that contain (h, w) of
+                            dL/dy[n, c, ho, wo] / divisor[ho, wo]
+
+    divisor = divisor_override if given, else the number of the window's cells inside the
+    padded input (count_include_pad=True) or inside x (False). x:(N, C, H, W), grad_out =
+    dL/dy:(N, C, Ho, Wo); the attributes are AvgPool2d.forward's. Returns dL/dx:(N, C, H, W),
+    in x's dtype.
+
+    Example:
+        >>> x = np.array([[[[1.0, 2.0, 3.0, 4.0], [5.0, 6.0, 7.0, 8.0]]]])
+        >>> avg_pool2d_reference_backward(x, np.array([[[[4.0, -8.0]]]]), (2, 2), (2, 2),
+        ...                               (0, 0)).tolist()
+        [[[[1.0, 1.0, -2.0, -2.0], [1.0, 1.0, -2.0, -2.0]]]]
+    """
+    (h, w), (ph, pw) = x.shape[2:], padding
+    grad_x = np.zeros_like(x)
+    for ho, wo, rows, cols in _reference_windows(x.shape, kernel_size, stride, padding,
+                                                 (1, 1), ceil_mode):
+        rows_in, cols_in = _inside(rows, 0, h), _inside(cols, 0, w)
+        if divisor_override is not None:
+            divisor = divisor_override
+        elif count_include_pad:
+            divisor = _inside(rows, -ph, h + ph).size * _inside(cols, -pw, w + pw).size
+        else:
+            divisor = rows_in.size * cols_in.size
+        # the cells of one window are distinct pixels, so += adds each share once
+        grad_x[:, :, rows_in[:, None], cols_in[None, :]] += grad_out[:, :, ho, wo, None, None] \
+            / divisor
+    return grad_x
+
+
+def _reference_windows(x_shape, kernel_size, stride, padding, dilation, ceil_mode):
+    """(ho, wo, rows, cols) for every window: the row and column indices it covers, from
+    ho*sh - ph + i*dh (i = 0..kh-1), padding cells included (negative or >= the size)."""
+    cells = []
+    for a in range(2):
+        out = pool_output_size(x_shape[2 + a], kernel_size[a], stride[a], padding[a],
+                               dilation[a], ceil_mode)
+        offsets = dilation[a] * np.arange(kernel_size[a])
+        cells.append([o * stride[a] - padding[a] + offsets for o in range(out)])
+    for ho, rows in enumerate(cells[0]):
+        for wo, cols in enumerate(cells[1]):
+            yield ho, wo, rows, cols
+
+
+def _inside(indices, low, high):
+    """The indices in [low, high)."""
+    return indices[(indices >= low) & (indices < high)]
+
+
+def _reference_argmax(cells):
+    """The winning cell along the last axis: the last NaN if there is one, else the first
+    maximum (np.argmax's own tie rule)."""
+    is_nan = np.isnan(cells)
+    last_nan = cells.shape[-1] - 1 - np.argmax(is_nan[..., ::-1], axis=-1)
+    return np.where(is_nan.any(axis=-1), last_nan, np.argmax(cells, axis=-1))

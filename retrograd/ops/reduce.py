@@ -146,11 +146,13 @@ class MaxDim(Function):
     @classmethod
     def forward(cls, ctx, x, axis, keepdims=False):
         if x.shape[axis] == 0:
-            raise ValueError(f"{cls.__name__}: cannot reduce an empty axis {axis} of shape {x.shape}")
+            raise ValueError(f"{cls.__name__}: cannot reduce an empty axis {axis} of shape "
+                             f"{x.shape}")
         indices = np.expand_dims(cls.pick(x, axis=axis), axis)
         values = np.take_along_axis(x, indices, axis)
         if ctx.needs_input_grad[0]:
-            positions = np.arange(x.shape[axis]).reshape([-1 if a == axis else 1 for a in range(x.ndim)])
+            along_axis = [-1 if a == axis else 1 for a in range(x.ndim)]
+            positions = np.arange(x.shape[axis]).reshape(along_axis)
             ctx.winner = positions == indices
         ctx.axis, ctx.keepdims = axis, keepdims
         if not keepdims:

@@ -9,8 +9,8 @@ import numpy as np
 
 from retrograd.autograd.function import Function
 
-__all__ = ["Reshape", "Permute", "Expand", "Index", "IndexBackward", "IndexPut", "Cat", "Stack", "Clone", "Unbind", "Split",
-           "is_basic_index"]
+__all__ = ["Reshape", "Permute", "Expand", "Index", "IndexBackward", "IndexPut", "Cat", "Stack",
+           "Clone", "Unbind", "Split", "is_basic_index"]
 
 
 class Reshape(Function):

@@ -17,6 +17,7 @@ import types
 from bisect import bisect_right
 from collections import Counter
 
+from retrograd import _checks
 from retrograd.optim.optimizer import Optimizer
 
 __all__ = ["LRScheduler", "LambdaLR", "StepLR", "MultiStepLR", "ExponentialLR", "LinearLR",
@@ -169,7 +170,7 @@ class StepLR(LRScheduler):
     """
 
     def __init__(self, optimizer, step_size, gamma=0.1, last_epoch=-1):
-        _check_positive_int(step_size, "StepLR", "step_size")
+        _checks.positive_int("StepLR", "step_size", step_size)
         self.step_size = step_size
         self.gamma = gamma
         super().__init__(optimizer, last_epoch)
@@ -270,7 +271,7 @@ class LinearLR(LRScheduler):
         if end_factor > 1.0 or end_factor < 0:
             raise ValueError(f"LinearLR: Ending multiplicative factor expected to be between 0 "
                              f"and 1, got {end_factor}")
-        _check_positive_int(total_iters, "LinearLR", "total_iters")
+        _checks.positive_int("LinearLR", "total_iters", total_iters)
         self.start_factor = start_factor
         self.end_factor = end_factor
         self.total_iters = total_iters
@@ -313,7 +314,7 @@ class CosineAnnealingLR(LRScheduler):
     """
 
     def __init__(self, optimizer, T_max, eta_min=0.0, last_epoch=-1):  # noqa: N803 - torch's name
-        _check_positive_int(T_max, "CosineAnnealingLR", "T_max")
+        _checks.positive_int("CosineAnnealingLR", "T_max", T_max)
         self.T_max = T_max
         self.eta_min = eta_min
         super().__init__(optimizer, last_epoch)
@@ -447,11 +448,10 @@ class LinearWarmup(LRScheduler):
 
     def __init__(self, optimizer, warmup_steps, start_factor=1.0 / 3, total_steps=None,
                  eta_min=0.0, last_epoch=-1):
-        _check_positive_int(warmup_steps, "LinearWarmup", "warmup_steps", allow_zero=True)
-        if not 0.0 <= start_factor <= 1.0:
-            raise ValueError(f"LinearWarmup: start_factor must be in [0, 1], got {start_factor}")
+        _checks.non_negative_int("LinearWarmup", "warmup_steps", warmup_steps)
+        _checks.probability("LinearWarmup", "start_factor", start_factor)
         if total_steps is not None:
-            _check_positive_int(total_steps, "LinearWarmup", "total_steps")
+            _checks.positive_int("LinearWarmup", "total_steps", total_steps)
             if total_steps <= warmup_steps:
                 raise ValueError(f"LinearWarmup: total_steps ({total_steps}) must be greater "
                                  f"than warmup_steps ({warmup_steps})")
@@ -486,13 +486,6 @@ def _per_group(value, optimizer, scheduler, name):
         raise ValueError(f"{scheduler}: expected {len(optimizer.param_groups)} {name}s (one "
                          f"per parameter group), but got {len(value)}")
     return list(value)
-
-
-def _check_positive_int(value, scheduler, name, allow_zero=False):
-    low = 0 if allow_zero else 1
-    if not isinstance(value, int) or isinstance(value, bool) or value < low:
-        kind = "a non-negative" if allow_zero else "a positive"
-        raise ValueError(f"{scheduler}: {name} must be {kind} int, got {value!r}")
 
 
 def _check_sequence(optimizer, schedulers, milestones):

@@ -24,7 +24,8 @@ import numpy as np
 
 from retrograd import dtypes as _dt
 from retrograd.autograd.grad_mode import enable_grad, no_grad
-from retrograd.tensor import Tensor, make_tensor, zero_grads
+from retrograd.autograd.inplace import zero_grads
+from retrograd.tensor import Tensor, make_tensor
 
 __all__ = ["Optimizer"]
 

@@ -56,15 +56,16 @@ def run_folder(config, task_name):
     return os.path.join("runs", f"{task_name}-{config.model}-{stamp}")
 
 
-def write_outputs(out, config, info, history, report=write_run_report):
-    """metrics.json (atomically), then report(out, metrics): curves.png and report.html in
-    the run folder (epoch-based by default)."""
+def write_outputs(out, config, info, history, report=write_run_report, sections=()):
+    """metrics.json (atomically), then report(out, metrics, sections): curves.png and
+    report.html in the run folder (epoch-based by default), with ``sections``
+    (retrograd.inspect.Section: the parts tools add to the page) before the configuration."""
     metrics = dict(config=dataclasses.asdict(config), info=info, history=history)
     path = os.path.join(out, "metrics.json")
     with open(path + ".tmp", "w") as f:
         json.dump(metrics, f, indent=2)
     os.replace(path + ".tmp", path)
-    report(out, metrics)
+    report(out, metrics, sections)
 
 
 def optimizer_step(run, loss):
@@ -123,13 +124,13 @@ class StepProgress:
             self.bar.close()
 
 
-def write_step_outputs(out, config, info, history, val_keys, title):
+def write_step_outputs(out, config, info, history, val_keys, title, sections=()):
     """metrics.json (atomically), curves.png (losses and ``val_keys`` per step) and a
-    self-contained report.html in the run folder."""
-    def report(folder, metrics):
-        write_step_report(folder, metrics, val_keys, title)
+    self-contained report.html in the run folder, with ``sections`` as in write_outputs."""
+    def report(folder, metrics, sections):
+        write_step_report(folder, metrics, val_keys, title, sections)
 
-    write_outputs(out, config, info, history, report=report)
+    write_outputs(out, config, info, history, report=report, sections=sections)
 
 
 def resumed_config(config, job, config_class, what):
@@ -152,8 +153,9 @@ def train_steps(run, train_step, evaluate_and_save, checkpoint, stop_after=None,
     """The loop of a step-based job, from run.step to run.config.steps (or ``stop_after`` steps
     on): train_step(run, *batch) returns the loss, which is summed into run.loss_sum and
     run.loss_count; every eval_interval steps and at the last one, evaluate_and_save(run,
-    started), ``started`` the time.perf_counter() at which this stretch of training began. A run stopped between evaluations ends
-    with checkpoint(run), so that it resumes exactly where it stopped."""
+    started), ``started`` the time.perf_counter() at which this stretch of training began. A
+    run stopped between evaluations ends with checkpoint(run), so that it resumes exactly
+    where it stopped."""
     config = run.config
     last = config.steps if stop_after is None else min(config.steps, run.step + stop_after)
     bar = StepProgress(config.progress, config.steps, initial=run.step)

@@ -15,7 +15,9 @@ import time
 import retrograd as rg
 from retrograd import optim
 from retrograd.datasets import CIFAR10, MNIST, Digits, FashionMNIST
-from retrograd.datasets.transforms import Compose, Normalize, RandomCrop, RandomHorizontalFlip, ToTensor
+from retrograd.datasets.transforms import (
+    Compose, Normalize, RandomCrop, RandomHorizontalFlip, ToTensor,
+)
 from retrograd.models import MODELS, build_model
 from retrograd.nn import functional as F
 from retrograd.training.common import (CHECKPOINT, Progress, optimizer_step,
@@ -91,7 +93,8 @@ def load_image_data(spec, augment=False):
         probe = Digits(train=True)
         mean, std = float(probe.data.mean()), float(probe.data.std())
         plain = Compose([ToTensor(), Normalize((mean,), (std,))])
-        train_set, test_set = Digits(train=True, transform=plain), Digits(train=False, transform=plain)
+        train_set = Digits(train=True, transform=plain)
+        test_set = Digits(train=False, transform=plain)
     else:
         cls = {"mnist": MNIST, "fashion-mnist": FashionMNIST, "cifar10": CIFAR10}[name]
         plain = Compose([ToTensor(), Normalize(*_STATS[name])])
@@ -101,7 +104,8 @@ def load_image_data(spec, augment=False):
             train_tf = Compose([RandomCrop(size, padding=4 if size == 32 else 2),
                                 RandomHorizontalFlip() if name == "cifar10" else _identity,
                                 ToTensor(), Normalize(*_STATS[name])])
-        train_set, test_set = cls(root, train=True, transform=train_tf), cls(root, train=False, transform=plain)
+        train_set = cls(root, train=True, transform=train_tf)
+        test_set = cls(root, train=False, transform=plain)
     sample, _ = train_set[0]
     info = dict(name=name, in_channels=sample.shape[0], image_size=sample.shape[-1],
                 num_classes=len(train_set.classes))
@@ -130,7 +134,8 @@ def _resolve(config):
     values = {k: v if v is not None else defaults.get(k)
               for k, v in dataclasses.asdict(config).items()}
     if values["model"] not in MODELS:
-        raise ValueError(f"train: unknown model {values['model']!r}; choose one of: {', '.join(MODELS)}")
+        raise ValueError(f"train: unknown model {values['model']!r}; choose one of: "
+                         f"{', '.join(MODELS)}")
     return TrainConfig(**values)
 
 

@@ -24,6 +24,7 @@ import time
 import numpy as np
 
 import retrograd as rg
+from retrograd import _checks
 from retrograd import optim
 from retrograd.datasets.text import CharTokenizer, load_text_splits
 from retrograd.models.gpt import GPT, GPTConfig
@@ -248,8 +249,7 @@ def sample(checkpoint, prompt=None, length=500, temperature=1.0, top_k=None, see
     if len(ids) > model.config.context:
         raise ValueError(f"sample: the prompt has {len(ids)} characters, longer than the "
                          f"model's context of {model.config.context}")
-    if not isinstance(length, int) or length < 0:
-        raise ValueError(f"sample: length must be a non-negative int, got {length!r}")
+    length = _checks.non_negative_int("sample", "length", length)
     generator = np.random.Generator(np.random.PCG64(seed))
     out = model.generate(ids[None, :], length, temperature=temperature, top_k=top_k,
                          generator=generator)

@@ -21,6 +21,7 @@ import numbers
 
 import numpy as np
 
+from retrograd import _checks
 from retrograd import random as _random
 from retrograd.creation import stack as _stack
 from retrograd.tensor import Tensor, as_array, make_tensor
@@ -58,12 +59,11 @@ def _check_index(index, length, who):
     """A Python int in [0, length), accepting negative indices as sequences do."""
     if isinstance(index, Tensor):
         index = index.item()
-    if not isinstance(index, (int, np.integer)) or isinstance(index, (bool, np.bool_)):
-        raise TypeError(f"{who}: index must be an int, got {type(index).__name__}")
+    index = _checks.integer(who, "index", index)
     if not -length <= index < length:
         raise IndexError(f"{who}: index {index} is out of range for a data set of "
                          f"{length} samples")
-    return int(index) % length
+    return index % length
 
 
 def _as_index_array(indices, length, who):
@@ -291,14 +291,20 @@ def random_split(dataset, lengths, seed=None):
 
 
 def _split_lengths(lengths, n):
+    """Sample counts from ``lengths``: ints summing to n, or fractions in [0, 1] summing to 1."""
     lengths = list(lengths)
-    if not lengths or any(not isinstance(x, numbers.Real) or x < 0 for x in lengths):
-        raise ValueError(f"random_split: lengths must be non-negative numbers, got {lengths}")
-    if all(isinstance(x, numbers.Integral) for x in lengths):
+    if not lengths:
+        raise ValueError("random_split: lengths is empty; give ints summing to the data set's "
+                         "size or fractions summing to 1")
+    if all(_checks.is_int(x) for x in lengths):
+        lengths = [_checks.non_negative_int("random_split", f"lengths[{i}]", x)
+                   for i, x in enumerate(lengths)]
         if sum(lengths) != n:
             raise ValueError(f"random_split: lengths {lengths} sum to {sum(lengths)}, but the "
                              f"data set has {n} samples")
-        return [int(x) for x in lengths]
+        return lengths
+    lengths = [_checks.probability("random_split", f"lengths[{i}]", x)
+               for i, x in enumerate(lengths)]
     if not math.isclose(sum(lengths), 1.0, abs_tol=1e-6):
         raise ValueError(f"random_split: fractions {lengths} must sum to 1, they sum to "
                          f"{sum(lengths)}")
@@ -355,9 +361,7 @@ class DataLoader:
         if not hasattr(dataset, "__len__") or not hasattr(dataset, "__getitem__"):
             raise TypeError(f"DataLoader: expected a map-style data set (with __getitem__ and "
                             f"__len__), got {type(dataset).__name__}")
-        if not isinstance(batch_size, (int, np.integer)) or isinstance(batch_size, bool) \
-                or batch_size < 1:
-            raise ValueError(f"DataLoader: batch_size must be a positive int, got {batch_size!r}")
+        batch_size = _checks.positive_int("DataLoader", "batch_size", batch_size)
         if collate_fn is not None and not callable(collate_fn):
             raise TypeError(f"DataLoader: collate_fn must be callable, got {collate_fn!r}")
         self.dataset = dataset

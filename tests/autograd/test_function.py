@@ -460,3 +460,40 @@ def test_hooks_also_pack_intermediates_of_once_differentiable_ops():
     y.sum().backward()
     assert unpacked == [(3,)]
     np.testing.assert_allclose(x.grad.numpy(), 4.0 * (1 - np.tanh(randn(3)) ** 2), rtol=1e-14)
+
+
+def test_saved_values_name_what_they_kept():
+    """Each saved value says what it is (an input, an output or a constant), which one, and
+    the version it was saved at; the in-place check reads those names."""
+    from retrograd.autograd.function import CONSTANT, INPUT, OUTPUT, SavedValue
+
+    class Scale(rg.autograd.Function):
+        once_differentiable = True
+
+        @staticmethod
+        def forward(ctx, x, w):
+            y = x * w
+            ctx.save_for_backward(w, y, np.ones(1))
+            return y
+
+        @staticmethod
+        def backward(ctx, grad_out):
+            w, _, _ = ctx.saved_tensors
+            return grad_out * w, None
+
+    x = rg.tensor([1.0, 2.0], requires_grad=True)
+    w = rg.tensor([3.0, 4.0])
+    y = Scale.apply(x, w)
+    saved = y.grad_fn._saved
+    assert all(isinstance(s, SavedValue) for s in saved)
+    assert [(s.kind, s.position) for s in saved] == [(INPUT, 1), (OUTPUT, 0), (CONSTANT, 0)]
+    assert saved[0].value is w and saved[1].value is y._data
+    assert saved[0].saved_version == 0 and not saved[0].is_stale()
+    assert repr(saved[0]) == "<SavedValue input 1>"
+    with rg.no_grad():
+        w.add_(1.0)
+    assert saved[0].is_stale()
+    with pytest.raises(RuntimeError, match=r"ScaleBackward: a tensor saved for backward "
+                                           r"\(input 1\) was modified by an in-place operation: "
+                                           r"it is at version 1, expected version 0"):
+        y.sum().backward()

@@ -8,7 +8,9 @@ import torch
 from torch import nn as tnn
 
 import retrograd as rg
-from retrograd.models import MLP, VGG, LeNet, PlainCNN, build_model, resnet8, resnet_bottleneck, resnet_digits
+from retrograd.models import (
+    MLP, VGG, LeNet, PlainCNN, build_model, resnet8, resnet_bottleneck, resnet_digits,
+)
 
 
 class TorchBasicBlock(tnn.Module):
@@ -101,7 +103,8 @@ def _torch_vgg(config, in_channels):
                        tnn.ReLU()]
             c = item
     model = tnn.Module()
-    model.features, model.pool, model.classifier = tnn.Sequential(*layers), tnn.AdaptiveAvgPool2d(1), tnn.Linear(c, 10)
+    model.features = tnn.Sequential(*layers)
+    model.pool, model.classifier = tnn.AdaptiveAvgPool2d(1), tnn.Linear(c, 10)
     model.forward = lambda x: model.classifier(model.pool(model.features(x)).flatten(1))
     return model
 

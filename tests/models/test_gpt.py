@@ -46,7 +46,8 @@ def test_matches_torch_outputs_and_every_parameter_gradient(tie_weights):
     cotangent = np.random.default_rng(2).standard_normal((3, 9, 13))
     logits = model(rg.tensor(idx))
     expected = reference(torch.from_numpy(idx))
-    np.testing.assert_allclose(logits.detach().numpy(), expected.detach().numpy(), rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(logits.detach().numpy(), expected.detach().numpy(), rtol=1e-10,
+                               atol=1e-12)
     (logits * rg.tensor(cotangent)).sum().backward()
     (expected * torch.from_numpy(cotangent)).sum().backward()
     ours = dict(model.named_parameters())
@@ -64,7 +65,8 @@ def test_shorter_sequences_use_the_first_positions_only():
     idx = np.random.default_rng(3).integers(0, 13, (2, 4))
     logits = model(rg.tensor(idx))
     logits.sum().backward()
-    np.testing.assert_allclose(logits.detach().numpy(), reference(torch.from_numpy(idx)).detach().numpy(),
+    np.testing.assert_allclose(logits.detach().numpy(),
+                               reference(torch.from_numpy(idx)).detach().numpy(),
                                rtol=1e-10, atol=1e-12)
     grad = model.wpe.weight.grad.numpy()
     assert np.abs(grad[:4]).min() > 0 and not grad[4:].any()
@@ -76,7 +78,8 @@ def test_changing_token_t_does_not_change_the_logits_before_t(t):
     idx = np.random.default_rng(4).integers(0, 13, (2, 9))
     changed = idx.copy()
     changed[:, t] = (changed[:, t] + 5) % 13
-    before, after = model(rg.tensor(idx)).detach().numpy(), model(rg.tensor(changed)).detach().numpy()
+    before = model(rg.tensor(idx)).detach().numpy()
+    after = model(rg.tensor(changed)).detach().numpy()
     np.testing.assert_array_equal(before[:, :t], after[:, :t])
     assert np.abs(before[:, t:] - after[:, t:]).min(axis=-1).min() > 0  # every later position
 

@@ -50,7 +50,7 @@ def _pair(seed=0):
                                max_len=12).double()
     rng = np.random.default_rng(seed)
     with rg.no_grad():   # also move the LayerNorm affines and biases off 1 and 0
-        for name, p in model.named_parameters():
+        for p in model.parameters():
             p._data[...] += rng.standard_normal(p.shape) * 0.1
         model.embed.weight._data[PAD] = 0.0
     reference = TorchSeq2Seq(len(VOCAB), 8, 2, 2, 16, 12).double()

@@ -135,9 +135,10 @@ def test_conv_init_is_reproducible_under_manual_seed_and_float32_by_default():
 @pytest.mark.parametrize("make, x_shape, dtype, error, message", [
     (lambda: rg.nn.Conv2d(3, 8, 3), (2, 4, 8, 8), np.float32, ValueError,
      r"^Conv2d\(3, 8, kernel_size=\(3, 3\), stride=\(1, 1\)\): expected input with 3 "
-     r"channels, got input of shape \(2, 4, 8, 8\)$"),
+     r"channels \(weight shape \(8, 3, 3, 3\), groups=1\), got input of shape \(2, 4, 8, 8\)$"),
     (lambda: rg.nn.Conv2d(3, 8, 3), (4, 8, 8), np.float32, ValueError,
-     r"expected input with 3 channels, got input of shape \(4, 8, 8\)"),
+     r"expected input with 3 channels \(weight shape \(8, 3, 3, 3\), groups=1\), got input of "
+     r"shape \(4, 8, 8\)"),
     (lambda: rg.nn.Conv2d(3, 8, 3), (8, 8), np.float32, ValueError,
      r"Conv2d\(3, 8, .*\): expected a 3-D \(unbatched\) or 4-D \(batched\) input, got input "
      r"of shape \(8, 8\)"),
@@ -145,11 +146,13 @@ def test_conv_init_is_reproducible_under_manual_seed_and_float32_by_default():
      r"Conv1d\(3, 8, kernel_size=\(3,\), stride=\(1,\)\): expected a 2-D \(unbatched\) or "
      r"3-D \(batched\) input"),
     (lambda: rg.nn.Conv2d(3, 8, 3), (2, 3, 8, 8), np.float64, TypeError,
-     r"Conv2d\(3, 8, .*\): input dtype retrograd.float64 does not match the layer's weight "
-     r"dtype retrograd.float32 \(input shape \(2, 3, 8, 8\)\)"),
+     r"^Conv2d\(3, 8, kernel_size=\(3, 3\), stride=\(1, 1\)\): expected floating input, weight "
+     r"\(and bias\) of one dtype, got input dtype retrograd.float64, weight dtype "
+     r"retrograd.float32, bias dtype retrograd.float32 \(input of shape \(2, 3, 8, 8\)\); "
+     r"convert one of them$"),
     (lambda: rg.nn.Conv2d(3, 8, 5), (2, 3, 4, 4), np.float32, ValueError,
-     r"conv2d: kernel size \(5, 5\) \(dilated: \(5, 5\)\) is larger than the padded input "
-     r"\(4, 4\)"),
+     r"^Conv2d\(3, 8, kernel_size=\(5, 5\), stride=\(1, 1\)\): kernel size \(5, 5\) "
+     r"\(dilated: \(5, 5\)\) is larger than the padded input \(4, 4\)"),
 ])
 def test_conv_layer_input_errors_name_the_layer_and_the_shapes(make, x_shape, dtype, error,
                                                                message):
@@ -166,7 +169,8 @@ def test_conv_layer_input_errors_name_the_layer_and_the_shapes(make, x_shape, dt
     (lambda: rg.nn.Conv2d(4, 6, 3, groups=0), r"groups must be an int >= 1"),
     (lambda: rg.nn.Conv2d(4, 6, 3, stride=2, padding="same"),
      r"padding='same' is not supported for strided convolutions"),
-    (lambda: rg.nn.Conv2d(4, 6, 3, padding="full"), r"padding must be an int"),
+    (lambda: rg.nn.Conv2d(4, 6, 3, padding="full"),
+     r"Conv2d: padding must be 'valid' or 'same', got 'full'"),
     (lambda: rg.nn.Conv2d(4, 6, (3, 3, 3)), r"kernel_size must be an int or a tuple of 2 ints"),
     (lambda: rg.nn.Conv2d(4, 6, 0), r"kernel_size must be >= 1"),
     (lambda: rg.nn.Conv2d(4, 6, 3, padding_mode="reflect"),

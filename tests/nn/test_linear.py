@@ -201,9 +201,11 @@ def test_shape_layer_reprs_match_torch():
 
 # ---------------------------------------------------------------- errors of F.linear
 @pytest.mark.parametrize("x_shape, w_shape, b_shape, match", [
-    ((2, 3), (4, 2), (4,), r"input of shape \(2, 3\) does not match weight of shape \(4, 2\)"),
-    ((3,), (4, 2), None, r"input of shape \(3,\) does not match weight of shape \(4, 2\)"),
-    ((), (4, 2), None, r"input of shape \(\) does not match weight"),
+    ((2, 3), (4, 2), (4,), r"^linear: expected input with last dim 2, got input of shape "
+                           r"\(2, 3\) \(weight shape \(4, 2\)\)$"),
+    ((3,), (4, 2), None, r"expected input with last dim 2, got input of shape \(3,\) \(weight "
+                         r"shape \(4, 2\)\)"),
+    ((), (4, 2), None, r"got input of shape \(\) \(weight shape"),
     ((2, 3), (4, 3), (3,), r"bias of shape \(3,\) does not match weight of shape \(4, 3\)"),
     ((2, 3), (4, 3), (1, 4), r"bias of shape \(1, 4\) does not match"),
     ((2, 3), (3,), None, r"weight must be 2-D .* got shape \(3,\)"),

@@ -363,7 +363,7 @@ def test_load_state_dict_of_a_nested_model_from_torch(nets):
     ours, theirs = nets
     for p in theirs.parameters():
         torch.nn.init.normal_(p)
-    for name, b in theirs.named_buffers():
+    for b in theirs.buffers():
         b.normal_()
     ours.load_state_dict(_numpy_state(theirs))
     for (name, a), (_, b) in zip(ours.state_dict().items(), theirs.state_dict().items()):

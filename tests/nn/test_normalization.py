@@ -180,7 +180,8 @@ def test_norm_layer_construction_errors():
         rg.nn.GroupNorm(4, 6)
     with pytest.raises(ValueError, match="BatchNorm2d: num_features must be a positive int"):
         rg.nn.BatchNorm2d(0)
-    with pytest.raises(ValueError, match=r"layer_norm: normalized_shape \(4,\) does not match"):
+    with pytest.raises(ValueError, match=r"^LayerNorm\(\(4,\), eps=1e-05, elementwise_affine=True, "
+                                         r"bias=True\): normalized_shape \(4,\) does not match"):
         rg.nn.LayerNorm(4)(rg.randn(2, 3))
 
 

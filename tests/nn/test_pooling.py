@@ -59,8 +59,11 @@ def test_pooling_layers_keep_float32():
         assert y.dtype == rg.float32 and x.grad.dtype == rg.float32
 
 
-def test_pooling_layer_errors_come_from_the_functional_op():
-    with pytest.raises(ValueError, match=r"max_pool2d: padding \(2, 2\) must be at most half"):
+def test_pooling_layer_errors_come_from_the_functional_op_and_name_the_layer():
+    with pytest.raises(ValueError, match=r"^MaxPool2d\(kernel_size=3, stride=3, padding=2, "
+                                         r"dilation=1, ceil_mode=False\): padding \(2, 2\) must "
+                                         r"be at most half"):
         rg.nn.MaxPool2d(3, padding=2)(rg.zeros(1, 1, 6, 6))
-    with pytest.raises(ValueError, match=r"avg_pool2d: output size \(0, 0\) is too small"):
+    with pytest.raises(ValueError, match=r"^AvgPool2d\(kernel_size=4, stride=4, padding=0\): "
+                                         r"output size \(0, 0\) is too small"):
         rg.nn.AvgPool2d(4)(rg.zeros(1, 1, 3, 3))

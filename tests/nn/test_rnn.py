@@ -394,7 +394,8 @@ def test_constructor_errors():
         rg.nn.LSTM(3, 4, proj_size=2)
     with pytest.raises(ValueError, match=r"GRU: hidden_size must be an int >= 1, got 0"):
         rg.nn.GRU(3, 0)
-    with pytest.raises(ValueError, match=r"LSTM: dropout must be a number in \[0, 1\]"):
+    with pytest.raises(ValueError, match=r"LSTM: dropout probability has to be between 0 and 1, "
+                                         r"but got 1.5"):
         rg.nn.LSTM(3, 4, num_layers=2, dropout=1.5)
     with pytest.warns(UserWarning, match=r"dropout=0.5 has no effect with num_layers=1"):
         rg.nn.GRU(3, 4, dropout=0.5)

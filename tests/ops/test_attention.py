@@ -14,7 +14,9 @@ from hypothesis import strategies as st
 
 import retrograd as rg
 import retrograd.nn.functional as F
-from retrograd.ops.attention import MemoryEfficientAttention, ScaledDotProductAttention
+from retrograd.autograd.engine import sum_to_shape
+from retrograd.ops.attention import (MemoryEfficientAttention, ScaledDotProductAttention,
+                                     attention_reference_backward)
 from retrograd.ops.dropout import dropout_mask
 from tests.oracle import check_backward_alone, check_op, randn, to_torch
 
@@ -423,6 +425,140 @@ def test_memory_efficient_saves_no_score_sized_array():
     assert sorted(saved["scaled_dot_product_attention"]) == sorted([q.nbytes] * 4 + [weights])
     assert sum(saved["memory_efficient_attention"]) == qkv_out + 2 * 64 * 8
     assert max(saved["memory_efficient_attention"]) == q.nbytes
+
+
+# ---- both ops against the reference backward (float64, tight) ----
+
+def _op_inputs(q_shape, k_shape, v_shape, kwargs, mask, seed=0):
+    """(q, k, v, mask, attrs) as nn.functional hands them to the ops: the scale 1/sqrt(E)
+    unless given, a mask of at least 2 dims, and with grouped heads the query viewed as
+    (..., Hkv, G, L, E) and key and value given a size-1 group dim."""
+    q, k, v = _qkv(q_shape, k_shape, v_shape, seed)
+    if mask is not None and mask.ndim < 2:
+        mask = mask.reshape(1, -1)
+    if kwargs.get("enable_gqa") and k.shape[-3] != q.shape[-3]:
+        heads, kv_heads = q.shape[-3], k.shape[-3]
+        q = q.reshape(q.shape[:-3] + (kv_heads, heads // kv_heads) + q.shape[-2:])
+        k, v = k[..., None, :, :], v[..., None, :, :]
+        if mask is not None and mask.ndim >= 3:
+            split = (kv_heads, heads // kv_heads) if mask.shape[-3] == heads else (1, 1)
+            mask = mask.reshape(mask.shape[:-3] + split + mask.shape[-2:])
+    attrs = dict(scale=kwargs.get("scale", 1.0 / np.sqrt(q_shape[-1])),
+                 causal=kwargs.get("is_causal", False))
+    return q, k, v, mask, attrs
+
+
+def _fast_grads(op, q, k, v, mask, attrs, seed=5):
+    """Op.apply, then the engine's backward of a random cotangent of O: (dL/dq, dL/dk,
+    dL/dv, dL/dmask or None), each in its input's shape, the cotangent, the second output."""
+    tensors = [rg.tensor(x, requires_grad=True) for x in (q, k, v)]
+    rg_mask = None
+    if mask is not None:
+        rg_mask = rg.tensor(mask, requires_grad=mask.dtype != np.bool_)
+    out, second = op.apply(*tensors, rg_mask, **attrs)
+    cotangent = np.random.default_rng(seed).standard_normal(out.shape)
+    assert np.unique(cotangent).size == cotangent.size  # every entry differs, unlike ones
+    out.backward(rg.tensor(cotangent))
+    grads = [t.grad.numpy() for t in tensors]
+    grads.append(rg_mask.grad.numpy() if rg_mask is not None and rg_mask.requires_grad else None)
+    return grads, cotangent, second
+
+
+def _reference_grads(q, k, v, mask, cotangent, attrs, dropout=None):
+    """attention_reference_backward with its broadcast batch dims summed away, as the engine
+    does for the ops."""
+    grads = attention_reference_backward(q, k, v, mask, cotangent, dropout=dropout, **attrs)
+    return [None if g is None else sum_to_shape(g, x.shape)
+            for g, x in zip(grads, (q, k, v, mask))]
+
+
+def _assert_same_gradients(fast, reference):
+    """Equal to rounding: the ops use rowsum(dO * O) and (the memory-efficient one) blocks,
+    the reference rowsum(dP * P) over whole rows."""
+    assert any(np.any(g != 0) for g in reference if g is not None)  # not 0 == 0
+    for name, a, b in zip(("query", "key", "value", "mask"), fast, reference):
+        if b is None:
+            assert a is None, f"{name}: a gradient the reference does not have"
+            continue
+        assert a.shape == b.shape and a.dtype == b.dtype, f"{name}: {a.shape} vs {b.shape}"
+        assert np.all(np.isfinite(a)), f"{name}: not finite"
+        np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-12, err_msg=f"gradient of {name}")
+
+
+OPS = {"standard": (ScaledDotProductAttention, {}),
+       "memory-efficient, blocks of 1": (MemoryEfficientAttention, {"block_size": 1}),
+       "memory-efficient, blocks of 4": (MemoryEfficientAttention, {"block_size": 4})}
+
+
+@pytest.mark.parametrize("name", list(CASES))
+@pytest.mark.parametrize("op_name", list(OPS))
+def test_backward_equals_the_reference(name, op_name):
+    op, extra = OPS[op_name]
+    q, k, v, mask, attrs = _op_inputs(*CASES[name])
+    fast, cotangent, _ = _fast_grads(op, q, k, v, mask, dict(attrs, **extra))
+    _assert_same_gradients(fast, _reference_grads(q, k, v, mask, cotangent, attrs))
+
+
+@pytest.mark.parametrize("name", list(EQUALITY))
+@pytest.mark.parametrize("op_name", list(OPS))
+def test_backward_with_fully_masked_rows_equals_the_reference(name, op_name):
+    """The longer sequences of the equality table: rows with every key masked (bool and
+    -inf), causal with L != S, broadcast batch dims, grouped heads."""
+    op, extra = OPS[op_name]
+    q, k, v, mask, attrs = _op_inputs(*EQUALITY[name])
+    fast, cotangent, _ = _fast_grads(op, q, k, v, mask, dict(attrs, **extra))
+    _assert_same_gradients(fast, _reference_grads(q, k, v, mask, cotangent, attrs))
+
+
+def _dropout_of_the_forward(seed, shape, p):
+    """The dropout mask that the op drew after retrograd.manual_seed(seed)."""
+    rg.manual_seed(seed)
+    return dropout_mask(shape, np.float64, p)
+
+
+@pytest.mark.parametrize("name", ["plain", "causal square", "causal L > S", "bool mask per batch",
+                                  "additive mask full", "broadcast batch dims",
+                                  "gqa, mask per head"])
+def test_backward_with_dropout_equals_the_reference(name):
+    q, k, v, mask, attrs = _op_inputs(*CASES[name])
+    rg.manual_seed(123)
+    fast, cotangent, weights = _fast_grads(ScaledDotProductAttention, q, k, v, mask,
+                                           dict(attrs, dropout_p=0.3))
+    dropout = _dropout_of_the_forward(123, weights.shape, 0.3)
+    assert 0 < np.sum(dropout == 0) < dropout.size
+    _assert_same_gradients(fast, _reference_grads(q, k, v, mask, cotangent, attrs, dropout))
+
+
+@pytest.mark.parametrize("q_shape, k_shape, v_shape, kwargs, mask", [
+    CASES["additive mask full"], CASES["causal L > S"], CASES["broadcast batch dims"],
+    EQUALITY["bool mask, fully masked rows"]])
+def test_reference_backward_matches_torch(q_shape, k_shape, v_shape, kwargs, mask):
+    """The reference against torch's autograd (safe softmax: fully masked rows give zeros),
+    so that a wrong reference cannot agree with ops that are wrong the same way."""
+    q, k, v, _, attrs = _op_inputs(q_shape, k_shape, v_shape, kwargs, mask)
+    leaves = [to_torch(x).requires_grad_() for x in (q, k, v)]
+    t_mask = None
+    if mask is not None:
+        t_mask = to_torch(mask).requires_grad_(mask.dtype != np.bool_)
+    out = torch_sdpa(*leaves, attn_mask=t_mask, **kwargs)
+    cotangent = np.random.default_rng(6).standard_normal(out.shape)
+    out.backward(to_torch(cotangent))
+    expected = [t.grad.numpy() for t in leaves]
+    expected.append(t_mask.grad.numpy() if t_mask is not None and t_mask.requires_grad else None)
+    _assert_same_gradients(_reference_grads(q, k, v, mask, cotangent, attrs), expected)
+
+
+def test_reference_backward_with_dropout_matches_torch():
+    """Dropout: torch's composition (softmax(S) * R) V with the same mask R."""
+    q, k, v = _qkv((2, 3, 5, 4), (2, 3, 6, 4), (2, 3, 6, 3))
+    dropout = _dropout_of_the_forward(7, (2, 3, 5, 6), 0.3)
+    leaves = [to_torch(x).requires_grad_() for x in (q, k, v)]
+    weights = torch.softmax(_torch_weights(*leaves[:2], None, 0.5, True), dim=-1)
+    out = (weights * to_torch(dropout)) @ leaves[2]
+    cotangent = np.random.default_rng(8).standard_normal(out.shape)
+    out.backward(to_torch(cotangent))
+    reference = _reference_grads(q, k, v, None, cotangent, dict(scale=0.5, causal=True), dropout)
+    _assert_same_gradients(reference, [t.grad.numpy() for t in leaves] + [None])
 
 
 # ---- dropout ----

@@ -10,7 +10,8 @@ from hypothesis import assume, given, settings
 
 import retrograd as rg
 import retrograd.nn.functional as F
-from retrograd.ops.conv import (Conv1d, Conv2d, _im2col, _im2row, _rows_width, conv_output_size,
+from retrograd.ops.conv import (Conv1d, Conv2d, _im2col, _im2row, _rows_width,
+                                _transposed_padding, conv2d_reference_backward, conv_output_size,
                                 offset_view)
 from tests.oracle import check_backward_alone, check_op, randn, to_torch
 
@@ -161,12 +162,9 @@ def test_conv2d_with_an_empty_batch_matches_torch():
              randn(3, seed=36), gradcheck=False)
 
 
-@settings(max_examples=40, deadline=None)
-@given(st.data())
-def test_conv2d_matches_torch_on_random_configurations(data):
-    """Shapes and hyper-parameters drawn at random (small, float64): output and every
-    gradient against torch, including the cases no explicit row thought of."""
-    draw = data.draw
+def _draw_conv2d_configuration(draw):
+    """(x, w, b, keyword arguments of conv2d): small shapes and hyper-parameters drawn at
+    random, float64, with a kernel that fits the padded input."""
     groups = draw(st.sampled_from([1, 2, 3]))
     c, o = groups * draw(st.integers(1, 2)), groups * draw(st.integers(1, 2))
     kernel = (draw(st.integers(1, 4)), draw(st.integers(1, 4)))
@@ -186,6 +184,15 @@ def test_conv2d_matches_torch_on_random_configurations(data):
     x = randn(draw(st.integers(1, 3)), c, *size, seed=seed)
     w, b = randn(o, c // groups, *kernel, seed=seed + 1), randn(o, seed=seed + 2)
     kwargs = dict(stride=stride, padding=padding, dilation=dilation, groups=groups)
+    return x, w, b, kwargs
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.data())
+def test_conv2d_matches_torch_on_random_configurations(data):
+    """Shapes and hyper-parameters drawn at random (small, float64): output and every
+    gradient against torch, including the cases no explicit row thought of."""
+    x, w, b, kwargs = _draw_conv2d_configuration(data.draw)
     check_op(*_conv2d(**kwargs), x, w, b, gradcheck=False)
 
 
@@ -226,14 +233,18 @@ def test_row_layout_only_where_it_pays(x_shape, w_shape, stride, expected):
     assert width == (x_pad.shape[3] if expected == "rows" else None)
 
 
-@pytest.mark.parametrize("x_shape, w_shape, kwargs, rows", [
+# (input shape, weight shape, keyword arguments, whether the row layout is used)
+LAYOUT_CASES = [
     ((2, 3, 8, 8), (5, 3, 3, 3), dict(padding=1), True),       # dL/dx by col2im (O > C)
     ((2, 5, 8, 8), (3, 5, 3, 3), dict(padding=1), True),       # dL/dx by a conv (O <= C)
     ((2, 8, 7, 15), (4, 4, 3, 3), dict(padding=2, dilation=2, groups=2), True),
     ((2, 4, 6, 13), (3, 4, 3, 5), dict(padding=(1, 2)), True),  # a 3x5 kernel
     ((2, 4, 6, 10), (3, 4, 2, 4), dict(padding="same"), True),  # asymmetric padding
     ((1, 2, 4, 33), (3, 2, 3, 3), dict(padding=1), False),     # C/g * kh = 6
-])
+]
+
+
+@pytest.mark.parametrize("x_shape, w_shape, kwargs, rows", LAYOUT_CASES)
 def test_conv2d_in_both_layouts_matches_torch(x_shape, w_shape, kwargs, rows):
     ours, theirs = _conv2d(**kwargs)
     x = rg.tensor(randn(*x_shape), requires_grad=True)
@@ -269,6 +280,150 @@ def test_conv_output_size_is_torchs(size, kernel, stride, pad, dilation):
     y = torch.nn.functional.conv1d(torch.zeros(1, 1, size), torch.zeros(1, 1, kernel),
                                    stride=stride, padding=pad, dilation=dilation)
     assert conv_output_size(size, kernel, stride, 2 * pad, dilation) == y.shape[-1]
+
+
+# ------------------------------------------------ the fast paths against the reference rule
+def _ints(value, dims):
+    return (value,) * dims if isinstance(value, int) else tuple(value)
+
+
+def _conv_attrs(kernel, kwargs):
+    """The op's attributes for nn.functional's keyword arguments (with PyTorch's 'same': the
+    odd extra row or column of padding goes after)."""
+    dims = len(kernel)
+    stride, dilation = _ints(kwargs.get("stride", 1), dims), _ints(kwargs.get("dilation", 1), dims)
+    padding = kwargs.get("padding", 0)
+    if padding == "same":
+        totals = [d * (k - 1) for k, d in zip(kernel, dilation)]
+        pads = tuple((t // 2, t - t // 2) for t in totals)
+    elif padding == "valid":
+        pads = ((0, 0),) * dims
+    else:
+        pads = tuple((p, p) for p in _ints(padding, dims))
+    return dict(stride=stride, padding=pads, dilation=dilation, groups=kwargs.get("groups", 1))
+
+
+def _batched_inputs(x_shape, w_shape, bias, seed):
+    """x (with a batch dim added to an unbatched shape), w and b (or None), float64."""
+    x = randn(*x_shape, seed=seed)
+    x = x if len(x_shape) == len(w_shape) else x[None]
+    return x, randn(*w_shape, seed=seed + 1), randn(w_shape[0], seed=seed + 2) if bias else None
+
+
+def _fast_grads(op, arrays, attrs, no_grad=(), seed=0):
+    """Op.apply on the arrays (None stays None), backward of a random cotangent through the
+    engine: (every input's gradient or None, the cotangent, the graph node)."""
+    tensors = [None if a is None else rg.tensor(a, requires_grad=k not in no_grad)
+               for k, a in enumerate(arrays)]
+    y = op.apply(*tensors, **attrs)
+    cotangent = randn(*y.shape, seed=seed)
+    assert np.unique(cotangent).size == cotangent.size  # every entry differs, unlike ones
+    y.backward(rg.tensor(cotangent))
+    grads = [None if t is None or t.grad is None else t.grad.numpy() for t in tensors]
+    return grads, cotangent, y.grad_fn
+
+
+def _assert_same_gradients(fast, reference, skip=()):
+    """Equal to rounding: the two sum the same products in another order (float64)."""
+    assert any(np.any(g != 0) for g in reference if g is not None)  # not 0 == 0
+    for k, (a, b) in enumerate(zip(fast, reference)):
+        if k in skip or b is None:
+            assert a is None, f"input {k}: a gradient the reference does not have"
+            continue
+        assert a.shape == b.shape and a.dtype == b.dtype, f"input {k}: {a.shape} vs {b.shape}"
+        np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-12, err_msg=f"gradient {k}")
+
+
+def _conv2d_fast_and_reference(x, w, b, attrs, no_grad=(), seed=0):
+    fast, cotangent, node = _fast_grads(Conv2d, [x, w, b], attrs, no_grad, seed)
+    return fast, conv2d_reference_backward(x, w, b, cotangent, **attrs), node
+
+
+@pytest.mark.parametrize("x_shape, w_shape, kwargs, bias", CONV2D_CASES)
+def test_conv2d_backward_equals_the_reference(x_shape, w_shape, kwargs, bias):
+    x, w, b = _batched_inputs(x_shape, w_shape, bias, seed=60)
+    fast, reference, _ = _conv2d_fast_and_reference(x, w, b, _conv_attrs(w_shape[2:], kwargs))
+    _assert_same_gradients(fast, reference)
+
+
+@pytest.mark.parametrize("x_shape, w_shape, kwargs, rows", LAYOUT_CASES)
+def test_conv2d_backward_in_both_layouts_equals_the_reference(x_shape, w_shape, kwargs, rows):
+    x, w, b = _batched_inputs(x_shape, w_shape, True, seed=61)
+    fast, reference, node = _conv2d_fast_and_reference(x, w, b, _conv_attrs(w_shape[2:], kwargs))
+    assert (node.width is not None) == rows
+    _assert_same_gradients(fast, reference)
+
+
+def test_conv2d_case_tables_reach_every_backward_path():
+    """The two tables above cover both layouts, each with dL/dx by col2im and by a
+    convolution: the equality tests then check every speed path against the reference."""
+    paths = set()
+    for x_shape, w_shape, kwargs, _ in CONV2D_CASES + LAYOUT_CASES:
+        x, w, b = _batched_inputs(x_shape, w_shape, True, seed=62)
+        node = Conv2d.apply(rg.tensor(x, requires_grad=True), rg.tensor(w, requires_grad=True),
+                            rg.tensor(b), **_conv_attrs(w_shape[2:], kwargs)).grad_fn
+        by_col2im = _transposed_padding(node) is None
+        paths.add(("rows" if node.width is not None else "columns",
+                   "col2im" if by_col2im else "convolution"))
+    assert paths == {(layout, dx) for layout in ("rows", "columns")
+                     for dx in ("col2im", "convolution")}
+
+
+@pytest.mark.parametrize("no_grad", [(0,), (1,), (2,), (0, 2), (1, 2), (0, 1)])
+@pytest.mark.parametrize("x_shape, w_shape, kwargs", [
+    ((2, 3, 6, 5), (4, 3, 3, 3), dict(padding=1, stride=2)),
+    ((2, 5, 8, 8), (3, 5, 3, 3), dict(padding=1)),            # row layout, dL/dx by a conv
+])
+def test_conv2d_skipped_gradients_leave_the_others_equal_to_the_reference(
+        x_shape, w_shape, kwargs, no_grad):
+    x, w, b = _batched_inputs(x_shape, w_shape, True, seed=63)
+    fast, reference, _ = _conv2d_fast_and_reference(x, w, b, _conv_attrs(w_shape[2:], kwargs),
+                                                    no_grad=no_grad)
+    _assert_same_gradients(fast, reference, skip=no_grad)
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.data())
+def test_conv2d_backward_equals_the_reference_on_random_configurations(data):
+    x, w, b, kwargs = _draw_conv2d_configuration(data.draw)
+    fast, reference, _ = _conv2d_fast_and_reference(x, w, b, _conv_attrs(w.shape[2:], kwargs))
+    _assert_same_gradients(fast, reference)
+
+
+@pytest.mark.parametrize("x_shape, w_shape, kwargs, bias", CONV1D_CASES)
+def test_conv1d_backward_equals_the_reference_with_h_1(x_shape, w_shape, kwargs, bias):
+    x, w, b = _batched_inputs(x_shape, w_shape, bias, seed=64)
+    attrs = _conv_attrs(w_shape[2:], kwargs)
+    fast, cotangent, _ = _fast_grads(Conv1d, [x, w, b], attrs, seed=1)
+    # Conv1d is Conv2d on (N, C, 1, L): a size-1 H axis, one kernel row, no padding on it
+    attrs_2d = dict(stride=(1,) + attrs["stride"], padding=((0, 0),) + attrs["padding"],
+                    dilation=(1,) + attrs["dilation"], groups=attrs["groups"])
+    grad_x, grad_w, grad_b = conv2d_reference_backward(x[:, :, None], w[:, :, None], b,
+                                                       cotangent[:, :, None], **attrs_2d)
+    _assert_same_gradients(fast, [grad_x[:, :, 0], grad_w[:, :, 0], grad_b])
+
+
+@pytest.mark.parametrize("x_shape, w_shape, attrs, bias", [
+    ((2, 3, 6, 5), (4, 3, 3, 2), dict(stride=(2, 1), padding=((1, 2), (0, 1)), dilation=(1, 2),
+                                      groups=1), True),
+    ((2, 4, 8, 7), (6, 2, 2, 2), dict(stride=(3, 3), padding=((0, 1), (1, 0)), dilation=(1, 1),
+                                      groups=2), True),
+    ((2, 3, 5, 5), (3, 1, 3, 3), dict(stride=(1, 1), padding=((1, 1), (1, 1)), dilation=(2, 1),
+                                      groups=3), False),
+])
+def test_conv2d_reference_backward_matches_torch(x_shape, w_shape, attrs, bias):
+    """The reference against PyTorch autograd, so that a wrong reference cannot agree with
+    a fast path that is wrong the same way. torch pads with F.pad (asymmetric padding)."""
+    x, w, b = _batched_inputs(x_shape, w_shape, bias, seed=65)
+    (top, bottom), (left, right) = attrs["padding"]
+    leaves = [to_torch(a).requires_grad_() for a in (x, w, b) if a is not None]
+    x_pad = torch.nn.functional.pad(leaves[0], (left, right, top, bottom))
+    y = torch.nn.functional.conv2d(x_pad, *leaves[1:], stride=attrs["stride"],
+                                   dilation=attrs["dilation"], groups=attrs["groups"])
+    cotangent = randn(*y.shape, seed=66)
+    y.backward(to_torch(cotangent))
+    expected = [t.grad.numpy() for t in leaves] + ([] if bias else [None])
+    _assert_same_gradients(conv2d_reference_backward(x, w, b, cotangent, **attrs), expected)
 
 
 # ------------------------------------------------------------------------ saved values
@@ -356,7 +511,7 @@ def _t(*shape, dtype=np.float64):
     (lambda: F.conv2d(_t(1, 3, 8, 8), _t(8, 3, 3, 3), _t(4)), ValueError,
      r"bias of shape \(4,\) does not match weight of shape \(8, 3, 3, 3\)"),
     (lambda: F.conv2d(_t(1, 3, 8, 8), _t(8, 3, 3, 3), padding="full"), ValueError,
-     r"padding must be an int, a tuple of 2 ints, 'valid' or 'same', got 'full'"),
+     r"conv2d: padding must be 'valid' or 'same', got 'full'"),
     (lambda: F.conv2d(_t(1, 3, 8, 8), _t(8, 3, 3, 3), padding="same", stride=2), ValueError,
      r"padding='same' is not supported for strided convolutions"),
     (lambda: F.conv2d(_t(1, 3, 8, 8), _t(8, 3, 3, 3), padding=-1), ValueError,

@@ -109,8 +109,8 @@ def test_dropout_inplace_writes_into_the_input():
 
 @pytest.mark.parametrize("p", [-0.1, 1.5, True, "0.5"])
 def test_dropout_probability_errors(p):
-    with pytest.raises(ValueError, match="dropout: probability has to be between 0 and 1, but "
-                                         "got"):
+    with pytest.raises(ValueError, match="dropout: dropout probability has to be between 0 and "
+                                         "1, but got"):
         F.dropout(rg.randn(3), p)
 
 

@@ -119,10 +119,14 @@ def _nonzero(*shape, seed=0):
 
 # (id, retrograd fn, torch fn, Function, makes (a, b) for shapes)
 BINARY = [
-    ("add", lambda a, b: a + b, lambda a, b: a + b, ew.Add, lambda s, t: (randn(*s), randn(*t, seed=1))),
-    ("sub", lambda a, b: a - b, lambda a, b: a - b, ew.Sub, lambda s, t: (randn(*s), randn(*t, seed=1))),
-    ("mul", lambda a, b: a * b, lambda a, b: a * b, ew.Mul, lambda s, t: (randn(*s), randn(*t, seed=1))),
-    ("div", lambda a, b: a / b, lambda a, b: a / b, ew.Div, lambda s, t: (randn(*s), _nonzero(*t, seed=1))),
+    ("add", lambda a, b: a + b, lambda a, b: a + b, ew.Add,
+     lambda s, t: (randn(*s), randn(*t, seed=1))),
+    ("sub", lambda a, b: a - b, lambda a, b: a - b, ew.Sub,
+     lambda s, t: (randn(*s), randn(*t, seed=1))),
+    ("mul", lambda a, b: a * b, lambda a, b: a * b, ew.Mul,
+     lambda s, t: (randn(*s), randn(*t, seed=1))),
+    ("div", lambda a, b: a / b, lambda a, b: a / b, ew.Div,
+     lambda s, t: (randn(*s), _nonzero(*t, seed=1))),
     ("pow", lambda a, b: a ** b, lambda a, b: a ** b, ew.Pow,
      lambda s, t: (_positive(*s), randn(*t, seed=1))),
     ("maximum", rg.maximum, torch.maximum, ew.Maximum,
@@ -240,7 +244,8 @@ def test_where_backward_alone_float32_and_second_order():
 
 def test_where_with_python_scalars():
     cond = _mask(3, 4)
-    check_op(lambda c, x: rg.where(c, x, 0.0), lambda c, x: torch.where(c, x, 0.0), cond, randn(3, 4))
+    check_op(lambda c, x: rg.where(c, x, 0.0), lambda c, x: torch.where(c, x, 0.0), cond,
+             randn(3, 4))
     check_op(lambda c, x: rg.where(c, 1.5, x), lambda c, x: torch.where(c, 1.5, x), cond,
              randn(3, 4), dtype=np.float32)
 
@@ -292,13 +297,15 @@ KINKS = [
     ("abs_at_0", rg.abs, torch.abs, ([-1.0, 0.0, 2.0],)),
     ("clamp_at_bounds", lambda x: x.clamp(-0.5, 0.5), lambda x: x.clamp(-0.5, 0.5),
      ([-1.0, -0.5, 0.0, 0.5, 1.0],)),
-    ("clamp_min_at_bound", lambda x: x.clamp(min=0.0), lambda x: x.clamp(min=0.0), ([-1.0, 0.0, 1.0],)),
+    ("clamp_min_at_bound", lambda x: x.clamp(min=0.0), lambda x: x.clamp(min=0.0),
+     ([-1.0, 0.0, 1.0],)),
     ("clamp_lo_above_hi", lambda x: x.clamp(1.0, -1.0), lambda x: x.clamp(1.0, -1.0),
      ([-2.0, 0.0, 2.0],)),
     ("maximum_ties", rg.maximum, torch.maximum, ([1.0, 2.0, 3.0], [1.0, 5.0, 3.0])),
     ("minimum_ties", rg.minimum, torch.minimum, ([1.0, 2.0, 3.0], [1.0, 5.0, 3.0])),
     ("sqrt_at_0", rg.sqrt, torch.sqrt, ([0.0, 4.0],)),
-    ("pow_zero_base", lambda a, b: a ** b, lambda a, b: a ** b, ([0.0, 0.0, 0.0, 2.0], [0.0, 1.0, 2.0, 0.0])),
+    ("pow_zero_base", lambda a, b: a ** b, lambda a, b: a ** b,
+     ([0.0, 0.0, 0.0, 2.0], [0.0, 1.0, 2.0, 0.0])),
     ("pow_scalar_zero_base", lambda x: x ** 2, lambda x: x ** 2, ([0.0, 1.0],)),
     ("sigmoid_extremes", rg.sigmoid, torch.sigmoid, ([-1000.0, 0.0, 1000.0],)),
     ("tanh_extremes", rg.tanh, torch.tanh, ([-1000.0, 0.0, 1000.0],)),
@@ -313,9 +320,11 @@ def test_kinks_follow_torch(name, rg_fn, torch_fn, values):
 
 def test_maximum_of_a_tensor_with_itself():
     # every element is a tie: each side gets half, so the total gradient is 1 (as torch)
-    (grad,) = _grads_vs_torch(lambda a: rg.maximum(a, a), lambda a: torch.maximum(a, a), [1.0, -2.0])
+    (grad,) = _grads_vs_torch(lambda a: rg.maximum(a, a), lambda a: torch.maximum(a, a),
+                              [1.0, -2.0])
     np.testing.assert_array_equal(grad, [1.0, 1.0])
-    (grad,) = _grads_vs_torch(lambda a: rg.minimum(a, a), lambda a: torch.minimum(a, a), [1.0, -2.0])
+    (grad,) = _grads_vs_torch(lambda a: rg.minimum(a, a), lambda a: torch.minimum(a, a),
+                              [1.0, -2.0])
     np.testing.assert_array_equal(grad, [1.0, 1.0])
 
 
@@ -345,7 +354,8 @@ def test_integer_inputs_give_torch_dtypes(rg_fn, torch_fn):
     data = np.array([1, 2, 3], dtype=np.int64)
     y, ty = rg_fn(rg.tensor(data)), torch_fn(torch.tensor(data))
     assert str(y.dtype).split(".")[-1] == str(ty.dtype).split(".")[-1]
-    np.testing.assert_allclose(y.numpy().astype(np.float64), ty.numpy().astype(np.float64), rtol=1e-6)
+    np.testing.assert_allclose(y.numpy().astype(np.float64), ty.numpy().astype(np.float64),
+                               rtol=1e-6)
 
 
 def test_ops_have_no_graph_without_grad():
@@ -389,7 +399,8 @@ def test_masked_fill_errors():
 
 
 def test_integer_to_a_negative_power_errors_as_torch():
-    with pytest.raises(ValueError, match=r"pow: integers to negative integer powers are not allowed "
+    with pytest.raises(ValueError,
+                       match=r"pow: integers to negative integer powers are not allowed "
                                          r"\(tensor of dtype retrograd.int64, exponent -1\)"):
         rg.tensor([1, 2]) ** -1
     with pytest.raises(RuntimeError, match="Integers to negative integer powers are not allowed"):

@@ -49,7 +49,8 @@ def test_matmul_backward_alone(a_shape, b_shape):
 
 @pytest.mark.parametrize("a_shape, b_shape", SHAPES[:10], ids=str)
 def test_matmul_float32_matches_torch(a_shape, b_shape):
-    (y,) = check_op(lambda a, b: a @ b, lambda a, b: a @ b, randn(*a_shape), randn(*b_shape, seed=1),
+    (y,) = check_op(lambda a, b: a @ b, lambda a, b: a @ b, randn(*a_shape),
+                    randn(*b_shape, seed=1),
                     dtype=np.float32)
     assert y.dtype == rg.float32
 
@@ -57,7 +58,8 @@ def test_matmul_float32_matches_torch(a_shape, b_shape):
 @pytest.mark.parametrize("a_shape, b_shape", [((2, 3), (3, 2)), ((3,), (3, 2)), ((2, 2, 3), (3, 2)),
                                               ((2, 1, 3), (2, 3, 2))], ids=str)
 def test_matmul_second_order(a_shape, b_shape):
-    assert gradgradcheck(lambda a, b: (a @ b) ** 2, _leaves(randn(*a_shape), randn(*b_shape, seed=1)))
+    assert gradgradcheck(lambda a, b: (a @ b) ** 2,
+                         _leaves(randn(*a_shape), randn(*b_shape, seed=1)))
     assert gradgradcheck(lambda a, b: a @ b, _leaves(randn(*a_shape), randn(*b_shape, seed=1)))
 
 
@@ -97,9 +99,11 @@ def test_folded_and_batched_paths_agree():
 
 def test_matmul_errors_name_shapes_and_dtypes():
     with pytest.raises(ValueError, match=r"matmul: cannot multiply \(3, 4\) @ \(5, 6\): inner "
-                                         r"dims 4 != 5 \(dtypes retrograd.float32, retrograd.float32\)"):
+                                         r"dims 4 != 5 \(dtypes retrograd.float32, "
+                                         r"retrograd.float32\)"):
         rg.ones(3, 4) @ rg.ones(5, 6)
-    with pytest.raises(ValueError, match=r"matmul: cannot multiply \(3,\) @ \(4,\): inner dims 3 != 4"):
+    with pytest.raises(ValueError,
+                       match=r"matmul: cannot multiply \(3,\) @ \(4,\): inner dims 3 != 4"):
         rg.ones(3) @ rg.ones(4)
     with pytest.raises(ValueError, match=r"matmul: both operands need at least 1 dim, got shapes "
                                          r"\(\) @ \(3,\)"):

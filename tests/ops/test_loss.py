@@ -420,7 +420,8 @@ def test_cross_entropy_class_index_out_of_range(target):
 @pytest.mark.parametrize("kwargs, error, match", [
     ({"weight": rg.ones(4)}, ValueError, r"weight of shape \(4,\) does not match the 5 classes"),
     ({"reduction": "avg"}, ValueError, r"reduction must be 'none', 'mean' or 'sum', got 'avg'"),
-    ({"label_smoothing": 1.5}, ValueError, r"label_smoothing must be in \[0, 1\]"),
+    ({"label_smoothing": 1.5}, ValueError, r"cross_entropy: label_smoothing has to be between 0 "
+                                           r"and 1, but got 1.5"),
     ({"weight": rg.ones(5, requires_grad=True)}, RuntimeError, r"not differentiable with "
                                                                r"respect to weight"),
 ])

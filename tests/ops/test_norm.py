@@ -10,7 +10,8 @@ import torch.nn.functional as TF
 
 import retrograd as rg
 import retrograd.nn.functional as F
-from retrograd.ops.norm import BatchNorm, GroupNorm, LayerNorm
+from retrograd.ops.norm import (BatchNorm, GroupNorm, LayerNorm, batch_norm_reference_backward,
+                                group_norm_reference_backward, layer_norm_reference_backward)
 from tests.oracle import check_backward_alone, check_op, randn
 
 
@@ -230,6 +231,109 @@ def test_group_norm_float32_matches_torch():
 def test_group_norm_backward_alone(shape, groups):
     x, (w, b) = randn(*shape, seed=44), _params(shape[1:2], seed=45)
     check_backward_alone(GroupNorm, [x, w, b], {"num_groups": groups, "eps": 1e-5})
+
+
+# ---------------------------------------------------------------- fused vs reference
+AFFINE = ["both", "weight", "bias", "none"]
+
+
+def _affine_params(affine, channels_shape, seed):
+    """(weight, bias), each an array or None as ``affine`` says."""
+    w, b = _params(channels_shape, seed)
+    return (w if affine in ("both", "weight") else None, b if affine in ("both", "bias") else None)
+
+
+def _fast_grads(op, x, weight, bias, constants=(), seed=70, **attrs):
+    """Op.apply(x, weight, bias, *constants, **attrs) and the engine's backward of a random
+    cotangent: ([dL/dx, dL/dgamma, dL/dbeta] with None for a missing input, the cotangent)."""
+    tensors = [None if a is None else rg.tensor(a, requires_grad=True) for a in (x, weight, bias)]
+    y = op.apply(*tensors, *constants, **attrs)
+    cotangent = randn(*y.shape, seed=seed)
+    assert np.unique(cotangent).size == cotangent.size  # every entry differs, unlike ones
+    y.backward(rg.tensor(cotangent))
+    return [None if t is None else t.grad.numpy() for t in tensors], cotangent
+
+
+def _assert_same_gradients(fast, reference):
+    """Equal to rounding (float64): the kernels sum with einsum, the reference with np.sum.
+    (No check for non-zero values: with a size-1 normalized dim x_hat = 0, and dL/dx and
+    dL/dgamma are exactly 0.)"""
+    for k, (a, b) in enumerate(zip(fast, reference)):
+        if b is None:
+            assert a is None, f"input {k}: a gradient the reference does not have"
+            continue
+        assert a.shape == b.shape and a.dtype == b.dtype, f"input {k}: {a.shape} vs {b.shape}"
+        np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-12, err_msg=f"gradient {k}")
+
+
+@pytest.mark.parametrize("shape, normalized", LAYER_NORM_CASES)
+@pytest.mark.parametrize("affine", AFFINE)
+def test_layer_norm_backward_equals_the_reference(shape, normalized, affine):
+    x, (w, b) = randn(*shape, seed=71), _affine_params(affine, normalized, seed=72)
+    attrs = dict(normalized_ndim=len(normalized), eps=1e-5)
+    fast, cotangent = _fast_grads(LayerNorm, x, w, b, **attrs)
+    _assert_same_gradients(fast, layer_norm_reference_backward(x, w, b, cotangent, **attrs))
+
+
+@pytest.mark.parametrize("shape", BATCH_NORM_SHAPES)
+@pytest.mark.parametrize("affine", AFFINE)
+@pytest.mark.parametrize("training", [True, False])
+def test_batch_norm_backward_equals_the_reference(shape, affine, training):
+    channels = shape[1]
+    x, (w, b) = randn(*shape, seed=73), _affine_params(affine, (channels,), seed=74)
+    # eval mode reads the running statistics; training mode gets None (no update to undo)
+    stats = ((randn(channels, seed=75), randn(channels, seed=76, low=0.5)) if not training
+             else (None, None))
+    attrs = dict(training=training, eps=1e-5)
+    fast, cotangent = _fast_grads(BatchNorm, x, w, b, stats, momentum=0.1, **attrs)
+    reference = batch_norm_reference_backward(x, w, b, *stats, cotangent, **attrs)
+    _assert_same_gradients(fast, reference)
+
+
+@pytest.mark.parametrize("shape, groups", GROUP_NORM_CASES)
+@pytest.mark.parametrize("affine", AFFINE)
+def test_group_norm_backward_equals_the_reference(shape, groups, affine):
+    x, (w, b) = randn(*shape, seed=77), _affine_params(affine, shape[1:2], seed=78)
+    attrs = dict(num_groups=groups, eps=1e-5)
+    fast, cotangent = _fast_grads(GroupNorm, x, w, b, **attrs)
+    _assert_same_gradients(fast, group_norm_reference_backward(x, w, b, cotangent, **attrs))
+
+
+def _torch_grads(fn, *arrays, seed=79):
+    """(every input's gradient from torch autograd, the random cotangent)."""
+    leaves = [torch.tensor(a, requires_grad=True) for a in arrays]
+    y = fn(*leaves)
+    cotangent = randn(*y.shape, seed=seed)
+    y.backward(torch.tensor(cotangent))
+    return [t.grad.numpy() for t in leaves], cotangent
+
+
+@pytest.mark.parametrize("training", [True, False])
+def test_batch_norm_reference_matches_torch(training):
+    """The references against PyTorch autograd, so that a wrong reference cannot agree with
+    a fused kernel that is wrong the same way."""
+    x, (w, b) = randn(4, 3, 2, 5, seed=80), _params((3,), seed=81)
+    mean, var = randn(3, seed=82), randn(3, seed=83, low=0.5)
+    expected, cotangent = _torch_grads(
+        lambda x, w, b: TF.batch_norm(x, torch.tensor(mean), torch.tensor(var), w, b, training),
+        x, w, b)
+    reference = batch_norm_reference_backward(x, w, b, mean, var, cotangent, training=training)
+    _assert_same_gradients(reference, expected)
+
+
+def test_layer_norm_reference_matches_torch():
+    x, (w, b) = randn(2, 5, 3, 4, seed=84), _params((3, 4), seed=85)
+    expected, cotangent = _torch_grads(lambda x, w, b: TF.layer_norm(x, (3, 4), w, b, 0.1),
+                                       x, w, b)
+    reference = layer_norm_reference_backward(x, w, b, cotangent, normalized_ndim=2, eps=0.1)
+    _assert_same_gradients(reference, expected)
+
+
+def test_group_norm_reference_matches_torch():
+    x, (w, b) = randn(3, 6, 2, 3, seed=86), _params((6,), seed=87)
+    expected, cotangent = _torch_grads(lambda x, w, b: TF.group_norm(x, 3, w, b), x, w, b)
+    reference = group_norm_reference_backward(x, w, b, cotangent, num_groups=3)
+    _assert_same_gradients(reference, expected)
 
 
 # ---------------------------------------------------------------- fused vs composed

@@ -11,7 +11,9 @@ from hypothesis import assume, given, settings
 import retrograd as rg
 import retrograd.nn.functional as F
 from retrograd.autograd import gradgradcheck
-from retrograd.ops.pool import AdaptiveAvgPool2d, AvgPool2d, MaxPool2d, pool_output_size
+from retrograd.ops.pool import (AdaptiveAvgPool2d, AvgPool2d, MaxPool2d,
+                                avg_pool2d_reference_backward, max_pool2d_reference_backward,
+                                pool_output_size)
 from tests.oracle import check_backward_alone, check_op, randn, to_torch
 
 TF = torch.nn.functional
@@ -83,7 +85,7 @@ def test_adaptive_avg_pool2d_matches_torch_and_finite_differences(x_shape, outpu
     check_op(*_pair("adaptive_avg_pool2d", output_size=output_size), randn(*x_shape, seed=3))
 
 
-@pytest.mark.parametrize("name, x_shape, kwargs", [
+POOL1D_CASES = [
     ("max_pool1d", (2, 3, 9), dict(kernel_size=3, stride=2, padding=1, ceil_mode=True)),
     ("max_pool1d", (2, 3, 9), dict(kernel_size=2, dilation=3, return_indices=True)),
     ("max_pool1d", (3, 8), dict(kernel_size=2, return_indices=True)),  # unbatched
@@ -92,15 +94,17 @@ def test_adaptive_avg_pool2d_matches_torch_and_finite_differences(x_shape, outpu
     ("avg_pool1d", (3, 8), dict(kernel_size=4, stride=5)),
     ("adaptive_avg_pool1d", (2, 3, 9), dict(output_size=4)),
     ("adaptive_avg_pool1d", (3, 5), dict(output_size=7)),
-])
+]
+
+
+@pytest.mark.parametrize("name, x_shape, kwargs", POOL1D_CASES)
 def test_1d_poolings_match_torch_and_finite_differences(name, x_shape, kwargs):
     check_op(*_pair(name, **kwargs), randn(*x_shape, seed=4))
 
 
-@settings(max_examples=40, deadline=None)
-@given(st.data())
-def test_max_and_avg_pool2d_match_torch_on_random_configurations(data):
-    draw = data.draw
+def _draw_pool2d_configuration(draw):
+    """("max_pool2d" or "avg_pool2d", x, keyword arguments): small shapes and hyper-parameters
+    drawn at random (float64), with at least one window."""
     kernel = (draw(st.integers(1, 4)), draw(st.integers(1, 4)))
     stride = (draw(st.integers(1, 4)), draw(st.integers(1, 4)))
     padding = (draw(st.integers(0, kernel[0] // 2)), draw(st.integers(0, kernel[1] // 2)))
@@ -116,13 +120,22 @@ def test_max_and_avg_pool2d_match_torch_on_random_configurations(data):
                       divisor_override=draw(st.sampled_from([None, 3])))
     assume(all(pool_output_size(n, k, s, p, d, ceil_mode) >= 1 for n, k, s, p, d in
                zip(size, kernel, stride, padding, dilation)))
+    x = randn(2, 2, *size, seed=draw(st.integers(0, 2 ** 16)))
+    return name, x, dict(kernel_size=kernel, stride=stride, padding=padding, ceil_mode=ceil_mode,
+                         **kwargs)
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.data())
+def test_max_and_avg_pool2d_match_torch_on_random_configurations(data):
+    name, x, kwargs = _draw_pool2d_configuration(data.draw)
     # NOTE: torch scatters the gradient of a window that holds no input cell (possible with
     # dilation) out of bounds, into the next plane; see the explicit test below
-    assume(all(_every_window_sees_input(n, k, s, p, d, ceil_mode) for n, k, s, p, d in
-               zip(size, kernel, stride, padding, dilation)))
-    x = randn(2, 2, *size, seed=draw(st.integers(0, 2 ** 16)))
-    check_op(*_pair(name, kernel_size=kernel, stride=stride, padding=padding,
-                    ceil_mode=ceil_mode, **kwargs), x, gradcheck=False)
+    dilation = kwargs.get("dilation", (1, 1))
+    assume(all(_every_window_sees_input(n, k, s, p, d, kwargs["ceil_mode"]) for n, k, s, p, d in
+               zip(x.shape[2:], kwargs["kernel_size"], kwargs["stride"], kwargs["padding"],
+                   dilation)))
+    check_op(*_pair(name, **kwargs), x, gradcheck=False)
 
 
 def _every_window_sees_input(size, kernel, stride, padding, dilation, ceil_mode):
@@ -192,16 +205,20 @@ def _both(fn_rg, fn_torch, x, cotangent):
     return ry, ty, rx.grad.numpy(), tx.grad.numpy()
 
 
-@pytest.mark.parametrize("x", [
+TIE_INPUTS = [
     np.ones((1, 1, 4, 4)),                                              # all tied: first wins
     np.array([[[[1.0, 3, 3, 1], [3, 2, 1, 3], [0, 0, 0, 0], [0, 0, 0, 0]]]]),
     np.array([[[[1.0, np.nan, 3], [np.nan, 2, 0], [1, 1, 1]]]]),          # NaN wins, last one
     np.full((1, 1, 3, 3), -np.inf),                                     # -inf: first real cell
-])
-@pytest.mark.parametrize("kwargs", [
+]
+TIE_POOLS = [
     dict(kernel_size=2, stride=1), dict(kernel_size=2, stride=1, padding=1),
     dict(kernel_size=3, stride=1, padding=1, ceil_mode=True),
-])
+]
+
+
+@pytest.mark.parametrize("x", TIE_INPUTS)
+@pytest.mark.parametrize("kwargs", TIE_POOLS)
 def test_max_pool2d_at_ties_nan_and_inf_follows_torch_exactly(x, kwargs):
     out_shape = TF.max_pool2d(to_torch(x), **kwargs).shape
     cotangent = np.arange(1.0, 1.0 + np.prod(out_shape)).reshape(out_shape)
@@ -240,6 +257,143 @@ def test_avg_pool2d_worked_example_spreads_the_gradient_evenly():
     assert y.tolist() == [[[[3.5, 5.5]]]]
     y.backward(rg.tensor([[[[4.0, -8.0]]]]))
     assert x.grad.tolist() == [[[[1.0, 1.0, -2.0, -2.0], [1.0, 1.0, -2.0, -2.0]]]]
+
+
+# ------------------------------------------------ the fast kernels against the reference rules
+def _pair_of(value):
+    return (value, value) if isinstance(value, int) else tuple(value)
+
+
+def _pool_attrs(kwargs, max_pool):
+    """The op's attributes for nn.functional's keyword arguments (stride defaults to the
+    kernel, as in PyTorch)."""
+    kernel = _pair_of(kwargs["kernel_size"])
+    attrs = dict(kernel_size=kernel, stride=_pair_of(kwargs.get("stride") or kernel),
+                 padding=_pair_of(kwargs.get("padding", 0)),
+                 ceil_mode=kwargs.get("ceil_mode", False))
+    if max_pool:
+        attrs["dilation"] = _pair_of(kwargs.get("dilation", 1))
+    else:
+        attrs["count_include_pad"] = kwargs.get("count_include_pad", True)
+        attrs["divisor_override"] = kwargs.get("divisor_override")
+    return attrs
+
+
+def _fast_grad(op, x, attrs, seed=0, cotangent=None):
+    """(dL/dx through Op.apply and the engine, the cotangent): a random cotangent unless
+    one is given."""
+    rx = rg.tensor(x, requires_grad=True)
+    y = op.apply(rx, **attrs)
+    if cotangent is None:
+        cotangent = randn(*y.shape, seed=seed)
+        assert np.unique(cotangent).size == cotangent.size  # every entry differs, unlike ones
+    y.backward(rg.tensor(cotangent))
+    return rx.grad.numpy(), cotangent
+
+
+def _assert_same_gradient(fast, reference):
+    """Equal to rounding: the kernel adds offset by offset, the reference window by window."""
+    assert fast.shape == reference.shape and fast.dtype == reference.dtype
+    np.testing.assert_allclose(fast, reference, rtol=1e-10, atol=1e-12)
+
+
+def _batched(x):
+    return x if x.ndim == 4 else x[None]
+
+
+@pytest.mark.parametrize("is_max, x_shape, kwargs",
+                         [(True, *case) for case in MAX_POOL2D_CASES]
+                         + [(False, *case) for case in AVG_POOL2D_CASES])
+def test_pool2d_backward_equals_the_reference(is_max, x_shape, kwargs):
+    op, reference_backward = ((MaxPool2d, max_pool2d_reference_backward) if is_max
+                              else (AvgPool2d, avg_pool2d_reference_backward))
+    x, attrs = _batched(randn(*x_shape, seed=20)), _pool_attrs(kwargs, max_pool=is_max)
+    fast, cotangent = _fast_grad(op, x, attrs)
+    reference = reference_backward(x, cotangent, **attrs)
+    assert np.any(reference != 0)
+    _assert_same_gradient(fast, reference)
+
+
+@pytest.mark.parametrize("x", TIE_INPUTS)
+@pytest.mark.parametrize("kwargs", TIE_POOLS)
+def test_max_pool2d_backward_at_ties_nan_and_inf_equals_the_reference(x, kwargs):
+    attrs = _pool_attrs(kwargs, max_pool=True)
+    fast, cotangent = _fast_grad(MaxPool2d, x, attrs, seed=21)
+    _assert_same_gradient(fast, max_pool2d_reference_backward(x, cotangent, **attrs))
+
+
+@pytest.mark.parametrize("x", TIE_INPUTS)
+@pytest.mark.parametrize("kwargs", TIE_POOLS)
+def test_max_pool2d_reference_at_ties_nan_and_inf_follows_torch_exactly(x, kwargs):
+    """The reference's conventions are PyTorch's (so the fast kernel cannot agree with a
+    reference that is wrong the same way)."""
+    t_x = to_torch(x).requires_grad_()
+    t_y = TF.max_pool2d(t_x, **kwargs)
+    cotangent = np.arange(1.0, 1.0 + t_y.numel()).reshape(t_y.shape)
+    t_y.backward(to_torch(cotangent))
+    reference = max_pool2d_reference_backward(x, cotangent, **_pool_attrs(kwargs, True))
+    np.testing.assert_array_equal(reference, t_x.grad.numpy())
+
+
+@pytest.mark.parametrize("bad", [np.inf, -np.inf, np.nan])
+def test_max_pool2d_backward_of_a_non_finite_gradient_equals_the_reference(bad):
+    x, attrs = randn(1, 2, 4, 4, seed=22), _pool_attrs(dict(kernel_size=2, stride=1), True)
+    cotangent = randn(1, 2, 3, 3, seed=23)
+    cotangent[0, 1, 1, 2] = bad
+    fast, _ = _fast_grad(MaxPool2d, x, attrs, cotangent=cotangent)
+    _assert_same_gradient(fast, max_pool2d_reference_backward(x, cotangent, **attrs))
+
+
+@pytest.mark.parametrize("is_max, x_shape, kwargs", [
+    (False, (2, 2, 7, 6), dict(kernel_size=3, stride=2, padding=1, ceil_mode=True,
+                               count_include_pad=False)),
+    (False, (2, 2, 7, 6), dict(kernel_size=3, stride=2, padding=1, ceil_mode=True)),
+    (False, (2, 2, 6, 9), dict(kernel_size=(2, 3), stride=(2, 1), padding=(1, 0),
+                               divisor_override=5)),
+    (True, (2, 2, 9, 8), dict(kernel_size=3, stride=2, padding=1, dilation=2)),
+    (True, (2, 2, 8, 7), dict(kernel_size=2, stride=3, ceil_mode=True)),
+])
+def test_pool2d_references_match_torch(is_max, x_shape, kwargs):
+    torch_pool, reference_backward = ((TF.max_pool2d, max_pool2d_reference_backward) if is_max
+                                      else (TF.avg_pool2d, avg_pool2d_reference_backward))
+    x = randn(*x_shape, seed=25)
+    t_x = to_torch(x).requires_grad_()
+    t_y = torch_pool(t_x, **kwargs)
+    cotangent = randn(*t_y.shape, seed=26)
+    t_y.backward(to_torch(cotangent))
+    reference = reference_backward(x, cotangent, **_pool_attrs(kwargs, is_max))
+    _assert_same_gradient(t_x.grad.numpy(), reference)
+
+
+@pytest.mark.parametrize("name, x_shape, kwargs", [
+    case for case in POOL1D_CASES if case[0] != "adaptive_avg_pool1d"])
+def test_1d_pooling_backward_equals_the_reference_with_h_1(name, x_shape, kwargs):
+    """max_pool1d and avg_pool1d are the 2-D ops on (N, C, 1, L): kernel, stride and padding
+    get a leading 1 (and 0 padding)."""
+    max_pool = name == "max_pool1d"
+    kernel = kwargs["kernel_size"]
+    kwargs_2d = dict(kwargs, kernel_size=(1, kernel), stride=(1, kwargs.get("stride") or kernel),
+                     padding=(0, kwargs.get("padding", 0)), dilation=(1, kwargs.get("dilation", 1)))
+    attrs = _pool_attrs(kwargs_2d, max_pool)
+    x = randn(*x_shape, seed=29)
+    x = (x if x.ndim == 3 else x[None])[:, :, None, :]
+    op, reference_backward = ((MaxPool2d, max_pool2d_reference_backward) if max_pool else
+                              (AvgPool2d, avg_pool2d_reference_backward))
+    fast, cotangent = _fast_grad(op, x, attrs)
+    _assert_same_gradient(fast, reference_backward(x, cotangent, **attrs))
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.data())
+def test_max_and_avg_pool2d_backward_equal_the_reference_on_random_configurations(data):
+    """Windows that hold padding only (with dilation) included: they pass no gradient."""
+    name, x, kwargs = _draw_pool2d_configuration(data.draw)
+    max_pool = name == "max_pool2d"
+    attrs = _pool_attrs(kwargs, max_pool)
+    op, reference_backward = ((MaxPool2d, max_pool2d_reference_backward) if max_pool else
+                              (AvgPool2d, avg_pool2d_reference_backward))
+    fast, cotangent = _fast_grad(op, x, attrs)
+    _assert_same_gradient(fast, reference_backward(x, cotangent, **attrs))
 
 
 # ------------------------------------------------------------------ saved values, order 2

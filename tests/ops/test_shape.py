@@ -169,7 +169,8 @@ def test_indexing_matches_torch(name, index):
     x = randn(3, 4) if name not in ("separated_advanced", "int_slice_array", "int_slice_bool",
                                     "array_int_array") else randn(3, 4, 2)
     t_index = tuple(torch.tensor(i) if isinstance(i, np.ndarray) else i for i in index) \
-        if isinstance(index, tuple) else torch.tensor(index) if isinstance(index, np.ndarray) else index
+        if isinstance(index, tuple) else torch.tensor(index) if isinstance(index,
+                                                                           np.ndarray) else index
     check_op(lambda t: t[index], lambda t: t[t_index], x)
 
 
@@ -412,7 +413,8 @@ def test_expand_errors():
     with pytest.raises(ValueError, match=r"expand: cannot expand shape \(3, 2\) to \(3, 4\); "
                                          r"only size-1 dims can grow"):
         rg.ones(3, 2).expand(3, 4)
-    with pytest.raises(ValueError, match=r"expand: cannot expand shape \(3,\) to \(2,\); only size-1"):
+    with pytest.raises(ValueError,
+                       match=r"expand: cannot expand shape \(3,\) to \(2,\); only size-1"):
         rg.ones(3).expand(2)
     with pytest.raises(ValueError, match=r"expand: cannot expand shape \(3,\) to \(-1, 3\): -1 "
                                          r"is not allowed in a new leading dim"):
@@ -441,7 +443,8 @@ def test_unsqueeze_and_flatten_dim_errors():
 
 def test_cat_errors():
     with pytest.raises(ValueError, match=r"cat: tensor 1 has shape \(2, 4\), which does not match "
-                                         r"the others outside dim 0 \(shapes \[\(2, 3\), \(2, 4\)\]\)"):
+                                         r"the others outside dim 0 \(shapes \[\(2, 3\), "
+                                         r"\(2, 4\)\]\)"):
         rg.cat([rg.ones(2, 3), rg.ones(2, 4)])
     with pytest.raises(ValueError, match=r"cat: tensor 1 has shape \(3,\)"):
         rg.cat([rg.ones(2, 3), rg.ones(3)], 1)

@@ -24,7 +24,8 @@ def _call(name, dim):
 
 
 @pytest.mark.parametrize("shape, dim", [((3, 5), -1), ((3, 5), 0), ((2, 3, 4), 1), ((2, 3, 4), -3),
-                                        ((5,), 0), ((4, 1), 1), ((0, 3), 1), ((0, 3), 0), ((2, 0), 1),
+                                        ((5,), 0), ((4, 1), 1), ((0, 3), 1), ((0, 3), 0), ((2, 0),
+                                                                                           1),
                                         ((), 0)], ids=str)
 @pytest.mark.parametrize("name, op", OPS, ids=[o[0] for o in OPS])
 def test_matches_torch(name, op, shape, dim):
@@ -98,7 +99,8 @@ def test_softmax_of_a_constant_shift_is_unchanged():
 
 @pytest.mark.parametrize("name", ["softmax", "log_softmax"])
 def test_dim_errors(name):
-    with pytest.raises(IndexError, match=rf"{name}: dim 2 is out of range for a tensor with 2 dims"):
+    with pytest.raises(IndexError,
+                       match=rf"{name}: dim 2 is out of range for a tensor with 2 dims"):
         getattr(rg.ones(2, 3), name)(2)
     with pytest.raises(TypeError, match=rf"{name}: dim must be an int"):
         getattr(rg.ones(2, 3), name)(None)

@@ -190,7 +190,7 @@ def test_linear_warmup_from_zero_and_without_warmup():
      "total_steps \\(5\\) must be greater than warmup_steps \\(5\\)"),
     (lambda o: rg_sched.LinearWarmup(o, -1), ValueError, "warmup_steps must be a non-negative int"),
     (lambda o: rg_sched.LinearWarmup(o, 2, start_factor=1.5), ValueError,
-     "start_factor must be in \\[0, 1\\]"),
+     "LinearWarmup: start_factor has to be between 0 and 1, but got 1.5"),
     (lambda o: rg_sched.StepLR("not an optimizer", 2), TypeError, "StepLR: expected an Optimizer"),
 ])
 def test_errors(make, error, match):

@@ -195,8 +195,9 @@ def test_random_split_fractions(n, fractions, expected):
 @pytest.mark.parametrize("lengths, match", [
     ([3, 3], "sum to 6, but the data set has 10"),
     ([0.5, 0.6], "must sum to 1"),
-    ([-1, 11], "non-negative"),
-    ([], "non-negative"),
+    ([-1, 11], r"random_split: lengths\[0\] must be a non-negative int, got -1"),
+    ([0.5, -0.5], r"random_split: lengths\[1\] has to be between 0 and 1, but got -0.5"),
+    ([], r"random_split: lengths is empty"),
 ])
 def test_random_split_errors(lengths, match):
     with pytest.raises(ValueError, match=match):

@@ -1,7 +1,9 @@
 """retrograd.nn.functional: the differentiable layer ops as plain functions.
 
 Each function checks its arguments (errors name the op, the shapes and the dtypes) and calls
-one Function from ``retrograd.ops``. Layers in ``retrograd.nn`` are thin Modules over these.
+one Function from ``retrograd.ops``. Layers in ``retrograd.nn`` are thin Modules over these:
+they pass ``owner=self``, so that an error names the layer (its one-line repr, made only when
+an error is raised), instead of checking the input themselves.
 """
 
 # --- linear ---
@@ -24,6 +26,7 @@ from retrograd.nn.functional.norm import batch_norm, group_norm, layer_norm  # n
 from retrograd.nn.functional.attention import (  # noqa: F401
     memory_efficient_attention, scaled_dot_product_attention,
 )
+from retrograd.nn.functional.multihead_attention import multi_head_attention_forward  # noqa: F401
 # --- embeddings and recurrent ---
 from retrograd.nn.functional.embedding import embedding  # noqa: F401
 from retrograd.nn.functional.recurrent import (  # noqa: F401

@@ -2,6 +2,7 @@
 
 import warnings
 
+from retrograd import _checks
 from retrograd import dtypes as _dt
 from retrograd.ops.activation import Gelu, LeakyRelu
 from retrograd.tensor import Tensor
@@ -46,8 +47,7 @@ def gelu(input, approximate="none"):  # noqa: A002
         [0.0, 0.8413]
     """
     _check_floating(input, "gelu")
-    if approximate not in ("none", "tanh"):
-        raise ValueError(f"gelu: approximate must be 'none' or 'tanh', got {approximate!r}")
+    _checks.one_of("gelu", "approximate", approximate, ("none", "tanh"))
     return Gelu.apply(input, approximate=approximate)
 
 

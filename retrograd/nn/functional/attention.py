@@ -8,10 +8,10 @@ not a flag, because it is a different algorithm with its own knob and limits (no
 """
 
 import math
-import numbers
 
 import numpy as np
 
+from retrograd import _checks
 from retrograd import dtypes as _dt
 from retrograd.ops.attention import MemoryEfficientAttention, ScaledDotProductAttention
 from retrograd.tensor import Tensor
@@ -59,7 +59,7 @@ def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p=0.
                 [1.6698]])
     """
     name = "scaled_dot_product_attention"
-    dropout_p = _check_dropout(name, dropout_p)
+    dropout_p = _checks.probability(name, "dropout probability", dropout_p)
     q, k, v, mask, scale, grouped = _prepare(name, query, key, value, attn_mask, is_causal,
                                              scale, enable_gqa)
     out, _ = ScaledDotProductAttention.apply(q, k, v, mask, scale=scale, causal=bool(is_causal),
@@ -89,17 +89,15 @@ def memory_efficient_attention(query, key, value, attn_mask=None, dropout_p=0.0,
         True
     """
     name = "memory_efficient_attention"
-    dropout_p = _check_dropout(name, dropout_p)
+    dropout_p = _checks.probability(name, "dropout probability", dropout_p)
     if dropout_p > 0.0:
         raise NotImplementedError(f"{name}: dropout is not supported (got dropout_p="
                                   f"{dropout_p}); use scaled_dot_product_attention for dropout")
-    if not isinstance(block_size, numbers.Integral) or isinstance(block_size, bool) \
-            or block_size < 1:
-        raise ValueError(f"{name}: block_size must be a positive int, got {block_size!r}")
+    block_size = _checks.positive_int(name, "block_size", block_size)
     q, k, v, mask, scale, grouped = _prepare(name, query, key, value, attn_mask, is_causal,
                                              scale, enable_gqa)
     out, _ = MemoryEfficientAttention.apply(q, k, v, mask, scale=scale,
-                                            causal=bool(is_causal), block_size=int(block_size))
+                                            causal=bool(is_causal), block_size=block_size)
     return _finish(out, query, grouped)
 
 
@@ -224,17 +222,6 @@ def _group_heads(q, k, v, mask):
     return q, k, v, mask
 
 
-def _check_dropout(name, dropout_p):
-    if not isinstance(dropout_p, numbers.Real) or isinstance(dropout_p, bool) \
-            or not 0.0 <= dropout_p <= 1.0:
-        raise ValueError(f"{name}: dropout probability has to be between 0 and 1, but got "
-                         f"{dropout_p!r}")
-    return float(dropout_p)
-
-
 def _scale(name, scale, head_dim):
-    if scale is None:
-        return 1.0 / math.sqrt(head_dim)
-    if not isinstance(scale, numbers.Real) or isinstance(scale, bool):
-        raise TypeError(f"{name}: scale must be a number or None, got {scale!r}")
-    return float(scale)
+    scale = _checks.number(name, "scale", scale, allow_none=True)
+    return 1.0 / math.sqrt(head_dim) if scale is None else scale

@@ -1,10 +1,10 @@
 """Losses: cross_entropy, nll_loss, mse_loss, binary_cross_entropy_with_logits."""
 
-import numbers
 import warnings
 
 import numpy as np
 
+from retrograd import _checks
 from retrograd import dtypes as _dt
 from retrograd.autograd.grad_mode import STATE
 from retrograd.ops.loss import (
@@ -50,9 +50,7 @@ def cross_entropy(input, target, weight=None, size_average=None, ignore_index=-1
     """
     reduction = _reduction(size_average, reduce, reduction, "cross_entropy")
     _check_logits(input, "cross_entropy")
-    if not isinstance(label_smoothing, numbers.Real) or not 0.0 <= label_smoothing <= 1.0:
-        raise ValueError(f"cross_entropy: label_smoothing must be in [0, 1], got "
-                         f"{label_smoothing!r}")
+    label_smoothing = _checks.probability("cross_entropy", "label_smoothing", label_smoothing)
     target = _as_target(target, "cross_entropy")
     weight = _check_weight(weight, input, "cross_entropy")
     if _dt.is_floating(target._data.dtype):
@@ -65,12 +63,12 @@ def cross_entropy(input, target, weight=None, size_average=None, ignore_index=-1
                              f"class-probability (floating point) targets")
         input, target, weight = _promote(input, target, weight)
         return CrossEntropyProbs.apply(input, target, weight, reduction=reduction,
-                                       label_smoothing=float(label_smoothing))
+                                       label_smoothing=label_smoothing)
     _check_class_indices(input, target, ignore_index, "cross_entropy")
     _refuse_weight_grad(weight, "cross_entropy")
     return CrossEntropy.apply(input, target, _weight_array(weight, input),
                               ignore_index=ignore_index, reduction=reduction,
-                              label_smoothing=float(label_smoothing))
+                              label_smoothing=label_smoothing)
 
 
 def nll_loss(input, target, weight=None, size_average=None, ignore_index=-100,  # noqa: A002
@@ -176,9 +174,7 @@ def _reduction(size_average, reduce, reduction, op):
         size_average = True if size_average is None else size_average
         reduce = True if reduce is None else reduce
         reduction = "none" if not reduce else ("mean" if size_average else "sum")
-    if reduction not in _REDUCTIONS:
-        raise ValueError(f"{op}: reduction must be 'none', 'mean' or 'sum', got {reduction!r}")
-    return reduction
+    return _checks.one_of(op, "reduction", reduction, _REDUCTIONS)
 
 
 def _reduce(loss, reduction):

@@ -3,7 +3,9 @@
 import math
 import numbers
 
+from retrograd import _checks
 from retrograd import dtypes as _dt
+from retrograd._checks import name_of
 from retrograd.ops.norm import BatchNorm, GroupNorm, LayerNorm
 from retrograd.tensor import Tensor
 
@@ -11,7 +13,7 @@ __all__ = ["batch_norm", "layer_norm", "group_norm"]
 
 
 def batch_norm(input, running_mean, running_var, weight=None, bias=None,  # noqa: A002
-               training=False, momentum=0.1, eps=1e-5):
+               training=False, momentum=0.1, eps=1e-5, *, owner=None):
     """Normalize each channel of input:(N, C, *) over the batch and spatial dims, then
     y = x_hat * weight + bias per channel.
 
@@ -24,6 +26,7 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None,  # noqa
         input: (N, C) or (N, C, L) or (N, C, H, W) (any (N, C, *)).
         running_mean, running_var: (C,) buffers, or None (training only).
         weight, bias: (C,) or None.
+        owner: who errors name (a layer passes itself); default "batch_norm".
 
     Example:
         >>> import retrograd as rg
@@ -35,19 +38,20 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None,  # noqa
         >>> mean, var   # moved 10% of the way to the batch mean 2 and unbiased variance 2
         (tensor([0.2]), tensor([1.1]))
     """
-    _check_input(input, 2, "batch_norm")
+    owner = "batch_norm" if owner is None else owner
+    _check_input(input, 2, owner)
     channels = input.shape[1]
-    _check_per_channel(channels, "batch_norm", input, weight=weight, bias=bias,
+    _check_per_channel(channels, owner, input, weight=weight, bias=bias,
                        running_mean=running_mean, running_var=running_var)
-    _check_eps(eps, "batch_norm")
+    _check_eps(eps, owner)
     if training:
         per_channel = input.numel() // max(channels, 1)
         if per_channel <= 1:
-            raise ValueError(f"batch_norm: Expected more than 1 value per channel when "
+            raise ValueError(f"{name_of(owner)}: Expected more than 1 value per channel when "
                              f"training, got input of shape {input.shape}")
     elif running_mean is None or running_var is None:
-        raise ValueError("batch_norm: running_mean and running_var must be given when "
-                         "training=False (they are the statistics used for normalization)")
+        raise ValueError(f"{name_of(owner)}: running_mean and running_var must be given when "
+                         f"training=False (they are the statistics used for normalization)")
     out = BatchNorm.apply(input, weight, bias, _array_of(running_mean), _array_of(running_var),
                           training=bool(training), momentum=float(momentum or 0.0),
                           eps=float(eps))
@@ -58,7 +62,8 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None,  # noqa
     return out
 
 
-def layer_norm(input, normalized_shape, weight=None, bias=None, eps=1e-5):  # noqa: A002
+def layer_norm(input, normalized_shape, weight=None, bias=None, eps=1e-5, *,  # noqa: A002
+               owner=None):
     """Normalize over the trailing dims given by normalized_shape (per sample, per position),
     then y = x_hat * weight + bias elementwise over those dims.
 
@@ -66,6 +71,7 @@ def layer_norm(input, normalized_shape, weight=None, bias=None, eps=1e-5):  # no
         input: (*, normalized_shape[0], ..., normalized_shape[-1]).
         normalized_shape: an int or a tuple of ints, the trailing dims of input.
         weight, bias: of shape normalized_shape, or None.
+        owner: who errors name (a layer passes itself); default "layer_norm".
 
     Example:
         >>> import retrograd as rg
@@ -73,21 +79,23 @@ def layer_norm(input, normalized_shape, weight=None, bias=None, eps=1e-5):  # no
         >>> F.layer_norm(rg.tensor([[1.0, 3.0]]), (2,)).numpy().round(4).tolist()
         [[-1.0, 1.0]]
     """
-    shape = _normalized_shape(normalized_shape)
-    _check_input(input, len(shape), "layer_norm")
+    owner = "layer_norm" if owner is None else owner
+    shape = _checks.positive_int_tuple(owner, "normalized_shape", normalized_shape)
+    _check_input(input, len(shape), owner)
     if tuple(input.shape[input.ndim - len(shape):]) != shape:
-        raise ValueError(f"layer_norm: normalized_shape {shape} does not match the last "
+        raise ValueError(f"{name_of(owner)}: normalized_shape {shape} does not match the last "
                          f"{len(shape)} dims of the input of shape {input.shape}: expected "
                          f"input of shape (*, {', '.join(map(str, shape))})")
     for name, param in (("weight", weight), ("bias", bias)):
-        if param is not None and _param_shape(param, name, "layer_norm", input) != shape:
-            raise ValueError(f"layer_norm: {name} of shape {param.shape} does not match "
+        if param is not None and _param_shape(param, name, owner, input) != shape:
+            raise ValueError(f"{name_of(owner)}: {name} of shape {param.shape} does not match "
                              f"normalized_shape {shape}")
-    _check_eps(eps, "layer_norm")
+    _check_eps(eps, owner)
     return LayerNorm.apply(input, weight, bias, normalized_ndim=len(shape), eps=float(eps))
 
 
-def group_norm(input, num_groups, weight=None, bias=None, eps=1e-5):  # noqa: A002
+def group_norm(input, num_groups, weight=None, bias=None, eps=1e-5, *,  # noqa: A002
+               owner=None):
     """Split the C channels of input:(N, C, *) into num_groups groups and normalize each
     group of each sample, then y = x_hat * weight + bias per channel.
 
@@ -95,6 +103,7 @@ def group_norm(input, num_groups, weight=None, bias=None, eps=1e-5):  # noqa: A0
         input: (N, C, *).
         num_groups: a divisor of C.
         weight, bias: (C,) or None.
+        owner: who errors name (a layer passes itself); default "group_norm".
 
     Example:
         >>> import retrograd as rg
@@ -102,72 +111,64 @@ def group_norm(input, num_groups, weight=None, bias=None, eps=1e-5):  # noqa: A0
         >>> F.group_norm(rg.tensor([[1.0, 3.0, 5.0, 9.0]]), 2).numpy().round(4).tolist()
         [[-1.0, 1.0, -1.0, 1.0]]
     """
-    _check_input(input, 2, "group_norm")
+    owner = "group_norm" if owner is None else owner
+    _check_input(input, 2, owner)
     channels = input.shape[1]
-    if not isinstance(num_groups, numbers.Integral) or isinstance(num_groups, bool) \
-            or num_groups <= 0:
-        raise ValueError(f"group_norm: num_groups must be a positive int, got {num_groups!r}")
+    num_groups = _checks.positive_int(owner, "num_groups", num_groups)
     if channels % num_groups != 0:
-        raise ValueError(f"group_norm: the number of channels {channels} (input of shape "
+        raise ValueError(f"{name_of(owner)}: the number of channels {channels} (input of shape "
                          f"{input.shape}) must be divisible by num_groups={num_groups}")
-    _check_per_channel(channels, "group_norm", input, weight=weight, bias=bias)
-    _check_eps(eps, "group_norm")
-    return GroupNorm.apply(input, weight, bias, num_groups=int(num_groups), eps=float(eps))
+    _check_per_channel(channels, owner, input, weight=weight, bias=bias)
+    _check_eps(eps, owner)
+    return GroupNorm.apply(input, weight, bias, num_groups=num_groups, eps=float(eps))
 
 
 def _array_of(t):
     return t._data if isinstance(t, Tensor) else None
 
 
-def _normalized_shape(normalized_shape):
-    shape = (normalized_shape,) if isinstance(normalized_shape, numbers.Integral) \
-        else tuple(normalized_shape)
-    if not shape or not all(isinstance(s, numbers.Integral) and not isinstance(s, bool)
-                            and s > 0 for s in shape):
-        raise ValueError(f"layer_norm: normalized_shape must be a positive int or a non-empty "
-                         f"tuple of positive ints, got {normalized_shape!r}")
-    return tuple(int(s) for s in shape)
-
-
-def _check_input(input, min_ndim, op):  # noqa: A002
+def _check_input(input, min_ndim, owner):  # noqa: A002
     if not isinstance(input, Tensor):
-        raise TypeError(f"{op}: input must be a Tensor, got {type(input).__name__}")
+        raise TypeError(f"{name_of(owner)}: input must be a Tensor, got "
+                        f"{type(input).__name__}")
     if not _dt.is_floating(input._data.dtype):
-        raise TypeError(f"{op}: expected a floating-point input, got dtype {input.dtype} "
-                        f"(shape {input.shape})")
+        raise TypeError(f"{name_of(owner)}: expected a floating-point input, got dtype "
+                        f"{input.dtype} (shape {input.shape})")
     if input.ndim < min_ndim:
-        raise ValueError(f"{op}: expected an input with at least {min_ndim} dims, got input of "
-                         f"shape {input.shape}")
+        raise ValueError(f"{name_of(owner)}: expected an input with at least {min_ndim} dims, "
+                         f"got input of shape {input.shape}")
     if input.numel() == 0:
-        raise ValueError(f"{op}: cannot normalize an empty input of shape {input.shape}")
+        raise ValueError(f"{name_of(owner)}: cannot normalize an empty input of shape "
+                         f"{input.shape}")
 
 
-def _param_shape(param, name, op, input):  # noqa: A002
+def _param_shape(param, name, owner, input):  # noqa: A002
     if not isinstance(param, Tensor):
-        raise TypeError(f"{op}: {name} must be a Tensor or None, got {type(param).__name__}")
+        raise TypeError(f"{name_of(owner)}: {name} must be a Tensor or None, got "
+                        f"{type(param).__name__}")
     if param._data.dtype != input._data.dtype:
-        raise TypeError(f"{op}: {name} has dtype {param.dtype} but the input has dtype "
-                        f"{input.dtype}; convert one of them")
+        raise TypeError(f"{name_of(owner)}: {name} has dtype {param.dtype} but the input has "
+                        f"dtype {input.dtype}; convert one of them")
     return tuple(param.shape)
 
 
-def _check_per_channel(channels, op, input, **params):  # noqa: A002
+def _check_per_channel(channels, owner, input, **params):  # noqa: A002
     for name, param in params.items():
         if param is None:
             continue
         if name.startswith("running"):  # buffers may keep their own float dtype
             if not isinstance(param, Tensor):
-                raise TypeError(f"{op}: {name} must be a Tensor or None, got "
+                raise TypeError(f"{name_of(owner)}: {name} must be a Tensor or None, got "
                                 f"{type(param).__name__}")
             shape = tuple(param.shape)
         else:
-            shape = _param_shape(param, name, op, input)
+            shape = _param_shape(param, name, owner, input)
         if shape != (channels,):
-            raise ValueError(f"{op}: {name} of shape {param.shape} does not match the "
-                             f"{channels} channels of the input of shape {input.shape}: "
+            raise ValueError(f"{name_of(owner)}: {name} of shape {param.shape} does not match "
+                             f"the {channels} channels of the input of shape {input.shape}: "
                              f"expected ({channels},)")
 
 
-def _check_eps(eps, op):
+def _check_eps(eps, owner):
     if not isinstance(eps, numbers.Real) or not math.isfinite(eps) or eps < 0:
-        raise ValueError(f"{op}: eps must be a non-negative number, got {eps!r}")
+        raise ValueError(f"{name_of(owner)}: eps must be a non-negative number, got {eps!r}")

@@ -3,7 +3,8 @@
 The 1-D poolings run the 2-D ops on a (N, C, 1, L) view of the input.
 """
 
-from retrograd.nn.functional._args import int_tuple
+from retrograd import _checks
+from retrograd._checks import name_of
 from retrograd.ops.pool import AdaptiveAvgPool2d, AvgPool2d, MaxPool2d, pool_output_size
 from retrograd.tensor import Tensor
 
@@ -12,7 +13,7 @@ __all__ = ["max_pool1d", "max_pool2d", "avg_pool1d", "avg_pool2d", "adaptive_avg
 
 
 def max_pool2d(input, kernel_size, stride=None, padding=0, dilation=1,  # noqa: A002
-               ceil_mode=False, return_indices=False):
+               ceil_mode=False, return_indices=False, *, owner=None):
     """Max over each (kh, kw) window of every channel (padding counts as -inf).
 
     Args:
@@ -22,6 +23,7 @@ def max_pool2d(input, kernel_size, stride=None, padding=0, dilation=1,  # noqa: 
         ceil_mode: round the output size up (the last window must still start inside the
             input or its left padding).
         return_indices: also return the argmax of each window as a flat index h*W + w.
+        owner: who errors name (a layer passes itself); default "max_pool2d".
 
     Output: (N, C, Ho, Wo), Ho = floor((H + 2*ph - dh*(kh-1) - 1) / sh) + 1 (ceil with
     ceil_mode), Wo alike.
@@ -34,11 +36,11 @@ def max_pool2d(input, kernel_size, stride=None, padding=0, dilation=1,  # noqa: 
         >>> y.tolist(), idx.tolist()
         ([[[[5.0, 8.0]]]], [[[[1, 6]]]])
     """
-    name = "max_pool2d"
-    kernel, stride, padding, dilation = _window_args(name, 2, kernel_size, stride, padding,
+    owner = "max_pool2d" if owner is None else owner
+    kernel, stride, padding, dilation = _window_args(owner, 2, kernel_size, stride, padding,
                                                      dilation)
-    x, batched = _batched(name, input, 2)
-    _check_output(name, x, kernel, stride, padding, dilation, ceil_mode, input.shape)
+    x, batched = _batched(owner, input, 2)
+    _check_output(owner, x, kernel, stride, padding, dilation, ceil_mode, input.shape)
     out = MaxPool2d.apply(x, kernel_size=kernel, stride=stride, padding=padding,
                           dilation=dilation, ceil_mode=bool(ceil_mode),
                           return_indices=bool(return_indices))
@@ -46,7 +48,7 @@ def max_pool2d(input, kernel_size, stride=None, padding=0, dilation=1,  # noqa: 
 
 
 def avg_pool2d(input, kernel_size, stride=None, padding=0, ceil_mode=False,  # noqa: A002
-               count_include_pad=True, divisor_override=None):
+               count_include_pad=True, divisor_override=None, *, owner=None):
     """Mean over each (kh, kw) window of every channel (padding counts as 0).
 
     Args:
@@ -57,6 +59,7 @@ def avg_pool2d(input, kernel_size, stride=None, padding=0, ceil_mode=False,  # n
         count_include_pad: divide by the window's cells inside the padded input (True) or
             inside the input only (False).
         divisor_override: if given, divide every window sum by this instead.
+        owner: who errors name (a layer passes itself); default "avg_pool2d".
 
     Output: (N, C, Ho, Wo), Ho = floor((H + 2*ph - kh) / sh) + 1 (ceil with ceil_mode).
 
@@ -66,24 +69,25 @@ def avg_pool2d(input, kernel_size, stride=None, padding=0, ceil_mode=False,  # n
         >>> F.avg_pool2d(rg.tensor([[[[1., 2., 3., 4.], [5., 6., 7., 8.]]]]), 2).tolist()
         [[[[3.5, 5.5]]]]
     """
-    name = "avg_pool2d"
-    kernel, stride, padding, _ = _window_args(name, 2, kernel_size, stride, padding, 1)
-    x, batched = _batched(name, input, 2)
-    _check_output(name, x, kernel, stride, padding, (1, 1), ceil_mode, input.shape)
-    divisor_override = _divisor(name, divisor_override)
+    owner = "avg_pool2d" if owner is None else owner
+    kernel, stride, padding, _ = _window_args(owner, 2, kernel_size, stride, padding, 1)
+    x, batched = _batched(owner, input, 2)
+    _check_output(owner, x, kernel, stride, padding, (1, 1), ceil_mode, input.shape)
+    divisor_override = _divisor(owner, divisor_override)
     y = AvgPool2d.apply(x, kernel_size=kernel, stride=stride, padding=padding,
                         ceil_mode=bool(ceil_mode), count_include_pad=bool(count_include_pad),
                         divisor_override=divisor_override)
     return y if batched else y.squeeze(0)
 
 
-def adaptive_avg_pool2d(input, output_size):  # noqa: A002
+def adaptive_avg_pool2d(input, output_size, *, owner=None):  # noqa: A002
     """Average pooling to a fixed (oh, ow) output, whatever the input's (H, W): window (a, b)
     covers rows [floor(a*H/oh), ceil((a+1)*H/oh)) and the columns alike.
 
     Args:
         input: (N, C, H, W) or (C, H, W).
         output_size: int or (oh, ow); None in the pair keeps that input size.
+        owner: who errors name (a layer passes itself); default "adaptive_avg_pool2d".
 
     Example:
         >>> import retrograd as rg
@@ -91,16 +95,19 @@ def adaptive_avg_pool2d(input, output_size):  # noqa: A002
         >>> F.adaptive_avg_pool2d(rg.ones(2, 8, 7, 5), 1).shape
         (2, 8, 1, 1)
     """
-    name = "adaptive_avg_pool2d"
-    x, batched = _batched(name, input, 2)
-    size = _adaptive_size(name, output_size, x.shape[2:])
+    owner = "adaptive_avg_pool2d" if owner is None else owner
+    x, batched = _batched(owner, input, 2)
+    size = _adaptive_size(owner, output_size, x.shape[2:])
     y = AdaptiveAvgPool2d.apply(x, output_size=size)
     return y if batched else y.squeeze(0)
 
 
 def max_pool1d(input, kernel_size, stride=None, padding=0, dilation=1,  # noqa: A002
-               ceil_mode=False, return_indices=False):
+               ceil_mode=False, return_indices=False, *, owner=None):
     """max_pool2d along the last axis of (N, C, L) or (C, L); indices are positions in L.
+
+    Args: as max_pool2d, with int (or 1-tuple) kernel_size, stride, padding, dilation;
+        owner's default is "max_pool1d".
 
     Example:
         >>> import retrograd as rg
@@ -108,12 +115,12 @@ def max_pool1d(input, kernel_size, stride=None, padding=0, dilation=1,  # noqa: 
         >>> F.max_pool1d(rg.tensor([[[1., 3., 2., 0., 5.]]]), 2, ceil_mode=True).tolist()
         [[[3.0, 2.0, 5.0]]]
     """
-    name = "max_pool1d"
-    kernel, stride, padding, dilation = _window_args(name, 1, kernel_size, stride, padding,
+    owner = "max_pool1d" if owner is None else owner
+    kernel, stride, padding, dilation = _window_args(owner, 1, kernel_size, stride, padding,
                                                      dilation)
-    x, batched = _batched(name, input, 1)
+    x, batched = _batched(owner, input, 1)
     x = x.unsqueeze(2)
-    _check_output(name, x, (1,) + kernel, (1,) + stride, (0,) + padding, (1,) + dilation,
+    _check_output(owner, x, (1,) + kernel, (1,) + stride, (0,) + padding, (1,) + dilation,
                   ceil_mode, input.shape)
     out = MaxPool2d.apply(x, kernel_size=(1,) + kernel, stride=(1,) + stride,
                           padding=(0,) + padding, dilation=(1,) + dilation,
@@ -123,8 +130,11 @@ def max_pool1d(input, kernel_size, stride=None, padding=0, dilation=1,  # noqa: 
 
 
 def avg_pool1d(input, kernel_size, stride=None, padding=0, ceil_mode=False,  # noqa: A002
-               count_include_pad=True):
+               count_include_pad=True, *, owner=None):
     """avg_pool2d along the last axis of (N, C, L) or (C, L).
+
+    Args: as avg_pool2d (without divisor_override), with int (or 1-tuple) kernel_size,
+        stride, padding; owner's default is "avg_pool1d".
 
     Example:
         >>> import retrograd as rg
@@ -132,11 +142,11 @@ def avg_pool1d(input, kernel_size, stride=None, padding=0, ceil_mode=False,  # n
         >>> F.avg_pool1d(rg.tensor([[[1., 3., 2., 0.]]]), 2).tolist()
         [[[2.0, 1.0]]]
     """
-    name = "avg_pool1d"
-    kernel, stride, padding, _ = _window_args(name, 1, kernel_size, stride, padding, 1)
-    x, batched = _batched(name, input, 1)
+    owner = "avg_pool1d" if owner is None else owner
+    kernel, stride, padding, _ = _window_args(owner, 1, kernel_size, stride, padding, 1)
+    x, batched = _batched(owner, input, 1)
     x = x.unsqueeze(2)
-    _check_output(name, x, (1,) + kernel, (1,) + stride, (0,) + padding, (1, 1), ceil_mode,
+    _check_output(owner, x, (1,) + kernel, (1,) + stride, (0,) + padding, (1, 1), ceil_mode,
                   input.shape)
     y = AvgPool2d.apply(x, kernel_size=(1,) + kernel, stride=(1,) + stride,
                         padding=(0,) + padding, ceil_mode=bool(ceil_mode),
@@ -145,8 +155,11 @@ def avg_pool1d(input, kernel_size, stride=None, padding=0, ceil_mode=False,  # n
     return y if batched else y.squeeze(0)
 
 
-def adaptive_avg_pool1d(input, output_size):  # noqa: A002
+def adaptive_avg_pool1d(input, output_size, *, owner=None):  # noqa: A002
     """adaptive_avg_pool2d along the last axis of (N, C, L) or (C, L).
+
+    Args: as adaptive_avg_pool2d, with an int output_size; owner's default is
+        "adaptive_avg_pool1d".
 
     Example:
         >>> import retrograd as rg
@@ -154,35 +167,37 @@ def adaptive_avg_pool1d(input, output_size):  # noqa: A002
         >>> F.adaptive_avg_pool1d(rg.tensor([[[1., 2., 3., 4., 5.]]]), 2).tolist()
         [[[2.0, 4.0]]]
     """
-    name = "adaptive_avg_pool1d"
-    x, batched = _batched(name, input, 1)
-    size = _adaptive_size(name, output_size, x.shape[2:])
+    owner = "adaptive_avg_pool1d" if owner is None else owner
+    x, batched = _batched(owner, input, 1)
+    size = _adaptive_size(owner, output_size, x.shape[2:])
     y = AdaptiveAvgPool2d.apply(x.unsqueeze(2), output_size=(1,) + size).squeeze(2)
     return y if batched else y.squeeze(0)
 
 
 # ---------------------------------------------------------------------------- checks
-def _window_args(name, dims, kernel_size, stride, padding, dilation):
-    kernel = int_tuple(name, "kernel_size", kernel_size, dims, 1)
+def _window_args(owner, dims, kernel_size, stride, padding, dilation):
+    kernel = _checks.int_tuple(owner, "kernel_size", kernel_size, dims, 1)
     stride = kernel if stride is None or stride == () or stride == [] \
-        else int_tuple(name, "stride", stride, dims, 1)
-    padding = int_tuple(name, "padding", padding, dims, 0)
-    dilation = int_tuple(name, "dilation", dilation, dims, 1)
+        else _checks.int_tuple(owner, "stride", stride, dims, 1)
+    padding = _checks.int_tuple(owner, "padding", padding, dims, 0)
+    dilation = _checks.int_tuple(owner, "dilation", dilation, dims, 1)
     if any(2 * p > k for p, k in zip(padding, kernel)):
-        raise ValueError(f"{name}: padding {padding} must be at most half of kernel_size "
-                         f"{kernel}")
+        raise ValueError(f"{name_of(owner)}: padding {padding} must be at most half of "
+                         f"kernel_size {kernel}")
     return kernel, stride, padding, dilation
 
 
-def _batched(name, input, dims):  # noqa: A002
+def _batched(owner, input, dims):  # noqa: A002
     """The input as a batch (N, C, *spatial), and whether it already was one."""
     if not isinstance(input, Tensor):
-        raise TypeError(f"{name}: input must be a Tensor, got {type(input).__name__}")
+        raise TypeError(f"{name_of(owner)}: input must be a Tensor, got "
+                        f"{type(input).__name__}")
     if input.ndim not in (dims + 1, dims + 2):
-        raise ValueError(f"{name}: expected a {dims + 1}-D (unbatched) or {dims + 2}-D "
-                         f"(batched) input, got input of shape {input.shape}")
+        raise ValueError(f"{name_of(owner)}: expected a {dims + 1}-D (unbatched) or "
+                         f"{dims + 2}-D (batched) input, got input of shape {input.shape}")
     if not input.dtype.is_floating_point:
-        raise TypeError(f"{name}: expected a floating input, got dtype {input.dtype}")
+        raise TypeError(f"{name_of(owner)}: expected a floating input, got dtype "
+                        f"{input.dtype}")
     batched = input.ndim == dims + 2
     return (input if batched else input.unsqueeze(0)), batched
 
@@ -191,35 +206,28 @@ def _unbatch(out):
     return tuple(t.squeeze(0) for t in out) if isinstance(out, tuple) else out.squeeze(0)
 
 
-def _check_output(name, x, kernel, stride, padding, dilation, ceil_mode, shape):
+def _check_output(owner, x, kernel, stride, padding, dilation, ceil_mode, shape):
     size = tuple(pool_output_size(n, k, s, p, d, bool(ceil_mode)) for n, k, s, p, d in
                  zip(x.shape[2:], kernel, stride, padding, dilation))
     if min(size) < 1:
-        raise ValueError(f"{name}: output size {size} is too small: input of shape {shape}, "
-                         f"kernel_size {kernel}, stride {stride}, padding {padding}, dilation "
-                         f"{dilation}, ceil_mode={bool(ceil_mode)}")
+        raise ValueError(f"{name_of(owner)}: output size {size} is too small: input of shape "
+                         f"{shape}, kernel_size {kernel}, stride {stride}, padding {padding}, "
+                         f"dilation {dilation}, ceil_mode={bool(ceil_mode)}")
 
 
-def _divisor(name, divisor_override):
+def _divisor(owner, divisor_override):
     if divisor_override is None:
         return None
-    if not isinstance(divisor_override, int) or isinstance(divisor_override, bool) \
-            or divisor_override == 0:
-        raise ValueError(f"{name}: divisor_override must be a non-zero int, got "
+    if not _checks.is_int(divisor_override) or divisor_override == 0:
+        raise ValueError(f"{name_of(owner)}: divisor_override must be a non-zero int, got "
                          f"{divisor_override!r}")
-    return divisor_override
+    return int(divisor_override)
 
 
-def _adaptive_size(name, output_size, in_size):
-    dims = len(in_size)
-    values = (output_size,) * dims if isinstance(output_size, int) or output_size is None \
-        else output_size
-    if not isinstance(values, (tuple, list)) or len(values) != dims or not all(
-            v is None or (isinstance(v, int) and not isinstance(v, bool) and v >= 1)
-            for v in values):
-        raise ValueError(f"{name}: output_size must be a positive int or a tuple of {dims} "
-                         f"positive ints (or None), got {output_size!r}")
+def _adaptive_size(owner, output_size, in_size):
+    sizes = _checks.positive_int_tuple(owner, "output_size", output_size, len(in_size),
+                                       allow_none=True)
     if 0 in in_size:
-        raise ValueError(f"{name}: input of spatial size {tuple(in_size)} has no element to "
-                         f"average")
-    return tuple(n if v is None else v for v, n in zip(values, in_size))
+        raise ValueError(f"{name_of(owner)}: input of spatial size {tuple(in_size)} has no "
+                         f"element to average")
+    return tuple(n if v is None else v for v, n in zip(sizes, in_size))

@@ -1,15 +1,15 @@
-"""The ``retrograd`` command: ``retrograd train`` trains a model and writes a run folder;
-``retrograd sample`` generates text from a trained GPT's checkpoint."""
+"""``retrograd train``: train an image classifier, a character-level GPT or a seq2seq
+Transformer, chosen from --model and --data (or from the checkpoint given to --resume), and
+write its run folder."""
 
 import argparse
 import sys
 
-import retrograd
-
-__all__ = ["main", "build_parser"]
+__all__ = ["add_parser", "run"]
 
 
-def _add_train(subparsers):
+def add_parser(subparsers):
+    """Declare ``retrograd train`` and its options on ``subparsers``."""
     p = subparsers.add_parser(
         "train", help="train a model (default: a small ResNet on the shipped digits data)",
         description="Train an image classifier, a character-level GPT (--model gpt --data "
@@ -40,33 +40,6 @@ def _add_train(subparsers):
                    help="continue a run from its checkpoint.safetensors")
     p.add_argument("--out", help="run folder (default: runs/<data>-<model>-<time>)")
     p.add_argument("--quiet", action="store_true", help="no progress output")
-
-
-def build_parser():
-    parser = argparse.ArgumentParser(
-        prog="retrograd",
-        description="retrograd: backpropagation through CNNs and Transformers, visible, "
-                    "verifiable and fast.")
-    parser.add_argument("--version", action="version", version=f"retrograd {retrograd.__version__}")
-    subparsers = parser.add_subparsers(dest="command", title="commands")
-    _add_train(subparsers)
-    _add_sample(subparsers)
-    return parser
-
-
-def _add_sample(subparsers):
-    p = subparsers.add_parser(
-        "sample", help="generate text from a GPT checkpoint (retrograd train --model gpt)",
-        description="Print the prompt followed by sampled characters; the same --seed gives "
-                    "the same text.")
-    p.add_argument("--checkpoint", required=True, help="a checkpoint.safetensors of a gpt run")
-    p.add_argument("--prompt", help="text to continue (default: a newline)")
-    p.add_argument("--length", type=int, default=500, help="characters to generate")
-    p.add_argument("--temperature", type=float, default=1.0,
-                   help="divides the logits: below 1 is more conservative")
-    p.add_argument("--top-k", type=int, dest="top_k",
-                   help="sample only among the k most likely characters")
-    p.add_argument("--seed", type=int, default=0)
 
 
 # Options each training job understands (besides seed, out, resume and quiet).
@@ -115,7 +88,9 @@ def _job_config(job, args):
     return train, TrainConfig(**options, **common)
 
 
-def _train(args):
+def run(args):
+    """Train the job ``args`` asks for; returns the exit code (2 with a message on stderr for
+    options that do not fit, missing data or a missing 'train' extra)."""
     try:
         train, config = _job_config(_job_of(args), args)
     except ImportError as e:
@@ -131,32 +106,3 @@ def _train(args):
         print(f"retrograd train: {e}", file=sys.stderr)
         return 2
     return 0
-
-
-def _sample(args):
-    from retrograd.training.language_model import sample
-    try:
-        text = sample(args.checkpoint, prompt=args.prompt, length=args.length,
-                      temperature=args.temperature, top_k=args.top_k, seed=args.seed)
-    except (ValueError, FileNotFoundError) as e:
-        print(f"retrograd sample: {e}", file=sys.stderr)
-        return 2
-    print(text)
-    return 0
-
-
-def main(argv=None):
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    if args.command is None:
-        parser.print_help()
-        return 0
-    if args.command == "train":
-        return _train(args)
-    if args.command == "sample":
-        return _sample(args)
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

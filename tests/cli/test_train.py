@@ -1,14 +1,6 @@
-"""The retrograd command."""
-
-import subprocess
-import sys
+"""retrograd/cli/train.py: ``retrograd train``."""
 
 from retrograd.cli import main
-
-
-def test_help_lists_the_train_command(capsys):
-    assert main([]) == 0
-    assert "train" in capsys.readouterr().out
 
 
 def test_train_writes_a_run_folder(tmp_path):
@@ -23,7 +15,6 @@ def test_bad_data_spec_exits_with_a_message(capsys):
     assert "mnist needs a directory" in capsys.readouterr().err
 
 
-def test_console_script_runs():
-    result = subprocess.run([sys.executable, "-m", "retrograd.cli", "--version"],
-                            capture_output=True, text=True, check=True)
-    assert result.stdout.startswith("retrograd ")
+def test_an_option_of_another_job_exits_with_a_message(capsys):
+    assert main(["train", "--steps", "3", "--quiet"]) == 2
+    assert "--steps does not apply to this job (image)" in capsys.readouterr().err

@@ -1,0 +1,152 @@
+"""The observer slot: the one place through which tools watch every op, forward and backward.
+
+Anomaly mode, and the tools built on retrograd's tape (profiler, NaN/Inf guard, memory ledger,
+attention capture, autocast), observe ops through this slot instead of asking users for hooks.
+An observer is an ``OpObserver`` subclass; ``observe(observer)`` turns it on for a ``with``
+block. While no observer is on, ``Function.apply`` and the engine each test one attribute
+(``STATE.observers``, an empty tuple) and take their usual path, so an unused slot costs
+nothing measurable.
+
+With observers on, each op runs as:
+
+    inputs = observer.before_forward(op, inputs, attrs) or inputs     (each observer in turn)
+    outputs = the op's forward (the op itself runs unobserved)
+    observer.after_forward(op, node, inputs, outputs, module_path)
+
+and each node of the backward graph (``AccumulateGrad`` leaves included) as:
+
+    observer.before_backward(node, grad_outputs)
+    grad_inputs = node.backward(...)  (checked, broadcast undone, hooks run)
+    observer.after_backward(node, grad_outputs, grad_inputs)
+
+Observers are called with the slot empty: the ops they run themselves are not observed.
+``op`` is the Function subclass, ``node`` the recorded graph node (None when nothing was
+recorded: grad mode off, or no input requires grad), ``module_path`` the path of the module
+whose forward is running (``"layers.1.0.conv2"``; ``""`` for the outermost module, None
+outside every module). A recorded node keeps its module path: ``node.module_path``.
+Gradients are arrays in a plain backward and Tensors under ``create_graph=True``.
+"""
+
+from retrograd.autograd.grad_mode import STATE
+
+__all__ = ["OpObserver", "observe", "current_module_path"]
+
+
+class OpObserver:
+    """Base class of tools that watch ops; every method does nothing unless overridden.
+
+    Example:
+        >>> import retrograd as rg
+        >>> from retrograd.autograd.observer import OpObserver, observe
+        >>> class OpNames(OpObserver):
+        ...     def __init__(self):
+        ...         self.forward, self.backward = [], []
+        ...     def after_forward(self, op, node, inputs, outputs, module_path):
+        ...         self.forward.append(op.__name__)
+        ...     def after_backward(self, node, grad_outputs, grad_inputs):
+        ...         self.backward.append(node.name())
+        >>> x = rg.tensor([1.0, 2.0], requires_grad=True)
+        >>> names = OpNames()
+        >>> with observe(names):
+        ...     (x.exp() * 2.0).sum().backward()
+        >>> names.forward
+        ['Exp', 'Mul', 'Sum']
+        >>> names.backward
+        ['SumBackward', 'MulBackward', 'ExpBackward', 'AccumulateGrad']
+    """
+
+    def before_forward(self, op, inputs, attrs):
+        """Called before ``op`` runs on ``inputs`` (a tuple: Tensors and constants). May return
+        a replacement tuple of inputs (autocast casts them); None keeps them."""
+        return None
+
+    def after_forward(self, op, node, inputs, outputs, module_path):
+        """Called after ``op`` ran: its (possibly replaced) inputs, its output Tensor or tuple
+        of Tensors, and the graph node it recorded (None if none)."""
+
+    def before_backward(self, node, grad_outputs):
+        """Called before ``node``'s backward, with the gradients of its outputs."""
+
+    def after_backward(self, node, grad_outputs, grad_inputs):
+        """Called after ``node``'s backward, with the gradients it computed for its inputs
+        (one per input, None where not needed; empty for an ``AccumulateGrad`` leaf)."""
+
+
+class observe:
+    """Context manager: ``observer`` watches every op run inside the block (and the backward
+    passes run inside it). Observers nest; the innermost is called last.
+
+    Example:
+        >>> import retrograd as rg
+        >>> from retrograd.autograd.observer import OpObserver, observe
+        >>> class Shapes(OpObserver):
+        ...     seen = []
+        ...     def before_forward(self, op, inputs, attrs):
+        ...         self.seen.append((op.__name__, [t.shape for t in inputs]))
+        >>> with observe(Shapes()) as shapes:
+        ...     y = rg.ones(2, 3) @ rg.ones(3, 4)
+        >>> shapes.seen
+        [('MatMul', [(2, 3), (3, 4)])]
+    """
+
+    def __init__(self, observer):
+        if not isinstance(observer, OpObserver):
+            raise TypeError(f"observe: expected an OpObserver, got {type(observer).__name__}")
+        self.observer = observer
+
+    def __enter__(self):
+        STATE.observers = STATE.observers + (self.observer,)
+        return self.observer
+
+    def __exit__(self, *exc):
+        STATE.observers = tuple(o for o in STATE.observers if o is not self.observer)
+        return False
+
+
+def current_module_path():
+    """The path of the module whose forward is running (``""`` for the outermost module), or
+    None outside every module."""
+    scope = STATE.module_scope
+    return scope.path if scope is not None else None
+
+
+def apply_observed(op, apply, inputs, attrs):
+    """``Function.apply`` with observers on: the observers' before_forward, the op itself
+    (through ``apply``), then their after_forward with the node it recorded. The slot is
+    empty meanwhile, so the op and any op an observer runs are not observed again."""
+    observers = STATE.observers
+    STATE.observers = ()
+    try:
+        for observer in observers:
+            replaced = observer.before_forward(op, inputs, attrs)
+            if replaced is not None:
+                inputs = tuple(replaced)
+        outputs = apply(*inputs, **attrs)
+        node = _recorded_node(outputs)
+        module_path = current_module_path()
+        for observer in observers:
+            observer.after_forward(op, node, inputs, outputs, module_path)
+    finally:
+        STATE.observers = observers
+    return outputs
+
+
+def notify_backward(observers, before, node, grad_outputs, grad_inputs=None):
+    """Tell ``observers`` that ``node``'s backward is about to run (``before``) or has run,
+    with the slot empty meanwhile (an observer's own ops are not observed)."""
+    STATE.observers = ()
+    try:
+        for observer in observers:
+            if before:
+                observer.before_backward(node, grad_outputs)
+            else:
+                observer.after_backward(node, grad_outputs, grad_inputs)
+    finally:
+        STATE.observers = observers
+
+
+def _recorded_node(outputs):
+    for t in outputs if type(outputs) is tuple else (outputs,):
+        if t.grad_fn is not None:
+            return t.grad_fn
+    return None

@@ -1,0 +1,36 @@
+"""The ``retrograd`` command, one module per subcommand: ``retrograd train`` (cli/train.py)
+trains a model and writes a run folder; ``retrograd sample`` (cli/sample.py) generates text
+from a trained GPT's checkpoint. Each subcommand module has add_parser(subparsers), which
+declares its options, and run(args), which returns the exit code."""
+
+import argparse
+
+import retrograd
+from retrograd.cli import sample, train
+
+__all__ = ["main", "build_parser"]
+
+_COMMANDS = {"train": train, "sample": sample}       # in the order `retrograd --help` lists them
+
+
+def build_parser():
+    """The argument parser of the ``retrograd`` command and all its subcommands."""
+    parser = argparse.ArgumentParser(
+        prog="retrograd",
+        description="retrograd: backpropagation through CNNs and Transformers, visible, "
+                    "verifiable and fast.")
+    parser.add_argument("--version", action="version", version=f"retrograd {retrograd.__version__}")
+    subparsers = parser.add_subparsers(dest="command", title="commands")
+    for command in _COMMANDS.values():
+        command.add_parser(subparsers)
+    return parser
+
+
+def main(argv=None):
+    """Run the command line ``argv`` (default: sys.argv[1:]); returns the exit code."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return 0
+    return _COMMANDS[args.command].run(args)

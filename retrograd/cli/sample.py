@@ -1,0 +1,35 @@
+"""``retrograd sample``: generate text from a GPT checkpoint (``retrograd train --model gpt``)."""
+
+import sys
+
+__all__ = ["add_parser", "run"]
+
+
+def add_parser(subparsers):
+    """Declare ``retrograd sample`` and its options on ``subparsers``."""
+    p = subparsers.add_parser(
+        "sample", help="generate text from a GPT checkpoint (retrograd train --model gpt)",
+        description="Print the prompt followed by sampled characters; the same --seed gives "
+                    "the same text.")
+    p.add_argument("--checkpoint", required=True, help="a checkpoint.safetensors of a gpt run")
+    p.add_argument("--prompt", help="text to continue (default: a newline)")
+    p.add_argument("--length", type=int, default=500, help="characters to generate")
+    p.add_argument("--temperature", type=float, default=1.0,
+                   help="divides the logits: below 1 is more conservative")
+    p.add_argument("--top-k", type=int, dest="top_k",
+                   help="sample only among the k most likely characters")
+    p.add_argument("--seed", type=int, default=0)
+
+
+def run(args):
+    """Print the sampled text; returns the exit code (2 with a message on stderr for a bad
+    checkpoint or prompt)."""
+    from retrograd.training.language_model import sample
+    try:
+        text = sample(args.checkpoint, prompt=args.prompt, length=args.length,
+                      temperature=args.temperature, top_k=args.top_k, seed=args.seed)
+    except (ValueError, FileNotFoundError) as e:
+        print(f"retrograd sample: {e}", file=sys.stderr)
+        return 2
+    print(text)
+    return 0
