@@ -393,8 +393,8 @@ def _save_all(ctx, inputs, arrays, out, outputs):
     identity against the op's inputs, then its outputs; any other array is a constant
     (allowed only in once-differentiable ops). ``out`` is what forward returned: NumPy turns
     0-d results into scalars (np.float64), which the output tensor wraps in a new array, so
-    saved outputs are matched against both. One loop for all of them: this runs for every
-    recorded op."""
+    saved outputs are matched against both. One loop for all of them, with no call per
+    value but the SavedValue: this runs for every recorded op."""
     saved = []
     for array in ctx._to_save:
         value = None
@@ -406,7 +406,14 @@ def _save_all(ctx, inputs, arrays, out, outputs):
                              if isinstance(t, Tensor) else SavedValue(CONSTANT, array))
                     break
             else:
-                value = _saved_output(ctx, array, out, outputs)
+                outs = outputs if type(outputs) is tuple else (outputs,)
+                raw = out if type(out) is tuple else (out,)
+                for k, o in enumerate(outs):
+                    if o._data is array or raw[k] is array:
+                        value = SavedValue(OUTPUT, o._data, o._version, o._version[0], k)
+                        break
+                else:
+                    value = _saved_constant(ctx, array)
         saved.append(value)
     hooks = STATE.saved_tensors_hooks
     if hooks:  # Python numbers are never packed
@@ -416,12 +423,9 @@ def _save_all(ctx, inputs, arrays, out, outputs):
     return saved
 
 
-def _saved_output(ctx, array, out, outputs):
-    outs = outputs if type(outputs) is tuple else (outputs,)
-    raw = out if type(out) is tuple else (out,)
-    for k, o in enumerate(outs):
-        if o._data is array or raw[k] is array:
-            return SavedValue(OUTPUT, o._data, o._version, o._version[0], k)
+def _saved_constant(ctx, array):
+    """An array that is neither an input nor an output: a constant of a once-differentiable
+    op; any other op must keep it as a ctx attribute (see the module docstring)."""
     if not ctx.once_differentiable:
         raise TypeError(
             f"{type(ctx).__name__}.forward saved an array that is neither an input nor an "
