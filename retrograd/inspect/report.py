@@ -31,6 +31,8 @@ import os
 import re
 from html import escape
 
+from retrograd.utils.serialization import atomic_write
+
 __all__ = ["Report", "Section", "plot_curves", "plot_step_curves", "write_run_report",
            "write_step_report"]
 
@@ -142,16 +144,8 @@ class Report:
     def write(self, path):
         """The page written to ``path`` through a temporary file and a rename, so a reader
         never sees half a page; returns ``path``."""
-        page = self.render()
-        temporary = path + ".tmp"
-        try:
-            with open(temporary, "w", encoding="utf-8") as f:
-                f.write(page)
-            os.replace(temporary, path)
-        except BaseException:
-            if os.path.exists(temporary):
-                os.remove(temporary)
-            raise
+        page = self.render().encode("utf-8")
+        atomic_write(path, lambda f: f.write(page), owner="report")
         return path
 
 
@@ -213,9 +207,10 @@ def _save_figure(plt, fig, axes, path):
         ax.grid(alpha=0.3)
         ax.legend()
     fig.tight_layout()
-    fig.savefig(path + ".tmp.png", dpi=100)
-    plt.close(fig)
-    os.replace(path + ".tmp.png", path)
+    try:
+        atomic_write(path, lambda f: fig.savefig(f, format="png", dpi=100), owner="report")
+    finally:
+        plt.close(fig)
 
 
 def plot_curves(history, path):

@@ -10,7 +10,7 @@ import time
 import retrograd as rg
 from retrograd.inspect.report import write_run_report, write_step_report
 from retrograd.nn.utils import clip_grad_norm_
-from retrograd.utils.serialization import load, save
+from retrograd.utils.serialization import atomic_write, load, save
 
 __all__ = ["Progress", "StepProgress", "run_folder", "write_outputs", "write_step_outputs", "say",
            "optimizer_step", "training_state", "restore_training_state", "resumed_config",
@@ -61,10 +61,8 @@ def write_outputs(out, config, info, history, report=write_run_report, sections=
     report.html in the run folder (epoch-based by default), with ``sections``
     (retrograd.inspect.Section: the parts tools add to the page) before the configuration."""
     metrics = dict(config=dataclasses.asdict(config), info=info, history=history)
-    path = os.path.join(out, "metrics.json")
-    with open(path + ".tmp", "w") as f:
-        json.dump(metrics, f, indent=2)
-    os.replace(path + ".tmp", path)
+    text = json.dumps(metrics, indent=2).encode("utf-8")
+    atomic_write(os.path.join(out, "metrics.json"), lambda f: f.write(text), owner="train")
     report(out, metrics, sections)
 
 

@@ -56,7 +56,7 @@ import numpy as np
 from retrograd import dtypes as _dt
 from retrograd.tensor import Tensor, make_tensor
 
-__all__ = ["save", "load", "save_checkpoint", "load_checkpoint"]
+__all__ = ["save", "load", "save_checkpoint", "load_checkpoint", "atomic_write"]
 
 _MAX_HEADER = 100_000_000  # the reference reader refuses larger headers
 _STRUCTURE_KEY = "retrograd"
@@ -100,7 +100,7 @@ def save(obj, path):
                            separators=(",", ":"))
     metadata = {"format": "pt", _STRUCTURE_KEY: structure}
     order, header = _header_bytes(entries, metadata)
-    _atomic_write(path, lambda f: _write_payload(f, header, order, entries))
+    atomic_write(path, lambda f: _write_payload(f, header, order, entries))
 
 
 def _encode(value, path, entries, active):
@@ -227,14 +227,25 @@ def _write_payload(f, header, order, entries):
         f.write(memoryview(entries[name].reshape(-1).view(np.uint8)))
 
 
-def _atomic_write(path, write):
-    """Call write(file) on a temporary beside ``path``, then rename it onto ``path``."""
+def atomic_write(path, write, owner="save"):
+    """Call write(file) on a binary temporary beside ``path``, then rename it onto ``path``:
+    a reader sees the old file or the new one, never half of one, and an interrupted write
+    leaves no temporary behind. ``owner`` names the caller in errors.
+
+    Example:
+        >>> import os, tempfile
+        >>> with tempfile.TemporaryDirectory() as tmp:
+        ...     path = os.path.join(tmp, "notes.txt")
+        ...     atomic_write(path, lambda f: f.write(b"saved whole"))
+        ...     open(path).read(), os.listdir(tmp)
+        ('saved whole', ['notes.txt'])
+    """
     path = os.fspath(path)
     directory = os.path.dirname(os.path.abspath(path))
     if os.path.isdir(path):
-        raise IsADirectoryError(f"save: {path!r} is a directory")
+        raise IsADirectoryError(f"{owner}: {path!r} is a directory")
     if not os.path.isdir(directory):
-        raise FileNotFoundError(f"save: cannot write {path!r}: directory {directory!r} does "
+        raise FileNotFoundError(f"{owner}: cannot write {path!r}: directory {directory!r} does "
                                 f"not exist")
     temporary, fd = _create_temporary(path)
     try:
