@@ -13,7 +13,7 @@ from retrograd.api import (
     abs, add, allclose, amax, amin, argmax, argmin, chunk, clamp, clip, cos, div, exp, flatten,
     gather, is_tensor, log, log_softmax, logsumexp, masked_fill, matmul, max, maximum, mean, min,
     minimum, mul, numel, permute, pow, relu, reshape, rsqrt, sigmoid, sin, softmax, split, sqrt,
-    squeeze, std, sub, sum, tanh, transpose, unsqueeze, var,
+    squeeze, std, sub, sum, tanh, transpose, unsqueeze, var, norm,
 )
 from retrograd.autograd.grad_mode import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
 from retrograd.creation import (
@@ -43,7 +43,7 @@ __all__ = [
     "bfloat16", "float32", "float64", "int8", "int16", "int32", "int64", "uint8", "bool",
     "add", "sub", "mul", "div", "matmul", "exp", "log", "sqrt", "rsqrt", "sin", "cos", "tanh",
     "sigmoid", "relu", "abs", "clamp", "clip", "pow", "maximum", "minimum", "sum", "mean",
-    "var", "std", "max", "min", "amax", "amin", "argmax", "argmin", "logsumexp", "softmax",
+    "var", "std", "norm", "max", "min", "amax", "amin", "argmax", "argmin", "logsumexp", "softmax",
     "log_softmax", "reshape", "flatten", "squeeze", "unsqueeze", "transpose", "permute",
     "masked_fill", "is_tensor", "numel", "allclose", "gather", "split", "chunk", "save", "load",
 ]

@@ -10,6 +10,7 @@ is raised, so that layers can pass themselves down to ``nn.functional`` at no co
 then names the layer with its arguments, ``Conv2d(3, 8, kernel_size=(3, 3), stride=(1, 1))``.
 """
 
+import math
 import numbers
 
 import numpy as np
@@ -17,7 +18,8 @@ import numpy as np
 __all__ = ["name_of", "is_int", "integer", "int_at_least", "positive_int", "non_negative_int",
            "index", "int_tuple", "positive_int_tuple", "probability", "number", "boolean",
            "one_of", "cpu_device", "dim", "dims", "sizes", "reshape_target", "broadcastable",
-           "nonempty", "floating", "one_element"]
+           "nonempty", "floating", "one_element", "number_at_least", "is_module", "describe",
+           "parameter_iterable", "tensors", "instance_of"]
 
 
 def name_of(owner, default=None):
@@ -197,6 +199,23 @@ def one_of(owner, name, value, choices):
     return value
 
 
+def norm_order(owner, p):
+    """The order of a vector norm as a float: "fro" (2), inf, -inf, 0 or a positive number.
+
+    Example:
+        >>> norm_order("norm", -1)
+        Traceback (most recent call last):
+        ValueError: norm: p must be "fro", inf, -inf, 0 or a positive number, got -1
+    """
+    if p == "fro":
+        return 2.0
+    if isinstance(p, numbers.Real) and not isinstance(p, bool) \
+            and (p >= 0 or p == -math.inf):
+        return float(p)
+    raise ValueError(f'{name_of(owner)}: p must be "fro", inf, -inf, 0 or a positive number, '
+                     f"got {p!r}")
+
+
 def cpu_device(owner, device):
     """retrograd computes on the CPU: ``device`` may be None or "cpu".
 
@@ -322,3 +341,135 @@ def one_element(owner, name, t):
         raise ValueError(f"{name_of(owner)}: {name} must be a number or a one-element tensor, "
                          f"got shape {t.shape}")
     return t
+
+
+# ---------------------------------------------------------------------------- numbers, kinds
+def number_at_least(owner, name, value, minimum, allow_none=False):
+    """``value`` as a finite float >= minimum (or None, when allowed): a learning rate, a
+    weight decay. nan and +-inf are refused, as they would poison every later step.
+
+    Example:
+        >>> number_at_least("train", "lr", float("nan"), 0.0)
+        Traceback (most recent call last):
+        ValueError: train: lr must be a finite number >= 0.0, got nan
+    """
+    if value is None and allow_none:
+        return None
+    if not isinstance(value, numbers.Real) or isinstance(value, bool) \
+            or not np.isfinite(float(value)) or value < minimum:
+        or_none = " or None" if allow_none else ""
+        raise ValueError(f"{name_of(owner)}: {name} must be a finite number >= {minimum}"
+                         f"{or_none}, got {value!r}")
+    return float(value)
+
+
+def is_module(value):
+    """True for a Module (anything with parameters(), named_parameters() and state_dict()):
+    the value users most often pass where its parameters were meant. Duck-typed, as the core
+    sits below nn/."""
+    return all(callable(getattr(value, method, None))
+               for method in ("parameters", "named_parameters", "state_dict"))
+
+
+def describe(value):
+    """How an error names a value of the wrong kind: what it is, and what tells it apart.
+
+    Example:
+        >>> import numpy as np
+        >>> describe(3), describe(np.zeros((2, 3))), describe(x for x in ())
+        ('an int', 'a NumPy array of shape (2, 3)', 'a generator')
+    """
+    from retrograd.tensor import Tensor  # here: tensor.py imports this module
+    if isinstance(value, Tensor):
+        return f"a Tensor of shape {value.shape} (dtype {value.dtype})"
+    if isinstance(value, np.ndarray):
+        return f"a NumPy array of shape {value.shape}"
+    kind = type(value).__name__
+    return f"{_article(kind)} {kind}{' module' if is_module(value) else ''}"
+
+
+def parameter_iterable(owner, name, value, expected, single=False, ordered=False,
+                       nonempty=False):
+    """``value``, an iterable of parameters (a list, a tuple, or a generator such as
+    ``model.parameters()``), as a list; its elements are not checked (``tensors`` does).
+
+    A TypeError says what was given and what to pass instead, for: a Module (pass
+    model.parameters()), a single Tensor (accepted as [value] when ``single``), a dict or a
+    string (iterating them gives keys or characters), a set when ``ordered`` (its order
+    changes from run to run, and so would the parameters' order in a state dict), or anything
+    that is not iterable. With ``nonempty``, an empty one is a ValueError, which points at an
+    iterator that was already used up (model.parameters() can be iterated only once).
+
+    Example:
+        >>> parameter_iterable("SGD", "params", iter([]), "an iterable of Tensors",
+        ...                    nonempty=True)
+        Traceback (most recent call last):
+        ValueError: SGD: params is empty (expected an iterable of Tensors): it is a
+        list_iterator that yielded nothing; an iterator such as model.parameters() is used up
+        by one pass: call model.parameters() again, or keep list(model.parameters())
+    """
+    from retrograd.tensor import Tensor  # here: tensor.py imports this module
+    owner = name_of(owner)
+    if single and isinstance(value, Tensor):
+        return [value]
+    hint = ""
+    if is_module(value):
+        hint = "; pass model.parameters()"
+    elif isinstance(value, Tensor):
+        hint = "; pass [tensor]"
+    elif isinstance(value, dict):
+        hint = ("; a dict iterates over its keys: to give one parameter group, wrap it in a "
+                "list, [{'params': ...}]" if "params" in value
+                else "; a dict iterates over its keys: pass model.parameters()")
+    elif isinstance(value, (set, frozenset)) and ordered:
+        raise TypeError(f"{owner}: parameters need to be given in an ordered collection "
+                        f"(a set's order changes between runs); use a list")
+    iterable = not isinstance(value, (str, bytes)) and not hint
+    if iterable:
+        try:
+            iter(value)
+        except TypeError:
+            iterable = False
+    if not iterable:
+        raise TypeError(f"{owner}: {name} must be {expected}, got {describe(value)}{hint}")
+    items = list(value)
+    if nonempty and not items:
+        used_up = ""
+        if iter(value) is value:
+            used_up = (f": it is {describe(value)} that yielded nothing; an iterator such as "
+                       f"model.parameters() is used up by one pass: call model.parameters() "
+                       f"again, or keep list(model.parameters())")
+        raise ValueError(f"{owner}: {name} is empty (expected {expected}){used_up}")
+    return items
+
+
+def tensors(owner, name, items):
+    """``items`` (a list) if every element is a Tensor; else a TypeError naming the first one
+    that is not, by its index (a Module among them: pass model.parameters()).
+
+    Example:
+        >>> tensors("clip_grad_norm_", "parameters", [None])
+        Traceback (most recent call last):
+        TypeError: clip_grad_norm_: parameters must hold only Tensors, but parameters[0] is a
+        NoneType
+    """
+    from retrograd.tensor import Tensor  # here: tensor.py imports this module
+    for i, item in enumerate(items):
+        if not isinstance(item, Tensor):
+            hint = "; pass model.parameters()" if is_module(item) else ""
+            raise TypeError(f"{name_of(owner)}: {name} must hold only Tensors, but {name}[{i}] "
+                            f"is {describe(item)}{hint}")
+    return items
+
+
+def instance_of(owner, name, value, cls, hint=""):
+    """``value`` if it is an instance of ``cls``; else a TypeError saying what it is instead,
+    followed by ``hint`` (what to pass)."""
+    if not isinstance(value, cls):
+        raise TypeError(f"{name_of(owner)}: {name} must be {_article(cls.__name__)} "
+                        f"{cls.__name__}, got {describe(value)}{hint}")
+    return value
+
+
+def _article(word):
+    return "an" if word[:1].lower() in "aeiou" else "a"

@@ -6,7 +6,7 @@ from retrograd.tensor import Tensor
 __all__ = [
     "add", "sub", "mul", "div", "matmul", "exp", "log", "sqrt", "rsqrt", "sin", "cos", "tanh",
     "sigmoid", "relu", "abs", "clamp", "clip", "pow", "maximum", "minimum", "sum", "mean",
-    "var", "std", "max", "min", "amax", "amin", "argmax", "argmin", "logsumexp", "softmax",
+    "var", "std", "norm", "max", "min", "amax", "amin", "argmax", "argmin", "logsumexp", "softmax",
     "log_softmax", "reshape", "flatten", "squeeze", "unsqueeze", "transpose", "permute",
     "masked_fill", "where", "is_tensor", "numel", "allclose", "gather", "split", "chunk",
 ]
@@ -27,8 +27,8 @@ exp, log, sqrt, rsqrt, sin, cos = (
 tanh, sigmoid, relu, abs, clamp, clip = (  # noqa: A001
     _method(n) for n in ("tanh", "sigmoid", "relu", "abs", "clamp", "clip"))
 pow, maximum, minimum = (_method(n) for n in ("pow", "maximum", "minimum"))  # noqa: A001
-sum, mean, var, std, max, min = (  # noqa: A001
-    _method(n) for n in ("sum", "mean", "var", "std", "max", "min"))
+sum, mean, var, std, norm, max, min = (  # noqa: A001
+    _method(n) for n in ("sum", "mean", "var", "std", "norm", "max", "min"))
 amax, amin, argmax, argmin, logsumexp = (
     _method(n) for n in ("amax", "amin", "argmax", "argmin", "logsumexp"))
 softmax, log_softmax, reshape, flatten = (

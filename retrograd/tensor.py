@@ -15,6 +15,8 @@ import numpy as np
 
 from retrograd import _checks
 from retrograd import dtypes as _dt
+from retrograd._quiet import quiet_errors
+
 __all__ = ["Tensor", "make_tensor", "as_array"]
 
 
@@ -32,7 +34,8 @@ def as_array(data, dtype=None):
     if dtype is not None:
         target = _dt.as_numpy_dtype(dtype)
         if array.dtype != target:
-            array = array.astype(target)
+            with quiet_errors():
+                array = array.astype(target)
     else:
         _dt.from_numpy_dtype(array.dtype)  # raises a clear TypeError for unsupported dtypes
     return array
@@ -304,7 +307,8 @@ class Tensor:
             return self
         if _dt.is_floating(target) and _dt.is_floating(self._data.dtype):
             return _ew.Cast.apply(self, dtype=target)
-        return make_tensor(self._data.astype(target))
+        with quiet_errors():  # nan or inf to an integer dtype: NumPy's value, no warning
+            return make_tensor(self._data.astype(target))
 
     def type(self, dtype=None):
         return self.dtype if dtype is None else self.to(dtype)
@@ -610,14 +614,21 @@ class Tensor:
 
     def var(self, dim=None, unbiased=None, keepdim=False, *, correction=None, axis=None,
             keepdims=None):
-        dims = _checks.dims("var", _alias(dim, axis, None), self.ndim)
-        if correction is None:
-            correction = 1 if unbiased is None or unbiased else 0
-        return _red.Var.apply(_checks.floating("var", self), axis=dims, correction=correction,
-                              keepdims=_alias(keepdim, keepdims, False))
+        return _spread(_red.Var, "var", self, _alias(dim, axis, None), unbiased,
+                       _alias(keepdim, keepdims, False), correction)
 
-    def std(self, dim=None, unbiased=None, keepdim=False, *, correction=None):
-        return self.var(dim, unbiased, keepdim, correction=correction).sqrt()
+    def std(self, dim=None, unbiased=None, keepdim=False, *, correction=None, axis=None,
+            keepdims=None):
+        return _spread(_red.Std, "std", self, _alias(dim, axis, None), unbiased,
+                       _alias(keepdim, keepdims, False), correction)
+
+    def norm(self, p="fro", dim=None, keepdim=False, dtype=None):
+        """The vector p-norm over dim (all elements by default), as torch.norm: p = "fro" or
+        2, 1, inf, -inf, 0 or any other positive number."""
+        dims = _checks.dims("norm", dim, self.ndim)
+        x = self.to(dtype) if dtype is not None else _checks.floating("norm", self)
+        return _red.Norm.apply(x, ord=_checks.norm_order("norm", p), axis=dims,
+                               keepdims=keepdim)
 
     def max(self, dim=None, keepdim=False):
         return _extremum(self, dim, keepdim, _red.Amax, _red.MaxDim, _ew.Maximum, "max")
@@ -914,6 +925,15 @@ def _clamp_bound(bound, name):
     if isinstance(bound, Tensor):
         return _checks.one_element("clamp", name, bound).item()
     return bound
+
+
+def _spread(op, name, x, dim, unbiased, keepdim, correction):
+    """var or std: PyTorch's unbiased flag or correction (default 1) over dim."""
+    dims = _checks.dims(name, dim, x.ndim)
+    if correction is None:
+        correction = 1 if unbiased is None or unbiased else 0
+    return op.apply(_checks.floating(name, x), axis=dims, correction=correction,
+                    keepdims=keepdim)
 
 
 def _extremum(x, dim, keepdim, full_op, dim_op, pairwise_op, name):

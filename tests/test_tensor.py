@@ -11,7 +11,7 @@ import torch
 
 import retrograd as rg
 from retrograd.autograd import gradgradcheck
-from tests.oracle import check_op, randn
+from tests.oracle import GRADCHECK_TOLERANCES, check_op, randn
 
 
 # ---------------------------------------------------------------- properties
@@ -257,7 +257,8 @@ def test_pieces_are_views_and_second_order():
         b[0] = 3.0
     assert x.tolist() == [0.0, 0.0, 3.0, 0.0]
     t = rg.tensor(randn(4, 2), requires_grad=True)
-    assert gradgradcheck(lambda u: u.split(3)[0] * u.unbind(1)[0].sum(), [t])
+    assert gradgradcheck(lambda u: u.split(3)[0] * u.unbind(1)[0].sum(), [t],
+                         **GRADCHECK_TOLERANCES)
 
 
 # ---------------------------------------------------------------- gather, index_select, repeat
@@ -273,7 +274,8 @@ def test_gather_matches_torch(shape, dim, index):
     check_op(lambda t, i: rg.gather(t, dim, i), lambda t, i: torch.gather(t, dim, i), randn(*shape),
              index, dtype=np.float32)
     x = rg.tensor(randn(*shape), requires_grad=True)
-    assert gradgradcheck(lambda t: t.gather(dim, rg.tensor(index)) ** 2, [x])
+    assert gradgradcheck(lambda t: t.gather(dim, rg.tensor(index)) ** 2, [x],
+                         **GRADCHECK_TOLERANCES)
 
 
 def test_gather_errors():

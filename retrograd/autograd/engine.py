@@ -14,6 +14,8 @@ and the tools of ``autograd/observer.py``) are told before and after each node's
 
 import numpy as np
 
+from retrograd._quiet import enter as quiet_enter
+from retrograd._quiet import leave as quiet_leave
 from retrograd.autograd.anomaly import add_creation_note
 from retrograd.autograd.function import AccumulateGrad, edge_of, guard_double_backward
 from retrograd.autograd.hooks import run_node_hooks, run_tensor_hooks
@@ -135,9 +137,11 @@ def _run(root_edges, root_grads, retain_graph, create_graph, targets):
     it returns {input position: gradient}."""
     previous = STATE.grad_enabled
     STATE.grad_enabled = create_graph
+    token = quiet_enter()  # IEEE results (inf, nan) without NumPy warnings: _quiet.py
     try:
         return _loop(root_edges, root_grads, retain_graph, create_graph, targets)
     finally:
+        quiet_leave(token)
         STATE.grad_enabled = previous
 
 

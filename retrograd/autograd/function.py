@@ -21,6 +21,8 @@ import weakref
 
 import numpy as np
 
+from retrograd._quiet import enter as _quiet_enter
+from retrograd._quiet import leave as _quiet_leave
 from retrograd.autograd.grad_mode import STATE
 from retrograd.autograd.observer import apply_observed
 from retrograd.dtypes import _FLOATING_NUMPY as _FLOATING
@@ -283,7 +285,11 @@ class Function(Node):
             meta.append(None)
         ctx = _new_object(cls)
         ctx.needs_input_grad = tuple(needs)
-        out = cls.forward(ctx, *arrays, **attrs)
+        token = _quiet_enter()  # IEEE results (inf, nan) without NumPy warnings: _quiet.py
+        try:
+            out = cls.forward(ctx, *arrays, **attrs)
+        finally:
+            _quiet_leave(token)
         if not requires:
             return _wrap_outputs(ctx, inputs, out, None)
         ctx._edges = edges

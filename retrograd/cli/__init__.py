@@ -4,9 +4,12 @@ from a trained GPT's checkpoint. Each subcommand module has add_parser(subparser
 declares its options, and run(args), which returns the exit code."""
 
 import argparse
+import os
+import sys
 
 import retrograd
 from retrograd.cli import sample, train
+from retrograd.cli._common import INTERRUPTED
 
 __all__ = ["main", "build_parser"]
 
@@ -27,10 +30,18 @@ def build_parser():
 
 
 def main(argv=None):
-    """Run the command line ``argv`` (default: sys.argv[1:]); returns the exit code."""
+    """Run the command line ``argv`` (default: sys.argv[1:]); returns the exit code: 0, 2 for
+    a usage error (argparse's, or the subcommand's one line on stderr), 130 after Ctrl-C."""
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command is None:
         parser.print_help()
         return 0
-    return _COMMANDS[args.command].run(args)
+    try:
+        return _COMMANDS[args.command].run(args)
+    except KeyboardInterrupt:  # a subcommand with more to say (train) says it itself
+        print(f"retrograd {args.command}: interrupted", file=sys.stderr)
+        return INTERRUPTED
+    except BrokenPipeError:  # the reader of stdout is gone (retrograd sample | head)
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no error at exit
+        return 1

@@ -1,6 +1,6 @@
 """``retrograd sample``: generate text from a GPT checkpoint (``retrograd train --model gpt``)."""
 
-import sys
+from retrograd.cli._common import EXPECTED, fail
 
 __all__ = ["add_parser", "run"]
 
@@ -22,14 +22,13 @@ def add_parser(subparsers):
 
 
 def run(args):
-    """Print the sampled text; returns the exit code (2 with a message on stderr for a bad
-    checkpoint or prompt)."""
+    """Print the sampled text; returns the exit code (2 with one line on stderr for a
+    missing, unreadable or foreign checkpoint, or an option or prompt that does not fit)."""
     from retrograd.training.language_model import sample
     try:
         text = sample(args.checkpoint, prompt=args.prompt, length=args.length,
                       temperature=args.temperature, top_k=args.top_k, seed=args.seed)
-    except (ValueError, FileNotFoundError) as e:
-        print(f"retrograd sample: {e}", file=sys.stderr)
-        return 2
+    except EXPECTED as e:
+        return fail("sample", e)
     print(text)
     return 0

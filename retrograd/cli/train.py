@@ -5,6 +5,8 @@ write its run folder."""
 import argparse
 import sys
 
+from retrograd.cli._common import EXPECTED, INTERRUPTED, fail
+
 __all__ = ["add_parser", "run"]
 
 
@@ -55,8 +57,8 @@ _JOB_OPTIONS = {
 def _job_of(args):
     """Which training job the arguments ask for: image, language_model or sequence."""
     if args.resume:
-        from retrograd.utils.serialization import load
-        return load(args.resume).get("job", "image")
+        from retrograd.training.common import read_checkpoint
+        return read_checkpoint(args.resume).get("job", "image")
     from retrograd.datasets.sequence_tasks import TASKS
     if args.model == "gpt" or (args.data or "").startswith("text:"):
         return "language_model"
@@ -89,20 +91,28 @@ def _job_config(job, args):
 
 
 def run(args):
-    """Train the job ``args`` asks for; returns the exit code (2 with a message on stderr for
-    options that do not fit, missing data or a missing 'train' extra)."""
+    """Train the job ``args`` asks for; returns the exit code: 2 with one line on stderr for
+    options that do not fit, data or paths that are missing, unreadable or in the way, or a
+    missing 'train' extra; 130 after Ctrl-C, with the command that resumes the run."""
     try:
         train, config = _job_config(_job_of(args), args)
+        config.check(flags=True)   # here, so that errors name the options as they were typed
     except ImportError as e:
         print(f"retrograd train needs the 'train' extra (pip install 'retrograd[train]'): {e}",
               file=sys.stderr)
         return 2
-    except (ValueError, FileNotFoundError) as e:
-        print(f"retrograd train: {e}", file=sys.stderr)
-        return 2
+    except EXPECTED as e:
+        return fail("train", e)
+    from retrograd.training.common import TrainingInterrupted
     try:
         train(config)
-    except (ValueError, FileNotFoundError) as e:
+    except EXPECTED as e:
+        return fail("train", e)
+    except TrainingInterrupted as e:
         print(f"retrograd train: {e}", file=sys.stderr)
-        return 2
+        return INTERRUPTED
+    except KeyboardInterrupt:  # before the run had a folder: loading data, building the model
+        print("retrograd train: interrupted before training started; nothing was written",
+              file=sys.stderr)
+        return INTERRUPTED
     return 0

@@ -137,11 +137,21 @@ class CharDataset(Dataset):
 
 def load_text(path):
     """The text of a UTF-8 file, with a clear error when it is missing or empty."""
+    if os.path.isdir(path):
+        raise IsADirectoryError(f"text data: {path!r} is a directory (give --data text:PATH "
+                                f"with the path of a UTF-8 text file)")
     if not os.path.isfile(path):
         raise FileNotFoundError(f"text data: no such file {path!r} (give --data text:PATH "
                                 f"with the path of a UTF-8 text file)")
-    with open(path, encoding="utf-8") as f:
-        text = f.read()
+    try:
+        with open(path, encoding="utf-8") as f:
+            text = f.read()
+    except UnicodeDecodeError as e:
+        raise ValueError(f"text data: {path!r} is not UTF-8 text (byte "
+                         f"{e.object[e.start]:#04x} at offset {e.start}); give a UTF-8 text "
+                         f"file") from None
+    except OSError as e:
+        raise OSError(e.errno, f"text data: cannot read {path!r}: {e.strerror}") from None
     if not text:
         raise ValueError(f"text data: {path!r} is empty")
     return text

@@ -18,6 +18,12 @@ Backward, with dO = dL/dO (L, Ev):
 
 and rowsum(dP * P) = rowsum(dO * O) (FlashAttention's "D"): sum_s P_ls sum_e dO_le V_se =
 sum_e dO_le O_le. It costs (L, Ev) instead of (L, S), and it still holds with dropout.
+The two are equal only up to rounding, which matters on a saturated row (its largest weight
+is exactly 1, e.g. scores far apart, or the first row under a causal mask): there dL/dS at
+that key is 1 * (dP - rowsum), a difference of two nearly equal numbers whose true value is
+0, and a rounding error left in it is multiplied by |K| and |Q| in dL/dQ and dL/dK. Saturated
+rows therefore use the definition (``_exact_rowsum_where_saturated``; the blocked op, which
+never holds a whole row, uses the row-sum rule of ``_SaturatedRows``).
 
 Fully masked rows (every key masked for a query, e.g. a boolean mask row of False or an
 additive row of -inf): the softmax of such a row is 0 / 0. Both ops define the row of P as 0,
@@ -75,16 +81,34 @@ def _causal_blocked(n_queries, start, n_keys):
 
 
 def _softmax_(scores):
-    """Row softmax of ``scores`` in place (returns it). A fully masked row (all -inf) gives
-    zeros: its max is taken as 0, so exp gives 0 everywhere, and its sum 0 is replaced by 1."""
+    """Row softmax of ``scores`` in place: returns (P, the saturated rows (a boolean array of
+    the rows' shape) or None when no row is saturated). A row is saturated when its exp-sum is
+    exactly 1, i.e. its largest weight is exactly 1 and the others are 0 or below rounding.
+    A fully masked row (all -inf) gives zeros: its max is taken as 0, so exp gives 0
+    everywhere, and its sum 0 is replaced by 1."""
     row_max = np.max(scores, axis=-1, keepdims=True, initial=-np.inf)
     row_max[row_max == -np.inf] = 0.0
     scores -= row_max
     np.exp(scores, out=scores)
     row_sum = np.sum(scores, axis=-1, keepdims=True)
+    saturated = row_sum[..., 0] == 1.0
     row_sum[row_sum == 0.0] = 1.0
     scores /= row_sum
-    return scores
+    return scores, (saturated if saturated.any() else None)
+
+
+def _exact_rowsum_where_saturated(row, grad_p, p, saturated):
+    """Replace the shortcut rowsum(dO * O) by its definition rowsum(dP * P) on the saturated
+    rows (module docstring), in place. The two are equal up to rounding; where the largest
+    weight is exactly 1, dL/dS = 1 * (dP - row) at that key is a difference of two nearly
+    equal numbers, and the shortcut's rounding would survive it (then grow with |Q| and |K|
+    in dL/dK and dL/dQ), while the definition gives exactly 0, as the softmax Jacobian
+    diag(p) - p p^T of a one-hot p is 0."""
+    if saturated is None:
+        return
+    rows = np.broadcast_to(saturated, grad_p.shape[:-1])
+    p_rows = np.broadcast_to(p, grad_p.shape)[rows]
+    row[rows] = np.einsum("ns,ns->n", grad_p[rows], p_rows)[:, None]
 
 
 class ScaledDotProductAttention(Function):
@@ -113,7 +137,7 @@ class ScaledDotProductAttention(Function):
 
     @staticmethod
     def forward(ctx, q, k, v, mask, scale=1.0, causal=False, dropout_p=0.0):
-        p = _softmax_(_scores(q * scale, k, mask, causal))
+        p, ctx.saturated = _softmax_(_scores(q * scale, k, mask, causal))
         ctx.dropout = dropout_mask(p.shape, p.dtype, dropout_p) if dropout_p > 0.0 else None
         out = (p if ctx.dropout is None else p * ctx.dropout) @ v
         need_q, need_k, need_v, need_mask = ctx.needs_input_grad[:4]
@@ -143,6 +167,7 @@ class ScaledDotProductAttention(Function):
         if grad_weights is not None:
             grad_s += grad_weights
             row = row + np.sum(grad_weights * p, axis=-1, keepdims=True)
+        _exact_rowsum_where_saturated(row, grad_s, p, ctx.saturated)
         grad_s -= row
         grad_s *= p                                                   # dL/dS
         grad_q = grad_s @ k if need_q else None
@@ -203,11 +228,12 @@ class MemoryEfficientAttention(Function):
             acc += p @ v[..., start:stop, :]
             running_max = new_max
         out = acc / np.where(total == 0.0, 1.0, total)[..., None]
-        with np.errstate(divide="ignore"):
-            lse = np.log(total) + shift
+        lse = np.log(total) + shift   # -inf for a fully masked row
         need_q, need_k, _, need_mask = ctx.needs_input_grad[:4]
         ctx.save_for_backward(q, k, v if (need_q or need_k or need_mask) else None, out, lse,
                               mask)
+        saturated = total == 1.0  # as in _softmax_: the row's largest weight is exactly 1
+        ctx.saturated = saturated if saturated.any() else None
         ctx.scale, ctx.causal, ctx.block_size = scale, causal, block_size
         ctx.set_materialize_grads(False)
         return out, lse
@@ -221,10 +247,10 @@ class MemoryEfficientAttention(Function):
         if grad_lse is not None:
             row = row - grad_lse
         lse = np.where(lse == -np.inf, 0.0, lse)  # fully masked rows: exp(-inf - 0) = 0
-        return _blocked_grads(ctx, q, k, v, mask, grad_out, row, lse)
+        return _blocked_grads(ctx, q, k, v, mask, grad_out, row, lse, grad_lse)
 
 
-def _blocked_grads(ctx, q, k, v, mask, grad_out, row, lse):
+def _blocked_grads(ctx, q, k, v, mask, grad_out, row, lse, grad_lse):
     """The backward loop of MemoryEfficientAttention over blocks of keys."""
     need_q, need_k, need_v, need_mask = ctx.needs_input_grad[:4]
     batch = grad_out.shape[:-2]
@@ -235,6 +261,10 @@ def _blocked_grads(ctx, q, k, v, mask, grad_out, row, lse):
     grad_mask = np.zeros(batch + (n_queries, n_keys), q.dtype) if need_mask else None
     need_scores = need_q or need_k or need_mask
     q_scaled = q * ctx.scale
+    saturated = None
+    if need_scores and ctx.saturated is not None:
+        saturated = _SaturatedRows(np.broadcast_to(ctx.saturated, batch + (n_queries,)),
+                                   q.dtype, grad_lse)
     for start, stop in _blocks(n_keys, ctx.block_size, n_queries if ctx.causal else None):
         p = _scores(q_scaled, k[..., start:stop, :], _mask_block(mask, start, stop),
                     ctx.causal, start)
@@ -247,6 +277,8 @@ def _blocked_grads(ctx, q, k, v, mask, grad_out, row, lse):
         grad_s = grad_out @ _swap(v[..., start:stop, :])
         grad_s -= row[..., None]
         grad_s *= p
+        if saturated is not None:
+            saturated.take_out(grad_s, p, start)
         if need_q:
             grad_q += grad_s @ k[..., start:stop, :]
         if need_k:
@@ -255,7 +287,54 @@ def _blocked_grads(ctx, q, k, v, mask, grad_out, row, lse):
             grad_mask[..., start:stop] = grad_s
     if need_q:
         grad_q *= ctx.scale
+    if saturated is not None:
+        saturated.put_back(grad_q, grad_k, grad_mask, q_scaled, k, ctx.scale)
     return grad_q, grad_k, grad_v, grad_mask
+
+
+class _SaturatedRows:
+    """dL/dS at the weight-1 key of each saturated row, for the blocked backward.
+
+    The blocks compute dL/dS = P * (dP - D) with D = rowsum(dO * O) - dL/dlse, equal to
+    rowsum(dP * P) - dL/dlse only up to rounding; at a weight of exactly 1 that rounding
+    survives the difference (ScaledDotProductAttention, which holds the whole row, uses the
+    definition instead). Here no block holds the whole row, so the entry at the weight-1 key
+    j comes from a rule that holds for every row: with the exact D and sum_s P_s = 1,
+    sum_s dL/dS_s = sum_s P_s (dP_s - D) = dL/dlse, so
+        dL/dS_j = dL/dlse - sum over s != j of dL/dS_s
+    (exactly 0 when the other weights are 0 and lse gets no gradient). ``take_out`` zeroes
+    the entry in each block and adds up the row's other entries; ``put_back`` adds the
+    entry's terms to dL/dQ, dL/dK and dL/dM once the row is complete.
+    """
+
+    def __init__(self, rows, dtype, grad_lse):
+        self.rows = rows                              # (batch..., L) bool
+        self.others = np.zeros(rows.shape, dtype)     # sum of the other entries - dL/dlse
+        if grad_lse is not None:
+            self.others -= grad_lse
+        self.where = []                         # index tuples (batch..., l, j) of weight 1
+
+    def take_out(self, grad_s, p, start):
+        at_one = (p == 1.0) & self.rows[..., None]
+        grad_s[at_one] = 0.0
+        self.others[self.rows] += np.sum(grad_s[self.rows], axis=-1)
+        index = np.nonzero(at_one)
+        self.where.append(index[:-1] + (index[-1] + start,))
+
+    def put_back(self, grad_q, grad_k, grad_mask, q_scaled, k, scale):
+        index = tuple(np.concatenate(parts) for parts in zip(*self.where))
+        *batch, rows, keys = index
+        value = -self.others[tuple(batch) + (rows,)]                   # dL/dS_j per row
+        if grad_q is not None:
+            k_full = np.broadcast_to(k, self.rows.shape[:-1] + k.shape[-2:])
+            grad_q[tuple(batch) + (rows,)] += value[:, None] * k_full[tuple(batch) + (keys,)] \
+                * scale
+        if grad_k is not None:
+            q_full = np.broadcast_to(q_scaled, self.rows.shape[:-1] + q_scaled.shape[-2:])
+            np.add.at(grad_k, tuple(batch) + (keys,),
+                      value[:, None] * q_full[tuple(batch) + (rows,)])
+        if grad_mask is not None:
+            grad_mask[index] = value
 
 
 def _score_batch(q, k, mask):

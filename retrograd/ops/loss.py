@@ -44,8 +44,7 @@ def _reduce(loss, reduction, normalizer, sample_shape):
     total = np.sum(loss)
     if reduction == "sum":
         return np.asarray(total)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return np.asarray(total / normalizer, dtype=loss.dtype)
+    return np.asarray(total / normalizer, dtype=loss.dtype)
 
 
 def _row_scale(grad_out, reduction, normalizer, m):
@@ -53,8 +52,7 @@ def _row_scale(grad_out, reduction, normalizer, m):
     if reduction == "none":
         return grad_out.reshape(m)
     if reduction == "mean":
-        with np.errstate(invalid="ignore", divide="ignore"):
-            grad_out = grad_out / normalizer
+        grad_out = grad_out / normalizer
     return np.broadcast_to(grad_out, (m,))
 
 
@@ -123,13 +121,12 @@ class CrossEntropy(Function):
         w_sum = np.sum(weight) if weight is not None else float(c)
         total_q = ctx.w_t * (1.0 - eps) + (valid * (eps / c)) * w_sum
         # NOTE: ignored samples get exactly 0, even when 'mean' divides by a zero normalizer
-        with np.errstate(invalid="ignore"):
-            coef = np.where(valid, total_q * scale, 0.0).astype(probs.dtype, copy=False)
-            dx = probs * coef[:, None]
-            dx[np.arange(m), ctx.t] -= np.where(valid, ctx.w_t * scale, 0.0) * (1.0 - eps)
-            if eps > 0:
-                smooth = np.where(valid, scale, 0.0)[:, None] * (eps / c)
-                dx -= smooth * weight if weight is not None else smooth
+        coef = np.where(valid, total_q * scale, 0.0).astype(probs.dtype, copy=False)
+        dx = probs * coef[:, None]
+        dx[np.arange(m), ctx.t] -= np.where(valid, ctx.w_t * scale, 0.0) * (1.0 - eps)
+        if eps > 0:
+            smooth = np.where(valid, scale, 0.0)[:, None] * (eps / c)
+            dx -= smooth * weight if weight is not None else smooth
         return _from_rows(dx, ctx.moved_shape, ctx.class_axis), None, None
 
 
@@ -220,8 +217,7 @@ class NllLoss(Function):
         scale = _row_scale(grad_out, ctx.reduction, ctx.normalizer, m)
         picked = np.zeros((m, ctx.c), dtype=ctx.w_t.dtype)
         picked[np.arange(m), ctx.t] = -ctx.w_t
-        with np.errstate(invalid="ignore"):
-            grad = scale.reshape(m, 1) * picked
+        grad = scale.reshape(m, 1) * picked
         if ctx.reduction == "mean" and not ctx.normalizer:
             # ignored samples get exactly 0 even when 'mean' divides by a zero normalizer
             grad = np.where(np.expand_dims(ctx.valid, 1), grad, 0.0)

@@ -38,6 +38,7 @@ import math
 import numpy as np
 
 from retrograd.autograd.function import Function
+from retrograd.ops.reduce import power_of_two_scale
 
 __all__ = ["BatchNorm", "LayerNorm", "GroupNorm", "batch_norm_reference_backward",
            "layer_norm_reference_backward", "group_norm_reference_backward"]
@@ -67,13 +68,52 @@ def _compute_dtype(x):
 
 
 def _normalize(x, layout, eps):
-    """(x_hat, mean, biased var, rstd); the statistics broadcast against x."""
+    """(x_hat, mean, biased var, rstd); the statistics broadcast against x. When the
+    variance of a group is not accurate in x's dtype (it overflowed, or fell where squares
+    lose their digits), all groups are normalized again from x scaled (_normalize_scaled)."""
     mean = _mean(layout, x)
     x_hat = x - mean
     var = _mean(layout, x_hat, x_hat)
+    if not _accurate(var, eps):
+        return _normalize_scaled(x, layout, eps)
     rstd = 1.0 / np.sqrt(var + eps)
     x_hat *= rstd
     return x_hat, mean, var, rstd
+
+
+_SMALLEST_ACCURATE = {np.dtype(t): np.finfo(t).tiny / np.finfo(t).eps
+                      for t in (np.float32, np.float64)}
+
+
+def _accurate(var, eps):
+    """Whether every group's var + eps is finite and above the range where the squares that
+    var sums are subnormal (so lost digits): a check on one value per group."""
+    lowest = np.min(var, initial=np.inf) + eps
+    return bool(np.isfinite(np.max(var, initial=0.0))) and lowest >= _SMALLEST_ACCURATE.get(
+        var.dtype, 0.0)
+
+
+def _normalize_scaled(x, layout, eps):
+    """_normalize for groups whose statistics overflow or underflow in x's dtype (float32
+    rows of 1e20, or of 1e-20 with a small eps): x is divided by a power of two s per group
+    (power_of_two_scale: exact, |x / s| <= 1), u = x / s is normalized, and
+        rstd = 1 / sqrt(var + eps) = (1 / s) / sqrt(var_u + eps / s^2)
+    with eps / s^2 replaced, where it overflows, by what it then is: the whole denominator
+    (rstd = 1 / sqrt(eps)). x_hat = (u - mean_u) * s * rstd is then finite and right; var
+    and mean are scaled back (var may be inf: a float32 variance of 1e40 is not
+    representable, and then it is what the running variance of batch norm records).
+    Inputs with nan or inf give nan, as in the unscaled formulas."""
+    axes = (x.ndim - 1,) if layout is _LAST else (0, 2)
+    scale = power_of_two_scale(x, axes)
+    u = x / scale
+    mean_u = _mean(layout, u)
+    x_hat = u - mean_u
+    var_u = _mean(layout, x_hat, x_hat)
+    eps_u = eps / scale / scale
+    rstd_u = np.where(np.isinf(eps_u), scale / math.sqrt(eps) if eps > 0 else np.inf,
+                      1.0 / np.sqrt(var_u + eps_u))
+    x_hat *= rstd_u
+    return x_hat, mean_u * scale, var_u * scale * scale, rstd_u / scale
 
 
 def _normalized_grad(g, x_hat, rstd, layout):

@@ -39,10 +39,10 @@ __all__ = ["Unbind", "RNNStep", "LSTMStep", "GRUStep"]
 def _sigmoid_(x):
     """x <- 1 / (1 + exp(-x)), in place (x may be a view), and returned. Where exp(-x)
     overflows (x < -88 in float32, -709 in float64) the result is 1 / inf = 0, which is the
-    true value rounded (it is below 1e-38): the overflow warning is silenced, not hidden."""
-    with np.errstate(over="ignore"):
-        np.negative(x, out=x)
-        np.exp(x, out=x)
+    true value rounded (it is below 1e-38); ops run with floating-point warnings off
+    (retrograd/_quiet.py), so the overflow is not reported."""
+    np.negative(x, out=x)
+    np.exp(x, out=x)
     x += 1.0
     return np.reciprocal(x, out=x)
 

@@ -1,17 +1,20 @@
-"""Reductions: sum, mean, var, max/min (values and indices), amax/amin, logsumexp.
+"""Reductions: sum, mean, var, std, vector norms, max/min (values and indices), amax/amin,
+logsumexp.
 
 ``axis`` is a tuple of non-negative axes or None (all axes); callers normalize it. The
 backward of every reduction first puts the reduced axes back as size-1 axes
 (``_unsqueeze_reduced``) and then broadcasts to the input shape.
 """
 
+import warnings
+
 import numpy as np
 
 from retrograd.autograd.function import Function
 from retrograd.dtypes import is_floating
 
-__all__ = ["Sum", "Mean", "Var", "MaxDim", "MinDim", "Amax", "Amin", "LogSumExp", "wide_sum",
-           "wide_mean"]
+__all__ = ["Sum", "Mean", "Var", "Std", "Norm", "MaxDim", "MinDim", "Amax", "Amin", "LogSumExp",
+           "wide_sum", "wide_mean", "power_of_two_scale"]
 
 
 def _accumulator(x):
@@ -40,7 +43,8 @@ def wide_sum(x, axis=None, keepdims=False):
 
 
 def wide_mean(x, axis=None, keepdims=False):
-    """np.mean with wide_sum's accumulation rule.
+    """np.mean with wide_sum's accumulation rule; the mean of nothing is nan, without
+    NumPy's "Mean of empty slice" warning.
 
     Example:
         >>> import numpy as np
@@ -48,10 +52,19 @@ def wide_mean(x, axis=None, keepdims=False):
         >>> float(wide_mean(np.full((2, 50000), 0.5, dtype=bfloat16.np)))
         0.5
     """
+    if x.size == 0:
+        return _nan_where_empty(np.sum(x, axis=axis, keepdims=keepdims), x, axis)
     acc = _accumulator(x)
     if acc is None:
         return np.mean(x, axis=axis, keepdims=keepdims)
     return np.asarray(np.mean(x, axis=axis, keepdims=keepdims, dtype=acc)).astype(x.dtype)
+
+
+def _nan_where_empty(total, x, axis):
+    """The mean from total, a sum over axis of the empty array x: nan when a reduced axis is
+    empty (0 / 0, as PyTorch), else an empty result."""
+    count = _count(x.shape, None if axis is None else np.atleast_1d(axis))
+    return np.asarray(total / count if count else total * np.nan).astype(x.dtype, copy=False)
 
 
 def _unsqueeze_reduced(grad_out, axis, keepdims):
@@ -118,9 +131,7 @@ class Var(Function):
     def forward(ctx, x, axis=None, correction=1, keepdims=False):
         ctx.axis, ctx.correction, ctx.keepdims = axis, correction, keepdims
         ctx.save_for_backward(x)
-        acc = _accumulator(x)
-        y = np.var(x, axis=axis, ddof=correction, keepdims=keepdims, dtype=acc)
-        return np.asarray(y).astype(x.dtype, copy=False)
+        return _var_values(x, axis, correction, keepdims, "var")
 
     @staticmethod
     def backward(ctx, grad_out):
@@ -131,6 +142,137 @@ class Var(Function):
         dof = n - ctx.correction
         # NOTE: a Python float division by 0 raises; IEEE's inf gives torch's nan/inf instead
         return grad * centered * (2.0 / dof if dof != 0 else float("inf"))
+
+
+def power_of_two_scale(x, axis, keepdims=True):
+    """Per reduced group, the power of two nearest above max |x| (1 where that is 0 or not
+    finite): x / scale lies in (-1, 1], exactly (dividing by a power of two only moves the
+    exponent), so squares and sums of it cannot overflow, nor underflow while |x| is normal.
+
+    Example:
+        >>> import numpy as np
+        >>> power_of_two_scale(np.array([[3e20, -1.0], [0.0, 0.0]], np.float32), (1,))
+        array([[5.902958e+20],
+               [1.000000e+00]], dtype=float32)
+    """
+    peak = np.max(np.abs(x), axis=axis, keepdims=keepdims, initial=0)
+    _, exponent = np.frexp(peak)
+    scale = np.ldexp(np.ones_like(peak), exponent)
+    return np.where((peak > 0) & np.isfinite(peak), scale, 1).astype(x.dtype, copy=False)
+
+
+def _overflowed(y, x):
+    """True when a statistic came out inf (or nan) though every input is finite: its
+    intermediate squares overflowed, and the statistic must be computed again scaled."""
+    return not np.all(np.isfinite(y)) and np.all(np.isfinite(x))
+
+
+def _var_values(x, axis, correction, keepdims, op):
+    """np.var with wide_sum's accumulation rule. Without degrees of freedom (n <= correction)
+    it is the sum of squares divided by 0 (inf, or nan for a sum of 0 or no elements), with a
+    warning that names the op, as PyTorch's (not NumPy's "Degrees of freedom <= 0")."""
+    acc = _accumulator(x)
+    n = _count(x.shape, axis)
+    dof = n - correction
+    if dof > 0:
+        y = np.var(x, axis=axis, ddof=correction, keepdims=keepdims, dtype=acc)
+    else:
+        warnings.warn(f"{op}: degrees of freedom <= 0 (a reduction over {n} elements of shape "
+                      f"{x.shape} with correction {correction}); the result is inf or nan",
+                      UserWarning, stacklevel=2)
+        centered = x - wide_mean(x, axis=axis, keepdims=True)
+        total = wide_sum(centered * centered, axis=axis, keepdims=keepdims)
+        y = total / np.float64(0.0) if n else total * np.nan   # PyTorch's dof = max(0, dof)
+    return np.asarray(y).astype(x.dtype, copy=False)
+
+
+class Std(Function):
+    """y = sqrt(var(x, axis, correction)), the standard deviation.
+
+    dL/dx = dL/dy * (x - mean(x)) / ((n - correction) * y), taken as 0 where y == 0 (every
+    element of the group equal: the limit along x = c + t*d is |d|-dependent, and 0 is
+    PyTorch's choice, so that a constant row, a padded row, does not give nan).
+    Forward: when var overflows (float32 inputs beyond ~1e19) while x is finite, y is
+    computed as s * sqrt(var(x / s)) with s = power_of_two_scale(x): the standard deviation
+    is representable although its square is not.
+    Saves: x and y.
+    """
+
+    @staticmethod
+    def forward(ctx, x, axis=None, correction=1, keepdims=False):
+        ctx.axis, ctx.correction, ctx.keepdims = axis, correction, keepdims
+        y = np.sqrt(_var_values(x, axis, correction, keepdims, "std"))
+        if _count(x.shape, axis) > correction and _overflowed(y, x):
+            scale = power_of_two_scale(x, axis, keepdims)
+            y = np.sqrt(_var_values(x / power_of_two_scale(x, axis), axis, correction,
+                                    keepdims, "std")) * scale
+        ctx.save_for_backward(x, y)
+        return y
+
+    @staticmethod
+    def backward(ctx, grad_out):
+        x, y = ctx.saved_tensors
+        dof = _count(x.shape, ctx.axis) - ctx.correction
+        centered = x - wide_mean(x, axis=ctx.axis, keepdims=True)
+        grad = _unsqueeze_reduced(grad_out, ctx.axis, ctx.keepdims)
+        y = _unsqueeze_reduced(y, ctx.axis, ctx.keepdims)
+        per_unit = np.where(y == 0, 0.0, grad / (y * dof if dof != 0 else y * 0.0))
+        return per_unit * centered
+
+
+class Norm(Function):
+    """y = (sum |x|^p over axis)^(1/p), the vector p-norm; p = 2, 1, inf, -inf, 0 (the
+    count of non-zeros) or any other positive number.
+
+        p = 2:       dL/dx = dL/dy * x / y
+        p = 1:       dL/dx = dL/dy * sign(x)
+        p = +-inf:   dL/dx = dL/dy * sign(x) * [|x| == y] / (number of ties)
+        p = 0:       dL/dx = 0 (a count is piecewise constant)
+        other p:     dL/dx = dL/dy * sign(x) |x|^(p-1) / y^(p-1)   (0 at x = 0, also for p < 1)
+    each taken as 0 where y == 0 (all of the group zero: PyTorch's subgradient, so that the
+    norm of a zero vector does not give nan).
+    Forward: p-norms are computed on x / s with s = power_of_two_scale(x), then multiplied
+    by s, so that |x|^p neither overflows nor underflows when the norm itself is
+    representable (np.linalg.norm, like PyTorch, gives inf for a float32 vector of 1e20s).
+    Saves: x and y.
+    """
+
+    @staticmethod
+    def forward(ctx, x, ord=2.0, axis=None, keepdims=False):  # noqa: A002 - NumPy's name
+        ctx.ord, ctx.axis, ctx.keepdims = ord, axis, keepdims
+        if ord == 0:
+            y = np.sum(x != 0, axis=axis, keepdims=keepdims).astype(x.dtype)
+        elif ord in (np.inf, -np.inf):
+            pick = np.max if ord > 0 else np.min
+            y = pick(np.abs(x), axis=axis, keepdims=keepdims)
+        else:
+            scale = power_of_two_scale(x, axis)
+            power = np.abs(x / scale) if ord != 2 else x / scale
+            power = power * power if ord == 2 else power ** ord
+            y = wide_sum(power, axis=axis, keepdims=True) ** (1.0 / ord) * scale
+            y = np.asarray(y if keepdims else np.squeeze(y, axis=axis)).astype(x.dtype,
+                                                                               copy=False)
+        ctx.save_for_backward(x, y)
+        return y
+
+    @staticmethod
+    def backward(ctx, grad_out):
+        x, y = ctx.saved_tensors
+        p = ctx.ord
+        if p == 0:
+            return np.zeros(x.shape)  # the engine casts it to x's dtype
+        grad = _unsqueeze_reduced(grad_out, ctx.axis, ctx.keepdims)
+        y = _unsqueeze_reduced(y, ctx.axis, ctx.keepdims)
+        if p in (np.inf, -np.inf):
+            is_peak = np.abs(x) == y
+            ties = np.sum(is_peak, axis=ctx.axis, keepdims=True)
+            return grad * np.sign(x) * is_peak / ties
+        if p == 1:
+            return grad * np.sign(x)
+        per_unit = np.where(y == 0, 0.0, grad / y ** (p - 1))
+        if p == 2:
+            return per_unit * x
+        return per_unit * np.where(x == 0, 0.0, np.sign(x) * np.abs(x) ** (p - 1))
 
 
 class MaxDim(Function):
@@ -215,8 +357,7 @@ class LogSumExp(Function):
     def forward(ctx, x, axis=None, keepdims=False):
         m = np.max(x, axis=axis, keepdims=True, initial=-np.inf)  # -inf (then 0) when empty
         m = np.where(np.isfinite(m), m, 0.0).astype(x.dtype, copy=False)
-        with np.errstate(divide="ignore"):  # a row of -inf has logsumexp -inf, not a warning
-            y = np.log(wide_sum(np.exp(x - m), axis=axis, keepdims=True)) + m
+        y = np.log(wide_sum(np.exp(x - m), axis=axis, keepdims=True)) + m  # -inf: a -inf row
         if not keepdims:
             y = np.squeeze(y, axis=axis)
         ctx.axis, ctx.keepdims = axis, keepdims

@@ -49,8 +49,7 @@ class LogSoftmax(Function):
     @staticmethod
     def forward(ctx, x, axis=-1):
         z = _shifted(x, axis)
-        with np.errstate(divide="ignore"):  # log(0) only for empty or fully masked rows
-            y = z - np.log(wide_sum(np.exp(z), axis=axis, keepdims=True))
+        y = z - np.log(wide_sum(np.exp(z), axis=axis, keepdims=True))  # -inf: masked rows
         ctx.axis = axis
         ctx.save_for_backward(y)
         return y

@@ -48,9 +48,7 @@ class LRScheduler:
     """
 
     def __init__(self, optimizer, last_epoch=-1):
-        if not isinstance(optimizer, Optimizer):
-            raise TypeError(f"{type(self).__name__}: expected an Optimizer, got "
-                            f"{type(optimizer).__name__}")
+        _check_optimizer(self, optimizer)
         self.optimizer = optimizer
         if last_epoch == -1:
             for group in optimizer.param_groups:
@@ -129,7 +127,7 @@ class LambdaLR(LRScheduler):
     """
 
     def __init__(self, optimizer, lr_lambda, last_epoch=-1):
-        self.optimizer = optimizer
+        self.optimizer = _check_optimizer(self, optimizer)
         self.lr_lambdas = _per_group(lr_lambda, optimizer, "LambdaLR", "lr_lambda")
         for fn in self.lr_lambdas:
             if not callable(fn):
@@ -366,6 +364,7 @@ class SequentialLR(LRScheduler):
     """
 
     def __init__(self, optimizer, schedulers, milestones, last_epoch=-1):
+        _check_optimizer(self, optimizer)
         _check_sequence(optimizer, schedulers, milestones)
         self._schedulers = list(schedulers)
         self._milestones = list(milestones)
@@ -478,6 +477,14 @@ class LinearWarmup(LRScheduler):
 
 
 # ---------------------------------------------------------------------- helpers
+def _check_optimizer(scheduler, optimizer):
+    """``optimizer`` if it is an Optimizer (not the model or its parameters, which it is
+    built on). Every scheduler checks it first, before anything reads its param_groups."""
+    return _checks.instance_of(type(scheduler).__name__, "optimizer", optimizer, Optimizer,
+                               "; build the optimizer first, e.g. optim.SGD(model.parameters(), "
+                               "lr=0.1), and pass it")
+
+
 def _per_group(value, optimizer, scheduler, name):
     """One value per parameter group: a list/tuple given per group, or one value for all."""
     if not isinstance(value, (list, tuple)):

@@ -22,12 +22,17 @@ from itertools import chain
 
 import numpy as np
 
+from retrograd._quiet import quiet_errors
+from retrograd import _checks
 from retrograd import dtypes as _dt
 from retrograd.autograd.grad_mode import enable_grad, no_grad
 from retrograd.autograd.inplace import zero_grads
 from retrograd.tensor import Tensor, make_tensor
 
 __all__ = ["Optimizer"]
+
+_EXPECTED = "an iterable of Tensors or of parameter-group dicts"
+_EXPECTED_IN_GROUP = "a Tensor or an iterable of Tensors"
 
 
 class Optimizer:
@@ -62,19 +67,19 @@ class Optimizer:
         self.state = defaultdict(dict)
         self.param_groups = []
         name = type(self).__name__
-        if isinstance(params, Tensor):
-            raise TypeError(f"{name}: params should be an iterable of Tensors or dicts, but got "
-                            f"a single Tensor of shape {params.shape}; pass [tensor]")
-        if isinstance(params, (set, frozenset)):
-            raise TypeError(f"{name}: parameters need to be given in an ordered collection "
-                            f"(a set's order changes between runs); use a list")
-        groups = list(params)
-        if not groups:
-            raise ValueError(f"{name}: optimizer got an empty parameter list")
-        if not isinstance(groups[0], dict):
-            groups = [{"params": groups}]
-        for group in groups:
-            self.add_param_group(group)
+        groups = _checks.parameter_iterable(name, "params", params, _EXPECTED, ordered=True,
+                                            nonempty=True)
+        dicts = [isinstance(g, dict) for g in groups]
+        if any(dicts) and not all(dicts):
+            i = dicts.index(not dicts[0])
+            raise TypeError(f"{name}: params must be {_EXPECTED}, not a mix of both: params[0] "
+                            f"is {_checks.describe(groups[0])} but params[{i}] is "
+                            f"{_checks.describe(groups[i])}")
+        if not dicts[0]:
+            self._add_group({"params": groups}, "params")
+            return
+        for i, group in enumerate(groups):
+            self._add_group(group, f"params[{i}]['params']")
 
     # ------------------------------------------------------------------ groups
     def add_param_group(self, param_group):
@@ -88,20 +93,24 @@ class Optimizer:
             >>> [g["lr"] for g in opt.param_groups]
             [0.1, 0.01]
         """
+        self._add_group(param_group, "param_group['params']")
+
+    def _add_group(self, param_group, label):
+        """add_param_group, with ``label`` naming the group's parameters in errors."""
         name = type(self).__name__
         if not isinstance(param_group, dict):
             raise TypeError(f"{name}: a param group must be a dict, got "
-                            f"{type(param_group).__name__}")
+                            f"{_checks.describe(param_group)}")
         if "params" not in param_group:
             raise ValueError(f"{name}: a param group must have a 'params' entry, got keys "
                              f"{sorted(param_group)}")
         group = dict(param_group)
-        params, names = _split_names(group["params"], name)
+        params, names = _split_names(group["params"], name, label)
         group["params"] = params
         if names is not None:
             group["param_names"] = names
-        for p in params:
-            _check_param(p, name)
+        for i, p in enumerate(params):
+            _check_param(p, name, f"{label}[{i}]")
         for key, default in self.defaults.items():
             group.setdefault(key, default)
         self._check_options(group)
@@ -129,7 +138,7 @@ class Optimizer:
         if closure is not None:
             with enable_grad():
                 loss = closure()
-        with no_grad():
+        with no_grad(), quiet_errors():  # an inf or nan gradient updates to inf or nan quietly
             for group in self.param_groups:
                 for p in group["params"]:
                     if p.grad is None:
@@ -223,31 +232,30 @@ def check_option(optimizer, label, value, low=0.0, high=None, high_inclusive=Fal
 
 
 # ---------------------------------------------------------------------- helpers
-def _split_names(params, optimizer):
+def _split_names(params, optimizer, label):
     """The group's tensors as a list, and their names when given as (name, tensor) pairs."""
-    if isinstance(params, Tensor):
-        return [params], None
-    if isinstance(params, (set, frozenset)):
-        raise TypeError(f"{optimizer}: parameters need to be given in an ordered collection "
-                        f"(a set's order changes between runs); use a list")
-    params = list(params)
+    params = _checks.parameter_iterable(optimizer, label, params, _EXPECTED_IN_GROUP,
+                                        single=True, ordered=True)
     named = [isinstance(p, tuple) for p in params]
     if not any(named):
-        return params, None
+        return _checks.tensors(optimizer, label, params), None
     if not all(named):
         raise ValueError(f"{optimizer}: all parameters of a group must be given with names "
                          f"((name, tensor) pairs) or all without names")
-    return [p for _, p in params], [n for n, _ in params]
+    for i, pair in enumerate(params):
+        if len(pair) != 2 or not isinstance(pair[0], str):
+            parts = ", ".join(_checks.describe(x) for x in pair)
+            raise TypeError(f"{optimizer}: a named parameter must be a (str, Tensor) pair, but "
+                            f"{label}[{i}] is ({parts})")
+    tensors = _checks.tensors(optimizer, label, [p for _, p in params])
+    return tensors, [n for n, _ in params]
 
 
-def _check_param(p, optimizer):
-    if not isinstance(p, Tensor):
-        raise TypeError(f"{optimizer}: can only optimize Tensors, but one of the params is "
-                        f"{type(p).__name__}")
+def _check_param(p, optimizer, label):
     if p.grad_fn is not None and not p.retains_grad:
-        raise ValueError(f"{optimizer}: can't optimize a non-leaf Tensor (shape {p.shape}, "
-                         f"made by {p.grad_fn!r}); optimize the leaf it was computed from, "
-                         f"or detach() it and set requires_grad")
+        raise ValueError(f"{optimizer}: can't optimize a non-leaf Tensor: {label} (shape "
+                         f"{p.shape}) was made by {p.grad_fn!r}; optimize the leaf it was "
+                         f"computed from, or detach() it and set requires_grad")
 
 
 def _check_no_duplicates(params, groups, optimizer):
@@ -258,10 +266,12 @@ def _check_no_duplicates(params, groups, optimizer):
             raise ValueError(f"{optimizer}: a parameter (shape {p.shape}) is given twice in "
                              f"the same parameter group")
         seen.add(id(p))
-    for group in groups:
-        if any(id(q) in seen for q in group["params"]):
-            raise ValueError(f"{optimizer}: some parameters appear in more than one "
-                             f"parameter group")
+    for i, group in enumerate(groups):
+        for q in group["params"]:
+            if id(q) in seen:
+                raise ValueError(f"{optimizer}: some parameters appear in more than one "
+                                 f"parameter group: a parameter of shape {q.shape} is in "
+                                 f"groups {i} and {len(groups)}")
 
 
 def _check_writeable(p, optimizer):

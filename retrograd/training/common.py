@@ -1,33 +1,236 @@
 """Pieces shared by the training jobs: progress bars, run folders, run outputs, the optimizer
-step, checkpoint state, and the loop of the step-based jobs (language model, sequence tasks)."""
+step, checkpoint state, option checks, interruptions, and the loop of the step-based jobs
+(language model, sequence tasks)."""
 
+import contextlib
 import dataclasses
+import functools
 import json
 import os
+import shlex
 import sys
 import time
 
 import retrograd as rg
+from retrograd import _checks
 from retrograd.inspect.report import write_run_report, write_step_report
 from retrograd.nn.utils import clip_grad_norm_
 from retrograd.utils.serialization import atomic_write, load, save
 
 __all__ = ["Progress", "StepProgress", "run_folder", "write_outputs", "write_step_outputs", "say",
            "optimizer_step", "training_state", "restore_training_state", "resumed_config",
-           "train_steps", "save_state", "CHECKPOINT"]
+           "train_steps", "save_state", "CHECKPOINT", "check_options", "option_rules",
+           "check_run_folder", "make_run_folder", "read_checkpoint", "config_from",
+           "TrainingInterrupted", "interruptible", "check_full_batches", "endless_batches"]
 
 CHECKPOINT = "checkpoint.safetensors"
+
+
+# ----------------------------------------------------------------------------- options
+def _int_at_least(minimum):
+    return lambda owner, name, value: _checks.int_at_least(owner, name, value, minimum)
+
+
+def _number_at_least(minimum):
+    return lambda owner, name, value: _checks.number_at_least(owner, name, value, minimum)
+
+
+# The range of every numeric option a job may have, by kind.
+_RULES = {
+    "count": _int_at_least(1),               # epochs, steps, batch_size, context, layers, ...
+    "count or zero": _int_at_least(0),       # warmup_steps, seed
+    "rate": _number_at_least(0.0),           # lr, weight_decay, grad_clip, warmup_epochs
+    "probability": _checks.probability,      # dropout
+}
+
+
+def option_rules(**kinds):
+    """{option: check} for check_options, from option=kind keywords (kinds: "count", "count or
+    zero", "rate", "probability")."""
+    return {name: _RULES[kind] for name, kind in kinds.items()}
+
+
+def check_options(config, rules, flags=False):
+    """Raise a ValueError for the first option of ``config`` out of its range (``rules`` from
+    option_rules; None values mean "the default" and pass). Errors name the option as the
+    configuration field (``batch_size``), or with ``flags`` as retrograd train's option
+    (``--batch-size``).
+
+    Example:
+        >>> from retrograd.training.image import TrainConfig
+        >>> check_options(TrainConfig(epochs=0), option_rules(epochs="count"), flags=True)
+        Traceback (most recent call last):
+        ValueError: train: --epochs must be an int >= 1, got 0
+    """
+    for name, check in rules.items():
+        value = getattr(config, name)
+        if value is not None:
+            check("train", "--" + name.replace("_", "-") if flags else name, value)
+    return config
+
+
+def check_full_batches(loader, what):
+    """A job that drops the last partial batch needs at least one full batch: else its loop
+    would wait forever for one."""
+    if len(loader) == 0:
+        n = len(loader.dataset)
+        raise ValueError(f"train: batch_size {loader.batch_size} is larger than the {n} {what} "
+                         f"(every batch is full, the rest of an epoch is dropped); use a "
+                         f"batch size of at most {n}")
+
+
+def endless_batches(loader):
+    """Training batches without end: epoch after epoch of ``loader``."""
+    while True:
+        empty = True
+        for batch in loader:
+            empty = False
+            yield batch
+        if empty:
+            raise ValueError("train: the data loader gave no batch in a whole epoch")
+
+
+# ----------------------------------------------------------------------------- run folders
+def check_run_folder(out):
+    """Raise, before any work, if ``out`` cannot become the run folder: it is a file, a part of
+    its path is a file, or it (or the directory it would be created in) is not writable."""
+    existing = out
+    while existing and not os.path.exists(existing):
+        existing = os.path.dirname(existing)
+    existing = existing or "."
+    if not os.path.isdir(existing):
+        where = "it is" if existing == out else f"{existing!r} is"
+        raise NotADirectoryError(f"train: cannot use {out!r} as the run folder: {where} a file, "
+                                 f"not a directory")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        where = "" if existing == out else f" in {existing!r}"
+        raise PermissionError(f"train: cannot write the run folder {out!r}: permission "
+                              f"denied{where}")
+    return out
+
+
+def make_run_folder(out):
+    """Create the run folder ``out`` (and its parents) if needed; errors name it."""
+    check_run_folder(out)
+    try:
+        os.makedirs(out, exist_ok=True)
+    except OSError as e:
+        raise OSError(e.errno, f"train: cannot create the run folder {out!r}: "
+                               f"{e.strerror}") from None
+    return out
+
+
+# ----------------------------------------------------------------------------- checkpoints
+_STATE_KEYS = ("model", "optimizer", "scheduler", "loader", "rng", "step", "history", "config")
+
+
+def read_checkpoint(path, owner="train"):
+    """The state saved by a training job at ``path``, checked to be one (any job's: see its
+    "job" entry, absent for image classification). A missing, unreadable or damaged file
+    raises the error of ``load``; another safetensors file a ValueError naming it."""
+    state = load(path)
+    if not isinstance(state, dict) or not isinstance(state.get("config"), dict) \
+            or not set(_STATE_KEYS) <= set(state):
+        held = (f"the entries {sorted(map(str, state))[:6]}" if isinstance(state, dict)
+                else _checks.describe(state))
+        raise ValueError(f"{owner}: {path!r} is not a checkpoint written by retrograd train (it "
+                         f"holds {held}); give the checkpoint.safetensors of a run folder")
+    return state
+
+
+def config_from(config_class, state, path):
+    """The configuration saved in a checkpoint, as ``config_class``."""
+    fields = {f.name for f in dataclasses.fields(config_class)}
+    unknown = sorted(set(state["config"]) - fields)
+    if unknown:
+        raise ValueError(f"train: the configuration in {path!r} has options this version of "
+                         f"retrograd does not know: {unknown} (written by a newer version?)")
+    return config_class(**state["config"])
+
+
+def save_state(run, out):
+    """The run's checkpoint, written atomically to <out>/checkpoint.safetensors; afterwards
+    ``run.checkpoint`` is its path (what an interrupted run resumes from)."""
+    path = os.path.join(out, CHECKPOINT)
+    before = _identity(path)
+    try:
+        save(run.state(), path)
+    finally:  # interrupted or not: once the rename is done, the new checkpoint is there
+        if _identity(path) != before:
+            run.checkpoint = path
+
+
+def _identity(path):
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return st.st_dev, st.st_ino, st.st_mtime_ns, st.st_size
+
+
+# ----------------------------------------------------------------------------- interruptions
+class TrainingInterrupted(KeyboardInterrupt):
+    """Ctrl-C during a training job: a KeyboardInterrupt that knows the run folder (``out``),
+    the checkpoint to resume from (``checkpoint``: the last one this run wrote, else the one
+    it was resumed from, else None) and the command that resumes it (``resume_command``)."""
+
+    def __init__(self, out, checkpoint, resume_command):
+        self.out, self.checkpoint, self.resume_command = out, checkpoint, resume_command
+        super().__init__(f"interrupted; resume with: {resume_command}" if checkpoint else
+                         f"interrupted before the first checkpoint was written to {out!r}; "
+                         f"nothing to resume")
+
+
+@contextlib.contextmanager
+def interruptible(run, out, repeat=()):
+    """Turn a KeyboardInterrupt inside the block into a TrainingInterrupted for ``run`` (whose
+    ``checkpoint`` save_state keeps). Resuming from the last checkpoint is bit-identical to
+    a run never interrupted. The command names the run folder when it was chosen by default
+    (resuming would choose a new one); when this run wrote no checkpoint but was resumed, it
+    resumes from the same file with the same folder and the options in ``repeat`` (the
+    options a resumed run may change)."""
+    try:
+        yield
+    except KeyboardInterrupt as e:
+        if isinstance(e, TrainingInterrupted):
+            raise
+        config, checkpoint, words = run.config, run.checkpoint, None
+        if checkpoint is not None:
+            words = ["--resume", checkpoint] + (["--out", out] if config.out is None else [])
+        elif config.resume:
+            checkpoint = config.resume
+            words = ["--resume", checkpoint, "--out", out]
+            for name in repeat:
+                words += ["--" + name.replace("_", "-"), str(getattr(config, name))]
+        command = shlex.join(["retrograd", "train"] + words) if words else None
+        raise TrainingInterrupted(out, checkpoint, command) from e
 
 
 def _bar(enabled, **kwargs):
     """A tqdm progress bar on stderr, or None when disabled or tqdm is missing."""
     if not enabled:
         return None
+    bar_class = _bar_class()
+    if bar_class is None:
+        return None
+    return bar_class(leave=True, mininterval=0.5, file=sys.stderr, **kwargs)
+
+
+@functools.cache
+def _bar_class():
+    """tqdm, except that a bar whose construction a Ctrl-C cut short is dropped quietly:
+    tqdm's own __del__ would print a traceback about its missing attributes at exit."""
     try:
         from tqdm import tqdm
     except ImportError:
         return None
-    return tqdm(leave=True, mininterval=0.5, file=sys.stderr, **kwargs)
+
+    class Bar(tqdm):
+        def __del__(self):
+            if hasattr(self, "pos") and hasattr(self, "last_print_t"):  # fully built
+                super().__del__()
+
+    return Bar
 
 
 class Progress:
@@ -137,11 +340,12 @@ def resumed_config(config, job, config_class, what):
     change) and its state. ``what`` names the job in the error for another job's file."""
     if not config.resume:
         return config, None
-    resumed = load(config.resume)
+    resumed = read_checkpoint(config.resume)
     if resumed.get("job") != job:
         raise ValueError(f"train: {config.resume!r} is not a {what} checkpoint")
     overrides = {k: getattr(config, k) for k in ("out", "progress")}
-    config = dataclasses.replace(config_class(**resumed["config"]), resume=config.resume,
+    config = dataclasses.replace(config_from(config_class, resumed, config.resume),
+                                 resume=config.resume,
                                  **{k: v for k, v in overrides.items() if v is not None})
     return config, resumed
 
@@ -157,19 +361,17 @@ def train_steps(run, train_step, evaluate_and_save, checkpoint, stop_after=None,
     config = run.config
     last = config.steps if stop_after is None else min(config.steps, run.step + stop_after)
     bar = StepProgress(config.progress, config.steps, initial=run.step)
-    started, batches = time.perf_counter(), run.batches()
-    while run.step < last:
-        loss = train_step(run, *next(batches))
-        run.loss_sum, run.loss_count = run.loss_sum + loss, run.loss_count + 1
-        bar.update(describe(run, loss))
-        if run.step % config.eval_interval == 0 or run.step == config.steps:
-            evaluate_and_save(run, started)
-            started = time.perf_counter()
-    bar.close()
+    started, batches = time.perf_counter(), endless_batches(run.loader)
+    try:
+        while run.step < last:
+            loss = train_step(run, *next(batches))
+            run.loss_sum, run.loss_count = run.loss_sum + loss, run.loss_count + 1
+            bar.update(describe(run, loss))
+            if run.step % config.eval_interval == 0 or run.step == config.steps:
+                evaluate_and_save(run, started)
+                started = time.perf_counter()
+    finally:  # on Ctrl-C too, so that the next line starts on a line of its own
+        bar.close()
     if run.step < config.steps and (not run.history or run.history[-1]["step"] != run.step):
         checkpoint(run)
 
-
-def save_state(run, out):
-    """The run's checkpoint, written atomically to <out>/checkpoint.safetensors."""
-    save(run.state(), os.path.join(out, CHECKPOINT))

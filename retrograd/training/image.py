@@ -8,7 +8,6 @@ also holds ``metrics.json``, ``curves.png`` (loss and accuracy per epoch) and ``
 """
 
 import dataclasses
-import os
 import time
 
 
@@ -20,11 +19,12 @@ from retrograd.datasets.transforms import (
 )
 from retrograd.models import MODELS, build_model
 from retrograd.nn import functional as F
-from retrograd.training.common import (CHECKPOINT, Progress, optimizer_step,
-                                       restore_training_state, run_folder, say, training_state,
+from retrograd.training.common import (Progress, check_options, check_run_folder, config_from,
+                                       interruptible, make_run_folder, optimizer_step,
+                                       option_rules, read_checkpoint, restore_training_state,
+                                       run_folder, save_state, say, training_state,
                                        write_outputs)
 from retrograd.utils.data import DataLoader
-from retrograd.utils.serialization import load, save
 
 __all__ = ["TrainConfig", "train", "load_image_data", "DATA_DEFAULTS", "evaluate"]
 
@@ -46,6 +46,15 @@ class TrainConfig:
     resume: str = None
     progress: bool = True
     limit_train: int = None  # use only the first N training samples (quick runs, tests)
+
+    def check(self, flags=False):
+        """Raise a ValueError for an option out of its range (None, the default, passes);
+        ``flags`` names options as retrograd train's (--batch-size) instead of fields."""
+        return check_options(self, _RULES, flags)
+
+
+_RULES = option_rules(epochs="count", batch_size="count", lr="rate", weight_decay="rate",
+                      warmup_epochs="rate", seed="count or zero", limit_train="count")
 
 
 # Per data set: what `retrograd train` uses unless told otherwise.
@@ -82,6 +91,9 @@ def _parse_data(spec):
                          f"fashion-mnist:DIR or cifar10:DIR")
     if name != "digits" and not root:
         raise ValueError(f"train: {name} needs a directory, e.g. --data {name}:/path/to/files")
+    if name == "digits" and root:
+        raise ValueError(f"train: the digits data is shipped with retrograd and takes no "
+                         f"directory, got {spec!r}; use --data digits")
     return name, root or None
 
 
@@ -172,6 +184,7 @@ class _Run:
             self.optimizer, warmup_steps=warmup, start_factor=0.1,
             total_steps=max(config.epochs * steps_per_epoch, warmup + 1))
         self.epoch, self.step, self.history = 0, 0, []
+        self.checkpoint = None  # the last checkpoint this run wrote
 
     def state(self):
         return {**training_state(self), "epoch": self.epoch}
@@ -216,45 +229,59 @@ def train(config, stop_after=None):
 
     ``stop_after`` ends this call after that many epochs (the learning-rate schedule still
     spans ``config.epochs``), leaving a checkpoint to resume from, as an interruption would.
+    A KeyboardInterrupt (Ctrl-C) during training becomes a TrainingInterrupted, which names
+    the checkpoint to resume from. Each epoch's line is printed once its checkpoint is saved.
     """
     resumed = None
+    config.check()
     if config.resume:
-        resumed = load(config.resume)
-        saved = TrainConfig(**resumed["config"])
+        resumed = read_checkpoint(config.resume)
+        if resumed.get("job", "image") != "image":
+            raise ValueError(f"train: {config.resume!r} is not an image-classification "
+                             f"checkpoint (it is a {resumed['job']} one)")
+        saved = config_from(TrainConfig, resumed, config.resume)
         overrides = {k: getattr(config, k) for k in ("epochs", "out", "progress")
                      if getattr(config, k) is not None}
         config = dataclasses.replace(saved, resume=config.resume, **overrides)
-    config = _resolve(config)
+    config = _resolve(config).check()
+    out = check_run_folder(run_folder(config, _parse_data(config.data)[0]))
     run = _Run(config)
     if resumed is not None:
         run.restore(resumed)
-    out = run_folder(config, _parse_data(config.data)[0])
-    os.makedirs(out, exist_ok=True)
+    make_run_folder(out)
     say(config, f"retrograd train: {config.model} on {run.info['name']} "
                  f"({len(run.train_set)} train / {len(run.test_set)} test images), "
                  f"{sum(p.numel() for p in run.model.parameters()):,} parameters -> {out}")
     last = config.epochs if stop_after is None else min(config.epochs, run.epoch + stop_after)
-    while run.epoch < last:
-        bar = Progress(config.progress, run.epoch + 1, config.epochs, len(run.train_set))
-        started = time.perf_counter()
-        train_loss, train_acc, rate = _train_epoch(run, bar)
-        bar.close()
-        test_loss, test_acc = evaluate(run.model, run.test_set)
-        run.epoch += 1
-        run.history.append(dict(epoch=run.epoch, step=run.step, train_loss=train_loss,
-                                train_acc=train_acc, test_loss=test_loss, test_acc=test_acc,
-                                samples_per_s=rate, seconds=time.perf_counter() - started,
-                                lr=run.scheduler.get_last_lr()[0]))
-        say(config, f"epoch {run.epoch}/{config.epochs}: train loss {train_loss:.4f} "
-                     f"acc {train_acc:.4f} | test loss {test_loss:.4f} acc {test_acc:.4f} | "
-                     f"{rate:,.0f} img/s")
-        save(run.state(), os.path.join(out, CHECKPOINT))
-        write_outputs(out, config, run.info, run.history)
+    with interruptible(run, out, repeat=("epochs",)):
+        while run.epoch < last:
+            _epoch(run, out)
     summary = dict(out=out, epochs=run.epoch, history=run.history,
                    test_acc=run.history[-1]["test_acc"] if run.history else None,
                    model=run.model)
-    say(config, f"done: test accuracy {summary['test_acc']:.4f}; checkpoint, metrics.json, "
-                 f"curves.png and report.html in {out}")
+    if run.epoch == config.epochs:
+        say(config, f"done: test accuracy {summary['test_acc']:.4f}; checkpoint, "
+                     f"metrics.json, curves.png and report.html in {out}")
     return summary
 
 
+def _epoch(run, out):
+    """One epoch: train, evaluate, save the checkpoint and the outputs, print its line."""
+    config = run.config
+    bar = Progress(config.progress, run.epoch + 1, config.epochs, len(run.train_set))
+    started = time.perf_counter()
+    try:
+        train_loss, train_acc, rate = _train_epoch(run, bar)
+    finally:  # on Ctrl-C too, so that the next line starts on a line of its own
+        bar.close()
+    test_loss, test_acc = evaluate(run.model, run.test_set)
+    run.epoch += 1
+    run.history.append(dict(epoch=run.epoch, step=run.step, train_loss=train_loss,
+                            train_acc=train_acc, test_loss=test_loss, test_acc=test_acc,
+                            samples_per_s=rate, seconds=time.perf_counter() - started,
+                            lr=run.scheduler.get_last_lr()[0]))
+    save_state(run, out)
+    write_outputs(out, config, run.info, run.history)
+    say(config, f"epoch {run.epoch}/{config.epochs}: train loss {train_loss:.4f} "
+                 f"acc {train_acc:.4f} | test loss {test_loss:.4f} acc {test_acc:.4f} | "
+                 f"{rate:,.0f} img/s")

@@ -29,11 +29,12 @@ from retrograd import optim
 from retrograd.datasets.text import CharTokenizer, load_text_splits
 from retrograd.models.gpt import GPT, GPTConfig
 from retrograd.nn import functional as F
-from retrograd.training.common import (optimizer_step, restore_training_state, resumed_config,
-                                       run_folder, save_state, say, train_steps, training_state,
-                                       write_step_outputs)
+from retrograd.training.common import (check_full_batches, check_options, check_run_folder,
+                                       interruptible, make_run_folder, optimizer_step,
+                                       option_rules, read_checkpoint, restore_training_state,
+                                       resumed_config, run_folder, save_state, say, train_steps,
+                                       training_state, write_step_outputs)
 from retrograd.utils.data import DataLoader
-from retrograd.utils.serialization import load
 
 __all__ = ["LMConfig", "train", "sample", "evaluate_loss", "load_gpt", "JOB"]
 
@@ -67,6 +68,18 @@ class LMConfig:
     resume: str = None
     progress: bool = True
 
+    def check(self, flags=False):
+        """Raise a ValueError for an option out of its range (None, the default, passes);
+        ``flags`` names options as retrograd train's (--batch-size) instead of fields."""
+        return check_options(self, _RULES, flags)
+
+
+_RULES = option_rules(steps="count", batch_size="count", context="count", n_layer="count",
+                      n_head="count", d_model="count", dropout="probability", lr="rate",
+                      min_lr="rate", weight_decay="rate", warmup_steps="count or zero",
+                      grad_clip="rate", eval_interval="count", eval_windows="count",
+                      seed="count or zero")
+
 
 def text_path(spec):
     """'text:PATH' -> PATH."""
@@ -99,12 +112,14 @@ class _Run:
         self.model = GPT(self.model_config)
         self.loader = DataLoader(self.train_set, batch_size=config.batch_size, shuffle=True,
                                  drop_last=True)
+        check_full_batches(self.loader, f"training windows of {config.context} characters in "
+                                        f"{self.path!r}")
         self.optimizer = optim.AdamW(_param_groups(self.model, config.weight_decay),
                                      lr=config.lr, betas=(0.9, 0.99))
         self.scheduler = optim.lr_scheduler.LinearWarmup(
             self.optimizer, warmup_steps=config.warmup_steps, start_factor=0.0,
             total_steps=max(config.steps, config.warmup_steps + 1), eta_min=config.min_lr)
-        self.step, self.history = 0, []
+        self.step, self.history, self.checkpoint = 0, [], None
         self.loss_sum, self.loss_count, self.tokens = 0.0, 0, 0
 
     def state(self):
@@ -118,11 +133,6 @@ class _Run:
         if state["vocab"] != self.tokenizer.chars:
             raise ValueError(f"train: the checkpoint's vocabulary differs from {self.path!r}'s; "
                              f"resume with the text it was trained on")
-
-    def batches(self):
-        """Training batches without end: epoch after epoch of shuffled windows."""
-        while True:
-            yield from self.loader
 
 
 def evaluate_loss(model, dataset, batch_size=64, limit=None):
@@ -179,12 +189,13 @@ def train(config, stop_after=None):
     ``stop_after`` ends this call after that many steps (the schedule still spans
     ``config.steps``), leaving a checkpoint to resume from, as an interruption would.
     """
-    config, resumed = resumed_config(config, JOB, LMConfig, "language-model")
+    config, resumed = resumed_config(config.check(), JOB, LMConfig, "language-model")
+    config.check()
+    out = check_run_folder(run_folder(config, "text"))
     run = _Run(config)
     if resumed is not None:
         run.restore(resumed)
-    out = run_folder(config, "text")
-    os.makedirs(out, exist_ok=True)
+    make_run_folder(out)
     say(config, f"retrograd train: gpt on {run.path} ({len(run.train_set.ids):,} train / "
                 f"{len(run.val_set.ids):,} validation characters, vocabulary "
                 f"{run.tokenizer.vocab_size}), {_parameter_count(run):,} parameters -> {out}")
@@ -192,13 +203,14 @@ def train(config, stop_after=None):
     def evaluate_and_save(run, started):
         val_loss = evaluate_loss(run.model, run.val_set, limit=config.eval_windows)
         row = _log(run, started, val_loss)
+        _checkpoint(run, out)
         say(config, f"\nstep {run.step}/{config.steps}: train loss {row['train_loss']:.4f} "
                     f"| val loss {val_loss:.4f} | {row['tokens_per_s']:,.0f} tok/s")
-        _checkpoint(run, out)
 
-    train_steps(run, _train_step, evaluate_and_save, lambda run: _checkpoint(run, out),
-                stop_after, describe=lambda run, loss: (
-                    f"loss={loss:.4f} lr={run.scheduler.get_last_lr()[0]:.2e}"))
+    with interruptible(run, out):
+        train_steps(run, _train_step, evaluate_and_save, lambda run: _checkpoint(run, out),
+                    stop_after, describe=lambda run, loss: (
+                        f"loss={loss:.4f} lr={run.scheduler.get_last_lr()[0]:.2e}"))
     val = run.history[-1]["val_loss"] if run.history else None
     if run.step == config.steps:
         say(config, f"done: validation loss {val:.4f} nats/char after {run.step} steps; "
@@ -222,9 +234,7 @@ def _checkpoint(run, out):
 # ----------------------------------------------------------------------------- sampling
 def load_gpt(checkpoint):
     """(model in eval mode, tokenizer) from a language-model checkpoint."""
-    if not os.path.isfile(checkpoint):
-        raise FileNotFoundError(f"sample: no such checkpoint {checkpoint!r}")
-    state = load(checkpoint)
+    state = read_checkpoint(checkpoint, owner="sample")
     if state.get("job") != JOB:
         raise ValueError(f"sample: {checkpoint!r} is not a language-model checkpoint (written "
                          f"by retrograd train --model gpt)")
@@ -250,6 +260,7 @@ def sample(checkpoint, prompt=None, length=500, temperature=1.0, top_k=None, see
         raise ValueError(f"sample: the prompt has {len(ids)} characters, longer than the "
                          f"model's context of {model.config.context}")
     length = _checks.non_negative_int("sample", "length", length)
+    seed = _checks.non_negative_int("sample", "seed", seed)
     generator = np.random.Generator(np.random.PCG64(seed))
     out = model.generate(ids[None, :], length, temperature=temperature, top_k=top_k,
                          generator=generator)

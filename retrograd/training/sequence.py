@@ -11,7 +11,6 @@ continues from it bit-identically) and ``metrics.json``, ``curves.png`` and ``re
 """
 
 import dataclasses
-import os
 import time
 
 import numpy as np
@@ -21,7 +20,9 @@ from retrograd import optim
 from retrograd.datasets.sequence_tasks import BOS, EOS, PAD, TASKS, VOCAB, decode, make_task
 from retrograd.models.seq2seq import Seq2SeqTransformer
 from retrograd.nn import functional as F
-from retrograd.training.common import (optimizer_step, restore_training_state, resumed_config,
+from retrograd.training.common import (check_full_batches, check_options, check_run_folder,
+                                       interruptible, make_run_folder, optimizer_step,
+                                       option_rules, restore_training_state, resumed_config,
                                        run_folder, save_state, say, train_steps, training_state,
                                        write_step_outputs)
 from retrograd.utils.data import DataLoader
@@ -56,6 +57,18 @@ class SeqConfig:
     resume: str = None
     progress: bool = True
 
+    def check(self, flags=False):
+        """Raise a ValueError for an option out of its range (None, the default, passes);
+        ``flags`` names options as retrograd train's (--batch-size) instead of fields."""
+        return check_options(self, _RULES, flags)
+
+
+_RULES = option_rules(steps="count", batch_size="count", lr="rate", weight_decay="rate",
+                      warmup_steps="count or zero", grad_clip="rate", d_model="count",
+                      nhead="count", num_layers="count", dim_feedforward="count",
+                      dropout="probability", n_train="count", n_test="count",
+                      eval_interval="count", seed="count or zero")
+
 
 # Steps that reach >= 99% held-out exact match with the defaults (reverse: 100% after 1000;
 # add: 99.5% after 3000).
@@ -85,12 +98,14 @@ class _Run:
             max_len=max(self.max_len, self.train_set.src.shape[1], self.test_set.src.shape[1]))
         self.loader = DataLoader(self.train_set, batch_size=config.batch_size, shuffle=True,
                                  drop_last=True)
+        check_full_batches(self.loader, f"training problems of {config.data} (n_train)")
         self.optimizer = optim.AdamW(self.model.parameters(), lr=config.lr,
                                      weight_decay=config.weight_decay)
         self.scheduler = optim.lr_scheduler.LinearWarmup(
             self.optimizer, warmup_steps=config.warmup_steps, start_factor=0.0,
             total_steps=max(config.steps, config.warmup_steps + 1))
         self.step, self.history, self.loss_sum, self.loss_count = 0, [], 0.0, 0
+        self.checkpoint = None  # the last checkpoint this run wrote
 
     def state(self):
         return {"job": JOB, **training_state(self), "running": [self.loss_sum, self.loss_count]}
@@ -98,10 +113,6 @@ class _Run:
     def restore(self, state):
         restore_training_state(self, state)
         self.loss_sum, self.loss_count = state["running"]
-
-    def batches(self):
-        while True:
-            yield from self.loader
 
 
 def exact_match(model, dataset, max_len, batch_size=500):
@@ -125,20 +136,21 @@ def train(config, stop_after=None):
     """Train as configured (or resume); returns the run's summary dict (out, steps, history,
     test_exact_match, model). ``stop_after`` ends this call after that many steps, leaving a
     checkpoint to resume from."""
-    config, resumed = resumed_config(config, JOB, SeqConfig, "sequence-task")
+    config, resumed = resumed_config(config.check(), JOB, SeqConfig, "sequence-task")
     _check(config)
     if config.steps is None:
         config = dataclasses.replace(config, steps=DEFAULT_STEPS[config.data])
+    out = check_run_folder(run_folder(config.check(), config.data))
     run = _Run(config)
     if resumed is not None:
         run.restore(resumed)
-    out = run_folder(config, config.data)
-    os.makedirs(out, exist_ok=True)
+    make_run_folder(out)
     say(config, f"retrograd train: seq2seq on {config.data} ({len(run.train_set)} train / "
                 f"{len(run.test_set)} held-out problems), "
                 f"{sum(p.numel() for p in run.model.parameters()):,} parameters -> {out}")
-    train_steps(run, _train_step, lambda run, started: _evaluate_and_save(run, out, started),
-                lambda run: save_state(run, out), stop_after)
+    with interruptible(run, out):
+        train_steps(run, _train_step, lambda run, started: _evaluate_and_save(run, out, started),
+                    lambda run: save_state(run, out), stop_after)
     accuracy = run.history[-1]["test_exact_match"] if run.history else None
     if run.step == config.steps:
         say(config, f"done: held-out exact match {accuracy:.4f} after {run.step} steps; "
@@ -155,9 +167,9 @@ def _evaluate_and_save(run, out, started):
                lr=run.scheduler.get_last_lr()[0])
     run.history.append(row)
     run.loss_sum, run.loss_count = 0.0, 0
-    say(run.config, f"\nstep {run.step}/{run.config.steps}: train loss {row['train_loss']:.4f} "
-                    f"| held-out exact match {accuracy:.4f}")
     save_state(run, out)
     info = dict(name=run.config.data, n_train=len(run.train_set), n_test=len(run.test_set))
     write_step_outputs(out, run.config, info, run.history, ("test_exact_match",),
                        title=f"seq2seq on {run.config.data}")
+    say(run.config, f"\nstep {run.step}/{run.config.steps}: train loss {row['train_loss']:.4f} "
+                    f"| held-out exact match {accuracy:.4f}")

@@ -37,8 +37,8 @@ bytes: it never executes code (no pickle).
 Atomic writes. ``save`` writes a temporary file ``.<name>.<8 hex digits>.tmp`` in the target's
 directory, flushes and fsyncs it, renames it onto the target with ``os.replace`` and fsyncs the
 directory. On an error the temporary is removed and the previous file is untouched; a process
-killed mid-write (kill -9, power loss) leaves the old complete file at the path and may leave
-a stray temporary behind, safe to delete.
+killed mid-write (kill -9, power loss) leaves the old complete file at the path and a stray
+temporary beside it, which the next save of the same path removes (see ``atomic_write``).
 
 NOTE: assumes a little-endian host, like the safetensors readers themselves. Big-endian arrays
 (such as ones read from IDX files) are byte-swapped on save.
@@ -48,6 +48,7 @@ import errno
 import json
 import math
 import os
+import re
 import secrets
 import struct
 
@@ -232,10 +233,27 @@ def atomic_write(path, write, owner="save"):
     a reader sees the old file or the new one, never half of one, and an interrupted write
     leaves no temporary behind. ``owner`` names the caller in errors.
 
+    Stale temporaries. A writer killed mid-write (kill -9, a crash, power loss) cannot remove
+    its temporary; the next write of the same ``path`` does, before writing its own, so that
+    repeated crashes cannot fill the disk. It removes only this module's temporaries of that
+    very path (names ``.<name>.<8 lowercase hex digits>.tmp`` in its directory, regular
+    files), and never one that another writer is still writing: every writer holds an
+    exclusive advisory lock (``fcntl.flock``) on its temporary from just after creating it
+    until it has been renamed onto ``path``, and a temporary is stale exactly when that lock
+    can be taken. The kernel drops a lock when its process dies, however it dies, so no PID
+    bookkeeping is needed (PIDs are reused, and mean nothing on a shared filesystem read from
+    another host). The cleaner unlinks a temporary only while holding its lock, and a writer
+    that finds its new temporary unlinked once it holds the lock (a cleaner came between the
+    creation and the lock) starts again with a new one. Where locks are unavailable (Windows,
+    a filesystem that refuses flock) stale temporaries are left alone, as before.
+
     Example:
         >>> import os, tempfile
         >>> with tempfile.TemporaryDirectory() as tmp:
         ...     path = os.path.join(tmp, "notes.txt")
+        ...     stale = os.path.join(tmp, ".notes.txt.0123abcd.tmp")  # left by a killed writer
+        ...     with open(stale, "wb") as f:
+        ...         _ = f.write(b"half a fi")
         ...     atomic_write(path, lambda f: f.write(b"saved whole"))
         ...     open(path).read(), os.listdir(tmp)
         ('saved whole', ['notes.txt'])
@@ -247,33 +265,131 @@ def atomic_write(path, write, owner="save"):
     if not os.path.isdir(directory):
         raise FileNotFoundError(f"{owner}: cannot write {path!r}: directory {directory!r} does "
                                 f"not exist")
-    temporary, fd = _create_temporary(path)
+    try:
+        _remove_stale_temporaries(path)
+        temporary, fd = _create_temporary(path)
+    except OSError as e:
+        raise _write_error(e, owner, path) from e
     try:
         with os.fdopen(fd, "wb") as f:
             write(f)
             f.flush()
             os.fsync(f.fileno())
-        os.replace(temporary, path)
-    except BaseException:  # KeyboardInterrupt too: never leave a half-written temporary
-        try:
-            os.unlink(temporary)
-        except OSError:
-            pass
+            if _flock is not None:
+                # renamed while open, so still locked: a cleaner never sees it unlocked
+                os.replace(temporary, path)
+        if _flock is None:
+            os.replace(temporary, path)  # Windows cannot rename an open file
+    except BaseException as e:  # KeyboardInterrupt too: never leave a half-written temporary
+        _unlink_quietly(temporary)
+        if isinstance(e, OSError) and e.errno is not None and e.strerror is not None:
+            raise _write_error(e, owner, path) from e
         raise
     _fsync_directory(directory)
 
 
+def _write_error(e, owner, path):
+    """An OSError from the system (no space left, permission denied, ...) as the same kind of
+    error, with a message that names the owner and the path."""
+    if e.strerror is None:  # one of ours, already worded
+        return e
+    return OSError(e.errno, f"{owner}: cannot write {path!r}: {e.strerror}", e.filename)
+
+
+try:
+    from fcntl import LOCK_EX, LOCK_NB
+    from fcntl import flock as _flock
+except ImportError:  # Windows
+    _flock = None
+
+
+def _temporary_pattern(path):
+    """(directory, compiled pattern) of the temporaries of ``path``: .<name>.<8 hex>.tmp."""
+    head, tail = os.path.split(os.path.abspath(path))
+    # tail[:200] keeps the name under the usual 255-byte limit
+    return head, re.compile(re.escape(f".{tail[:200]}.") + r"[0-9a-f]{8}\.tmp")
+
+
 def _create_temporary(path):
-    """A new file ``.<name>.<8 hex digits>.tmp`` beside path, opened for writing."""
+    """A new file ``.<name>.<8 hex digits>.tmp`` beside path, opened for writing and locked
+    (see atomic_write)."""
     head, tail = os.path.split(os.path.abspath(path))
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
     while True:
-        # tail[:200] keeps the name under the usual 255-byte limit
         temporary = os.path.join(head, f".{tail[:200]}.{secrets.token_hex(4)}.tmp")
         try:
-            return temporary, os.open(temporary, flags, 0o666)  # the umask applies, as for open()
+            fd = os.open(temporary, flags, 0o666)  # the umask applies, as for open()
         except FileExistsError:
             continue
+        try:
+            if _lock(fd, blocking=True) and not _same_file(temporary, fd):
+                os.close(fd)  # a cleaner removed it between the creation and the lock
+                continue
+        except BaseException:
+            os.close(fd)
+            _unlink_quietly(temporary)
+            raise
+        return temporary, fd
+
+
+def _unlink_quietly(name):
+    try:
+        os.unlink(name)
+    except OSError:
+        pass
+
+
+def _lock(fd, blocking):
+    """Take the exclusive lock on ``fd``: True if taken; False if another process holds it
+    (non-blocking), or if locks are unavailable here."""
+    if _flock is None:
+        return False
+    try:
+        _flock(fd, LOCK_EX if blocking else LOCK_EX | LOCK_NB)
+    except BlockingIOError:
+        return False
+    except OSError as e:
+        if e.errno in (errno.ENOLCK, errno.EINVAL, errno.EBADF,
+                       getattr(errno, "EOPNOTSUPP", errno.EINVAL)):
+            return False  # the filesystem refuses locks: nothing to tell stale from live
+        raise
+    return True
+
+
+def _same_file(name, fd):
+    """True if ``name`` is still a link to the open file ``fd``."""
+    try:
+        st = os.stat(name, follow_symlinks=False)
+    except FileNotFoundError:
+        return False
+    opened = os.fstat(fd)
+    return (st.st_dev, st.st_ino) == (opened.st_dev, opened.st_ino)
+
+
+def _remove_stale_temporaries(path):
+    """Remove the temporaries of ``path`` that no live writer holds (see atomic_write)."""
+    if _flock is None:
+        return
+    head, pattern = _temporary_pattern(path)
+    try:
+        entries = [e for e in os.scandir(head) if pattern.fullmatch(e.name)]
+    except OSError:
+        return
+    for entry in entries:
+        try:
+            if not entry.is_file(follow_symlinks=False):
+                continue
+            fd = os.open(entry.path, os.O_RDWR | getattr(os, "O_NOFOLLOW", 0))
+        except OSError:
+            continue  # gone already, or not ours to open
+        try:
+            # unlinked only while locked, and only if the name still leads to what is locked
+            if _lock(fd, blocking=False) and _same_file(entry.path, fd):
+                os.unlink(entry.path)
+        except OSError:
+            pass
+        finally:
+            os.close(fd)
 
 
 def _fsync_directory(directory):
@@ -319,16 +435,23 @@ def load(path):
         f = open(path, "rb")
     except FileNotFoundError:
         raise FileNotFoundError(f"load: no such file: {path!r}") from None
+    except IsADirectoryError:
+        raise IsADirectoryError(f"load: {path!r} is a directory, not a file") from None
+    except OSError as e:  # permission denied, ...
+        raise _read_error(e, path, "open") from None
     with f:
-        size = os.fstat(f.fileno()).st_size
-        header, data_start = _read_header(f, size, path)
-        metadata = header.pop("__metadata__", None)
-        _check_metadata(metadata, path)
-        entries = {name: _check_entry(name, entry, size - data_start, path)
-                   for name, entry in header.items()}
-        _check_layout(entries, size - data_start, path)
-        arrays = {name: _read_array(f, data_start, name, entry, path)
-                  for name, entry in entries.items()}
+        try:
+            size = os.fstat(f.fileno()).st_size
+            header, data_start = _read_header(f, size, path)
+            metadata = header.pop("__metadata__", None)
+            _check_metadata(metadata, path)
+            entries = {name: _check_entry(name, entry, size - data_start, path)
+                       for name, entry in header.items()}
+            _check_layout(entries, size - data_start, path)
+            arrays = {name: _read_array(f, data_start, name, entry, path)
+                      for name, entry in entries.items()}
+        except OSError as e:  # an I/O error while reading
+            raise _read_error(e, path, "read") from None
     structure = (metadata or {}).get(_STRUCTURE_KEY)
     if structure is None:
         return {name: make_tensor(_tensor_array(arrays, name, path)) for name in arrays}
@@ -337,6 +460,12 @@ def load(path):
 
 def _error(path, what):
     return ValueError(f"load: cannot read {path!r}: {what}")
+
+
+def _read_error(e, path, verb):
+    """A system error on opening or reading ``path`` as the same kind of error, naming it."""
+    reason = e.strerror or str(e)
+    return OSError(e.errno, f"load: cannot {verb} {path!r}: {reason[:1].lower()}{reason[1:]}")
 
 
 def _read_header(f, size, path):

@@ -107,3 +107,20 @@ def test_missing_empty_and_too_short_files_are_clear_errors(tmp_path):
     (tmp_path / "short.txt").write_text("abcdefghij" * 5)
     with pytest.raises(ValueError, match="too few for a 90%/10% split with context 8"):
         load_text_splits(str(tmp_path / "short.txt"), context=8)
+
+
+def test_a_directory_a_binary_file_and_an_unreadable_file_name_the_path(tmp_path, monkeypatch):
+    with pytest.raises(IsADirectoryError, match="text data: '.*' is a directory"):
+        load_text(str(tmp_path))
+    binary = tmp_path / "binary.txt"
+    binary.write_bytes(b"ok\xff\xfe")
+    with pytest.raises(ValueError, match=r"text data: '.*binary.txt' is not UTF-8 text \(byte "
+                                         r"0xff at offset 2\)"):
+        load_text(str(binary))
+
+    def refuse(*args, **kwargs):
+        raise PermissionError(13, "Permission denied", str(binary))
+    monkeypatch.setattr("builtins.open", refuse)
+    with pytest.raises(PermissionError, match=r"text data: cannot read '.*binary.txt': "
+                                              r"Permission denied"):
+        load_text(str(binary))

@@ -57,7 +57,10 @@ def _check(ours, theirs, inputs, self_attention=False, dtype=np.float64, gradche
                                                **call)
     rtol, atol = (1e-7, 1e-9) if dtype == np.float64 else (2e-4, 2e-5)
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # torch: mixed mask types are deprecated there
+        # torch's MultiheadAttention, given a bool key_padding_mask and a float attn_mask (or
+        # the other way round): the one warning these comparisons expect
+        warnings.filterwarnings("ignore", r"Support for mismatched key_padding_mask and "
+                                r"attn_mask is deprecated", UserWarning)
         out = check_op(_without_none(run(ours)), _without_none(run(theirs)), *inputs,
                        dtype=dtype, rtol=rtol, atol=atol, gradcheck=False)
         _assert_param_grads(ours, theirs, rtol, atol)
@@ -383,6 +386,43 @@ def test_dropout_backward_runs_and_gives_finite_gradients():
         loss = out.sum() if weights is None else out.sum() + weights.sum()
         loss.backward()
         assert all(np.all(np.isfinite(p.grad.numpy())) for p in ours.parameters())
+
+
+@pytest.mark.parametrize("batch_first, masks", [
+    (False, "none"), (True, "none"), (True, "key padding"), (False, "causal"),
+    (True, "float attn_mask"),
+])
+def test_dropout_fused_backward_equals_the_composed_dropout(batch_first, masks):
+    """need_weights=False drops inside the fused attention op (its backward must reuse the
+    forward's mask); need_weights=True takes the undropped weights from the op and drops them
+    with the Dropout op, whose mask is drawn with the same shape and dtype from the same
+    generator state. With one seed both draw the same mask, so the outputs and every
+    gradient (inputs and parameters, for one random cotangent) agree."""
+    ours, _ = _pair(dropout=0.4, batch_first=batch_first)
+    q, k, v = _inputs(batch_first, n=3, target=5, source=6)
+    call = {}
+    if masks == "key padding":
+        call["key_padding_mask"] = rg.tensor(_bool_mask((3, 6), 95))
+    elif masks == "causal":
+        k = v = q
+        call.update(attn_mask=rg.tensor(np.triu(np.ones((5, 5), dtype=bool), 1)), is_causal=True)
+    elif masks == "float attn_mask":
+        call["attn_mask"] = rg.tensor(_float_mask((5, 6), 96))
+    cotangent = rg.tensor(np.random.default_rng(97).standard_normal(q.shape))
+    results = []
+    for need_weights in (False, True):
+        ours.zero_grad()
+        tensors = [rg.tensor(x, requires_grad=True) for x in (q, k, v)]
+        rg.manual_seed(5)
+        out, _ = ours(*tensors, need_weights=need_weights, **call)
+        out.backward(cotangent)
+        results.append([_np(out)] + [t.grad.numpy() for t in tensors]
+                       + [p.grad.numpy().copy() for p in ours.parameters()])
+    fused, composed = results
+    assert not np.allclose(fused[0], _np(ours.eval()(*(rg.tensor(x) for x in (q, k, v)),
+                                                     **call)[0]))  # dropout did drop
+    for a, b in zip(fused, composed):
+        np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-12)
 
 
 # ---------------------------------------------------------------------------- state, init

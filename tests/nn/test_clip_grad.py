@@ -141,5 +141,45 @@ def test_float16_norm_does_not_overflow():
 
 
 def test_non_tensor_is_a_clear_error():
-    with pytest.raises(TypeError, match="clip_grad_norm_: expected Tensors, got a ndarray"):
+    with pytest.raises(TypeError, match=r"clip_grad_norm_: parameters must hold only Tensors, "
+                                        r"but parameters\[0\] is a NumPy array of shape"):
         clip_grad_norm_([np.zeros(2)], 1.0)
+
+
+@pytest.mark.parametrize("norm_type", [2.0, 3.0], ids=["p=2", "p=3"])
+@pytest.mark.parametrize("scale", [1e20, 1e30, 1e-30], ids=str)
+def test_float32_norm_at_extreme_scales_matches_float64(scale, norm_type):
+    """A sum of squares of float32 1e20s overflows (PyTorch then reports inf and clipping
+    sets every gradient to 0); of 1e-30s it underflows. The norm is finite and right."""
+    grads = [np.random.default_rng(k).standard_normal(shape).astype(np.float32) * np.float32(
+        scale) for k, shape in enumerate([(3, 4), (5,)])]
+    params = [rg.zeros(g.shape, requires_grad=True) for g in grads]
+    for p, g in zip(params, grads):
+        p.grad = rg.tensor(g)
+    expected = np.sum([np.sum(np.abs(g.astype(np.float64)) ** norm_type)
+                       for g in grads]) ** (1 / norm_type) if scale < 1 else scale * np.sum(
+        [np.sum(np.abs(g.astype(np.float64) / scale) ** norm_type)
+         for g in grads]) ** (1 / norm_type)
+    norm = clip_grad_norm_(params, max_norm=1.0, norm_type=norm_type)
+    np.testing.assert_allclose(float(norm.item()), expected, rtol=1e-5)
+    clipped = np.concatenate([p.grad.numpy().ravel() for p in params]).astype(np.float64)
+    np.testing.assert_allclose(np.sum(np.abs(clipped) ** norm_type) ** (1 / norm_type),
+                               min(1.0, expected), rtol=1e-4)
+
+
+@pytest.mark.parametrize("fn, args", [(clip_grad_norm_, (1.0,)), (clip_grad_value_, (1.0,))],
+                         ids=["clip_grad_norm_", "clip_grad_value_"])
+@pytest.mark.parametrize("given, says", [
+    (lambda: rg.nn.Linear(2, 2), "must be a Tensor or an iterable of Tensors, got a Linear "
+                                 "module; pass model.parameters()"),
+    (lambda: [rg.nn.Linear(2, 2)], "must hold only Tensors, but parameters[0] is a Linear "
+                                   "module; pass model.parameters()"),
+    (lambda: rg.nn.Linear(2, 2).state_dict(), "got an OrderedDict; a dict iterates over its "
+                                              "keys: pass model.parameters()"),
+    (lambda: 3.0, "must be a Tensor or an iterable of Tensors, got a float"),
+])
+def test_a_module_or_a_non_tensor_is_a_clear_error(fn, args, given, says):
+    # PyTorch: "'Linear' object is not iterable"
+    with pytest.raises(TypeError) as info:
+        fn(given(), *args)
+    assert str(info.value).startswith(f"{fn.__name__}: parameters ") and says in str(info.value)

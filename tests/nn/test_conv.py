@@ -8,7 +8,7 @@ import pytest
 import torch
 
 import retrograd as rg
-from tests.oracle import randn, to_torch
+from tests.oracle import check_op, randn, to_torch
 
 pytestmark = pytest.mark.filterwarnings("ignore:Using padding='same'")
 
@@ -66,17 +66,15 @@ def test_conv_layer_repr_and_state_dict_are_torchs(name, args, kwargs, x_shape):
 
 def test_conv2d_float32_layer_matches_torch():
     ours, theirs = _pair("Conv2d", (8, 16, 3), dict(padding=1, stride=2), dtype=torch.float32)
-    x = randn(4, 8, 15, 15, seed=3).astype(np.float32)
-    rx, tx = rg.tensor(x, requires_grad=True), torch.tensor(x, requires_grad=True)
-    ry, ty = ours(rx), theirs(tx)
+    # output and input gradient for a random cotangent (check_op), then the parameters'
+    (ry,) = check_op(ours, theirs, randn(4, 8, 15, 15, seed=3), dtype=np.float32, rtol=1e-5,
+                     atol=1e-5)
     assert ry.dtype == rg.float32 and ours.weight.dtype == rg.float32
-    np.testing.assert_allclose(ry.detach().numpy(), ty.detach().numpy(), rtol=1e-5, atol=1e-5)
-    ry.sum().backward()
-    ty.sum().backward()
-    np.testing.assert_allclose(rx.grad.numpy(), tx.grad.numpy(), rtol=1e-5, atol=1e-5)
-    np.testing.assert_allclose(ours.weight.grad.numpy(), theirs.weight.grad.numpy(),
-                               rtol=1e-4, atol=1e-4)
-    assert ours.weight.grad.dtype == rg.float32 and rx.grad.dtype == rg.float32
+    theirs_params = dict(theirs.named_parameters())
+    for name, p in ours.named_parameters():
+        assert p.grad.dtype == rg.float32, name
+        np.testing.assert_allclose(p.grad.numpy(), theirs_params[name].grad.numpy(), rtol=1e-4,
+                                   atol=1e-4, err_msg=name)
 
 
 def test_conv2d_gradcheck_through_the_module():

@@ -45,24 +45,22 @@ def test_linear_float32_matches_torch():
     theirs = torch.nn.Linear(16, 8)
     ours = rg.nn.Linear(16, 8)
     ours.load_state_dict({k: v.detach().numpy() for k, v in theirs.state_dict().items()})
-    x = randn(32, 16, seed=3).astype(np.float32)
-    rx, tx = rg.tensor(x, requires_grad=True), torch.tensor(x, requires_grad=True)
-    ry, ty = ours(rx), theirs(tx)
+    # output and input gradient for a random cotangent (check_op), then the parameters'
+    (ry,) = check_op(ours, theirs, randn(32, 16, seed=3), dtype=np.float32, rtol=1e-5,
+                     atol=1e-5)
     assert ry.dtype == rg.float32
-    np.testing.assert_allclose(ry.detach().numpy(), ty.detach().numpy(), rtol=1e-5, atol=1e-6)
-    ry.sum().backward()
-    ty.sum().backward()
-    np.testing.assert_allclose(rx.grad.numpy(), tx.grad.numpy(), rtol=1e-5, atol=1e-6)
-    np.testing.assert_allclose(ours.weight.grad.numpy(), theirs.weight.grad.numpy(),
-                               rtol=1e-5, atol=1e-5)
-    assert ours.weight.grad.dtype == rg.float32
+    for (name, p), q in zip(ours.named_parameters(), theirs.parameters()):
+        assert p.grad.dtype == rg.float32, name
+        np.testing.assert_allclose(p.grad.numpy(), q.grad.numpy(), rtol=1e-5, atol=1e-5,
+                                   err_msg=name)
 
 
 def test_linear_input_not_requiring_grad_still_trains_the_layer():
     ours, theirs = _pair(4, 2)
     x = randn(3, 4, seed=4)
-    ours(rg.tensor(x)).sum().backward()
-    theirs(to_torch(x)).sum().backward()
+    cotangent = randn(3, 2, seed=5)
+    ours(rg.tensor(x)).backward(rg.tensor(cotangent))
+    theirs(to_torch(x)).backward(to_torch(cotangent))
     np.testing.assert_allclose(ours.weight.grad.numpy(), theirs.weight.grad.numpy(), rtol=1e-12)
     np.testing.assert_allclose(ours.bias.grad.numpy(), theirs.bias.grad.numpy(), rtol=1e-12)
 

@@ -14,7 +14,7 @@ import torch
 
 import retrograd as rg
 import retrograd.nn.functional as F
-from tests.oracle import randn, to_torch
+from tests.oracle import GRADCHECK_TOLERANCES, randn, to_torch
 
 LAYERS = {"RNN": (rg.nn.RNN, torch.nn.RNN), "LSTM": (rg.nn.LSTM, torch.nn.LSTM),
           "GRU": (rg.nn.GRU, torch.nn.GRU)}
@@ -253,7 +253,7 @@ def test_rnn_layer_gradgradcheck():
     def run(x, *w):
         return F.rnn(x, None, [tuple(w[:4]), tuple(w[4:])], bidirectional=True)[0]
 
-    assert rg.autograd.gradgradcheck(run, (x, *weights), atol=1e-6, rtol=1e-4)
+    assert rg.autograd.gradgradcheck(run, (x, *weights), **GRADCHECK_TOLERANCES)
 
 
 def test_input_projection_is_one_gemm_per_layer_and_direction():

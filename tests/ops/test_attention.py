@@ -563,24 +563,141 @@ def test_reference_backward_with_dropout_matches_torch():
 
 # ---- dropout ----
 
-def test_dropout_uses_the_same_mask_in_backward():
-    """With a fixed seed, the dropout mask is reproducible: a composed torch reference with
-    that mask gives the same output and gradients (so backward used the forward's mask)."""
-    q, k, v = _qkv((2, 3, 5, 4), (2, 3, 6, 4), (2, 3, 6, 3))
+def _torch_dropped_attention(q, k, v, mask, dropout, kwargs):
+    """torch's composition softmax(q k^T * scale + mask) * R @ v for the dropout mask R
+    (an array of the weights' size; grouped heads are laid out as the query's heads), with
+    the causal mask, bool or additive masks and grouped-query heads as torch's sdpa."""
+    scale = kwargs.get("scale", 1.0 / np.sqrt(q.shape[-1]))
+    if kwargs.get("enable_gqa") and k.shape[-3] != q.shape[-3]:
+        group = q.shape[-3] // k.shape[-3]
+        k, v = k.repeat_interleave(group, -3), v.repeat_interleave(group, -3)
+    scores = _torch_weights(q, k, None, scale, kwargs.get("is_causal", False))
+    if mask is not None and mask.dtype == torch.bool:
+        scores = scores.masked_fill(~mask, float("-inf"))
+    elif mask is not None:
+        scores = scores + mask
+    weights = torch.softmax(scores, dim=-1)
+    return (weights * to_torch(dropout).reshape(weights.shape)) @ v
+
+
+def _sdpa_seeded(seed, p, kwargs):
+    """scaled_dot_product_attention with dropout after retrograd.manual_seed(seed): every
+    call (also gradcheck's) draws the same mask."""
+    def fn(q, k, v, *mask):
+        rg.manual_seed(seed)
+        return F.scaled_dot_product_attention(q, k, v, attn_mask=mask[0] if mask else None,
+                                              dropout_p=p, **kwargs)
+    return fn
+
+
+# cases of CASES that have no fully masked row (torch's plain softmax gives NaN there)
+DROPOUT_CASES = ["plain", "no batch dims", "causal L < S", "causal L > S", "bool mask per batch",
+                 "bool mask (S,)", "additive mask full", "broadcast batch dims", "custom scale",
+                 "gqa, mask per head"]
+
+
+@pytest.mark.parametrize("name", DROPOUT_CASES)
+def test_dropout_uses_the_same_mask_in_backward(name):
+    """With a fixed seed, the dropout mask is reproducible (replayed here from the generator):
+    a composed torch reference with that mask gives the same output and gradients (so backward
+    used the forward's mask), and so do finite differences of the seeded function."""
+    q_shape, k_shape, v_shape, kwargs, mask = CASES[name]
     p = 0.3
-    rg.manual_seed(123)
-    drop = dropout_mask((2, 3, 5, 6), np.float64, p)
+    q, k, v, op_mask, attrs = _op_inputs(q_shape, k_shape, v_shape, kwargs, mask)
+    _, weights = ScaledDotProductAttention.apply(*(rg.tensor(x) for x in (q, k, v)),
+                                                 None if op_mask is None else rg.tensor(op_mask),
+                                                 **attrs)
+    drop = _dropout_of_the_forward(123, weights.shape, p)
     assert 0 < np.sum(drop == 0) < drop.size
 
-    def rg_fn(q, k, v):
-        rg.manual_seed(123)
-        return F.scaled_dot_product_attention(q, k, v, dropout_p=p, is_causal=True)
+    def torch_fn(q, k, v, *m):
+        return _torch_dropped_attention(q, k, v, m[0] if m else None, drop, kwargs)
 
-    def torch_fn(q, k, v):
-        weights = torch.softmax(_torch_weights(q, k, None, 0.5, True), dim=-1)
-        return (weights * to_torch(drop)) @ v
+    inputs = _qkv(q_shape, k_shape, v_shape) + (() if mask is None else (mask,))
+    check_op(_sdpa_seeded(123, p, kwargs), torch_fn, *inputs)
 
-    check_op(rg_fn, torch_fn, q, k, v)
+
+def _mask_read_off_the_output(q, k, mask, kwargs, seed, p):
+    """The dropout mask R that scaled_dot_product_attention draws after manual_seed(seed),
+    read off its output for an identity value matrix (O = (P * R) I = P * R) divided by P from
+    a run without dropout; shaped like the output (the query's heads). Where P = 0 (masked
+    keys) R comes out 0, which changes nothing: R only ever multiplies P. Returns (R, P)."""
+    n_keys = k.shape[-2]
+    eye = np.broadcast_to(np.eye(n_keys), k.shape[:-1] + (n_keys,))
+    args = [rg.tensor(x) for x in (q, k, eye)]
+    rg_mask = None if mask is None else rg.tensor(mask)
+    rg.manual_seed(seed)
+    dropped = F.scaled_dot_product_attention(*args, attn_mask=rg_mask, dropout_p=p,
+                                             **kwargs).numpy()
+    weights = F.scaled_dot_product_attention(*args, attn_mask=rg_mask, **kwargs).numpy()
+    ratio = np.divide(dropped, weights, out=np.zeros_like(weights), where=weights > 0)
+    keep = ratio > 0.5 / (1 - p)
+    np.testing.assert_allclose(ratio, np.where(keep, 1 / (1 - p), 0.0), atol=1e-12)
+    assert 0 < keep.sum() < np.sum(weights > 0)  # something dropped, something kept
+    return np.where(keep, 1 / (1 - p), 0.0), weights
+
+
+@pytest.mark.parametrize("name", DROPOUT_CASES)
+def test_dropout_backward_uses_the_mask_read_off_the_forward(name):
+    """The same, with the mask observed in the forward's output instead of replayed from
+    the generator: the gradients are those of (P * R) V for the R that forward applied."""
+    q_shape, k_shape, v_shape, kwargs, mask = CASES[name]
+    p = 0.4
+    q, k, v = _qkv(q_shape, k_shape, v_shape, seed=20)
+    drop, _ = _mask_read_off_the_output(q, k, mask, kwargs, 321, p)
+
+    def torch_fn(q, k, v, *m):
+        return _torch_dropped_attention(q, k, v, m[0] if m else None, drop, kwargs)
+
+    check_op(_sdpa_seeded(321, p, kwargs), torch_fn, q, k, v,
+             *(() if mask is None else (mask,)))
+
+
+# (q shape, k shape, v shape, kwargs, mask): two or three queries and keys, so that with
+# p = 0.5 some query rows lose every weight and some keys lose every query
+ZERO_GRADIENT_CASES = {
+    "plain": ((2, 3, 2, 4), (2, 3, 2, 4), (2, 3, 2, 5), {}, None),
+    "one query": ((2, 3, 1, 4), (2, 3, 3, 4), (2, 3, 3, 5), {}, None),
+    "causal": ((2, 3, 3, 4), (2, 3, 3, 4), (2, 3, 3, 2), {"is_causal": True}, None),
+    "bool mask": ((2, 3, 3, 4), (2, 3, 3, 4), (2, 3, 3, 5), {}, _bool_mask((2, 1, 3, 3))),
+    "additive mask": ((4, 2, 4), (4, 3, 4), (4, 3, 2), {}, randn(4, 2, 3, seed=9)),
+    "gqa": ((4, 2, 1, 4), (4, 1, 2, 4), (4, 1, 2, 5), {"enable_gqa": True}, None),
+}
+
+
+@pytest.mark.parametrize("name", list(ZERO_GRADIENT_CASES))
+def test_dropout_fully_dropped_rows_and_keys_get_exactly_zero_gradient(name):
+    """A query whose every weight is dropped has an output row of exact zeros, hence
+    dP = (dO V^T) * R = 0 and rowsum(dO * O) = 0 on its row: its query gradient is exactly 0.
+    A key that every query drops has a value gradient (P * R)^T dO of exact zeros. The other
+    keys, and the other rows that attend to more than one key, get gradients (a query that
+    sees a single key has P = 1 there whatever its scores: no query gradient). Both hold only
+    if backward applies the forward's mask."""
+    q_shape, k_shape, v_shape, kwargs, mask = ZERO_GRADIENT_CASES[name]
+    p = 0.5
+    q, k, v = _qkv(q_shape, k_shape, v_shape, seed=30)
+    drop, weights = _mask_read_off_the_output(q, k, mask, kwargs, 99, p)   # (..., Hq, L, S)
+    tensors = [rg.tensor(x, requires_grad=True) for x in (q, k, v)]
+    rg_mask = None if mask is None else rg.tensor(mask)
+    rg.manual_seed(99)
+    out = F.scaled_dot_product_attention(*tensors, attn_mask=rg_mask, dropout_p=p, **kwargs)
+    out.backward(rg.tensor(np.random.default_rng(31).standard_normal(out.shape)))
+    grad_q, _, grad_v = (t.grad.numpy() for t in tensors)
+    rows_dropped = np.all(drop == 0, axis=-1)                     # (..., Hq, L)
+    assert 0 < rows_dropped.sum() < rows_dropped.size
+    assert np.all(out.detach().numpy()[rows_dropped] == 0.0)
+    assert np.all(grad_q[rows_dropped] == 0.0)
+    several_keys = np.sum(weights > 0, axis=-1) > 1
+    assert np.all(np.any(grad_q != 0.0, axis=-1)[~rows_dropped & several_keys])
+    # a key is dropped when every query of every query head that reads its value head drops
+    # it: with grouped heads, the groups of Hq / Hkv query heads share one key head
+    kept_by = np.any(drop != 0, axis=-2)                          # (..., Hq, S)
+    if kwargs.get("enable_gqa"):
+        kept_by = kept_by.reshape(kept_by.shape[:-2] + (k.shape[-3], -1, k.shape[-2])).any(-2)
+    keys_dropped = np.broadcast_to(~kept_by, grad_v.shape[:-1])
+    assert 0 < keys_dropped.sum() < keys_dropped.size
+    assert np.all(grad_v[keys_dropped] == 0.0)
+    assert np.all(np.any(grad_v != 0.0, axis=-1)[~keys_dropped])
 
 
 def test_dropout_changes_with_the_seed_and_p_zero_is_exact():

@@ -247,15 +247,18 @@ LAYOUT_CASES = [
 @pytest.mark.parametrize("x_shape, w_shape, kwargs, rows", LAYOUT_CASES)
 def test_conv2d_in_both_layouts_matches_torch(x_shape, w_shape, kwargs, rows):
     ours, theirs = _conv2d(**kwargs)
-    x = rg.tensor(randn(*x_shape), requires_grad=True)
-    assert (ours(x, rg.tensor(randn(*w_shape))).grad_fn.width is not None) == rows
-    check_op(ours, theirs, randn(*x_shape), randn(*w_shape), randn(w_shape[0]))
+    # x, w and b from independent streams: one seed for all three would make w (and b) a
+    # copy of x's first values, which can hide a transposed index
+    x, w, b = randn(*x_shape, seed=1), randn(*w_shape, seed=2), randn(w_shape[0], seed=3)
+    node = ours(rg.tensor(x, requires_grad=True), rg.tensor(w)).grad_fn
+    assert (node.width is not None) == rows
+    check_op(ours, theirs, x, w, b)
 
 
 def test_conv2d_of_a_non_contiguous_input_without_padding_matches_torch():
     ours, theirs = _conv2d()
     check_op(lambda x, w: ours(x.transpose(2, 3), w), lambda x, w: theirs(x.transpose(2, 3), w),
-             randn(2, 4, 9, 8), randn(3, 4, 3, 3))
+             randn(2, 4, 9, 8, seed=1), randn(3, 4, 3, 3, seed=2))
 
 
 def test_conv2d_row_layout_saves_a_third_of_the_columns():
@@ -390,6 +393,121 @@ def test_conv2d_backward_equals_the_reference_on_random_configurations(data):
     _assert_same_gradients(fast, reference)
 
 
+# ------------------------------------------------------------ the row layout with dilation
+# Stride-1 convolutions that take the row layout (C/g * kh >= 8, kh and kw > 1, Wp <= 4/3 Wo,
+# see _rows_width) with a dilated kernel. The row layout applies the column dilation dw as the
+# offset j * dw of X_row's columns, in the forward (_row_gemm) and again in dL/dW
+# (_grad_weight_rows), and the row dilation dh inside X_row (_im2row): dh != dw in all rows
+# but two, so that a dropped or swapped dilation shows; both dL/dx paths, groups, padding
+# (per dimension, and 'same' with an even kernel: asymmetric), bias or not, one sample,
+# unbatched; the random configurations after the table pad each side differently.
+# (input shape, weight shape, keyword arguments, bias)
+ROW_DILATION_CASES = [
+    ((2, 4, 6, 16), (3, 4, 2, 3), dict(dilation=(1, 2)), True),                  # dL/dx: conv
+    ((2, 3, 7, 14), (5, 3, 3, 2), dict(dilation=(2, 3), padding=1), True),       # dL/dx: col2im
+    ((1, 6, 8, 15), (4, 3, 3, 3), dict(dilation=(3, 2), padding=(2, 1), groups=2), True),
+    ((2, 2, 9, 14), (3, 2, 4, 2), dict(dilation=(2, 3), padding="same"), False),  # asymmetric
+    ((2, 2, 10, 16), (2, 1, 8, 2), dict(dilation=(1, 2), groups=2), True),       # depthwise
+    ((2, 4, 5, 20), (6, 4, 2, 2), dict(dilation=(1, 4), padding=(0, 3)), False),
+    ((2, 12, 6, 12), (8, 3, 3, 3), dict(dilation=2, padding=2, groups=4), True),  # dh = dw
+    ((1, 4, 9, 10), (4, 4, 2, 3), dict(dilation=(3, 1), padding=1), True),       # dh only
+    ((5, 7, 14), (4, 5, 2, 3), dict(dilation=(2, 2), padding=(1, 2)), True),     # unbatched
+]
+
+
+def _row_layout_node(x, w, b, attrs):
+    node = Conv2d.apply(rg.tensor(x, requires_grad=True), rg.tensor(w, requires_grad=True),
+                        None if b is None else rg.tensor(b), **attrs).grad_fn
+    assert node.width is not None, "the case does not take the row layout"
+    return node
+
+
+def test_row_dilation_table_takes_the_row_layout_with_both_input_gradient_paths():
+    paths = set()
+    for x_shape, w_shape, kwargs, bias in ROW_DILATION_CASES:
+        x, w, b = _batched_inputs(x_shape, w_shape, bias, seed=70)
+        node = _row_layout_node(x, w, b, _conv_attrs(w_shape[2:], kwargs))
+        paths.add("col2im" if _transposed_padding(node) is None else "convolution")
+    assert paths == {"col2im", "convolution"}
+
+
+@pytest.mark.parametrize("x_shape, w_shape, kwargs, bias", ROW_DILATION_CASES)
+def test_conv2d_row_layout_with_dilation_matches_torch(x_shape, w_shape, kwargs, bias):
+    """Output and every gradient against torch (random cotangent), and float64 finite
+    differences through the engine."""
+    x, w, b = _batched_inputs(x_shape, w_shape, bias, seed=71)
+    _row_layout_node(x, w, b, _conv_attrs(w_shape[2:], kwargs))
+    inputs = [randn(*x_shape, seed=71), w] + ([b] if bias else [])
+    check_op(*_conv2d(**kwargs), *inputs)
+
+
+@pytest.mark.parametrize("x_shape, w_shape, kwargs, bias", ROW_DILATION_CASES)
+def test_conv2d_row_layout_with_dilation_float32_matches_torch(x_shape, w_shape, kwargs, bias):
+    x, w, b = _batched_inputs(x_shape, w_shape, bias, seed=72)
+    inputs = [randn(*x_shape, seed=72), w] + ([b] if bias else [])
+    out = check_op(*_conv2d(**kwargs), *inputs, dtype=np.float32, rtol=1e-4, atol=1e-4)
+    assert out[0].dtype == rg.float32
+
+
+@pytest.mark.parametrize("x_shape, w_shape, kwargs, bias", ROW_DILATION_CASES)
+def test_conv2d_row_layout_with_dilation_equals_the_reference(x_shape, w_shape, kwargs, bias):
+    x, w, b = _batched_inputs(x_shape, w_shape, bias, seed=73)
+    fast, reference, node = _conv2d_fast_and_reference(x, w, b, _conv_attrs(w_shape[2:], kwargs))
+    assert node.width is not None
+    _assert_same_gradients(fast, reference)
+
+
+@pytest.mark.parametrize("x_shape, w_shape, kwargs, bias", ROW_DILATION_CASES)
+def test_conv2d_row_layout_weight_gradient_alone_equals_the_reference(x_shape, w_shape, kwargs,
+                                                                      bias):
+    """Only the weight requires grad (a frozen input, as a first layer is): backward saves
+    no weight and computes dL/dW from X_row alone."""
+    x, w, b = _batched_inputs(x_shape, w_shape, bias, seed=74)
+    no_grad = (0, 2) if bias else (0,)
+    fast, reference, node = _conv2d_fast_and_reference(x, w, b, _conv_attrs(w_shape[2:], kwargs),
+                                                       no_grad=no_grad)
+    assert node.width is not None
+    _assert_same_gradients(fast, reference, skip=no_grad)
+
+
+@pytest.mark.parametrize("x_shape, w_shape, kwargs, bias", ROW_DILATION_CASES)
+def test_conv2d_row_layout_with_dilation_backward_alone(x_shape, w_shape, kwargs, bias):
+    """Conv2d.forward/backward called directly, against central differences."""
+    x, w, b = _batched_inputs(x_shape, w_shape, bias, seed=75)
+    check_backward_alone(Conv2d, [x, w, b], _conv_attrs(w_shape[2:], kwargs))
+
+
+def _draw_dilated_row_layout(draw):
+    """(x, w, b, the op's attributes): a stride-1 conv2d with dh != dw and padding per side,
+    sized to take the row layout: C/g * kh >= 8 and Wp >= 4 * dw * (kw - 1), i.e. Wp <= 4/3
+    Wo."""
+    groups = draw(st.sampled_from([1, 2]))
+    kh, kw = draw(st.integers(2, 4)), draw(st.integers(2, 4))
+    dh, dw = draw(st.integers(1, 4)), draw(st.integers(1, 4))
+    assume(dh != dw)
+    cg = draw(st.integers(-(-8 // kh), -(-8 // kh) + 1))
+    o = groups * draw(st.integers(1, 2))
+    (top, bottom), (left, right) = ((draw(st.integers(0, 3)), draw(st.integers(0, 3)))
+                                    for _ in range(2))
+    h = max(1, dh * (kh - 1) + 1 - top - bottom + draw(st.integers(0, 2)))
+    w_size = max(1, 4 * dw * (kw - 1) - left - right + draw(st.integers(0, 3)))
+    seed = draw(st.integers(0, 2 ** 16))
+    x = randn(draw(st.integers(1, 2)), groups * cg, h, w_size, seed=seed)
+    w, b = randn(o, cg, kh, kw, seed=seed + 1), randn(o, seed=seed + 2)
+    attrs = dict(stride=(1, 1), padding=((top, bottom), (left, right)), dilation=(dh, dw),
+                 groups=groups)
+    return x, w, b, attrs
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.data())
+def test_conv2d_row_layout_equals_the_reference_on_random_dilated_configurations(data):
+    x, w, b, attrs = _draw_dilated_row_layout(data.draw)
+    fast, reference, node = _conv2d_fast_and_reference(x, w, b, attrs)
+    assert node.width is not None
+    _assert_same_gradients(fast, reference)
+
+
 @pytest.mark.parametrize("x_shape, w_shape, kwargs, bias", CONV1D_CASES)
 def test_conv1d_backward_equals_the_reference_with_h_1(x_shape, w_shape, kwargs, bias):
     x, w, b = _batched_inputs(x_shape, w_shape, bias, seed=64)
@@ -445,10 +563,11 @@ def test_conv2d_columns_are_a_copy_so_changing_x_after_forward_keeps_the_gradien
     x = rg.tensor(randn(1, 2, 4, 4, seed=37))
     w = rg.tensor(randn(3, 2, 3, 3, seed=38), requires_grad=True)
     tw = to_torch(w.detach().numpy()).requires_grad_()
-    torch.nn.functional.conv2d(to_torch(x.numpy()), tw).sum().backward()
+    cotangent = randn(1, 3, 2, 2, seed=46)
+    torch.nn.functional.conv2d(to_torch(x.numpy()), tw).backward(to_torch(cotangent))
     y = F.conv2d(x, w)
     x.add_(1.0)  # dL/dW is the gradient at the x that forward saw
-    y.sum().backward()
+    y.backward(rg.tensor(cotangent))
     np.testing.assert_allclose(w.grad.numpy(), tw.grad.numpy(), rtol=1e-12)
 
 

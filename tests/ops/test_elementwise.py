@@ -12,7 +12,8 @@ from hypothesis.extra.numpy import mutually_broadcastable_shapes
 import retrograd as rg
 from retrograd.autograd import gradgradcheck
 from retrograd.ops import elementwise as ew
-from tests.oracle import away_from_kinks, check_backward_alone, check_op, randn
+from tests.oracle import (GRADCHECK_TOLERANCES, away_from_kinks, check_backward_alone, check_op,
+                          randn)
 
 
 def _leaves(*arrays):
@@ -72,7 +73,7 @@ def test_unary_float32_matches_torch(name, rg_fn, torch_fn, x, op, attrs):
 
 @pytest.mark.parametrize("name, rg_fn, torch_fn, x, op, attrs", UNARY, ids=UNARY_IDS)
 def test_unary_second_order(name, rg_fn, torch_fn, x, op, attrs):
-    assert gradgradcheck(rg_fn, _leaves(x[:2, :3]))
+    assert gradgradcheck(rg_fn, _leaves(x[:2, :3]), **GRADCHECK_TOLERANCES)
 
 
 @pytest.mark.parametrize("shape", [(), (1,), (0,), (2, 0, 3), (1, 1, 5)])
@@ -97,7 +98,8 @@ def test_cast_matches_torch():
         assert y.dtype == dtype_rg
     check_backward_alone(ew.Cast, [randn(3, 4)], {"dtype": np.float64})
     (x,) = _leaves(randn(2, 3))
-    assert gradgradcheck(lambda t: ew.Cast.apply(t, dtype=np.float64) ** 2, [x])
+    assert gradgradcheck(lambda t: ew.Cast.apply(t, dtype=np.float64) ** 2, [x],
+                         **GRADCHECK_TOLERANCES)
 
 
 def test_cast_gradient_keeps_input_dtype():
@@ -179,7 +181,7 @@ def test_binary_float32_matches_torch(name, rg_fn, torch_fn, op, make):
 
 @pytest.mark.parametrize("name, rg_fn, torch_fn, op, make", BINARY, ids=BINARY_IDS)
 def test_binary_second_order(name, rg_fn, torch_fn, op, make):
-    assert gradgradcheck(rg_fn, _leaves(*_pair(make, ((2, 1), (3,)))))
+    assert gradgradcheck(rg_fn, _leaves(*_pair(make, ((2, 1), (3,)))), **GRADCHECK_TOLERANCES)
 
 
 @pytest.mark.parametrize("no_grad", [(0,), (1,)])
@@ -239,7 +241,7 @@ def test_where_backward_alone_float32_and_second_order():
     check_backward_alone(ew.Where, [cond, a, b])
     check_op(rg.where, torch.where, cond, a, b, dtype=np.float32)
     c = rg.tensor(cond)
-    assert gradgradcheck(lambda x, y: rg.where(c, x, y) * x, _leaves(a, b))
+    assert gradgradcheck(lambda x, y: rg.where(c, x, y) * x, _leaves(a, b), **GRADCHECK_TOLERANCES)
 
 
 def test_where_with_python_scalars():
@@ -265,7 +267,8 @@ def test_masked_fill_backward_alone_float32_and_second_order():
                       lambda x, m: x.masked_fill(m, float("-inf")), x, m, dtype=np.float32)
     assert out.dtype == rg.float32
     mask = rg.tensor(m)
-    assert gradgradcheck(lambda t: t.masked_fill(mask, 0.5) ** 2, _leaves(x))
+    assert gradgradcheck(lambda t: t.masked_fill(mask, 0.5) ** 2, _leaves(x),
+                         **GRADCHECK_TOLERANCES)
 
 
 def test_masked_fill_with_a_value_that_requires_grad():

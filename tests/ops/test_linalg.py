@@ -10,7 +10,7 @@ import torch
 import retrograd as rg
 from retrograd.autograd import gradgradcheck
 from retrograd.ops.linalg import MatMul
-from tests.oracle import check_backward_alone, check_op, randn
+from tests.oracle import GRADCHECK_TOLERANCES, check_backward_alone, check_op, randn
 
 
 def _leaves(*arrays):
@@ -59,8 +59,9 @@ def test_matmul_float32_matches_torch(a_shape, b_shape):
                                               ((2, 1, 3), (2, 3, 2))], ids=str)
 def test_matmul_second_order(a_shape, b_shape):
     assert gradgradcheck(lambda a, b: (a @ b) ** 2,
-                         _leaves(randn(*a_shape), randn(*b_shape, seed=1)))
-    assert gradgradcheck(lambda a, b: a @ b, _leaves(randn(*a_shape), randn(*b_shape, seed=1)))
+                         _leaves(randn(*a_shape), randn(*b_shape, seed=1)), **GRADCHECK_TOLERANCES)
+    assert gradgradcheck(lambda a, b: a @ b, _leaves(randn(*a_shape), randn(*b_shape, seed=1)),
+                         **GRADCHECK_TOLERANCES)
 
 
 @pytest.mark.parametrize("no_grad", [(0,), (1,)])

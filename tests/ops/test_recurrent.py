@@ -11,7 +11,7 @@ import torch
 import retrograd as rg
 import retrograd.nn.functional as F
 from retrograd.ops.recurrent import GRUStep, LSTMStep, RNNStep, Unbind
-from tests.oracle import check_backward_alone, check_op, randn
+from tests.oracle import GRADCHECK_TOLERANCES, check_backward_alone, check_op, randn
 
 GATES = {"rnn_tanh": 1, "rnn_relu": 1, "lstm": 4, "gru": 3}
 
@@ -190,13 +190,14 @@ def test_rnn_step_double_backward():
                        for a in _step_inputs(f"rnn_{nonlinearity}", 2, 3, 90))
         assert rg.autograd.gradgradcheck(
             lambda gx, h, w, b, act=nonlinearity: RNNStep.apply(gx, h, w, b, nonlinearity=act),
-            (gx, h, w, b))
+            (gx, h, w, b), **GRADCHECK_TOLERANCES)
 
 
 def test_rnn_cell_gradgradcheck_through_the_functional():
     x, h, *w = (rg.tensor(a, requires_grad=True) for a in
                 [randn(2, 3, seed=95), randn(2, 2, seed=96)] + _weights("rnn_tanh", 3, 2, 97))
-    assert rg.autograd.gradgradcheck(lambda x, h, *w: F.rnn_cell(x, h, *w), (x, h, *w))
+    assert rg.autograd.gradgradcheck(lambda x, h, *w: F.rnn_cell(x, h, *w), (x, h, *w),
+                                     **GRADCHECK_TOLERANCES)
 
 
 @pytest.mark.parametrize("kind", ["lstm", "gru"])
@@ -223,7 +224,8 @@ def test_unbind_fills_missing_gradients_with_zeros_and_supports_double_backward(
     steps = Unbind.apply(x, axis=0)
     (steps[1] * steps[1]).sum().backward(create_graph=True)
     np.testing.assert_allclose(x.grad.detach().numpy(), [[0, 0], 2 * x.detach().numpy()[1], [0, 0]])
-    assert rg.autograd.gradgradcheck(lambda x: Unbind.apply(x, axis=1)[0] ** 3, (x,))
+    assert rg.autograd.gradgradcheck(lambda x: Unbind.apply(x, axis=1)[0] ** 3, (x,),
+                                     **GRADCHECK_TOLERANCES)
 
 
 def test_unbind_backward_alone():

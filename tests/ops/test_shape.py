@@ -11,7 +11,7 @@ import torch
 import retrograd as rg
 from retrograd.autograd import gradgradcheck
 from retrograd.ops import shape as sh
-from tests.oracle import check_backward_alone, check_op, randn
+from tests.oracle import GRADCHECK_TOLERANCES, check_backward_alone, check_op, randn
 
 
 def _leaves(*arrays):
@@ -62,7 +62,7 @@ def test_reshapes_match_torch(name, shape, fn):
 @pytest.mark.parametrize("name, shape, fn", RESHAPES[:8], ids=[r[0] for r in RESHAPES[:8]])
 def test_reshapes_float32_and_second_order(name, shape, fn):
     check_op(*_both(fn), _x(shape), dtype=np.float32)
-    assert gradgradcheck(lambda t: fn(t) * fn(t), _leaves(_x(shape)))
+    assert gradgradcheck(lambda t: fn(t) * fn(t), _leaves(_x(shape)), **GRADCHECK_TOLERANCES)
 
 
 def test_reshape_backward_alone():
@@ -104,7 +104,8 @@ def test_permute_backward_alone_float32_and_second_order():
     check_backward_alone(sh.Permute, [randn(2, 3, 4)], {"dims": (2, 0, 1)})
     check_backward_alone(sh.Permute, [randn(2, 3, 4, 5)], {"dims": (1, 3, 0, 2)})
     check_op(*_both(lambda t: t.permute(1, 2, 0)), randn(2, 3, 4), dtype=np.float32)
-    assert gradgradcheck(lambda t: t.permute(1, 0) * t.permute(1, 0), _leaves(randn(2, 3)))
+    assert gradgradcheck(lambda t: t.permute(1, 0) * t.permute(1, 0), _leaves(randn(2, 3)),
+                         **GRADCHECK_TOLERANCES)
 
 
 def test_transposed_tensor_is_a_view():
@@ -136,7 +137,7 @@ def test_expands_match_torch(name, shape, fn):
 def test_expand_backward_alone_float32_and_second_order():
     check_backward_alone(sh.Expand, [randn(3, 1)], {"shape": (2, 3, 4)})
     check_op(*_both(lambda t: t.expand(2, 3, 4)), randn(3, 1), dtype=np.float32)
-    assert gradgradcheck(lambda t: t.expand(2, 3) ** 2, _leaves(randn(3)))
+    assert gradgradcheck(lambda t: t.expand(2, 3) ** 2, _leaves(randn(3)), **GRADCHECK_TOLERANCES)
 
 
 # ---------------------------------------------------------------- indexing
@@ -201,7 +202,7 @@ def test_index_backward_alone_float32_and_second_order(index):
     x = randn(3, 4)
     check_backward_alone(sh.Index, [x], {"index": index})
     check_op(lambda t: t[index], lambda t: t[index], x, dtype=np.float32)
-    assert gradgradcheck(lambda t: t[index] * t[index], _leaves(x))
+    assert gradgradcheck(lambda t: t[index] * t[index], _leaves(x), **GRADCHECK_TOLERANCES)
 
 
 @pytest.mark.parametrize("index, basic", [([0, 0, 2], False), ((slice(1, 3), 0), True)], ids=str)
@@ -216,7 +217,8 @@ def test_index_backward_op_alone_and_against_torch(index, basic):
         np.testing.assert_allclose(y.numpy(), expected.numpy())
     (gt,) = _leaves(g)
     assert gradgradcheck(lambda t: sh.IndexBackward.apply(t, shape=(3, 4), index=index,
-                                                          basic=basic) ** 2, [gt])
+                                                          basic=basic) ** 2, [gt],
+                         **GRADCHECK_TOLERANCES)
 
 
 def test_basic_index_returns_a_view_even_for_one_element():
@@ -277,7 +279,8 @@ def test_index_put_backward_alone_float32_and_second_order():
     check_backward_alone(sh.IndexPut, [x, randn(4, seed=2)], {"index": (slice(1, 3),)})
     check_op(lambda x, v: sh.IndexPut.apply(x, v, index=[2, 0]),
              lambda x, v: x.index_put((torch.tensor([2, 0]),), v), x, v, dtype=np.float32)
-    assert gradgradcheck(lambda a, b: sh.IndexPut.apply(a, b, index=[2, 0]) ** 2, _leaves(x, v))
+    assert gradgradcheck(lambda a, b: sh.IndexPut.apply(a, b, index=[2, 0]) ** 2, _leaves(x, v),
+                         **GRADCHECK_TOLERANCES)
 
 
 def test_setitem_with_an_int_and_a_separated_array_follows_torch():
@@ -329,7 +332,7 @@ def test_cat_backward_alone_float32_and_second_order():
     xs = [randn(2, 3), randn(2, 1, seed=1), randn(2, 2, seed=2)]
     check_backward_alone(sh.Cat, xs, {"axis": 1})
     check_op(lambda *ts: rg.cat(ts, 1), lambda *ts: torch.cat(ts, 1), *xs, dtype=np.float32)
-    assert gradgradcheck(lambda *ts: rg.cat(ts, 1) ** 2, _leaves(*xs))
+    assert gradgradcheck(lambda *ts: rg.cat(ts, 1) ** 2, _leaves(*xs), **GRADCHECK_TOLERANCES)
 
 
 def test_cat_promotes_dtypes_as_torch():
@@ -351,7 +354,7 @@ def test_stack_with_one_input_not_requiring_grad_backward_alone_float32_and_seco
     check_op(lambda *ts: rg.stack(ts, 1), lambda *ts: torch.stack(ts, 1), *xs, no_grad=(0,))
     check_backward_alone(sh.Stack, xs, {"axis": 1})
     check_op(lambda *ts: rg.stack(ts, -1), lambda *ts: torch.stack(ts, -1), *xs, dtype=np.float32)
-    assert gradgradcheck(lambda *ts: rg.stack(ts, 2) ** 2, _leaves(*xs))
+    assert gradgradcheck(lambda *ts: rg.stack(ts, 2) ** 2, _leaves(*xs), **GRADCHECK_TOLERANCES)
 
 
 # ---------------------------------------------------------------- clone, contiguous
@@ -360,7 +363,7 @@ def test_clone_and_contiguous():
     check_op(*_both(lambda t: t.t().contiguous()), randn(2, 3))
     check_op(*_both(lambda t: t.t().contiguous()), randn(2, 3), dtype=np.float32)
     check_backward_alone(sh.Clone, [randn(2, 3).T])
-    assert gradgradcheck(lambda t: t.clone() ** 2, _leaves(randn(2, 3)))
+    assert gradgradcheck(lambda t: t.clone() ** 2, _leaves(randn(2, 3)), **GRADCHECK_TOLERANCES)
 
 
 def test_clone_copies_and_contiguous_only_when_needed():

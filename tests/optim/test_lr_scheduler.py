@@ -88,12 +88,40 @@ def test_state_dict_resume_continues_identically(name):
     np.testing.assert_array_equal(straight, np.concatenate([first, rest]))
 
 
-@pytest.mark.parametrize("name", ["StepLR", "CosineAnnealingLR", "LambdaLR", "LinearLR",
-                                  "SequentialLR-warmup-cosine"])
+# The one intended difference from torch's state dicts: torch's schedulers keep a flag,
+# _get_lr_called_within_step, True only while their own step() calls get_lr(), so that torch
+# can warn when get_lr() is called directly. retrograd gives no such warning and keeps no
+# flag; a saved torch state always holds it as False, so leaving it out loses nothing. torch
+# sets it on a scheduler whose step() calls get_lr(): every state below has it except
+# SequentialLR's own (its step() calls its schedulers' step()).
+TORCH_ONLY_KEYS = {"_get_lr_called_within_step"}
+
+
+def _key_differences(mine, theirs):
+    """[(keys only in ours, keys only in torch's)] for a state dict and, for SequentialLR,
+    each of its schedulers' state dicts in turn."""
+    differences = [(set(mine) - set(theirs), set(theirs) - set(mine))]
+    if "_schedulers" in theirs:
+        assert len(mine["_schedulers"]) == len(theirs["_schedulers"])
+        for a, b in zip(mine["_schedulers"], theirs["_schedulers"]):
+            differences += _key_differences(a, b)
+    return differences
+
+
+@pytest.mark.parametrize("name", SCHEDULERS)
 def test_state_dict_keys_match_torch(name):
     _, mine, _ = _lrs(rg, SCHEDULERS[name], 3)
     _, theirs, _ = _lrs(torch, SCHEDULERS[name], 3)
-    assert set(mine.state_dict()) <= set(theirs.state_dict())
+    mine, theirs = mine.state_dict(), theirs.state_dict()
+    assert {"last_epoch", "_last_lr"} <= set(mine)  # not vacuous: an empty dict fails
+    if name.startswith("SequentialLR"):
+        children = len(theirs["_schedulers"])
+        expected = [(set(), set())] + [(set(), TORCH_ONLY_KEYS)] * children
+    else:
+        expected = [(set(), TORCH_ONLY_KEYS)]
+    assert _key_differences(mine, theirs) == expected
+    states = theirs.get("_schedulers", [theirs])
+    assert all(state["_get_lr_called_within_step"] is False for state in states)
 
 
 def test_lambda_state_dict_saves_callable_objects_only():
@@ -191,7 +219,8 @@ def test_linear_warmup_from_zero_and_without_warmup():
     (lambda o: rg_sched.LinearWarmup(o, -1), ValueError, "warmup_steps must be a non-negative int"),
     (lambda o: rg_sched.LinearWarmup(o, 2, start_factor=1.5), ValueError,
      "LinearWarmup: start_factor has to be between 0 and 1, but got 1.5"),
-    (lambda o: rg_sched.StepLR("not an optimizer", 2), TypeError, "StepLR: expected an Optimizer"),
+    (lambda o: rg_sched.StepLR("not an optimizer", 2), TypeError,
+     "StepLR: optimizer must be an Optimizer, got a str"),
 ])
 def test_errors(make, error, match):
     with pytest.raises(error, match=match):
@@ -224,3 +253,31 @@ class _WithLastEpoch:
     def __getattr__(self, name):
         cls = getattr(self.module, name)
         return lambda *args, **kwargs: cls(*args, last_epoch=self.last_epoch, **kwargs)
+
+
+# every scheduler, given the model or its parameters instead of the optimizer built on them
+# (PyTorch: "Linear is not an Optimizer"; LambdaLR and SequentialLR used to fail on an attribute)
+NOT_AN_OPTIMIZER = [
+    (lambda x: rg_sched.StepLR(x, 2), "StepLR"),
+    (lambda x: rg_sched.LambdaLR(x, lambda epoch: 1.0), "LambdaLR"),
+    (lambda x: rg_sched.MultiStepLR(x, [1]), "MultiStepLR"),
+    (lambda x: rg_sched.ExponentialLR(x, 0.5), "ExponentialLR"),
+    (lambda x: rg_sched.LinearLR(x), "LinearLR"),
+    (lambda x: rg_sched.CosineAnnealingLR(x, 3), "CosineAnnealingLR"),
+    (lambda x: rg_sched.SequentialLR(x, [rg_sched.StepLR(_optimizer(rg), 2)], []),
+     "SequentialLR"),
+    (lambda x: rg_sched.LinearWarmup(x, 2), "LinearWarmup"),
+]
+
+
+@pytest.mark.parametrize("make, name", NOT_AN_OPTIMIZER, ids=[n for _, n in NOT_AN_OPTIMIZER])
+@pytest.mark.parametrize("given, kind", [
+    (lambda: rg.nn.Linear(2, 2), "a Linear module"),
+    (lambda: list(rg.nn.Linear(2, 2).parameters()), "a list"),
+])
+def test_a_model_instead_of_an_optimizer_is_a_clear_error(make, name, given, kind):
+    with pytest.raises(TypeError) as info:
+        make(given())
+    assert str(info.value) == (f"{name}: optimizer must be an Optimizer, got {kind}; build the "
+                               f"optimizer first, e.g. optim.SGD(model.parameters(), lr=0.1), "
+                               f"and pass it")

@@ -63,16 +63,98 @@ def test_add_param_group():
         opt.add_param_group({"params": [_w(1)], "betas": (1.5, 0.9)})
 
 
-@pytest.mark.parametrize("params, error, match", [
-    ([], ValueError, "SGD: optimizer got an empty parameter list"),
-    (rg.zeros(2, requires_grad=True), TypeError, "got a single Tensor of shape \\(2,\\)"),
-    ({rg.zeros(2, requires_grad=True)}, TypeError, "ordered collection"),
-    ([np.zeros(2)], TypeError, "can only optimize Tensors, but one of the params is ndarray"),
-    ([(rg.zeros(2, requires_grad=True) * 2)], ValueError, "can't optimize a non-leaf Tensor"),
-])
-def test_bad_params(params, error, match):
-    with pytest.raises(error, match=match):
-        rg.optim.SGD(params, lr=0.1)
+def _used_up():
+    params = rg.nn.Linear(2, 2).parameters()
+    list(params)
+    return params
+
+
+# What was given instead of parameters, and what the error must say (PyTorch's messages, for
+# comparison: "'Linear' object is not iterable"; "params argument given to the optimizer should
+# be an iterable of Tensors or dicts, but got torch.FloatTensor"; "optimizer got an empty
+# parameter list", also for a used-up generator; "optimizer can only optimize Tensors, but one
+# of the params is int"; "param_group must be a dict, but got Parameter").
+BAD_PARAMS = [
+    ("module", lambda: rg.nn.Linear(2, 2), TypeError,
+     "SGD: params must be an iterable of Tensors or of parameter-group dicts, got a Linear "
+     "module; pass model.parameters()"),
+    ("single tensor", lambda: _w(2), TypeError,
+     "SGD: params must be an iterable of Tensors or of parameter-group dicts, got a Tensor of "
+     "shape (2,) (dtype retrograd.float32); pass [tensor]"),
+    ("empty list", lambda: [], ValueError,
+     "SGD: params is empty (expected an iterable of Tensors or of parameter-group dicts)"),
+    ("used-up generator", _used_up, ValueError,
+     "SGD: params is empty (expected an iterable of Tensors or of parameter-group dicts): it "
+     "is a generator that yielded nothing; an iterator such as model.parameters() is used up "
+     "by one pass: call model.parameters() again, or keep list(model.parameters())"),
+    ("set", lambda: {_w(2)}, TypeError,
+     "SGD: parameters need to be given in an ordered collection (a set's order changes between "
+     "runs); use a list"),
+    ("int element", lambda: [1], TypeError,
+     "SGD: params must hold only Tensors, but params[0] is an int"),
+    ("array element", lambda: [_w(1), np.zeros(2)], TypeError,
+     "SGD: params must hold only Tensors, but params[1] is a NumPy array of shape (2,)"),
+    ("list of modules", lambda: [rg.nn.Linear(2, 2)], TypeError,
+     "SGD: params must hold only Tensors, but params[0] is a Linear module; pass "
+     "model.parameters()"),
+    ("one group not in a list", lambda: {"params": [_w(2)]}, TypeError,
+     "SGD: params must be an iterable of Tensors or of parameter-group dicts, got a dict; a "
+     "dict iterates over its keys: to give one parameter group, wrap it in a list, "
+     "[{'params': ...}]"),
+    ("state dict", lambda: rg.nn.Linear(2, 2).state_dict(), TypeError,
+     "SGD: params must be an iterable of Tensors or of parameter-group dicts, got an "
+     "OrderedDict; a dict iterates over its keys: pass model.parameters()"),
+    ("string", lambda: "weight", TypeError,
+     "SGD: params must be an iterable of Tensors or of parameter-group dicts, got a str"),
+    ("number", lambda: 0.1, TypeError,
+     "SGD: params must be an iterable of Tensors or of parameter-group dicts, got a float"),
+    ("groups and tensors mixed", lambda: [{"params": [_w(2)]}, _w(3)], TypeError,
+     "SGD: params must be an iterable of Tensors or of parameter-group dicts, not a mix of "
+     "both: params[0] is a dict but params[1] is a Tensor of shape (3,)"),
+    ("module in a group", lambda: [{"params": [_w(2)]}, {"params": rg.nn.Linear(2, 2)}],
+     TypeError, "SGD: params[1]['params'] must be a Tensor or an iterable of Tensors, got a "
+     "Linear module; pass model.parameters()"),
+    ("non-tensor in a group", lambda: [{"params": [_w(2), "bias"]}], TypeError,
+     "SGD: params[0]['params'] must hold only Tensors, but params[0]['params'][1] is a str"),
+    ("non-leaf", lambda: [_w(2), _w(2) * 2], ValueError,
+     "SGD: can't optimize a non-leaf Tensor: params[1] (shape (2,)) was made by <MulBackward>"),
+    ("duplicate across groups", lambda: (lambda w: [{"params": [w]}, {"params": [_w(1), w]}])(
+        _w(2)), ValueError, "SGD: some parameters appear in more than one parameter group: a "
+     "parameter of shape (2,) is in groups 0 and 1"),
+    ("bad named pair", lambda: [("w", _w(2), 1)], TypeError,
+     "SGD: a named parameter must be a (str, Tensor) pair, but params[0] is (a str, a Tensor "
+     "of shape (2,) (dtype retrograd.float32), an int)"),
+]
+
+
+@pytest.mark.parametrize("make, error, message", [case[1:] for case in BAD_PARAMS],
+                         ids=[case[0] for case in BAD_PARAMS])
+@pytest.mark.parametrize("name", ["SGD", "Adam", "AdamW", "RMSprop"])
+def test_bad_params_say_what_was_given_and_what_to_pass(name, make, error, message):
+    with pytest.raises(error) as info:
+        getattr(rg.optim, name)(make(), lr=0.1)
+    assert str(info.value).startswith(message.replace("SGD", name, 1)), str(info.value)
+
+
+def test_add_param_group_checks_its_params_the_same_way():
+    opt = rg.optim.SGD([_w(2)], lr=0.1)
+    with pytest.raises(TypeError, match=r"SGD: param_group\['params'\] must be a Tensor or an "
+                                        r"iterable of Tensors, got a Linear module; pass "
+                                        r"model.parameters\(\)"):
+        opt.add_param_group({"params": rg.nn.Linear(2, 2)})
+    with pytest.raises(TypeError, match="a param group must be a dict, got a Tensor of shape"):
+        opt.add_param_group(_w(2))
+
+
+def test_parameters_that_do_not_require_grad_are_accepted_and_skipped_as_in_torch():
+    # a frozen layer's parameters stay in model.parameters(): PyTorch takes them (and the
+    # optimizer skips them while they get no gradient), so that unfreezing needs no new optimizer
+    frozen, trained = rg.zeros(2), _w(2)
+    opt = rg.optim.SGD([frozen, trained], lr=0.5)
+    torch.optim.SGD([torch.zeros(2), torch.zeros(2, requires_grad=True)], lr=0.5)
+    trained.sum().backward()
+    opt.step()
+    assert frozen.tolist() == [0.0, 0.0] and trained.tolist() == [-0.5, -0.5]
 
 
 def test_a_parameter_given_twice_is_an_error():

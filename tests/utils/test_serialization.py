@@ -14,7 +14,6 @@ import signal
 import struct
 import subprocess
 import sys
-import time
 
 import ml_dtypes
 import numpy as np
@@ -466,13 +465,16 @@ def test_new_file_permissions_follow_the_umask(tmp_path):
     assert (tmp_path / "ckpt.safetensors").stat().st_mode & 0o777 == 0o644
 
 
-def read_lines(proc, until):
-    """Lines from the writer up to and including the first that starts with ``until``."""
+def read_lines(proc, until, between=None):
+    """Lines from the writer up to and including the first that starts with ``until``;
+    ``between()`` runs after each line."""
     lines = []
     while not lines or not lines[-1].startswith(until):
         line = proc.stdout.readline()
         assert line, f"writer exited early: {lines}"
         lines.append(line.strip())
+        if between is not None:
+            between()
     return lines
 
 
@@ -481,45 +483,134 @@ def last_version(lines, word):
     return versions[-1] if versions else None
 
 
+def start_writer(path, first_version, saves, pause_at):
+    """tests/utils/_kill_writer.py in its own process, pausing mid-write after ``saves``
+    complete saves, at ``pause_at`` bytes."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "tests.utils._kill_writer", str(path), str(first_version),
+         str(saves), str(pause_at)], cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+        text=True)
+
+
+def stop(proc):
+    if proc.poll() is None:
+        proc.kill()
+        proc.wait()
+    proc.stdin.close()
+    proc.stdout.close()
+
+
+def strays(path):
+    return sorted(name for name in os.listdir(path.parent) if name != path.name)
+
+
+def assert_whole(path):
+    """The file at path is one complete version; returns it."""
+    loaded = load(path)
+    assert_same(loaded, _kill_writer.checkpoint(loaded["version"]))
+    return loaded["version"]
+
+
 @pytest.mark.skipif(os.name != "posix", reason="SIGKILL is POSIX")
-def test_writer_killed_at_random_moments_never_leaves_a_partial_file(tmp_path):
+def test_writer_killed_mid_write_leaves_the_old_file_and_the_next_save_its_temporary(tmp_path):
+    # The writer says when it is mid-write (from inside its write, at a byte offset drawn here)
+    # and waits there: the kill lands mid-write every time, on a loaded machine too.
     path = tmp_path / "ckpt.safetensors"
-    start = time.perf_counter()
     save(_kill_writer.checkpoint(-1), path)
-    save_time = time.perf_counter() - start
-    current, rng, mid_write_kills = -1, random.Random(20240611), 0
-    for round_number in range(5):
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "tests.utils._kill_writer", str(path),
-             str(1000 * (round_number + 1))], cwd=ROOT, stdout=subprocess.PIPE, text=True)
+    size = path.stat().st_size
+    current, rng = -1, random.Random(20240611)
+    for round_number in range(4):
+        pause_at = rng.choice([0, 8, rng.randrange(9, size), size - 1])
+        proc = start_writer(path, 1000 * (round_number + 1), rng.randrange(3), pause_at)
         try:
-            lines = read_lines(proc, "ready")
-            for _ in range(rng.randrange(3)):
-                lines += read_lines(proc, "end")
-            lines += read_lines(proc, "begin")
-            deadline = time.monotonic() + rng.uniform(0.0, 1.2 * save_time)
-            while time.monotonic() < deadline:  # a reader racing the writer sees whole files
-                loaded = load(path)
-                assert_same(loaded, _kill_writer.checkpoint(loaded["version"]))
+            # a reader racing the writer sees whole files only
+            lines = read_lines(proc, "mid", between=lambda: assert_whole(path))
             os.kill(proc.pid, signal.SIGKILL)
             proc.wait()
-            lines += proc.stdout.read().split("\n")
         finally:
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait()
-            proc.stdout.close()
+            stop(proc)
         assert proc.returncode == -signal.SIGKILL
         finished = last_version(lines, "end")
-        possible = {current if finished is None else finished, last_version(lines, "begin")}
-        loaded = load(path)
-        assert loaded["version"] in possible, (loaded["version"], lines[-4:])
-        assert_same(loaded, _kill_writer.checkpoint(loaded["version"]))
-        current = loaded["version"]
-        strays = [name for name in os.listdir(tmp_path) if name != path.name]
-        assert all(TEMPORARY.fullmatch(name) for name in strays), strays
-        mid_write_kills = len(strays)
-    assert mid_write_kills >= 1, "no kill landed inside a write: the test proved nothing"
+        assert assert_whole(path) == (current if finished is None else finished), lines[-4:]
+        current = load(path)["version"]
+        # the writer's first save removed the previous round's stray: one left, its own
+        (stray,) = strays(path)
+        assert TEMPORARY.fullmatch(stray) and (tmp_path / stray).stat().st_size == pause_at
+    save(_kill_writer.checkpoint(7), path)
+    assert strays(path) == [] and assert_whole(path) == 7
+
+
+@pytest.mark.skipif(os.name != "posix", reason="advisory locks are POSIX")
+def test_a_save_never_removes_the_temporary_of_a_live_writer(tmp_path):
+    path = tmp_path / "ckpt.safetensors"
+    proc = start_writer(path, 1, 0, 1000)
+    try:
+        read_lines(proc, "mid 1")
+        (temporary,) = strays(path)
+        save(_kill_writer.checkpoint(2), path)   # another process saves the same path meanwhile
+        assert strays(path) == [temporary] and assert_whole(path) == 2
+        proc.stdin.write("go on\n")
+        proc.stdin.flush()
+        read_lines(proc, "end 1")
+        assert proc.wait() == 0
+    finally:
+        stop(proc)
+    assert strays(path) == [] and assert_whole(path) == 1   # the last rename wins, whole
+
+
+@pytest.mark.skipif(os.name != "posix", reason="advisory locks are POSIX")
+def test_the_next_save_removes_only_stale_temporaries_of_the_same_target(tmp_path):
+    path = tmp_path / "ckpt.safetensors"
+    stale = [".ckpt.safetensors.0badc0de.tmp", ".ckpt.safetensors.12345678.tmp"]
+    kept = [".other.safetensors.0badc0de.tmp",       # another target's
+            ".ckpt.safetensors.0BADC0DE.tmp",        # not a name this module makes
+            ".ckpt.safetensors.0badc0de.tmp.bak", "ckpt.safetensors.0badc0de.tmp",
+            ".ckpt.safetensors.0badc0d.tmp", ".ckpt.safetensors.0badc0de.tmp~",
+            "x.ckpt.safetensors.0badc0de.tmp"]
+    for name in stale + kept:
+        (tmp_path / name).write_bytes(b"half a checkpoint")
+    (tmp_path / ".ckpt.safetensors.d1d1d1d1.tmp").mkdir()          # not a regular file
+    os.symlink(tmp_path / kept[0], tmp_path / ".ckpt.safetensors.5a5a5a5a.tmp")  # nor a link
+    live = tmp_path / ".ckpt.safetensors.aaaaaaaa.tmp"   # locked, as a live writer's is
+    live.write_bytes(b"being written")
+    with open(live, "rb+") as f:
+        serialization._flock(f.fileno(), serialization.LOCK_EX)
+        save({"w": rg.ones(2)}, path)
+        assert live.exists()
+    expected = sorted(kept + [path.name, live.name, ".ckpt.safetensors.d1d1d1d1.tmp",
+                              ".ckpt.safetensors.5a5a5a5a.tmp"])
+    assert sorted(os.listdir(tmp_path)) == expected
+    assert (tmp_path / kept[0]).read_bytes() == b"half a checkpoint"
+    save({"w": rg.ones(2)}, path)   # once its writer is gone, it is stale too
+    assert not live.exists()
+
+
+@pytest.mark.skipif(os.name != "posix", reason="advisory locks are POSIX")
+def test_a_temporary_removed_before_its_writer_locked_it_is_replaced(tmp_path, monkeypatch):
+    # the race the lock alone cannot close: a cleaner takes a temporary between its creation
+    # and its writer's lock; the writer must notice and write to a new one
+    real_flock, removed = serialization._flock, []
+
+    def flock(fd, operation):
+        if not removed:
+            name = strays(tmp_path / "ckpt.safetensors")[0]
+            os.unlink(tmp_path / name)
+            removed.append(name)
+        real_flock(fd, operation)
+    monkeypatch.setattr(serialization, "_flock", flock)
+    save({"w": rg.ones(2)}, tmp_path / "ckpt.safetensors")
+    assert len(removed) == 1 and os.listdir(tmp_path) == ["ckpt.safetensors"]
+    assert_same(load(tmp_path / "ckpt.safetensors"), {"w": rg.ones(2)})
+
+
+def test_system_errors_while_saving_name_the_file(tmp_path, monkeypatch):
+    def full(f, header, order, entries):
+        raise OSError(28, "No space left on device")
+    monkeypatch.setattr(serialization, "_write_payload", full)
+    with pytest.raises(OSError, match=r"save: cannot write '.*ckpt.safetensors': No space left "
+                                      r"on device") as info:
+        save({"w": rg.ones(2)}, tmp_path / "ckpt.safetensors")
+    assert info.value.errno == 28 and os.listdir(tmp_path) == []
 
 
 # ---------------------------------------------------------------------------------- load errors
@@ -629,6 +720,31 @@ def test_damaged_files_raise_a_clear_value_error(tmp_path, make):
 def test_missing_file(tmp_path):
     with pytest.raises(FileNotFoundError, match="load: no such file: .*missing.safetensors"):
         load(tmp_path / "missing.safetensors")
+
+
+def test_a_directory_or_an_unreadable_file_is_a_clear_error(tmp_path, monkeypatch):
+    with pytest.raises(IsADirectoryError, match=r"load: '.*' is a directory, not a file"):
+        load(tmp_path)
+    save({"w": rg.ones(2)}, tmp_path / "ckpt.safetensors")
+
+    def refuse(*args, **kwargs):
+        raise PermissionError(13, "Permission denied", str(tmp_path / "ckpt.safetensors"))
+    monkeypatch.setattr(serialization, "open", refuse, raising=False)
+    with pytest.raises(PermissionError, match=r"load: cannot open '.*ckpt.safetensors': "
+                                              r"permission denied") as info:
+        load(tmp_path / "ckpt.safetensors")
+    assert info.value.errno == 13
+
+
+def test_an_io_error_while_reading_names_the_file(tmp_path, monkeypatch):
+    save({"w": rg.ones(2)}, tmp_path / "ckpt.safetensors")
+
+    def failing_read(f, data_start, name, entry, path):
+        raise OSError(5, "Input/output error")
+    monkeypatch.setattr(serialization, "_read_array", failing_read)
+    with pytest.raises(OSError, match=r"load: cannot read '.*ckpt.safetensors': input/output "
+                                      r"error"):
+        load(tmp_path / "ckpt.safetensors")
 
 
 def test_file_written_by_torch_save_is_refused(tmp_path):

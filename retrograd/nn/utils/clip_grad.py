@@ -10,7 +10,9 @@ import math
 
 import numpy as np
 
+from retrograd import _checks
 from retrograd import dtypes as _dt
+from retrograd._quiet import quiet_errors
 from retrograd.tensor import Tensor, make_tensor
 
 __all__ = ["clip_grad_norm_", "clip_grad_value_", "get_total_norm", "clip_grads_with_norm_"]
@@ -35,7 +37,7 @@ def get_total_norm(tensors, norm_type=2.0, error_if_nonfinite=False):
         >>> rg.nn.utils.get_total_norm([rg.tensor([3.0]), rg.tensor([4.0])])
         tensor(5.)
     """
-    arrays = [t._data for t in _as_list(tensors, "get_total_norm")]
+    arrays = [t._data for t in _as_list(tensors, "get_total_norm", "tensors")]
     norm_type = float(norm_type)
     if not arrays:
         return make_tensor(np.array(0.0, dtype=_dt.default_float.np))
@@ -67,7 +69,7 @@ def clip_grads_with_norm_(parameters, max_norm, total_norm):
     total = total_norm._data if isinstance(total_norm, Tensor) else np.asarray(total_norm)
     # NOTE: computed in the norm's dtype and always applied, even when it is 1, as in PyTorch
     # (a nan/inf norm then spreads into the gradients, which is the signal to look for).
-    with np.errstate(invalid="ignore", divide="ignore"):
+    with quiet_errors():
         coef = np.minimum(float(max_norm) / (total + 1e-6), 1.0)
         for g in grads:
             g._data *= coef
@@ -123,19 +125,21 @@ def clip_grad_value_(parameters, clip_value):
             p.grad._version[0] += 1
 
 
-def _as_list(tensors, fn):
-    if isinstance(tensors, Tensor):
-        return [tensors]
-    tensors = list(tensors)
-    for t in tensors:
-        if not isinstance(t, Tensor):
-            raise TypeError(f"{fn}: expected Tensors, got a {type(t).__name__}")
-    return tensors
+def _as_list(tensors, fn, name="parameters"):
+    """A Tensor or an iterable of Tensors as a list; a Module, a dict, a non-Tensor element...
+    is a TypeError that says what was given and what to pass (model.parameters())."""
+    tensors = _checks.parameter_iterable(fn, name, tensors, "a Tensor or an iterable of Tensors",
+                                         single=True)
+    return _checks.tensors(fn, name, tensors)
 
 
+@quiet_errors()
 def _vector_norm(a, p):
     """The p-norm of all the entries of array ``a``, as a 0-d array of a's dtype (float16
-    and bfloat16 are accumulated in float32, as PyTorch does)."""
+    and bfloat16 are accumulated in float32, as PyTorch does). Where the sum of powers
+    overflows or underflows (float32 gradients of 1e20, or of 1e-30) although the entries are
+    finite and not all zero, the norm is computed again from a / max|a|: PyTorch returns inf
+    there, and clipping by it would set every gradient to 0."""
     dtype = a.dtype
     if dtype in _LOW_PRECISION:
         a = a.astype(np.float32)
@@ -152,4 +156,8 @@ def _vector_norm(a, p):
         norm = np.sqrt(np.dot(a, a))
     else:
         norm = np.sum(a ** p) ** (1.0 / p)
+    if p not in (0, 1, math.inf, -math.inf) and not 0 < norm < math.inf and a.size:
+        peak = a.max()
+        if 0 < peak < math.inf:
+            norm = peak * _vector_norm(a / peak, p)
     return np.asarray(norm, dtype=dtype)
