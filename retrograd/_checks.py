@@ -18,8 +18,8 @@ import numpy as np
 __all__ = ["name_of", "is_int", "integer", "int_at_least", "positive_int", "non_negative_int",
            "index", "int_tuple", "positive_int_tuple", "probability", "number", "boolean",
            "one_of", "cpu_device", "dim", "dims", "sizes", "reshape_target", "broadcastable",
-           "nonempty", "floating", "one_element", "number_at_least", "is_module", "describe",
-           "parameter_iterable", "tensors", "instance_of"]
+           "nonempty", "floating", "one_element", "norm_order", "number_at_least", "is_module",
+           "describe", "parameter_iterable", "tensors", "instance_of"]
 
 
 def name_of(owner, default=None):

@@ -22,9 +22,9 @@ from itertools import chain
 
 import numpy as np
 
-from retrograd._quiet import quiet_errors
 from retrograd import _checks
 from retrograd import dtypes as _dt
+from retrograd._quiet import quiet_errors
 from retrograd.autograd.grad_mode import enable_grad, no_grad
 from retrograd.autograd.inplace import zero_grads
 from retrograd.tensor import Tensor, make_tensor

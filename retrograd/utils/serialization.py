@@ -303,20 +303,21 @@ except ImportError:  # Windows
     _flock = None
 
 
-def _temporary_pattern(path):
-    """(directory, compiled pattern) of the temporaries of ``path``: .<name>.<8 hex>.tmp."""
+def _temporary_prefix(path):
+    """(directory, name prefix) of the temporaries of ``path``: they are named
+    .<name>.<8 hex digits>.tmp, with the name cut to 200 characters (under the usual 255-byte
+    limit)."""
     head, tail = os.path.split(os.path.abspath(path))
-    # tail[:200] keeps the name under the usual 255-byte limit
-    return head, re.compile(re.escape(f".{tail[:200]}.") + r"[0-9a-f]{8}\.tmp")
+    return head, f".{tail[:200]}."
 
 
 def _create_temporary(path):
     """A new file ``.<name>.<8 hex digits>.tmp`` beside path, opened for writing and locked
     (see atomic_write)."""
-    head, tail = os.path.split(os.path.abspath(path))
+    head, prefix = _temporary_prefix(path)
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
     while True:
-        temporary = os.path.join(head, f".{tail[:200]}.{secrets.token_hex(4)}.tmp")
+        temporary = os.path.join(head, f"{prefix}{secrets.token_hex(4)}.tmp")
         try:
             fd = os.open(temporary, flags, 0o666)  # the umask applies, as for open()
         except FileExistsError:
@@ -370,7 +371,8 @@ def _remove_stale_temporaries(path):
     """Remove the temporaries of ``path`` that no live writer holds (see atomic_write)."""
     if _flock is None:
         return
-    head, pattern = _temporary_pattern(path)
+    head, prefix = _temporary_prefix(path)
+    pattern = re.compile(re.escape(prefix) + r"[0-9a-f]{8}\.tmp")
     try:
         entries = [e for e in os.scandir(head) if pattern.fullmatch(e.name)]
     except OSError:
