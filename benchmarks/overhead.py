@@ -7,7 +7,9 @@ measured is the framework's own cost per op: elementwise ops on a 1x1 tensor, an
     python benchmarks/overhead.py [--ops 2000] [--repeats 9]
 
 Also measures the create_graph path (backward rules running on Tensors) against the plain
-raw-array backward, the figure behind the design note in docs/architecture.md.
+raw-array backward, the figure behind the design note in docs/architecture.md, and the cost
+of the profiler: the same chains inside ``retrograd.profiler.profile()`` (column "prof/off":
+per-op time profiled over unprofiled; the profiler's promise is at most 2x).
 """
 
 import argparse
@@ -63,7 +65,7 @@ def main():
     print(f"per-op time in microseconds (median of {args.repeats}, chains of {args.ops} ops, "
           f"float32, torch {torch.__version__} with 2 threads)")
     header = f"{'case':<14}{'rg fwd':>9}{'rg bwd':>9}{'rg 2nd':>9}{'pt fwd':>9}{'pt bwd':>9}" \
-             f"{'ratio':>8}{'2nd/1st':>9}"
+             f"{'ratio':>8}{'2nd/1st':>9}{'prof/off':>10}"
     print(header)
     for name, (shape, step) in rg_cases.items():
         data = rng.standard_normal(shape).astype(np.float32) * 0.1
@@ -71,14 +73,19 @@ def main():
                                  args.repeats, lambda loss: loss.backward())
         _, rg_b2 = _time_chain(lambda: rg.tensor(data, requires_grad=True), step, args.ops,
                                args.repeats, lambda loss: loss.backward(create_graph=True))
+        with rg.profiler.profile():
+            prof_f, prof_b = _time_chain(lambda: rg.tensor(data, requires_grad=True), step,
+                                         args.ops, args.repeats, lambda loss: loss.backward())
         t_step = torch_cases[name][1]
         pt_f, pt_b = _time_chain(lambda: torch.tensor(data, requires_grad=True), t_step,
                                  args.ops, args.repeats, lambda loss: loss.backward())
         ratio = (rg_f + rg_b) / (pt_f + pt_b)
+        profiled = (prof_f + prof_b) / (rg_f + rg_b)
         print(f"{name:<14}{rg_f:9.2f}{rg_b:9.2f}{rg_b2:9.2f}{pt_f:9.2f}{pt_b:9.2f}"
-              f"{ratio:8.2f}{rg_b2 / rg_b:9.2f}")
+              f"{ratio:8.2f}{rg_b2 / rg_b:9.2f}{profiled:10.2f}")
     print("ratio = (retrograd fwd + bwd) / (PyTorch fwd + bwd); rg 2nd = backward with "
-          "create_graph=True (rules run on Tensors)")
+          "create_graph=True (rules run on Tensors); prof/off = (fwd + bwd) with the profiler "
+          "recording over (fwd + bwd) without it")
 
 
 if __name__ == "__main__":

@@ -28,6 +28,7 @@ from retrograd.random import get_rng_state, manual_seed, seed, set_rng_state
 from retrograd import datasets, nn, optim, utils  # noqa: E402
 from retrograd import models  # noqa: E402  (after nn: the case studies are built from it)
 from retrograd.utils.serialization import load, save  # noqa: E402
+from retrograd import profiler  # noqa: E402  (torch.profiler's name for inspect/'s profiler)
 
 keep_freed_memory()
 
@@ -46,4 +47,5 @@ __all__ = [
     "var", "std", "norm", "max", "min", "amax", "amin", "argmax", "argmin", "logsumexp", "softmax",
     "log_softmax", "reshape", "flatten", "squeeze", "unsqueeze", "transpose", "permute",
     "masked_fill", "is_tensor", "numel", "allclose", "gather", "split", "chunk", "save", "load",
+    "profiler",
 ]

@@ -9,7 +9,7 @@ import traceback
 import numpy as np
 
 from retrograd.autograd.grad_mode import STATE
-from retrograd.autograd.observer import OpObserver
+from retrograd.autograd.observer import OpObserver, set_observers
 
 __all__ = ["detect_anomaly", "set_detect_anomaly", "is_anomaly_enabled",
            "is_anomaly_check_nan_enabled", "creation_stack", "creation_text",
@@ -104,7 +104,7 @@ def _install(observer):
     replaces."""
     previous = _current()
     others = tuple(o for o in STATE.observers if o is not previous)
-    STATE.observers = others + ((observer,) if observer is not None else ())
+    set_observers(others + ((observer,) if observer is not None else ()))
     return previous
 
 

@@ -229,7 +229,7 @@ def _leaf(node, grads, targets, captured, create_graph):
     """Run the leaf's hooks, then capture (grad()) or accumulate into .grad (backward())."""
     if grads is None or grads[0] is None:
         return
-    observers = STATE.observers  # tools watching the backward (autograd/observer.py)
+    observers = STATE.backward_observers  # tools watching the backward (autograd/observer.py)
     if observers:
         notify_backward(observers, True, node, grads)
     g = grads[0]
@@ -295,7 +295,7 @@ def _call_backward(node, grads, create_graph):
         grads = _materialize(node, grads)
     once = create_graph and node.once_differentiable
     raw = [g._data if isinstance(g, Tensor) else g for g in grads] if once else grads
-    observers = STATE.observers  # tools watching the backward (autograd/observer.py)
+    observers = STATE.backward_observers  # tools watching the backward (autograd/observer.py)
     if observers:
         notify_backward(observers, True, node, grads)
     try:

@@ -23,6 +23,7 @@ import numpy as np
 
 from retrograd._quiet import enter as _quiet_enter
 from retrograd._quiet import leave as _quiet_leave
+from retrograd.autograd.cost import Cost
 from retrograd.autograd.grad_mode import STATE
 from retrograd.autograd.observer import apply_observed
 from retrograd.dtypes import _FLOATING_NUMPY as _FLOATING
@@ -212,6 +213,7 @@ class Function(Node):
 
     once_differentiable = False
     is_view = False
+    moves_data = None          # why the op does no arithmetic (a view, a copy, a gather), if so
     materialize_grads = True
     _to_save = None
     _saved = None
@@ -225,6 +227,11 @@ class Function(Node):
     @staticmethod
     def backward(ctx, *grad_outputs):
         raise NotImplementedError(f"{type(ctx).__name__} has no backward rule")
+
+    @staticmethod
+    def cost(call):
+        """The Cost (FLOPs, bytes, formula) of one call, an OpCall: see autograd/cost.py."""
+        raise NotImplementedError(f"{call.op.__name__} declares no cost (autograd/cost.py)")
 
     # ---- what forward may call on ctx ----
     def save_for_backward(self, *arrays):
@@ -550,8 +557,15 @@ def guard_double_backward(node, grad_outputs, grad_inputs):
 class _DoubleBackwardError(Function):
     """Stands for the backward of a once-differentiable op inside a recorded graph."""
 
+    moves_data = "stands for a backward that cannot be differentiated: computes nothing"
+
     @staticmethod
     def backward(ctx, *grads):
         raise RuntimeError(f"{ctx.op}: this op's backward is not differentiable (it is a fused "
                            f"raw-array kernel), so it cannot be differentiated twice "
                            f"(create_graph=True)")
+
+    @staticmethod
+    def cost(call):
+        """Nothing: its backward raises."""
+        return Cost(0, 0, f"{call.op.__name__}: 0")

@@ -16,16 +16,20 @@ class _AutogradState:
     """Process-wide autograd modes (retrograd runs ops on one thread).
 
     ``observers``: the tools watching ops (see ``autograd/observer.py``; anomaly mode is one),
-    a tuple that is empty when none is on. ``module_scope``: the module whose forward is
-    running (set by ``Module.__call__``; its ``path`` names it), or None.
+    a tuple that is empty when none is on; ``backward_observers``: those of them that watch
+    backward nodes too (both are set together, by ``observer.set_observers``).
+    ``module_scope``: the module whose forward is running (set by ``Module.__call__``; its
+    ``path`` names it), or None.
     """
 
-    __slots__ = ("grad_enabled", "saved_tensors_hooks", "observers", "module_scope")
+    __slots__ = ("grad_enabled", "saved_tensors_hooks", "observers", "backward_observers",
+                 "module_scope")
 
     def __init__(self):
         self.grad_enabled = True
         self.saved_tensors_hooks = []
         self.observers = ()
+        self.backward_observers = ()
         self.module_scope = None
 
 

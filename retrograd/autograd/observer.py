@@ -10,6 +10,7 @@ nothing measurable.
 With observers on, each op runs as:
 
     inputs = observer.before_forward(op, inputs, attrs) or inputs     (each observer in turn)
+    op = observer.kernel_class(op) or op                              (each observer in turn)
     outputs = the op's forward (the op itself runs unobserved)
     observer.after_forward(op, node, inputs, outputs, module_path)
 
@@ -18,6 +19,10 @@ and each node of the backward graph (``AccumulateGrad`` leaves included) as:
     observer.before_backward(node, grad_outputs)
     grad_inputs = node.backward(...)  (checked, broadcast undone, hooks run)
     observer.after_backward(node, grad_outputs, grad_inputs)
+
+An observer may also run each op as a subclass of its own (``kernel_class``: the profiler's
+timed kernels), and is told when named regions of work begin and end (``region``: an
+optimizer's step, a checkpoint's recompute, a user's record_function).
 
 Observers are called with the slot empty: the ops they run themselves are not observed.
 ``op`` is the Function subclass, ``node`` the recorded graph node (None when nothing was
@@ -29,7 +34,7 @@ Gradients are arrays in a plain backward and Tensors under ``create_graph=True``
 
 from retrograd.autograd.grad_mode import STATE
 
-__all__ = ["OpObserver", "observe", "current_module_path"]
+__all__ = ["OpObserver", "observe", "current_module_path", "region", "set_observers"]
 
 
 class OpObserver:
@@ -55,6 +60,8 @@ class OpObserver:
         ['SumBackward', 'MulBackward', 'ExpBackward', 'AccumulateGrad']
     """
 
+    watches_backward = True    # False: before_backward/after_backward are never called
+
     def before_forward(self, op, inputs, attrs):
         """Called before ``op`` runs on ``inputs`` (a tuple: Tensors and constants). May return
         a replacement tuple of inputs (autocast casts them); None keeps them."""
@@ -63,6 +70,18 @@ class OpObserver:
     def after_forward(self, op, node, inputs, outputs, module_path):
         """Called after ``op`` ran: its (possibly replaced) inputs, its output Tensor or tuple
         of Tensors, and the graph node it recorded (None if none)."""
+
+    def kernel_class(self, op):
+        """The class to run in place of ``op`` (a subclass with the same name and rules: the
+        profiler times kernels this way); None runs ``op`` itself."""
+        return None
+
+    def begin_region(self, name, phase):
+        """A named region of work begins: ``phase`` is "optimizer" (an optimizer's step),
+        "recompute" (checkpointing replays a forward) or None (a user's record_function)."""
+
+    def end_region(self, name, phase):
+        """The innermost region begun with these arguments ends."""
 
     def before_backward(self, node, grad_outputs):
         """Called before ``node``'s backward, with the gradients of its outputs."""
@@ -95,12 +114,19 @@ class observe:
         self.observer = observer
 
     def __enter__(self):
-        STATE.observers = STATE.observers + (self.observer,)
+        set_observers(STATE.observers + (self.observer,))
         return self.observer
 
     def __exit__(self, *exc):
-        STATE.observers = tuple(o for o in STATE.observers if o is not self.observer)
+        set_observers(tuple(o for o in STATE.observers if o is not self.observer))
         return False
+
+
+def set_observers(observers):
+    """Make ``observers`` (a tuple) the ones watching ops; those whose ``watches_backward``
+    is true also watch backward nodes (the engine tests that tuple alone)."""
+    STATE.observers = observers
+    STATE.backward_observers = tuple(o for o in observers if o.watches_backward)
 
 
 def current_module_path():
@@ -114,27 +140,84 @@ def apply_observed(op, apply, inputs, attrs):
     """``Function.apply`` with observers on: the observers' before_forward, the op itself
     (through ``apply``), then their after_forward with the node it recorded. The slot is
     empty meanwhile, so the op and any op an observer runs are not observed again."""
-    observers = STATE.observers
-    STATE.observers = ()
+    observers, watching = STATE.observers, STATE.backward_observers
+    STATE.observers = STATE.backward_observers = ()
     try:
         for observer in observers:
             replaced = observer.before_forward(op, inputs, attrs)
             if replaced is not None:
                 inputs = tuple(replaced)
-        outputs = apply(*inputs, **attrs)
-        node = _recorded_node(outputs)
-        module_path = current_module_path()
+        runner = op
+        for observer in observers:
+            runner = observer.kernel_class(runner) or runner
+        outputs = apply(*inputs, **attrs) if runner is op else runner.apply(*inputs, **attrs)
+        node = None
+        for t in outputs if type(outputs) is tuple else (outputs,):
+            if t.grad_fn is not None:
+                node = t.grad_fn
+                break
+        scope = STATE.module_scope
+        module_path = scope.path if scope is not None else None
         for observer in observers:
             observer.after_forward(op, node, inputs, outputs, module_path)
     finally:
-        STATE.observers = observers
+        STATE.observers, STATE.backward_observers = observers, watching
     return outputs
+
+
+class region:
+    """Context manager: tell the observers that a named region of work runs (see
+    OpObserver.begin_region). Costs one attribute test when no observer is on.
+
+    Example:
+        >>> import retrograd as rg
+        >>> from retrograd.autograd.observer import OpObserver, observe, region
+        >>> class Regions(OpObserver):
+        ...     seen = []
+        ...     def begin_region(self, name, phase):
+        ...         self.seen.append((name, phase))
+        >>> with observe(Regions()) as regions, region("SGD.step", "optimizer"):
+        ...     pass
+        >>> regions.seen
+        [('SGD.step', 'optimizer')]
+    """
+
+    __slots__ = ("name", "phase", "observers")
+
+    def __init__(self, name, phase=None):
+        self.name, self.phase = name, phase
+
+    def __enter__(self):
+        self.observers = observers = STATE.observers
+        if observers:
+            _notify_region(observers, True, self.name, self.phase)
+        return self
+
+    def __exit__(self, *exc):
+        if self.observers:
+            _notify_region(self.observers, False, self.name, self.phase)
+        return False
+
+
+def _notify_region(observers, begin, name, phase):
+    watching = STATE.backward_observers
+    STATE.observers = STATE.backward_observers = ()
+    try:
+        for observer in observers:
+            if begin:
+                observer.begin_region(name, phase)
+            else:
+                observer.end_region(name, phase)
+    finally:
+        STATE.observers, STATE.backward_observers = observers, watching
 
 
 def notify_backward(observers, before, node, grad_outputs, grad_inputs=None):
     """Tell ``observers`` that ``node``'s backward is about to run (``before``) or has run,
-    with the slot empty meanwhile (an observer's own ops are not observed)."""
-    STATE.observers = ()
+    with the slot empty meanwhile (an observer's own ops are not observed). ``observers``
+    are the ones that watch backward (STATE.backward_observers)."""
+    every = STATE.observers
+    STATE.observers = STATE.backward_observers = ()
     try:
         for observer in observers:
             if before:
@@ -142,11 +225,4 @@ def notify_backward(observers, before, node, grad_outputs, grad_inputs=None):
             else:
                 observer.after_backward(node, grad_outputs, grad_inputs)
     finally:
-        STATE.observers = observers
-
-
-def _recorded_node(outputs):
-    for t in outputs if type(outputs) is tuple else (outputs,):
-        if t.grad_fn is not None:
-            return t.grad_fn
-    return None
+        STATE.observers, STATE.backward_observers = every, observers

@@ -42,15 +42,19 @@ def add_parser(subparsers):
                    help="continue a run from its checkpoint.safetensors")
     p.add_argument("--out", help="run folder (default: runs/<data>-<model>-<time>)")
     p.add_argument("--quiet", action="store_true", help="no progress output")
+    p.add_argument("--profile", type=int, metavar="N",
+                   help="profile N training steps after a warm-up: profile.txt, trace.json "
+                        "and a report section in the run folder")
 
 
 # Options each training job understands (besides seed, out, resume and quiet).
 _JOB_OPTIONS = {
     "image": {"model", "data", "epochs", "batch_size", "lr", "optimizer", "weight_decay",
-              "augment"},
+              "augment", "profile"},
     "language_model": {"model", "data", "steps", "batch_size", "lr", "weight_decay", "context",
-                       "eval_interval"},
-    "sequence": {"model", "data", "steps", "batch_size", "lr", "weight_decay", "eval_interval"},
+                       "eval_interval", "profile"},
+    "sequence": {"model", "data", "steps", "batch_size", "lr", "weight_decay", "eval_interval",
+                 "profile"},
 }
 
 

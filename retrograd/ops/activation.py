@@ -11,8 +11,10 @@ import math
 
 import numpy as np
 
+from retrograd.autograd.cost import Cost, call_arg
 from retrograd.autograd.function import Function
 from retrograd.ops._parallel import elementwise
+from retrograd.ops.elementwise import elementwise_cost, operands_text
 
 __all__ = ["LeakyRelu", "Gelu", "GeluGrad"]
 
@@ -37,10 +39,17 @@ class LeakyRelu(Function):
     def backward(ctx, grad_out):
         return np.where(ctx.positive, grad_out, grad_out * ctx.slope)
 
+    @staticmethod
+    def cost(call):
+        """negative_slope * x and the select: 2n; backward negative_slope * dL/dy and the
+        select: 2n."""
+        return elementwise_cost(call, "leaky_relu", 2, 2, "2*n")
+
 
 class Gelu(Function):
-    """y = x * Phi(x) with Phi the standard normal CDF (approximate='none'), or
-    y = 0.5 x (1 + tanh(u)), u = sqrt(2/pi) (x + 0.044715 x^3) (approximate='tanh').
+    """y = x * Phi(x) with Phi(x) = 0.5 (1 + erf(x / sqrt(2))) the standard normal CDF
+    (approximate='none'), or y = 0.5 x (1 + tanh(u)), u = sqrt(2/pi) (x + 0.044715 x^3)
+    (approximate='tanh').
 
     dL/dx = dL/dy * gelu'(x), where
       exact: gelu'(x) = Phi(x) + x phi(x), phi(x) = exp(-x^2/2) / sqrt(2 pi)
@@ -64,6 +73,15 @@ class Gelu(Function):
         if isinstance(grad_out, np.ndarray) and isinstance(x, np.ndarray):
             return _run_kernel(_BACKWARD_KERNELS[ctx.approximate], x, grad_out)
         return GeluGrad.apply(grad_out, x, approximate=ctx.approximate)
+
+    @staticmethod
+    def cost(call):
+        """Per element (erf and tanh count one each): exact x * Phi(x) 5, tanh 9; backward
+        dL/dy * gelu'(x): exact 11, tanh 18 (x^2 computed once, T recomputed)."""
+        approximate = call_arg(call, 1, "approximate", "none")
+        forward, backward = _GELU_FLOPS[approximate][:2]
+        return elementwise_cost(call, f"gelu({approximate})", forward, backward,
+                                f"{forward}*n")
 
 
 class GeluGrad(Function):
@@ -93,11 +111,31 @@ class GeluGrad(Function):
         d_x = grad_out * grad * _gelu_second_derivative(x, ctx.approximate) if need_x else None
         return d_grad, d_x
 
+    @staticmethod
+    def cost(call):
+        """Per element: g * gelu'(x) (exact 11, tanh 18, as Gelu's backward); backward
+        dL/dz * gelu'(x) for dL/dg (the same) and dL/dz * g * gelu''(x) for dL/dx (exact 8,
+        tanh 22), each computed on its own."""
+        approximate = call_arg(call, 2, "approximate", "none")
+        first, second = _GELU_FLOPS[approximate][1:]
+        n = call.outputs[0].size
+        return Cost(first * n, (first * call.needs(0) + second * call.needs(1)) * n,
+                    f"gelu_grad({approximate}) {operands_text(call)}: {first}*n")
+
 
 _SQRT_2_OVER_PI = math.sqrt(2.0 / math.pi)
 _INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
 _INV_SQRT_2 = 1.0 / math.sqrt(2.0)
 _TANH_CUBIC = 0.044715
+# FLOPs per element of (y, g * gelu'(x), dL/dz * g * gelu''(x)), the counts Gelu and GeluGrad
+# declare: erf and tanh count one each, x^2 is computed once (docs/cost-model.md).
+# exact  Phi = 0.5 (1 + erf(x / sqrt(2))) 4, y = x Phi 1; phi = exp(-0.5 x^2) / sqrt(2 pi) 4,
+#        Phi + x phi 2, * g 1; phi (2 - x^2) 6, * dL/dz * g 2.
+# tanh   u = c (x + a x^2 x) 5, T 1, y = 0.5 x (1 + T) 3; u' = c (1 + 3 a x^2) 3,
+#        0.5 (1 + T) 2, 0.5 x (1 - T^2) u' 5, + 1, * g 1 (18 with u and T);
+#        u'' = 6 c a x 1, (1 - T^2) (u' - x T u'^2 + 0.5 x u'') 10, * dL/dz * g 2 (22 with u,
+#        T and u').
+_GELU_FLOPS = {"none": (5, 11, 8), "tanh": (9, 18, 22)}
 
 
 def _run_kernel(kernel, x, *others):

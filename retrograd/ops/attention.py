@@ -41,8 +41,12 @@ NumPy, recomputing P from q, k and the mask and using rowsum(dP * P) as defined 
 rowsum(dO * O) shortcut); the tests check both ops against it.
 """
 
+import math
+from typing import NamedTuple
+
 import numpy as np
 
+from retrograd.autograd.cost import Cost, call_arg, shape_text, unbroadcast_flops
 from retrograd.autograd.function import Function
 from retrograd.ops.dropout import dropout_mask
 
@@ -111,6 +115,62 @@ def _exact_rowsum_where_saturated(row, grad_p, p, saturated):
     row[rows] = np.einsum("ns,ns->n", grad_p[rows], p_rows)[:, None]
 
 
+class _Sizes(NamedTuple):
+    """What an attention call's cost is made of (B: the scores' batch, B_o: the output's)."""
+
+    scores: int       # B*L*S, the full score matrix (a causal mask is a select, not a skip)
+    rows: int         # B*L
+    q_grad: int       # B*L*E
+    k_grad: int       # B*S*E
+    out: int          # B_o*L*Ev
+    out_rows: int     # B_o*L
+    qk: int           # 2*B*L*S*E, one product of Q K^T's shape
+    pv: int           # 2*B_o*L*S*Ev, one product of P V's shape
+    masking: int      # B*L*S per term: scale, mask (add or select), causal select
+
+
+def _operands(call):
+    """(q, k, v, mask) of an attention call, as ArrayInfo (mask None when absent)."""
+    return (*call.inputs[:3], call_arg(call, 3, "mask"))
+
+
+def _sizes(call):
+    q, k, v, mask = _operands(call)
+    batch = np.broadcast_shapes(q.shape[:-2], k.shape[:-2],
+                                mask.shape[:-2] if mask is not None else ())
+    rows, n_keys = math.prod(batch) * q.shape[-2], k.shape[-2]
+    out = call.outputs[0]
+    terms = 1 + (mask is not None) + bool(call_arg(call, 5, "causal", False))
+    return _Sizes(rows * n_keys, rows, rows * q.shape[-1], math.prod(batch) * n_keys * k.shape[-1],
+                  out.size, out.size // max(v.shape[-1], 1), 2 * rows * n_keys * q.shape[-1],
+                  2 * out.size * n_keys, terms * rows * n_keys)
+
+
+def _unbroadcast_grads(call, sizes):
+    """Adds that sum each needed gradient's broadcast batch dims back to its input's shape
+    (the scores' batch for q, k and the mask, the output's for v)."""
+    q, k, v, mask = _operands(call)
+    batch = (sizes.rows // max(q.shape[-2], 1),)
+    out_batch = (sizes.out_rows // max(q.shape[-2], 1),)
+    shapes = [(q, batch + q.shape[-2:]), (k, batch + k.shape[-2:]),
+              (v, out_batch + v.shape[-2:]), (mask, batch + (q.shape[-2], k.shape[-2]))]
+    return sum(unbroadcast_flops(grad, info.shape) for i, (info, grad) in enumerate(shapes)
+               if call.needs(i) and info is not None)
+
+
+def _gradient_flops(call, sizes):
+    """(FLOPs, GEMM FLOPs) of the attention gradients shared by both ops, given dL/dS:
+    dL/dV = P^T dO, dL/dQ = dL/dS K * scale, dL/dK = dL/dS^T Q * scale (each when needed),
+    dP = dO V^T and dL/dS = P * (dP - rowsum(dO * O)) when any of dL/dQ, dL/dK, dL/dM is."""
+    need_q, need_k, need_v, need_mask = (call.needs(i) for i in range(4))
+    need_scores = need_q or need_k or need_mask
+    gemm = (need_v + need_scores) * sizes.pv + (need_q + need_k) * sizes.qk
+    rowsum = 2 * sizes.out - sizes.out_rows
+    other = (need_scores * (rowsum + 2 * sizes.scores) + need_q * sizes.q_grad
+             + need_k * sizes.k_grad + _unbroadcast_grads(call, sizes))
+    return other + gemm, gemm
+
+
 class ScaledDotProductAttention(Function):
     """O = softmax(Q K^T * scale + M) V, fused, returning (O, P).
 
@@ -176,6 +236,29 @@ class ScaledDotProductAttention(Function):
             if grad is not None:
                 grad *= ctx.scale
         return grad_q, grad_k, grad_v, (grad_s if need_mask else None)
+
+    @staticmethod
+    def cost(call):
+        """Forward: Q K^T and P V (2*B*L*S*(E + Ev)), the scale, mask and causal terms (B*L*S
+        each), the row softmax (max, subtract, exp, sum, divide: 5*B*L*S - 2*B*L) and the
+        dropout multiply (B*L*S). Backward: _gradient_flops (dP * R adds B*L*S with dropout).
+        Not counted: a gradient reaching the weights output P (known only in backward)."""
+        sizes = _sizes(call)
+        dropout = call_arg(call, 6, "dropout_p", 0.0) > 0.0
+        softmax = 5 * sizes.scores - 2 * sizes.rows
+        gemm = sizes.qk + sizes.pv
+        backward, backward_gemm = _gradient_flops(call, sizes)
+        need_scores = call.needs(0) or call.needs(1) or call.needs(3)
+        return Cost(gemm + sizes.masking + softmax + dropout * sizes.scores,
+                    backward + dropout * need_scores * sizes.scores,
+                    _attention_text("sdpa", call, "5*B*L*S - 2*B*L softmax"),
+                    gemm_flops=gemm, backward_gemm_flops=backward_gemm)
+
+
+def _attention_text(name, call, softmax):
+    q, k, v = call.inputs[:3]
+    return (f"{name} q({shape_text(q)}) k({shape_text(k)}) v({shape_text(v)}): "
+            f"2*B*L*S*(E + Ev) + {softmax}")
 
 
 class MemoryEfficientAttention(Function):
@@ -248,6 +331,27 @@ class MemoryEfficientAttention(Function):
             row = row - grad_lse
         lse = np.where(lse == -np.inf, 0.0, lse)  # fully masked rows: exp(-inf - 0) = 0
         return _blocked_grads(ctx, q, k, v, mask, grad_out, row, lse, grad_lse)
+
+    @staticmethod
+    def cost(call):
+        """Forward, over n_b = ceil(S / block_size) blocks and the full L x S scores: Q K^T
+        and P V (2*B*L*S*(E + Ev)), scale, mask and causal terms (B*L*S each), m' (B*L*S),
+        alpha (2*B*L per block), P_b (2*B*L*S), l (B*L*S + B*L per block), A (2*B*L*Ev per
+        block), O = A / l (B*L*Ev), lse (2*B*L). Backward: D (B*L*(2*Ev - 1)), P_b recomputed
+        (Q K^T again, scale and mask terms, exp(S_b - lse): 2*B*L*S), the gradients of
+        _gradient_flops, and dL/dQ's adds over blocks (B*L*E per block). Not counted: a
+        gradient reaching lse (known only in backward)."""
+        sizes = _sizes(call)
+        blocks = -(-call.inputs[1].shape[-2] // call_arg(call, 6, "block_size", 128))
+        gemm = sizes.qk + sizes.pv
+        online = (4 * sizes.scores + 3 * sizes.rows * blocks + 2 * sizes.out * blocks
+                  + sizes.out + 2 * sizes.rows)
+        grads, grads_gemm = _gradient_flops(call, sizes)
+        recompute = sizes.qk + sizes.masking + 2 * sizes.scores
+        backward = call.any_grad * recompute + grads + call.needs(0) * sizes.q_grad * blocks
+        return Cost(gemm + sizes.masking + online, backward,
+                    _attention_text("memory_efficient_attention", call, "online softmax"),
+                    gemm_flops=gemm, backward_gemm_flops=grads_gemm + call.any_grad * sizes.qk)
 
 
 def _blocked_grads(ctx, q, k, v, mask, grad_out, row, lse, grad_lse):

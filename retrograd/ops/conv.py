@@ -35,9 +35,12 @@ offsets). ``conv2d_reference_backward`` at the end of this file is the same rule
 them, written straight from the Conv2d docstring; the tests check every path against it.
 """
 
+import math
+
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
+from retrograd.autograd.cost import Cost, call_arg, reduction_flops, shape_text
 from retrograd.autograd.function import Function
 from retrograd.ops._parallel import copy_contiguous, copy_into
 
@@ -321,6 +324,26 @@ def _grad_input_by_conv(weight, grad_out, ctx):
     return grad_x
 
 
+def _conv_cost(call, name, sizes):
+    """The Cost of a Conv2d or Conv1d call (``sizes``: the formula's output and kernel
+    letters). With K_g = C/g * kernel cells, one product per output element and kernel
+    cell: Y = W_2d @ X_col is 2*y.size*K_g, + y.size for b; backward 2*y.size*K_g for each
+    of dL/dW_2d and dL/dX_col that is needed, col2im adds each of the g*K_g*N*L entries of
+    dL/dX_col to its pixel (one add per entry, a scatter-add), dL/db sums N*L per channel."""
+    x, w = call.inputs[:2]
+    (y,) = call.outputs
+    k_g = math.prod(w.shape[1:])
+    gemm = 2 * y.size * k_g
+    backward_gemm = gemm * (call.needs(0) + call.needs(1))
+    col2im = call.needs(0) * (y.size // w.shape[0]) * call_arg(call, 6, "groups", 1) * k_g
+    bias = call.needs(2) * reduction_flops(y.size, w.shape[0])
+    has_bias = call_arg(call, 2, "bias") is not None
+    return Cost(gemm + has_bias * y.size, backward_gemm + col2im + bias,
+                f"{name} x({shape_text(x)}) w({shape_text(w)}) -> {shape_text(y)}: "
+                f"2*N*Cout*{sizes[0]}*(Cin/groups)*{sizes[1]} + bias",
+                gemm_flops=gemm, backward_gemm_flops=backward_gemm)
+
+
 class _Scratch:
     """Somewhere for _conv2d_forward to note shapes when it computes a gradient."""
 
@@ -374,6 +397,12 @@ class Conv2d(Function):
         cols, weight = ctx.saved_tensors
         return _conv2d_backward(ctx, grad_out, cols, weight)
 
+    @staticmethod
+    def cost(call):
+        """2*N*O*Ho*Wo*(C/g)*kh*kw (+ N*O*Ho*Wo for b); backward the same product for each
+        of dL/dW, dL/dx needed, plus col2im's scatter-adds and dL/db's sums (_conv_cost)."""
+        return _conv_cost(call, "conv2d", ("Hout*Wout", "kh*kw"))
+
 
 class Conv1d(Function):
     """y = conv1d(x, W) + b: Conv2d on x:(N, C, 1, L_in), W:(O, C/g, 1, k) (views, no copy).
@@ -405,6 +434,12 @@ class Conv1d(Function):
         grad_x, grad_w, grad_b = _conv2d_backward(ctx, grad_out[:, :, None, :], cols, weight)
         return (grad_x[:, :, 0, :] if grad_x is not None else None,
                 grad_w[:, :, 0, :] if grad_w is not None else None, grad_b)
+
+    @staticmethod
+    def cost(call):
+        """Conv2d's with H = kh = 1: 2*N*O*L_out*(C/g)*k (+ N*O*L_out for b), and backward
+        alike (_conv_cost)."""
+        return _conv_cost(call, "conv1d", ("Lout", "k"))
 
 
 # ---------------------------------------------------------------- the reference backward

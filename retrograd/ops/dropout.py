@@ -3,7 +3,9 @@
 import numpy as np
 
 from retrograd import random as _random
+from retrograd.autograd.cost import call_arg
 from retrograd.autograd.function import Function
+from retrograd.ops.elementwise import elementwise_cost
 
 __all__ = ["Dropout", "dropout_mask"]
 
@@ -28,6 +30,11 @@ class Dropout(Function):
     @staticmethod
     def backward(ctx, grad_out):
         return grad_out * ctx.mask
+
+    @staticmethod
+    def cost(call):
+        """x * m: n; backward dL/dy * m: n (drawing the mask is not arithmetic on x)."""
+        return elementwise_cost(call, "dropout", 1, 1, f"n (p = {call_arg(call, 1, 'p', 0.5)})")
 
 
 def dropout_mask(shape, dtype, p):

@@ -10,6 +10,7 @@ same code runs on raw arrays (plain backward) and on Tensors (``create_graph=Tru
 
 import numpy as np
 
+from retrograd.autograd.cost import ArrayInfo, Cost, call_arg, shape_text, unbroadcast_flops
 from retrograd.autograd.function import Function
 
 __all__ = [
@@ -17,6 +18,37 @@ __all__ = [
     "Tanh", "Sigmoid", "Relu", "Abs", "Clamp", "Maximum", "Minimum", "Where", "MaskedFill",
     "Cast",
 ]
+
+
+# ---------------------------------------------------------------- costs (autograd/cost.py)
+# One FLOP per elementary operation on one element (docs/cost-model.md); a select by a
+# condition (np.where, a mask) is one FLOP, the comparison that forms its condition included.
+def operands_text(call):
+    """``2x3, 3`` for a call on arrays of shapes (2, 3) and (3,); numbers are ``scalar``."""
+    return ", ".join(shape_text(i) if isinstance(i, ArrayInfo) else "scalar"
+                     for i in call.inputs if i is not None)
+
+
+def elementwise_cost(call, name, forward, backward, formula):
+    """The Cost of a one-input elementwise op: ``forward`` FLOPs per element of y, and
+    ``backward`` per element for dL/dx when it is needed."""
+    n = call.outputs[0].size
+    return Cost(forward * n, backward * n * call.needs(0),
+                f"{name} {operands_text(call)}: {formula}")
+
+
+def _gradient_flops(call, per_element):
+    """Backward FLOPs of a broadcasting op: for each needed input, ``per_element[position]``
+    FLOPs per element of y plus the adds that sum dL/dy's shape back to the input's."""
+    y = call.outputs[0]
+    return sum(per * y.size + unbroadcast_flops(y.shape, call.inputs[i].shape)
+               for i, per in per_element.items() if call.needs(i))
+
+
+def _binary_cost(call, name, per_element, formula="n"):
+    """One FLOP per element of y forward; backward as _gradient_flops."""
+    return Cost(call.outputs[0].size, _gradient_flops(call, per_element),
+                f"{name} {operands_text(call)}: {formula}")
 
 
 class Add(Function):
@@ -34,6 +66,12 @@ class Add(Function):
     def backward(ctx, grad_out):
         return grad_out, grad_out
 
+    @staticmethod
+    def cost(call):
+        """n adds; backward none (dL/dy passes), only the adds that sum dL/dy to a
+        broadcast input's shape."""
+        return _binary_cost(call, "add", {0: 0, 1: 0})
+
 
 class Sub(Function):
     """y = a - b (broadcast).
@@ -50,6 +88,11 @@ class Sub(Function):
     def backward(ctx, grad_out):
         need_a, need_b = ctx.needs_input_grad
         return grad_out, (-grad_out if need_b else None)
+
+    @staticmethod
+    def cost(call):
+        """n subtracts; backward n negations for dL/db, plus the unbroadcast sums."""
+        return _binary_cost(call, "sub", {0: 0, 1: 1})
 
 
 class Mul(Function):
@@ -70,6 +113,12 @@ class Mul(Function):
         a, b = ctx.saved_tensors
         return (grad_out * b if b is not None else None,
                 grad_out * a if a is not None else None)
+
+    @staticmethod
+    def cost(call):
+        """n multiplies; backward n for each of dL/da, dL/db needed, plus the unbroadcast
+        sums."""
+        return _binary_cost(call, "mul", {0: 1, 1: 1})
 
 
 class Div(Function):
@@ -93,6 +142,15 @@ class Div(Function):
         grad_b = -grad_a * y if y is not None else None
         return grad_a, grad_b
 
+    @staticmethod
+    def cost(call):
+        """n divides; backward dL/dy / b (n, shared by both gradients), then -(.) * y (2n)
+        for dL/db, plus the unbroadcast sums."""
+        n = call.outputs[0].size
+        shared = n * (call.needs(0) or call.needs(1))
+        return Cost(n, shared + _gradient_flops(call, {0: 0, 1: 2}),
+                    f"div {operands_text(call)}: n")
+
 
 class Neg(Function):
     """y = -x.  dL/dx = -dL/dy.  Saves: nothing."""
@@ -104,6 +162,11 @@ class Neg(Function):
     @staticmethod
     def backward(ctx, grad_out):
         return -grad_out
+
+    @staticmethod
+    def cost(call):
+        """n negations; backward n."""
+        return elementwise_cost(call, "neg", 1, 1, "n")
 
 
 class PowScalar(Function):
@@ -126,6 +189,13 @@ class PowScalar(Function):
         if p == 0:
             return grad_out * 0.0
         return grad_out * p * x ** (p - 1)
+
+    @staticmethod
+    def cost(call):
+        """n powers; backward x^(p - 1), * p, * dL/dy: 3n (p - 1 is a scalar constant).
+        For p = 0 the gradient is dL/dy * 0: n."""
+        p = call_arg(call, 1, "exponent")
+        return elementwise_cost(call, "pow_scalar", 1, 1 if p == 0 else 3, f"n (p = {p})")
 
 
 class Pow(Function):
@@ -158,6 +228,17 @@ class Pow(Function):
             grad_b = np.where(zero_base, 0.0, grad_out * y * np.log(safe_a))
         return grad_a, grad_b
 
+    @staticmethod
+    def cost(call):
+        """n powers; backward dL/da: b - 1 (b's size), a^(.), dL/dy * b, the product and
+        the select where b == 0 (4n); dL/db: log(a) (a's size), dL/dy * y, the product and the
+        select where a is 0 (3n; the guard that keeps log(0) out is not counted); plus the
+        unbroadcast sums. A number's b - 1 or log(a) is a scalar constant: free."""
+        a, b = (i.size if isinstance(i, ArrayInfo) else 0 for i in call.inputs[:2])
+        own = call.needs(0) * b + call.needs(1) * a
+        return Cost(call.outputs[0].size, own + _gradient_flops(call, {0: 4, 1: 3}),
+                    f"pow {operands_text(call)}: n")
+
 
 class Exp(Function):
     """y = exp(x).  dL/dx = dL/dy * y.  Saves: y (not x)."""
@@ -173,6 +254,11 @@ class Exp(Function):
         (y,) = ctx.saved_tensors
         return grad_out * y
 
+    @staticmethod
+    def cost(call):
+        """n exps; backward dL/dy * y: n."""
+        return elementwise_cost(call, "exp", 1, 1, "n")
+
 
 class Log(Function):
     """y = log(x).  dL/dx = dL/dy / x.  Saves: x."""
@@ -186,6 +272,11 @@ class Log(Function):
     def backward(ctx, grad_out):
         (x,) = ctx.saved_tensors
         return grad_out / x
+
+    @staticmethod
+    def cost(call):
+        """n logs; backward dL/dy / x: n."""
+        return elementwise_cost(call, "log", 1, 1, "n")
 
 
 class Sqrt(Function):
@@ -202,6 +293,11 @@ class Sqrt(Function):
         (y,) = ctx.saved_tensors
         return grad_out / (2.0 * y)
 
+    @staticmethod
+    def cost(call):
+        """n square roots; backward 2 y and the divide: 2n."""
+        return elementwise_cost(call, "sqrt", 1, 2, "n")
+
 
 class Sin(Function):
     """y = sin(x).  dL/dx = dL/dy * cos(x).  Saves: x."""
@@ -215,6 +311,11 @@ class Sin(Function):
     def backward(ctx, grad_out):
         (x,) = ctx.saved_tensors
         return grad_out * np.cos(x)
+
+    @staticmethod
+    def cost(call):
+        """n sines; backward cos(x) and the multiply: 2n."""
+        return elementwise_cost(call, "sin", 1, 2, "n")
 
 
 class Cos(Function):
@@ -230,6 +331,11 @@ class Cos(Function):
         (x,) = ctx.saved_tensors
         return -grad_out * np.sin(x)
 
+    @staticmethod
+    def cost(call):
+        """n cosines; backward -dL/dy, sin(x) and the multiply: 3n."""
+        return elementwise_cost(call, "cos", 1, 3, "n")
+
 
 class Tanh(Function):
     """y = tanh(x).  dL/dx = dL/dy * (1 - y^2).  Saves: y."""
@@ -244,6 +350,11 @@ class Tanh(Function):
     def backward(ctx, grad_out):
         (y,) = ctx.saved_tensors
         return grad_out * (1.0 - y * y)
+
+    @staticmethod
+    def cost(call):
+        """n tanhs; backward y * y, 1 - (.), dL/dy * (.): 3n."""
+        return elementwise_cost(call, "tanh", 1, 3, "n")
 
 
 class Sigmoid(Function):
@@ -266,6 +377,12 @@ class Sigmoid(Function):
         (y,) = ctx.saved_tensors
         return grad_out * y * (1.0 - y)
 
+    @staticmethod
+    def cost(call):
+        """1 / (1 + exp(-x)): negate, exp, add, divide, 4n (the formula, not the overflow-safe
+        kernel); backward 1 - y, y * (.), dL/dy * (.): 3n."""
+        return elementwise_cost(call, "sigmoid", 4, 3, "4*n")
+
 
 class Relu(Function):
     """y = max(x, 0).  dL/dx = dL/dy * [y > 0] (0 at the kink x = 0, as PyTorch).  Saves: y."""
@@ -281,6 +398,11 @@ class Relu(Function):
         (y,) = ctx.saved_tensors
         return grad_out * (y > 0)
 
+    @staticmethod
+    def cost(call):
+        """n maxes; backward one select (dL/dy where y > 0) per element: n."""
+        return elementwise_cost(call, "relu", 1, 1, "n")
+
 
 class Abs(Function):
     """y = |x|.  dL/dx = dL/dy * sign(x) (0 at x = 0, as PyTorch).  Saves: x."""
@@ -294,6 +416,11 @@ class Abs(Function):
     def backward(ctx, grad_out):
         (x,) = ctx.saved_tensors
         return grad_out * np.sign(x)
+
+    @staticmethod
+    def cost(call):
+        """n absolute values; backward sign(x) and the multiply: 2n."""
+        return elementwise_cost(call, "abs", 1, 2, "n")
 
 
 class Clamp(Function):
@@ -317,6 +444,15 @@ class Clamp(Function):
     def backward(ctx, grad_out):
         return grad_out * ctx.inside
 
+    @staticmethod
+    def cost(call):
+        """One max (lo) and one min (hi) per element for each bound given; backward one
+        select (dL/dy where lo <= x <= hi, the saved mask) per element: n."""
+        bounds = [name for i, name in ((1, "lo"), (2, "hi"))
+                  if call_arg(call, i, name) is not None]
+        return elementwise_cost(call, "clamp", len(bounds), 1,
+                                f"n per bound ({' and '.join(bounds) or 'none'})")
+
 
 class _Extremum(Function):
     """Shared backward of Maximum and Minimum: the winner gets the gradient, ties split it
@@ -328,6 +464,13 @@ class _Extremum(Function):
         share_a = a_wins + 0.5 * tie
         share_b = (~a_wins & ~tie) + 0.5 * tie
         return grad_out * share_a.astype(ctx.dtype), grad_out * share_b.astype(ctx.dtype)
+
+    @staticmethod
+    def cost(call):
+        """n compares (max or min); backward, for each of dL/da, dL/db needed, the share
+        ([winner] + 0.5 [tie], one select) and its product with dL/dy: 2n, plus the
+        unbroadcast sums."""
+        return _binary_cost(call, call.op.__name__.lower(), {0: 2, 1: 2})
 
 
 class Maximum(_Extremum):
@@ -378,6 +521,12 @@ class Where(Function):
                 np.where(cond, grad_out, 0.0) if need_a else None,
                 np.where(cond, 0.0, grad_out) if need_b else None)
 
+    @staticmethod
+    def cost(call):
+        """n selects; backward one select per element for each of dL/da, dL/db needed,
+        plus the unbroadcast sums (cond has no gradient)."""
+        return _binary_cost(call, "where", {1: 1, 2: 1})
+
 
 class MaskedFill(Function):
     """y = x with value written where mask is True (mask broadcasts to x).
@@ -395,6 +544,11 @@ class MaskedFill(Function):
     def backward(ctx, grad_out):
         return np.where(ctx.mask, 0.0, grad_out), None
 
+    @staticmethod
+    def cost(call):
+        """n selects; backward one select (dL/dy where not mask) per element: n."""
+        return elementwise_cost(call, "masked_fill", 1, 1, "n")
+
 
 class Cast(Function):
     """y = x converted to another floating dtype.
@@ -403,6 +557,8 @@ class Cast(Function):
     dtype, so backward passes it on).
     """
 
+    moves_data = "converts the dtype: no arithmetic"
+
     @staticmethod
     def forward(ctx, x, dtype):
         return x.astype(dtype)
@@ -410,3 +566,8 @@ class Cast(Function):
     @staticmethod
     def backward(ctx, grad_out):
         return grad_out
+
+    @staticmethod
+    def cost(call):
+        """No arithmetic: a dtype conversion, forward and backward."""
+        return Cost(0, 0, f"cast {operands_text(call)} -> {call.outputs[0].dtype}: 0")

@@ -17,6 +17,7 @@ faster than ``np.add.at`` on the 2-D (V, D) array and than a sort + ``np.add.red
 
 import numpy as np
 
+from retrograd.autograd.cost import Cost, call_arg, shape_text
 from retrograd.autograd.function import Function
 
 __all__ = ["Embedding", "EmbeddingBackward", "embedding_scatter"]
@@ -82,6 +83,12 @@ def _scatter(grad_out, indices, num_embeddings, scale):
     return embedding_scatter(grad_out, indices, num_embeddings)
 
 
+def _scatter_flops(rows, scaled):
+    """The adds of scatter-adding ``rows`` elements into dL/dW (one per value, as np.add.at),
+    and s_k * dL/dy[k] (one product per element) when the rows are ``scaled``."""
+    return rows * (1 + bool(scaled))
+
+
 class Embedding(Function):
     """y = W[ids]: row lookup. ids: (*) integers in [0, V), W: (V, D), y: (*, D).
 
@@ -92,6 +99,8 @@ class Embedding(Function):
     is itself an op (EmbeddingBackward, a scatter whose adjoint is this gather), so double
     backward works. Input order is F.embedding's: (ids, weight).
     """
+
+    moves_data = "a gather of rows: no arithmetic (its backward scatter-adds)"
 
     @staticmethod
     def forward(ctx, indices, weight, padding_idx=None, scale_grad_by_freq=False):
@@ -107,6 +116,21 @@ class Embedding(Function):
         scale = _row_scale(ctx.indices, ctx.num_embeddings, ctx.padding_idx,
                            ctx.scale_grad_by_freq, grad_out.dtype)
         return None, _scatter(grad_out, ctx.indices, ctx.num_embeddings, scale)
+
+    @staticmethod
+    def cost(call):
+        """No arithmetic forward (a gather); backward, when dL/dW is needed, the scatter-add
+        of the N D values of dL/dy (N ids, D columns), plus s_k * dL/dy[k] (N D products)
+        with padding_idx or scale_grad_by_freq, plus s_k = 1 / count(ids[k]) (N divides) with
+        scale_grad_by_freq (the counts and the padding test are integer bookkeeping on the
+        constant ids: not counted)."""
+        ids, weight = call.inputs[:2]
+        y = call.outputs[0]
+        by_freq = bool(call_arg(call, 3, "scale_grad_by_freq", False))
+        scaled = call_arg(call, 2, "padding_idx") is not None or by_freq
+        backward = (_scatter_flops(y.size, scaled) + by_freq * ids.size) * call.needs(1)
+        return Cost(0, backward, f"embedding ids({shape_text(ids)}) w({shape_text(weight)}) -> "
+                                 f"{shape_text(y)}: 0; backward N*D (+ N*D scaled)")
 
 
 class EmbeddingBackward(Function):
@@ -127,3 +151,14 @@ class EmbeddingBackward(Function):
     def backward(ctx, grad_out):
         rows = _gather(grad_out, ctx.indices)
         return rows * ctx.scale if ctx.scale is not None else rows
+
+    @staticmethod
+    def cost(call):
+        """The scatter-add of X's N D values (one add per value, as Embedding's backward),
+        plus s_k X[k] (N D products) when s is given; backward the gather, times s_k (N D)
+        when s is given."""
+        x, y = call.inputs[0], call.outputs[0]
+        scaled = call_arg(call, 3, "scale") is not None
+        return Cost(_scatter_flops(x.size, scaled), x.size * scaled * call.needs(0),
+                    f"embedding_backward x({shape_text(x)}) -> {shape_text(y)}: N*D "
+                    f"(+ N*D scaled)")

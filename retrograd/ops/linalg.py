@@ -4,6 +4,7 @@ import math
 
 import numpy as np
 
+from retrograd.autograd.cost import Cost, call_arg, reduction_flops, shape_text, unbroadcast_flops
 from retrograd.autograd.function import Function
 
 __all__ = ["MatMul", "Linear"]
@@ -56,6 +57,21 @@ class MatMul(Function):
             grad_b = np.swapaxes(a, -1, -2) @ grad_out
         return grad_a, grad_b
 
+    @staticmethod
+    def cost(call):
+        """2*m*n*k for Y, and again for each of dL/dA, dL/dB that is needed (plus the adds
+        that sum a broadcast batch back to its input's shape)."""
+        a, b = call.inputs
+        (y,) = call.outputs
+        gemm = 2 * y.size * a.shape[-1]
+        backward_gemm = gemm * (call.needs(0) + call.needs(1))
+        batch = y.shape[:-2]
+        sums = ((call.needs(0) and unbroadcast_flops(batch + a.shape[-2:], a.shape))
+                + (call.needs(1) and unbroadcast_flops(batch + b.shape[-2:], b.shape)))
+        return Cost(gemm, backward_gemm + sums,
+                    f"matmul ({shape_text(a)})@({shape_text(b)}): 2*m*n*k",
+                    gemm_flops=gemm, backward_gemm_flops=backward_gemm)
+
 
 class Linear(Function):
     """y = x @ W^T + b, the affine map of a linear layer; x:(*, in), W:(out, in), b:(out,),
@@ -89,3 +105,17 @@ class Linear(Function):
         grad_w = np.swapaxes(g2d, 0, 1) @ _flatten_batch(x) if x is not None else None
         grad_b = np.sum(g2d, axis=0) if need_b else None
         return grad_x, grad_w, grad_b
+
+    @staticmethod
+    def cost(call):
+        """2*rows*in*out for y, plus rows*out adds of b; backward 2*rows*in*out for each of
+        dL/dx, dL/dW that is needed, and the rows*out - out adds of dL/db when needed."""
+        x, w = call.inputs[:2]
+        (y,) = call.outputs
+        has_bias = call_arg(call, 2, "bias") is not None
+        gemm = 2 * y.size * x.shape[-1]
+        backward_gemm = gemm * (call.needs(0) + call.needs(1))
+        sums = reduction_flops(y.size, w.shape[0]) if call.needs(2) else 0
+        return Cost(gemm + has_bias * y.size, backward_gemm + sums,
+                    f"linear x({shape_text(x)}) w({shape_text(w)}) -> {shape_text(y)}: "
+                    f"2*rows*in*out + bias", gemm_flops=gemm, backward_gemm_flops=backward_gemm)

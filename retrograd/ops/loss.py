@@ -5,6 +5,11 @@ Layout: the class axis of x is axis 1 ((N, C) or (N, C, d1, ...)), or axis 0 for
 unbatched sample (C,). Ops move it last and see x as rows x_2d:(M, C), one row per sample
 (M = N * d1 * ...); gradients are moved back to x's layout at the end of backward.
 
+Costs (docs/cost-model.md): what does not depend on the logits is a constant of the call and
+is not counted: for class-index targets the target distribution q, its row sums, w_t, the
+normalizer and the handling of ignored samples (integer bookkeeping on the targets and the
+constant class weights). dL/dloss is a scalar for 'mean' and 'sum' (free, as any scalar).
+
 Reductions: 'none' gives one loss per sample (the target's shape), 'sum' their sum, 'mean'
 their sum divided by a normalizer: the summed weight w[target] of the samples not ignored for
 class-index targets (PyTorch's weighted mean; 0/0 = nan when every target is ignored), the
@@ -13,6 +18,7 @@ number of samples M for probability targets and for the elementwise binary loss.
 
 import numpy as np
 
+from retrograd.autograd.cost import Cost, call_arg, reduction_flops, shape_text, unbroadcast_flops
 from retrograd.autograd.function import Function
 
 __all__ = ["CrossEntropy", "CrossEntropyProbs", "NllLoss", "BinaryCrossEntropyWithLogits"]
@@ -54,6 +60,30 @@ def _row_scale(grad_out, reduction, normalizer, m):
     if reduction == "mean":
         grad_out = grad_out / normalizer
     return np.broadcast_to(grad_out, (m,))
+
+
+def _rows_of(x):
+    """(M, C): the rows and classes of x (an ArrayInfo) as the ops see them."""
+    c = x.shape[0 if len(x.shape) == 1 else 1]
+    return (x.size // c if c else 0), c
+
+
+def _reduce_flops(reduction, m):
+    """The FLOPs of _reduce on M losses: 'none' 0, 'sum' M - 1 adds, 'mean' those and one
+    divide by the (constant) normalizer."""
+    return 0 if reduction == "none" else reduction_flops(m, 1) + (reduction == "mean")
+
+
+def _log_softmax_flops(m, c):
+    """z = x - max(x) and log(sum(exp(z))) per row: max MC - M, subtract MC, exp MC, sum
+    MC - M, log M: 4MC - M."""
+    return 2 * reduction_flops(m * c, m) + 2 * m * c + m
+
+
+def _loss_text(name, call, reduction, formula):
+    """``cross_entropy x(8x10) -> scalar (mean): ...``: the op, the shapes, the reduction."""
+    x, y = call.inputs[0], call.outputs[0]
+    return f"{name} x({shape_text(x)}) -> {shape_text(y)} ({reduction}): {formula}"
 
 
 def _log_softmax_parts(x2d):
@@ -129,6 +159,28 @@ class CrossEntropy(Function):
             dx -= smooth * weight if weight is not None else smooth
         return _from_rows(dx, ctx.moved_shape, ctx.class_axis), None, None
 
+    @staticmethod
+    def cost(call):
+        """M rows of C classes, q and its row sums constants (module docstring). Forward the
+        log-softmax parts (4MC - M), p = exp(z) / sum (MC: kept for backward), -log p_t =
+        log-sum - z_t (M), times (1 - eps) w_t (M, with weights or smoothing); with smoothing
+        sum_c w_c z_c (MC - M adds, + MC products with weights), W log-sum, - (.), * eps / C
+        and + (4M); the reduction ('sum' M - 1, 'mean' M): 5MC + M for the plain mean.
+        Backward dL/dloss * (p * sum(q) - q) taken densely: p * sum(q) (MC, with weights:
+        sum(q) = 1 without), - q (MC), * dL/dloss (MC): 2MC (3MC with weights)."""
+        m, c = _rows_of(call.inputs[0])
+        weighted = call_arg(call, 2, "weight") is not None
+        eps = float(call_arg(call, 5, "label_smoothing", 0.0))
+        mc = m * c
+        forward = _log_softmax_flops(m, c) + mc + m + m * (weighted or eps > 0)
+        if eps > 0:
+            forward += reduction_flops(mc, m) + weighted * mc + 4 * m
+        reduction = call_arg(call, 4, "reduction", "mean")
+        forward += _reduce_flops(reduction, m)
+        return Cost(forward, (2 + weighted) * mc * call.needs(0),
+                    _loss_text("cross_entropy", call, reduction,
+                               "5*M*C + M (mean); backward 2*M*C"))
+
 
 class CrossEntropyProbs(Function):
     """Cross-entropy of logits x:(M, C) with class-probability targets P:(M, C), class
@@ -185,6 +237,31 @@ class CrossEntropyProbs(Function):
             grad_w = -np.sum(q * log_p * scale, axis=0)
         return grad_x, grad_p, grad_w
 
+    @staticmethod
+    def cost(call):
+        """M rows of C classes. Forward the log-softmax parts (4MC - M), log p = z - log-sum
+        (MC), q = (1 - eps) P + eps / C (2MC, with smoothing), q * w (MC, with weights),
+        -sum_c q_c log p_c (2MC), p = exp(log p) (MC: kept for backward), the reduction ('sum'
+        M - 1, 'mean' M): 7MC - M + the reduction without options. Backward: q again (2MC,
+        with smoothing) for dL/dx or dL/dw; dL/dx q * w (MC, with weights), sum(q) (MC - M),
+        p * sum(q) - q, * dL/dloss (3MC); dL/dP -dL/dloss (1 - eps) (M, for 'none'), * log p
+        (MC), * w (MC, with weights); dL/dw q * log p, * dL/dloss, the sum over rows and the
+        negation (3MC)."""
+        m, c = _rows_of(call.inputs[0])
+        weighted = call_arg(call, 2, "weight") is not None
+        smoothed = float(call_arg(call, 4, "label_smoothing", 0.0)) > 0
+        reduction = call_arg(call, 3, "reduction", "mean")
+        mc = m * c
+        q = 2 * mc * smoothed
+        forward = (_log_softmax_flops(m, c) + mc + q + weighted * mc
+                   + mc + reduction_flops(mc, m) + m + mc + _reduce_flops(reduction, m))
+        backward = q * (call.needs(0) or call.needs(2))
+        backward += call.needs(0) * (weighted * mc + reduction_flops(mc, m) + 3 * mc)
+        backward += call.needs(1) * (mc + (reduction == "none") * m + weighted * mc)
+        backward += call.needs(2) * (2 * mc + reduction_flops(mc, c) + c)
+        return Cost(forward, backward,
+                    _loss_text("cross_entropy_probs", call, reduction, "7*M*C - M + reduction"))
+
 
 class NllLoss(Function):
     """Negative log-likelihood of log-probabilities x:(M, C) (as rows) with class-index
@@ -222,6 +299,16 @@ class NllLoss(Function):
             # ignored samples get exactly 0 even when 'mean' divides by a zero normalizer
             grad = np.where(np.expand_dims(ctx.valid, 1), grad, 0.0)
         return _from_rows(grad, ctx.moved_shape, ctx.class_axis), None, None
+
+    @staticmethod
+    def cost(call):
+        """M rows of C classes: -w_t x_t (M products by the constant -w_t), the reduction
+        ('sum' M - 1, 'mean' M); backward dL/dloss times the constant (-w_t one-hot), taken
+        densely as the backward does: MC."""
+        m, c = _rows_of(call.inputs[0])
+        reduction = call_arg(call, 4, "reduction", "mean")
+        return Cost(m + _reduce_flops(reduction, m), m * c * call.needs(0),
+                    _loss_text("nll_loss", call, reduction, "M + reduction; backward M*C"))
 
 
 class BinaryCrossEntropyWithLogits(Function):
@@ -264,6 +351,41 @@ class BinaryCrossEntropyWithLogits(Function):
         grad_w = grad_out * _unweighted_bce(x, t, pw, sp) if need_w else None
         grad_pw = g * t * sp if need_pw else None
         return grad_x, grad_t, grad_w, grad_pw
+
+    @staticmethod
+    def cost(call):
+        """The formulas of the docstring, per element of y (n), x (n_x), t (n_t) and pw
+        (n_pw): sp = log(1 + exp(-x)) (4 n_x, the formula, not the overflow-safe kernel),
+        l (_bce_flops), y = w l (n, with w): 4 n_x + n_t + 2n without options. Backward, each
+        gradient computed on its own but sp and g = dL/dy * w (n) once: dL/dx (1 - t),
+        sigmoid(-x) = 1 / (1 + exp(x)) (3 n_x), lw * (.) (with pw), the difference and * g;
+        dL/dt g * ((pw - 1) sp - x) (g * -x without pw); dL/dw dL/dy * l; dL/dpw g * t * sp;
+        plus the sums of each gradient back to its input's shape."""
+        x, t = call.inputs[:2]
+        w, pw = call_arg(call, 2, "weight"), call_arg(call, 3, "pos_weight")
+        y = call.outputs[0]
+        n, n_pw = y.size, pw.size if pw is not None else 0
+        need_x, need_t, need_w, need_pw = (call.needs(i) for i in range(4))
+        sp = 4 * x.size
+        lw = (n_pw + 2 * n) if pw is not None else 0     # 1 + (pw - 1) t
+        loss = _bce_flops(n, t.size, lw)
+        forward = sp + loss + n * (w is not None)
+        backward = sp * ((need_t and pw is not None) or need_w or need_pw)
+        backward += n * (w is not None and (need_x or need_t or need_pw))
+        backward += need_x * (t.size + 3 * x.size + lw + n * (pw is not None) + 2 * n)
+        backward += need_t * ((n_pw + 3 * n) if pw is not None else x.size + n)
+        backward += need_w * (loss + n) + need_pw * 2 * n
+        backward += sum(unbroadcast_flops(y.shape, info.shape)
+                        for i, info in enumerate(call.inputs[:4]) if call.needs(i))
+        return Cost(forward, backward,
+                    f"binary_cross_entropy_with_logits x({shape_text(x)}) -> {shape_text(y)}: "
+                    f"4*n_x + n_t + 2*n (+ pos_weight, weight)")
+
+
+def _bce_flops(n, n_t, lw):
+    """l = (1 - t) x + lw sp: 1 - t (n_t), * x, + (2n), and lw * sp (n) when lw (its own
+    ``lw`` FLOPs) is not 1."""
+    return n_t + 2 * n + (lw + n if lw else 0)
 
 
 def _softplus_neg(x):

@@ -37,6 +37,7 @@ import math
 
 import numpy as np
 
+from retrograd.autograd.cost import Cost, call_arg, reduction_flops, shape_text
 from retrograd.autograd.function import Function
 from retrograd.ops.reduce import power_of_two_scale
 
@@ -136,6 +137,39 @@ def _affine(x_hat, gamma, beta, dtype):
     return y.astype(dtype, copy=False)
 
 
+def _statistics_flops(n, groups):
+    """mu, var, rstd and x_hat for n elements in ``groups`` groups: mean(x) n (n - groups
+    adds, a divide per group), x - mu n, its square n, their mean n, var + eps, sqrt and
+    1 / per group, (x - mu) * rstd n."""
+    return 5 * n + 3 * groups
+
+
+def _affine_flops(call, n):
+    """x_hat * gamma and + beta, n each when the weight and the bias are given."""
+    return n * ((call_arg(call, 1, "weight") is not None) + (call_arg(call, 2, "bias") is not None))
+
+
+def _affine_grad_flops(call, n, params):
+    """dL/dgamma = sum(dL/dy * x_hat) (n products, n - P adds) and dL/dbeta = sum(dL/dy)
+    (n - P adds) over the axes the P parameters are broadcast along, each when needed."""
+    return (call.needs(1) * (n + reduction_flops(n, params))
+            + call.needs(2) * reduction_flops(n, params))
+
+
+def _grouped_norm_cost(call, name, groups, params):
+    """The Cost of LayerNorm and GroupNorm: statistics and affine map forward; backward
+    dL/dx = rstd * (g - mean(g) - x_hat * mean(g * x_hat)) (7n: mean(g) n, g * x_hat n, its
+    mean n, x_hat * it n, two subtractions and * rstd 3n), plus n for g = dL/dy * gamma, and
+    the affine gradients."""
+    x = call.inputs[0]
+    has_weight = call_arg(call, 1, "weight") is not None
+    grad_x = call.needs(0) * (7 + has_weight) * x.size
+    return Cost(_statistics_flops(x.size, groups) + _affine_flops(call, x.size),
+                grad_x + _affine_grad_flops(call, x.size, params),
+                f"{name} x({shape_text(x)}), {groups} groups: 5*n + 3*groups + n per affine "
+                f"term")
+
+
 class BatchNorm(Function):
     """Batch normalization of x:(N, C, *) per channel, over A = (N, *): M = N * prod(*).
 
@@ -205,6 +239,32 @@ class BatchNorm(Function):
         return (grad_x.reshape(grad_out.shape) if need_x else None,
                 grad_w if need_w else None, grad_b if need_b else None, None, None)
 
+    @staticmethod
+    def cost(call):
+        """Training: the statistics of C groups (5n + 3C), 3C per running statistic updated,
+        the affine map (n per term); backward dL/dbeta, dL/dgamma (3n - 2C) then
+        gamma * rstd * (dL/dy - dL/dbeta / M - x_hat * dL/dgamma / M) (4n + 2C, + C for
+        gamma * rstd): 7n (+ C). Eval: x_hat = (x - mu) * rstd (2n + 3C) and the affine map;
+        dL/dx = dL/dy * gamma * rstd (n, + C), and dL/dgamma, dL/dbeta as needed."""
+        x = call.inputs[0]
+        n, c = x.size, x.shape[1]
+        training = call_arg(call, 5, "training", True)
+        has_weight = call_arg(call, 1, "weight") is not None
+        if training:
+            running = sum(call_arg(call, i, name) is not None
+                          for i, name in ((3, "running_mean"), (4, "running_var")))
+            forward = _statistics_flops(n, c) + 3 * c * running
+        else:
+            forward = 2 * n + 3 * c
+        affine_grads = _affine_grad_flops(call, n, c)
+        if call.needs(0) and training:  # the sums of dL/dgamma and dL/dbeta are part of dL/dx
+            backward = 7 * n + c * has_weight
+        else:
+            backward = call.needs(0) * (n + c * has_weight) + affine_grads
+        mode = "train: 5*n + 3*C" if training else "eval: 2*n + 3*C"
+        return Cost(forward + _affine_flops(call, n), backward,
+                    f"batch_norm x({shape_text(x)}) {mode} + n per affine term")
+
 
 def _update_running(running_mean, running_var, mean, var, momentum, m):
     """In place, as PyTorch: new = (1 - momentum) old + momentum batch_value, with the
@@ -263,6 +323,14 @@ class LayerNorm(Function):
             grad_b = np.einsum("rm->m", g2d).reshape(ctx.normalized_shape)
         return grad_x, grad_w, grad_b
 
+    @staticmethod
+    def cost(call):
+        """Statistics of R rows of M (5n + 3R) and the affine map (n per term); backward 7n
+        (+ n for g) for dL/dx, 2n - M for dL/dgamma, n - M for dL/dbeta (_grouped_norm_cost)."""
+        x = call.inputs[0]
+        size = math.prod(x.shape[len(x.shape) - call_arg(call, 3, "normalized_ndim", 1):])
+        return _grouped_norm_cost(call, "layer_norm", x.size // max(size, 1), size)
+
 
 class GroupNorm(Function):
     """Group normalization of x:(N, C, *): the C channels are split into G groups of C/G, and
@@ -312,6 +380,14 @@ class GroupNorm(Function):
         if need_b:
             grad_b = _sum(_CHANNEL, grad_out.reshape(channels))
         return grad_x, grad_w, grad_b
+
+    @staticmethod
+    def cost(call):
+        """Statistics of N*G groups (5n + 3NG) and the affine map (n per term); backward 7n
+        (+ n for g) for dL/dx, 2n - C for dL/dgamma, n - C for dL/dbeta (_grouped_norm_cost)."""
+        x = call.inputs[0]
+        groups = x.shape[0] * call_arg(call, 3, "num_groups", 1)
+        return _grouped_norm_cost(call, "group_norm", groups, x.shape[1])
 
 
 # ---------------------------------------------------------------- the reference backwards

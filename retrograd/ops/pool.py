@@ -20,6 +20,7 @@ two-line linear rule.) Derivations: docs/ops/conv.md, 'Pooling'.
 
 import numpy as np
 
+from retrograd.autograd.cost import Cost, call_arg, shape_text
 from retrograd.autograd.function import Function
 from retrograd.ops.conv import _pad, _unpad, offset_view
 
@@ -122,6 +123,40 @@ class MaxPool2d(Function):
                 target += grad_out * won if finite else np.where(won, grad_out, 0)
         return _unpad(grad_x_pad, ctx.pads, ctx.x_shape)
 
+    @staticmethod
+    def cost(call):
+        """Each window's cells inside x reduced to their max: cells - windows compares;
+        backward one add per window (its gradient scattered to its argmax)."""
+        cells, windows = _pool_cells(call, call_arg(call, 4, "dilation", (1, 1)))
+        return Cost(cells - windows, windows * call.needs(0),
+                    _pool_text("max_pool2d", call) + ": window cells in x - windows")
+
+
+def _axis_cells(size, out, kernel, stride, padding, dilation):
+    """Along one axis: (the cells of all windows that lie inside the input, the windows
+    with at least one such cell). Windows are separable, so a product over the axes counts
+    the 2-D cells."""
+    cells = np.arange(out)[:, None] * stride - padding + np.arange(kernel)[None, :] * dilation
+    inside = (cells >= 0) & (cells < size)
+    return int(inside.sum()), int(inside.any(axis=1).sum())
+
+
+def _pool_cells(call, dilation):
+    """(cells inside x over all windows, windows holding a cell of x) of a pooling call:
+    padding cells (-inf for max, 0 for average) take part in no arithmetic."""
+    x, y = call.inputs[0], call.outputs[0]
+    kernel, stride, padding = (call_arg(call, i, name) for i, name in
+                               enumerate(("kernel_size", "stride", "padding"), 1))
+    (cells_h, windows_h), (cells_w, windows_w) = (
+        _axis_cells(x.shape[2 + a], y.shape[2 + a], kernel[a], stride[a], padding[a],
+                    dilation[a]) for a in range(2))
+    planes = x.shape[0] * x.shape[1]
+    return planes * cells_h * cells_w, planes * windows_h * windows_w
+
+
+def _pool_text(name, call):
+    return f"{name} x({shape_text(call.inputs[0])}) -> {shape_text(call.outputs[0])}"
+
 
 def _assign_where(argmax, mask, k):
     """argmax[mask] = k, branch-free: argmax += mask * (k - argmax) in the unsigned dtype's
@@ -212,6 +247,16 @@ class AvgPool2d(Function):
                 offset_view(grad_x_pad, i, j, ctx.out_size, ctx.stride, (1, 1))[...] += share
         return _unpad(grad_x_pad, ctx.pads, ctx.x_shape)
 
+    @staticmethod
+    def cost(call):
+        """Each window's cells inside x summed (cells - windows adds), one divide per output;
+        backward one divide per output and one add per window cell inside x (each share
+        scattered to its cells)."""
+        cells, windows = _pool_cells(call, (1, 1))
+        size = call.outputs[0].size
+        return Cost(cells - windows + size, (size + cells) * call.needs(0),
+                    _pool_text("avg_pool2d", call) + ": window cells in x - windows + outputs")
+
 
 def _avg_divisor(in_size, out_size, kernel_size, stride, padding, count_include_pad,
                  divisor_override):
@@ -280,6 +325,18 @@ class AdaptiveAvgPool2d(Function):
     @staticmethod
     def backward(ctx, grad_out):
         return ctx.rows_t @ (grad_out / ctx.divisor) @ ctx.cols
+
+    @staticmethod
+    def cost(call):
+        """As an average over windows (the 0/1 products are a way to compute it, not its
+        arithmetic): each window's cells summed, one divide per output; backward one divide
+        per output and one add per window cell."""
+        x, y = call.inputs[0], call.outputs[0]
+        starts_h, ends_h = adaptive_windows(x.shape[2], y.shape[2])
+        starts_w, ends_w = adaptive_windows(x.shape[3], y.shape[3])
+        cells = x.shape[0] * x.shape[1] * int((ends_h - starts_h).sum() * (ends_w - starts_w).sum())
+        return Cost(cells, (y.size + cells) * call.needs(0),
+                    _pool_text("adaptive_avg_pool2d", call) + ": window cells")
 
 
 # ---------------------------------------------------------------- the reference backwards

@@ -30,6 +30,7 @@ The ops keep the dtype of gx.
 
 import numpy as np
 
+from retrograd.autograd.cost import Cost, call_arg, reduction_flops, shape_text
 from retrograd.autograd.function import Function
 from retrograd.ops.shape import Unbind  # noqa: F401  (re-exported: the time steps of a sequence)
 
@@ -71,6 +72,42 @@ def _hidden_grads(ctx, da, h, w_hh, need_h, need_w, need_b):
     return grad_h, grad_w, grad_b
 
 
+def _given(call, position, name):
+    """True when the step's argument at ``position`` (or keyword ``name``) is not None."""
+    return call_arg(call, position, name) is not None
+
+
+def _step_cost(call, w_pos, name, forward, backward, formula):
+    """The Cost of a cell step (gx, h, ..., W_hh at w_pos, b_hh after it): the product
+    h W_hh^T (2 B GH H, none for a zero state h = None) and, when needed, dL/dh = dL/da @ W_hh
+    and dL/dW_hh = dL/da^T @ h (2 B GH H each; a zero state's dL/dW_hh is zeros) and dL/db_hh
+    (B GH - GH adds); plus the cell's ``forward`` and ``backward`` FLOPs."""
+    gx, w = call.inputs[0], call.inputs[w_pos]
+    gemm = 2 * gx.size * w.shape[1] * _given(call, 1, "h")
+    backward_gemm = gemm * (call.needs(1) + call.needs(w_pos))
+    bias = reduction_flops(gx.size, gx.shape[1]) * call.needs(w_pos + 1)
+    return Cost(gemm + forward, backward_gemm + bias + backward,
+                f"{name} gx({shape_text(gx)}) w_hh({shape_text(w)}): 2*B*GH*H + {formula}",
+                gemm_flops=gemm, backward_gemm_flops=backward_gemm)
+
+
+def _needs_hidden_da(call, w_pos):
+    """True when a hidden gradient that is formed from dL/da is needed: dL/dh, dL/db_hh, or
+    dL/dW_hh when h is given (a zero state's dL/dW_hh is zeros)."""
+    return bool(call.needs(1) or call.needs(w_pos + 1)
+                or (call.needs(w_pos) and _given(call, 1, "h")))
+
+
+def _needs_da(call, w_pos):
+    """True when dL/da is needed: for dL/dgx or a hidden gradient."""
+    return call.needs(0) or _needs_hidden_da(call, w_pos)
+
+
+def _preactivation_adds(call, w_pos):
+    """The adds of a = gx + h W_hh^T + b_hh (B, GH), over the terms given."""
+    return call.inputs[0].size * (_given(call, 1, "h") + _given(call, w_pos + 1, "b_hh"))
+
+
 class RNNStep(Function):
     """Elman RNN step: h' = act(a), a = gx + h W_hh^T + b_hh, act = tanh or relu.
     gx:(B, H) h:(B, H) or None, W_hh:(H, H), b_hh:(H,) or None, h':(B, H).
@@ -106,6 +143,16 @@ class RNNStep(Function):
         need_gx, need_h, need_w, need_b = ctx.needs_input_grad
         grad_h, grad_w, grad_b = _hidden_grads(ctx, da, h, w_hh, need_h, need_w, need_b)
         return (da if need_gx else None), grad_h, grad_w, grad_b
+
+    @staticmethod
+    def cost(call):
+        """n = B H: the product, the adds of a (n per term after gx), the activation (n);
+        backward dL/da (tanh 3n: y * y, 1 - (.), the product; relu n: a select) when it is
+        needed (_needs_da), and the hidden gradients (_step_cost)."""
+        n = call.inputs[0].size
+        da = (3 if call_arg(call, 4, "nonlinearity", "tanh") == "tanh" else 1) * n
+        return _step_cost(call, 2, "rnn_step", _preactivation_adds(call, 2) + n,
+                          da * _needs_da(call, 2), "n per added term + n")
 
 
 class LSTMStep(Function):
@@ -168,6 +215,21 @@ class LSTMStep(Function):
         grad_h, grad_w, grad_b = _hidden_grads(ctx, da, h, w_hh, need_h, need_w, need_b)
         return (da if need_gx else None), grad_h, grad_c, grad_w, grad_b
 
+    @staticmethod
+    def cost(call):
+        """n = B H: the product, the adds of a (4n per term after gx), three sigmoids (4
+        each: negate, exp, add, divide) and a tanh (13n), i * g (n), f * c + (.) (2n, with
+        c), tanh(c') and o * tanh(c') (2n): 16n + 2n with c. Backward dc (5n), then dL/da_i,
+        dL/da_g, dL/da_o (4n each: the gate's factor, its derivative (2n) and the products)
+        and dL/da_f (4n, with c) when dL/da is needed (_needs_da: 17n + 4n with c; dc alone
+        when only dL/dc is), dL/dc = dc * f (n), and the hidden gradients (_step_cost)."""
+        n = call.inputs[0].size // 4
+        has_c = _given(call, 2, "c")
+        backward = ((17 + 4 * has_c) * n if _needs_da(call, 3) else 5 * n * call.needs(2)) \
+            + n * call.needs(2)
+        return _step_cost(call, 3, "lstm_step", _preactivation_adds(call, 3) + (16 + 2 * has_c) * n,
+                          backward, "4n per added term + 16n (+ 2n with c)")
+
 
 class GRUStep(Function):
     """GRU step, PyTorch's formula (gate order r, z, n; r multiplies W_hn h + b_hn):
@@ -225,3 +287,19 @@ class GRUStep(Function):
         if grad_h is not None:
             grad_h += grad_out * z
         return (grad_gx if need_gx else None), grad_h, grad_w, grad_b
+
+    @staticmethod
+    def cost(call):
+        """n = B H: the product, + b_hh (3n, when both h and b_hh are given: else gh is
+        b_hh, or 0), gx + gh for r and z (2n), two sigmoids (8n), r * gh_n, + gx_n, tanh
+        (3n), (1 - z) * n (2n) and + z * h (2n, with h): 15n (+ 3n, + 2n). Backward dL/da_r,
+        dL/da_z, dL/da_n (14n) when needed (_needs_da), dL/da_n * r (n) for dL/dgh when
+        needed (_needs_hidden_da), dL/dh' * z + (.) (2n) for dL/dh, and the hidden gradients
+        (_step_cost)."""
+        n = call.inputs[0].size // 3
+        has_h = _given(call, 1, "h")
+        gh_adds = 3 * n * (has_h and _given(call, 3, "b_hh"))
+        backward = (14 * n * _needs_da(call, 2) + n * _needs_hidden_da(call, 2)
+                    + 2 * n * call.needs(1))
+        return _step_cost(call, 2, "gru_step", gh_adds + (15 + 2 * has_h) * n, backward,
+                          "15n (+ 3n with h and b_hh, + 2n with h)")

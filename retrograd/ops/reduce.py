@@ -10,6 +10,7 @@ import warnings
 
 import numpy as np
 
+from retrograd.autograd.cost import Cost, call_arg, reduction_flops, shape_text
 from retrograd.autograd.function import Function
 from retrograd.dtypes import is_floating
 
@@ -74,6 +75,22 @@ def _unsqueeze_reduced(grad_out, axis, keepdims):
     return np.expand_dims(grad_out, axis)
 
 
+def _reduction_cost(call, forward, backward, formula):
+    """The Cost of a reduction of x (n elements) to y (m): ``forward(n, m, r)`` and
+    ``backward(n, m, r)`` FLOPs with r = n - m the adds of a sum (backward only when dL/dx is
+    needed); the formula names the op and the shapes."""
+    x, y = call.inputs[0], call.outputs[0]
+    n, m = x.size, y.size
+    r = reduction_flops(n, m)
+    return Cost(forward(n, m, r), backward(n, m, r) if call.needs(0) else 0,
+                f"{call.op.__name__.lower()} x({shape_text(x)}) -> {shape_text(y)}: {formula}")
+
+
+def _centered_flops(n, m, r):
+    """x - mean(x) per group: mean r + m, subtract n."""
+    return r + m + n
+
+
 def _count(shape, axis):
     """Number of elements folded into each output element."""
     if axis is None:
@@ -98,6 +115,11 @@ class Sum(Function):
         grad = _unsqueeze_reduced(grad_out, ctx.axis, ctx.keepdims)
         return np.broadcast_to(grad, ctx.shape)
 
+    @staticmethod
+    def cost(call):
+        """n - m adds; backward a broadcast: 0."""
+        return _reduction_cost(call, lambda n, m, r: r, lambda n, m, r: 0, "n - m")
+
 
 class Mean(Function):
     """y = sum(x, axis) / n, n = number of elements reduced.
@@ -116,6 +138,11 @@ class Mean(Function):
         n = _count(ctx.shape, ctx.axis)
         grad = _unsqueeze_reduced(grad_out, ctx.axis, ctx.keepdims)
         return np.broadcast_to(grad / max(n, 1), ctx.shape)
+
+    @staticmethod
+    def cost(call):
+        """n - m adds and m divides: n; backward dL/dy / n (m divides), then a broadcast."""
+        return _reduction_cost(call, lambda n, m, r: r + m, lambda n, m, r: m, "n")
 
 
 class Var(Function):
@@ -142,6 +169,13 @@ class Var(Function):
         dof = n - ctx.correction
         # NOTE: a Python float division by 0 raises; IEEE's inf gives torch's nan/inf instead
         return grad * centered * (2.0 / dof if dof != 0 else float("inf"))
+
+    @staticmethod
+    def cost(call):
+        """mean(x) (n), x - mean n, square n, sum n - m, / (n - correction) m: 4n; backward
+        x - mean(x) recomputed (2n), dL/dy * 2 / (n - correction) (m), times it (n): 3n + m."""
+        return _reduction_cost(call, lambda n, m, r: _centered_flops(n, m, r) + n + r + m,
+                               lambda n, m, r: _centered_flops(n, m, r) + m + n, "4*n")
 
 
 def power_of_two_scale(x, axis, keepdims=True):
@@ -219,6 +253,15 @@ class Std(Function):
         per_unit = np.where(y == 0, 0.0, grad / (y * dof if dof != 0 else y * 0.0))
         return per_unit * centered
 
+    @staticmethod
+    def cost(call):
+        """var (4n) and m square roots: 4n + m (the rescaled pass after an overflow guards the
+        numerics: not counted); backward x - mean(x) recomputed (2n), (n - correction) * y,
+        dL/dy / (.) and the select where y == 0 (3m), times x - mean (n): 3n + 3m."""
+        return _reduction_cost(call, lambda n, m, r: _centered_flops(n, m, r) + n + r + 2 * m,
+                               lambda n, m, r: _centered_flops(n, m, r) + 3 * m + n,
+                               "4*n + m")
+
 
 class Norm(Function):
     """y = (sum |x|^p over axis)^(1/p), the vector p-norm; p = 2, 1, inf, -inf, 0 (the
@@ -274,6 +317,34 @@ class Norm(Function):
             return per_unit * x
         return per_unit * np.where(x == 0, 0.0, np.sign(x) * np.abs(x) ** (p - 1))
 
+    @staticmethod
+    def cost(call):
+        """The formula of the docstring for the order p (the power-of-two scaling guards the
+        numerics: not counted), r = n - m the adds of a sum:
+            p = 0:    x != 0, their count: n + r; backward 0
+            p = inf:  |x|, max: n + r; backward |x|, the ties (r), dL/dy / ties (m), sign(x),
+                      the product and the select where |x| == y: 4n + r + m
+            p = 1:    |x|, sum: n + r; backward sign(x) and the product: 2n
+            p = 2:    x * x, sum, sqrt: n + r + m; backward dL/dy / y and the select where
+                      y == 0 (2m), times x: n + 2m
+            other p:  |x|, ^p, sum, ^(1/p): 2n + r + m; backward y^(p-1), dL/dy / (.), the
+                      select where y == 0 (3m), then |x|, ^(p-1), sign, product and the
+                      select where x == 0 (5n), times the group factor (n): 6n + 3m"""
+        p = call_arg(call, 1, "ord", 2.0)
+        if p == 0:
+            return _reduction_cost(call, lambda n, m, r: n + r, lambda n, m, r: 0, "p=0: 2*n - m")
+        if p in (np.inf, -np.inf):
+            return _reduction_cost(call, lambda n, m, r: n + r,
+                                   lambda n, m, r: 4 * n + r + m, f"p={p:g}: 2*n - m")
+        if p == 1:
+            return _reduction_cost(call, lambda n, m, r: n + r, lambda n, m, r: 2 * n,
+                                   "p=1: 2*n - m")
+        if p == 2:
+            return _reduction_cost(call, lambda n, m, r: n + r + m,
+                                   lambda n, m, r: n + 2 * m, "p=2: 2*n")
+        return _reduction_cost(call, lambda n, m, r: 2 * n + r + m,
+                               lambda n, m, r: 6 * n + 3 * m, f"p={p:g}: 3*n")
+
 
 class MaxDim(Function):
     """(values, indices) = max(x, axis) along one axis.
@@ -305,6 +376,12 @@ class MaxDim(Function):
     def backward(ctx, grad_values, grad_indices):
         grad = _unsqueeze_reduced(grad_values, (ctx.axis,), ctx.keepdims)
         return grad * ctx.winner
+
+    @staticmethod
+    def cost(call):
+        """n - m compares; backward dL/dvalues placed at the winners, as max pooling's scatter
+        to the argmax: m."""
+        return _reduction_cost(call, lambda n, m, r: r, lambda n, m, r: m, "n - m")
 
 
 class MinDim(MaxDim):
@@ -339,6 +416,13 @@ class Amax(Function):
         grad = _unsqueeze_reduced(grad_out, ctx.axis, ctx.keepdims)
         return grad * ctx.share
 
+    @staticmethod
+    def cost(call):
+        """n - m compares; backward (the tie shares, which the forward computes when dL/dx is
+        needed, included) the ties per group (n - m), dL/dy / ties (m) and the select where
+        x == y (n): 2n."""
+        return _reduction_cost(call, lambda n, m, r: r, lambda n, m, r: n + r + m, "n - m")
+
 
 class Amin(Amax):
     """y = min(x, axis); ties share the gradient evenly, as Amax."""
@@ -369,3 +453,11 @@ class LogSumExp(Function):
         x, y = ctx.saved_tensors
         grad = _unsqueeze_reduced(grad_out, ctx.axis, ctx.keepdims)
         return grad * np.exp(x - _unsqueeze_reduced(y, ctx.axis, ctx.keepdims))
+
+    @staticmethod
+    def cost(call):
+        """max (n - m), x - max (n), exp (n), sum (n - m), log and + max (2m): 4n (the select
+        of a finite max guards the numerics: not counted); backward x - y, exp and the
+        product: 3n."""
+        return _reduction_cost(call, lambda n, m, r: 2 * n + 2 * r + 2 * m,
+                               lambda n, m, r: 3 * n, "4*n")

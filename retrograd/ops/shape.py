@@ -7,10 +7,26 @@ counter and an in-place change through either is seen by both.
 
 import numpy as np
 
+from retrograd.autograd.cost import Cost, call_arg, shape_text, unbroadcast_flops
 from retrograd.autograd.function import Function
 
 __all__ = ["Reshape", "Permute", "Expand", "Index", "IndexBackward", "IndexPut", "Cat", "Stack",
            "Clone", "Unbind", "Split", "is_basic_index"]
+
+
+def _moves_cost(call, name, backward=0, note="no arithmetic"):
+    """The Cost of an op that only moves data: no FLOPs forward, ``backward`` FLOPs (what its
+    backward computes: 0 for a reshape or a slice of dL/dy); the formula lists the shapes."""
+    inputs = ", ".join(shape_text(i) for i in call.arrays())
+    outputs = call.outputs
+    out = shape_text(outputs[0]) if len(outputs) == 1 else f"{len(outputs)} outputs"
+    return Cost(0, backward, f"{name} {inputs} -> {out}: {note}")
+
+
+def _scatter_flops(basic, values):
+    """The adds of scattering ``values`` elements into zeros: one per value (as np.add.at);
+    0 for a basic index, whose scatter is an assignment (it never repeats an element)."""
+    return 0 if basic else values
 
 
 class Reshape(Function):
@@ -19,6 +35,8 @@ class Reshape(Function):
     dL/dx = dL/dy reshaped to x's shape.
     Saves: only x's shape. The output is a view when NumPy can reshape without copying.
     """
+
+    moves_data = "a reshape (a view or a copy): no arithmetic"
 
     @staticmethod
     def forward(ctx, x, shape, copy=None):
@@ -31,6 +49,11 @@ class Reshape(Function):
     def backward(ctx, grad_out):
         return grad_out.reshape(ctx.shape)
 
+    @staticmethod
+    def cost(call):
+        """No arithmetic, forward or backward (a reshape each way)."""
+        return _moves_cost(call, "reshape")
+
 
 class Permute(Function):
     """y = x with its axes reordered: y.shape[i] = x.shape[dims[i]].
@@ -40,6 +63,7 @@ class Permute(Function):
     """
 
     is_view = True
+    moves_data = "a view with its axes reordered: no arithmetic"
 
     @staticmethod
     def forward(ctx, x, dims):
@@ -50,6 +74,11 @@ class Permute(Function):
     def backward(ctx, grad_out):
         return np.transpose(grad_out, ctx.inverse)
 
+    @staticmethod
+    def cost(call):
+        """No arithmetic, forward or backward (a permutation each way)."""
+        return _moves_cost(call, "permute")
+
 
 class Expand(Function):
     """y = x broadcast to a larger shape (a read-only view; no data is copied).
@@ -59,6 +88,7 @@ class Expand(Function):
     """
 
     is_view = True
+    moves_data = "a broadcast view: no arithmetic (its backward sums)"
 
     @staticmethod
     def forward(ctx, x, shape):
@@ -67,6 +97,18 @@ class Expand(Function):
     @staticmethod
     def backward(ctx, grad_out):
         return grad_out
+
+    @staticmethod
+    def cost(call):
+        """No arithmetic forward; backward dL/dy summed over the broadcast axes (an arithmetic
+        backward): y.size - x.size adds."""
+        x, y = call.inputs[0], call.outputs[0]
+        return _moves_cost(call, "expand", unbroadcast_flops(y.shape, x.shape) * call.needs(0),
+                           "0; backward y.size - x.size")
+
+
+def _scatter_text(basic, name):
+    return "0 (basic index)" if basic else f"{name}.size (scatter-add)"
 
 
 def is_basic_index(index):
@@ -85,6 +127,8 @@ class Index(Function):
     Saves: the index (a constant) and x's shape.
     """
 
+    moves_data = "a view or a gather: no arithmetic (its backward scatter-adds)"
+
     @staticmethod
     def forward(ctx, x, index):
         ctx.shape, ctx.index = x.shape, index
@@ -95,6 +139,16 @@ class Index(Function):
     @staticmethod
     def backward(ctx, grad_out):
         return scatter_add_index(grad_out, ctx.shape, ctx.index, ctx.basic)
+
+    @staticmethod
+    def cost(call):
+        """No arithmetic forward (a view or a gather); backward dL/dy scatter-added into
+        zeros (an arithmetic backward): y.size adds for an integer or boolean index, none for
+        a basic index (an assignment)."""
+        basic = is_basic_index(call_arg(call, 1, "index"))
+        scatter = _scatter_flops(basic, call.outputs[0].size)
+        return _moves_cost(call, "index", scatter * call.needs(0),
+                           f"0; backward {_scatter_text(basic, 'y')}")
 
 
 def scatter_add_index(grad, shape, index, basic):
@@ -124,6 +178,15 @@ class IndexBackward(Function):
     def backward(ctx, grad_out):
         return grad_out[ctx.index]
 
+    @staticmethod
+    def cost(call):
+        """x scatter-added into zeros: x.size adds for an integer or boolean index (as
+        Index's backward), none for a basic index (an assignment); backward a gather: 0."""
+        basic = call_arg(call, 3, "basic")
+        return Cost(_scatter_flops(basic, call.inputs[0].size), 0,
+                    f"index_backward {shape_text(call.inputs[0])} -> "
+                    f"{shape_text(call.outputs[0])}: {_scatter_text(basic, 'x')}")
+
 
 class IndexPut(Function):
     """y = x with x[index] replaced by v (v broadcasts to x[index]); ``x[index] = v``.
@@ -132,6 +195,8 @@ class IndexPut(Function):
     dL/dv = dL/dy[index] (summed to v's shape by the engine).
     Saves: the index (a constant).
     """
+
+    moves_data = "a copy with some elements overwritten: no arithmetic (its backward selects)"
 
     @staticmethod
     def forward(ctx, x, value, index):
@@ -150,6 +215,19 @@ class IndexPut(Function):
             grad_x = grad_out * kept
         return grad_x, (grad_out[ctx.index] if need_v else None)
 
+    @staticmethod
+    def cost(call):
+        """No arithmetic forward; backward dL/dx a select (dL/dy, 0 where overwritten): y.size,
+        and dL/dv a gather summed to v's shape: x[index].size - v.size adds."""
+        x, value = call.inputs[:2]
+        backward = call.needs(0) * x.size
+        if call.needs(1):
+            # the shape of x[index], from a zero-strided array: no memory of x's size
+            picked = np.broadcast_to(np.zeros((), np.int8), x.shape)[call_arg(call, 2, "index")]
+            backward += unbroadcast_flops(picked.shape, value.shape)
+        return _moves_cost(call, "index_put", backward,
+                           "0; backward y.size (select) + unbroadcast of v")
+
 
 def _slice_along(axis, piece):
     """An index that takes ``piece`` (an int or slice) along ``axis`` and everything else."""
@@ -163,6 +241,8 @@ class Cat(Function):
     Saves: the offsets of the pieces.
     """
 
+    moves_data = "a concatenation: no arithmetic"
+
     @staticmethod
     def forward(ctx, *xs, axis=0):
         ctx.axis = axis
@@ -175,6 +255,11 @@ class Cat(Function):
         return tuple(grad_out[_slice_along(axis, slice(b[i], b[i + 1]))] if need else None
                      for i, need in enumerate(ctx.needs_input_grad))
 
+    @staticmethod
+    def cost(call):
+        """No arithmetic, forward or backward (slices of dL/dy)."""
+        return _moves_cost(call, "cat")
+
 
 class Stack(Function):
     """y = stack(xs, axis): a new axis of length len(xs).
@@ -182,6 +267,8 @@ class Stack(Function):
     dL/dx_i = dL/dy taken at position i of that axis.
     Saves: nothing.
     """
+
+    moves_data = "a stack (a copy into a new axis): no arithmetic"
 
     @staticmethod
     def forward(ctx, *xs, axis=0):
@@ -193,12 +280,19 @@ class Stack(Function):
         return tuple(grad_out[_slice_along(ctx.axis, i)] if need else None
                      for i, need in enumerate(ctx.needs_input_grad))
 
+    @staticmethod
+    def cost(call):
+        """No arithmetic, forward or backward (slices of dL/dy)."""
+        return _moves_cost(call, "stack")
+
 
 class Clone(Function):
     """y = a C-contiguous copy of x (clone() and contiguous()).
 
     dL/dx = dL/dy.  Saves: nothing.
     """
+
+    moves_data = "a copy: no arithmetic"
 
     @staticmethod
     def forward(ctx, x):
@@ -207,6 +301,11 @@ class Clone(Function):
     @staticmethod
     def backward(ctx, grad_out):
         return grad_out
+
+    @staticmethod
+    def cost(call):
+        """No arithmetic, forward or backward (dL/dy passes)."""
+        return _moves_cost(call, "clone")
 
 
 class Unbind(Function):
@@ -231,6 +330,7 @@ class Unbind(Function):
     """
 
     is_view = True
+    moves_data = "views of the slices: no arithmetic"
 
     @staticmethod
     def forward(ctx, x, axis=0):
@@ -240,6 +340,11 @@ class Unbind(Function):
     @staticmethod
     def backward(ctx, *grads):
         return np.stack(grads, axis=ctx.axis)
+
+    @staticmethod
+    def cost(call):
+        """No arithmetic, forward or backward (a stack of the dL/dy_t)."""
+        return _moves_cost(call, "unbind")
 
 
 class Split(Function):
@@ -252,6 +357,7 @@ class Split(Function):
     """
 
     is_view = True
+    moves_data = "views of the pieces: no arithmetic"
 
     @staticmethod
     def forward(ctx, x, axis, bounds):
@@ -261,3 +367,8 @@ class Split(Function):
     @staticmethod
     def backward(ctx, *grads):
         return np.concatenate(grads, axis=ctx.axis)
+
+    @staticmethod
+    def cost(call):
+        """No arithmetic, forward or backward (a concatenation of the dL/dy_i)."""
+        return _moves_cost(call, "split")

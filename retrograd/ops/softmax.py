@@ -1,11 +1,24 @@
 """Numerically stable softmax and log-softmax along one axis."""
 
+import math
+
 import numpy as np
 
+from retrograd.autograd.cost import Cost, call_arg, reduction_flops, shape_text
 from retrograd.autograd.function import Function
 from retrograd.ops.reduce import wide_sum
 
 __all__ = ["Softmax", "LogSoftmax"]
+
+
+def _rows(call):
+    """(n, rows, axis) of a call along its axis: rows = the elements of x over that axis's
+    length (each row one softmax)."""
+    x = call.inputs[0]
+    axis = call_arg(call, 1, "axis", -1)
+    if not x.shape:
+        return x.size, 1, axis
+    return x.size, math.prod(d for i, d in enumerate(x.shape) if i != axis % len(x.shape)), axis
 
 
 def _shifted(x, axis):
@@ -38,6 +51,16 @@ class Softmax(Function):
         (y,) = ctx.saved_tensors
         return y * (grad_out - wide_sum(grad_out * y, axis=ctx.axis, keepdims=True))
 
+    @staticmethod
+    def cost(call):
+        """Row max (n - rows), x - max, exp (n each), row sum (n - rows), divide (n):
+        5n - 2 rows (the guard for all -inf rows is not counted); backward dL/dy * y (n), its
+        row sum (n - rows), the subtraction and * y (n each): 4n - rows."""
+        n, rows, axis = _rows(call)
+        reduce = reduction_flops(n, rows)
+        return Cost(3 * n + 2 * reduce, (3 * n + reduce) * call.needs(0),
+                    f"softmax {shape_text(call.inputs[0])} axis {axis}: 5*n - 2*rows")
+
 
 class LogSoftmax(Function):
     """y = x - max - log(sum(exp(x - max))) along axis.
@@ -58,3 +81,13 @@ class LogSoftmax(Function):
     def backward(ctx, grad_out):
         (y,) = ctx.saved_tensors
         return grad_out - np.exp(y) * wide_sum(grad_out, axis=ctx.axis, keepdims=True)
+
+    @staticmethod
+    def cost(call):
+        """Row max (n - rows), x - max, exp (n each), row sum (n - rows), log (rows), the
+        subtraction (n): 4n - rows; backward the row sum of dL/dy (n - rows), exp(y), the
+        product and the subtraction (n each): 4n - rows."""
+        n, rows, axis = _rows(call)
+        reduce = reduction_flops(n, rows)
+        return Cost(3 * n + 2 * reduce + rows, (3 * n + reduce) * call.needs(0),
+                    f"log_softmax {shape_text(call.inputs[0])} axis {axis}: 4*n - rows")

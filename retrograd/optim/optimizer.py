@@ -26,6 +26,7 @@ from retrograd import _checks
 from retrograd import dtypes as _dt
 from retrograd._quiet import quiet_errors
 from retrograd.autograd.grad_mode import enable_grad, no_grad
+from retrograd.autograd.observer import region
 from retrograd.autograd.inplace import zero_grads
 from retrograd.tensor import Tensor, make_tensor
 
@@ -138,7 +139,8 @@ class Optimizer:
         if closure is not None:
             with enable_grad():
                 loss = closure()
-        with no_grad(), quiet_errors():  # an inf or nan gradient updates to inf or nan quietly
+        # an inf or nan gradient updates to inf or nan quietly; tools see the step as a region
+        with no_grad(), quiet_errors(), region(f"{type(self).__name__}.step", "optimizer"):
             for group in self.param_groups:
                 for p in group["params"]:
                     if p.grad is None:

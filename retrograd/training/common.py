@@ -15,13 +15,15 @@ import retrograd as rg
 from retrograd import _checks
 from retrograd.inspect.report import write_run_report, write_step_report
 from retrograd.nn.utils import clip_grad_norm_
+from retrograd.training.profiling import RunProfiler
 from retrograd.utils.serialization import atomic_write, load, save
 
 __all__ = ["Progress", "StepProgress", "run_folder", "write_outputs", "write_step_outputs", "say",
            "optimizer_step", "training_state", "restore_training_state", "resumed_config",
            "train_steps", "save_state", "CHECKPOINT", "check_options", "option_rules",
            "check_run_folder", "make_run_folder", "read_checkpoint", "config_from",
-           "TrainingInterrupted", "interruptible", "check_full_batches", "endless_batches"]
+           "TrainingInterrupted", "interruptible", "check_full_batches", "endless_batches",
+           "profiling", "report_sections"]
 
 CHECKPOINT = "checkpoint.safetensors"
 
@@ -269,6 +271,27 @@ def write_outputs(out, config, info, history, report=write_run_report, sections=
     report(out, metrics, sections)
 
 
+@contextlib.contextmanager
+def profiling(run, out):
+    """``--profile N`` (the job's ``profile`` option): profile N training steps of the run
+    after a warm-up (training/profiling.py); run.profiler is None without the option."""
+    steps = getattr(run.config, "profile", None)
+    run.profiler = RunProfiler(steps, out, run.model, run.optimizer) if steps else None
+    try:
+        yield
+    finally:
+        if run.profiler is not None:
+            note = run.profiler.close()
+            if note:
+                say(run.config, note)
+
+
+def report_sections(run):
+    """The sections tools add to the run's report (the profile, once taken)."""
+    profiler = getattr(run, "profiler", None)
+    return profiler.sections if profiler is not None else []
+
+
 def optimizer_step(run, loss):
     """One update from ``loss``: zero the gradients, backpropagate, clip the gradient norm to
     run.config.grad_clip (when the job has that option and it is set), step the optimizer and
@@ -281,6 +304,8 @@ def optimizer_step(run, loss):
     run.optimizer.step()
     run.scheduler.step()
     run.step += 1
+    if getattr(run, "profiler", None) is not None:
+        run.profiler.step()
     return loss.item()
 
 

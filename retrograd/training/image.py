@@ -21,9 +21,9 @@ from retrograd.models import MODELS, build_model
 from retrograd.nn import functional as F
 from retrograd.training.common import (Progress, check_options, check_run_folder, config_from,
                                        interruptible, make_run_folder, optimizer_step,
-                                       option_rules, read_checkpoint, restore_training_state,
-                                       run_folder, save_state, say, training_state,
-                                       write_outputs)
+                                       option_rules, profiling, read_checkpoint,
+                                       report_sections, restore_training_state, run_folder,
+                                       save_state, say, training_state, write_outputs)
 from retrograd.utils.data import DataLoader
 
 __all__ = ["TrainConfig", "train", "load_image_data", "DATA_DEFAULTS", "evaluate"]
@@ -46,6 +46,7 @@ class TrainConfig:
     resume: str = None
     progress: bool = True
     limit_train: int = None  # use only the first N training samples (quick runs, tests)
+    profile: int = None      # profile this many steps after a warm-up (training/profiling.py)
 
     def check(self, flags=False):
         """Raise a ValueError for an option out of its range (None, the default, passes);
@@ -54,7 +55,8 @@ class TrainConfig:
 
 
 _RULES = option_rules(epochs="count", batch_size="count", lr="rate", weight_decay="rate",
-                      warmup_epochs="rate", seed="count or zero", limit_train="count")
+                      warmup_epochs="rate", seed="count or zero", limit_train="count",
+                      profile="count")
 
 
 # Per data set: what `retrograd train` uses unless told otherwise.
@@ -253,7 +255,7 @@ def train(config, stop_after=None):
                  f"({len(run.train_set)} train / {len(run.test_set)} test images), "
                  f"{sum(p.numel() for p in run.model.parameters()):,} parameters -> {out}")
     last = config.epochs if stop_after is None else min(config.epochs, run.epoch + stop_after)
-    with interruptible(run, out, repeat=("epochs",)):
+    with interruptible(run, out, repeat=("epochs",)), profiling(run, out):
         while run.epoch < last:
             _epoch(run, out)
     summary = dict(out=out, epochs=run.epoch, history=run.history,
@@ -281,7 +283,7 @@ def _epoch(run, out):
                             samples_per_s=rate, seconds=time.perf_counter() - started,
                             lr=run.scheduler.get_last_lr()[0]))
     save_state(run, out)
-    write_outputs(out, config, run.info, run.history)
+    write_outputs(out, config, run.info, run.history, sections=report_sections(run))
     say(config, f"epoch {run.epoch}/{config.epochs}: train loss {train_loss:.4f} "
                  f"acc {train_acc:.4f} | test loss {test_loss:.4f} acc {test_acc:.4f} | "
                  f"{rate:,.0f} img/s")

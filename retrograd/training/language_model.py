@@ -31,9 +31,10 @@ from retrograd.models.gpt import GPT, GPTConfig
 from retrograd.nn import functional as F
 from retrograd.training.common import (check_full_batches, check_options, check_run_folder,
                                        interruptible, make_run_folder, optimizer_step,
-                                       option_rules, read_checkpoint, restore_training_state,
-                                       resumed_config, run_folder, save_state, say, train_steps,
-                                       training_state, write_step_outputs)
+                                       option_rules, profiling, read_checkpoint,
+                                       report_sections, restore_training_state, resumed_config,
+                                       run_folder, save_state, say, train_steps, training_state,
+                                       write_step_outputs)
 from retrograd.utils.data import DataLoader
 
 __all__ = ["LMConfig", "train", "sample", "evaluate_loss", "load_gpt", "JOB"]
@@ -67,6 +68,7 @@ class LMConfig:
     out: str = None
     resume: str = None
     progress: bool = True
+    profile: int = None             # profile this many steps after a warm-up
 
     def check(self, flags=False):
         """Raise a ValueError for an option out of its range (None, the default, passes);
@@ -78,7 +80,7 @@ _RULES = option_rules(steps="count", batch_size="count", context="count", n_laye
                       n_head="count", d_model="count", dropout="probability", lr="rate",
                       min_lr="rate", weight_decay="rate", warmup_steps="count or zero",
                       grad_clip="rate", eval_interval="count", eval_windows="count",
-                      seed="count or zero")
+                      seed="count or zero", profile="count")
 
 
 def text_path(spec):
@@ -207,7 +209,7 @@ def train(config, stop_after=None):
         say(config, f"\nstep {run.step}/{config.steps}: train loss {row['train_loss']:.4f} "
                     f"| val loss {val_loss:.4f} | {row['tokens_per_s']:,.0f} tok/s")
 
-    with interruptible(run, out):
+    with interruptible(run, out), profiling(run, out):
         train_steps(run, _train_step, evaluate_and_save, lambda run: _checkpoint(run, out),
                     stop_after, describe=lambda run, loss: (
                         f"loss={loss:.4f} lr={run.scheduler.get_last_lr()[0]:.2e}"))
@@ -228,7 +230,7 @@ def _checkpoint(run, out):
     info = dict(name=os.path.basename(run.path), vocab_size=run.tokenizer.vocab_size,
                 parameters=_parameter_count(run))
     write_step_outputs(out, run.config, info, run.history, ("val_loss",),
-                       title=f"gpt on {info['name']}")
+                       title=f"gpt on {info['name']}", sections=report_sections(run))
 
 
 # ----------------------------------------------------------------------------- sampling

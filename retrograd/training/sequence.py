@@ -22,8 +22,9 @@ from retrograd.models.seq2seq import Seq2SeqTransformer
 from retrograd.nn import functional as F
 from retrograd.training.common import (check_full_batches, check_options, check_run_folder,
                                        interruptible, make_run_folder, optimizer_step,
-                                       option_rules, restore_training_state, resumed_config,
-                                       run_folder, save_state, say, train_steps, training_state,
+                                       option_rules, profiling, report_sections,
+                                       restore_training_state, resumed_config, run_folder,
+                                       save_state, say, train_steps, training_state,
                                        write_step_outputs)
 from retrograd.utils.data import DataLoader
 
@@ -56,6 +57,7 @@ class SeqConfig:
     out: str = None
     resume: str = None
     progress: bool = True
+    profile: int = None             # profile this many steps after a warm-up
 
     def check(self, flags=False):
         """Raise a ValueError for an option out of its range (None, the default, passes);
@@ -67,7 +69,7 @@ _RULES = option_rules(steps="count", batch_size="count", lr="rate", weight_decay
                       warmup_steps="count or zero", grad_clip="rate", d_model="count",
                       nhead="count", num_layers="count", dim_feedforward="count",
                       dropout="probability", n_train="count", n_test="count",
-                      eval_interval="count", seed="count or zero")
+                      eval_interval="count", seed="count or zero", profile="count")
 
 
 # Steps that reach >= 99% held-out exact match with the defaults (reverse: 100% after 1000;
@@ -148,7 +150,7 @@ def train(config, stop_after=None):
     say(config, f"retrograd train: seq2seq on {config.data} ({len(run.train_set)} train / "
                 f"{len(run.test_set)} held-out problems), "
                 f"{sum(p.numel() for p in run.model.parameters()):,} parameters -> {out}")
-    with interruptible(run, out):
+    with interruptible(run, out), profiling(run, out):
         train_steps(run, _train_step, lambda run, started: _evaluate_and_save(run, out, started),
                     lambda run: save_state(run, out), stop_after)
     accuracy = run.history[-1]["test_exact_match"] if run.history else None
@@ -170,6 +172,6 @@ def _evaluate_and_save(run, out, started):
     save_state(run, out)
     info = dict(name=run.config.data, n_train=len(run.train_set), n_test=len(run.test_set))
     write_step_outputs(out, run.config, info, run.history, ("test_exact_match",),
-                       title=f"seq2seq on {run.config.data}")
+                       title=f"seq2seq on {run.config.data}", sections=report_sections(run))
     say(run.config, f"\nstep {run.step}/{run.config.steps}: train loss {row['train_loss']:.4f} "
                     f"| held-out exact match {accuracy:.4f}")

@@ -8,6 +8,7 @@ first: the pre-hooks run on it. The node on the inputs sees grad_input last: the
 on it, with the grad_output remembered from the other end, and may replace it.
 """
 
+from retrograd.autograd.cost import Cost
 from retrograd.autograd.function import Function
 from retrograd.tensor import Tensor, make_tensor
 
@@ -21,6 +22,8 @@ class _BackwardHookIdentity(Function):
     dL/dx_i = dL/dy_i, or what a hook returns instead. Saves nothing.
     """
 
+    moves_data = "an identity that reports gradients to hooks: no arithmetic"
+
     @staticmethod
     def forward(ctx, *arrays, state, role):
         ctx.state, ctx.role = state, role
@@ -32,6 +35,11 @@ class _BackwardHookIdentity(Function):
         if ctx.role == "output":
             return tuple(ctx.state.output_seen(list(grads)))
         return tuple(ctx.state.input_seen(list(grads)))
+
+    @staticmethod
+    def cost(call):
+        """Nothing: the outputs are the inputs, the gradients pass through."""
+        return Cost(0, 0, f"backward hook identity on {len(call.inputs)} tensors: 0")
 
 
 class BackwardHook:
