@@ -9,7 +9,8 @@ from retrograd.autograd.function import CONSTANT, INPUT, OUTPUT, PACKED
 from retrograd.autograd.observer import OpObserver
 from retrograd.tensor import Tensor
 
-__all__ = ["CallObserver", "describe_call", "call_parts", "saved_arrays", "saved_nbytes", "info_of"]
+__all__ = ["CallObserver", "describe_call", "call_parts", "as_op_call", "saved_arrays",
+           "saved_nbytes", "info_of"]
 
 
 def info_of(value):
@@ -24,32 +25,45 @@ def info_of(value):
 
 def describe_call(op, inputs, attrs, outputs, node):
     """The OpCall of one call of ``op`` (``node``: the graph node it recorded, or None)."""
-    return OpCall(*call_parts(op, inputs, attrs, outputs, node))
+    return as_op_call(call_parts(op, inputs, attrs, outputs, node))
 
 
 def call_parts(op, inputs, attrs, outputs, node):
-    """The fields of describe_call's OpCall as a tuple, for tools that record thousands of
-    calls and make OpCalls only when asked. One pass over the inputs and the outputs."""
+    """The fields of describe_call's OpCall as a tuple, arrays as plain (shape, dtype)
+    tuples and no attributes as None (so that the tuple can be hashed), for tools that
+    record thousands of calls and make OpCalls only when asked (``as_op_call``; ``op`` is put
+    in as given: the profiler passes an index). One pass over the inputs and the outputs,
+    and the fewest objects: it runs for every profiled op."""
     infos = []
     for value in inputs:
         if isinstance(value, Tensor):
             data = value._data
-            infos.append(_info(ArrayInfo, (data.shape, data.dtype)))
+            infos.append((data.shape, data.dtype))
         elif isinstance(value, np.ndarray):
-            infos.append(_info(ArrayInfo, (value.shape, value.dtype)))
+            infos.append((value.shape, value.dtype))
         else:
             infos.append(value)
     if type(outputs) is tuple:
-        outs = tuple([_info(ArrayInfo, (o._data.shape, o._data.dtype)) for o in outputs])
+        outs = tuple([(o._data.shape, o._data.dtype) for o in outputs])
     else:
         data = outputs._data
-        outs = (_info(ArrayInfo, (data.shape, data.dtype)),)
+        outs = ((data.shape, data.dtype),)
     if node is None:
-        return op, tuple(infos), attrs or {}, outs, (False,) * len(infos), 0
-    return op, tuple(infos), attrs or {}, outs, node.needs_input_grad, saved_nbytes(node)
+        return op, tuple(infos), attrs or None, outs, (False,) * len(infos), 0
+    return op, tuple(infos), attrs or None, outs, node.needs_input_grad, saved_nbytes(node)
 
 
-_info = tuple.__new__   # ArrayInfo(shape, dtype) without the call of its __new__
+def as_op_call(parts, op=None):
+    """The OpCall of call_parts' tuple (``op``: the op class, when parts hold a stand-in)."""
+    recorded_op, inputs, attrs, outputs, needs, saved = parts
+    return OpCall(recorded_op if op is None else op, tuple(_as_info(i) for i in inputs),
+                  attrs or {}, tuple(ArrayInfo(*o) for o in outputs), needs, saved)
+
+
+def _as_info(value):
+    if type(value) is tuple and len(value) == 2 and isinstance(value[1], np.dtype):
+        return ArrayInfo(*value)
+    return value
 
 
 def saved_arrays(node):

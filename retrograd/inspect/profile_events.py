@@ -13,7 +13,8 @@ made each row, FLOPs, achieved GFLOP/s and GB/s and the place on the machine's r
 
 import collections
 
-from retrograd.autograd.cost import OpCall, declared_cost
+from retrograd.autograd.cost import declared_cost
+from retrograd.inspect._calls import as_op_call
 from retrograd.inspect.render import format_count, format_time_us, text_table
 
 __all__ = ["FunctionEvent", "FunctionEventAvg", "EventList", "SORT_KEYS", "LEGEND",
@@ -51,7 +52,7 @@ class FunctionEvent:
         self.id, self.name, self.phase, self.module = id, name, phase, module
         self.start_ns, self.total_ns, self.self_ns = start_ns, total_ns, self_ns
         if type(call) is tuple:   # a recorder's call_parts
-            call = OpCall(*call)
+            call = as_op_call(call)
         self.call, self.forward_id, self.op_name = call, forward_id, op_name or name
         self.memory, self._cost, self.uncosted = memory, None, False
 

@@ -156,7 +156,13 @@ class _Recorder(OpObserver):
     def __init__(self, profile_memory):
         self.profile_memory = profile_memory
         self.serial = next(_SERIALS)   # a node recorded here is tagged (serial, record index)
-        self.records = []              # one list per event: FunctionEvent's arguments
+        # One tuple per event: FunctionEvent's arguments, with the op call as an index into
+        # calls (each distinct call once: a training loop repeats the same calls) and the op
+        # class as an index into ops. Records of numbers and strings only are left alone by
+        # the garbage collector: thousands of them slow no collection down.
+        self.records = []
+        self.ops, self._op_index = [], {}
+        self.calls, self._call_index = [], {}
         self._events = None
         self.origin = _now()
         self._last_end = self.origin   # end of the last kernel at depth 0
@@ -211,18 +217,39 @@ class _Recorder(OpObserver):
         pending = self._pending
         if pending is not None:
             self._pending = None
-            call = call_parts(op, inputs, self._attrs, outputs, node)
+            index = self._op_index.get(op)
+            if index is None:
+                index = self._op_index[op] = len(self.ops)
+                self.ops.append(op)
+            call = call_parts(index, inputs, self._attrs, outputs, node)
             records = self.records
-            record = [op.__name__, self.phases[-1], module_path, pending[0], pending[1],
-                      pending[2], call, None, None, 0]
+            memory = 0
             if node is not None:
                 node._profile_event = (self.serial, len(records))
                 if self.profile_memory:
-                    record[9] = sum(o.nbytes for o in call[3])
+                    memory = sum(o._data.nbytes for o in outputs) \
+                        if type(outputs) is tuple else outputs._data.nbytes
                     if call[5]:
                         self._sample_memory(call[5])
-            records.append(record)
+            records.append((op.__name__, self.phases[-1], module_path, pending[0], pending[1],
+                            pending[2], self._call_id(call), None, None, memory))
         self._own += _now() - entered
+
+    def _call_id(self, call):
+        """The index of ``call`` in calls (added when new; a call whose attributes cannot be
+        hashed is added each time)."""
+        attrs = call[2]
+        key = call if attrs is None else call[:2] + (tuple(attrs.items()),) + call[3:]
+        try:
+            found = self._call_index.get(key)
+        except TypeError:
+            key = found = None
+        if found is None:
+            found = len(self.calls)
+            self.calls.append(call)
+            if key is not None:
+                self._call_index[key] = found
+        return found
 
     watches_backward = False   # backward kernels are timed and recorded by timed_backward
 
@@ -246,14 +273,15 @@ class _Recorder(OpObserver):
         else:
             call, name, module = None, node.name(), node.module_path
             op_name = name
-        record = [name, "backward", module, pending[0], pending[1], pending[2], call,
-                  forward_id, op_name, 0]
-        self.records.append(record)
+        memory = 0
         if self.profile_memory:
             grads = result if type(result) is tuple else (result,)
-            record[9] = sum(g.nbytes for g in grads if g is not None and hasattr(g, "nbytes"))
-            if call is not None and call[5]:
-                self._sample_memory(-call[5])   # the engine frees them after this backward
+            memory = sum(g.nbytes for g in grads if g is not None and hasattr(g, "nbytes"))
+            saved = self.calls[call][5] if call is not None else 0
+            if saved:
+                self._sample_memory(-saved)   # the engine frees them after this backward
+        self.records.append((name, "backward", module, pending[0], pending[1], pending[2], call,
+                             forward_id, op_name, memory))
 
     def _sample_memory(self, delta):
         self.live_saved += delta
@@ -285,11 +313,11 @@ class _Recorder(OpObserver):
             self.kernel_ends(opened.kernel_start)
             start, total, own = self._pending
             self._pending = None
-            self.records.append([name, "optimizer", None, start, total, own])
+            self.records.append((name, "optimizer", None, start, total, own))
             return
         entered = _now()
         total = entered - self.origin - opened.start_ns
-        self.records.append([name, phase or "user", None, opened.start_ns, total, 0])
+        self.records.append((name, phase or "user", None, opened.start_ns, total, 0))
         self._own += _now() - entered
 
     def finish(self):
@@ -299,24 +327,31 @@ class _Recorder(OpObserver):
         self._nested.pop()
         self.wall_ns = _now() - self.origin
         for phase, (start, spent) in self._overhead.items():
-            self.records.append([OVERHEAD, phase, None, start, spent, spent])
+            self.records.append((OVERHEAD, phase, None, start, spent, spent))
         return [r.name for r in self._ranges]
 
     @property
     def events(self):
         """The FunctionEvents of the records (made once, when first asked for)."""
         if self._events is None or len(self._events) != len(self.records):
-            self._events = [FunctionEvent(i, *_named(record))
+            self._events = [FunctionEvent(i, *self._decoded(record))
                             for i, record in enumerate(self.records)]
         return self._events
 
-
-def _named(record):
-    """A backward record is named after its forward op (MatMul -> MatMulBackward), as its
-    node is, when the table is made."""
-    if record[0] is None:
+    def _decoded(self, record):
+        """The record with its op class in place of its index and, for a backward record,
+        its name made from its forward op's (MatMul -> MatMulBackward), as its node is."""
+        if len(record) < 7 or record[6] is None:
+            return record if record[0] is not None else _backward_named(record)
         record = list(record)
-        record[0] = record[8] + "Backward"
+        call = self.calls[record[6]]
+        record[6] = (self.ops[call[0]],) + call[1:]
+        return record if record[0] is not None else _backward_named(record)
+
+
+def _backward_named(record):
+    record = list(record)
+    record[0] = record[8] + "Backward"
     return record
 
 
