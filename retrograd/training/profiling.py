@@ -87,15 +87,26 @@ def _section(prof, steps):
     rows = prof.key_averages(group_by_module=True)
     total = rows.self_cpu_time_total
     top = sorted(rows, key=lambda r: r.self_cpu_time_total, reverse=True)[:_SECTION_ROWS]
-    table = [dict(name=r.key, phase=r.phase, module=r.module or "-",
-                  self_ms_per_step=r.self_cpu_time_total / 1e3 / steps,
-                  self_percent=100 * r.self_cpu_time_total / total if total else 0.0,
-                  calls=r.count, gflop_per_s=r.gflops_per_s,
-                  roofline_percent=(100 * r.roofline_fraction(rows.peaks)
-                                    if r.roofline_fraction(rows.peaks) is not None else None))
-             for r in top]
+    columns = ["name", "phase", "module", "self_ms_per_step", "self_percent", "calls",
+               "gflop_per_s", "roofline_percent"]
     return Section.table(f"Profile: where {steps} training step{'s' * (steps != 1)} spent "
-                         f"their time (profile.txt, trace.json)", table)
+                         f"their time (profile.txt, trace.json)",
+                         [_section_row(r, rows.peaks, total, steps) for r in top], columns)
+
+
+def _section_row(row, peaks, total, steps):
+    """One row of the report's profile table; rows without FLOPs (the overhead, optimizer
+    steps) leave the rate and roofline cells empty."""
+    cells = dict(name=row.key, phase=row.phase, module=row.module or "-",
+                 self_ms_per_step=row.self_cpu_time_total / 1e3 / steps,
+                 self_percent=100 * row.self_cpu_time_total / total if total else 0.0,
+                 calls=row.count)
+    fraction = row.roofline_fraction(peaks)
+    if row.flops:
+        cells["gflop_per_s"] = row.gflops_per_s
+    if fraction is not None:
+        cells["roofline_percent"] = 100 * fraction
+    return cells
 
 
 def _memory_section(report):

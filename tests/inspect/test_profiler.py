@@ -31,6 +31,7 @@ from retrograd.models.resnet import resnet8
 from retrograd.ops.linalg import Linear
 from retrograd.profiler import (ProfilerAction, ProfilerActivity, profile, record_function,
                                 schedule)
+from tests.autograd.test_function import Cube   # a user's op that declares no cost
 
 BATCH, SIZE, CLASSES = 2, 16, 10
 
@@ -46,20 +47,6 @@ def _fixed_peaks(tmp_path, monkeypatch):
     if STATE.observers or profiler_module._ACTIVE is not None:   # a failed test left it on
         set_observers(())
         profiler_module._ACTIVE = None
-
-
-class Cube(rg.autograd.Function):
-    """y = x^3, a user's op that declares no cost."""
-
-    @staticmethod
-    def forward(ctx, x):
-        ctx.save_for_backward(x)
-        return x ** 3
-
-    @staticmethod
-    def backward(ctx, grad_out):
-        (x,) = ctx.saved_tensors
-        return grad_out * 3.0 * x * x
 
 
 def _resnet(seed=0, batch=BATCH, size=SIZE):

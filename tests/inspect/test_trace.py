@@ -18,20 +18,7 @@ import numpy as np
 import retrograd as rg
 from retrograd.inspect._calls import saved_nbytes
 from retrograd.profiler import profile, record_function
-
-
-class Cube(rg.autograd.Function):
-    """y = x^3, a user's op that declares no cost."""
-
-    @staticmethod
-    def forward(ctx, x):
-        ctx.save_for_backward(x)
-        return x ** 3
-
-    @staticmethod
-    def backward(ctx, grad_out):
-        (x,) = ctx.saved_tensors
-        return grad_out * 3.0 * x * x
+from tests.autograd.test_function import Cube   # a user's op that declares no cost
 
 
 def _number(value):

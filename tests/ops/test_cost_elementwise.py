@@ -19,7 +19,8 @@ from retrograd.ops.activation import Gelu, GeluGrad, LeakyRelu
 from retrograd.ops.dropout import Dropout, dropout_mask
 from retrograd.ops.softmax import LogSoftmax, Softmax
 from tests.flop_count import counted
-from tests.ops.test_cost_layers import RNG, _check, _needed, _randn, _run, _sum_to
+from tests.ops.cost_harness import needed, sum_to
+from tests.ops.test_cost_layers import RNG, _check, _randn, _run
 
 
 def _plain(a):
@@ -39,9 +40,9 @@ def _check_op(op, inputs, needs, grads, forward, attrs=None):
 
     def backward(g, gemm):
         args = [_counted(v) for v in inputs] + [counted(np.asarray(y))]
-        parts = {i: (lambda i=i, grad=grad: _sum_to(grad(g, *args), inputs[i].shape))
+        parts = {i: (lambda i=i, grad=grad: sum_to(grad(g, *args), inputs[i].shape))
                  for i, grad in grads.items()}
-        return _needed(needs, parts)
+        return needed(needs, parts)
 
     return _check(op, inputs, needs, attrs or {}, lambda args, gemm: forward(*args), backward)
 
@@ -91,8 +92,8 @@ def test_div(shapes, needs):
 
     def backward(g, gemm):
         q, y = g / _counted(inputs[1]), counted(np.asarray(inputs[0] / inputs[1]))
-        return _needed(needs, {0: lambda: _sum_to(q, inputs[0].shape),
-                               1: lambda: _sum_to(-q * y, inputs[1].shape)})
+        return needed(needs, {0: lambda: sum_to(q, inputs[0].shape),
+                               1: lambda: sum_to(-q * y, inputs[1].shape)})
 
     _check(ew.Div, inputs, needs, {}, lambda args, gemm: args[0] / args[1], backward)
 

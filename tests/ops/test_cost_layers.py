@@ -11,8 +11,6 @@ import pytest
 
 import retrograd as rg
 from retrograd.autograd.cost import cost_of
-from retrograd.autograd.observer import observe
-from retrograd.inspect._calls import CallObserver
 from retrograd.ops.attention import MemoryEfficientAttention, ScaledDotProductAttention
 from retrograd.ops.conv import Conv1d, Conv2d, _reference_col2im, _reference_im2col
 from retrograd.ops.dropout import dropout_mask
@@ -22,7 +20,8 @@ from retrograd.ops.pool import (AdaptiveAvgPool2d, AvgPool2d, MaxPool2d, _avg_di
                                 _reference_windows, adaptive_windows,
                                 avg_pool2d_reference_backward, max_pool2d_reference_backward,
                                 pool_output_size)
-from tests.flop_count import counted, counting
+from tests.flop_count import counted
+from tests.ops.cost_harness import check, needed, run, sum_to
 
 RNG = np.random.default_rng(0)
 
@@ -31,80 +30,15 @@ def _randn(*shape):
     return RNG.standard_normal(shape)
 
 
-class _Calls(CallObserver):
-    def __init__(self):
-        self.calls = []
-
-    def on_call(self, call, node, module_path):
-        self.calls.append(call)
-
-
-class _Gemm:
-    """Counts matrix products apart: ``gemm.mm(a, b)`` is ``a @ b``, its FLOPs added to
-    ``gemm.flops`` instead of the enclosing tally."""
-
-    def __init__(self):
-        self.flops = 0
-
-    def mm(self, a, b):
-        with counting() as tally:
-            y = np.matmul(a, b)
-        self.flops += tally.flops
-        return y
-
-
-def _needed(needs, parts):
-    """{position: gradient} of the parts (position -> a function computing it) needed."""
-    return {i: part() for i, part in parts.items() if needs[i]}
-
-
-def _sum_to(grad, shape):
-    """The engine's unbroadcast (sum over broadcast axes), as counted reductions."""
-    lead = grad.ndim - len(shape)
-    axes = tuple(range(lead)) + tuple(lead + i for i, s in enumerate(shape)
-                                      if s == 1 and grad.shape[lead + i] != 1)
-    return grad.sum(axis=axes, keepdims=True).reshape(shape) if axes else grad
-
-
 def _run(op, inputs, needs, attrs):
-    """op.apply on inputs (arrays with a ``needs`` entry as Tensors, requiring grad where it
-    is True; None entries stay arrays) under a recording observer, then backward of the
-    first output from a random dL/dy. Returns (call, first output, gradients, dL/dy)."""
-    args = [rg.tensor(a, requires_grad=bool(n)) if n is not None and a is not None else a
-            for a, n in zip(inputs, needs)] + list(inputs[len(needs):])
-    recorder = _Calls()
-    with observe(recorder):
-        out = op.apply(*args, **attrs)
-    (call,) = recorder.calls
-    first = out[0] if isinstance(out, tuple) else out
-    grad_out = _randn(*first.shape)
-    if any(needs):
-        first.backward(rg.tensor(grad_out))
-    grads = {i: args[i].grad.numpy() for i, n in enumerate(needs) if n}
-    return call, first.detach().numpy(), grads, grad_out
+    """(call, first output, gradients, dL/dy of the first output): cost_harness.run."""
+    call, outs, grads, grad_outs = run(op, inputs, needs, attrs, _randn)
+    return call, outs[0], grads, grad_outs[0]
 
 
 def _check(op, inputs, needs, attrs, forward, backward):
-    """The declared Cost of one call equals the counted references: ``forward(counted
-    inputs, gemm)`` returns the first output, ``backward(counted dL/dy, gemm)`` the needed
-    gradients {position: array}; their values equal the op's."""
-    call, y, grads, grad_out = _run(op, inputs, needs, attrs)
-    cost = cost_of(call)
-    gemm = _Gemm()
-    with counting() as tally:
-        expected = forward([counted(a) if isinstance(a, np.ndarray) else a for a in inputs],
-                           gemm)
-    assert (tally.flops + gemm.flops, gemm.flops) == (cost.flops, cost.gemm_flops), cost.formula
-    np.testing.assert_allclose(np.asarray(expected), y, rtol=1e-9, atol=1e-12)
-    gemm = _Gemm()
-    with counting() as tally:
-        expected_grads = backward(counted(grad_out), gemm) if any(needs) else {}
-    assert (tally.flops + gemm.flops, gemm.flops) == \
-        (cost.backward_flops, cost.backward_gemm_flops), cost.formula
-    assert sorted(expected_grads) == sorted(grads)
-    for i, grad in grads.items():
-        np.testing.assert_allclose(np.asarray(expected_grads[i]), grad, rtol=1e-8, atol=1e-10)
-    return cost
+    """cost_harness.check on the first output."""
+    return check(op, inputs, needs, attrs, forward, backward, _randn)
 
 
 NEEDS_3 = [(True, True, True), (False, True, True), (True, False, False), (False, False, True),
@@ -125,7 +59,7 @@ def test_linear(needs, bias):
 
     def backward(gy, gemm):
         g2d = gy.reshape(6, 4)
-        return _needed(needs, {0: lambda: gemm.mm(g2d, w).reshape(x.shape),
+        return needed(needs, {0: lambda: gemm.mm(g2d, w).reshape(x.shape),
                                1: lambda: gemm.mm(g2d.T, x2d), 2: lambda: g2d.sum(axis=0)})
 
     cost = _check(Linear, (x, w, b), needs, {}, forward, backward)
@@ -154,7 +88,7 @@ class _ConvReference:
 
     def backward(self, gy, needs, gemm):
         grad_y = gy.transpose(1, 0, 2, 3).reshape(self.w_2d.shape[:2] + (-1,))
-        return _needed(needs, {0: lambda: self._grad_x(grad_y, gemm),
+        return needed(needs, {0: lambda: self._grad_x(grad_y, gemm),
                                1: lambda: gemm.mm(grad_y, self.x_col.transpose(0, 2, 1))
                                .reshape(self.w.shape),
                                2: lambda: grad_y.sum(axis=2).reshape(-1)})
@@ -363,7 +297,7 @@ def test_layer_norm(needs, ndim):
         def grad_x():
             return _grad_x(gy * w if w is not None else gy, x_hat, rstd, axes)
 
-        return _needed(needs, {0: grad_x,
+        return needed(needs, {0: grad_x,
                                **_affine_grads(gy, x_hat, leading, w.shape if w is not None
                                                else None)})
 
@@ -388,7 +322,7 @@ def test_group_norm(needs):
             g = (gy * w.reshape(channel) if w is not None else gy).reshape(grouped)
             return _grad_x(g, x_hat, rstd, (2, 3, 4)).reshape(shape)
 
-        return _needed(needs, {0: grad_x,
+        return needed(needs, {0: grad_x,
                                **_affine_grads(gy, x_hat.reshape(shape), (0, 2, 3), (6,))})
 
     _check(GroupNorm, (x, w, b), needs, dict(num_groups=groups, eps=EPS), forward, backward)
@@ -431,8 +365,8 @@ class _BatchNormReference:
             grad_b, grad_w = sums[2](), sums[1]()
             grad_x = self.scale() * (gy - (grad_b / self.m).reshape(self.channel)
                                      - self.x_hat * (grad_w / self.m).reshape(self.channel))
-            return _needed(needs, {0: lambda: grad_x, 1: lambda: grad_w, 2: lambda: grad_b})
-        return _needed(needs, {0: lambda: gy * self.scale(), **sums})
+            return needed(needs, {0: lambda: grad_x, 1: lambda: grad_w, 2: lambda: grad_b})
+        return needed(needs, {0: lambda: gy * self.scale(), **sums})
 
     def scale(self):
         """gamma * rstd (C products), or rstd without gamma."""
@@ -498,7 +432,7 @@ class _AttentionReference:
                 grad_p = grad_p * self.dropout
             row = (grad_out * self.out).sum(axis=-1, keepdims=True)
             grads.update(self.score_grads(self.p * (grad_p - row), gemm))
-        return self.unbroadcast(_needed(self.needs, grads))
+        return self.unbroadcast(needed(self.needs, grads))
 
     def needs_scores(self):
         return self.needs[0] or self.needs[1] or bool(self.needs[3])
@@ -509,7 +443,7 @@ class _AttentionReference:
 
     def unbroadcast(self, grads):
         inputs = (self.q, self.k, self.v, self.mask)
-        return {i: _sum_to(g, inputs[i].shape) for i, g in grads.items()}
+        return {i: sum_to(g, inputs[i].shape) for i, g in grads.items()}
 
     def blocks(self, block_size):
         n_keys = self.k.shape[-2]
@@ -546,11 +480,11 @@ class _AttentionReference:
                 grad_q = grad_q + gemm.mm(grad_s, k_b)
             blocks = {1: lambda: gemm.mm(_swap(grad_s), self.q) * self.scale,
                       2: lambda: gemm.mm(_swap(p), grad_out), 3: lambda: grad_s}
-            for i, block in _needed(self.needs, blocks).items():
+            for i, block in needed(self.needs, blocks).items():
                 parts[i].append(block)
         grads = {i: (lambda i=i: np.concatenate(parts[i], axis=-1 if i == 3 else -2))
                  for i in parts}
-        return self.unbroadcast(_needed(self.needs, {0: lambda: grad_q * self.scale, **grads}))
+        return self.unbroadcast(needed(self.needs, {0: lambda: grad_q * self.scale, **grads}))
 
 
 ATTENTION_NEEDS = [(True, True, True), (False, True, False), (True, False, False),

@@ -10,16 +10,13 @@ forward FLOPs; their backward is counted as well (Expand's sum, Index's scatter-
 import numpy as np
 import pytest
 
-import retrograd as rg
-from retrograd.autograd.cost import cost_of
-from retrograd.autograd.observer import observe
 from retrograd.ops import embedding as emb
 from retrograd.ops import loss as L
 from retrograd.ops import recurrent as rec
 from retrograd.ops import reduce as red
 from retrograd.ops import shape as sh
-from tests.flop_count import counted, counting
-from tests.ops.test_cost_layers import _Calls, _Gemm, _needed, _sum_to
+from tests.flop_count import counted
+from tests.ops.cost_harness import Gemm, check, needed, run, sum_to
 
 RNG = np.random.default_rng(1)
 
@@ -36,51 +33,16 @@ def _plain(a):
 
 # ---------------------------------------------------------------------------- harness
 def _run(op, inputs, needs, attrs):
-    """op.apply on inputs (arrays with a ``needs`` entry as Tensors, requiring grad where it
-    is True; others as given) under a recording observer, then backward from a random
-    gradient of every floating output. Returns (call, outputs, gradients, output grads)."""
-    args = [rg.tensor(a, requires_grad=bool(n)) if n is not None and a is not None else a
-            for a, n in zip(inputs, needs)] + list(inputs[len(needs):])
-    recorder = _Calls()
-    with observe(recorder):
-        out = op.apply(*args, **attrs)
-    (call,) = recorder.calls
-    outs = out if isinstance(out, tuple) else (out,)
-    floating = [o for o in outs if np.issubdtype(o.detach().numpy().dtype, np.floating)]
-    grad_outs = [_randn(*o.shape) for o in floating]
-    if any(needs):
-        rg.autograd.backward(floating, [rg.tensor(g) for g in grad_outs])
-    grads = {i: args[i].grad.numpy() for i, n in enumerate(needs) if n}
-    return call, [o.detach().numpy() for o in outs], grads, grad_outs
+    """cost_harness.run, backward from every floating output."""
+    return run(op, inputs, needs, attrs, _randn, every_output=True)
 
 
 def _check(op, inputs, needs, attrs, forward, backward):
-    """The declared Cost of one call equals the counted references: ``forward(counted
-    inputs, gemm)`` returns the op's output (a tuple for several), ``backward(counted output
-    gradients, gemm)`` the needed gradients {position: array}; their values equal the op's."""
-    call, outs, grads, grad_outs = _run(op, inputs, needs, attrs)
-    cost = cost_of(call)
-    gemm = _Gemm()
-    with counting() as tally:
-        expected = forward([counted(a) if isinstance(a, np.ndarray) else a for a in inputs],
-                           gemm)
-    assert (tally.flops + gemm.flops, gemm.flops) == (cost.flops, cost.gemm_flops), cost.formula
-    expected = expected if isinstance(expected, tuple) else (expected,)
-    assert len(expected) == len(outs)
-    for ours, theirs in zip(expected, outs):
-        np.testing.assert_allclose(np.asarray(ours), theirs, rtol=1e-9, atol=1e-12)
-    gemm = _Gemm()
-    with counting() as tally:
-        expected_grads = backward([counted(g) for g in grad_outs], gemm) if any(needs) else {}
-    assert (tally.flops + gemm.flops, gemm.flops) == \
-        (cost.backward_flops, cost.backward_gemm_flops), cost.formula
-    assert sorted(expected_grads) == sorted(grads)
-    for i, grad in grads.items():
-        np.testing.assert_allclose(np.asarray(expected_grads[i]), grad, rtol=1e-8, atol=1e-10)
-    return cost
+    """cost_harness.check on every floating output: ``forward`` returns a tuple for several,
+    ``backward`` gets the list of their counted gradients."""
+    return check(op, inputs, needs, attrs, forward, backward, _randn, every_output=True)
 
 
-# ---------------------------------------------------------------------------- reductions
 REDUCE_CASES = [((3, 4, 5), None, False), ((3, 4, 5), (1,), False), ((3, 4, 5), (0, 2), True),
                 ((6,), (0,), True)]
 NEEDS_1 = [(True,), (False,)]
@@ -284,7 +246,7 @@ def test_expand(x_shape, shape, needs):
     x = _randn(*x_shape)
     cost = _check_moves(sh.Expand, (x,), needs, dict(shape=shape),
                         lambda args, gemm: np.broadcast_to(args[0], shape),
-                        lambda grads, gemm: {0: _sum_to(grads[0], x_shape)})
+                        lambda grads, gemm: {0: sum_to(grads[0], x_shape)})
     assert cost.backward_flops == needs[0] * (int(np.prod(shape)) - x.size)
 
 
@@ -339,8 +301,8 @@ def test_index_put(index, value_shape, needs):
         return y
 
     def backward(grads, gemm):
-        return _needed(needs, {0: lambda: np.where(kept, grads[0], 0.0),
-                               1: lambda: _sum_to(grads[0][index], value_shape)})
+        return needed(needs, {0: lambda: np.where(kept, grads[0], 0.0),
+                               1: lambda: sum_to(grads[0][index], value_shape)})
 
     _check_moves(sh.IndexPut, (x, v), needs, dict(index=index), forward, backward)
 
@@ -354,14 +316,14 @@ def test_cat_and_stack(needs):
     bounds = np.cumsum([0, 3, 1, 4])
     cost = _check_moves(sh.Cat, pieces, needs, dict(axis=1),
                         lambda args, gemm: np.concatenate(args, axis=1),
-                        lambda grads, gemm: _needed(needs, {
+                        lambda grads, gemm: needed(needs, {
                             i: (lambda i=i: grads[0][:, bounds[i]:bounds[i + 1]])
                             for i in range(3)}))
     assert (cost.backward_flops, cost.formula) == (0, "cat 2x3, 2x1, 2x4 -> 2x8: no arithmetic")
     same = (_randn(2, 3), _randn(2, 3), _randn(2, 3))
     _check_moves(sh.Stack, same, needs, dict(axis=1),
                  lambda args, gemm: np.stack(args, axis=1),
-                 lambda grads, gemm: _needed(needs, {i: (lambda i=i: grads[0][:, i])
+                 lambda grads, gemm: needed(needs, {i: (lambda i=i: grads[0][:, i])
                                                      for i in range(3)}))
 
 
@@ -575,7 +537,7 @@ def test_cross_entropy_probs(shape, reduction, eps, needs):
             g = lp * (scale * -(1.0 - eps))
             return _from_rows(g * w if w is not None else g, moved)
 
-        return _needed(needs, {0: grad_x, 1: grad_p,
+        return needed(needs, {0: grad_x, 1: grad_p,
                                2: lambda: -(q * lp * scale).sum(axis=0)})
 
     _check(L.CrossEntropyProbs, (x, target, weight), needs,
@@ -650,12 +612,12 @@ def test_binary_cross_entropy_with_logits(w_shape, pw_shape, needs):
             weighted = lw(cpw, ct) * sigmoid if pw is not None else sigmoid
             return g * ((1.0 - ct) - weighted)
 
-        grads = _needed(needs, {
+        grads = needed(needs, {
             0: grad_x,
             1: lambda: g * ((cpw - 1.0) * sp - cx) if pw is not None else g * -cx,
             2: lambda: gy * loss(cx, ct, cpw, sp),
             3: lambda: g * ct * sp})
-        return {i: _sum_to(grad, (x, t, w, pw)[i].shape) for i, grad in grads.items()}
+        return {i: sum_to(grad, (x, t, w, pw)[i].shape) for i, grad in grads.items()}
 
     _check(L.BinaryCrossEntropyWithLogits, (x, t, w, pw), needs, {}, forward, backward)
 
@@ -723,7 +685,7 @@ def test_rnn_step(nonlinearity, has_h, has_b, needs):
         return act(a + args[3] if has_b else a)
 
     y = _plain(forward([counted(a) if a is not None else None
-                        for a in (step.gx, step.h, step.w, step.b)], _Gemm()))
+                        for a in (step.gx, step.h, step.w, step.b)], Gemm()))
 
     def backward(grads, gemm):
         cache = {}
@@ -735,7 +697,7 @@ def test_rnn_step(nonlinearity, has_h, has_b, needs):
                 cache["da"] = g * (1.0 - counted(y) * y) if tanh else np.where(y > 0, g, 0.0)
             return cache["da"]
 
-        return _needed(needs, {0: da, **step.hidden(da, gemm, (1, 2, 3))})
+        return needed(needs, {0: da, **step.hidden(da, gemm, (1, 2, 3))})
 
     cost = _check(rec.RNNStep, (step.gx, step.h, step.w, step.b), needs,
                   dict(nonlinearity=nonlinearity), forward, backward)
@@ -788,7 +750,7 @@ def test_lstm_step(has_c, has_h, has_b, needs):
                 cache["da"] = np.concatenate([d_i, d_f, d_g, d_o], axis=1)
             return cache["da"]
 
-        return _needed(needs, {0: da, 2: lambda: dc() * f, **step.hidden(da, gemm, (1, 3, 4))})
+        return needed(needs, {0: da, 2: lambda: dc() * f, **step.hidden(da, gemm, (1, 3, 4))})
 
     _check(rec.LSTMStep, (step.gx, step.h, c, step.w, step.b), needs, {}, forward, backward)
 
@@ -837,7 +799,7 @@ def test_gru_step(has_h, has_b, needs):
         hidden = step.hidden(dgh, gemm, (1, 2, 3))
         grad_h = hidden[1]
         hidden[1] = lambda: g * z + grad_h()
-        return _needed(needs, {0: lambda: np.concatenate(parts(), axis=1), **hidden})
+        return needed(needs, {0: lambda: np.concatenate(parts(), axis=1), **hidden})
 
     cost = _check(rec.GRUStep, (step.gx, step.h, step.w, step.b), needs, {}, forward, backward)
     if all(n for n in needs if n is not None) and has_h:
