@@ -25,7 +25,8 @@ step under a ledger.
 
 How the bytes are counted (docs/memory-model.md): an array counts once however many ops save
 it, a saved view counts the whole array it views (that is what it keeps alive), and a saved
-parameter (a leaf that requires grad) is not a saved value: it is resident anyway. Values
+parameter (the model's, or without a model any leaf that requires grad) is not a saved
+value: it is resident anyway. Values
 are freed when the backward that reads them has run (not under ``retain_graph=True``, where
 they stay). The total is the saved values, the gradients between nodes, the output of the op
 that just ran and the parameter gradients created so far, on top of the resident bytes
@@ -122,6 +123,11 @@ class MemoryLedger(CallObserver):
     def __init__(self, model=None, optimizer=None):
         self.model, self.optimizer = model, optimizer
         self.categories = _resident(model, optimizer)
+        # Parameters are resident, not saved values: the model's (a saved view of one, as
+        # attention's slices of in_proj_weight, included), or without a model every leaf
+        # that requires grad (saved_arrays' 'parameter' kind).
+        self._parameters = ({id(p._data) for p in model.parameters()} if model is not None
+                            else None)
         self.resident = sum(self.categories.values())
         self.saved = []                       # SavedValue per array, in order of saving
         self.timeline = []                    # (phase, op or node name, module, total bytes)
@@ -160,8 +166,9 @@ class MemoryLedger(CallObserver):
             return
         kept = []
         for kind, position, array in saved_arrays(node):
-            if kind == "parameter":   # counted in the resident bytes
-                continue
+            if (kind == "parameter" if self._parameters is None
+                    else id(_root(array)) in self._parameters):
+                continue   # counted in the resident bytes
             key, new = self._saved_pool.hold(array)
             kept.append(key)
             if new:
@@ -307,7 +314,7 @@ class MemoryReport:
 
     def measured_under(self, path):
         """Bytes saved by the module at ``path`` and the modules inside it."""
-        prefix = path + "."
+        prefix = path + "." if path else ""    # "": the outermost module, everything
         return sum(v.nbytes for v in self.saved
                    if v.module == path or v.module.startswith(prefix))
 

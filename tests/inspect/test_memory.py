@@ -166,8 +166,12 @@ def test_the_residual_blocks_closed_form_is_the_im2col_count():
     x_cols = 16 * 9 * 4 * 4 * 4 + 32 * 9 * 4 * 4 * 4 + 16 * 4 * 4 * 4   # conv1, conv2, 1x1
     expected = F32 * (x_cols + 3 * (n + 32) + 2 * n)    # three batch norms, two ReLUs
     assert report.estimates[""][0] == expected
-    # retrograd's stride-1 conv2 saves kh x its padded input instead of X_col: less
-    assert report.measured_under("") < expected
+    assert report.measured_under("") == expected        # every conv here saves X_col
+    # at stride 1 with 16 channels retrograd's convs save kh x the padded input instead
+    same = memory_report(BasicBlock(16, 16), rg.randn(4, 16, 8, 8, requires_grad=True))
+    n, padded_rows = 4 * 16 * 8 * 8, 16 * 3 * (4 * 8 * 10 + 2)     # (C kh, N Ho Wp + kw - 1)
+    assert same.estimates[""][0] == F32 * (2 * 16 * 9 * 4 * 8 * 8 + 2 * (n + 16) + 2 * n)
+    assert same.measured_under("") == F32 * (2 * padded_rows + 2 * (n + 16) + 2 * n)
 
 
 def test_categories_and_the_optimizer_step_in_the_timeline():
@@ -191,3 +195,25 @@ def test_a_function_can_be_measured_and_bad_input_is_named():
         memory_report(3, rg.randn(2))
     with pytest.raises(TypeError, match="memory_report: the step returned float"):
         memory_report(lambda x: 1.0, rg.randn(2))
+
+
+@pytest.mark.parametrize("norm_first, activation, dropout, shape, batch_first", [
+    (False, "relu", 0.0, (3, 5, 16), True), (True, "gelu", 0.0, (3, 5, 16), True),
+    (False, "relu", 0.1, (5, 3, 16), False), (True, "gelu", 0.1, (3, 5, 16), True),
+    (False, "gelu", 0.0, (5, 16), True)])
+def test_the_encoder_layers_closed_form_equals_what_it_saves(norm_first, activation, dropout,
+                                                             shape, batch_first):
+    rg.manual_seed(0)
+    layer = rg.nn.TransformerEncoderLayer(16, 2, 32, dropout=dropout, activation=activation,
+                                          batch_first=batch_first, norm_first=norm_first)
+    x = rg.randn(*shape, requires_grad=True)
+    report = memory_report(lambda inputs: layer(inputs), x, model=layer)
+    batch = shape[0] if batch_first and len(shape) == 3 else 1 if len(shape) == 2 else shape[1]
+    tokens, scores = batch * 5, batch * 2 * 5 * 5
+    ffn_saves = 3 if dropout else {"relu": 1, "gelu": 2}[activation]
+    expected = F32 * (tokens * (9 * 16 + 2) + ffn_saves * tokens * 32
+                      + (1 + bool(dropout)) * scores + bool(dropout) * 2 * tokens * 16)
+    assert report.estimates[""][0] == expected
+    assert report.measured_under("") == report.saved_bytes == report.estimates[""][0]
+    # the in-projection's slices of in_proj_weight are the parameter's, not saved values
+    assert all(v.shape != (16, 16) for v in report.saved)
