@@ -146,9 +146,10 @@ class FunctionEventAvg:
 class EventList(list):
     """A list of FunctionEventAvg rows (what ``profile.key_averages()`` returns)."""
 
-    def __init__(self, rows=(), peaks=None, wall_us=None, partial=None):
+    def __init__(self, rows=(), peaks=None, wall_us=None, partial=None, with_flops=True):
         super().__init__(rows)
         self.peaks, self.wall_us, self.partial = peaks, wall_us, partial
+        self.with_flops = with_flops   # False: no FLOPs, rate or roofline columns
 
     @property
     def self_cpu_time_total(self):
@@ -164,10 +165,11 @@ class EventList(list):
         total_us = self.self_cpu_time_total
         with_module = any(r.module is not None for r in self)
         with_shapes = any(r.input_shapes is not None for r in self)
+        rates = ["FLOPs", "GFLOP/s", "GB/s", "Roofline %"] if self.with_flops else []
         head = (["Name", "Phase"] + (["Module"] if with_module else [])
-                + ["Self %", "Self", "Total", "Avg total", "Calls", "FLOPs", "GFLOP/s",
-                   "GB/s", "Roofline %"] + (["Input shapes"] if with_shapes else []))
-        lines = [_cells(r, total_us, self.peaks, with_module, with_shapes,
+                + ["Self %", "Self", "Total", "Avg total", "Calls"] + rates
+                + (["Input shapes"] if with_shapes else []))
+        lines = [_cells(r, total_us, self.peaks, with_module, with_shapes, self.with_flops,
                         max_name_column_width, max_shapes_column_width) for r in shown]
         parts = [header] if header else []
         parts += [f"Legend: {LEGEND}.", text_table(lines, head, left=3 if with_module else 2)]
@@ -186,7 +188,7 @@ class EventList(list):
                      f"{self.peaks.gflops:.1f} GFLOP/s, {self.peaks.gbytes_per_s:.1f} GB/s "
                      f"(main memory: rows whose data stayed in cache can exceed 100%)")
         uncosted = sorted({r.key for r in self if r.uncosted})
-        if uncosted:
+        if uncosted and self.with_flops:
             text += (f"\nFLOPs unknown (?) for ops that declare no cost: "
                      f"{', '.join(uncosted)} (see docs/cost-model.md to declare one)")
         if hidden > 0:
@@ -210,7 +212,8 @@ def sorted_rows(rows, sort_by):
     return sorted(rows, key=lambda r: getattr(r, SORT_KEYS[sort_by]), reverse=True)
 
 
-def _cells(row, total_us, peaks, with_module, with_shapes, name_width, shapes_width):
+def _cells(row, total_us, peaks, with_module, with_shapes, with_flops, name_width,
+           shapes_width):
     share = 100 * row.self_cpu_time_total / total_us if total_us else 0.0
     fraction = row.roofline_fraction(peaks)
     cells = [row.key[:name_width], row.phase or ""]
@@ -218,10 +221,12 @@ def _cells(row, total_us, peaks, with_module, with_shapes, name_width, shapes_wi
         cells.append(row.module if row.module is not None else "-")
     cells += [f"{share:.1f}%", format_time_us(row.self_cpu_time_total),
               format_time_us(row.cpu_time_total), format_time_us(row.cpu_time),
-              str(row.count), "?" if row.uncosted else format_count(row.flops) if row.flops else "",
-              f"{row.gflops_per_s:.2f}" if row.flops else "",
-              f"{row.gbytes_per_s:.2f}" if row.bytes else "",
-              f"{100 * fraction:.1f}%" if fraction is not None else ""]
+              str(row.count)]
+    if with_flops:
+        cells += ["?" if row.uncosted else format_count(row.flops) if row.flops else "",
+                  f"{row.gflops_per_s:.2f}" if row.flops else "",
+                  f"{row.gbytes_per_s:.2f}" if row.bytes else "",
+                  f"{100 * fraction:.1f}%" if fraction is not None else ""]
     if with_shapes:
         cells.append(str(row.input_shapes)[:shapes_width] if row.input_shapes else "")
     return cells

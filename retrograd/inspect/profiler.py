@@ -516,7 +516,7 @@ class profile:
                              "profile(record_shapes=True)")
         rows = average(self.events(), group_by_input_shape, group_by_module)
         peaks = self.peaks() if self.with_flops else None
-        return EventList(rows, peaks, self._wall_ns / 1e3, self.partial)
+        return EventList(rows, peaks, self._wall_ns / 1e3, self.partial, self.with_flops)
 
     def peaks(self):
         """The machine's roofline peaks (measured once, cached: roofline.py)."""

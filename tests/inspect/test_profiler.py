@@ -417,3 +417,16 @@ def test_with_the_profiler_off_ops_run_their_own_class():
     assert STATE.observers == () and STATE.backward_observers == ()
     assert profiler_module._ACTIVE is None
     assert type(layer(x).grad_fn) is Linear and type(Cube.apply(x).grad_fn) is Cube
+
+
+def test_with_flops_false_leaves_the_flop_columns_out():
+    layer = rg.nn.Linear(8, 4)
+    x = rg.randn(2, 8, requires_grad=True)
+    tables = {}
+    for with_flops in (True, False):
+        with profile(with_flops=with_flops) as prof:
+            layer(x).sum().backward()
+        tables[with_flops] = prof.key_averages().table()
+    assert "GFLOP/s" in tables[True] and "Roofline %" in tables[True]
+    assert "FLOPs" not in tables[False] and "Roofline" not in tables[False]
+    assert "LinearBackward" in tables[False]
