@@ -1,12 +1,22 @@
-"""Observing training: the profiler, the FLOP counter, the memory ledger, reports of runs
-(and, as they land, the gradient-flow tools)."""
+"""Observing training: the profiler, the FLOP counter, the memory ledger, gradient flow,
+graph drawings, the NaN/Inf guard (autograd's, re-exported), attribution maps and the run
+report."""
 
+from retrograd.autograd.anomaly import nan_guard
+from retrograd.inspect.attribution import (GradCAM, IntegratedGradients, attribution_section,
+                                           grad_cam, integrated_gradients, saliency,
+                                           smooth_grad)
 from retrograd.inspect.flops import FlopCounter
+from retrograd.inspect.gradient_flow import GradientFlow, GradientMonitor
+from retrograd.inspect.graph import GraphDrawing, draw_graph, record_graph
 from retrograd.inspect.memory import MemoryLedger, MemoryReport, memory_report
 from retrograd.inspect.profiler import profile, record_function
 from retrograd.inspect.report import (Report, Section, plot_curves, plot_step_curves,
                                       write_run_report, write_step_report)
 
-__all__ = ["FlopCounter", "MemoryLedger", "MemoryReport", "memory_report", "profile",
-           "record_function", "Report", "Section", "plot_curves", "plot_step_curves",
-           "write_run_report", "write_step_report"]
+__all__ = ["FlopCounter", "GradientFlow", "GradientMonitor", "MemoryLedger", "MemoryReport",
+           "memory_report", "profile", "record_function", "nan_guard", "draw_graph",
+           "record_graph", "GraphDrawing", "saliency", "smooth_grad", "integrated_gradients",
+           "IntegratedGradients", "grad_cam", "GradCAM", "attribution_section", "Report",
+           "Section", "plot_curves", "plot_step_curves", "write_run_report",
+           "write_step_report"]

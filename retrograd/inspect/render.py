@@ -10,7 +10,8 @@ times, FLOPs). Pages and figures are in report.py.
     ('3.00 MiB', '1.500 ms', '2.50 G')
 """
 
-__all__ = ["text_table", "format_bytes", "format_time_us", "format_count"]
+__all__ = ["text_table", "format_bytes", "format_time_us", "format_count",
+           "plot_heatmap_overlays"]
 
 
 def text_table(rows, header, left=1):
@@ -48,3 +49,254 @@ def format_count(n):
         if abs(n) >= size:
             return f"{n / size:.2f} {unit}"
     return f"{n:.0f}"
+
+
+# ----------------------------------------------------------------------------- heatmap overlays
+
+def plot_heatmap_overlays(images, heatmaps, path, titles=None, columns=8, alpha=0.7,
+                          cmap="jet"):
+    """Images with heatmaps drawn over them (attribution maps, Grad-CAM), written to ``path``
+    (PNG). Returns False when matplotlib (the 'train' extra) is missing.
+
+    A column per image: the image on top, then a row per heatmap drawn over it (``heatmaps``:
+    an (N, H, W) array, or a dict of them whose names label the rows); past ``columns`` images
+    the grid goes on below. Images are (N, H, W) or (N, C, H, W) with 1 or 3 channels, each
+    stretched to its own range of values; each heatmap is divided by its largest |value| (a
+    signed map shows its magnitude) and drawn with ``cmap``, each pixel's opacity rising from
+    alpha / 4 (value 0, so the image shows through) to ``alpha`` (value 1). Pixels are drawn
+    as blocks (no smoothing), so a small image (8x8 digits) shows what each pixel got; a
+    colour bar gives the scale. ``titles``: one per image, or None.
+    """
+    from retrograd.inspect.report import _pyplot
+    from retrograd.utils.serialization import atomic_write
+
+    plt = _pyplot()
+    if plt is None:
+        return False
+    pictures = _display_images(images)
+    maps = heatmaps if isinstance(heatmaps, dict) else {"heatmap": heatmaps}
+    maps = {name: _unit_heatmaps(name, m, pictures.shape[:3]) for name, m in maps.items()}
+    if titles is not None and len(titles) != len(pictures):
+        raise ValueError(f"plot_heatmap_overlays: {len(titles)} titles for {len(pictures)} "
+                         f"images")
+    columns = max(1, min(columns, len(pictures)))
+    per_block = 1 + len(maps)
+    blocks = -(-len(pictures) // columns)
+    fig, axes = plt.subplots(blocks * per_block, columns, squeeze=False, layout="constrained",
+                             figsize=(1.6 * columns + 1.0, 1.6 * blocks * per_block))
+    shown = None
+    for i, picture in enumerate(pictures):
+        block, column = divmod(i, columns)
+        top = block * per_block
+        axes[top, column].imshow(picture, cmap="gray", interpolation="nearest")
+        if titles is not None:
+            axes[top, column].set_title(titles[i], fontsize=8)
+        for row, m in enumerate(maps.values(), start=top + 1):
+            axes[row, column].imshow(picture, cmap="gray", interpolation="nearest")
+            shown = axes[row, column].imshow(m[i], cmap=cmap, vmin=0.0, vmax=1.0,
+                                             alpha=alpha * (0.25 + 0.75 * m[i]),
+                                             interpolation="nearest")
+    for block in range(blocks):
+        for row, name in enumerate(["image"] + list(maps)):
+            axes[block * per_block + row, 0].set_ylabel(name, fontsize=8)
+    for i, ax in enumerate(axes.flat):
+        ax.set_xticks([])
+        ax.set_yticks([])
+        if (i // columns) // per_block * columns + i % columns >= len(pictures):
+            ax.set_axis_off()                       # the empty cells of a last, short block
+    if shown is not None:
+        scale = plt.cm.ScalarMappable(cmap=cmap, norm=plt.Normalize(0.0, 1.0))
+        fig.colorbar(scale, ax=axes, shrink=0.6, pad=0.02, label="relative attribution")
+    try:
+        atomic_write(path, lambda f: fig.savefig(f, format="png", dpi=100), owner="render")
+    finally:
+        plt.close(fig)
+    return True
+
+
+def _display_images(images):
+    """(N, H, W) grey or (N, H, W, 3) colour images, each stretched to [0, 1]."""
+    import numpy as np
+
+    pictures = np.asarray(images, dtype=np.float64)
+    if pictures.ndim == 4 and pictures.shape[1] == 1:
+        pictures = pictures[:, 0]
+    elif pictures.ndim == 4 and pictures.shape[1] == 3:
+        pictures = pictures.transpose(0, 2, 3, 1)
+    elif pictures.ndim != 3:
+        raise ValueError(f"plot_heatmap_overlays: expected images (N, H, W) or (N, C, H, W) "
+                         f"with 1 or 3 channels, got shape {pictures.shape}")
+    axes = tuple(range(1, pictures.ndim))
+    low = pictures.min(axis=axes, keepdims=True)
+    span = pictures.max(axis=axes, keepdims=True) - low
+    return np.divide(pictures - low, span, out=np.zeros_like(pictures), where=span > 0)
+
+
+def _unit_heatmaps(name, maps, shape):
+    """|maps| divided by each map's maximum, checked to be (N, H, W) like the images."""
+    import numpy as np
+
+    size = np.abs(np.asarray(maps, dtype=np.float64))
+    if size.shape != tuple(shape):
+        raise ValueError(f"plot_heatmap_overlays: heatmap {name!r} has shape {size.shape}, "
+                         f"the images are {tuple(shape)}")
+    peak = size.reshape(len(size), -1).max(axis=1).reshape(-1, 1, 1)
+    return np.divide(size, peak, out=np.zeros_like(size), where=peak > 0)
+
+
+# ----------------------------------------------------------------------------- gradient flow
+# The figures of inspect/gradient_flow.py. Each takes plain lists (layers input side first),
+# writes a PNG to ``path`` and returns False when matplotlib (the 'train' extra) is missing.
+
+def plot_layer_gradients(layers, series, path, title="Gradient flow", marked=()):
+    """The gradient-flow chart: a point per layer for each of ``series`` ({label: one value per
+    layer, None where there is none}), on a log scale, with the layers named in ``marked``
+    (flagged ones) shaded red. A value <= 0 cannot be drawn on a log scale and is left out."""
+    plt = _flow_pyplot()
+    if plt is None:
+        return False
+    fig, ax = plt.subplots(figsize=(max(7.0, 0.16 * len(layers) + 2.5), 4.8),
+                           layout="constrained")
+    x = range(len(layers))
+    for label, values in series.items():
+        ax.plot(x, _log_plottable(values), marker="o", markersize=3, label=label)
+    marked = set(marked)
+    shaded = [i for i, layer in enumerate(layers) if layer in marked]
+    for k, i in enumerate(shaded):
+        ax.axvspan(i - 0.45, i + 0.45, color="tab:red", alpha=0.15,
+                   label="flagged layer" if k == 0 else None)
+    ax.set_yscale("log")
+    _layer_ticks(ax.set_xticks, ax.set_xticklabels, layers, rotation=90)
+    ax.set(xlabel="layer (input side first)", ylabel="|gradient|", title=title)
+    ax.grid(alpha=0.3, which="major")
+    ax.legend()
+    _write_flow_figure(plt, fig, path)
+    return True
+
+
+def plot_layer_heatmap(layers, steps, values, path, title="Gradient norm by layer and step",
+                       label="log10 of the gradient norm"):
+    """A layer x step heatmap of log10(``values``) (``values[i][j]``: layer i at steps[j];
+    None, nan or <= 0 where there is none, drawn blank), layers from the top (input side)."""
+    plt = _flow_pyplot()
+    if plt is None:
+        return False
+    import numpy as np
+
+    grid = np.array([_log_plottable(row) for row in values], dtype=np.float64)
+    grid = np.log10(grid.reshape(len(layers), len(steps)))
+    fig, ax = plt.subplots(figsize=(9.0, max(3.5, 0.14 * len(layers) + 1.6)),
+                           layout="constrained")
+    shown = ax.imshow(np.ma.masked_invalid(grid), aspect="auto", interpolation="nearest",
+                      cmap="viridis")
+    fig.colorbar(shown, ax=ax, label=label)
+    _layer_ticks(ax.set_yticks, ax.set_yticklabels, layers, rotation=0)
+    columns = range(0, len(steps), max(1, -(-len(steps) // 12)))
+    ax.set_xticks(list(columns))
+    ax.set_xticklabels([str(steps[j]) for j in columns])
+    ax.set(xlabel="step", ylabel="layer (input side at the top)", title=title)
+    _write_flow_figure(plt, fig, path)
+    return True
+
+
+def plot_step_ratios(steps, curves, path, guide=1e-3, title="Update:data ratio",
+                     ylabel="std(update) / std(parameter)"):
+    """A curve per entry of ``curves`` ({name: one value per step, None where there is none},
+    input side first) over ``steps`` on a log scale, with a dashed guide line at ``guide``.
+    Up to 10 curves get a legend; more are coloured by depth with a colour bar."""
+    plt = _flow_pyplot()
+    if plt is None:
+        return False
+    fig, ax = plt.subplots(figsize=(8.5, 4.8), layout="constrained")
+    colours = _depth_colours(plt, len(curves))
+    for colour, (name, values) in zip(colours, curves.items()):
+        ax.plot(steps, _log_plottable(values), marker="o", markersize=3, color=colour,
+                label=name if len(curves) <= 10 else None)
+    ax.axhline(guide, color="black", linestyle="--", linewidth=1.2, label=f"{guide:g} (guide)")
+    if len(curves) > 10:
+        _depth_colour_bar(plt, fig, ax, len(curves), "parameter (input side first)")
+    ax.set_yscale("log")
+    ax.set(xlabel="step", ylabel=ylabel, title=title)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    _write_flow_figure(plt, fig, path)
+    return True
+
+
+def plot_histograms(edges, histograms, path, zero_shares=None, title="Activations",
+                    xlabel="value (symmetric log scale)"):
+    """Histograms over the same increasing ``edges`` (symmetric log-spaced, like
+    gradient_flow.HISTOGRAM_EDGES), one line per entry of ``histograms`` ({label: counts},
+    len(edges) + 1 counts: below the first edge, between edges, from the last edge on; the
+    outer two drawn one decade wide), as shares of all values. ``zero_shares`` ({label: share
+    of exact zeros}, kept out of the counts) puts that share as a diamond at x = 0."""
+    plt = _flow_pyplot()
+    if plt is None:
+        return False
+    import numpy as np
+
+    edges = np.asarray(edges, dtype=np.float64)
+    drawn = np.concatenate([[edges[0] * 10], edges, [edges[-1] * 10]])
+    zero_shares = zero_shares or {}
+    fig, ax = plt.subplots(figsize=(8.5, 4.8), layout="constrained")
+    colours = _depth_colours(plt, len(histograms))
+    for colour, (label, counts) in zip(colours, histograms.items()):
+        counts = np.asarray(counts, dtype=np.float64)
+        zero = zero_shares.get(label)
+        nonzero = 1.0 - (zero or 0.0)
+        shares = counts * (nonzero / counts.sum()) if counts.sum() > 0 else counts
+        legend = label if zero is None else f"{label} (zeros {100 * zero:.0f}%)"
+        ax.stairs(shares, drawn, color=colour, linewidth=1.4, label=legend)
+        if zero is not None:
+            ax.plot([0.0], [zero], marker="D", color=colour, linestyle="none")
+    ax.set_xscale("symlog", linthresh=float(np.min(np.abs(edges[edges != 0]))))
+    occupied = np.flatnonzero(np.sum([np.asarray(c) for c in histograms.values()], axis=0))
+    if occupied.size:                   # the bins that hold values, one more each side, and 0
+        low, high = drawn[max(occupied[0] - 1, 0)], drawn[min(occupied[-1] + 2, len(drawn) - 1)]
+        ax.set_xlim(min(low, 0.0), max(high, 0.0))
+    ax.set(xlabel=xlabel, ylabel="share of values", title=title)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    _write_flow_figure(plt, fig, path)
+    return True
+
+
+def _flow_pyplot():
+    from retrograd.inspect.report import _pyplot
+
+    return _pyplot()
+
+
+def _log_plottable(values):
+    """``values`` as floats for a log axis: nan (drawn as a gap) for None, nan and <= 0."""
+    return [float(v) if v is not None and v > 0 else float("nan") for v in values]
+
+
+def _layer_ticks(set_ticks, set_labels, layers, rotation):
+    """Every layer's name as a tick label, or every k-th past 60 layers."""
+    shown = range(0, len(layers), max(1, -(-len(layers) // 60)))
+    set_ticks(list(shown))
+    set_labels([layers[i] for i in shown], rotation=rotation,
+               fontsize=8 if len(layers) <= 20 else 6)
+
+
+def _depth_colours(plt, n):
+    if n <= 10:
+        return [plt.get_cmap("tab10")(i) for i in range(n)]
+    return [plt.get_cmap("viridis")(i / max(1, n - 1)) for i in range(n)]
+
+
+def _depth_colour_bar(plt, fig, ax, n, label):
+    import matplotlib.colors
+
+    scale = plt.cm.ScalarMappable(norm=matplotlib.colors.Normalize(0, n - 1), cmap="viridis")
+    fig.colorbar(scale, ax=ax, label=label)
+
+
+def _write_flow_figure(plt, fig, path):
+    from retrograd.utils.serialization import atomic_write
+
+    try:
+        atomic_write(path, lambda f: fig.savefig(f, format="png", dpi=100), owner="render")
+    finally:
+        plt.close(fig)
