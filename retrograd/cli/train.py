@@ -42,6 +42,9 @@ def add_parser(subparsers):
                    help="continue a run from its checkpoint.safetensors")
     p.add_argument("--out", help="run folder (default: runs/<data>-<model>-<time>)")
     p.add_argument("--quiet", action="store_true", help="no progress output")
+    p.add_argument("--inspect", action=argparse.BooleanOptionalAction, default=None,
+                   help="the report's gradient sections: gradient-flow charts and flags, the "
+                        "first step's graph, attribution maps (default: on)")
     p.add_argument("--profile", type=int, metavar="N",
                    help="profile N training steps after a warm-up: profile.txt, trace.json "
                         "and a report section in the run folder")
@@ -50,11 +53,11 @@ def add_parser(subparsers):
 # Options each training job understands (besides seed, out, resume and quiet).
 _JOB_OPTIONS = {
     "image": {"model", "data", "epochs", "batch_size", "lr", "optimizer", "weight_decay",
-              "augment", "profile"},
+              "augment", "profile", "inspect"},
     "language_model": {"model", "data", "steps", "batch_size", "lr", "weight_decay", "context",
-                       "eval_interval", "profile"},
+                       "eval_interval", "profile", "inspect"},
     "sequence": {"model", "data", "steps", "batch_size", "lr", "weight_decay", "eval_interval",
-                 "profile"},
+                 "profile", "inspect"},
 }
 
 

@@ -11,7 +11,7 @@ beats (it saves kh x the padded input instead), so the two columns differ there 
 
 from retrograd.models.gpt import Block
 from retrograd.models.resnet import BasicBlock
-from retrograd.nn import TransformerEncoderLayer
+from retrograd.nn import BatchNorm2d, TransformerEncoderLayer
 from retrograd.nn import functional as F
 
 __all__ = ["ESTIMATORS", "estimate", "transformer_block_bytes", "encoder_layer_bytes",
@@ -72,7 +72,7 @@ def basic_block_bytes(block, x_shape, itemsize):
     """A ResNet BasicBlock on x:(N, C, H, W) with O channels and stride s (Ho = H/s): each
     convolution's X_col (C kh kw x N Ho Wo), each batch norm's x_hat (N O Ho Wo) and rstd
     (O), each ReLU's output (N O Ho Wo); the shortcut's 1x1 conv and batch norm when it has
-    one."""
+    one (a block built with batch_norm=False has no batch-norm terms)."""
     n, c, h, w = x_shape
     out_channels = block.conv1.out_channels
     stride = block.conv1.stride[0]
@@ -84,6 +84,7 @@ def basic_block_bytes(block, x_shape, itemsize):
     if block.downsample is not None:
         convs += _conv_columns(block.downsample[0], c, positions)
         norms += activation + out_channels
+    norms *= isinstance(block.bn1, BatchNorm2d)
     elements = convs + norms + 2 * activation
     text = "itemsize (sum of C kh kw N Ho Wo per conv + (n + O) per BN + n per ReLU)"
     return itemsize * elements, text

@@ -1,5 +1,7 @@
-"""Rendering shared by the tools: aligned text tables and human-readable quantities (bytes,
-times, FLOPs). Pages and figures are in report.py.
+"""Rendering shared by the tools: aligned text tables, human-readable quantities (bytes,
+times, FLOPs) and the tools' figures (matplotlib, drawn off-screen to PNG: heatmap overlays,
+gradient flow, layer x step heatmaps, ratios over steps, histograms, depth profiles). Pages
+are in report.py.
 
     >>> print(text_table([["conv1", "1.5 ms"], ["fc", "20.0 us"]], ["Name", "Self"]))
     Name      Self
@@ -10,8 +12,11 @@ times, FLOPs). Pages and figures are in report.py.
     ('3.00 MiB', '1.500 ms', '2.50 G')
 """
 
+import numpy as np
+
 __all__ = ["text_table", "format_bytes", "format_time_us", "format_count",
-           "plot_heatmap_overlays"]
+           "plot_heatmap_overlays", "plot_layer_gradients", "plot_layer_heatmap",
+           "plot_step_ratios", "plot_histograms", "plot_depth_profiles"]
 
 
 def text_table(rows, header, left=1):
@@ -116,8 +121,6 @@ def plot_heatmap_overlays(images, heatmaps, path, titles=None, columns=8, alpha=
 
 def _display_images(images):
     """(N, H, W) grey or (N, H, W, 3) colour images, each stretched to [0, 1]."""
-    import numpy as np
-
     pictures = np.asarray(images, dtype=np.float64)
     if pictures.ndim == 4 and pictures.shape[1] == 1:
         pictures = pictures[:, 0]
@@ -134,8 +137,6 @@ def _display_images(images):
 
 def _unit_heatmaps(name, maps, shape):
     """|maps| divided by each map's maximum, checked to be (N, H, W) like the images."""
-    import numpy as np
-
     size = np.abs(np.asarray(maps, dtype=np.float64))
     if size.shape != tuple(shape):
         raise ValueError(f"plot_heatmap_overlays: heatmap {name!r} has shape {size.shape}, "
@@ -177,19 +178,30 @@ def plot_layer_gradients(layers, series, path, title="Gradient flow", marked=())
 def plot_layer_heatmap(layers, steps, values, path, title="Gradient norm by layer and step",
                        label="log10 of the gradient norm"):
     """A layer x step heatmap of log10(``values``) (``values[i][j]``: layer i at steps[j];
-    None, nan or <= 0 where there is none, drawn blank), layers from the top (input side)."""
+    None or <= 0 where there is none, drawn blank; NaN or Inf drawn red, with a legend: a
+    diverged run shows where it diverged), layers from the top (input side)."""
     plt = _flow_pyplot()
     if plt is None:
         return False
-    import numpy as np
-
     grid = np.array([_log_plottable(row) for row in values], dtype=np.float64)
     grid = np.log10(grid.reshape(len(layers), len(steps)))
+    raw = np.array([[np.nan if v is None else float(v) for v in row] for row in values],
+                   dtype=np.float64).reshape(grid.shape)
+    broken = np.isinf(raw) | (np.isnan(raw) & np.array([[v is not None for v in row]
+                                                         for row in values]).reshape(grid.shape))
     fig, ax = plt.subplots(figsize=(9.0, max(3.5, 0.14 * len(layers) + 1.6)),
                            layout="constrained")
-    shown = ax.imshow(np.ma.masked_invalid(grid), aspect="auto", interpolation="nearest",
-                      cmap="viridis")
+    shown = ax.imshow(np.ma.masked_invalid(np.where(broken, np.nan, grid)), aspect="auto",
+                      interpolation="nearest", cmap="viridis")
     fig.colorbar(shown, ax=ax, label=label)
+    if broken.any():
+        import matplotlib.colors
+        import matplotlib.patches
+
+        ax.imshow(np.ma.masked_where(~broken, broken.astype(float)), aspect="auto",
+                  interpolation="nearest", cmap=matplotlib.colors.ListedColormap(["tab:red"]))
+        ax.legend(handles=[matplotlib.patches.Patch(color="tab:red", label="NaN or Inf")],
+                  loc="upper right", fontsize=8)
     _layer_ticks(ax.set_yticks, ax.set_yticklabels, layers, rotation=0)
     columns = range(0, len(steps), max(1, -(-len(steps) // 12)))
     ax.set_xticks(list(columns))
@@ -233,8 +245,6 @@ def plot_histograms(edges, histograms, path, zero_shares=None, title="Activation
     plt = _flow_pyplot()
     if plt is None:
         return False
-    import numpy as np
-
     edges = np.asarray(edges, dtype=np.float64)
     drawn = np.concatenate([[edges[0] * 10], edges, [edges[-1] * 10]])
     zero_shares = zero_shares or {}
@@ -259,6 +269,43 @@ def plot_histograms(edges, histograms, path, zero_shares=None, title="Activation
     ax.legend(fontsize=8)
     _write_flow_figure(plt, fig, path)
     return True
+
+
+def plot_depth_profiles(panels, path, title="Gradient RMS per layer at initialization"):
+    """Side-by-side panels ({panel title: {label: gradient RMS per layer, input side
+    first}}) of lines against relative depth (0: the first layer, 1: the last), on one
+    shared log scale: networks of different depths on one axis (the depth experiment).
+    Lines of the same depth share a colour; labels starting "plain" are solid, others
+    dashed."""
+    plt = _flow_pyplot()
+    if plt is None:
+        return False
+    fig, axes = plt.subplots(1, len(panels), figsize=(5.5 * len(panels), 4.8), sharey=True,
+                             layout="constrained", squeeze=False)
+    depths = sorted({_depth_of(label) for curves in panels.values() for label in curves})
+    colour = dict(zip(depths, plt.get_cmap("tab10").colors))
+    for ax, (panel, curves) in zip(axes[0], panels.items()):
+        for label, values in curves.items():
+            x = np.linspace(0.0, 1.0, len(values)) if len(values) > 1 else [0.0]
+            ax.plot(x, _log_plottable(values), color=colour[_depth_of(label)], label=label,
+                    linestyle="-" if label.startswith("plain") else "--", marker="o",
+                    markersize=2.5)
+        ax.set_yscale("log")
+        ax.set(xlabel="relative depth of the layer (0: input side, 1: output)", title=panel)
+        ax.grid(alpha=0.3, which="major")
+        ax.legend(fontsize=8)
+    axes[0][0].set_ylabel("gradient RMS")
+    fig.suptitle(title)
+    _write_flow_figure(plt, fig, path)
+    return True
+
+
+def _depth_of(label):
+    """The first number in a network's label ("plain-56-bn" -> 56), or 0."""
+    for part in label.split("-"):
+        if part.isdigit():
+            return int(part)
+    return 0
 
 
 def _flow_pyplot():

@@ -12,18 +12,20 @@ __all__ = ["BasicBlock", "Bottleneck", "ResNet", "resnet8", "resnet20", "resnet5
 
 class BasicBlock(nn.Module):
     """conv3x3-BN-ReLU-conv3x3-BN plus the shortcut, then ReLU. When the shape changes the
-    shortcut is a 1x1 conv with stride and BN (PyTorch/torchvision's option B)."""
+    shortcut is a 1x1 conv with stride and BN (PyTorch/torchvision's option B). With
+    ``batch_norm=False`` the BNs are identities and the convs have biases."""
 
     expansion = 1
 
-    def __init__(self, in_channels, channels, stride=1):
+    def __init__(self, in_channels, channels, stride=1, batch_norm=True):
         super().__init__()
-        self.conv1 = nn.Conv2d(in_channels, channels, 3, stride=stride, padding=1, bias=False)
-        self.bn1 = nn.BatchNorm2d(channels)
+        self.conv1 = nn.Conv2d(in_channels, channels, 3, stride=stride, padding=1,
+                               bias=not batch_norm)
+        self.bn1 = _norm(channels, batch_norm)
         self.relu = nn.ReLU()
-        self.conv2 = nn.Conv2d(channels, channels, 3, padding=1, bias=False)
-        self.bn2 = nn.BatchNorm2d(channels)
-        self.downsample = _shortcut(in_channels, channels * self.expansion, stride)
+        self.conv2 = nn.Conv2d(channels, channels, 3, padding=1, bias=not batch_norm)
+        self.bn2 = _norm(channels, batch_norm)
+        self.downsample = _shortcut(in_channels, channels * self.expansion, stride, batch_norm)
 
     def forward(self, x):
         identity = x if self.downsample is None else self.downsample(x)
@@ -33,20 +35,22 @@ class BasicBlock(nn.Module):
 
 
 class Bottleneck(nn.Module):
-    """conv1x1 (reduce) - conv3x3 - conv1x1 (expand x4), each with BN, plus the shortcut."""
+    """conv1x1 (reduce) - conv3x3 - conv1x1 (expand x4), each with BN (or, with
+    ``batch_norm=False``, none and biased convs), plus the shortcut."""
 
     expansion = 4
 
-    def __init__(self, in_channels, channels, stride=1):
+    def __init__(self, in_channels, channels, stride=1, batch_norm=True):
         super().__init__()
-        self.conv1 = nn.Conv2d(in_channels, channels, 1, bias=False)
-        self.bn1 = nn.BatchNorm2d(channels)
-        self.conv2 = nn.Conv2d(channels, channels, 3, stride=stride, padding=1, bias=False)
-        self.bn2 = nn.BatchNorm2d(channels)
-        self.conv3 = nn.Conv2d(channels, channels * self.expansion, 1, bias=False)
-        self.bn3 = nn.BatchNorm2d(channels * self.expansion)
+        bias = not batch_norm
+        self.conv1 = nn.Conv2d(in_channels, channels, 1, bias=bias)
+        self.bn1 = _norm(channels, batch_norm)
+        self.conv2 = nn.Conv2d(channels, channels, 3, stride=stride, padding=1, bias=bias)
+        self.bn2 = _norm(channels, batch_norm)
+        self.conv3 = nn.Conv2d(channels, channels * self.expansion, 1, bias=bias)
+        self.bn3 = _norm(channels * self.expansion, batch_norm)
         self.relu = nn.ReLU()
-        self.downsample = _shortcut(in_channels, channels * self.expansion, stride)
+        self.downsample = _shortcut(in_channels, channels * self.expansion, stride, batch_norm)
 
     def forward(self, x):
         identity = x if self.downsample is None else self.downsample(x)
@@ -56,11 +60,15 @@ class Bottleneck(nn.Module):
         return self.relu(out + identity)
 
 
-def _shortcut(in_channels, out_channels, stride):
+def _norm(channels, batch_norm):
+    return nn.BatchNorm2d(channels) if batch_norm else nn.Identity()
+
+
+def _shortcut(in_channels, out_channels, stride, batch_norm=True):
     if stride == 1 and in_channels == out_channels:
         return None
-    return nn.Sequential(nn.Conv2d(in_channels, out_channels, 1, stride=stride, bias=False),
-                         nn.BatchNorm2d(out_channels))
+    return nn.Sequential(nn.Conv2d(in_channels, out_channels, 1, stride=stride,
+                                   bias=not batch_norm), _norm(out_channels, batch_norm))
 
 
 class ResNet(nn.Module):
@@ -72,6 +80,8 @@ class ResNet(nn.Module):
         layers: blocks per stage, e.g. [1, 1, 1] for ResNet-8.
         in_channels, num_classes: input channels and outputs.
         widths: channels of each stage. Default: (16, 32, 64), the CIFAR ResNets'.
+        batch_norm: batch norm after every conv. Default: True (False: none, biased convs;
+            the depth experiment compares the two).
 
     Example:
         >>> import retrograd as rg
@@ -79,12 +89,13 @@ class ResNet(nn.Module):
         (2, 10)
     """
 
-    def __init__(self, block, layers, in_channels=3, num_classes=10, widths=(16, 32, 64)):
+    def __init__(self, block, layers, in_channels=3, num_classes=10, widths=(16, 32, 64),
+                 batch_norm=True):
         super().__init__()
         if len(layers) != len(widths):
             raise ValueError(f"ResNet: {len(layers)} stages of blocks but {len(widths)} widths")
-        self.conv1 = nn.Conv2d(in_channels, widths[0], 3, padding=1, bias=False)
-        self.bn1 = nn.BatchNorm2d(widths[0])
+        self.conv1 = nn.Conv2d(in_channels, widths[0], 3, padding=1, bias=not batch_norm)
+        self.bn1 = _norm(widths[0], batch_norm)
         self.relu = nn.ReLU()
         channels = widths[0]
         stages = []
@@ -92,7 +103,7 @@ class ResNet(nn.Module):
             blocks = []
             for k in range(count):
                 stride = 2 if i > 0 and k == 0 else 1
-                blocks.append(block(channels, width, stride))
+                blocks.append(block(channels, width, stride, batch_norm))
                 channels = width * block.expansion
             stages.append(nn.Sequential(*blocks))
         self.layers = nn.ModuleList(stages)

@@ -286,21 +286,29 @@ def profiling(run, out):
                 say(run.config, note)
 
 
-def report_sections(run):
-    """The sections tools add to the run's report (the profile, once taken)."""
+def report_sections(run, final):
+    """The sections tools add to the run's report: the gradient sections (drawn for the
+    ``final`` report, training/inspection.py) and the profile, once taken."""
+    sections = []
+    inspection = getattr(run, "inspection", None)
+    if inspection is not None:
+        sections += inspection.sections(final)
     profiler = getattr(run, "profiler", None)
-    return profiler.sections if profiler is not None else []
+    return sections + (profiler.sections if profiler is not None else [])
 
 
 def optimizer_step(run, loss):
     """One update from ``loss``: zero the gradients, backpropagate, clip the gradient norm to
-    run.config.grad_clip (when the job has that option and it is set), step the optimizer and
-    the scheduler, count the step. Returns the loss as a float."""
+    run.config.grad_clip (when the job has that option and it is set), let the run's
+    inspection read the gradients, step the optimizer and the scheduler, count the step.
+    Returns the loss as a float."""
     run.optimizer.zero_grad()
     loss.backward()
     clip = getattr(run.config, "grad_clip", None)
     if clip:
         clip_grad_norm_(run.model.parameters(), clip)
+    if getattr(run, "inspection", None) is not None:
+        run.inspection.after_backward(loss)
     run.optimizer.step()
     run.scheduler.step()
     run.step += 1

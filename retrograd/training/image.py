@@ -24,6 +24,7 @@ from retrograd.training.common import (Progress, check_options, check_run_folder
                                        option_rules, profiling, read_checkpoint,
                                        report_sections, restore_training_state, run_folder,
                                        save_state, say, training_state, write_outputs)
+from retrograd.training.inspection import inspecting
 from retrograd.utils.data import DataLoader
 
 __all__ = ["TrainConfig", "train", "load_image_data", "DATA_DEFAULTS", "evaluate"]
@@ -47,6 +48,7 @@ class TrainConfig:
     progress: bool = True
     limit_train: int = None  # use only the first N training samples (quick runs, tests)
     profile: int = None      # profile this many steps after a warm-up (training/profiling.py)
+    inspect: bool = True     # the report's gradient sections (training/inspection.py)
 
     def check(self, flags=False):
         """Raise a ValueError for an option out of its range (None, the default, passes);
@@ -226,6 +228,13 @@ def _train_epoch(run, bar):
     return loss_sum / seen, correct / seen, seen / (time.perf_counter() - start)
 
 
+def _attribution_samples(test_set, count=8):
+    """(images, labels) of the first ``count`` test images, for the report's attribution
+    maps."""
+    pairs = [test_set[i] for i in range(min(count, len(test_set)))]
+    return rg.stack([image for image, _ in pairs]), [int(label) for _, label in pairs]
+
+
 def train(config, stop_after=None):
     """Train as configured (or resume); returns the run's summary dict.
 
@@ -255,7 +264,8 @@ def train(config, stop_after=None):
                  f"({len(run.train_set)} train / {len(run.test_set)} test images), "
                  f"{sum(p.numel() for p in run.model.parameters()):,} parameters -> {out}")
     last = config.epochs if stop_after is None else min(config.epochs, run.epoch + stop_after)
-    with interruptible(run, out, repeat=("epochs",)), profiling(run, out):
+    with interruptible(run, out, repeat=("epochs",)), profiling(run, out), \
+            inspecting(run, out, _attribution_samples(run.test_set)):
         while run.epoch < last:
             _epoch(run, out)
     summary = dict(out=out, epochs=run.epoch, history=run.history,
@@ -283,7 +293,8 @@ def _epoch(run, out):
                             samples_per_s=rate, seconds=time.perf_counter() - started,
                             lr=run.scheduler.get_last_lr()[0]))
     save_state(run, out)
-    write_outputs(out, config, run.info, run.history, sections=report_sections(run))
+    write_outputs(out, config, run.info, run.history,
+                  sections=report_sections(run, final=run.epoch == config.epochs))
     say(config, f"epoch {run.epoch}/{config.epochs}: train loss {train_loss:.4f} "
                  f"acc {train_acc:.4f} | test loss {test_loss:.4f} acc {test_acc:.4f} | "
                  f"{rate:,.0f} img/s")

@@ -35,6 +35,7 @@ from retrograd.training.common import (check_full_batches, check_options, check_
                                        report_sections, restore_training_state, resumed_config,
                                        run_folder, save_state, say, train_steps, training_state,
                                        write_step_outputs)
+from retrograd.training.inspection import inspecting
 from retrograd.utils.data import DataLoader
 
 __all__ = ["LMConfig", "train", "sample", "evaluate_loss", "load_gpt", "JOB"]
@@ -69,6 +70,7 @@ class LMConfig:
     resume: str = None
     progress: bool = True
     profile: int = None             # profile this many steps after a warm-up
+    inspect: bool = True            # the report's gradient sections (training/inspection.py)
 
     def check(self, flags=False):
         """Raise a ValueError for an option out of its range (None, the default, passes);
@@ -209,7 +211,7 @@ def train(config, stop_after=None):
         say(config, f"\nstep {run.step}/{config.steps}: train loss {row['train_loss']:.4f} "
                     f"| val loss {val_loss:.4f} | {row['tokens_per_s']:,.0f} tok/s")
 
-    with interruptible(run, out), profiling(run, out):
+    with interruptible(run, out), profiling(run, out), inspecting(run, out):
         train_steps(run, _train_step, evaluate_and_save, lambda run: _checkpoint(run, out),
                     stop_after, describe=lambda run, loss: (
                         f"loss={loss:.4f} lr={run.scheduler.get_last_lr()[0]:.2e}"))
@@ -230,7 +232,8 @@ def _checkpoint(run, out):
     info = dict(name=os.path.basename(run.path), vocab_size=run.tokenizer.vocab_size,
                 parameters=_parameter_count(run))
     write_step_outputs(out, run.config, info, run.history, ("val_loss",),
-                       title=f"gpt on {info['name']}", sections=report_sections(run))
+                       title=f"gpt on {info['name']}",
+                       sections=report_sections(run, final=run.step == run.config.steps))
 
 
 # ----------------------------------------------------------------------------- sampling

@@ -26,6 +26,7 @@ from retrograd.training.common import (check_full_batches, check_options, check_
                                        restore_training_state, resumed_config, run_folder,
                                        save_state, say, train_steps, training_state,
                                        write_step_outputs)
+from retrograd.training.inspection import inspecting
 from retrograd.utils.data import DataLoader
 
 __all__ = ["SeqConfig", "train", "exact_match", "JOB", "DEFAULT_STEPS"]
@@ -58,6 +59,7 @@ class SeqConfig:
     resume: str = None
     progress: bool = True
     profile: int = None             # profile this many steps after a warm-up
+    inspect: bool = True            # the report's gradient sections (training/inspection.py)
 
     def check(self, flags=False):
         """Raise a ValueError for an option out of its range (None, the default, passes);
@@ -150,7 +152,7 @@ def train(config, stop_after=None):
     say(config, f"retrograd train: seq2seq on {config.data} ({len(run.train_set)} train / "
                 f"{len(run.test_set)} held-out problems), "
                 f"{sum(p.numel() for p in run.model.parameters()):,} parameters -> {out}")
-    with interruptible(run, out), profiling(run, out):
+    with interruptible(run, out), profiling(run, out), inspecting(run, out):
         train_steps(run, _train_step, lambda run, started: _evaluate_and_save(run, out, started),
                     lambda run: save_state(run, out), stop_after)
     accuracy = run.history[-1]["test_exact_match"] if run.history else None
@@ -172,6 +174,7 @@ def _evaluate_and_save(run, out, started):
     save_state(run, out)
     info = dict(name=run.config.data, n_train=len(run.train_set), n_test=len(run.test_set))
     write_step_outputs(out, run.config, info, run.history, ("test_exact_match",),
-                       title=f"seq2seq on {run.config.data}", sections=report_sections(run))
+                       title=f"seq2seq on {run.config.data}",
+                       sections=report_sections(run, final=run.step == run.config.steps))
     say(run.config, f"\nstep {run.step}/{run.config.steps}: train loss {row['train_loss']:.4f} "
                     f"| held-out exact match {accuracy:.4f}")

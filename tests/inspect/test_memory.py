@@ -217,3 +217,12 @@ def test_the_encoder_layers_closed_form_equals_what_it_saves(norm_first, activat
     assert report.measured_under("") == report.saved_bytes == report.estimates[""][0]
     # the in-projection's slices of in_proj_weight are the parameter's, not saved values
     assert all(v.shape != (16, 16) for v in report.saved)
+
+
+def test_the_residual_blocks_closed_form_without_batch_norm():
+    from retrograd.models.resnet import BasicBlock
+    report = memory_report(BasicBlock(16, 32, stride=2, batch_norm=False),
+                           rg.randn(4, 16, 8, 8, requires_grad=True))
+    n = 4 * 32 * 4 * 4
+    x_cols = 16 * 9 * 4 * 4 * 4 + 32 * 9 * 4 * 4 * 4 + 16 * 4 * 4 * 4
+    assert report.estimates[""][0] == report.measured_under("") == F32 * (x_cols + 2 * n)

@@ -106,6 +106,17 @@ def test_resnet_depths_have_the_published_layer_counts():
     assert sum(p.numel() for p in rg.models.resnet20().parameters()) == 272474  # He et al.: 0.27M
 
 
+@pytest.mark.parametrize("build", [resnet8, resnet_bottleneck])
+def test_resnets_without_batch_norm_have_none_and_biased_convs(build):
+    model = build(in_channels=1, batch_norm=False)
+    assert not any(isinstance(m, rg.nn.BatchNorm2d) for m in model.modules())
+    convs = [m for m in model.modules() if isinstance(m, rg.nn.Conv2d)]
+    assert convs and all(m.bias is not None for m in convs)
+    assert len(convs) == sum(isinstance(m, rg.nn.Conv2d) for m in build(in_channels=1).modules())
+    out = model(rg.randn(2, 1, 8, 8))
+    assert out.shape == (2, 10) and np.isfinite(out.detach().numpy()).all()
+
+
 def test_plain_cnn_has_no_skip_connections_and_the_requested_depth():
     model = PlainCNN(depth=9, in_channels=1, width=4)
     assert sum(isinstance(m, rg.nn.Conv2d) for m in model.modules()) == 9
