@@ -252,7 +252,9 @@ def _cols_to_save(ctx, cols, x):
     of x before backward is caught by the version check instead of silently changing dL/dW."""
     if not ctx.needs_input_grad[1]:
         return None
-    return x if np.may_share_memory(cols, x) else cols
+    # only when X_col is x itself, reshaped: a strided 1x1 conv's X_col is also a view of x,
+    # of fewer elements, and must be saved as it is
+    return x if cols.size == x.size and np.may_share_memory(cols, x) else cols
 
 
 def _conv2d_backward(ctx, grad_out, cols, weight):

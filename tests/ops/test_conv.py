@@ -32,6 +32,10 @@ def _conv1d(**kwargs):
 # (input shape, weight shape, keyword arguments, bias)
 CONV2D_CASES = [
     ((2, 3, 6, 6), (4, 3, 3, 3), {}, True),
+    # one sample, 1x1 kernel, stride 2: X_col is a strided view of x with fewer elements, and
+    # was once saved as x (found by the random-configuration test)
+    ((1, 1, 2, 2), (1, 1, 1, 1), dict(stride=2), True),
+    ((1, 2, 5, 5), (3, 2, 1, 1), dict(stride=2), False),
     ((2, 3, 7, 7), (4, 3, 3, 3), dict(stride=2, padding=1), True),
     ((2, 2, 8, 8), (3, 2, 2, 2), dict(stride=3), True),                 # stride > kernel
     ((1, 2, 5, 5), (3, 2, 3, 3), dict(stride=3, padding=2), True),      # stride > kernel, pad
