@@ -14,17 +14,18 @@ def add_parser(subparsers):
     """Declare ``retrograd train`` and its options on ``subparsers``."""
     p = subparsers.add_parser(
         "train", help="train a model (default: a small ResNet on the shipped digits data)",
-        description="Train an image classifier, a character-level GPT (--model gpt --data "
-                    "text:PATH) or a seq2seq Transformer (--model seq2seq --data reverse) with "
-                    "a progress bar; writes a checkpoint, metrics.json, curves.png and "
-                    "report.html into the run folder.")
+        description="Train an image classifier, a character-level GPT (--model gpt, on the "
+                    "shipped Shakespeare text or --data text:PATH) or a seq2seq Transformer "
+                    "(--model seq2seq --data reverse) with a progress bar; writes a checkpoint, "
+                    "metrics.json, curves.png and report.html into the run folder.")
     p.add_argument("--model", help="resnet-digits, resnet8, resnet20, resnet56, "
                                    "resnet-bottleneck, vgg, plain20, lenet, mlp, vit "
-                                   "(image data); gpt (text:PATH); seq2seq (reverse, add) "
-                                   "(default: depends on --data)")
+                                   "(image data); gpt (shakespeare, text:PATH); seq2seq "
+                                   "(reverse, add) (default: depends on --data)")
     p.add_argument("--data",
                    help="digits (shipped, the default), mnist:DIR, fashion-mnist:DIR, "
-                        "cifar10:DIR; text:PATH (a text file, for gpt); reverse or add "
+                        "cifar10:DIR; shakespeare (shipped, the default for gpt) or "
+                        "text:PATH (a text file), for gpt; reverse or add "
                         "(algorithmic sequence tasks, for seq2seq)")
     p.add_argument("--epochs", type=int, help="image models: passes over the training set")
     p.add_argument("--steps", type=int, help="gpt and seq2seq: training steps (batches)")
@@ -67,7 +68,8 @@ def _job_of(args):
         from retrograd.training.common import read_checkpoint
         return read_checkpoint(args.resume).get("job", "image")
     from retrograd.datasets.sequence_tasks import TASKS
-    if args.model == "gpt" or (args.data or "").startswith("text:"):
+    if args.model == "gpt" or (args.data or "").startswith("text:") \
+            or args.data == "shakespeare":
         return "language_model"
     if args.model == "seq2seq" or args.data in TASKS:
         return "sequence"

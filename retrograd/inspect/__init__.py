@@ -3,6 +3,12 @@ graph drawings, the NaN/Inf guard (autograd's, re-exported), attribution maps an
 report."""
 
 from retrograd.autograd.anomaly import nan_guard
+from retrograd.inspect.attention import (AttentionRecord, attention_diagnostics,
+                                         capture_attention)
+from retrograd.inspect.attention_masks import MaskAudit, audit_masks, audit_model, naive_attention
+from retrograd.inspect.attention_views import (RolloutDisagreement, attention_rollout,
+                                               gradient_rollout, head_view_html,
+                                               head_view_section, rollout, rollout_disagreement)
 from retrograd.inspect.attribution import (GradCAM, IntegratedGradients, attribution_section,
                                            grad_cam, integrated_gradients, saliency,
                                            smooth_grad)
@@ -19,4 +25,8 @@ __all__ = ["FlopCounter", "GradientFlow", "GradientMonitor", "MemoryLedger", "Me
            "record_graph", "GraphDrawing", "saliency", "smooth_grad", "integrated_gradients",
            "IntegratedGradients", "grad_cam", "GradCAM", "attribution_section", "Report",
            "Section", "plot_curves", "plot_step_curves", "write_run_report",
-           "write_step_report"]
+           "write_step_report",
+           "capture_attention", "AttentionRecord", "attention_diagnostics",
+           "audit_masks", "audit_model", "naive_attention", "MaskAudit",
+           "rollout", "attention_rollout", "gradient_rollout", "rollout_disagreement",
+           "RolloutDisagreement", "head_view_html", "head_view_section"]

@@ -20,6 +20,7 @@ is a class index, one index per input, or None for the model's predicted class.
 
     >>> import retrograd as rg
     >>> from retrograd import nn
+    >>> _ = rg.manual_seed(0)
     >>> model = nn.Sequential(nn.Conv2d(1, 4, 3, padding=1), nn.ReLU(), nn.Flatten(),
     ...                       nn.Linear(4 * 8 * 8, 3))
     >>> x = rg.randn(2, 1, 8, 8)

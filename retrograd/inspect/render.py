@@ -16,7 +16,8 @@ import numpy as np
 
 __all__ = ["text_table", "format_bytes", "format_time_us", "format_count",
            "plot_heatmap_overlays", "plot_layer_gradients", "plot_layer_heatmap",
-           "plot_step_ratios", "plot_histograms", "plot_depth_profiles"]
+           "plot_step_ratios", "plot_histograms", "plot_depth_profiles",
+           "plot_attention_grid", "plot_neuron_view", "plot_rollout_disagreement"]
 
 
 def text_table(rows, header, left=1):
@@ -347,3 +348,188 @@ def _write_flow_figure(plt, fig, path):
         atomic_write(path, lambda f: fig.savefig(f, format="png", dpi=100), owner="render")
     finally:
         plt.close(fig)
+
+
+# ----------------------------------------------------------------------------- attention views
+# The figures of inspect/attention_views.py: plain arrays in, a PNG at ``path`` out; each
+# returns False when matplotlib (the 'train' extra) is missing.
+
+def plot_attention_grid(maps, path, tokens=None, key_tokens=None, title="Attention weights",
+                        layer_names=None, signed=None, label=None):
+    """A layer x head grid of (L, S) maps: attention A, its gradient dL/dA, or A * dL/dA.
+
+    ``maps``: (layers, heads, L, S), or a list of per-layer (heads, L, S) arrays. One colour
+    scale for the whole grid: viridis from 0 for maps >= 0; a diverging map centred at 0
+    (red > 0, blue < 0) when ``signed`` is True, or by default when any value is negative.
+    ``tokens`` (L query tokens) and ``key_tokens`` (S, default: tokens) label the axes of the
+    left column and the bottom row (small fonts, every k-th past 40 tokens); None: indices.
+    """
+    plt = _flow_pyplot()
+    if plt is None:
+        return False
+    grid = np.asarray([np.asarray(m, dtype=np.float64) for m in maps])
+    if grid.ndim != 4:
+        raise ValueError(f"plot_attention_grid: expected maps (layers, heads, L, S), got "
+                         f"shape {grid.shape}")
+    layers, heads, length, keys = grid.shape
+    key_tokens = tokens if key_tokens is None else key_tokens
+    names = layer_names or [f"layer {i}" for i in range(layers)]
+    signed = bool((grid < 0).any()) if signed is None else signed
+    peak = float(np.nanmax(np.abs(grid))) if grid.size else 0.0
+    peak = peak if peak > 0 else 1.0
+    scale = dict(cmap="RdBu_r", vmin=-peak, vmax=peak) if signed else dict(cmap="viridis",
+                                                                          vmin=0.0, vmax=peak)
+    cell = max(1.6, min(3.2, 0.13 * max(length, keys)))
+    fig, axes = plt.subplots(layers, heads, squeeze=False, layout="constrained",
+                             figsize=(cell * heads + 1.6, cell * layers + 0.8))
+    shown = None
+    for (i, j), ax in np.ndenumerate(axes):
+        shown = ax.imshow(grid[i, j], interpolation="nearest", aspect="auto", **scale)
+        _token_ticks(ax.set_yticks, ax.set_yticklabels, tokens, length, j == 0)
+        _token_ticks(ax.set_xticks, ax.set_xticklabels, key_tokens, keys, i == layers - 1,
+                     rotation=90)
+        if i == 0:
+            ax.set_title(f"head {j}", fontsize=9)
+        if j == 0:
+            ax.set_ylabel(f"{names[i]}\nquery", fontsize=9)
+        if i == layers - 1:
+            ax.set_xlabel("key", fontsize=8)
+    fig.colorbar(shown, ax=axes, shrink=0.8, pad=0.01, label=label or title)
+    fig.suptitle(title)
+    _write_flow_figure(plt, fig, path)
+    return True
+
+
+def plot_neuron_view(q, k, query_index, path, tokens=None, key_tokens=None, scale=None,
+                     title=None):
+    """How one query's attention comes about: the query vector q_i (over the keys k_j, (S, d)),
+    the elementwise products q_i * k_j, the logits scale * sum_d(q_i * k_j) and their softmax,
+    one row per key. ``q``: (L, d) queries of one head; ``k``: (S, d) keys; ``scale``: default
+    1 / sqrt(d). Vectors use a diverging colour scale centred at 0."""
+    plt = _flow_pyplot()
+    if plt is None:
+        return False
+    q, k = np.asarray(q, dtype=np.float64), np.asarray(k, dtype=np.float64)
+    if q.ndim != 2 or k.ndim != 2 or q.shape[1] != k.shape[1] or not 0 <= query_index < len(q):
+        raise ValueError(f"plot_neuron_view: expected q (L, d), k (S, d) and 0 <= query_index "
+                         f"< L, got q {q.shape}, k {k.shape}, query_index {query_index}")
+    keys, dim = k.shape
+    scale = 1.0 / np.sqrt(dim) if scale is None else scale
+    query = q[query_index]
+    products = query * k
+    logits = scale * products.sum(axis=1)
+    probs = np.exp(logits - logits.max())
+    probs /= probs.sum()
+    key_labels = _token_labels(tokens if key_tokens is None else key_tokens, keys)
+    query_label = _token_labels(tokens, len(q))[query_index]
+    fig = plt.figure(figsize=(min(16.0, 6.0 + 0.25 * dim), 1.6 + 0.3 * keys),
+                     layout="constrained")
+    panels = fig.add_gridspec(2, 4, height_ratios=[1, max(keys, 1)],
+                              width_ratios=[max(dim, 4), max(dim, 4), 6, 6])
+    vectors = dict(cmap="RdBu_r", interpolation="nearest", aspect="auto")
+    peak = max(float(np.abs(query).max()), float(np.abs(k).max()), 1e-12)
+    ax_q = fig.add_subplot(panels[0, 0])
+    ax_q.imshow(query[None, :], vmin=-peak, vmax=peak, **vectors)
+    ax_q.set_title(f"query q_i (i = {query_index}: {query_label})", fontsize=9)
+    ax_q.set_yticks([])
+    ax_q.set_xticks([])
+    ax_k = fig.add_subplot(panels[1, 0])
+    shown = ax_k.imshow(k, vmin=-peak, vmax=peak, **vectors)
+    ax_k.set_title("keys k_j", fontsize=9)
+    fig.colorbar(shown, ax=[ax_q, ax_k], location="left", shrink=0.6, label="q, k")
+    ax_p = fig.add_subplot(panels[1, 1], sharey=ax_k)
+    top = max(float(np.abs(products).max()), 1e-12)
+    shown = ax_p.imshow(products, vmin=-top, vmax=top, **vectors)
+    ax_p.set_title("q_i * k_j (elementwise)", fontsize=9)
+    fig.colorbar(shown, ax=ax_p, location="top", shrink=0.8, label="q_i * k_j")
+    for ax in (ax_k, ax_p):
+        ax.set_xlabel("dimension", fontsize=8)
+        ax.tick_params(labelsize=7)
+    ax_k.set_yticks(range(keys))
+    ax_k.set_yticklabels(key_labels, fontsize=7)
+    ax_p.tick_params(labelleft=False)
+    rows = np.arange(keys)
+    for column, values, name in ((2, logits, f"logit =\n{scale:.3g} * sum(q_i * k_j)"),
+                                 (3, probs, "softmax\nof the logits")):
+        ax = fig.add_subplot(panels[1, column], sharey=ax_k)
+        ax.barh(rows, values, color=np.where(values >= 0, "tab:red", "tab:blue"), height=0.7)
+        for row, value in zip(rows, values):
+            ax.text(value, row, f" {value:.2f} ", va="center", fontsize=7,
+                    ha="left" if value >= 0 else "right")
+        ax.axvline(0.0, color="black", linewidth=0.8)
+        ax.set_title(name, fontsize=9)
+        ax.tick_params(labelleft=False, labelsize=7)
+        low, high = min(values.min(), 0.0), max(values.max(), 0.0)
+        ax.set_xlim(low - 0.4 * (high - low + 1e-12), high + 0.4 * (high - low + 1e-12))
+    ax_k.set_ylim(keys - 0.5, -0.5)
+    fig.suptitle(title or f"Neuron view: query {query_index} ({query_label})")
+    _write_flow_figure(plt, fig, path)
+    return True
+
+
+def plot_rollout_disagreement(a, b, path, tokens=None, names=("attention rollout",
+                                                              "gradient rollout"),
+                              title="Where two relevance maps disagree"):
+    """Two relevance maps (L, S) side by side, then where they rank tokens differently: per
+    query row, each key's rank in ``a`` minus its rank in ``b`` (ranks scaled to [0, 1]; red:
+    ``a`` ranks it higher), and the Spearman correlation of each row (see
+    attention_views.rollout_disagreement)."""
+    from retrograd.inspect.attention_views import _ranks, rollout_disagreement
+
+    plt = _flow_pyplot()
+    if plt is None:
+        return False
+    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    if a.ndim != 2:
+        raise ValueError(f"plot_rollout_disagreement: expected maps (L, S), got {a.shape}")
+    found = rollout_disagreement(a, b)
+    length, keys = a.shape
+    spread = max(keys - 1, 1)
+    difference = (_ranks(a) - _ranks(b)) / spread
+    cell = max(3.0, min(5.0, 0.16 * max(length, keys)))
+    fig, axes = plt.subplots(1, 4, figsize=(3 * cell + 2.6, cell + 0.9), layout="constrained",
+                             gridspec_kw=dict(width_ratios=[1, 1, 1, 0.35]))
+    for ax, values, name in zip(axes, (a, b), names):
+        shown = ax.imshow(values, interpolation="nearest", aspect="auto", cmap="viridis")
+        fig.colorbar(shown, ax=ax, shrink=0.7)
+        ax.set_title(name, fontsize=9)
+    shown = axes[2].imshow(difference, interpolation="nearest", aspect="auto", cmap="RdBu_r",
+                           vmin=-1.0, vmax=1.0)
+    fig.colorbar(shown, ax=axes[2], shrink=0.7, label="rank difference (scaled)")
+    axes[2].set_title(f"rank in {names[0]} - rank in {names[1]}", fontsize=9)
+    for i, ax in enumerate(axes[:3]):
+        _token_ticks(ax.set_yticks, ax.set_yticklabels, tokens, length, i == 0)
+        _token_ticks(ax.set_xticks, ax.set_xticklabels, tokens, keys, True, rotation=90)
+        ax.set_xlabel("input token", fontsize=8)
+    axes[0].set_ylabel("output position", fontsize=9)
+    rho = np.nan_to_num(found.per_row, nan=0.0)
+    axes[3].barh(np.arange(length), rho, color=np.where(rho >= 0, "tab:green", "tab:red"))
+    axes[3].set_ylim(length - 0.5, -0.5)
+    axes[3].set_xlim(-1.05, 1.05)
+    axes[3].axvline(0.0, color="black", linewidth=0.8)
+    axes[3].set_yticks([])
+    axes[3].tick_params(labelsize=7)
+    axes[3].set_title("Spearman\nper row", fontsize=9)
+    fig.suptitle(f"{title}: overall Spearman {found.overall:.2f}, mean per row "
+                 f"{found.mean_row:.2f}", fontsize=10)
+    _write_flow_figure(plt, fig, path)
+    return True
+
+
+def _token_labels(tokens, n):
+    """``tokens`` as strings (checked to be n of them), or the indices 0..n-1."""
+    if tokens is None:
+        return [str(i) for i in range(n)]
+    if len(tokens) != n:
+        raise ValueError(f"render: {len(tokens)} token labels for an axis of {n} positions")
+    return [str(t) for t in tokens]
+
+
+def _token_ticks(set_ticks, set_labels, tokens, n, labelled, rotation=0):
+    """Every position's token (or index) as a tick label, every k-th past 40; no labels on
+    inner panels (``labelled`` False)."""
+    shown = list(range(0, n, max(1, -(-n // 40))))
+    labels = _token_labels(tokens, n)
+    set_ticks(shown)
+    set_labels([labels[i] for i in shown] if labelled else [], rotation=rotation,
+               fontsize=7 if n <= 20 else 5)

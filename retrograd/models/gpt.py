@@ -33,6 +33,10 @@ class GPTConfig:
         n_layer, n_head, d_model: depth, heads and width (d_model divisible by n_head).
         dropout: dropout probability (embeddings, attention weights, residual branches).
         tie_weights: the output head shares the token-embedding table (no bias).
+        qk_norm: QK-norm in every block's attention: a LayerNorm over the head dim (learnable
+            weight and bias) on the queries and keys before the dot product (see
+            CausalSelfAttention). Default: False (a checkpoint's config without it loads as
+            False).
 
     Example:
         >>> config = GPTConfig(vocab_size=65, n_layer=2)
@@ -41,12 +45,13 @@ class GPTConfig:
     """
 
     def __init__(self, vocab_size, context=128, n_layer=4, n_head=4, d_model=128, dropout=0.0,
-                 tie_weights=True):
+                 tie_weights=True, qk_norm=False):
         if d_model % n_head:
             raise ValueError(f"GPT: d_model ({d_model}) must be divisible by n_head ({n_head})")
         self.vocab_size, self.context = int(vocab_size), int(context)
         self.n_layer, self.n_head, self.d_model = int(n_layer), int(n_head), int(d_model)
         self.dropout, self.tie_weights = float(dropout), bool(tie_weights)
+        self.qk_norm = bool(qk_norm)
 
     def as_dict(self):
         return dict(vars(self))
@@ -61,6 +66,11 @@ class CausalSelfAttention(nn.Module):
 
     q, k, v = split(x W_qkv^T + b_qkv), each (B, H, T, d) after the head split (d = D / H);
     y = merge_heads(softmax(q k^T / sqrt(d) + causal mask) v) W_proj^T + b_proj.
+
+    With config.qk_norm (QK-norm, Dehghani et al. 2023, Wortsman et al. 2023), q and k are
+    first normalized per head: q <- q_norm(q), k <- k_norm(k), each a LayerNorm(d) with a
+    learnable weight and bias shared by the heads (state dict keys attn.q_norm.weight,
+    attn.q_norm.bias, attn.k_norm.*; absent without qk_norm, so older checkpoints load).
 
     Shape: x (B, T, D) -> (B, T, D).
 
@@ -77,12 +87,17 @@ class CausalSelfAttention(nn.Module):
         self.qkv = nn.Linear(config.d_model, 3 * config.d_model)
         self.proj = nn.Linear(config.d_model, config.d_model)
         self.resid_dropout = nn.Dropout(config.dropout)
+        head_dim = config.d_model // config.n_head
+        self.q_norm = nn.LayerNorm(head_dim) if config.qk_norm else None
+        self.k_norm = nn.LayerNorm(head_dim) if config.qk_norm else None
 
     def forward(self, x):
         batch, length, width = x.shape
         head_dim = width // self.n_head
         heads = self.qkv(x).reshape(batch, length, 3, self.n_head, head_dim).permute(2, 0, 3, 1, 4)
         q, k, v = heads.unbind(0)
+        if self.q_norm is not None:
+            q, k = self.q_norm(q), self.k_norm(k)
         p = self.dropout if self.training else 0.0
         y = F.scaled_dot_product_attention(q, k, v, dropout_p=p, is_causal=True)
         y = y.transpose(1, 2).reshape(batch, length, width)

@@ -33,6 +33,9 @@ class ViT(nn.Module):
         d_model: token width D. depth: number of encoder blocks. nhead: attention heads.
         mlp_ratio: feed-forward width as a multiple of D. Default: 2.
         dropout: dropout in the blocks and after the embedding. Default: 0.
+        qk_norm: QK-norm in every block's attention (nn.MultiheadAttention(qk_norm=True): a
+            LayerNorm over the head dim on queries and keys before the dot product).
+            Default: False.
 
     Shape:
         - Input: (N, C, H, W) with H = W = image_size.
@@ -56,7 +59,7 @@ class ViT(nn.Module):
     """
 
     def __init__(self, image_size, patch_size, in_channels=1, num_classes=10, d_model=64,
-                 depth=4, nhead=4, mlp_ratio=2, dropout=0.0):
+                 depth=4, nhead=4, mlp_ratio=2, dropout=0.0, qk_norm=False):
         super().__init__()
         if image_size % patch_size:
             raise ValueError(f"ViT: patch_size {patch_size} must divide image_size {image_size}")
@@ -69,6 +72,9 @@ class ViT(nn.Module):
         layer = nn.TransformerEncoderLayer(d_model, nhead, dim_feedforward=mlp_ratio * d_model,
                                            dropout=dropout, activation="gelu", batch_first=True,
                                            norm_first=True)
+        if qk_norm:  # NOTE: TransformerEncoderLayer has no qk_norm option; swap its attention
+            layer.self_attn = nn.MultiheadAttention(d_model, nhead, dropout=dropout,
+                                                    batch_first=True, qk_norm=True)
         self.blocks = nn.TransformerEncoder(layer, depth, norm=nn.LayerNorm(d_model))
         self.head = nn.Linear(d_model, num_classes)
         init.normal_(self.cls_token, std=0.02)

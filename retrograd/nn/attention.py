@@ -9,10 +9,10 @@ from retrograd.nn import functional as F
 from retrograd.nn import init
 from retrograd.nn.linear import Linear
 from retrograd.nn.module import Module
+from retrograd.nn.normalization import LayerNorm
 from retrograd.nn.parameter import Parameter
 
 __all__ = ["MultiheadAttention"]
-
 
 
 class MultiheadAttention(Module):
@@ -31,6 +31,14 @@ class MultiheadAttention(Module):
         kdim, vdim: feature sizes of key and value. Default: embed_dim.
         batch_first: inputs and outputs are (N, L, E) instead of (L, N, E). Default: False.
         device: None or "cpu". dtype: the parameters' dtype.
+        qk_norm: retrograd's extension (PyTorch has no such option): QK-norm (Dehghani et al.
+            2023, Wortsman et al. 2023), a LayerNorm over the head dim d = E / H, with a
+            learnable elementwise weight and bias shared by the heads, applied to every head's
+            query and key after the projection and before the dot product:
+            head_i = softmax(LN_q(q W_q,i^T) LN_k(k W_k,i^T)^T / sqrt(d) + mask) v W_v,i^T.
+            It bounds the attention logits, which keeps the softmax from saturating in
+            training at large learning rates. Default: False (no extra parameters, so state
+            dicts stay PyTorch's).
 
     forward(query, key, value, key_padding_mask=None, need_weights=True, attn_mask=None,
     average_attn_weights=True, is_causal=False) returns (attn_output, attn_weights), the
@@ -55,6 +63,8 @@ class MultiheadAttention(Module):
             q_proj_weight (E, E), k_proj_weight (E, kdim), v_proj_weight (E, vdim), each
             xavier_uniform_. in_proj_bias: (3E,), zeros. out_proj: Linear(E, E) with a zero
             bias. bias_k, bias_v: (1, 1, E), xavier_normal_ (add_bias_kv only).
+            q_norm, k_norm: LayerNorm(d) (weight 1, bias 0; state dict keys q_norm.weight,
+            q_norm.bias, k_norm.weight, k_norm.bias), or None without qk_norm.
 
     Example:
         >>> import retrograd as rg
@@ -69,7 +79,7 @@ class MultiheadAttention(Module):
 
     def __init__(self, embed_dim, num_heads, dropout=0.0, bias=True, add_bias_kv=False,
                  add_zero_attn=False, kdim=None, vdim=None, batch_first=False, device=None,
-                 dtype=None):
+                 dtype=None, qk_norm=False):
         super().__init__()
         name = type(self).__name__
         for label, size in (("embed_dim", embed_dim), ("num_heads", num_heads), ("kdim", kdim),
@@ -90,6 +100,10 @@ class MultiheadAttention(Module):
         dtype = dtype or _dt.default_float
         self._make_parameters(bias, add_bias_kv, dtype)
         self._reset_parameters()
+        self.qk_norm = bool(qk_norm)
+        # Registered last, so that the state dict starts with PyTorch's keys in its order.
+        self.q_norm = LayerNorm(self.head_dim, dtype=dtype) if self.qk_norm else None
+        self.k_norm = LayerNorm(self.head_dim, dtype=dtype) if self.qk_norm else None
 
     def _make_parameters(self, bias, add_bias_kv, dtype):
         """The parameters, registered in PyTorch's order (state dict keys map one to one)."""
@@ -138,8 +152,16 @@ class MultiheadAttention(Module):
             use_separate_proj_weight=separate, q_proj_weight=self.q_proj_weight,
             k_proj_weight=self.k_proj_weight, v_proj_weight=self.v_proj_weight,
             average_attn_weights=average_attn_weights, is_causal=is_causal,
-            batch_first=self.batch_first, owner=self)
+            batch_first=self.batch_first, owner=self, **self._qk_norm_arguments())
+
+    def _qk_norm_arguments(self):
+        if not self.qk_norm:
+            return {}
+        return dict(qk_norm=True, q_norm_weight=self.q_norm.weight, q_norm_bias=self.q_norm.bias,
+                    k_norm_weight=self.k_norm.weight, k_norm_bias=self.k_norm.bias,
+                    qk_norm_eps=self.q_norm.eps)
 
     def extra_repr(self):
         return (f"embed_dim={self.embed_dim}, num_heads={self.num_heads}, "
-                f"dropout={self.dropout}, batch_first={self.batch_first}")
+                f"dropout={self.dropout}, batch_first={self.batch_first}"
+                + (", qk_norm=True" if self.qk_norm else ""))

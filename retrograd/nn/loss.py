@@ -33,6 +33,9 @@ class CrossEntropyLoss(_WeightedLoss):
         ignore_index: targets equal to it are skipped (class-index targets). Default: -100.
         reduction: 'none' | 'mean' | 'sum'. Default: 'mean'.
         label_smoothing: in [0, 1]. Default: 0.0.
+        z_loss: retrograd's extension (PyTorch has none): PaLM's auxiliary z-loss, adds
+            z_loss * logsumexp(x_n)^2 per row not ignored, reduced as the loss (see
+            F.cross_entropy). Default: 0.0 (off).
         size_average, reduce: deprecated, mapped to reduction.
 
     Shape:
@@ -52,13 +55,15 @@ class CrossEntropyLoss(_WeightedLoss):
     """
 
     def __init__(self, weight=None, size_average=None, ignore_index=-100, reduce=None,
-                 reduction="mean", label_smoothing=0.0):
+                 reduction="mean", label_smoothing=0.0, z_loss=0.0):
         super().__init__(weight, size_average, reduce, reduction)
         self.ignore_index, self.label_smoothing = ignore_index, label_smoothing
+        self.z_loss = z_loss
 
     def forward(self, input, target):  # noqa: A002 - PyTorch's argument name
         return F.cross_entropy(input, target, weight=self.weight, ignore_index=self.ignore_index,
-                               reduction=self.reduction, label_smoothing=self.label_smoothing)
+                               reduction=self.reduction, label_smoothing=self.label_smoothing,
+                               z_loss=self.z_loss)
 
 
 class NLLLoss(_WeightedLoss):

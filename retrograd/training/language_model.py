@@ -1,6 +1,8 @@
 """The language-model job: train a character-level GPT on a text file, and sample from it.
 
-``retrograd train --model gpt --data text:PATH`` calls ``train(LMConfig(...))``. Training is
+``retrograd train --model gpt --data text:PATH`` calls ``train(LMConfig(...))``; without --data
+(or with ``--data shakespeare``) it reads the corpus shipped in the package
+(``retrograd.datasets.shakespeare``, public domain). Training is
 counted in steps (one batch of ``batch_size`` windows of ``context`` characters each). Every
 ``eval_interval`` steps the job measures the validation loss (mean cross-entropy in nats per
 character over every non-overlapping window of the last 10% of the text) and writes, atomically,
@@ -26,6 +28,8 @@ import numpy as np
 import retrograd as rg
 from retrograd import _checks
 from retrograd import optim
+from retrograd.datasets.shakespeare import NAME as SHAKESPEARE
+from retrograd.datasets.shakespeare import shakespeare_path
 from retrograd.datasets.text import CharTokenizer, load_text_splits
 from retrograd.models.gpt import GPT, GPTConfig
 from retrograd.nn import functional as F
@@ -46,9 +50,10 @@ JOB = "language_model"
 @dataclasses.dataclass
 class LMConfig:
     """Options of ``retrograd train --model gpt --data text:PATH`` (defaults: the brief's
-    4 layers, d_model 128, 4 heads, context 128; AdamW with linear warmup and cosine decay)."""
+    4 layers, d_model 128, 4 heads, context 128; AdamW with linear warmup and cosine decay;
+    the shipped Shakespeare corpus)."""
 
-    data: str = None                # "text:PATH"
+    data: str = SHAKESPEARE         # "text:PATH", or "shakespeare" (shipped)
     model: str = "gpt"
     steps: int = 2000
     batch_size: int = 32
@@ -86,11 +91,13 @@ _RULES = option_rules(steps="count", batch_size="count", context="count", n_laye
 
 
 def text_path(spec):
-    """'text:PATH' -> PATH."""
-    name, _, path = (spec or "").partition(":")
+    """'text:PATH' -> PATH; 'shakespeare' (or None) -> the shipped corpus's path."""
+    if spec is None or spec == SHAKESPEARE:
+        return shakespeare_path()
+    name, _, path = spec.partition(":")
     if name != "text" or not path:
-        raise ValueError(f"train: the gpt model reads a text file, give --data text:PATH "
-                         f"(got {spec!r})")
+        raise ValueError(f"train: the gpt model reads a text file, give --data text:PATH or "
+                         f"--data {SHAKESPEARE} (the shipped corpus) (got {spec!r})")
     return path
 
 

@@ -19,9 +19,20 @@ _INDEX_DTYPES = (np.dtype(np.int64), np.dtype(np.uint8))  # PyTorch's: Long or B
 
 
 def cross_entropy(input, target, weight=None, size_average=None, ignore_index=-100,  # noqa: A002
-                  reduce=None, reduction="mean", label_smoothing=0.0):
+                  reduce=None, reduction="mean", label_smoothing=0.0, z_loss=0.0):
     """Cross-entropy between the logits ``input`` and ``target``, fused with log-softmax:
     one op whose backward is (softmax - smoothed one-hot) * weights / normalizer.
+
+    With z_loss > 0 (retrograd's extension; PaLM's auxiliary z-loss, Chowdhery et al. 2022,
+    there 1e-4), z_loss * z_n is added, z_n = logsumexp_c(input_n)^2 for every row n (a sample,
+    or a position (n, d1, ...)): it pulls log Z, the log of the softmax normalizer, towards 0,
+    which keeps the logits from drifting in low precision. The term is composed of
+    differentiable ops (logsumexp, square, where), its gradient 2 z_loss log Z_n softmax(x_n)
+    per counted row. Rows whose target is ignore_index are not counted: with reduction
+    'none' they get 0 (the loss of row n is ce_n + z_loss z_n otherwise); 'sum' adds
+    z_loss * sum of z_n over the counted rows; 'mean' adds z_loss * the unweighted mean of z_n
+    over the counted rows (class weights do not apply to it; nothing is added when no row
+    counts, the loss being nan then). Probability targets count every row.
 
     Args:
         input: logits (N, C), (N, C, d1, ...), or (C,) for one sample.
@@ -35,6 +46,7 @@ def cross_entropy(input, target, weight=None, size_average=None, ignore_index=-1
             targets not ignored (nan when all are ignored), or by N * d1 * ... for
             probability targets.
         label_smoothing: eps in [0, 1]; the target becomes (1 - eps) one_hot + eps / C.
+        z_loss: finite number >= 0, the coefficient of the z-loss above. Default: 0.0 (off).
         size_average, reduce: deprecated PyTorch arguments, mapped to ``reduction``.
 
     Example:
@@ -51,6 +63,7 @@ def cross_entropy(input, target, weight=None, size_average=None, ignore_index=-1
     reduction = _reduction(size_average, reduce, reduction, "cross_entropy")
     _check_logits(input, "cross_entropy")
     label_smoothing = _checks.probability("cross_entropy", "label_smoothing", label_smoothing)
+    z_loss = _checks.number_at_least("cross_entropy", "z_loss", z_loss, 0.0)
     target = _as_target(target, "cross_entropy")
     weight = _check_weight(weight, input, "cross_entropy")
     if _dt.is_floating(target._data.dtype):
@@ -62,13 +75,34 @@ def cross_entropy(input, target, weight=None, size_average=None, ignore_index=-1
             raise ValueError(f"cross_entropy: ignore_index={ignore_index} is not supported for "
                              f"class-probability (floating point) targets")
         input, target, weight = _promote(input, target, weight)
-        return CrossEntropyProbs.apply(input, target, weight, reduction=reduction,
+        loss = CrossEntropyProbs.apply(input, target, weight, reduction=reduction,
                                        label_smoothing=label_smoothing)
+        return _plus_z_loss(loss, input, None, z_loss, reduction)
     _check_class_indices(input, target, ignore_index, "cross_entropy")
     _refuse_weight_grad(weight, "cross_entropy")
-    return CrossEntropy.apply(input, target, _weight_array(weight, input),
+    loss = CrossEntropy.apply(input, target, _weight_array(weight, input),
                               ignore_index=ignore_index, reduction=reduction,
                               label_smoothing=label_smoothing)
+    return _plus_z_loss(loss, input, target._data != ignore_index, z_loss, reduction)
+
+
+def _plus_z_loss(loss, input, counted, z_loss, reduction):  # noqa: A002
+    """loss + z_loss * (logsumexp over the classes)^2, reduced over the rows where
+    ``counted`` (a bool array of the rows' shape, or None for all rows) as cross_entropy's
+    docstring says."""
+    if z_loss == 0.0:
+        return loss
+    z = input.logsumexp(0 if input.ndim == 1 else 1) ** 2
+    if counted is not None:
+        z = z.where(counted, 0.0)  # where, not a product: an ignored row's inf stays out
+    if reduction == "none":
+        return loss + z_loss * z
+    if reduction == "sum":
+        return loss + z_loss * z.sum()
+    count = z.numel() if counted is None else int(np.count_nonzero(counted))
+    if count == 0:
+        return loss
+    return loss + (z_loss / count) * z.sum()
 
 
 def nll_loss(input, target, weight=None, size_average=None, ignore_index=-100,  # noqa: A002

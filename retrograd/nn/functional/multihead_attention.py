@@ -15,6 +15,13 @@ scaled_dot_product_attention's: a bool True means "do not attend", a float is ad
 scores. Both masks are merged into one mask for the fused op. A query whose every key is
 masked gets an attention output of 0 and zero gradients, with or without need_weights (PyTorch
 gives NaN with need_weights=True).
+
+QK-norm (retrograd's extension, ``qk_norm=True``; Dehghani et al. 2023, Wortsman et al.
+2023): Q_h and K_h are each normalized by a LayerNorm over the head dim d before the dot
+product, Q_h <- layer_norm(Q_h) * g_q + b_q (g, b of shape (d,), shared by the heads), which
+bounds the scores |q.k| / sqrt(d) <= sqrt(d) max|g_q| max|g_k| (+ the biases) and so keeps the
+softmax from saturating. Its gradient passes through F.layer_norm's op on the way back to the
+projections.
 """
 
 import math
@@ -28,6 +35,7 @@ from retrograd.creation import cat
 from retrograd.nn.functional.attention import scaled_dot_product_attention
 from retrograd.nn.functional.dropout import dropout
 from retrograd.nn.functional.linear import linear
+from retrograd.nn.functional.norm import layer_norm
 from retrograd.ops.attention import ScaledDotProductAttention
 from retrograd.tensor import Tensor, make_tensor
 
@@ -43,7 +51,9 @@ def multi_head_attention_forward(query, key, value, embed_dim_to_check, num_head
                                  use_separate_proj_weight=False, q_proj_weight=None,
                                  k_proj_weight=None, v_proj_weight=None, static_k=None,
                                  static_v=None, average_attn_weights=True, is_causal=False, *,
-                                 batch_first=False, owner=None):
+                                 batch_first=False, owner=None, qk_norm=False,
+                                 q_norm_weight=None, q_norm_bias=None, k_norm_weight=None,
+                                 k_norm_bias=None, qk_norm_eps=1e-5):
     """Multi-head attention with PyTorch's signature; returns (attn_output, attn_weights),
     the weights None unless need_weights.
 
@@ -61,6 +71,11 @@ def multi_head_attention_forward(query, key, value, embed_dim_to_check, num_head
             PyTorch's function takes (L, N, E) only.
         owner (retrograd's): who errors name (a layer passes itself); default
             "multi_head_attention_forward".
+        qk_norm (retrograd's): normalize the heads' queries and keys with F.layer_norm over
+            the head dim d (eps qk_norm_eps), after the projection (and bias_k) and before
+            the dot product; q_norm_weight, q_norm_bias, k_norm_weight, k_norm_bias are the
+            affine (d,) parameters, or None. static_k and the zero key of add_zero_attn are
+            used as given, not normalized.
 
     Example:
         >>> import retrograd as rg
@@ -79,8 +94,10 @@ def multi_head_attention_forward(query, key, value, embed_dim_to_check, num_head
                      batch_first)
     if not layout.batched:
         query, key, value = (t.unsqueeze(layout.batch_axis) for t in (query, key, value))
+    qk_norm = _QKNorm(qk_norm, q_norm_weight, q_norm_bias, k_norm_weight, k_norm_bias,
+                      qk_norm_eps, owner)
     q, k, v = _heads(owner, layout, query, key, value, projections, in_proj_bias, bias_k, bias_v,
-                     static_k, static_v, add_zero_attn)
+                     static_k, static_v, add_zero_attn, qk_norm)
     lengths = (layout.target_len, k.shape[2] - (bias_k is not None) - bool(add_zero_attn))
     key_padding_mask = _check_padding_mask(owner, key_padding_mask, layout, lengths[1])
     attn_mask = _check_attn_mask(owner, attn_mask, layout, lengths)
@@ -213,9 +230,10 @@ def _check_attn_mask(owner, mask, layout, lengths):
 # ---------------------------------------------------------------------------- heads
 
 def _heads(owner, layout, query, key, value, weights, in_proj_bias, bias_k, bias_v, static_k,
-           static_v, add_zero_attn):
+           static_v, add_zero_attn, qk_norm):
     """The projections split into heads: q (N, H, L, d), k and v (N, H, S', d), with S'
-    counting bias_k / bias_v and the zero key when those options are on. Three products,
+    counting bias_k / bias_v and the zero key when those options are on; q and the projected
+    k normalized per head when qk_norm is on. Three products,
     not one packed (3E, E) product: the backward of the packed form would scatter three
     slices of a (.., 3E) gradient into three full-size zero arrays, while slicing the weight
     costs a (3E, E) scatter only."""
@@ -234,12 +252,36 @@ def _heads(owner, layout, query, key, value, weights, in_proj_bias, bias_k, bias
         k, v = (_append_along_sequence(t, extra, layout.batch_first)
                 for t, extra in ((k, bias_k), (v, bias_v)))
     q, k, v = (_split_heads(t, layout.num_heads, layout.batch_first) for t in (q, k, v))
+    q, k = qk_norm.query(q), qk_norm.key(k)
     k = _static(owner, "static_k", static_k, k, layout)
     v = _static(owner, "static_v", static_v, v, layout)
     if add_zero_attn:
         k, v = (cat([t, _zeros(t.shape[:2] + (1,) + t.shape[3:], t.dtype)], dim=2)
                 for t in (k, v))
     return q, k, v
+
+
+class _QKNorm:
+    """The per-head LayerNorm of queries and keys (the identity when qk_norm is off)."""
+
+    def __init__(self, on, q_weight, q_bias, k_weight, k_bias, eps, owner):
+        given = [p is not None for p in (q_weight, q_bias, k_weight, k_bias)]
+        if any(given) and not on:
+            raise ValueError(f"{name_of(owner)}: q_norm_weight / q_norm_bias / k_norm_weight / "
+                             f"k_norm_bias are given but qk_norm=False")
+        self.on, self.eps, self.owner = bool(on), eps, owner
+        self.q_params, self.k_params = (q_weight, q_bias), (k_weight, k_bias)
+
+    def query(self, q):
+        return self._norm(q, self.q_params)
+
+    def key(self, k):
+        return self._norm(k, self.k_params)
+
+    def _norm(self, x, params):
+        if not self.on:
+            return x
+        return layer_norm(x, (x.shape[-1],), *params, eps=self.eps, owner=self.owner)
 
 
 def _static(owner, label, static, projected, layout):
