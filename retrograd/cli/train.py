@@ -46,6 +46,10 @@ def add_parser(subparsers):
     p.add_argument("--inspect", action=argparse.BooleanOptionalAction, default=None,
                    help="the report's gradient sections: gradient-flow charts and flags, the "
                         "first step's graph, attribution maps (default: on)")
+    p.add_argument("--inspect-attention", type=int, metavar="N", dest="inspect_attention",
+                   help="gpt: attention diagnostics every N steps on a fixed validation batch "
+                        "(entropy, max logit per head; warnings on collapse): report sections "
+                        "and attention.json")
     p.add_argument("--profile", type=int, metavar="N",
                    help="profile N training steps after a warm-up: profile.txt, trace.json "
                         "and a report section in the run folder")
@@ -56,7 +60,7 @@ _JOB_OPTIONS = {
     "image": {"model", "data", "epochs", "batch_size", "lr", "optimizer", "weight_decay",
               "augment", "profile", "inspect"},
     "language_model": {"model", "data", "steps", "batch_size", "lr", "weight_decay", "context",
-                       "eval_interval", "profile", "inspect"},
+                       "eval_interval", "profile", "inspect", "inspect_attention"},
     "sequence": {"model", "data", "steps", "batch_size", "lr", "weight_decay", "eval_interval",
                  "profile", "inspect"},
 }

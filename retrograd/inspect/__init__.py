@@ -5,6 +5,7 @@ report."""
 from retrograd.autograd.anomaly import nan_guard
 from retrograd.inspect.attention import (AttentionRecord, attention_diagnostics,
                                          capture_attention)
+from retrograd.inspect.attention_monitor import AttentionMonitor, AttentionWarning
 from retrograd.inspect.attention_masks import MaskAudit, audit_masks, audit_model, naive_attention
 from retrograd.inspect.attention_views import (RolloutDisagreement, attention_rollout,
                                                gradient_rollout, head_view_html,
@@ -29,4 +30,5 @@ __all__ = ["FlopCounter", "GradientFlow", "GradientMonitor", "MemoryLedger", "Me
            "capture_attention", "AttentionRecord", "attention_diagnostics",
            "audit_masks", "audit_model", "naive_attention", "MaskAudit",
            "rollout", "attention_rollout", "gradient_rollout", "rollout_disagreement",
-           "RolloutDisagreement", "head_view_html", "head_view_section"]
+           "RolloutDisagreement", "head_view_html", "head_view_section",
+           "AttentionMonitor", "AttentionWarning"]

@@ -51,11 +51,13 @@ __all__ = ["capture_attention", "AttentionCapture", "AttentionRecord", "HeadDiag
 _OPS = (ScaledDotProductAttention, MemoryEfficientAttention)
 
 
-@dataclasses.dataclass
+@dataclasses.dataclass(eq=False, repr=False)
 class AttentionRecord:
     """One attention call, for the selected samples and heads. Arrays are (samples, heads, L,
-    S) in the call's compute dtype; the gradient fields are None until a backward through the
-    call runs inside the block (several backwards add up, as ``.grad`` does).
+    S) in the call's compute dtype; the gradient fields are set by a backward through the call
+    inside the block (several backwards add up, as ``.grad`` does). Reading ``grad_probs`` or
+    ``grad_logits`` inside the block before such a backward raises a RuntimeError; after the
+    block they are None when no backward ran inside it.
 
     module_path: the module whose forward made the call (None outside every module).
     call_index: the how-many-th call of that module path in the block (0, 1, ...).
@@ -82,9 +84,16 @@ class AttentionRecord:
 
     def arrays(self):
         """The stored arrays (None fields left out)."""
-        fields = (self.logits, self.probs, self.grad_probs, self.grad_logits, self.q_grad_norm,
-                  self.k_grad_norm, self.v_grad_norm)
+        fields = (self.logits, self.probs, _stored(self, "grad_probs"),
+                  _stored(self, "grad_logits"), self.q_grad_norm, self.k_grad_norm,
+                  self.v_grad_norm)
         return [a for a in fields if a is not None]
+
+    def __repr__(self):
+        shape = None if self.probs is None else tuple(self.probs.shape)
+        backward = _stored(self, "grad_probs") is not None
+        return (f"AttentionRecord({self.module_path!r}, call {self.call_index}, {self.op}, "
+                f"probs {shape}, backward={'yes' if backward else 'no'})")
 
     @property
     def nbytes(self):
@@ -93,6 +102,36 @@ class AttentionRecord:
     def diagnostics(self, **kwargs):
         """attention_diagnostics(self, **kwargs)."""
         return attention_diagnostics(self, **kwargs)
+
+
+def _gradient_field(name):
+    """A property over the record's ``_<name>``: raises while the capture that made the record
+    is open and no backward through its call has run yet (the value would be unknown)."""
+    key = "_" + name
+
+    def get(self):
+        value = self.__dict__.get(key)
+        if value is None and self.__dict__.get("_awaiting_backward", False):
+            raise RuntimeError(f"capture_attention: no backward has run for "
+                               f"{self.module_path!r} (call {self.call_index}) yet: {name} is "
+                               f"known after backward")
+        return value
+
+    def set(self, value):
+        self.__dict__[key] = value
+
+    return property(get, set, doc=f"{name} (see AttentionRecord)")
+
+
+AttentionRecord.grad_probs = _gradient_field("grad_probs")
+AttentionRecord.grad_logits = _gradient_field("grad_logits")
+
+
+def _stored(record, name):
+    """A record's gradient field as stored, None when unknown (never raises)."""
+    if isinstance(record, AttentionRecord):
+        return record.__dict__.get("_" + name)
+    return getattr(record, name, None)
 
 
 class AttentionCapture(OpObserver):
@@ -123,6 +162,7 @@ class AttentionCapture(OpObserver):
         record = AttentionRecord(module_path, call_index, call.logits, call.probs,
                                  samples=tuple(call.samples.tolist()),
                                  heads=tuple(call.heads.tolist()), op=op.__name__)
+        record._awaiting_backward = True
         self.records.append(record)
         if node is not None:
             self._pending[node] = (record, call)
@@ -133,8 +173,8 @@ class AttentionCapture(OpObserver):
             return
         record, call = entry
         grad_probs, grad_logits = call.gradients(node, [_raw(g) for g in grad_outputs])
-        record.grad_probs = _add(record.grad_probs, grad_probs)
-        record.grad_logits = _add(record.grad_logits, grad_logits)
+        record.grad_probs = _add(_stored(record, "grad_probs"), grad_probs)
+        record.grad_logits = _add(_stored(record, "grad_logits"), grad_logits)
 
     def after_backward(self, node, grad_outputs, grad_inputs):
         entry = self._pending.get(node) if isinstance(node, _OPS) else None
@@ -217,6 +257,8 @@ class capture_attention:
 
     def __exit__(self, *exc):
         self.capture._pending.clear()
+        for record in self.capture.records:   # no backward can reach them any more
+            record._awaiting_backward = False
         return self._observe.__exit__(*exc)
 
 
@@ -441,8 +483,9 @@ def attention_diagnostics(record, dead_threshold=1e-3, saturation=0.99, uniform=
     logits = record.logits
     finite = np.isfinite(logits) if logits is not None else np.ones(probs.shape, bool)
     importance = None
-    if record.grad_probs is not None:
-        importance = np.sum(np.abs(probs * record.grad_probs), axis=(0, 2, 3))
+    grad_probs = _stored(record, "grad_probs")
+    if grad_probs is not None:
+        importance = np.sum(np.abs(probs * grad_probs), axis=(0, 2, 3))
     top = importance.max() if importance is not None and importance.size else 0.0
     heads = []
     for h in range(probs.shape[1]):

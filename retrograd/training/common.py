@@ -288,11 +288,15 @@ def profiling(run, out):
 
 def report_sections(run, final):
     """The sections tools add to the run's report: the gradient sections (drawn for the
-    ``final`` report, training/inspection.py) and the profile, once taken."""
+    ``final`` report, training/inspection.py), the attention ones (--inspect-attention) and
+    the profile, once taken."""
     sections = []
     inspection = getattr(run, "inspection", None)
     if inspection is not None:
         sections += inspection.sections(final)
+    attention = getattr(run, "attention_inspection", None)
+    if attention is not None:
+        sections += attention.sections(final)
     profiler = getattr(run, "profiler", None)
     return sections + (profiler.sections if profiler is not None else [])
 

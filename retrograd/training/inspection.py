@@ -10,13 +10,14 @@ run pays for them once.
 """
 
 import contextlib
+import copy
 import os
 from html import escape
 
 from retrograd.inspect import GradientMonitor, Section, attribution_section
 from retrograd.inspect.graph import DotNotFoundError, draw_graph, record_graph
 
-__all__ = ["RunInspection", "inspecting"]
+__all__ = ["RunInspection", "inspecting", "AttentionInspection"]
 
 _GRAPH_TITLE = "The graph of the first training step (modules collapsed)"
 
@@ -93,3 +94,37 @@ def inspecting(run, out, samples=None):
     finally:
         if run.inspection is not None:
             run.inspection.close()
+
+
+class AttentionInspection:
+    """``--inspect-attention N``: an AttentionMonitor recording every N steps on a fixed
+    batch (``make_loss()`` returns its loss); each new warning is printed once (``say``); the
+    final report gets its sections and ``attention.json``. ``tokens``: labels of the batch's
+    first sample for the head view. The gradient monitor's activation statistics of a step
+    are kept as they were across the extra pass."""
+
+    def __init__(self, run, out, every, make_loss, tokens=None, say=print):
+        from retrograd.inspect.attention_monitor import AttentionMonitor
+
+        self.run, self.out, self.make_loss, self.tokens, self.say = (run, out, make_loss,
+                                                                      tokens, say)
+        self.monitor = AttentionMonitor(run.model, every)
+
+    def after_step(self, step):
+        inspection = getattr(self.run, "inspection", None)
+        gradients = inspection.monitor if inspection is not None else None
+        kept = copy.deepcopy(gradients._activations) if gradients is not None else None
+        try:
+            warnings = self.monitor.maybe_record(step, self.make_loss)
+        finally:
+            if gradients is not None:
+                gradients._activations = kept
+        for warning in warnings:
+            self.say(warning.message)
+
+    def sections(self, final):
+        if not final:
+            return [Section.html("Attention over training", "<p>Drawn with the run's final "
+                                                            "report.</p>")]
+        self.monitor.save_json(os.path.join(self.out, "attention.json"))
+        return self.monitor.sections(os.path.join(self.out, "attention"), tokens=self.tokens)

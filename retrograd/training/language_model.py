@@ -39,7 +39,7 @@ from retrograd.training.common import (check_full_batches, check_options, check_
                                        report_sections, restore_training_state, resumed_config,
                                        run_folder, save_state, say, train_steps, training_state,
                                        write_step_outputs)
-from retrograd.training.inspection import inspecting
+from retrograd.training.inspection import AttentionInspection, inspecting
 from retrograd.utils.data import DataLoader
 
 __all__ = ["LMConfig", "train", "sample", "evaluate_loss", "load_gpt", "JOB"]
@@ -76,6 +76,7 @@ class LMConfig:
     progress: bool = True
     profile: int = None             # profile this many steps after a warm-up
     inspect: bool = True            # the report's gradient sections (training/inspection.py)
+    inspect_attention: int = None   # attention diagnostics every N steps (attention.json)
 
     def check(self, flags=False):
         """Raise a ValueError for an option out of its range (None, the default, passes);
@@ -87,7 +88,7 @@ _RULES = option_rules(steps="count", batch_size="count", context="count", n_laye
                       n_head="count", d_model="count", dropout="probability", lr="rate",
                       min_lr="rate", weight_decay="rate", warmup_steps="count or zero",
                       grad_clip="rate", eval_interval="count", eval_windows="count",
-                      seed="count or zero", profile="count")
+                      seed="count or zero", profile="count", inspect_attention="count")
 
 
 def text_path(spec):
@@ -131,6 +132,7 @@ class _Run:
             self.optimizer, warmup_steps=config.warmup_steps, start_factor=0.0,
             total_steps=max(config.steps, config.warmup_steps + 1), eta_min=config.min_lr)
         self.step, self.history, self.checkpoint = 0, [], None
+        self.attention_inspection = None   # --inspect-attention (set by train)
         self.loss_sum, self.loss_count, self.tokens = 0.0, 0, 0
 
     def state(self):
@@ -178,8 +180,32 @@ def evaluate_loss(model, dataset, batch_size=64, limit=None):
 def _train_step(run, x, y):
     run.tokens += x.numel()
     logits = run.model(x)
-    return optimizer_step(run, F.cross_entropy(logits.reshape(-1, logits.shape[-1]),
+    loss = optimizer_step(run, F.cross_entropy(logits.reshape(-1, logits.shape[-1]),
                                                y.reshape(-1)))
+    if run.attention_inspection is not None:
+        run.attention_inspection.after_step(run.step)
+    return loss
+
+
+_ATTENTION_BATCH = 2   # validation windows in --inspect-attention's fixed batch
+
+
+def _attention_inspection(run, out):
+    """--inspect-attention N: an AttentionInspection on the first validation windows."""
+    every = run.config.inspect_attention
+    if not every:
+        return None
+    x, y = run.val_set.get_batch(np.arange(min(_ATTENTION_BATCH, len(run.val_set))))
+
+    def make_loss():
+        logits = run.model(x)
+        return F.cross_entropy(logits.reshape(-1, logits.shape[-1]), y.reshape(-1))
+
+    shown = {"\n": "\\n", " ": "\u2423", "\t": "\\t"}
+    tokens = [run.tokenizer.decode([int(i)]) for i in x.numpy()[0]]
+    tokens = [shown.get(t, t) for t in tokens]
+    return AttentionInspection(run, out, every, make_loss, tokens,
+                               say=lambda text: say(run.config, text))
 
 
 def _log(run, started, val_loss):
@@ -207,6 +233,7 @@ def train(config, stop_after=None):
     if resumed is not None:
         run.restore(resumed)
     make_run_folder(out)
+    run.attention_inspection = _attention_inspection(run, out)
     say(config, f"retrograd train: gpt on {run.path} ({len(run.train_set.ids):,} train / "
                 f"{len(run.val_set.ids):,} validation characters, vocabulary "
                 f"{run.tokenizer.vocab_size}), {_parameter_count(run):,} parameters -> {out}")
