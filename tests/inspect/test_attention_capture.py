@@ -299,3 +299,31 @@ def test_grouped_query_heads_are_numbered_as_the_query_heads():
     assert grouped.probs.shape == (2, 4, 3, 6)
     for name in ("logits", "probs", "grad_probs", "grad_logits", "q_grad_norm"):
         np.testing.assert_allclose(getattr(grouped, name), getattr(repeated, name), rtol=RTOL)
+
+
+def test_the_case_studies_attention_is_captured_by_module_path():
+    """ViT's encoder blocks and the seq2seq Transformer's encoder self-attention, decoder
+    self-attention and cross-attention all run through the attention ops: each call is
+    captured under its layer's path, with dL/dA after backward."""
+    from retrograd.models import Seq2SeqTransformer, vit_for
+
+    rg.manual_seed(0)
+    vit = vit_for(1, 8, 10).eval()
+    with capture_attention(vit) as rec:
+        vit(rg.randn(2, 1, 8, 8)).sum().backward()
+    paths = rec.paths()
+    assert len(paths) == 4 and all(p.endswith("self_attn") for p in paths)
+    first = rec[paths[0]][0]
+    assert first.probs.shape == (2, 4, 17, 17) and first.grad_probs is not None
+    np.testing.assert_allclose(first.probs.sum(-1), 1.0, rtol=1e-5)
+
+    model = Seq2SeqTransformer(12, d_model=16, nhead=2, num_encoder_layers=1,
+                               num_decoder_layers=1, dim_feedforward=32).eval()
+    src, tgt = rg.randint(1, 12, (2, 5)), rg.randint(1, 12, (2, 4))
+    with capture_attention(model) as rec:
+        model(src, tgt).sum().backward()
+    shapes = {p: rec[p][0].probs.shape for p in rec.paths()}
+    cross = [p for p in shapes if "multihead_attn" in p or "cross" in p]
+    assert cross and shapes[cross[0]] == (2, 2, 4, 5)          # 4 target queries, 5 source keys
+    assert any(s == (2, 2, 5, 5) for s in shapes.values())     # encoder self-attention
+    assert any(s == (2, 2, 4, 4) for p, s in shapes.items() if p not in cross)  # decoder self
