@@ -34,7 +34,8 @@ Gradients are arrays in a plain backward and Tensors under ``create_graph=True``
 
 from retrograd.autograd.grad_mode import STATE
 
-__all__ = ["OpObserver", "observe", "current_module_path", "region", "set_observers"]
+__all__ = ["OpObserver", "ObserverBlock", "observe", "current_module_path", "region",
+           "set_observers"]
 
 
 class OpObserver:
@@ -120,6 +121,22 @@ class observe:
     def __exit__(self, *exc):
         set_observers(tuple(o for o in STATE.observers if o is not self.observer))
         return False
+
+
+class ObserverBlock(OpObserver):
+    """An OpObserver that is its own context manager: ``with tool:`` turns it on for the
+    block (the FLOP counter, the memory ledger, graph recordings). Subclasses that do more on
+    entry or exit call super().__enter__() / super().__exit__(*exc)."""
+
+    _observing = None
+
+    def __enter__(self):
+        self._observing = observe(self)
+        self._observing.__enter__()
+        return self
+
+    def __exit__(self, *exc):
+        return self._observing.__exit__(*exc)
 
 
 def set_observers(observers):

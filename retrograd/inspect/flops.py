@@ -17,13 +17,13 @@ PyTorch's FlopCounterMode counts.
 import collections
 
 from retrograd.autograd.cost import declared_cost
-from retrograd.autograd.observer import observe
+from retrograd.autograd.observer import ObserverBlock
 from retrograd.inspect._calls import CallObserver
 
 __all__ = ["FlopCounter"]
 
 
-class FlopCounter(CallObserver):
+class FlopCounter(CallObserver, ObserverBlock):
     """Counts FLOPs and bytes per (module path, op, phase); see the module docstring.
 
     ``counts``: {(module_path, op name, phase): [calls, flops, gemm_flops, bytes]}, phase
@@ -35,16 +35,6 @@ class FlopCounter(CallObserver):
     def __init__(self):
         self.counts = collections.defaultdict(lambda: [0, 0, 0, 0])
         self.uncounted = collections.Counter()   # {op name: calls} of ops without a cost
-        self._observing = None
-
-    def __enter__(self):
-        self._observing = observe(self)
-        self._observing.__enter__()
-        return self
-
-    def __exit__(self, *exc):
-        self._observing.__exit__(*exc)
-        return False
 
     def on_call(self, call, node, module_path):
         cost = declared_cost(call)

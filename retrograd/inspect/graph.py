@@ -48,7 +48,7 @@ import weakref
 import numpy as np
 
 from retrograd.autograd.function import INPUT, OUTPUT, AccumulateGrad
-from retrograd.autograd.observer import OpObserver, observe
+from retrograd.autograd.observer import ObserverBlock
 from retrograd.inspect._calls import saved_nbytes
 from retrograd.inspect.render import format_bytes, format_count, text_table
 from retrograd.tensor import Tensor
@@ -86,7 +86,7 @@ class ArraySummary:
         self.values = array.copy() if array.size <= max_values else None
 
 
-class GraphRecording(OpObserver):
+class GraphRecording(ObserverBlock):
     """Watches ops (made by ``record_graph()``): for every node recorded inside the block, the
     summary of each output, the bytes saved for backward, and, for every backward pass run
     inside the block, the gradient of each output and the norm of the gradient along each
@@ -98,15 +98,6 @@ class GraphRecording(OpObserver):
         self.saved = weakref.WeakKeyDictionary()       # node -> bytes kept for backward
         self.grads = weakref.WeakKeyDictionary()       # node -> [ArraySummary or None]
         self.edge_norms = weakref.WeakKeyDictionary()  # node -> [norm or None per input]
-        self._observing = None
-
-    def __enter__(self):
-        self._observing = observe(self)
-        self._observing.__enter__()
-        return self
-
-    def __exit__(self, *exc):
-        return self._observing.__exit__(*exc)
 
     def after_forward(self, op, node, inputs, outputs, module_path):
         if node is None:

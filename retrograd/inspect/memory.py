@@ -40,7 +40,7 @@ import dataclasses
 import numpy as np
 
 from retrograd.autograd.function import AccumulateGrad
-from retrograd.autograd.observer import observe
+from retrograd.autograd.observer import ObserverBlock
 from retrograd.inspect._calls import CallObserver, saved_arrays
 from retrograd.inspect.memory_estimates import ESTIMATORS, estimate
 from retrograd.inspect.render import format_bytes, text_table
@@ -114,7 +114,7 @@ class _Pool:
         self.release((id(owner), owner.nbytes))
 
 
-class MemoryLedger(CallObserver):
+class MemoryLedger(CallObserver, ObserverBlock):
     """Records what a forward, backward and optimizer step keep in memory (see the module
     docstring). ``model`` and ``optimizer`` (optional) give the resident bytes (parameters
     and buffers, gradients already allocated, optimizer state) and, for the model's
@@ -137,17 +137,15 @@ class MemoryLedger(CallObserver):
         self._new_grads = 0                   # parameter gradients allocated by the backward
         self._new_state = 0                   # optimizer state allocated by its step
         self._last = None                     # the node whose backward ran last
-        self._observing, self._hooks = None, []
+        self._hooks = []
 
     def __enter__(self):
         self._hooks = [module.register_forward_pre_hook(self._block_input(path))
                        for path, module in _estimable_blocks(self.model)]
-        self._observing = observe(self)
-        self._observing.__enter__()
-        return self
+        return super().__enter__()
 
     def __exit__(self, *exc):
-        self._observing.__exit__(*exc)
+        super().__exit__(*exc)
         for handle in self._hooks:
             handle.remove()
         self._release_if_freed()

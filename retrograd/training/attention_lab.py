@@ -36,8 +36,7 @@ from retrograd.inspect.attention_monitor import AttentionMonitor
 from retrograd.inspect.report import Report, Section
 from retrograd.models.gpt import GPT, GPTConfig
 from retrograd.nn import functional as F
-from retrograd.training.common import say
-from retrograd.utils.data import DataLoader
+from retrograd.training.common import check_options, option_rules, say, seeded_batches
 from retrograd.utils.serialization import atomic_write
 
 __all__ = ["AttentionLabConfig", "run_attention_lab", "VARIANTS"]
@@ -74,29 +73,12 @@ class AttentionLabConfig:
         if not self.seeds or any(not isinstance(s, int) or s < 0 for s in self.seeds):
             raise ValueError(f"experiment attention: seeds must be ints >= 0, got "
                              f"{list(self.seeds)!r}")
-        for name in ("steps", "batch_size", "context", "n_layer", "n_head", "d_model", "every",
-                     "probe_windows", "eval_windows"):
-            value = getattr(self, name)
-            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                raise ValueError(f"experiment attention: {name} must be a positive int, got "
-                                 f"{value!r}")
-        if not self.lr > 0:
-            raise ValueError(f"experiment attention: lr must be > 0, got {self.lr!r}")
-        if not self.weight_decay >= 0:
-            raise ValueError(f"experiment attention: weight_decay must be >= 0, got "
-                             f"{self.weight_decay!r}")
+        check_options(self, _RULES, owner="experiment attention")
 
 
-def _batches(train_set, batch_size, steps, seed):
-    """``steps`` training batches, epoch after epoch of one seeded shuffle order each."""
-    rg.manual_seed(seed)
-    produced = 0
-    while produced < steps:
-        for x, y in DataLoader(train_set, batch_size=batch_size, shuffle=True, drop_last=True):
-            yield x, y
-            produced += 1
-            if produced == steps:
-                return
+_RULES = option_rules(steps="count", batch_size="count", context="count", n_layer="count",
+                      n_head="count", d_model="count", every="count", probe_windows="count",
+                      eval_windows="count", lr="rate", weight_decay="rate")
 
 
 def _loss(model, x, y):
@@ -146,7 +128,8 @@ def _train_variant(config, data, seed, qk_norm):
         model.train()
 
     record(0)
-    for step, (x, y) in enumerate(_batches(train_set, config.batch_size, config.steps, seed), 1):
+    batches = seeded_batches(train_set, config.batch_size, config.steps, seed)
+    for step, (x, y) in enumerate(batches, 1):
         optimizer.zero_grad()
         loss = _loss(model, x, y)
         loss.backward()

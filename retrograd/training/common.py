@@ -16,14 +16,15 @@ from retrograd import _checks
 from retrograd.inspect.report import write_run_report, write_step_report
 from retrograd.nn.utils import clip_grad_norm_
 from retrograd.training.profiling import RunProfiler
+from retrograd.utils.data import DataLoader
 from retrograd.utils.serialization import atomic_write, load, save
 
 __all__ = ["Progress", "StepProgress", "run_folder", "write_outputs", "write_step_outputs", "say",
            "optimizer_step", "training_state", "restore_training_state", "resumed_config",
            "train_steps", "save_state", "CHECKPOINT", "check_options", "option_rules",
-           "check_run_folder", "make_run_folder", "read_checkpoint", "config_from",
-           "TrainingInterrupted", "interruptible", "check_full_batches", "endless_batches",
-           "profiling", "report_sections"]
+           "seeded_batches", "check_run_folder", "make_run_folder", "read_checkpoint",
+           "config_from", "TrainingInterrupted", "interruptible", "check_full_batches",
+           "endless_batches", "profiling", "report_sections"]
 
 CHECKPOINT = "checkpoint.safetensors"
 
@@ -52,11 +53,11 @@ def option_rules(**kinds):
     return {name: _RULES[kind] for name, kind in kinds.items()}
 
 
-def check_options(config, rules, flags=False):
+def check_options(config, rules, flags=False, owner="train"):
     """Raise a ValueError for the first option of ``config`` out of its range (``rules`` from
-    option_rules; None values mean "the default" and pass). Errors name the option as the
-    configuration field (``batch_size``), or with ``flags`` as retrograd train's option
-    (``--batch-size``).
+    option_rules; None values mean "the default" and pass). Errors name ``owner`` and the
+    option as the configuration field (``batch_size``), or with ``flags`` as a command-line
+    option (``--batch-size``).
 
     Example:
         >>> from retrograd.training.image import TrainConfig
@@ -67,8 +68,22 @@ def check_options(config, rules, flags=False):
     for name, check in rules.items():
         value = getattr(config, name)
         if value is not None:
-            check("train", "--" + name.replace("_", "-") if flags else name, value)
+            check(owner, "--" + name.replace("_", "-") if flags else name, value)
     return config
+
+
+def seeded_batches(dataset, batch_size, steps, seed):
+    """``steps`` training batches of ``dataset``, epoch after epoch, each epoch in a shuffled
+    order drawn after ``manual_seed(seed)`` (the experiments train several networks on the
+    same batches)."""
+    rg.manual_seed(seed)
+    produced = 0
+    while produced < steps:
+        for batch in DataLoader(dataset, batch_size=batch_size, shuffle=True, drop_last=True):
+            yield batch
+            produced += 1
+            if produced == steps:
+                return
 
 
 def check_full_batches(loader, what):

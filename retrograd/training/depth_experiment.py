@@ -25,7 +25,7 @@ from retrograd.inspect.report import Report, Section
 from retrograd.models import PlainCNN
 from retrograd.models.resnet import BasicBlock, ResNet
 from retrograd.nn import functional as F
-from retrograd.training.common import say
+from retrograd.training.common import check_options, option_rules, say, seeded_batches
 from retrograd.training.image import load_image_data
 from retrograd.utils.data import DataLoader
 from retrograd.utils.serialization import atomic_write
@@ -60,13 +60,10 @@ class DepthConfig:
             if not isinstance(depth, int) or depth < 8 or (depth - 2) % 6:
                 raise ValueError(f"experiment depth: depth {depth!r} is not 6n + 2 with n >= 1 "
                                  f"(8, 20, 56, ...): the residual network needs it")
-        for name in ("steps", "batch_size", "every"):
-            value = getattr(self, name)
-            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                raise ValueError(f"experiment depth: {name} must be a positive int, got "
-                                 f"{value!r}")
-        if not self.lr > 0:
-            raise ValueError(f"experiment depth: lr must be > 0, got {self.lr!r}")
+        check_options(self, _RULES, owner="experiment depth")
+
+
+_RULES = option_rules(steps="count", batch_size="count", every="count", lr="rate")
 
 
 def build_network(architecture, depth, batch_norm, in_channels=1, num_classes=10):
@@ -87,18 +84,6 @@ def _name(architecture, depth, batch_norm):
     return f"{architecture}-{depth}{'-bn' if batch_norm else ''}"
 
 
-def _batches(train_set, batch_size, steps, seed):
-    """``steps`` training batches, epoch after epoch of one seeded shuffle order each."""
-    rg.manual_seed(seed)
-    produced = 0
-    while produced < steps:
-        for x, y in DataLoader(train_set, batch_size=batch_size, shuffle=True, drop_last=True):
-            yield x, y
-            produced += 1
-            if produced == steps:
-                return
-
-
 def _accuracy(model, test_set):
     model.eval()
     correct = 0
@@ -117,7 +102,7 @@ def _train_one(config, data, architecture, depth, batch_norm):
     optimizer = optim.SGD(model.parameters(), lr=config.lr, momentum=0.9)
     monitor = GradientMonitor(model, every=config.every)
     losses, start = [], time.perf_counter()
-    for x, y in _batches(train_set, config.batch_size, config.steps, config.seed):
+    for x, y in seeded_batches(train_set, config.batch_size, config.steps, config.seed):
         with monitor.step():
             optimizer.zero_grad()
             loss = F.cross_entropy(model(x), y)

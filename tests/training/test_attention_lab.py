@@ -64,7 +64,7 @@ def test_the_cli_runs_the_lab(tmp_path):
 
 
 @pytest.mark.parametrize("argv, message", [
-    (["--steps", "0"], "steps must be a positive int"),
+    (["--steps", "0"], "steps must be an int >= 1"),
     (["--seeds", "-1"], "seeds must be ints >= 0"),
 ])
 def test_bad_options_are_one_line_errors(argv, message, capsys):

@@ -68,8 +68,8 @@ def test_the_experiment_report_loads_in_a_browser(small_run):
 
 @pytest.mark.parametrize("argv, message", [
     (["--depths", "10"], "depth 10 is not 6n + 2"),
-    (["--depths", "8", "--steps", "0"], "steps must be a positive int"),
-    (["--depths", "8", "--lr", "-1"], "lr must be > 0"),
+    (["--depths", "8", "--steps", "0"], "steps must be an int >= 1"),
+    (["--depths", "8", "--lr", "-1"], "lr must be a finite number >= 0.0"),
 ])
 def test_bad_options_are_one_line_errors(argv, message, capsys):
     assert main(["experiment", "depth", *argv, "--quiet"]) == 2
