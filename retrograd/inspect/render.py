@@ -216,7 +216,8 @@ def plot_step_ratios(steps, curves, path, guide=1e-3, title="Update:data ratio",
                      ylabel="std(update) / std(parameter)"):
     """A curve per entry of ``curves`` ({name: one value per step, None where there is none},
     input side first) over ``steps`` on a log scale, with a dashed guide line at ``guide``.
-    Up to 10 curves get a legend; more are coloured by depth with a colour bar."""
+    Up to 10 curves get a legend; more are coloured by depth with a colour bar. When no value
+    can be drawn (all zero or None) the chart says so."""
     plt = _flow_pyplot()
     if plt is None:
         return False
@@ -226,6 +227,10 @@ def plot_step_ratios(steps, curves, path, guide=1e-3, title="Update:data ratio",
         ax.plot(steps, _log_plottable(values), marker="o", markersize=3, color=colour,
                 label=name if len(curves) <= 10 else None)
     ax.axhline(guide, color="black", linestyle="--", linewidth=1.2, label=f"{guide:g} (guide)")
+    if not any(v is not None and v > 0 for values in curves.values() for v in values):
+        ax.text(0.5, 0.5, "nothing to draw: every value is zero or unknown\n(e.g. a learning "
+                "rate of 0 at the first warm-up step)", transform=ax.transAxes, ha="center",
+                va="center", fontsize=10, color="dimgray")
     if len(curves) > 10:
         _depth_colour_bar(plt, fig, ax, len(curves), "parameter (input side first)")
     ax.set_yscale("log")

@@ -64,6 +64,7 @@ class RunInspection:
             return [Section.html("Gradients", "<p>The gradient-flow charts, the graph of the "
                                               "first step and the attribution maps are drawn "
                                               "with the run's final report.</p>")]
+        self.monitor.close()      # training is over: measures the last recorded step's update
         self.monitor.save_json(os.path.join(self.out, "gradients.json"))
         folder = os.path.join(self.out, "gradients")
         os.makedirs(folder, exist_ok=True)
