@@ -20,10 +20,13 @@ class _AutogradState:
     backward nodes too (both are set together, by ``observer.set_observers``).
     ``module_scope``: the module whose forward is running (set by ``Module.__call__``; its
     ``path`` names it), or None.
+    ``recomputing``: True while ``retrograd.utils.checkpoint`` replays a forward for backward;
+    layers with side effects read it (batch norm does not update its running statistics
+    again).
     """
 
     __slots__ = ("grad_enabled", "saved_tensors_hooks", "observers", "backward_observers",
-                 "module_scope")
+                 "module_scope", "recomputing")
 
     def __init__(self):
         self.grad_enabled = True
@@ -31,6 +34,7 @@ class _AutogradState:
         self.observers = ()
         self.backward_observers = ()
         self.module_scope = None
+        self.recomputing = False
 
 
 STATE = _AutogradState()

@@ -2,7 +2,7 @@
 
 from retrograd import _checks
 from retrograd import dtypes as _dt
-from retrograd.autograd.grad_mode import no_grad
+from retrograd.autograd.grad_mode import STATE, no_grad
 from retrograd.creation import empty, ones, tensor, zeros
 from retrograd.nn import functional as F
 from retrograd.nn import init
@@ -72,7 +72,8 @@ class _BatchNorm(Module):
             raise ValueError(f"{type(self).__name__}: expected {dims} input (got {input.ndim}D "
                              f"input of shape {input.shape})")
         factor = 0.0 if self.momentum is None else self.momentum
-        if self.training and self.track_running_stats and self.num_batches_tracked is not None:
+        counting = self.training and self.track_running_stats and not STATE.recomputing
+        if counting and self.num_batches_tracked is not None:  # not again in a checkpoint
             with no_grad():
                 self.num_batches_tracked.add_(1)
             if self.momentum is None:  # cumulative moving average, as PyTorch

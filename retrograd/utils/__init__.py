@@ -1,3 +1,3 @@
-"""Utilities: data loading and saving."""
+"""Utilities: data loading and saving, activation checkpointing."""
 
-from retrograd.utils import data, serialization  # noqa: F401
+from retrograd.utils import checkpoint, data, serialization  # noqa: F401

@@ -6,6 +6,7 @@ import numbers
 from retrograd import _checks
 from retrograd import dtypes as _dt
 from retrograd._checks import name_of
+from retrograd.autograd.grad_mode import STATE
 from retrograd.ops.norm import BatchNorm, GroupNorm, LayerNorm
 from retrograd.tensor import Tensor
 
@@ -20,7 +21,8 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None,  # noqa
     training=True uses the batch statistics and, when running_mean / running_var are given,
     updates them in place: running = (1 - momentum) running + momentum batch_stat, with the
     unbiased batch variance (PyTorch's rule). training=False uses running_mean and
-    running_var.
+    running_var. While a checkpoint recomputes a forward (``STATE.recomputing``) the running
+    statistics are left alone: the first forward already updated them.
 
     Args:
         input: (N, C) or (N, C, L) or (N, C, H, W) (any (N, C, *)).
@@ -52,6 +54,8 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None,  # noqa
     elif running_mean is None or running_var is None:
         raise ValueError(f"{name_of(owner)}: running_mean and running_var must be given when "
                          f"training=False (they are the statistics used for normalization)")
+    if training and STATE.recomputing:  # the same batch, so the same statistics: no update
+        running_mean = running_var = None
     out = BatchNorm.apply(input, weight, bias, _array_of(running_mean), _array_of(running_var),
                           training=bool(training), momentum=float(momentum or 0.0),
                           eps=float(eps))
