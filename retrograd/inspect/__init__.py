@@ -1,6 +1,6 @@
 """Observing training: the profiler, the FLOP counter, the memory ledger, gradient flow,
-graph drawings, the NaN/Inf guard (autograd's, re-exported), attribution maps and the run
-report."""
+graph drawings, the NaN/Inf guard (autograd's, re-exported), attribution maps, attention
+capture, diagnostics, mask audit, rollout and head views, and the run report."""
 
 from retrograd.autograd.anomaly import nan_guard
 from retrograd.inspect.attention import (AttentionRecord, attention_diagnostics,
@@ -21,14 +21,19 @@ from retrograd.inspect.profiler import profile, record_function
 from retrograd.inspect.report import (Report, Section, plot_curves, plot_step_curves,
                                       write_run_report, write_step_report)
 
-__all__ = ["FlopCounter", "GradientFlow", "GradientMonitor", "MemoryLedger", "MemoryReport",
-           "memory_report", "profile", "record_function", "nan_guard", "draw_graph",
-           "record_graph", "GraphDrawing", "saliency", "smooth_grad", "integrated_gradients",
-           "IntegratedGradients", "grad_cam", "GradCAM", "attribution_section", "Report",
-           "Section", "plot_curves", "plot_step_curves", "write_run_report",
-           "write_step_report",
-           "capture_attention", "AttentionRecord", "attention_diagnostics",
-           "audit_masks", "audit_model", "naive_attention", "MaskAudit",
-           "rollout", "attention_rollout", "gradient_rollout", "rollout_disagreement",
-           "RolloutDisagreement", "head_view_html", "head_view_section",
-           "AttentionMonitor", "AttentionWarning"]
+__all__ = [
+    # time, FLOPs and memory
+    "profile", "record_function", "FlopCounter", "MemoryLedger", "MemoryReport", "memory_report",
+    # gradients
+    "GradientMonitor", "GradientFlow", "draw_graph", "record_graph", "GraphDrawing", "nan_guard",
+    "saliency", "smooth_grad", "integrated_gradients", "IntegratedGradients", "grad_cam",
+    "GradCAM", "attribution_section",
+    # attention
+    "capture_attention", "AttentionRecord", "attention_diagnostics", "AttentionMonitor",
+    "AttentionWarning", "audit_masks", "audit_model", "naive_attention", "MaskAudit", "rollout",
+    "attention_rollout", "gradient_rollout", "rollout_disagreement", "RolloutDisagreement",
+    "head_view_html", "head_view_section",
+    # the run report
+    "Report", "Section", "plot_curves", "plot_step_curves", "write_run_report",
+    "write_step_report",
+]
