@@ -50,6 +50,10 @@ def add_parser(subparsers):
                    help="gpt: attention diagnostics every N steps on a fixed validation batch "
                         "(entropy, max logit per head; warnings on collapse): report sections "
                         "and attention.json")
+    p.add_argument("--checkpoint", action=argparse.BooleanOptionalAction, default=None,
+                   help="image models and gpt: activation checkpointing, recompute each "
+                        "block's activations in backward instead of keeping them (less memory, "
+                        "about one more forward per step; same weights)")
     p.add_argument("--profile", type=int, metavar="N",
                    help="profile N training steps after a warm-up: profile.txt, trace.json "
                         "and a report section in the run folder")
@@ -58,9 +62,9 @@ def add_parser(subparsers):
 # Options each training job understands (besides seed, out, resume and quiet).
 _JOB_OPTIONS = {
     "image": {"model", "data", "epochs", "batch_size", "lr", "optimizer", "weight_decay",
-              "augment", "profile", "inspect"},
+              "augment", "profile", "inspect", "checkpoint"},
     "language_model": {"model", "data", "steps", "batch_size", "lr", "weight_decay", "context",
-                       "eval_interval", "profile", "inspect", "inspect_attention"},
+                       "eval_interval", "profile", "inspect", "inspect_attention", "checkpoint"},
     "sequence": {"model", "data", "steps", "batch_size", "lr", "weight_decay", "eval_interval",
                  "profile", "inspect"},
 }

@@ -20,6 +20,7 @@ from retrograd import _checks
 from retrograd import nn
 from retrograd.nn import functional as F
 from retrograd.nn import init
+from retrograd.utils.checkpoint import GradientCheckpointing
 
 __all__ = ["GPT", "GPTConfig", "Block", "CausalSelfAttention", "MLP", "sample_next"]
 
@@ -148,7 +149,7 @@ class Block(nn.Module):
         return x + self.mlp(self.ln_2(x))
 
 
-class GPT(nn.Module):
+class GPT(GradientCheckpointing, nn.Module):
     """A character-level (or any-token) GPT: token embedding + learned positions, n_layer
     pre-norm blocks with causal self-attention, a final LayerNorm and a linear head.
 
@@ -206,7 +207,7 @@ class GPT(nn.Module):
         _check_ids(idx, self.config)
         x = self.drop(self.wpe(self.wte(idx)))
         for block in self.blocks:
-            x = block(x)
+            x = self._checkpointed(block, x)
         return self.head(self.ln_f(x))
 
     def generate(self, idx, length, temperature=1.0, top_k=None, generator=None):

@@ -5,6 +5,7 @@ dL/dx = dL/dy * (dF/dx + I), so even when dF/dx is small the gradient reaches ea
 """
 
 from retrograd import nn
+from retrograd.utils.checkpoint import GradientCheckpointing
 
 __all__ = ["BasicBlock", "Bottleneck", "ResNet", "resnet8", "resnet20", "resnet56",
            "resnet_bottleneck", "resnet_digits"]
@@ -71,7 +72,7 @@ def _shortcut(in_channels, out_channels, stride, batch_norm=True):
                                    bias=not batch_norm), _norm(out_channels, batch_norm))
 
 
-class ResNet(nn.Module):
+class ResNet(GradientCheckpointing, nn.Module):
     """A stem conv3x3, stages of residual blocks (the first block of each later stage halves
     the resolution and doubles the width), global average pooling and a linear classifier.
 
@@ -116,7 +117,11 @@ class ResNet(nn.Module):
     def forward(self, x):
         x = self.relu(self.bn1(self.conv1(x)))
         for stage in self.layers:
-            x = stage(x)
+            if self.gradient_checkpointing:
+                for block in stage:
+                    x = self._checkpointed(block, x)
+            else:
+                x = stage(x)
         return self.fc(self.avgpool(x).flatten(1))
 
 

@@ -1,6 +1,7 @@
 """VGG-style networks: stacks of conv3x3 (+BN) + ReLU separated by 2x2 max pooling."""
 
 from retrograd import nn
+from retrograd.utils.checkpoint import GradientCheckpointing
 
 __all__ = ["VGG", "vgg_small", "VGG_CONFIGS"]
 
@@ -12,7 +13,7 @@ VGG_CONFIGS = {
 }
 
 
-class VGG(nn.Module):
+class VGG(GradientCheckpointing, nn.Module):
     """Conv3x3 blocks from a config list, global average pooling, and a linear classifier.
 
     Example:
@@ -38,7 +39,27 @@ class VGG(nn.Module):
         self.classifier = nn.Linear(channels, num_classes)
 
     def forward(self, x):
-        return self.classifier(self.pool(self.features(x)).flatten(1))
+        if self.gradient_checkpointing:
+            for stage in self._stages():
+                x = self._checkpointed(_run, stage, x)
+        else:
+            x = self.features(x)
+        return self.classifier(self.pool(x).flatten(1))
+
+    def _stages(self):
+        """The layers of ``features`` cut after each max pool: the checkpointed units."""
+        stages = [[]]
+        for layer in self.features:
+            stages[-1].append(layer)
+            if isinstance(layer, nn.MaxPool2d):
+                stages.append([])
+        return [stage for stage in stages if stage]
+
+
+def _run(layers, x):
+    for layer in layers:
+        x = layer(x)
+    return x
 
 
 def vgg_small(**kwargs):

@@ -17,11 +17,12 @@ import math
 from retrograd import nn
 from retrograd.creation import cat, empty
 from retrograd.nn import init
+from retrograd.utils.checkpoint import GradientCheckpointing
 
 __all__ = ["ViT", "vit_for"]
 
 
-class ViT(nn.Module):
+class ViT(GradientCheckpointing, nn.Module):
     """Vision Transformer classifier with a [CLS] token, learned positions and pre-norm blocks.
 
     tokens = [cls; patches(x) W_p^T + b_p] + pos;  z = blocks(tokens);  y = head(norm(z[:, 0])).

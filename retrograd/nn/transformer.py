@@ -33,6 +33,7 @@ from retrograd.nn.linear import Linear
 from retrograd.nn.module import Module
 from retrograd.nn.normalization import LayerNorm
 from retrograd.tensor import Tensor, make_tensor
+from retrograd.utils.checkpoint import GradientCheckpointing
 
 __all__ = ["TransformerEncoderLayer", "TransformerDecoderLayer", "TransformerEncoder",
            "TransformerDecoder", "Transformer", "generate_square_subsequent_mask"]
@@ -274,7 +275,7 @@ def _sequence_length(x, batch_first):
     return x.shape[1] if batch_first and x.ndim == 3 else x.shape[0]
 
 
-class TransformerEncoder(Module):
+class TransformerEncoder(GradientCheckpointing, Module):
     """A stack of num_layers deep copies of encoder_layer, then an optional final norm.
 
     Args:
@@ -311,14 +312,15 @@ class TransformerEncoder(Module):
             is_causal = _detect_is_causal_mask(mask, is_causal,
                                                _sequence_length(src, batch_first))
         for layer in self.layers:
-            output = layer(output, src_mask=mask, src_key_padding_mask=src_key_padding_mask,
-                           is_causal=is_causal)
+            output = self._checkpointed(layer, output, src_mask=mask,
+                                        src_key_padding_mask=src_key_padding_mask,
+                                        is_causal=is_causal)
         if self.norm is not None:
             output = self.norm(output)
         return output
 
 
-class TransformerDecoder(Module):
+class TransformerDecoder(GradientCheckpointing, Module):
     """A stack of num_layers deep copies of decoder_layer, then an optional final norm.
 
     Args:
@@ -351,10 +353,11 @@ class TransformerDecoder(Module):
             tgt_is_causal = _detect_is_causal_mask(tgt_mask, tgt_is_causal,
                                                    _sequence_length(tgt, batch_first))
         for layer in self.layers:
-            output = layer(output, memory, tgt_mask=tgt_mask, memory_mask=memory_mask,
-                           tgt_key_padding_mask=tgt_key_padding_mask,
-                           memory_key_padding_mask=memory_key_padding_mask,
-                           tgt_is_causal=tgt_is_causal, memory_is_causal=memory_is_causal)
+            output = self._checkpointed(
+                layer, output, memory, tgt_mask=tgt_mask, memory_mask=memory_mask,
+                tgt_key_padding_mask=tgt_key_padding_mask,
+                memory_key_padding_mask=memory_key_padding_mask,
+                tgt_is_causal=tgt_is_causal, memory_is_causal=memory_is_causal)
         if self.norm is not None:
             output = self.norm(output)
         return output

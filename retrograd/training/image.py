@@ -49,6 +49,7 @@ class TrainConfig:
     limit_train: int = None  # use only the first N training samples (quick runs, tests)
     profile: int = None      # profile this many steps after a warm-up (training/profiling.py)
     inspect: bool = True     # the report's gradient sections (training/inspection.py)
+    checkpoint: bool = False  # activation checkpointing of the model's blocks (less memory)
 
     def check(self, flags=False):
         """Raise a ValueError for an option out of its range (None, the default, passes);
@@ -178,6 +179,8 @@ class _Run:
             self.train_set = rg.utils.data.Subset(self.train_set, range(config.limit_train))
         self.model = build_model(config.model, self.info["in_channels"], self.info["image_size"],
                                  self.info["num_classes"])
+        if config.checkpoint:
+            enable_checkpointing(self.model, config.model)
         self.loader = DataLoader(self.train_set, batch_size=config.batch_size, shuffle=True,
                                  drop_last=False)
         steps_per_epoch = len(self.loader)
@@ -233,6 +236,21 @@ def _attribution_samples(test_set, count=8):
     maps."""
     pairs = [test_set[i] for i in range(min(count, len(test_set)))]
     return rg.stack([image for image, _ in pairs]), [int(label) for _, label in pairs]
+
+
+def enable_checkpointing(model, name):
+    """``model.gradient_checkpointing_enable()``, or a ValueError naming a model without it.
+
+    Example:
+        >>> from retrograd.models import build_model
+        >>> enable_checkpointing(build_model("mlp", 1, 8, 10), "mlp")  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        ValueError: train: --checkpoint does not apply to model mlp (no blocks to checkpoint)...
+    """
+    if not hasattr(model, "gradient_checkpointing_enable"):
+        raise ValueError(f"train: --checkpoint does not apply to model {name} (no blocks to "
+                         f"checkpoint); it works with the resnet models, vgg and vit")
+    model.gradient_checkpointing_enable()
 
 
 def train(config, stop_after=None):

@@ -77,6 +77,7 @@ class LMConfig:
     profile: int = None             # profile this many steps after a warm-up
     inspect: bool = True            # the report's gradient sections (training/inspection.py)
     inspect_attention: int = None   # attention diagnostics every N steps (attention.json)
+    checkpoint: bool = False        # activation checkpointing of the GPT blocks (less memory)
 
     def check(self, flags=False):
         """Raise a ValueError for an option out of its range (None, the default, passes);
@@ -122,6 +123,8 @@ class _Run:
                                       config.n_head, config.d_model, config.dropout,
                                       config.tie_weights)
         self.model = GPT(self.model_config)
+        if config.checkpoint:
+            self.model.gradient_checkpointing_enable()
         self.loader = DataLoader(self.train_set, batch_size=config.batch_size, shuffle=True,
                                  drop_last=True)
         check_full_batches(self.loader, f"training windows of {config.context} characters in "

@@ -34,7 +34,7 @@ from retrograd.autograd.grad_mode import STATE, enable_grad
 from retrograd.autograd.observer import OpObserver, observe, region
 from retrograd.tensor import Tensor
 
-__all__ = ["checkpoint", "checkpoint_sequential", "CheckpointError"]
+__all__ = ["checkpoint", "checkpoint_sequential", "CheckpointError", "GradientCheckpointing"]
 
 _CHECKS = ("default", "none")
 
@@ -122,6 +122,50 @@ def checkpoint_sequential(functions, segments, input, use_reentrant=False,  # no
         input = checkpoint(_run(functions[start:end]), input,  # noqa: A001
                            use_reentrant=use_reentrant, **kwargs)
     return _run(functions[end:])(input)
+
+
+class GradientCheckpointing:
+    """Mixin for Modules: Hugging Face's ``gradient_checkpointing_enable()`` / ``_disable()``.
+
+    Once enabled, the model's ``_checkpointed(block, ...)`` calls run its blocks through
+    ``checkpoint`` while the model is in training mode with grad enabled; in eval mode or under
+    ``no_grad`` they are plain calls. Enabling (disabling) sets the flag on every submodule
+    that has this mixin too (e.g. ViT's TransformerEncoder).
+
+    Example:
+        >>> import retrograd as rg
+        >>> encoder = rg.nn.TransformerEncoder(rg.nn.TransformerEncoderLayer(8, 2, 16), 2)
+        >>> encoder.gradient_checkpointing_enable()
+        >>> encoder.gradient_checkpointing
+        True
+    """
+
+    gradient_checkpointing = False
+    _checkpointing_kwargs = {}  # noqa: RUF012  (never mutated: replaced when enabling)
+
+    def gradient_checkpointing_enable(self, gradient_checkpointing_kwargs=None):
+        """Checkpoint each block in training; ``gradient_checkpointing_kwargs`` go to
+        ``checkpoint`` (e.g. ``{"preserve_rng_state": False}``)."""
+        _refuse_reentrant("gradient_checkpointing_enable",
+                          (gradient_checkpointing_kwargs or {}).get("use_reentrant", False))
+        self._set_checkpointing(True, dict(gradient_checkpointing_kwargs or {}))
+
+    def gradient_checkpointing_disable(self):
+        """Run the blocks without checkpointing again."""
+        self._set_checkpointing(False, {})
+
+    def _set_checkpointing(self, enabled, kwargs):
+        for module in self.modules():
+            if isinstance(module, GradientCheckpointing):
+                object.__setattr__(module, "gradient_checkpointing", enabled)
+                object.__setattr__(module, "_checkpointing_kwargs", kwargs)
+
+    def _checkpointed(self, function, *args, **kwargs):
+        """``function(*args, **kwargs)``, through ``checkpoint`` when it is enabled, the
+        module is training and grad mode is on."""
+        if self.gradient_checkpointing and self.training and STATE.grad_enabled:
+            return checkpoint(function, *args, **self._checkpointing_kwargs, **kwargs)
+        return function(*args, **kwargs)
 
 
 def _refuse_reentrant(caller, use_reentrant):
