@@ -28,7 +28,6 @@ from retrograd.random import get_rng_state, manual_seed, seed, set_rng_state
 from retrograd import datasets, nn, optim, utils  # noqa: E402
 from retrograd import models  # noqa: E402  (after nn: the case studies are built from it)
 from retrograd.utils.serialization import load, save  # noqa: E402
-from retrograd import profiler  # noqa: E402  (torch.profiler's name for inspect/'s profiler)
 
 keep_freed_memory()
 
@@ -49,3 +48,14 @@ __all__ = [
     "masked_fill", "is_tensor", "numel", "allclose", "gather", "split", "chunk", "save", "load",
     "profiler",
 ]
+
+
+def __getattr__(name):
+    """``retrograd.profiler`` (torch.profiler's name for inspect/'s profiler) and
+    ``retrograd.inspect`` load on first use: the tools are not start-up work for every
+    program that imports retrograd."""
+    if name in ("profiler", "inspect"):
+        import importlib
+
+        return importlib.import_module(f"retrograd.{name}")
+    raise AttributeError(f"module 'retrograd' has no attribute {name!r}")
