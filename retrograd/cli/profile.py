@@ -2,6 +2,7 @@
 print where the time goes (op, phase, module, FLOPs, roofline) and, with ``--memory``, what
 one step keeps in memory."""
 
+from retrograd import _checks
 from retrograd.cli._common import EXPECTED, fail
 
 __all__ = ["add_parser", "run"]
@@ -34,10 +35,8 @@ def add_parser(subparsers):
 
 def _check(args):
     for name in ("batch_size", "steps", "row_limit"):
-        if getattr(args, name) < 1:
-            raise ValueError(f"--{name.replace('_', '-')} must be >= 1, got {getattr(args, name)}")
-    if args.warmup < 0:
-        raise ValueError(f"--warmup must be >= 0, got {args.warmup}")
+        _checks.int_at_least("profile", "--" + name.replace("_", "-"), getattr(args, name), 1)
+    _checks.int_at_least("profile", "--warmup", args.warmup, 0)
     from retrograd.inspect.profile_events import sorted_rows
     sorted_rows([], args.sort_by)   # an unknown key: the error that lists the valid ones
 

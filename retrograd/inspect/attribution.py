@@ -42,6 +42,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from retrograd import _checks
 from retrograd import random as _random
 from retrograd.autograd.engine import grad
 from retrograd.autograd.grad_mode import enable_grad, no_grad
@@ -99,7 +100,7 @@ def smooth_grad(model, x, target=None, samples=25, noise=0.15, reduce="max", gen
     """
     data = _input_array("smooth_grad", model, x)
     _check_reduce("smooth_grad", reduce)
-    samples = _positive_int("smooth_grad", "samples", samples)
+    samples = _checks.positive_int("smooth_grad", "samples", samples)
     if not np.isfinite(noise) or noise < 0:
         raise ValueError(f"smooth_grad: noise must be a finite number >= 0, got {noise}")
     rng = _rng("smooth_grad", generator)
@@ -151,7 +152,7 @@ def integrated_gradients(model, x, target=None, baseline=None, steps=64, batch_s
         method: "adaptive" (default) or "uniform".
     """
     data = _input_array("integrated_gradients", model, x)
-    steps = _positive_int("integrated_gradients", "steps", steps)
+    steps = _checks.positive_int("integrated_gradients", "steps", steps)
     if method not in ("adaptive", "uniform"):
         raise ValueError(f"integrated_gradients: method must be 'adaptive' or 'uniform', got "
                          f"{method!r}")
@@ -507,7 +508,7 @@ def _observing(model):
 def _input_gradients(fn, model, inputs, rows, batch_size=None):
     """(dy/dx, y): for each row of ``inputs``, the gradient of its target score y (the class
     ``rows[i]``) with respect to that row, and y; ``batch_size`` rows per forward pass."""
-    step = len(inputs) if batch_size is None else _positive_int(fn, "batch_size", batch_size)
+    step = len(inputs) if batch_size is None else _checks.positive_int(fn, "batch_size", batch_size)
     grads, scores = [], []
     for begin in range(0, len(inputs), step):
         x = from_numpy(np.ascontiguousarray(inputs[begin:begin + step])).requires_grad_()
@@ -607,12 +608,6 @@ def _check_reduce(fn, reduce):
 def _check_model(fn, model):
     if not isinstance(model, Module):
         raise TypeError(f"{fn}: expected a retrograd.nn.Module, got {type(model).__name__}")
-
-
-def _positive_int(fn, name, value):
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise ValueError(f"{fn}: {name} must be a positive int, got {value!r}")
-    return int(value)
 
 
 def _rng(fn, generator):

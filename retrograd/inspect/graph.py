@@ -47,6 +47,7 @@ import weakref
 
 import numpy as np
 
+from retrograd import _checks
 from retrograd.autograd.function import INPUT, OUTPUT, AccumulateGrad
 from retrograd.autograd.observer import ObserverBlock
 from retrograd.inspect._calls import saved_nbytes
@@ -748,8 +749,7 @@ def _check_args(output, show, collapse_modules, recording, max_values):
     if recording is not None and not isinstance(recording, GraphRecording):
         raise TypeError(f"draw_graph: recording must be what record_graph() returned, got "
                         f"{type(recording).__name__}")
-    if not isinstance(max_values, int) or max_values < 0:
-        raise ValueError(f"draw_graph: max_values must be an int >= 0, got {max_values!r}")
+    _checks.int_at_least("draw_graph", "max_values", max_values, 0)
     return show
 
 

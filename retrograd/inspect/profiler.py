@@ -44,6 +44,7 @@ import enum
 import itertools
 import time
 
+from retrograd import _checks
 from retrograd.autograd.observer import OpObserver, observe, region
 from retrograd.inspect._calls import call_parts
 from retrograd.inspect.profile_events import OVERHEAD, EventList, FunctionEvent, average
@@ -83,8 +84,7 @@ def schedule(*, wait, warmup, active, repeat=0, skip_first=0):
     (0: until the block ends)."""
     for name, value in (("wait", wait), ("warmup", warmup), ("active", active),
                         ("repeat", repeat), ("skip_first", skip_first)):
-        if not isinstance(value, int) or isinstance(value, bool) or value < 0:
-            raise ValueError(f"profiler schedule: {name} must be an integer >= 0, got {value!r}")
+        _checks.int_at_least("profiler schedule", name, value, 0)
     if active < 1:
         raise ValueError(f"profiler schedule: active must be >= 1, got {active}")
     cycle = wait + warmup + active

@@ -41,7 +41,7 @@ def test_profile_memory_prints_the_ledger_with_the_blocks_closed_form(capsys):
     (["--model", "resnet9"], "unknown model 'resnet9'"),
     (["--model", "mlp", "--sort-by", "cuda_time_total"], "retrograd runs on the CPU"),
     (["--model", "mlp", "--sort-by", "speed"], "unknown sort_by key 'speed'"),
-    (["--model", "mlp", "--steps", "0"], "--steps must be >= 1"),
+    (["--model", "mlp", "--steps", "0"], "--steps must be an int >= 1"),
     (["--model", "mlp", "--trace", "/nonexistent-dir/t.json", "--warmup", "0"],
      "/nonexistent-dir/t.json"),
 ])
