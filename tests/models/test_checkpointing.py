@@ -201,29 +201,30 @@ def _same_weights(a, b):
         assert np.array_equal(a[k].numpy(), b[k].numpy()), k
 
 
-@pytest.mark.parametrize("model", ["resnet-digits", "vit"])
-def test_train_checkpoint_gives_the_weights_of_a_run_without(tmp_path, monkeypatch, model):
-    _small_digits(monkeypatch)
-    argv = ["train", "--model", model, "--epochs", "1", "--batch-size", "16", "--no-inspect",
-            "--quiet", "--out"]
+def _train_with_and_without_checkpoint(tmp_path, monkeypatch, argv):
+    """``retrograd <argv>`` plain, then with --checkpoint: checkpoint is called only in the
+    second run, and the two runs end with the same weights."""
     calls = _spy(monkeypatch)
     assert main(argv + [str(tmp_path / "plain")]) == 0
     assert not calls
     assert main(argv + [str(tmp_path / "checkpointed"), "--checkpoint"]) == 0
     assert calls
     _same_weights(_weights(tmp_path / "plain"), _weights(tmp_path / "checkpointed"))
+
+
+@pytest.mark.parametrize("model", ["resnet-digits", "vit"])
+def test_train_checkpoint_gives_the_weights_of_a_run_without(tmp_path, monkeypatch, model):
+    _small_digits(monkeypatch)
+    argv = ["train", "--model", model, "--epochs", "1", "--batch-size", "16", "--no-inspect",
+            "--quiet", "--out"]
+    _train_with_and_without_checkpoint(tmp_path, monkeypatch, argv)
 
 
 def test_train_gpt_checkpoint_gives_the_weights_of_a_run_without(tmp_path, monkeypatch):
     argv = ["train", "--model", "gpt", "--data", f"text:{SAMPLE}", "--steps", "2",
             "--batch-size", "2", "--context", "8", "--eval-interval", "2", "--no-inspect",
             "--quiet", "--out"]
-    calls = _spy(monkeypatch)
-    assert main(argv + [str(tmp_path / "plain")]) == 0
-    assert not calls
-    assert main(argv + [str(tmp_path / "checkpointed"), "--checkpoint"]) == 0
-    assert calls
-    _same_weights(_weights(tmp_path / "plain"), _weights(tmp_path / "checkpointed"))
+    _train_with_and_without_checkpoint(tmp_path, monkeypatch, argv)
 
 
 def test_train_checkpoint_on_a_model_without_blocks_exits_with_a_message(tmp_path, capsys,
