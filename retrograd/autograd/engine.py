@@ -298,6 +298,8 @@ def _call_backward(node, grads, create_graph):
     observers = STATE.backward_observers  # tools watching the backward (autograd/observer.py)
     if observers:
         notify_backward(observers, True, node, grads)
+    if node._packed_attributes is not None:
+        node._unpack_attributes()
     try:
         result = node.backward(node, *raw)
     except Exception as e:

@@ -79,6 +79,7 @@ class Node:
     _tensor_hooks = None       # {output_nr: [fn(grad)]}: hooks of non-leaf output tensors
     _retained = None           # {output_nr: weakref to the output tensor}: retain_grad()
     _module_scope = None       # the module whose forward made the node (see module_path)
+    _packed_attributes = None  # arrays kept as ctx attributes, packed by saved_tensors_hooks
     creation_site = None
 
     @classmethod
@@ -315,12 +316,23 @@ class Function(Node):
         if ctx._to_save is not None:
             ctx._saved = _save_all(ctx, inputs, arrays, out, outputs)
             ctx._to_save = None
+        if STATE.saved_tensors_hooks:
+            _pack_attributes(ctx, STATE.saved_tensors_hooks[-1])
         return outputs
 
     def _free_saved(self):
         if self._saved is not None:
             self._saved = None
             self._freed = True
+        if self._packed_attributes is not None:   # the unpacked arrays go with the values
+            for name, _ in self._packed_attributes:
+                self.__dict__.pop(name, None)
+
+    def _unpack_attributes(self):
+        """Put the arrays that saved_tensors_hooks packed back as ctx attributes (the engine
+        calls this before the node's backward)."""
+        for name, packed in self._packed_attributes:
+            setattr(self, name, _unpack_hooked(self, packed, False))
 
 
 def _as_array(out):
@@ -434,6 +446,20 @@ def _save_all(ctx, inputs, arrays, out, outputs):
                 if v is not None and (v.kind != CONSTANT or type(v.value) is np.ndarray) else v
                 for v in saved]
     return saved
+
+
+def _pack_attributes(ctx, hook_pair):
+    """Under saved_tensors_hooks, the arrays forward kept as ctx attributes (the inverse
+    std of a norm, a dropout mask, attention probabilities) are packed like the saved values
+    (PyTorch's hooks see every tensor kept for backward): checkpointing drops them too, and
+    the engine unpacks them before the node's backward (Function._unpack_attributes)."""
+    packed = []
+    for name, value in list(vars(ctx).items()):
+        if type(value) is np.ndarray:
+            packed.append((name, _pack_with_hook(ctx, SavedValue(CONSTANT, value), hook_pair)))
+            del ctx.__dict__[name]
+    if packed:
+        ctx._packed_attributes = packed
 
 
 def _saved_constant(ctx, array):

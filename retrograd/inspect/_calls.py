@@ -90,6 +90,11 @@ def saved_arrays(node):
     for name, value in vars(node).items():   # arrays the forward kept as ctx attributes
         if isinstance(value, np.ndarray):
             found.append(("attribute", name, value))
+    for name, packed in node._packed_attributes or ():   # ... packed by saved_tensors_hooks
+        if isinstance(packed.value, Tensor):
+            found.append(("packed", name, packed.value._data))
+        elif isinstance(packed.value, np.ndarray):
+            found.append(("packed", name, packed.value))
     return found
 
 

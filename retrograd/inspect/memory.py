@@ -36,16 +36,19 @@ tests check against tracemalloc's measured peak.
 """
 
 import dataclasses
+import weakref
 
 import numpy as np
 
-from retrograd.autograd.function import AccumulateGrad
+from retrograd.autograd.cost import declared_cost
+from retrograd.autograd.function import PACKED, AccumulateGrad
 from retrograd.autograd.observer import ObserverBlock
-from retrograd.inspect._calls import CallObserver, saved_arrays
+from retrograd.inspect._calls import CallObserver, describe_call, saved_arrays
 from retrograd.inspect.memory_estimates import ESTIMATORS, estimate
 from retrograd.inspect.render import format_bytes, text_table
 from retrograd.nn.module import Module
 from retrograd.tensor import Tensor
+from retrograd.utils.checkpoint import CheckpointedValue, checkpoint_calls
 
 __all__ = ["MemoryLedger", "MemoryReport", "SavedValue", "memory_report"]
 
@@ -138,14 +141,24 @@ class MemoryLedger(CallObserver, ObserverBlock):
         self._new_state = 0                   # optimizer state allocated by its step
         self._last = None                     # the node whose backward ran last
         self._hooks = []
+        # checkpointing: values dropped in the forward (root id -> SavedValue), the arrays
+        # of the recomputes while they live (root id -> (weak ref, bytes)), their FLOPs
+        self._dropped = {}
+        self._recomputed = {}
+        self._recomputing = 0
+        self.forward_flops = self.recompute_flops = 0
+        self._calls_block = checkpoint_calls()
+        self.checkpoint_calls = []
 
     def __enter__(self):
         self._hooks = [module.register_forward_pre_hook(self._block_input(path))
                        for path, module in _estimable_blocks(self.model)]
+        self.checkpoint_calls = self._calls_block.__enter__()
         return super().__enter__()
 
     def __exit__(self, *exc):
         super().__exit__(*exc)
+        self._calls_block.__exit__(*exc)
         for handle in self._hooks:
             handle.remove()
         self._release_if_freed()
@@ -159,9 +172,18 @@ class MemoryLedger(CallObserver, ObserverBlock):
         return hook
 
     # ---- forward
+    def after_forward(self, op, node, inputs, outputs, module_path):
+        if self._recomputing:
+            self._recomputed_call(op, node, inputs, outputs, module_path)
+        else:
+            super().after_forward(op, node, inputs, outputs, module_path)
+
     def on_call(self, call, node, module_path):
+        cost = declared_cost(call)
+        self.forward_flops += cost.flops if cost is not None else 0
         if node is None:
             return
+        self._note_dropped(node, call.op.__name__, module_path)
         kept = []
         for kind, position, array in saved_arrays(node):
             if (kind == "parameter" if self._parameters is None
@@ -169,6 +191,7 @@ class MemoryLedger(CallObserver, ObserverBlock):
                 continue   # counted in the resident bytes
             key, new = self._saved_pool.hold(array)
             kept.append(key)
+            self._dropped.pop(key[0], None)   # kept after all (e.g. by an op outside)
             if new:
                 self.saved.append(SavedValue(module_path or "", call.op.__name__, kind,
                                              position, array.shape, str(array.dtype),
@@ -177,6 +200,46 @@ class MemoryLedger(CallObserver, ObserverBlock):
             self._held[id(node)] = kept
         outputs = sum(o.nbytes for o in call.outputs)
         self._mark("forward", call.op.__name__, module_path, outputs)
+
+    def _note_dropped(self, node, op, module_path):
+        """Remember the values checkpointing dropped (each array once, none that is kept)."""
+        attributes = [(name, packed) for name, packed in node._packed_attributes or ()]
+        for position, saved in [*enumerate(node._saved or ()), *attributes]:
+            if saved is None or saved.kind != PACKED or \
+                    type(saved.value) is not CheckpointedValue:
+                continue
+            value = saved.value
+            root = value.root()
+            key = id(root) if root is not None else id(value)
+            if key in self._saved_pool.entries or key in self._dropped:
+                continue
+            self._dropped[key] = SavedValue(module_path or "", op, "recomputed", position,
+                                            value.shape, str(value.dtype), value.nbytes)
+
+    def _recomputed_call(self, op, node, inputs, outputs, module_path):
+        """An op of a checkpoint's recompute: its FLOPs (unless it handed back outputs a
+        policy kept) and the arrays it makes, counted while they live."""
+        if not getattr(type(node), "replays_cached_output", False):
+            cost = declared_cost(describe_call(op, inputs, self._attrs or {}, outputs, node))
+            self.recompute_flops += cost.flops if cost is not None else 0
+        self._attrs = None
+        for t in outputs if type(outputs) is tuple else (outputs,):
+            root = _root(t._data)
+            if id(root) not in self._recomputed:
+                self._recomputed[id(root)] = (weakref.ref(root), root.nbytes)
+        self._mark("recompute", op.__name__, module_path, 0)
+
+    def begin_region(self, name, phase):
+        if phase == "recompute":
+            self._recomputing += 1
+
+    def _live_recomputed(self):
+        """Bytes of the recomputes' arrays still alive (and of outputs policies keep)."""
+        dead = [key for key, (ref, _) in self._recomputed.items() if ref() is None]
+        for key in dead:
+            del self._recomputed[key]
+        cached = sum(c.cached_bytes for c in self.checkpoint_calls if c.alive)
+        return sum(nbytes for _, nbytes in self._recomputed.values()) + cached
 
     # ---- backward
     def before_backward(self, node, grad_outputs):
@@ -204,6 +267,8 @@ class MemoryLedger(CallObserver, ObserverBlock):
 
     # ---- the optimizer's step
     def end_region(self, name, phase):
+        if phase == "recompute":
+            self._recomputing -= 1
         if phase != "optimizer":
             return
         self._release_if_freed()
@@ -216,6 +281,8 @@ class MemoryLedger(CallObserver, ObserverBlock):
     def _mark(self, phase, name, module, transient):
         total = (self.resident + self._saved_pool.total + self._grads_pool.total
                  + self._new_grads + self._new_state + transient)
+        if self.checkpoint_calls:
+            total += self._live_recomputed()
         self.timeline.append((phase, name, module, total))
 
     def report(self):
@@ -228,7 +295,9 @@ class MemoryLedger(CallObserver, ObserverBlock):
                      for path, (module, shape, itemsize) in self.block_inputs.items()}
         return MemoryReport(list(self.saved), list(self.timeline), self.resident,
                             self._new_grads, categories,
-                            {p: e for p, e in estimates.items() if e is not None})
+                            {p: e for p, e in estimates.items() if e is not None},
+                            list(self._dropped.values()), self.forward_flops,
+                            self.recompute_flops, list(self.checkpoint_calls))
 
 
 def _estimable_blocks(model):
@@ -268,6 +337,20 @@ class MemoryReport:
     gradient_bytes: int
     categories: dict = dataclasses.field(default_factory=dict)
     estimates: dict = dataclasses.field(default_factory=dict)
+    dropped: list = dataclasses.field(default_factory=list)
+    forward_flops: int = 0
+    recompute_flops: int = 0
+    checkpoint_calls: list = dataclasses.field(default_factory=list)
+
+    @property
+    def dropped_bytes(self):
+        """Bytes checkpointing did not keep for backward (recomputed instead)."""
+        return sum(v.nbytes for v in self.dropped)
+
+    @property
+    def cached_bytes(self):
+        """Bytes of op outputs that checkpoint policies kept."""
+        return sum(c.cached_bytes for c in self.checkpoint_calls)
 
     @property
     def saved_bytes(self):

@@ -206,8 +206,7 @@ class GPT(GradientCheckpointing, nn.Module):
     def forward(self, idx):
         _check_ids(idx, self.config)
         x = self.drop(self.wpe(self.wte(idx)))
-        for block in self.blocks:
-            x = self._checkpointed(block, x)
+        x = self._run_blocks(self.blocks, x)
         return self.head(self.ln_f(x))
 
     def generate(self, idx, length, temperature=1.0, top_k=None, generator=None):

@@ -116,11 +116,10 @@ class ResNet(GradientCheckpointing, nn.Module):
 
     def forward(self, x):
         x = self.relu(self.bn1(self.conv1(x)))
-        for stage in self.layers:
-            if self.gradient_checkpointing:
-                for block in stage:
-                    x = self._checkpointed(block, x)
-            else:
+        if self._checkpointing_now():
+            x = self._run_blocks([block for stage in self.layers for block in stage], x)
+        else:
+            for stage in self.layers:
                 x = stage(x)
         return self.fc(self.avgpool(x).flatten(1))
 

@@ -1,5 +1,7 @@
 """VGG-style networks: stacks of conv3x3 (+BN) + ReLU separated by 2x2 max pooling."""
 
+import functools
+
 from retrograd import nn
 from retrograd.utils.checkpoint import GradientCheckpointing
 
@@ -39,9 +41,8 @@ class VGG(GradientCheckpointing, nn.Module):
         self.classifier = nn.Linear(channels, num_classes)
 
     def forward(self, x):
-        if self.gradient_checkpointing:
-            for stage in self._stages():
-                x = self._checkpointed(_run, stage, x)
+        if self._checkpointing_now():
+            x = self._run_blocks([functools.partial(_run, stage) for stage in self._stages()], x)
         else:
             x = self.features(x)
         return self.classifier(self.pool(x).flatten(1))

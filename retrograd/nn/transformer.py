@@ -311,10 +311,9 @@ class TransformerEncoder(GradientCheckpointing, Module):
             batch_first = self.layers[0].self_attn.batch_first
             is_causal = _detect_is_causal_mask(mask, is_causal,
                                                _sequence_length(src, batch_first))
-        for layer in self.layers:
-            output = self._checkpointed(layer, output, src_mask=mask,
-                                        src_key_padding_mask=src_key_padding_mask,
-                                        is_causal=is_causal)
+        output = self._run_blocks(self.layers, output, src_mask=mask,
+                                  src_key_padding_mask=src_key_padding_mask,
+                                  is_causal=is_causal)
         if self.norm is not None:
             output = self.norm(output)
         return output
@@ -352,12 +351,11 @@ class TransformerDecoder(GradientCheckpointing, Module):
             batch_first = self.layers[0].self_attn.batch_first
             tgt_is_causal = _detect_is_causal_mask(tgt_mask, tgt_is_causal,
                                                    _sequence_length(tgt, batch_first))
-        for layer in self.layers:
-            output = self._checkpointed(
-                layer, output, memory, tgt_mask=tgt_mask, memory_mask=memory_mask,
-                tgt_key_padding_mask=tgt_key_padding_mask,
-                memory_key_padding_mask=memory_key_padding_mask,
-                tgt_is_causal=tgt_is_causal, memory_is_causal=memory_is_causal)
+        output = self._run_blocks(
+            self.layers, output, memory, tgt_mask=tgt_mask, memory_mask=memory_mask,
+            tgt_key_padding_mask=tgt_key_padding_mask,
+            memory_key_padding_mask=memory_key_padding_mask,
+            tgt_is_causal=tgt_is_causal, memory_is_causal=memory_is_causal)
         if self.norm is not None:
             output = self.norm(output)
         return output

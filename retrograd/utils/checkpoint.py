@@ -7,8 +7,8 @@ place of the ones that were dropped. This is PyTorch's non-reentrant checkpoint
 (``use_reentrant=False``), the only mode retrograd has.
 
 How it works. Under ``saved_tensors_hooks`` the first forward's ``pack`` keeps a small handle
-(the value's number, shape and dtype) instead of the array; the checkpoint's own inputs are
-kept as they are (they stay alive anyway). The first ``unpack`` in backward replays the
+(the value's number, shape, dtype and bytes) instead of the array; the checkpoint's own inputs
+are kept as they are (they stay alive anyway). The first ``unpack`` in backward replays the
 function on detached copies of the inputs with:
 
 - grad mode on, inside ``region("checkpoint", "recompute")`` (the profiler files its ops
@@ -20,23 +20,37 @@ function on detached copies of the inputs with:
   normalizes with the statistics of the batch, which is the same batch.
 
 The replayed ops save their values in the same order as the first forward did, so handle
-number i receives the i-th recomputed value. ``determinism_check="default"`` compares their
-shapes and dtypes with the first forward's and raises ``CheckpointError`` naming the op that
-differs; ``"none"`` skips the comparison. Recomputed values are dropped once each was read,
-so a second backward (``retain_graph=True``) recomputes again.
+number i receives the i-th recomputed value. The check (``determinism_check`` or ``check``)
+compares them with the first forward's: "default" (or "metadata") their shapes and dtypes,
+"values" also a fingerprint of their bytes (a CRC-32 taken in the first forward), "none"
+nothing. A failed check raises ``CheckpointError`` naming the first op (and module) whose
+saved value differs. Recomputed values are dropped once each was read, so a second backward
+(``retain_graph=True``) recomputes again.
+
+Selective checkpointing. ``policy=`` names ops (``["linear", "conv2d",
+"scaled_dot_product_attention"]``, or a callable ``policy(op_name, module_path) -> bool``)
+whose outputs the first forward keeps; the recompute takes those outputs instead of running
+the op again, so the expensive ops run once and only the cheap ones (elementwise, norms,
+dropout) are recomputed. ``retrograd.inspect.checkpoint_dry_run`` shows the choice op by op
+before a step is paid for.
 """
 
 import contextlib
+import weakref
+import zlib
+
+import numpy as np
 
 from retrograd import random as _random
-from retrograd.autograd.function import saved_tensors_hooks
+from retrograd.autograd.function import INPUT, OUTPUT, saved_tensors_hooks
 from retrograd.autograd.grad_mode import STATE, enable_grad
 from retrograd.autograd.observer import OpObserver, observe, region
 from retrograd.tensor import Tensor
 
-__all__ = ["checkpoint", "checkpoint_sequential", "CheckpointError", "GradientCheckpointing"]
+__all__ = ["checkpoint", "checkpoint_sequential", "CheckpointError", "GradientCheckpointing",
+           "checkpoint_calls", "CheckpointCall", "CheckpointedValue"]
 
-_CHECKS = ("default", "none")
+_CHECKS = {"default": "metadata", "metadata": "metadata", "values": "values", "none": None}
 
 
 class CheckpointError(RuntimeError):
@@ -44,21 +58,29 @@ class CheckpointError(RuntimeError):
 
 
 def checkpoint(function, *args, use_reentrant=False, preserve_rng_state=True,
-               determinism_check="default", context_fn=None, **kwargs):
+               determinism_check="default", context_fn=None, check=None, policy=None,
+               **kwargs):
     """Run ``function(*args, **kwargs)`` without keeping its activations for backward; they
     are recomputed when backward needs them (see the module docstring).
 
     Args:
-        function: any callable (a Module, a block's forward, a lambda); may return a Tensor
-            or nested tuples/lists of them.
-        args, kwargs: its arguments; Tensors among the positional ones are kept.
+        function: any callable (a Module, a block's forward, a lambda); must return a Tensor
+            or nested tuples/lists/dicts holding at least one.
+        args, kwargs: its arguments; Tensors among them are kept.
         use_reentrant: must be False (retrograd has only the non-reentrant mode).
         preserve_rng_state: replay with the RNG state of the first forward, so random ops
             (dropout) draw the same values. Default: True.
-        determinism_check: "default" checks that the recomputed saved values have the
-            shapes and dtypes of the first forward's; "none" does not.
+        determinism_check: how the recomputed saved values are checked against the first
+            forward's: "default" (shapes and dtypes), "values" (also their bytes, by a
+            fingerprint) or "none".
         context_fn: None, or a callable returning two context managers: the first wraps the
             forward, the second the recompute (as PyTorch's).
+        check: the same choice as ``determinism_check`` ("metadata", "values", "none"),
+            which it overrides when given.
+        policy: None (recompute every op), a list of op names whose outputs are kept and
+            not recomputed (``"linear"``, ``"Conv2d"``, ``"scaled_dot_product_attention"``:
+            case and underscores do not matter), or a callable ``policy(op_name,
+            module_path) -> bool`` saying which ops to keep.
 
     Returns:
         what ``function`` returns.
@@ -68,24 +90,31 @@ def checkpoint(function, *args, use_reentrant=False, preserve_rng_state=True,
         >>> from retrograd.utils.checkpoint import checkpoint
         >>> layer = rg.nn.Linear(3, 3)
         >>> x = rg.randn(2, 3, requires_grad=True)
-        >>> y = checkpoint(lambda t: layer(t).tanh().exp(), x)
+        >>> y = checkpoint(lambda t: layer(t).tanh().exp(), x, check="values")
         >>> y.sum().backward()
         >>> x.grad.shape, layer.weight.grad.shape
         ((2, 3), (3, 3))
     """
     _refuse_reentrant("checkpoint", use_reentrant)
-    if determinism_check not in _CHECKS:
-        raise ValueError(f"checkpoint: determinism_check must be one of {_CHECKS}, got "
-                         f"{determinism_check!r}")
+    if not callable(function):
+        raise TypeError(f"checkpoint: function must be callable (a Module or a function), got "
+                        f"{type(function).__name__}")
+    mode = _check_mode(determinism_check if check is None else check,
+                       "determinism_check" if check is None else "check")
+    keep = as_policy(policy)
     forward_context, recompute_context = (context_fn() if context_fn is not None else
                                           (contextlib.nullcontext(), contextlib.nullcontext()))
     if not STATE.grad_enabled:  # nothing is saved for backward: nothing to recompute
         with forward_context:
-            return function(*args, **kwargs)
-    replay = _Replay(function, args, kwargs, preserve_rng_state, determinism_check == "default",
-                     recompute_context)
-    with forward_context, saved_tensors_hooks(replay.pack, replay.unpack):
-        return function(*args, **kwargs)
+            return _with_tensor(function(*args, **kwargs), function)
+    replay = _Replay(function, args, kwargs, preserve_rng_state, mode, recompute_context, keep)
+    with contextlib.ExitStack() as stack:
+        stack.enter_context(forward_context)
+        stack.enter_context(saved_tensors_hooks(replay.pack, replay.unpack))
+        if replay.cache is not None:
+            stack.enter_context(observe(replay.cache.recorder()))
+        output = function(*args, **kwargs)
+    return _with_tensor(output, function)
 
 
 def checkpoint_sequential(functions, segments, input, use_reentrant=False,  # noqa: A002
@@ -110,7 +139,14 @@ def checkpoint_sequential(functions, segments, input, use_reentrant=False,  # no
     _refuse_reentrant("checkpoint_sequential", use_reentrant)
     if hasattr(functions, "children"):
         functions = list(functions.children())
+    elif callable(functions) or not hasattr(functions, "__iter__"):
+        raise TypeError(f"checkpoint_sequential: functions must be a Sequential or a list of "
+                        f"callables, got {type(functions).__name__}")
     functions = list(functions)
+    for i, function in enumerate(functions):
+        if not callable(function):
+            raise TypeError(f"checkpoint_sequential: functions[{i}] is not callable (got "
+                            f"{type(function).__name__})")
     if isinstance(segments, bool) or not isinstance(segments, int) \
             or not 1 <= segments <= max(len(functions), 1):
         raise ValueError(f"checkpoint_sequential: segments must be an int between 1 and the "
@@ -119,53 +155,169 @@ def checkpoint_sequential(functions, segments, input, use_reentrant=False,  # no
     end = 0
     for start in range(0, size * (segments - 1), size):
         end = start + size
-        input = checkpoint(_run(functions[start:end]), input,  # noqa: A001
+        input = checkpoint(_chain(functions[start:end]), input,  # noqa: A001
                            use_reentrant=use_reentrant, **kwargs)
-    return _run(functions[end:])(input)
+    return _chain(functions[end:])(input)
+
+
+def _check_mode(value, name):
+    if value not in _CHECKS:
+        raise ValueError(f"checkpoint: {name} must be one of {tuple(_CHECKS)}, got {value!r}")
+    return _CHECKS[value]
+
+
+def _with_tensor(output, function):
+    """``output``, or a CheckpointError when it holds no Tensor (nothing to backpropagate)."""
+    if not _holds_tensor(output):
+        name = getattr(function, "__name__", type(function).__name__)
+        raise CheckpointError(
+            f"checkpoint: the checkpointed function {name} returned "
+            f"{type(output).__name__}, which holds no Tensor: there is nothing to "
+            f"backpropagate through, so there is nothing to checkpoint")
+    return output
+
+
+def _holds_tensor(value):
+    if isinstance(value, Tensor):
+        return True
+    if isinstance(value, dict):
+        return any(_holds_tensor(v) for v in value.values())
+    if isinstance(value, (tuple, list)):
+        return any(_holds_tensor(v) for v in value)
+    return False
+
+
+def as_policy(policy):
+    """The callable ``keep(op_name, module_path) -> bool`` of a ``policy`` argument (None:
+    None). Names are matched without case or underscores; an unknown name is an error that
+    lists the op names there are."""
+    if policy is None or callable(policy):
+        return policy
+    if isinstance(policy, str) or not hasattr(policy, "__iter__"):
+        raise TypeError(f"checkpoint: policy must be a list of op names or a callable "
+                        f"policy(op_name, module_path), got {policy!r}")
+    known = _op_names()
+    wanted = set()
+    for name in policy:
+        key = _op_key(name) if isinstance(name, str) else None
+        if key not in known:
+            raise ValueError(f"checkpoint: policy names an unknown op {name!r}; ops are named "
+                             f"as the profiler shows them, e.g. " + ", ".join(
+                                 sorted(known[k] for k in known if k in _EXAMPLE_KEYS)))
+        if known[key] in _VIEWS:
+            raise ValueError(f"checkpoint: policy names {known[key]}, a view (it copies "
+                             f"nothing and costs nothing to recompute); name the op that "
+                             f"computes the values instead")
+        wanted.add(key)
+    return lambda op_name, module_path: _op_key(op_name) in wanted
+
+
+_EXAMPLE_KEYS = {"linear", "matmul", "conv2d", "scaleddotproductattention", "layernorm",
+                 "batchnorm", "gelu", "relu", "add", "mul", "dropout", "softmax"}
+_VIEWS = set()
+
+
+def _op_key(name):
+    return name.replace("_", "").lower()
+
+
+def _op_names():
+    """{key: name} of every op class (Function subclass) defined in retrograd or by the user."""
+    from retrograd.autograd.function import Function
+    names, todo = {}, list(Function.__subclasses__())
+    while todo:
+        op = todo.pop()
+        todo.extend(op.__subclasses__())
+        if not op.__name__.startswith("_"):
+            names.setdefault(_op_key(op.__name__), op.__name__)
+            if op.is_view:
+                _VIEWS.add(op.__name__)
+    return names
 
 
 class GradientCheckpointing:
     """Mixin for Modules: Hugging Face's ``gradient_checkpointing_enable()`` / ``_disable()``.
 
-    Once enabled, the model's ``_checkpointed(block, ...)`` calls run its blocks through
-    ``checkpoint`` while the model is in training mode with grad enabled; in eval mode or under
-    ``no_grad`` they are plain calls. Enabling (disabling) sets the flag on every submodule
-    that has this mixin too (e.g. ViT's TransformerEncoder).
+    Once enabled, the model's blocks (the ones it runs through ``_run_blocks``) run through
+    ``checkpoint`` while the model is in training mode with grad enabled; in eval mode or
+    under ``no_grad`` they are plain calls. By default each block is its own checkpointed
+    segment; ``segments`` (a list of ``(start, stop, checkpointed)`` covering the blocks in
+    order, as ``retrograd.inspect.plan_checkpoints`` makes them) groups blocks into segments
+    and may leave some unchecked. Enabling (disabling) sets the flag on every submodule that
+    has this mixin too (e.g. ViT's TransformerEncoder).
 
     Example:
         >>> import retrograd as rg
-        >>> encoder = rg.nn.TransformerEncoder(rg.nn.TransformerEncoderLayer(8, 2, 16), 2)
-        >>> encoder.gradient_checkpointing_enable()
+        >>> encoder = rg.nn.TransformerEncoder(rg.nn.TransformerEncoderLayer(8, 2, 16), 4)
+        >>> encoder.gradient_checkpointing_enable(segments=[(0, 2, True), (2, 4, False)])
         >>> encoder.gradient_checkpointing
         True
     """
 
     gradient_checkpointing = False
     _checkpointing_kwargs = {}  # noqa: RUF012  (never mutated: replaced when enabling)
+    _checkpoint_segments = None
 
-    def gradient_checkpointing_enable(self, gradient_checkpointing_kwargs=None):
-        """Checkpoint each block in training; ``gradient_checkpointing_kwargs`` go to
-        ``checkpoint`` (e.g. ``{"preserve_rng_state": False}``)."""
-        _refuse_reentrant("gradient_checkpointing_enable",
-                          (gradient_checkpointing_kwargs or {}).get("use_reentrant", False))
-        self._set_checkpointing(True, dict(gradient_checkpointing_kwargs or {}))
+    def gradient_checkpointing_enable(self, gradient_checkpointing_kwargs=None, segments=None):
+        """Checkpoint the blocks in training; ``gradient_checkpointing_kwargs`` go to
+        ``checkpoint`` (e.g. ``{"preserve_rng_state": False}``), ``segments`` group them
+        (see the class docstring; None: each block alone)."""
+        kwargs = dict(gradient_checkpointing_kwargs or {})
+        _refuse_reentrant("gradient_checkpointing_enable", kwargs.get("use_reentrant", False))
+        self._set_checkpointing(True, kwargs, None if segments is None else
+                                [tuple(s) for s in segments])
 
     def gradient_checkpointing_disable(self):
         """Run the blocks without checkpointing again."""
-        self._set_checkpointing(False, {})
+        self._set_checkpointing(False, {}, None)
 
-    def _set_checkpointing(self, enabled, kwargs):
+    def _set_checkpointing(self, enabled, kwargs, segments):
         for module in self.modules():
             if isinstance(module, GradientCheckpointing):
                 object.__setattr__(module, "gradient_checkpointing", enabled)
                 object.__setattr__(module, "_checkpointing_kwargs", kwargs)
+                object.__setattr__(module, "_checkpoint_segments", segments)
 
-    def _checkpointed(self, function, *args, **kwargs):
-        """``function(*args, **kwargs)``, through ``checkpoint`` when it is enabled, the
-        module is training and grad mode is on."""
-        if self.gradient_checkpointing and self.training and STATE.grad_enabled:
-            return checkpoint(function, *args, **self._checkpointing_kwargs, **kwargs)
-        return function(*args, **kwargs)
+    def _checkpointing_now(self):
+        return self.gradient_checkpointing and self.training and STATE.grad_enabled
+
+    def _run_blocks(self, blocks, x, *args, **kwargs):
+        """``x`` through each block in turn (``x = block(x, *args, **kwargs)``), in the
+        checkpointed segments while checkpointing is on."""
+        if not self._checkpointing_now():
+            for block in blocks:
+                x = block(x, *args, **kwargs)
+            return x
+        blocks = list(blocks)
+        for number, (start, stop, checkpointed) in enumerate(self._segments(len(blocks))):
+            run = _chain(blocks[start:stop])
+            if checkpointed:
+                with _segment(self, number):
+                    x = checkpoint(run, x, *args, **self._checkpointing_kwargs, **kwargs)
+            else:
+                x = run(x, *args, **kwargs)
+        return x
+
+    def _segments(self, count):
+        segments = self._checkpoint_segments
+        if segments is None:
+            return [(i, i + 1, True) for i in range(count)]
+        if [s[:2] for s in segments] != _tiling(segments, count):
+            raise CheckpointError(
+                f"{type(self).__name__}: the checkpoint segments {segments} do not cover its "
+                f"{count} blocks in order (each (start, stop, checkpointed), the first starting "
+                f"at 0, each starting where the last stopped, the last stopping at {count})")
+        return segments
+
+
+def _tiling(segments, count):
+    """The (start, stop) pairs a valid list of segments over ``count`` blocks has."""
+    stops = [s[1] for s in segments if len(s) == 3 and isinstance(s[1], int)]
+    if len(stops) != len(segments) or not stops or stops[-1] != count:
+        return None
+    starts = [0, *stops[:-1]]
+    return [(a, b) for a, b in zip(starts, stops)] if all(a < b for a, b in
+                                                          zip(starts, stops)) else None
 
 
 def _refuse_reentrant(caller, use_reentrant):
@@ -177,21 +329,91 @@ def _refuse_reentrant(caller, use_reentrant):
             f"use_reentrant=False or leave it out")
 
 
-def _run(chunk):
-    def run(x):
+def _chain(chunk):
+    def run(x, *args, **kwargs):
         for function in chunk:
-            x = function(x)
+            x = function(x, *args, **kwargs)
         return x
     return run
 
 
-class _Handle:
-    """What the first forward keeps of a saved value: its number, shape and dtype."""
+# ---- what tools learn of each checkpointed call (retrograd.inspect's receipt and planner)
 
-    __slots__ = ("index", "shape", "dtype")
+class CheckpointCall:
+    """One checkpointed call, as ``checkpoint_calls()`` records it: ``owner`` and ``segment``
+    (the model whose blocks it ran and the segment's number, None for a direct call),
+    ``kept_bytes`` (its inputs, kept), ``dropped`` (the values its ops saved that were
+    dropped, as (shape, dtype, bytes) of the arrays they keep alive, each array once),
+    ``cached_bytes`` (outputs a policy kept) and ``recomputes`` (how often it ran again)."""
 
-    def __init__(self, index, shape, dtype):
-        self.index, self.shape, self.dtype = index, shape, dtype
+    def __init__(self, owner, segment, replay):
+        self.owner, self.segment = owner, segment
+        self.kept_bytes = self.cached_bytes = self.recomputes = 0
+        self.dropped = []
+        self._replay = weakref.ref(replay)
+
+    @property
+    def alive(self):
+        """True while the graph that needs the call's recompute is alive."""
+        return self._replay() is not None
+
+    @property
+    def dropped_bytes(self):
+        return sum(nbytes for _, _, nbytes in self.dropped)
+
+    def __repr__(self):
+        return (f"<CheckpointCall segment {self.segment}: kept {self.kept_bytes} B, dropped "
+                f"{self.dropped_bytes} B, recomputed {self.recomputes}x>")
+
+
+_RECORDERS = []      # the lists of the checkpoint_calls() blocks that are open
+_SEGMENT = [None]    # (owner, number) of the segment _run_blocks is running
+
+
+@contextlib.contextmanager
+def checkpoint_calls():
+    """``with checkpoint_calls() as calls:`` collects a CheckpointCall for every checkpointed
+    call in the block (what the memory tools read)."""
+    calls = []
+    _RECORDERS.append(calls)
+    try:
+        yield calls
+    finally:
+        _RECORDERS.remove(calls)
+
+
+@contextlib.contextmanager
+def _segment(owner, number):
+    outer = _SEGMENT[0]
+    _SEGMENT[0] = (owner, number)
+    try:
+        yield
+    finally:
+        _SEGMENT[0] = outer
+
+
+def _root(array):
+    while isinstance(array.base, np.ndarray):
+        array = array.base
+    return array
+
+
+def _fingerprint(array):
+    """A CRC-32 of the array's bytes: equal arrays have equal ones."""
+    return zlib.crc32(np.ascontiguousarray(array).reshape(-1).view(np.uint8))
+
+
+class CheckpointedValue:
+    """What the first forward keeps of a saved value it drops (what its node holds in place
+    of the array): its number, shape, dtype, the bytes of the array it kept alive (``root``:
+    a weak reference to that array), and with check="values" a fingerprint."""
+
+    __slots__ = ("index", "shape", "dtype", "nbytes", "root", "fingerprint")
+
+    def __init__(self, index, array, fingerprint):
+        root = _root(array)
+        self.index, self.shape, self.dtype = index, array.shape, array.dtype
+        self.nbytes, self.root, self.fingerprint = root.nbytes, weakref.ref(root), fingerprint
 
     def __repr__(self):
         return f"<checkpointed value {self.index}: {self.shape} {self.dtype}>"
@@ -201,21 +423,45 @@ class _Replay:
     """One checkpointed call: the pack/unpack hooks of its first forward and the recompute
     that refills them."""
 
-    def __init__(self, function, args, kwargs, preserve_rng_state, check, recompute_context):
+    def __init__(self, function, args, kwargs, preserve_rng_state, mode, recompute_context,
+                 keep):
         self.function, self.args, self.kwargs = function, args, kwargs
         self.inputs = [a for a in (*args, *kwargs.values()) if isinstance(a, Tensor)]
         self.rng_state = _random.get_rng_state() if preserve_rng_state else None
-        self.check, self.recompute_context = check, recompute_context
-        self.handles = []          # the _Handle of every saved value, in order of saving
+        self.mode, self.recompute_context = mode, recompute_context
+        self.cache = _OutputCache(keep) if keep is not None else None
+        self.handles = []          # the CheckpointedValue of every saved value, in order of saving
         self.values = None         # the recomputed saved Tensors, while backward reads them
         self.unread = set()        # handles not read since the last recompute
+        self.record = None
+        if _RECORDERS:
+            segment = _SEGMENT[0] or (None, None)
+            self.record = CheckpointCall(*segment, self)
+            self.record.kept_bytes = sum(t._data.nbytes for t in self.inputs)
+            self._dropped_roots = {}
+            for calls in _RECORDERS:
+                calls.append(self.record)
+            if self.cache is not None:
+                self.cache.record = self.record
 
     def pack(self, tensor):
-        handle = _Handle(len(self.handles), tensor.shape, tensor.dtype)
-        self.handles.append(handle)
         if any(tensor is t for t in self.inputs):
+            self.handles.append(None)
             return tensor          # an input of the checkpoint: kept anyway
+        array = tensor._data
+        handle = CheckpointedValue(len(self.handles), array,
+                         _fingerprint(array) if self.mode == "values" else None)
+        self.handles.append(handle)
+        if self.record is not None:
+            self._note_dropped(handle)
         return handle
+
+    def _note_dropped(self, handle):
+        root = handle.root()
+        known = self._dropped_roots.get(id(root))
+        if known is None or known() is not root:
+            self._dropped_roots[id(root)] = handle.root
+            self.record.dropped.append((handle.shape, handle.dtype, handle.nbytes))
 
     def unpack(self, packed):
         if isinstance(packed, Tensor):
@@ -235,16 +481,29 @@ class _Replay:
         return value
 
     def _recompute(self):
-        """Replay the function; the Tensors its ops save, in order of saving."""
+        """Replay the function; the Tensors its ops saved (None where the first forward
+        kept its own), in order of saving."""
+        saved = self._replay()
+        if self.record is not None:
+            self.record.recomputes += 1
+        if self.mode is not None:
+            self._compare(saved)
+        # detached: the replay's own graph (whose nodes hold these values) is let go now
+        return [None if h is None else t.detach() for h, t in zip(self.handles, saved)]
+
+    def _replay(self, names=None):
+        """Run the function again as its first forward ran; the Tensors its ops saved.
+        ``names`` (an _OpNames) is told which op saved each value."""
         saved = []
-        names = _OpNames() if self.check else None
 
         def pack(tensor):
-            saved.append((tensor, names.where() if names is not None else None))
+            saved.append(tensor)
+            if names is not None:
+                names.saved.append(names.where())
             return len(saved) - 1
 
         def unpack(index):  # the replay's own graph is never run backward
-            return saved[index][0]
+            return saved[index]
 
         args = tuple(_detached(a) for a in self.args)
         kwargs = {k: _detached(v) for k, v in self.kwargs.items()}
@@ -257,36 +516,59 @@ class _Replay:
                 stack.enter_context(region("checkpoint", "recompute"))
                 stack.enter_context(enable_grad())
                 stack.enter_context(self.recompute_context)
-                if names is not None:
-                    stack.enter_context(observe(names))
+                for observer in (names, self.cache and self.cache.replayer()):
+                    if observer is not None:
+                        stack.enter_context(observe(observer))
                 stack.enter_context(saved_tensors_hooks(pack, unpack))
                 self.function(*args, **kwargs)
         finally:
             STATE.recomputing = recomputing
             _random.set_rng_state(stream)
-        if self.check:
-            self._compare(saved)
-        inputs = {i for i, h in enumerate(self.handles) if any(h is t for t in self.inputs)}
-        return [None if i in inputs else t for i, (t, _) in enumerate(saved)]
+        result = list(saved)
+        saved.clear()              # no cycle through the replay's nodes: freed right away
+        return result
 
     def _compare(self, saved):
-        """CheckpointError unless the replay saved values of the same shapes and dtypes."""
-        for handle, (tensor, where) in zip(self.handles, saved):
-            if tensor.shape != handle.shape or tensor.dtype != handle.dtype:
+        """CheckpointError unless the replay saved what the first forward did (shapes and
+        dtypes; with mode "values" also the bytes), naming the op of the first difference."""
+        for handle, tensor in zip(self.handles, saved):
+            if handle is None:
+                continue
+            data = tensor._data
+            if data.shape != handle.shape or data.dtype != handle.dtype:
                 raise CheckpointError(
-                    f"checkpoint: recomputed saved value {handle.index}, saved by {where}, has "
-                    f"shape {tensor.shape} and dtype {tensor.dtype}, but the first forward "
-                    f"saved shape {handle.shape} and dtype {handle.dtype}: the checkpointed "
-                    f"function must run the same ops on the same shapes when recomputed "
-                    f"(determinism_check='none' skips this check)")
+                    f"checkpoint: recomputed saved value {handle.index}, saved by "
+                    f"{self._saver(handle.index)}, has shape {data.shape} and dtype "
+                    f"{data.dtype}, but the first forward saved shape {handle.shape} and "
+                    f"dtype {handle.dtype}: the checkpointed function must run the same ops on "
+                    f"the same shapes when recomputed (determinism_check='none' skips this "
+                    f"check)")
+            if handle.fingerprint is not None and _fingerprint(data) != handle.fingerprint:
+                raise CheckpointError(
+                    f"checkpoint: recomputed saved value {handle.index} ({data.shape} "
+                    f"{data.dtype}), saved by {self._saver(handle.index)}, differs from the "
+                    f"first forward's value: the checkpointed function is not deterministic "
+                    f"(a random draw outside retrograd's generator, a global it reads, an input "
+                    f"changed in place?), so the gradients would be wrong")
         if len(saved) != len(self.handles):
-            extra = saved[len(self.handles)][1] if len(saved) > len(self.handles) else None
+            extra = (self._saver(len(self.handles)) if len(saved) > len(self.handles)
+                     else None)
             raise CheckpointError(
                 f"checkpoint: the recomputation saved {len(saved)} values for backward, the "
                 f"first forward {len(self.handles)}"
                 + (f" (the first extra one saved by {extra})" if extra else "")
                 + ": the checkpointed function must run the same ops when recomputed "
                   "(determinism_check='none' skips this check)")
+
+    def _saver(self, index):
+        """The op (and module) that saves value ``index`` when the function is replayed once
+        more, this time watched (only to word an error)."""
+        names = _OpNames()
+        try:
+            self._replay(names)
+        except Exception:  # noqa: BLE001  (the error being worded is the one to raise)
+            return "an op"
+        return names.saved[index] if index < len(names.saved) else "an op"
 
 
 def _detached(value):
@@ -303,6 +585,9 @@ class _OpNames(OpObserver):
     op = None
     module = None
 
+    def __init__(self):
+        self.saved = []
+
     def before_forward(self, op, inputs, attrs):
         self.op = op.__name__
         scope = STATE.module_scope
@@ -310,3 +595,83 @@ class _OpNames(OpObserver):
 
     def where(self):
         return self.op if self.module is None else f"{self.op} in module {self.module!r}"
+
+
+class _OutputCache:
+    """The outputs of the ops a policy keeps: recorded in the first forward by call number,
+    handed back in the recompute in place of running the op again."""
+
+    def __init__(self, keep):
+        self.keep = keep
+        self.outputs = {}          # call number -> (output arrays, save recipe, is a tuple)
+        self.record = None         # the CheckpointCall told of the bytes kept, if any
+
+    def recorder(self):
+        return _CacheRecorder(self)
+
+    def replayer(self):
+        return _CacheReplayer(self)
+
+
+class _CacheRecorder(OpObserver):
+    """First forward: keeps the outputs of the ops the policy names."""
+
+    watches_backward = False
+
+    def __init__(self, cache):
+        self.cache, self.calls = cache, 0
+
+    def after_forward(self, op, node, inputs, outputs, module_path):
+        number, self.calls = self.calls, self.calls + 1
+        if node is None or op.is_view or not self.cache.keep(op.__name__, module_path):
+            return
+        recipe = _save_recipe(node)
+        if recipe is not None:
+            arrays = tuple(o._data for o in (outputs if type(outputs) is tuple else
+                                             (outputs,)))
+            self.cache.outputs[number] = (arrays, recipe, type(outputs) is tuple)
+            if self.cache.record is not None:
+                self.cache.record.cached_bytes += sum(a.nbytes for a in arrays)
+
+
+def _save_recipe(node):
+    """What ``node`` saved, as (kind, position) of its inputs and outputs; None when it saved
+    anything else (a constant), which only running the op again can reproduce."""
+    recipe = []
+    for saved in node._saved or ():
+        if saved is None:
+            recipe.append(None)
+            continue
+        kind = getattr(saved, "packed_kind", saved.kind)
+        if kind not in (INPUT, OUTPUT):
+            return None
+        recipe.append((kind, saved.position))
+    return tuple(recipe)
+
+
+class _CacheReplayer(OpObserver):
+    """Recompute: runs each kept op as a kernel that returns its first-forward outputs (and
+    saves what the op saves), so the op's work is not done twice."""
+
+    watches_backward = False
+
+    def __init__(self, cache):
+        self.cache, self.calls, self.current = cache, 0, None
+
+    def before_forward(self, op, inputs, attrs):
+        self.current, self.calls = self.calls, self.calls + 1
+
+    def kernel_class(self, op):
+        entry = self.cache.outputs.get(self.current)
+        return None if entry is None else _cached_kernel(op, *entry)
+
+
+def _cached_kernel(op, arrays, recipe, is_tuple):
+    def forward(ctx, *inputs, **attrs):
+        ctx.save_for_backward(*[None if r is None else
+                                inputs[r[1]] if r[0] == INPUT else arrays[r[1]]
+                                for r in recipe])
+        return arrays if is_tuple else arrays[0]
+    return type(op.__name__, (op,), {"forward": staticmethod(forward),
+                                     "__module__": op.__module__,
+                                     "replays_cached_output": True})
