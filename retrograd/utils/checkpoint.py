@@ -344,13 +344,21 @@ class CheckpointCall:
     (the model whose blocks it ran and the segment's number, None for a direct call),
     ``kept_bytes`` (its inputs, kept), ``dropped`` (the values its ops saved that were
     dropped, as (shape, dtype, bytes) of the arrays they keep alive, each array once),
-    ``cached_bytes`` (outputs a policy kept) and ``recomputes`` (how often it ran again)."""
+    ``cached_bytes`` (outputs a policy kept), ``parameter_bytes`` (the parameters its ops
+    saved, kept as they are) and ``recomputes`` (how often it ran again)."""
 
     def __init__(self, owner, segment, replay):
         self.owner, self.segment = owner, segment
-        self.kept_bytes = self.cached_bytes = self.recomputes = 0
+        self.kept_bytes = self.cached_bytes = self.recomputes = self.parameter_bytes = 0
         self.dropped = []
         self._replay = weakref.ref(replay)
+        self._parameters = set()
+
+    def note_parameter(self, tensor):
+        """A parameter (a leaf that requires grad) its ops saved: kept, not recomputed."""
+        if id(tensor) not in self._parameters:
+            self._parameters.add(id(tensor))
+            self.parameter_bytes += tensor._data.nbytes
 
     @property
     def alive(self):
@@ -445,9 +453,12 @@ class _Replay:
                 self.cache.record = self.record
 
     def pack(self, tensor):
-        if any(tensor is t for t in self.inputs):
+        leaf = tensor.grad_fn is None and tensor._requires_grad
+        if leaf or any(tensor is t for t in self.inputs):
             self.handles.append(None)
-            return tensor          # an input of the checkpoint: kept anyway
+            if leaf and self.record is not None:
+                self.record.note_parameter(tensor)
+            return tensor          # a parameter, or an input of the checkpoint: kept anyway
         array = tensor._data
         handle = CheckpointedValue(len(self.handles), array,
                          _fingerprint(array) if self.mode == "values" else None)
@@ -603,7 +614,8 @@ class _OutputCache:
 
     def __init__(self, keep):
         self.keep = keep
-        self.outputs = {}          # call number -> (output arrays, save recipe, is a tuple)
+        # call number -> (outputs, save recipe, is a tuple, attributes, RNG state after it)
+        self.outputs = {}
         self.record = None         # the CheckpointCall told of the bytes kept, if any
 
     def recorder(self):
@@ -614,24 +626,54 @@ class _OutputCache:
 
 
 class _CacheRecorder(OpObserver):
-    """First forward: keeps the outputs of the ops the policy names."""
+    """First forward: runs each op the policy names as a kernel that also records its
+    outputs, the arrays it keeps as ctx attributes and the RNG state after it."""
 
     watches_backward = False
 
     def __init__(self, cache):
-        self.cache, self.calls = cache, 0
+        self.cache, self.calls, self.current, self.pending = cache, 0, None, None
+
+    def before_forward(self, op, inputs, attrs):
+        self.current, self.calls, self.pending = self.calls, self.calls + 1, None
+
+    def kernel_class(self, op):
+        scope = STATE.module_scope
+        if op.is_view or not self.cache.keep(op.__name__, scope.path if scope else None):
+            return None
+        return _recording_kernel(op, self)
 
     def after_forward(self, op, node, inputs, outputs, module_path):
-        number, self.calls = self.calls, self.calls + 1
-        if node is None or op.is_view or not self.cache.keep(op.__name__, module_path):
+        attributes, self.pending = self.pending, None
+        recipe = _save_recipe(node) if attributes is not None and node is not None else None
+        if recipe is None:
             return
-        recipe = _save_recipe(node)
-        if recipe is not None:
-            arrays = tuple(o._data for o in (outputs if type(outputs) is tuple else
-                                             (outputs,)))
-            self.cache.outputs[number] = (arrays, recipe, type(outputs) is tuple)
-            if self.cache.record is not None:
-                self.cache.record.cached_bytes += sum(a.nbytes for a in arrays)
+        arrays = tuple(o._data for o in (outputs if type(outputs) is tuple else (outputs,)))
+        self.cache.outputs[self.current] = (arrays, recipe, type(outputs) is tuple, attributes,
+                                            self.rng_after)
+        if self.cache.record is not None:
+            self.cache.record.cached_bytes += sum(a.nbytes for a in (*arrays,
+                                                                     *attributes.values()))
+
+
+def _recording_kernel(op, recorder):
+    def forward(ctx, *inputs, **attrs):
+        out = op.forward(ctx, *inputs, **attrs)
+        recorder.pending = {name: value for name, value in vars(ctx).items()
+                            if type(value) is np.ndarray}
+        recorder.rng_after = _random.get_rng_state()   # the op may have drawn (dropout)
+        return out
+    return type(op.__name__, (op,), {"forward": staticmethod(forward),
+                                     "__module__": op.__module__})
+
+
+def kept_by_policy(keep, op, node, module_path):
+    """How to replay the saving of an op call whose output ``keep`` (a policy) keeps, as
+    _save_recipe gives it; None when the call's output is recomputed: the policy does not
+    name it, it is a view, it recorded no node, or it saved a constant."""
+    if node is None or op.is_view or not keep(op.__name__, module_path):
+        return None
+    return _save_recipe(node)
 
 
 def _save_recipe(node):
@@ -666,8 +708,11 @@ class _CacheReplayer(OpObserver):
         return None if entry is None else _cached_kernel(op, *entry)
 
 
-def _cached_kernel(op, arrays, recipe, is_tuple):
+def _cached_kernel(op, arrays, recipe, is_tuple, attributes, rng_after):
     def forward(ctx, *inputs, **attrs):
+        _random.set_rng_state(rng_after)   # as if the op had drawn what it drew
+        for name, value in attributes.items():
+            setattr(ctx, name, value)
         ctx.save_for_backward(*[None if r is None else
                                 inputs[r[1]] if r[0] == INPUT else arrays[r[1]]
                                 for r in recipe])
