@@ -54,6 +54,10 @@ def add_parser(subparsers):
                    help="image models and gpt: activation checkpointing, recompute each "
                         "block's activations in backward instead of keeping them (less memory, "
                         "about one more forward per step; same weights)")
+    p.add_argument("--checkpoint-budget", type=int, metavar="BYTES", dest="checkpoint_budget",
+                   help="image models and gpt: checkpoint only as many blocks as it takes to "
+                        "keep the peak memory of a step's forward and backward under BYTES "
+                        "(planned and measured on the first batch)")
     p.add_argument("--profile", type=int, metavar="N",
                    help="profile N training steps after a warm-up: profile.txt, trace.json "
                         "and a report section in the run folder")
@@ -62,9 +66,10 @@ def add_parser(subparsers):
 # Options each training job understands (besides seed, out, resume and quiet).
 _JOB_OPTIONS = {
     "image": {"model", "data", "epochs", "batch_size", "lr", "optimizer", "weight_decay",
-              "augment", "profile", "inspect", "checkpoint"},
+              "augment", "profile", "inspect", "checkpoint", "checkpoint_budget"},
     "language_model": {"model", "data", "steps", "batch_size", "lr", "weight_decay", "context",
-                       "eval_interval", "profile", "inspect", "inspect_attention", "checkpoint"},
+                       "eval_interval", "profile", "inspect", "inspect_attention", "checkpoint",
+                       "checkpoint_budget"},
     "sequence": {"model", "data", "steps", "batch_size", "lr", "weight_decay", "eval_interval",
                  "profile", "inspect"},
 }

@@ -186,7 +186,8 @@ class _PolicyRows(OpObserver):
         cost = declared_cost(describe_call(op, inputs, self._attrs or {}, outputs, node))
         out = outputs if type(outputs) is tuple else (outputs,)
         kept = kept_by_policy(self.keep, op, node, module_path) is not None
-        held = sum(o._data.nbytes for o in out if o._data.base is None)
+        view = op.is_view or getattr(node, "is_view", False)
+        held = 0 if view else sum(o._data.nbytes for o in out)
         if kept:   # the arrays it keeps for its backward are kept with its outputs
             held += sum(v.nbytes for v in vars(node).values() if type(v) is np.ndarray)
         self.rows.append(PolicyRow(op.__name__, module_path or "", held,

@@ -141,9 +141,10 @@ class MemoryLedger(CallObserver, ObserverBlock):
         self._new_state = 0                   # optimizer state allocated by its step
         self._last = None                     # the node whose backward ran last
         self._hooks = []
-        # checkpointing: values dropped in the forward (root id -> SavedValue), the arrays
-        # of the recomputes while they live (root id -> (weak ref, bytes)), their FLOPs
-        self._dropped = {}
+        # checkpointing: the values dropped in the forward (SavedValue, None once kept after
+        # all) and the live ones by root id (-> (weak ref, index)), the arrays of the
+        # recomputes while they live (root id -> (weak ref, bytes)), their FLOPs
+        self._dropped, self._live_dropped = [], {}
         self._recomputed = {}
         self._recomputing = 0
         self.forward_flops = self.recompute_flops = 0
@@ -191,7 +192,7 @@ class MemoryLedger(CallObserver, ObserverBlock):
                 continue   # counted in the resident bytes
             key, new = self._saved_pool.hold(array)
             kept.append(key)
-            self._dropped.pop(key[0], None)   # kept after all (e.g. by an op outside)
+            self._keep_dropped(key[0])
             if new:
                 self.saved.append(SavedValue(module_path or "", call.op.__name__, kind,
                                              position, array.shape, str(array.dtype),
@@ -210,11 +211,25 @@ class MemoryLedger(CallObserver, ObserverBlock):
                 continue
             value = saved.value
             root = value.root()
-            key = id(root) if root is not None else id(value)
-            if key in self._saved_pool.entries or key in self._dropped:
+            if root is None:
+                self._dropped.append(self._dropped_value(value, op, module_path, position))
                 continue
-            self._dropped[key] = SavedValue(module_path or "", op, "recomputed", position,
-                                            value.shape, str(value.dtype), value.nbytes)
+            known = self._live_dropped.get(id(root))
+            if id(root) in self._saved_pool.entries or (known and known[0]() is root):
+                continue
+            self._live_dropped[id(root)] = (value.root, len(self._dropped))
+            self._dropped.append(self._dropped_value(value, op, module_path, position))
+
+    @staticmethod
+    def _dropped_value(value, op, module_path, position):
+        return SavedValue(module_path or "", op, "recomputed", position, value.shape,
+                          str(value.dtype), value.nbytes)
+
+    def _keep_dropped(self, key):
+        """The array of root id ``key`` is saved after all: not a dropped value."""
+        known = self._live_dropped.pop(key, None)
+        if known is not None and known[0]() is not None:
+            self._dropped[known[1]] = None
 
     def _recomputed_call(self, op, node, inputs, outputs, module_path):
         """An op of a checkpoint's recompute: its FLOPs (unless it handed back outputs a
@@ -296,7 +311,7 @@ class MemoryLedger(CallObserver, ObserverBlock):
         return MemoryReport(list(self.saved), list(self.timeline), self.resident,
                             self._new_grads, categories,
                             {p: e for p, e in estimates.items() if e is not None},
-                            list(self._dropped.values()), self.forward_flops,
+                            [v for v in self._dropped if v is not None], self.forward_flops,
                             self.recompute_flops, list(self.checkpoint_calls))
 
 

@@ -24,6 +24,7 @@ from retrograd.training.common import (Progress, check_options, check_run_folder
                                        option_rules, profiling, read_checkpoint,
                                        report_sections, restore_training_state, run_folder,
                                        save_state, say, training_state, write_outputs)
+from retrograd.training.checkpointing import plan_line, setup_checkpointing
 from retrograd.training.inspection import inspecting
 from retrograd.utils.data import DataLoader
 
@@ -49,7 +50,8 @@ class TrainConfig:
     limit_train: int = None  # use only the first N training samples (quick runs, tests)
     profile: int = None      # profile this many steps after a warm-up (training/profiling.py)
     inspect: bool = True     # the report's gradient sections (training/inspection.py)
-    checkpoint: bool = False  # activation checkpointing of the model's blocks (less memory)
+    checkpoint: bool = None   # activation checkpointing of the model's blocks (less memory)
+    checkpoint_budget: int = None  # plan the checkpointing to fit a step's peak in this
 
     def check(self, flags=False):
         """Raise a ValueError for an option out of its range (None, the default, passes);
@@ -59,7 +61,7 @@ class TrainConfig:
 
 _RULES = option_rules(epochs="count", batch_size="count", lr="rate", weight_decay="rate",
                       warmup_epochs="rate", seed="count or zero", limit_train="count",
-                      profile="count")
+                      profile="count", checkpoint_budget="count")
 
 
 # Per data set: what `retrograd train` uses unless told otherwise.
@@ -179,8 +181,8 @@ class _Run:
             self.train_set = rg.utils.data.Subset(self.train_set, range(config.limit_train))
         self.model = build_model(config.model, self.info["in_channels"], self.info["image_size"],
                                  self.info["num_classes"])
-        if config.checkpoint:
-            enable_checkpointing(self.model, config.model)
+        self.checkpoint_plan = setup_checkpointing(self.model, config.model, config,
+                                                   self.train_set, F.cross_entropy)
         self.loader = DataLoader(self.train_set, batch_size=config.batch_size, shuffle=True,
                                  drop_last=False)
         steps_per_epoch = len(self.loader)
@@ -238,21 +240,6 @@ def _attribution_samples(test_set, count=8):
     return rg.stack([image for image, _ in pairs]), [int(label) for _, label in pairs]
 
 
-def enable_checkpointing(model, name):
-    """``model.gradient_checkpointing_enable()``, or a ValueError naming a model without it.
-
-    Example:
-        >>> from retrograd.models import build_model
-        >>> enable_checkpointing(build_model("mlp", 1, 8, 10), "mlp")  # doctest: +ELLIPSIS
-        Traceback (most recent call last):
-        ValueError: train: --checkpoint does not apply to model mlp (no blocks to checkpoint)...
-    """
-    if not hasattr(model, "gradient_checkpointing_enable"):
-        raise ValueError(f"train: --checkpoint does not apply to model {name} (no blocks to "
-                         f"checkpoint); it works with the resnet models, vgg and vit")
-    model.gradient_checkpointing_enable()
-
-
 def train(config, stop_after=None):
     """Train as configured (or resume); returns the run's summary dict.
 
@@ -281,6 +268,8 @@ def train(config, stop_after=None):
     say(config, f"retrograd train: {config.model} on {run.info['name']} "
                  f"({len(run.train_set)} train / {len(run.test_set)} test images), "
                  f"{sum(p.numel() for p in run.model.parameters()):,} parameters -> {out}")
+    if run.checkpoint_plan is not None:
+        say(config, plan_line(run.checkpoint_plan))
     last = config.epochs if stop_after is None else min(config.epochs, run.epoch + stop_after)
     with interruptible(run, out, repeat=("epochs",)), profiling(run, out), \
             inspecting(run, out, _attribution_samples(run.test_set)):

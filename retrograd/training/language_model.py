@@ -39,6 +39,7 @@ from retrograd.training.common import (check_full_batches, check_options, check_
                                        report_sections, restore_training_state, resumed_config,
                                        run_folder, save_state, say, train_steps, training_state,
                                        write_step_outputs)
+from retrograd.training.checkpointing import plan_line, setup_checkpointing
 from retrograd.training.inspection import AttentionInspection, inspecting
 from retrograd.utils.data import DataLoader
 
@@ -77,7 +78,8 @@ class LMConfig:
     profile: int = None             # profile this many steps after a warm-up
     inspect: bool = True            # the report's gradient sections (training/inspection.py)
     inspect_attention: int = None   # attention diagnostics every N steps (attention.json)
-    checkpoint: bool = False        # activation checkpointing of the GPT blocks (less memory)
+    checkpoint: bool = None         # activation checkpointing of the GPT blocks (less memory)
+    checkpoint_budget: int = None   # plan the checkpointing to fit a step's peak in this
 
     def check(self, flags=False):
         """Raise a ValueError for an option out of its range (None, the default, passes);
@@ -89,7 +91,8 @@ _RULES = option_rules(steps="count", batch_size="count", context="count", n_laye
                       n_head="count", d_model="count", dropout="probability", lr="rate",
                       min_lr="rate", weight_decay="rate", warmup_steps="count or zero",
                       grad_clip="rate", eval_interval="count", eval_windows="count",
-                      seed="count or zero", profile="count", inspect_attention="count")
+                      seed="count or zero", profile="count", inspect_attention="count",
+                      checkpoint_budget="count")
 
 
 def text_path(spec):
@@ -101,6 +104,11 @@ def text_path(spec):
         raise ValueError(f"train: the gpt model reads a text file, give --data text:PATH or "
                          f"--data {SHAKESPEARE} (the shipped corpus) (got {spec!r})")
     return path
+
+
+def _flat_cross_entropy(logits, y):
+    """The language model's loss: cross-entropy over every position of every window."""
+    return F.cross_entropy(logits.reshape(-1, logits.shape[-1]), y.reshape(-1))
 
 
 def _param_groups(model, weight_decay):
@@ -123,8 +131,8 @@ class _Run:
                                       config.n_head, config.d_model, config.dropout,
                                       config.tie_weights)
         self.model = GPT(self.model_config)
-        if config.checkpoint:
-            self.model.gradient_checkpointing_enable()
+        self.checkpoint_plan = setup_checkpointing(self.model, "gpt", config, self.train_set,
+                                                   _flat_cross_entropy)
         self.loader = DataLoader(self.train_set, batch_size=config.batch_size, shuffle=True,
                                  drop_last=True)
         check_full_batches(self.loader, f"training windows of {config.context} characters in "
@@ -183,8 +191,7 @@ def evaluate_loss(model, dataset, batch_size=64, limit=None):
 def _train_step(run, x, y):
     run.tokens += x.numel()
     logits = run.model(x)
-    loss = optimizer_step(run, F.cross_entropy(logits.reshape(-1, logits.shape[-1]),
-                                               y.reshape(-1)))
+    loss = optimizer_step(run, _flat_cross_entropy(logits, y))
     if run.attention_inspection is not None:
         run.attention_inspection.after_step(run.step)
     return loss
@@ -201,8 +208,7 @@ def _attention_inspection(run, out):
     x, y = run.val_set.get_batch(np.arange(min(_ATTENTION_BATCH, len(run.val_set))))
 
     def make_loss():
-        logits = run.model(x)
-        return F.cross_entropy(logits.reshape(-1, logits.shape[-1]), y.reshape(-1))
+        return _flat_cross_entropy(run.model(x), y)
 
     shown = {"\n": "\\n", " ": "\u2423", "\t": "\\t"}
     tokens = [run.tokenizer.decode([int(i)]) for i in x.numpy()[0]]
@@ -240,6 +246,8 @@ def train(config, stop_after=None):
     say(config, f"retrograd train: gpt on {run.path} ({len(run.train_set.ids):,} train / "
                 f"{len(run.val_set.ids):,} validation characters, vocabulary "
                 f"{run.tokenizer.vocab_size}), {_parameter_count(run):,} parameters -> {out}")
+    if run.checkpoint_plan is not None:
+        say(config, plan_line(run.checkpoint_plan))
 
     def evaluate_and_save(run, started):
         val_loss = evaluate_loss(run.model, run.val_set, limit=config.eval_windows)

@@ -48,7 +48,7 @@ def _sequences():
 
 
 class _WithMemory(nn.Module):
-    """A decoder called with a fixed memory, for the same three-step harness."""
+    """A decoder called with a fixed memory, for the same five-step harness."""
 
     def __init__(self):
         super().__init__()
@@ -74,7 +74,7 @@ CASES = {
 }
 
 
-def _train(case, checkpointing, steps=3):
+def _train(case, checkpointing, steps=5):
     """The float64 model after ``steps`` SGD steps (the same seed for both runs), and the
     gradients of its last step."""
     build, batch = CASES[case]
@@ -94,7 +94,7 @@ def _train(case, checkpointing, steps=3):
 
 
 @pytest.mark.parametrize("case", sorted(CASES))
-def test_three_sgd_steps_are_identical_with_and_without_checkpointing(case, monkeypatch):
+def test_five_sgd_steps_are_identical_with_and_without_checkpointing(case, monkeypatch):
     calls = []
     real = checkpoint_module.checkpoint
     monkeypatch.setattr(checkpoint_module, "checkpoint",
@@ -114,8 +114,8 @@ def test_three_sgd_steps_are_identical_with_and_without_checkpointing(case, monk
 
 def test_batch_norm_counts_each_batch_once():
     model, _ = _train("resnet8", True)
-    assert int(model.bn1.num_batches_tracked) == 3
-    assert int(model.layers[0][0].bn1.num_batches_tracked) == 3
+    assert int(model.bn1.num_batches_tracked) == 5
+    assert int(model.layers[0][0].bn1.num_batches_tracked) == 5
 
 
 def test_checkpointing_keeps_fewer_saved_activation_bytes_in_gpt():
@@ -240,3 +240,35 @@ def test_train_checkpoint_on_a_model_without_blocks_exits_with_a_message(tmp_pat
 def test_checkpoint_is_not_an_option_of_the_sequence_job(capsys):
     assert main(["train", "--model", "seq2seq", "--checkpoint", "--quiet"]) == 2
     assert "--checkpoint does not apply" in capsys.readouterr().err
+
+
+def test_train_gpt_checkpoint_budget_plans_and_keeps_the_weights(tmp_path, monkeypatch,
+                                                                   capsys):
+    argv = ["train", "--model", "gpt", "--data", f"text:{SAMPLE}", "--steps", "2",
+            "--batch-size", "4", "--context", "16", "--eval-interval", "2", "--no-inspect",
+            "--out"]
+    assert main(argv + [str(tmp_path / "plain"), "--quiet"]) == 0
+    calls = _spy(monkeypatch)
+    # a budget between "every block checkpointed" and "none": some blocks are checkpointed
+    from retrograd.inspect.checkpointing import plan_checkpoints
+    rg.manual_seed(0)
+    model = GPT(vocab_size=30, context=16)
+    ids = rg.tensor(np.random.default_rng(0).integers(0, 30, size=(4, 16)))
+    probe = plan_checkpoints(model, ids)
+    budget = (probe.plain_peak + probe.every_block_peak) // 2
+    assert main(argv + [str(tmp_path / "planned"), "--checkpoint-budget", str(budget)]) == 0
+    printed = capsys.readouterr().out
+    assert "checkpoint plan:" in printed and "blocks checkpointed" in printed
+    assert calls
+    _same_weights(_weights(tmp_path / "plain"), _weights(tmp_path / "planned"))
+
+
+def test_train_checkpoint_budget_bad_input(tmp_path, capsys):
+    argv = ["train", "--model", "gpt", "--data", f"text:{SAMPLE}", "--steps", "1",
+            "--batch-size", "2", "--context", "8", "--quiet", "--out", str(tmp_path / "r")]
+    assert main(argv + ["--checkpoint-budget", "1000"]) == 2
+    assert "below the memory of the model's parameters alone" in capsys.readouterr().err
+    assert main(argv + ["--checkpoint-budget", "0"]) == 2
+    assert "--checkpoint-budget must be an int >= 1, got 0" in capsys.readouterr().err
+    assert main(argv + ["--checkpoint-budget", "10000000", "--no-checkpoint"]) == 2
+    assert "give one of them" in capsys.readouterr().err

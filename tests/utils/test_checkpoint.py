@@ -315,3 +315,178 @@ def test_batch_norm_recompute_flag_functional():
     y.square().sum().backward()
     assert np.array_equal(mean.numpy(), moved) and not np.array_equal(moved, np.zeros(2))
     assert rg.autograd.grad_mode.STATE.recomputing is False
+
+
+# ------------------------------------------------------------- value-checked recompute
+def _noisy(tensor_like):
+    """A function that is not deterministic on purpose: it draws from NumPy's own generator,
+    which checkpoint's RNG replay does not cover."""
+    rng = np.random.default_rng()
+
+    def function(t):
+        noise = rg.tensor(rng.standard_normal(t.shape))
+        return (t.tanh() * noise).exp()
+    return function
+
+
+def test_check_values_names_the_op_of_a_non_deterministic_function():
+    x = rg.randn(3, 4, dtype=rg.float64, requires_grad=True)
+    y = checkpoint(_noisy(x), x, check="values")
+    # the first value that differs: the noise Mul saved (the Tanh before it is deterministic)
+    with pytest.raises(CheckpointError, match=r"saved value 1 .*saved by Mul.*not deterministic"):
+        y.sum().backward()
+
+
+def test_check_values_is_also_a_determinism_check_and_names_the_module():
+    layer = nn.Sequential(nn.Linear(4, 4), nn.Dropout(0.5)).double()
+    x = rg.randn(3, 4, dtype=rg.float64, requires_grad=True)
+    y = checkpoint(layer, x, determinism_check="values", preserve_rng_state=False)
+    with pytest.raises(CheckpointError, match=r"saved by Dropout in module '1'"):
+        y.sum().backward()
+
+
+def test_metadata_check_misses_what_the_values_check_catches():
+    x = rg.randn(3, 4, dtype=rg.float64, requires_grad=True)
+    checkpoint(_noisy(x), x).sum().backward()        # same shapes: the default check passes
+    assert x.grad is not None
+
+
+def test_deterministic_functions_pass_the_values_check_with_identical_gradients():
+    model = _mlp(depth=4)
+    x = rg.randn(8, 16, dtype=rg.float64, requires_grad=True)
+    model(x).square().sum().backward()
+    plain = _grads(model)
+    model.zero_grad()
+    checkpoint(model, x, check="values").square().sum().backward()
+    _assert_same(plain, _grads(model))
+
+
+def test_check_values_must_be_a_known_mode():
+    x = rg.randn(2, requires_grad=True)
+    with pytest.raises(ValueError, match=r"check must be one of .*'values'"):
+        checkpoint(lambda t: t * 2, x, check="bytes")
+
+
+# ------------------------------------------------------------------------- policies
+def _gpt_grads(kwargs, steps=2):
+    rg.manual_seed(0)
+    model = GPT(vocab_size=13, context=8, n_layer=2, n_head=2, d_model=16, dropout=0.2).double()
+    if kwargs is not None:
+        model.gradient_checkpointing_enable(kwargs)
+    ids = rg.tensor(np.random.default_rng(0).integers(0, 13, size=(3, 8)))
+    for _ in range(steps):
+        model.zero_grad()
+        F.cross_entropy(model(ids).reshape(-1, 13), ids.reshape(-1)).backward()
+    return _grads(model)
+
+
+def test_policy_gradients_identical_and_kept_ops_not_run_again():
+    plain = _gpt_grads(None)
+    for policy in (["linear"], ["Linear", "scaled_dot_product_attention", "Dropout"],
+                   lambda op, path: op == "Gelu" and path.endswith("act")):
+        _assert_same(plain, _gpt_grads({"policy": policy, "check": "values"}))
+
+    class Ops(OpObserver):
+        def __init__(self):
+            self.recomputed, self.recomputing = [], False
+
+        def begin_region(self, name, phase):
+            self.recomputing = phase == "recompute"
+
+        def end_region(self, name, phase):
+            self.recomputing = False
+
+        def after_forward(self, op, node, inputs, outputs, module_path):
+            if self.recomputing and not getattr(type(node), "replays_cached_output", False):
+                self.recomputed.append(op.__name__)
+    x = rg.randn(4, 8, dtype=rg.float64, requires_grad=True)
+    block = nn.Sequential(nn.Linear(8, 8), nn.GELU(), nn.Linear(8, 8)).double()
+    with observe(Ops()) as ops:
+        checkpoint(block, x, policy=["linear"]).sum().backward()
+    assert ops.recomputed == ["Gelu"]
+
+
+def test_policy_errors_name_the_op():
+    x = rg.randn(2, 3, requires_grad=True)
+    with pytest.raises(ValueError, match=r"unknown op 'convolution'.*Linear"):
+        checkpoint(lambda t: t * 2, x, policy=["convolution"])
+    with pytest.raises(ValueError, match=r"Permute, a view"):
+        checkpoint(lambda t: t * 2, x, policy=["permute"])
+    with pytest.raises(TypeError, match="policy must be a list of op names"):
+        checkpoint(lambda t: t * 2, x, policy="linear")
+
+
+# ------------------------------------------------------------------------ memory
+def test_ctx_attribute_arrays_are_dropped_and_recomputed():
+    # layer norm keeps its inverse std, dropout its mask, attention its probabilities as
+    # ctx attributes: checkpointing drops those too
+    layer = nn.TransformerEncoderLayer(16, 2, 32, dropout=0.1, batch_first=True)
+    x = rg.randn(2, 5, 16, requires_grad=True)
+    with MemoryLedger(layer) as ledger:
+        checkpoint(layer, x).sum().backward()
+    report = ledger.report()
+    assert report.saved_bytes == x.detach().numpy().nbytes   # only the input is kept
+    assert {"Dropout", "LayerNorm", "ScaledDotProductAttention"} <= {v.op for v in
+                                                                       report.dropped}
+
+
+def test_recomputed_values_are_freed_without_the_garbage_collector():
+    import gc
+    import weakref
+    layer = nn.Sequential(nn.Linear(8, 8), nn.Tanh())
+    x = rg.randn(4, 8, requires_grad=True)
+    seen = []
+
+    class Outputs(OpObserver):
+        recomputing = False
+
+        def begin_region(self, name, phase):
+            self.recomputing = True
+
+        def after_forward(self, op, node, inputs, outputs, module_path):
+            if self.recomputing:
+                seen.append(weakref.ref(outputs._data))
+    gc.disable()
+    try:
+        with observe(Outputs()):
+            y = checkpoint(layer, x)
+            y.sum().backward()
+        del y
+        assert seen and all(ref() is None for ref in seen)
+    finally:
+        gc.enable()
+
+
+# ------------------------------------------------------------------------ bad input
+def test_bad_input_gets_clear_errors():
+    x = rg.randn(2, 3, requires_grad=True)
+    with pytest.raises(ValueError, match=r"segments must be an int between 1 and the number "
+                                         r"of functions \(2\), got 3"):
+        checkpoint_sequential([nn.Tanh(), nn.ReLU()], 3, x)
+    with pytest.raises(TypeError, match=r"checkpoint: function must be callable.*int"):
+        checkpoint(3, x)
+    with pytest.raises(TypeError, match=r"functions\[1\] is not callable \(got str\)"):
+        checkpoint_sequential([nn.Tanh(), "relu"], 1, x)
+    with pytest.raises(CheckpointError, match=r"returned float, which holds no Tensor"):
+        checkpoint(lambda t: float(t.sum().item()), x)
+    with pytest.raises(CheckpointError, match=r"returned tuple, which holds no Tensor"):
+        checkpoint(lambda t: (1, "a"), x)
+
+
+def test_segments_group_blocks_and_bad_segments_are_refused():
+    encoder = nn.TransformerEncoder(nn.TransformerEncoderLayer(8, 2, 16, dropout=0.0,
+                                                               batch_first=True), 4).double()
+    x = rg.randn(2, 3, 8, dtype=rg.float64, requires_grad=True)
+    encoder(x).sum().backward()
+    plain = _grads(encoder)
+    with MemoryLedger(encoder) as whole:
+        encoder.zero_grad()
+        encoder.gradient_checkpointing_enable(segments=[(0, 2, True), (2, 3, True),
+                                                        (3, 4, False)])
+        encoder(x).sum().backward()
+    _assert_same(plain, _grads(encoder))
+    calls = whole.report().checkpoint_calls
+    assert [c.segment for c in calls] == [0, 1] and all(c.owner is encoder for c in calls)
+    encoder.gradient_checkpointing_enable(segments=[(0, 2, True), (3, 4, True)])
+    with pytest.raises(CheckpointError, match=r"do not cover its 4 blocks in order"):
+        encoder(x)
