@@ -327,6 +327,7 @@ class Function(Node):
         if self._packed_attributes is not None:   # the unpacked arrays go with the values
             for name, _ in self._packed_attributes:
                 self.__dict__.pop(name, None)
+            self._packed_attributes = None
 
     def _unpack_attributes(self):
         """Put the arrays that saved_tensors_hooks packed back as ctx attributes (the engine

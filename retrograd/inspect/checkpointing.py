@@ -31,7 +31,8 @@ is then measured, and the report gives predicted and measured peaks side by side
 The memory model of a plan (bytes the memory ledger counts; peaks as it measures them): with
 D_i the bytes block i saves besides its input I_i, and p_i its parameters' bytes,
 
-    kept      = sum of I_s over checkpointed segments s + sum of D_i + I_i over plain blocks
+    kept      = sum of I_s over checkpointed segments s + sum of D_i (+ I_i if the block's
+                ops save their input) over plain blocks
     peak      = max(plain_rest + kept,
                     recompute_rest + max over checkpointed segments s of
                         (kept by the segments before s) + I_s + sum of D_i in s
@@ -283,6 +284,12 @@ class _Block:
     dropped: int     # D_i: what block i saves besides its input
     kept: int        # I_i: its input, kept when a segment starts at it
     parameters: int  # p_i
+    saves_input: bool  # whether its ops save its input (then it is kept when plain too)
+
+    @property
+    def plain(self):
+        """What the block keeps when it is not checkpointed."""
+        return self.dropped + (self.kept if self.saves_input else 0)
 
 
 def _blocks_of(model, calls):
@@ -293,7 +300,8 @@ def _blocks_of(model, calls):
             f"plan_checkpoints: {type(model).__name__} ran {len(calls)} checkpointed blocks "
             f"in {len(owners)} stacks; the planner plans one stack of blocks (plan an encoder "
             f"and a decoder separately)")
-    return [_Block(c.dropped_bytes, c.kept_bytes, c.parameter_bytes) for c in calls]
+    return [_Block(c.dropped_bytes, c.kept_bytes, c.parameter_bytes, c.saves_input)
+            for c in calls]
 
 
 class _Fit:
@@ -313,7 +321,7 @@ class _Fit:
         start, stop, checkpointed = segment
         if checkpointed:
             return self.blocks[start].kept
-        return sum(b.dropped + b.kept for b in self.blocks[start:stop])
+        return sum(b.plain for b in self.blocks[start:stop])
 
     def _recompute_peak(self, segments):
         peaks, before = [], 0

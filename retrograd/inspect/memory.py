@@ -150,6 +150,7 @@ class MemoryLedger(CallObserver, ObserverBlock):
         self.forward_flops = self.recompute_flops = 0
         self._calls_block = checkpoint_calls()
         self.checkpoint_calls = []
+        self._inputs_held = []                # (CheckpointCall, pool keys of its inputs)
 
     def __enter__(self):
         self._hooks = [module.register_forward_pre_hook(self._block_input(path))
@@ -180,6 +181,8 @@ class MemoryLedger(CallObserver, ObserverBlock):
             super().after_forward(op, node, inputs, outputs, module_path)
 
     def on_call(self, call, node, module_path):
+        if len(self._inputs_held) < len(self.checkpoint_calls):
+            self._hold_checkpoint_inputs()
         cost = declared_cost(call)
         self.forward_flops += cost.flops if cost is not None else 0
         if node is None:
@@ -231,13 +234,32 @@ class MemoryLedger(CallObserver, ObserverBlock):
         if known is not None and known[0]() is not None:
             self._dropped[known[1]] = None
 
+    def _hold_checkpoint_inputs(self):
+        """The inputs of new checkpointed calls: kept (by the checkpoint) until its backward
+        ran, whether an op saved them or not."""
+        for call in self.checkpoint_calls[len(self._inputs_held):]:
+            keys = []
+            for ref, shape, dtype, nbytes in call.inputs.values():
+                array = ref()
+                if array is None or id(array) in (self._parameters or ()):
+                    continue
+                key, new = self._saved_pool.hold(array)
+                keys.append(key)
+                self._keep_dropped(key[0])
+                if new:
+                    self.saved.append(SavedValue(call.module_path, "checkpoint", "input",
+                                                 len(keys) - 1, shape, str(dtype), nbytes))
+            self._inputs_held.append((call, keys))
+
     def _recomputed_call(self, op, node, inputs, outputs, module_path):
         """An op of a checkpoint's recompute: its FLOPs (unless it handed back outputs a
         policy kept) and the arrays it makes, counted while they live."""
-        if not getattr(type(node), "replays_cached_output", False):
-            cost = declared_cost(describe_call(op, inputs, self._attrs or {}, outputs, node))
-            self.recompute_flops += cost.flops if cost is not None else 0
-        self._attrs = None
+        self._attrs, attrs = None, self._attrs
+        if getattr(type(node), "replays_cached_output", False):  # counted as cached bytes
+            self._mark("recompute", op.__name__, module_path, 0)
+            return
+        cost = declared_cost(describe_call(op, inputs, attrs or {}, outputs, node))
+        self.recompute_flops += cost.flops if cost is not None else 0
         for t in outputs if type(outputs) is tuple else (outputs,):
             root = _root(t._data)
             if id(root) not in self._recomputed:
@@ -249,12 +271,17 @@ class MemoryLedger(CallObserver, ObserverBlock):
             self._recomputing += 1
 
     def _live_recomputed(self):
-        """Bytes of the recomputes' arrays still alive (and of outputs policies keep)."""
-        dead = [key for key, (ref, _) in self._recomputed.items() if ref() is None]
-        for key in dead:
-            del self._recomputed[key]
+        """Bytes of the recomputes' arrays still alive (the values they made for backward,
+        ctx arrays included, and the op outputs of the one running), and of the outputs
+        policies keep."""
+        live = {}
+        for table in (self._recomputed, *(c.recomputed for c in self.checkpoint_calls)):
+            dead = [key for key, (ref, _) in table.items() if ref() is None]
+            for key in dead:
+                del table[key]
+            live.update(table)
         cached = sum(c.cached_bytes for c in self.checkpoint_calls if c.alive)
-        return sum(nbytes for _, nbytes in self._recomputed.values()) + cached
+        return sum(nbytes for _, nbytes in live.values()) + cached
 
     # ---- backward
     def before_backward(self, node, grad_outputs):
@@ -274,6 +301,11 @@ class MemoryLedger(CallObserver, ObserverBlock):
     def _release_if_freed(self):
         """Let go of the values of the node whose backward ran last once the engine freed
         them (it frees them after the observers' after_backward; retain_graph keeps them)."""
+        for i, (call, keys) in enumerate(self._inputs_held):
+            if keys and not call.alive:
+                for key in keys:
+                    self._saved_pool.release(key)
+                self._inputs_held[i] = (call, [])
         node, self._last = self._last, None
         if node is None or getattr(node, "_saved", None) is not None:
             return

@@ -342,21 +342,49 @@ def _chain(chunk):
 class CheckpointCall:
     """One checkpointed call, as ``checkpoint_calls()`` records it: ``owner`` and ``segment``
     (the model whose blocks it ran and the segment's number, None for a direct call),
-    ``kept_bytes`` (its inputs, kept), ``dropped`` (the values its ops saved that were
-    dropped, as (shape, dtype, bytes) of the arrays they keep alive, each array once),
-    ``cached_bytes`` (outputs a policy kept), ``parameter_bytes`` (the parameters its ops
-    saved, kept as they are) and ``recomputes`` (how often it ran again)."""
+    ``module_path`` (of the module whose forward called it), ``inputs`` and ``kept_bytes``
+    (the arrays its inputs keep alive until its backward ran), ``dropped`` (the values its
+    ops saved that were dropped, as (shape, dtype, bytes) of the arrays they keep alive, each
+    array once), ``cached_bytes`` (outputs a policy kept), ``parameter_bytes`` (the
+    parameters its ops saved, kept as they are), ``saves_input`` (whether its ops save an
+    input, which unchecked they would keep too) and ``recomputes`` (how often it ran
+    again)."""
 
     def __init__(self, owner, segment, replay):
         self.owner, self.segment = owner, segment
-        self.kept_bytes = self.cached_bytes = self.recomputes = self.parameter_bytes = 0
+        scope = STATE.module_scope
+        self.module_path = scope.path if scope is not None else ""
+        self.cached_bytes = self.recomputes = self.parameter_bytes = 0
+        self.saves_input = False
+        self.recomputed = {}   # id of a recomputed array -> (weak ref to it, bytes)
         self.dropped = []
+        # id of the array an input keeps alive -> (weak ref to it, shape, dtype, bytes)
+        self.inputs = {}
+        for t in replay.inputs:
+            root = _root(t._data)
+            self.inputs.setdefault(id(root), (weakref.ref(root), root.shape, root.dtype,
+                                              root.nbytes))
         self._replay = weakref.ref(replay)
         self._parameters = set()
 
-    def note_parameter(self, tensor):
-        """A parameter (a leaf that requires grad) its ops saved: kept, not recomputed."""
-        if id(tensor) not in self._parameters:
+    @property
+    def kept_bytes(self):
+        """Bytes of the arrays its inputs keep alive (each once)."""
+        return sum(entry[3] for entry in self.inputs.values())
+
+    def note_recomputed(self, saved):
+        """The values a recompute made for backward (weakly: tools count them while they
+        live)."""
+        for t in saved:
+            root = _root(t._data)
+            self.recomputed[id(root)] = (weakref.ref(root), root.nbytes)
+
+    def note_kept(self, tensor, parameter):
+        """Its ops saved a parameter (a leaf that requires grad) or an input (or a view of
+        one): kept, not recomputed."""
+        if not parameter:
+            self.saves_input = True
+        elif id(tensor) not in self._parameters:
             self._parameters.add(id(tensor))
             self.parameter_bytes += tensor._data.nbytes
 
@@ -435,6 +463,7 @@ class _Replay:
                  keep):
         self.function, self.args, self.kwargs = function, args, kwargs
         self.inputs = [a for a in (*args, *kwargs.values()) if isinstance(a, Tensor)]
+        self.input_roots = {id(_root(t._data)) for t in self.inputs}
         self.rng_state = _random.get_rng_state() if preserve_rng_state else None
         self.mode, self.recompute_context = mode, recompute_context
         self.cache = _OutputCache(keep) if keep is not None else None
@@ -445,7 +474,6 @@ class _Replay:
         if _RECORDERS:
             segment = _SEGMENT[0] or (None, None)
             self.record = CheckpointCall(*segment, self)
-            self.record.kept_bytes = sum(t._data.nbytes for t in self.inputs)
             self._dropped_roots = {}
             for calls in _RECORDERS:
                 calls.append(self.record)
@@ -454,11 +482,12 @@ class _Replay:
 
     def pack(self, tensor):
         leaf = tensor.grad_fn is None and tensor._requires_grad
-        if leaf or any(tensor is t for t in self.inputs):
+        if leaf or id(_root(tensor._data)) in self.input_roots:
             self.handles.append(None)
-            if leaf and self.record is not None:
-                self.record.note_parameter(tensor)
-            return tensor          # a parameter, or an input of the checkpoint: kept anyway
+            if self.record is not None:
+                self.record.note_kept(tensor, leaf)
+            return tensor          # a parameter, an input of the checkpoint or a view of one:
+                                   # kept anyway
         array = tensor._data
         handle = CheckpointedValue(len(self.handles), array,
                          _fingerprint(array) if self.mode == "values" else None)
@@ -497,6 +526,8 @@ class _Replay:
         saved = self._replay()
         if self.record is not None:
             self.record.recomputes += 1
+            self.record.note_recomputed(t for h, t in zip(self.handles, saved)
+                                        if h is not None)
         if self.mode is not None:
             self._compare(saved)
         # detached: the replay's own graph (whose nodes hold these values) is let go now
