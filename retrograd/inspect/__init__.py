@@ -1,4 +1,5 @@
-"""Observing training: the profiler, the FLOP counter, the memory ledger, gradient flow,
+"""Observing training: the profiler, the FLOP counter, the memory ledger, the checkpointing
+receipt, policy dry run and planner, gradient flow,
 graph drawings, the NaN/Inf guard (autograd's, re-exported), attribution maps, attention
 capture, diagnostics, mask audit, rollout and head views, and the run report."""
 
@@ -13,6 +14,9 @@ from retrograd.inspect.attention_views import (RolloutDisagreement, attention_ro
 from retrograd.inspect.attribution import (GradCAM, IntegratedGradients, attribution_section,
                                            grad_cam, integrated_gradients, saliency,
                                            smooth_grad)
+from retrograd.inspect.checkpointing import (CheckpointPlan, CheckpointReceipt, PolicyDryRun,
+                                             checkpoint_dry_run, checkpoint_receipt,
+                                             plan_checkpoints)
 from retrograd.inspect.flops import FlopCounter
 from retrograd.inspect.gradient_flow import GradientFlow, GradientMonitor
 from retrograd.inspect.graph import GraphDrawing, draw_graph, record_graph
@@ -24,6 +28,9 @@ from retrograd.inspect.report import (Report, Section, plot_curves, plot_step_cu
 __all__ = [
     # time, FLOPs and memory
     "profile", "record_function", "FlopCounter", "MemoryLedger", "MemoryReport", "memory_report",
+    # activation checkpointing
+    "checkpoint_receipt", "CheckpointReceipt", "checkpoint_dry_run", "PolicyDryRun",
+    "plan_checkpoints", "CheckpointPlan",
     # gradients
     "GradientMonitor", "GradientFlow", "draw_graph", "record_graph", "GraphDrawing", "nan_guard",
     "saliency", "smooth_grad", "integrated_gradients", "IntegratedGradients", "grad_cam",
