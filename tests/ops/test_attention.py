@@ -422,8 +422,10 @@ def test_memory_efficient_saves_no_score_sized_array():
         saved[fn.__name__] = sizes
     qkv_out = 4 * q.nbytes
     weights = 2 * 64 * 64 * 8  # B x H x L x S float64
-    assert sorted(saved["scaled_dot_product_attention"]) == sorted([q.nbytes] * 4 + [weights])
-    assert sum(saved["memory_efficient_attention"]) == qkv_out + 2 * 64 * 8
+    saturated = 2 * 64         # B x H x L bool: the causal first row's weight is exactly 1
+    assert sorted(saved["scaled_dot_product_attention"]) == sorted([q.nbytes] * 4 +
+                                                                   [weights, saturated])
+    assert sum(saved["memory_efficient_attention"]) == qkv_out + 2 * 64 * 8 + saturated
     assert max(saved["memory_efficient_attention"]) == q.nbytes
 
 

@@ -490,3 +490,40 @@ def test_segments_group_blocks_and_bad_segments_are_refused():
     encoder.gradient_checkpointing_enable(segments=[(0, 2, True), (3, 4, True)])
     with pytest.raises(CheckpointError, match=r"do not cover its 4 blocks in order"):
         encoder(x)
+
+
+def test_create_graph_through_a_checkpoint_gives_the_plain_second_derivatives():
+    w = rg.randn(3, 3, dtype=rg.float64, requires_grad=True)
+
+    def f(t):
+        return ((t @ w).tanh() * t).exp()
+
+    def second(checkpointed):
+        x = rg.tensor(np.linspace(-1.0, 1.0, 6).reshape(2, 3), requires_grad=True)
+        y = checkpoint(f, x) if checkpointed else f(x)
+        (gx,) = rg.autograd.grad(y.sum(), (x,), create_graph=True)
+        w.grad = None
+        gx.square().sum().backward()
+        return gx.detach().numpy().copy(), x.grad.numpy().copy(), w.grad.numpy().copy()
+    for plain, checkpointed in zip(second(False), second(True)):
+        assert np.array_equal(plain, checkpointed)
+
+
+def test_nested_checkpoints_recompute_inside_the_recompute():
+    inner = nn.Sequential(nn.Linear(8, 8), nn.Tanh(), nn.Dropout(0.3)).double()
+    outer = nn.Linear(8, 8).double()
+
+    def f(t):
+        return outer(checkpoint(inner, t.exp())).sin()
+    x = rg.randn(4, 8, dtype=rg.float64, requires_grad=True)
+    rg.manual_seed(3)
+    f(x).sum().backward()
+    plain = (x.grad.numpy().copy(), _grads(inner), _grads(outer))
+    for module in (inner, outer):
+        module.zero_grad()
+    x.grad = None
+    rg.manual_seed(3)
+    checkpoint(f, x, check="values").sum().backward()
+    assert np.array_equal(plain[0], x.grad.numpy())
+    _assert_same(plain[1], _grads(inner))
+    _assert_same(plain[2], _grads(outer))
