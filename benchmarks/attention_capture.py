@@ -12,7 +12,6 @@ import argparse
 import os
 import statistics
 import sys
-import time
 
 for _threads in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(_threads, "2")
@@ -27,6 +26,8 @@ from retrograd.nn import functional as F  # noqa: E402
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 from tests.torch_gpt import TorchGPT  # noqa: E402
+
+from _timing import median_step_seconds  # noqa: E402
 
 CONFIG = dict(vocab_size=65, context=128, n_layer=4, n_head=4, d_model=128, dropout=0.0)
 BATCH = 16
@@ -61,15 +62,6 @@ def _torch_step():
     return step
 
 
-def _timed(step, steps):
-    times = []
-    for _ in range(steps):
-        start = time.perf_counter()
-        step()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
-
-
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=5)
@@ -95,7 +87,7 @@ def main():
     times = {name: [] for name in variants}
     for _ in range(args.rounds):
         for name, run in variants.items():
-            times[name].append(_timed(run, args.steps))
+            times[name].append(median_step_seconds(run, args.steps))
     base = statistics.median(times["no capture"])
     print(f"GPT {CONFIG['n_layer']} layers x {CONFIG['n_head']} heads, d_model "
           f"{CONFIG['d_model']}, batch {BATCH} x {CONFIG['context']}, AdamW step, 2 threads; "

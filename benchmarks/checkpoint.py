@@ -24,7 +24,6 @@ import platform
 import statistics
 import subprocess
 import sys
-import time
 import tracemalloc
 
 for _threads in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
@@ -44,6 +43,8 @@ from retrograd.nn import functional as F  # noqa: E402
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 from tests.torch_gpt import TorchGPT  # noqa: E402
+
+from _timing import median_step_seconds  # noqa: E402
 
 CONTEXT, BATCH, THREADS = 256, 8, 2
 SHAPE = dict(context=CONTEXT, n_layer=8, n_head=4, d_model=256, dropout=0.1)
@@ -132,22 +133,13 @@ def traced_peak(step):
     return peak - start
 
 
-def timed(step, steps):
-    times = []
-    for _ in range(steps):
-        start = time.perf_counter()
-        step()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
-
-
 def median_times(steps_by_name, rounds, steps):
     for step in steps_by_name.values():
         step()                                       # warm-up
     times = {name: [] for name in steps_by_name}
     for _ in range(rounds):
         for name, step in steps_by_name.items():
-            times[name].append(timed(step, steps))
+            times[name].append(median_step_seconds(step, steps))
     return {name: statistics.median(values) for name, values in times.items()}
 
 

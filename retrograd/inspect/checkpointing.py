@@ -55,7 +55,7 @@ from retrograd.autograd.cost import declared_cost
 from retrograd.autograd.grad_mode import enable_grad
 from retrograd.autograd.observer import OpObserver, observe
 from retrograd.inspect._calls import describe_call
-from retrograd.inspect.memory import memory_report
+from retrograd.inspect.memory import MemoryReport, memory_report
 from retrograd.inspect.render import format_bytes, format_count, text_table
 from retrograd.nn.module import Module
 from retrograd.utils.checkpoint import GradientCheckpointing, as_policy, kept_by_policy
@@ -68,56 +68,32 @@ __all__ = ["checkpoint_receipt", "CheckpointReceipt", "checkpoint_dry_run", "Pol
 def checkpoint_receipt(fn_or_model, *inputs, target=None, loss_fn=None, optimizer=None,
                        model=None):
     """Run one step (as ``memory_report`` does) and return its CheckpointReceipt."""
-    return CheckpointReceipt(memory_report(fn_or_model, *inputs, target=target,
-                                           loss_fn=loss_fn, optimizer=optimizer, model=model))
+    report = memory_report(fn_or_model, *inputs, target=target, loss_fn=loss_fn,
+                           optimizer=optimizer, model=model)
+    return CheckpointReceipt(*[getattr(report, f.name) for f in dataclasses.fields(report)])
 
 
 @dataclasses.dataclass
-class CheckpointReceipt:
-    """What a checkpointed step kept and paid, from its MemoryReport ``report``."""
-
-    report: object
-
-    @property
-    def saved_bytes(self):
-        """Bytes still saved for backward (checkpoint inputs, unchecked ops' values)."""
-        return self.report.saved_bytes
-
-    @property
-    def dropped_bytes(self):
-        return self.report.dropped_bytes
-
-    @property
-    def cached_bytes(self):
-        """Bytes of op outputs that checkpoint policies kept."""
-        return self.report.cached_bytes
+class CheckpointReceipt(MemoryReport):
+    """The MemoryReport of a checkpointed step, printed as what it kept and paid:
+    ``saved_bytes`` (still saved: checkpoint inputs, the values of unchecked ops),
+    ``dropped_bytes`` (recomputed instead), ``cached_bytes`` (op outputs policies kept),
+    ``without_checkpointing_bytes``, ``forward_flops`` and ``recompute_flops``."""
 
     @property
     def without_checkpointing_bytes(self):
         """What the same step would have saved without checkpointing."""
         return self.saved_bytes + self.dropped_bytes
 
-    @property
-    def forward_flops(self):
-        return self.report.forward_flops
-
-    @property
-    def recompute_flops(self):
-        return self.report.recompute_flops
-
-    @property
-    def peak_bytes(self):
-        return self.report.peak_bytes
-
     def table(self, row_limit=20):
-        saved = sorted(self.report.saved, key=lambda v: -v.nbytes)
+        saved = sorted(self.saved, key=lambda v: -v.nbytes)
         rows = [[v.op, v.module or "-", "x".join(map(str, v.shape)) or "scalar", v.dtype,
                  format_bytes(v.nbytes)] for v in saved]
         shown = rows if row_limit is None else rows[:row_limit]
         kept = self.saved_bytes + self.cached_bytes
         factor = self.without_checkpointing_bytes / kept if kept else math.inf
         extra = (100 * self.recompute_flops / self.forward_flops if self.forward_flops else 0.0)
-        calls = len(self.report.checkpoint_calls)
+        calls = len(self.checkpoint_calls)
         lines = ["Saved for backward in the checkpointed step (each array once)",
                  text_table(shown, ["Op", "Module", "Shape", "Dtype", "Bytes"], left=2)]
         if len(rows) > len(shown):
@@ -135,9 +111,6 @@ class CheckpointReceipt:
             f"{calls} checkpointed call{'s' if calls != 1 else ''}",
             f"Peak (memory ledger): {format_bytes(self.peak_bytes)}"]
         return "\n".join(lines)
-
-    def __str__(self):
-        return self.table()
 
 
 # ------------------------------------------------------------------------------ dry run
