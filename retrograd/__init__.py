@@ -46,16 +46,18 @@ __all__ = [
     "var", "std", "norm", "max", "min", "amax", "amin", "argmax", "argmin", "logsumexp", "softmax",
     "log_softmax", "reshape", "flatten", "squeeze", "unsqueeze", "transpose", "permute",
     "masked_fill", "is_tensor", "numel", "allclose", "gather", "split", "chunk", "save", "load",
-    "profiler",
+    "profiler", "amp", "autocast",
 ]
 
 
 def __getattr__(name):
-    """``retrograd.profiler`` (torch.profiler's name for inspect/'s profiler) and
-    ``retrograd.inspect`` load on first use: the tools are not start-up work for every
-    program that imports retrograd."""
-    if name in ("profiler", "inspect"):
-        import importlib
+    """``retrograd.profiler`` (torch.profiler's name for inspect/'s profiler),
+    ``retrograd.inspect``, ``retrograd.amp`` and ``retrograd.autocast`` load on first use: the
+    tools are not start-up work for every program that imports retrograd."""
+    import importlib
 
+    if name in ("profiler", "inspect", "amp"):
         return importlib.import_module(f"retrograd.{name}")
+    if name == "autocast":
+        return importlib.import_module("retrograd.amp").autocast
     raise AttributeError(f"module 'retrograd' has no attribute {name!r}")

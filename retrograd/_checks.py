@@ -19,7 +19,7 @@ __all__ = ["name_of", "is_int", "integer", "int_at_least", "positive_int", "non_
            "index", "int_tuple", "positive_int_tuple", "probability", "number", "boolean",
            "one_of", "cpu_device", "dim", "dims", "sizes", "reshape_target", "broadcastable",
            "nonempty", "floating", "one_element", "norm_order", "number_at_least", "is_module",
-           "describe", "parameter_iterable", "tensors", "instance_of"]
+           "describe", "parameter_iterable", "tensors", "instance_of", "mixed_dtypes"]
 
 
 def name_of(owner, default=None):
@@ -473,3 +473,16 @@ def instance_of(owner, name, value, cls, hint=""):
 
 def _article(word):
     return "an" if word[:1].lower() in "aeiou" else "a"
+
+
+def mixed_dtypes(*tensors):
+    """True when the tensors (None ones skipped) have dtypes an op cannot take together:
+    different dtypes, except floating ones while an observer casts inputs at the op's
+    boundary (``casts_inputs``: autocast, retrograd.amp)."""
+    dtypes = {t._data.dtype for t in tensors if t is not None}
+    if len(dtypes) < 2:
+        return False
+    from retrograd.autograd.grad_mode import STATE
+
+    casting = any(getattr(o, "casts_inputs", False) for o in STATE.observers)
+    return not (casting and all(d.kind == "f" or d.name == "bfloat16" for d in dtypes))

@@ -62,6 +62,7 @@ class OpObserver:
     """
 
     watches_backward = True    # False: before_backward/after_backward are never called
+    replayed_by_checkpoint = False  # True: a checkpoint's recompute runs replay_observer()
 
     def before_forward(self, op, inputs, attrs):
         """Called before ``op`` runs on ``inputs`` (a tuple: Tensors and constants). May return
@@ -71,6 +72,12 @@ class OpObserver:
     def after_forward(self, op, node, inputs, outputs, module_path):
         """Called after ``op`` ran: its (possibly replaced) inputs, its output Tensor or tuple
         of Tensors, and the graph node it recorded (None if none)."""
+
+    def replay_observer(self):
+        """For an observer that shapes the forward (``replayed_by_checkpoint``: autocast):
+        an observer that applies the state this one applies now. A checkpoint takes it when
+        its forward runs and puts it on for the recompute, in place of the ones on then."""
+        return self
 
     def kernel_class(self, op):
         """The class to run in place of ``op`` (a subclass with the same name and rules: the

@@ -1,5 +1,5 @@
 """Observing training: the profiler, the FLOP counter, the memory ledger, the checkpointing
-receipt, policy dry run and planner, gradient flow,
+receipt, policy dry run and planner, precision losses and the stability lint, gradient flow,
 graph drawings, the NaN/Inf guard (autograd's, re-exported), attribution maps, attention
 capture, diagnostics, mask audit, rollout and head views, and the run report."""
 
@@ -20,7 +20,11 @@ from retrograd.inspect.checkpointing import (CheckpointPlan, CheckpointReceipt, 
 from retrograd.inspect.flops import FlopCounter
 from retrograd.inspect.gradient_flow import GradientFlow, GradientMonitor
 from retrograd.inspect.graph import GraphDrawing, draw_graph, record_graph
+from retrograd.inspect.lint import LintFinding, LintReport, lint
 from retrograd.inspect.memory import MemoryLedger, MemoryReport, memory_report
+from retrograd.inspect.precision import (PrecisionAB, StagnationReport, UnderflowReport,
+                                         gradient_underflow, precision_ab, ulp,
+                                         update_stagnation)
 from retrograd.inspect.profiler import profile, record_function
 from retrograd.inspect.report import (Report, Section, plot_curves, plot_step_curves,
                                       write_run_report, write_step_report)
@@ -31,6 +35,9 @@ __all__ = [
     # activation checkpointing
     "checkpoint_receipt", "CheckpointReceipt", "checkpoint_dry_run", "PolicyDryRun",
     "plan_checkpoints", "CheckpointPlan",
+    # precision and stability
+    "gradient_underflow", "UnderflowReport", "update_stagnation", "StagnationReport", "ulp",
+    "precision_ab", "PrecisionAB", "lint", "LintReport", "LintFinding",
     # gradients
     "GradientMonitor", "GradientFlow", "draw_graph", "record_graph", "GraphDrawing", "nan_guard",
     "saliency", "smooth_grad", "integrated_gradients", "IntegratedGradients", "grad_cam",

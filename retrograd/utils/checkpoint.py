@@ -15,6 +15,8 @@ function on detached copies of the inputs with:
   under the phase "recompute");
 - the global RNG state as it was before the first forward (``preserve_rng_state``), so
   dropout draws the same masks; the state of the stream is restored afterwards;
+- the observers that shape a forward (``replayed_by_checkpoint``: autocast) in the state they
+  had in the first forward, whether or not they are on during backward;
 - ``STATE.recomputing`` set, so batch norm does not update its running statistics (nor
   ``num_batches_tracked``) a second time. Its output is unchanged: in training mode it
   normalizes with the statistics of the batch, which is the same batch.
@@ -44,7 +46,7 @@ import numpy as np
 from retrograd import random as _random
 from retrograd.autograd.function import INPUT, OUTPUT, saved_tensors_hooks
 from retrograd.autograd.grad_mode import STATE, enable_grad
-from retrograd.autograd.observer import OpObserver, observe, region
+from retrograd.autograd.observer import OpObserver, observe, region, set_observers
 from retrograd.tensor import Tensor
 
 __all__ = ["checkpoint", "checkpoint_sequential", "CheckpointError", "GradientCheckpointing",
@@ -465,6 +467,9 @@ class _Replay:
         self.inputs = [a for a in (*args, *kwargs.values()) if isinstance(a, Tensor)]
         self.input_roots = {id(_root(t._data)) for t in self.inputs}
         self.rng_state = _random.get_rng_state() if preserve_rng_state else None
+        # observers that shape the forward (autocast) are replayed in the state they had
+        self.replayed = tuple(o.replay_observer() for o in STATE.observers
+                              if getattr(o, "replayed_by_checkpoint", False))
         self.mode, self.recompute_context = mode, recompute_context
         self.cache = _OutputCache(keep) if keep is not None else None
         self.handles = []          # the CheckpointedValue of every saved value, in order of saving
@@ -556,6 +561,7 @@ class _Replay:
             STATE.recomputing = True
             with contextlib.ExitStack() as stack:
                 stack.enter_context(region("checkpoint", "recompute"))
+                stack.enter_context(_replaying(self.replayed))
                 stack.enter_context(enable_grad())
                 stack.enter_context(self.recompute_context)
                 for observer in (names, self.cache and self.cache.replayer()):
@@ -611,6 +617,19 @@ class _Replay:
         except Exception:  # noqa: BLE001  (the error being worded is the one to raise)
             return "an op"
         return names.saved[index] if index < len(names.saved) else "an op"
+
+
+@contextlib.contextmanager
+def _replaying(observers):
+    """The observers that shape a forward (``replayed_by_checkpoint``: autocast) as they were
+    in the first forward, in place of the ones on now."""
+    current = STATE.observers
+    set_observers(tuple(o for o in current if not getattr(o, "replayed_by_checkpoint", False))
+                  + observers)
+    try:
+        yield
+    finally:
+        set_observers(current)
 
 
 def _detached(value):

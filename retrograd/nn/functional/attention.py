@@ -146,7 +146,7 @@ def _check_tensors(name, query, key, value, attn_mask):
     if min(query.ndim, key.ndim, value.ndim) < 2:
         raise ValueError(f"{name}: query, key and value must be at least 2-D ((..., L, E), "
                          f"(..., S, E), (..., S, Ev)), got {shapes}")
-    if not query.dtype == key.dtype == value.dtype:
+    if _checks.mixed_dtypes(query, key, value):
         raise TypeError(f"{name}: query, key and value must have one dtype, got {query.dtype}, "
                         f"{key.dtype}, {value.dtype} ({shapes})")
     if not _dt.is_floating(query._data.dtype):

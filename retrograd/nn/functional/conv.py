@@ -132,8 +132,7 @@ def _check_tensors(owner, dims, input, weight, bias):  # noqa: A002
     if bias is not None and bias.shape != (weight.shape[0],):
         raise ValueError(f"{name_of(owner)}: bias of shape {bias.shape} does not match weight "
                          f"of shape {weight.shape}: expected ({weight.shape[0]},)")
-    if not input.dtype.is_floating_point or input.dtype != weight.dtype \
-            or (bias is not None and bias.dtype != weight.dtype):
+    if not input.dtype.is_floating_point or _checks.mixed_dtypes(input, weight, bias):
         bias_dtype = f", bias dtype {bias.dtype}" if bias is not None else ""
         raise TypeError(f"{name_of(owner)}: expected floating input, weight (and bias) of one "
                         f"dtype, got input dtype {input.dtype}, weight dtype "

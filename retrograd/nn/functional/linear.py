@@ -1,5 +1,6 @@
 """linear: the affine map of fully connected layers."""
 
+from retrograd import _checks
 from retrograd._checks import name_of
 from retrograd.ops.linalg import Linear
 from retrograd.tensor import Tensor
@@ -22,7 +23,7 @@ def linear(input, weight, bias=None, *, owner=None):  # noqa: A002 - PyTorch's a
     """
     owner = "linear" if owner is None else owner
     _check(input, weight, bias, owner)
-    if input.dtype != weight.dtype or (bias is not None and bias.dtype != weight.dtype):
+    if _checks.mixed_dtypes(input, weight, bias):
         bias_dtype = f", bias dtype {bias.dtype}" if bias is not None else ""
         raise TypeError(f"{name_of(owner)}: expected input and weight (and bias) of one dtype, "
                         f"got input dtype {input.dtype}, weight dtype {weight.dtype}{bias_dtype}")

@@ -173,7 +173,7 @@ def _check_inputs(owner, query, key, value, embed_dim, weight, batch_first):
     if key.shape[seq_axis] != value.shape[seq_axis]:
         raise ValueError(f"{name_of(owner)}: key and value must have the same sequence length S, "
                          f"got {shapes}")
-    if not query.dtype == key.dtype == value.dtype == weight.dtype:
+    if _checks.mixed_dtypes(query, key, value, weight):
         raise TypeError(f"{name_of(owner)}: expected query, key and value of the parameters' dtype "
                         f"{weight.dtype}, got {query.dtype}, {key.dtype}, {value.dtype} "
                         f"({shapes})")

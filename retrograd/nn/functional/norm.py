@@ -150,7 +150,7 @@ def _param_shape(param, name, owner, input):  # noqa: A002
     if not isinstance(param, Tensor):
         raise TypeError(f"{name_of(owner)}: {name} must be a Tensor or None, got "
                         f"{type(param).__name__}")
-    if param._data.dtype != input._data.dtype:
+    if _checks.mixed_dtypes(param, input):
         raise TypeError(f"{name_of(owner)}: {name} has dtype {param.dtype} but the input has "
                         f"dtype {input.dtype}; convert one of them")
     return tuple(param.shape)

@@ -275,7 +275,7 @@ def _check_input_dtype(owner, input, w_ih):  # noqa: A002
     if not isinstance(input, Tensor):
         raise TypeError(f"{name_of(owner)}: input must be a Tensor, got "
                         f"{type(input).__name__}")
-    if input.dtype != w_ih.dtype:
+    if _checks.mixed_dtypes(input, w_ih):
         raise TypeError(f"{name_of(owner)}: input dtype {input.dtype} does not match the "
                         f"weights' dtype {w_ih.dtype} (input of shape {input.shape}); convert "
                         f"one of them")
@@ -310,7 +310,7 @@ def _check_state(owner, label, state, expected, input):  # noqa: A002
         shape = state.shape if isinstance(state, Tensor) else type(state).__name__
         raise ValueError(f"{name_of(owner)}: expected {label}_0 of shape {tuple(expected)} for "
                          f"input of shape {input.shape}, got {shape}")
-    if state.dtype != input.dtype:
+    if _checks.mixed_dtypes(state, input):
         raise TypeError(f"{name_of(owner)}: {label}_0 dtype {state.dtype} does not match the "
                         f"input's dtype {input.dtype}")
 
