@@ -482,7 +482,6 @@ def mixed_dtypes(*tensors):
     dtypes = {t._data.dtype for t in tensors if t is not None}
     if len(dtypes) < 2:
         return False
-    from retrograd.autograd.grad_mode import STATE
+    from retrograd.autograd.observer import casting_inputs
 
-    casting = any(getattr(o, "casts_inputs", False) for o in STATE.observers)
-    return not (casting and all(d.kind == "f" or d.name == "bfloat16" for d in dtypes))
+    return not (casting_inputs() and all(d.kind == "f" or d.name == "bfloat16" for d in dtypes))

@@ -10,13 +10,14 @@ kernels for them, and summing in a 8- or 11-bit significand loses what a GPU's t
 keep. So an op that runs in a low dtype does what tensor cores do: its inputs are rounded to
 the low dtype (the cast), the op computes in float32 on those rounded values (BLAS, float32
 accumulation), and its outputs are rounded to the low dtype. What the op saves for backward
-is stored in the low dtype (the inputs it got and the outputs it returned), so memory really
-shrinks; arrays an op keeps as ctx attributes (a norm's statistics, masks) stay as it made
-them. Backward does the same: gradients and saved values are widened to float32, the op's
-backward runs, and the engine rounds each gradient to its input's dtype. Gradients therefore
-flow back in the dtypes the forward used, and the parameters, float32 leaves, receive float32
-gradients through the casts (master weights). The cast of a parameter is made once per
-autocast block and reused (PyTorch's weight cache), unless the parameter changed.
+is stored in the low dtype (the inputs it got, the outputs it returned and the float arrays
+it keeps as ctx attributes), so memory really shrinks; ops on the float32 list (the norms,
+softmax, the losses) keep theirs in float32. Backward does the reverse: gradients, saved
+values and those attributes are widened to float32, the op's backward runs, and the engine
+rounds each gradient to its input's dtype. Gradients therefore flow back in the dtypes the
+forward used, and the parameters, float32 leaves, receive float32 gradients through the casts
+(master weights). The cast of a parameter is made once per autocast block and reused
+(PyTorch's weight cache), unless the parameter changed.
 
 Which dtype: an explicit ``dtype=`` argument of an op opts it out; float64 tensors are never
 cast; otherwise the op's rule: "low" casts its float inputs to the autocast dtype, "float32"
@@ -269,9 +270,11 @@ def _wide_kernel(op, store):
                   else _narrow(out, store))
         if ctx._to_save is not None:
             ctx._to_save = _saved_as_stored(ctx._to_save, arrays, wide, out, narrow)
+        _narrow_attributes(ctx, store)
         return narrow
 
     def backward(ctx, *grads):
+        _widen_attributes(ctx)
         return op.backward(ctx, *[_widen(g) for g in grads])
 
     def saved_tensors(ctx):
@@ -296,6 +299,21 @@ def _narrow(value, store):
     if type(value) is np.ndarray and value.dtype == _FLOAT32:
         return value.astype(store)
     return value
+
+
+def _narrow_attributes(ctx, store):
+    """The float32 arrays forward kept as ctx attributes (a GELU's tanh, a dropout mask),
+    stored in the low dtype too; their names are remembered for backward."""
+    names = [name for name, value in vars(ctx).items()
+             if type(value) is np.ndarray and value.dtype == _FLOAT32]
+    for name in names:
+        setattr(ctx, name, getattr(ctx, name).astype(store))
+    ctx._narrowed = names
+
+
+def _widen_attributes(ctx):
+    for name in ctx._narrowed:
+        setattr(ctx, name, _widen(getattr(ctx, name)))
 
 
 def _saved_as_stored(to_save, arrays, wide, out, narrow):

@@ -35,7 +35,7 @@ Gradients are arrays in a plain backward and Tensors under ``create_graph=True``
 from retrograd.autograd.grad_mode import STATE
 
 __all__ = ["OpObserver", "ObserverBlock", "observe", "current_module_path", "region",
-           "set_observers"]
+           "set_observers", "casting_inputs"]
 
 
 class OpObserver:
@@ -151,6 +151,12 @@ def set_observers(observers):
     is true also watch backward nodes (the engine tests that tuple alone)."""
     STATE.observers = observers
     STATE.backward_observers = tuple(o for o in observers if o.watches_backward)
+
+
+def casting_inputs():
+    """True while an observer casts ops' inputs at their boundary (``casts_inputs``: an
+    enabled autocast): code above the ops then leaves dtypes to it."""
+    return any(getattr(o, "casts_inputs", False) for o in STATE.observers)
 
 
 def current_module_path():

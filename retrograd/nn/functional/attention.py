@@ -13,6 +13,7 @@ import numpy as np
 
 from retrograd import _checks
 from retrograd import dtypes as _dt
+from retrograd.autograd.observer import casting_inputs
 from retrograd.ops.attention import MemoryEfficientAttention, ScaledDotProductAttention
 from retrograd.tensor import Tensor
 
@@ -113,8 +114,9 @@ def _prepare(name, query, key, value, attn_mask, is_causal, scale, enable_gqa):
     if attn_mask is not None:
         _check_mask(name, attn_mask, query, key, batch)
     q, k, v, mask = query, key, value, attn_mask
-    compute = q.dtype if q._data.dtype in _NATIVE else _dt.float32
+    compute = q.dtype if q._data.dtype in _NATIVE or casting_inputs() else _dt.float32
     if compute != q.dtype:  # NOTE: like PyTorch on CPU, half precisions compute in float32
+        # (under autocast the op's boundary does it, and keeps the low dtype it stores)
         q, k, v = q.to(compute), k.to(compute), v.to(compute)
     if mask is not None:
         if mask.dtype != _dt.bool and mask.dtype != compute:
@@ -132,7 +134,7 @@ def _finish(out, query, grouped):
     if grouped:
         out = out.reshape(tuple(out.shape[:-4]) + (out.shape[-4] * out.shape[-3],)
                           + tuple(out.shape[-2:]))
-    return out if out.dtype == query.dtype else out.to(query.dtype)
+    return out if out.dtype == query.dtype or casting_inputs() else out.to(query.dtype)
 
 
 def _check_tensors(name, query, key, value, attn_mask):
