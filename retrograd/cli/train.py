@@ -58,6 +58,9 @@ def add_parser(subparsers):
                    help="image models and gpt: checkpoint only as many blocks as it takes to "
                         "keep the peak memory of a step's forward and backward under BYTES "
                         "(planned and measured on the first batch)")
+    p.add_argument("--amp", choices=("bf16", "fp16"),
+                   help="mixed precision: autocast to bfloat16 or float16 (with loss scaling); "
+                        "float32 master weights; amp.json and a report section")
     p.add_argument("--profile", type=int, metavar="N",
                    help="profile N training steps after a warm-up: profile.txt, trace.json "
                         "and a report section in the run folder")
@@ -66,12 +69,12 @@ def add_parser(subparsers):
 # Options each training job understands (besides seed, out, resume and quiet).
 _JOB_OPTIONS = {
     "image": {"model", "data", "epochs", "batch_size", "lr", "optimizer", "weight_decay",
-              "augment", "profile", "inspect", "checkpoint", "checkpoint_budget"},
+              "augment", "profile", "inspect", "checkpoint", "checkpoint_budget", "amp"},
     "language_model": {"model", "data", "steps", "batch_size", "lr", "weight_decay", "context",
                        "eval_interval", "profile", "inspect", "inspect_attention", "checkpoint",
-                       "checkpoint_budget"},
+                       "checkpoint_budget", "amp"},
     "sequence": {"model", "data", "steps", "batch_size", "lr", "weight_decay", "eval_interval",
-                 "profile", "inspect"},
+                 "profile", "inspect", "amp"},
 }
 
 

@@ -241,6 +241,27 @@ def plot_step_ratios(steps, curves, path, guide=1e-3, title="Update:data ratio",
     return True
 
 
+def plot_scale_history(steps, scales, skipped_steps, path, title="Loss scale by step"):
+    """The GradScaler's scale at each step (log scale), the skipped steps marked with red
+    crosses at the scale they carried. Returns False without matplotlib."""
+    plt = _flow_pyplot()
+    if plt is None:
+        return False
+    fig, ax = plt.subplots(figsize=(8.5, 4.0), layout="constrained")
+    ax.step(steps, scales, where="post", color="tab:blue", label="scale")
+    skipped = set(skipped_steps)
+    marks = [(s, v) for s, v in zip(steps, scales) if s in skipped]
+    if marks:
+        ax.plot(*zip(*marks), "x", color="tab:red", markersize=8,
+                label=f"skipped steps ({len(marks)})")
+    ax.set_yscale("log", base=2)
+    ax.set(xlabel="step", ylabel="loss scale", title=title)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    _write_flow_figure(plt, fig, path)
+    return True
+
+
 def plot_histograms(edges, histograms, path, zero_shares=None, title="Activations",
                     xlabel="value (symmetric log scale)"):
     """Histograms over the same increasing ``edges`` (symmetric log-spaced, like

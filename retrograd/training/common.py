@@ -301,10 +301,11 @@ def profiling(run, out):
                 say(run.config, note)
 
 
-def report_sections(run, final):
+def report_sections(run, final, out):
     """The sections tools add to the run's report: the gradient sections (drawn for the
-    ``final`` report, training/inspection.py), the attention ones (--inspect-attention) and
-    the profile, once taken."""
+    ``final`` report, training/inspection.py), the attention ones (--inspect-attention), the
+    mixed-precision one (--amp; it also writes amp.json into ``out``) and the profile, once
+    taken."""
     sections = []
     inspection = getattr(run, "inspection", None)
     if inspection is not None:
@@ -312,6 +313,10 @@ def report_sections(run, final):
     attention = getattr(run, "attention_inspection", None)
     if attention is not None:
         sections += attention.sections(final)
+    amp = getattr(run, "amp", None)
+    if amp is not None:
+        amp.write(out)
+        sections += amp.sections(out)
     profiler = getattr(run, "profiler", None)
     return sections + (profiler.sections if profiler is not None else [])
 
@@ -320,16 +325,26 @@ def optimizer_step(run, loss):
     """One update from ``loss``: zero the gradients, backpropagate, clip the gradient norm to
     run.config.grad_clip (when the job has that option and it is set), let the run's
     inspection read the gradients, step the optimizer and the scheduler, count the step.
+    Under --amp (``run.amp``, training/mixed_precision.py) the loss is scaled, the gradients
+    unscaled before clipping, and a skipped optimizer step skips the scheduler's too.
     Returns the loss as a float."""
+    amp = getattr(run, "amp", None)
     run.optimizer.zero_grad()
-    loss.backward()
+    if amp is None:
+        loss.backward()
+    else:
+        amp.backward(loss)
+        amp.unscale(run.optimizer)
     clip = getattr(run.config, "grad_clip", None)
     if clip:
         clip_grad_norm_(run.model.parameters(), clip)
     if getattr(run, "inspection", None) is not None:
         run.inspection.after_backward(loss)
-    run.optimizer.step()
-    run.scheduler.step()
+    if amp is None:
+        run.optimizer.step()
+        run.scheduler.step()
+    elif amp.step(run.optimizer, run.step):
+        run.scheduler.step()
     run.step += 1
     if getattr(run, "profiler", None) is not None:
         run.profiler.step()
@@ -339,10 +354,13 @@ def optimizer_step(run, loss):
 def training_state(run):
     """What every job's checkpoint holds: model, optimizer, scheduler, data loader and RNG
     states, step, history and config (a job adds its own entries)."""
-    return {"model": run.model.state_dict(), "optimizer": run.optimizer.state_dict(),
-            "scheduler": run.scheduler.state_dict(), "loader": run.loader.state_dict(),
-            "rng": rg.get_rng_state(), "step": run.step, "history": run.history,
-            "config": dataclasses.asdict(run.config)}
+    state = {"model": run.model.state_dict(), "optimizer": run.optimizer.state_dict(),
+             "scheduler": run.scheduler.state_dict(), "loader": run.loader.state_dict(),
+             "rng": rg.get_rng_state(), "step": run.step, "history": run.history,
+             "config": dataclasses.asdict(run.config)}
+    if getattr(run, "amp", None) is not None:
+        state["amp"] = run.amp.state_dict()
+    return state
 
 
 def restore_training_state(run, state):
@@ -353,6 +371,8 @@ def restore_training_state(run, state):
     run.loader.load_state_dict(state["loader"])
     rg.set_rng_state(state["rng"])
     run.step, run.history = state["step"], list(state["history"])
+    if getattr(run, "amp", None) is not None:
+        run.amp.load_state_dict(state["amp"])
 
 
 def say(config, text):

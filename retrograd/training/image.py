@@ -25,6 +25,7 @@ from retrograd.training.common import (Progress, check_options, check_run_folder
                                        report_sections, restore_training_state, run_folder,
                                        save_state, say, training_state, write_outputs)
 from retrograd.training.checkpointing import plan_line, setup_checkpointing
+from retrograd.training.mixed_precision import forward_context, mixed_precision
 from retrograd.training.inspection import inspecting
 from retrograd.utils.data import DataLoader
 
@@ -52,6 +53,7 @@ class TrainConfig:
     inspect: bool = True     # the report's gradient sections (training/inspection.py)
     checkpoint: bool = None   # activation checkpointing of the model's blocks (less memory)
     checkpoint_budget: int = None  # plan the checkpointing to fit a step's peak in this
+    amp: str = None          # mixed precision: "bf16" or "fp16" (training/mixed_precision.py)
 
     def check(self, flags=False):
         """Raise a ValueError for an option out of its range (None, the default, passes);
@@ -183,6 +185,7 @@ class _Run:
                                  self.info["num_classes"])
         self.checkpoint_plan = setup_checkpointing(self.model, config.model, config,
                                                    self.train_set, F.cross_entropy)
+        self.amp = mixed_precision(config, self.model)
         self.loader = DataLoader(self.train_set, batch_size=config.batch_size, shuffle=True,
                                  drop_last=False)
         steps_per_epoch = len(self.loader)
@@ -222,8 +225,10 @@ def _train_epoch(run, bar):
     model, loss_sum, correct, seen, start = run.model, 0.0, 0, 0, time.perf_counter()
     model.train()
     for x, y in run.loader:
-        logits = model(x)
-        loss = optimizer_step(run, F.cross_entropy(logits, y))
+        with forward_context(run):
+            logits = model(x)
+            loss = F.cross_entropy(logits, y)
+        loss = optimizer_step(run, loss)
         n = len(y)
         loss_sum += loss * n
         correct += int((logits.detach().argmax(1) == y).sum().item())
@@ -301,7 +306,7 @@ def _epoch(run, out):
                             lr=run.scheduler.get_last_lr()[0]))
     save_state(run, out)
     write_outputs(out, config, run.info, run.history,
-                  sections=report_sections(run, final=run.epoch == config.epochs))
+                  sections=report_sections(run, run.epoch == config.epochs, out))
     say(config, f"epoch {run.epoch}/{config.epochs}: train loss {train_loss:.4f} "
                  f"acc {train_acc:.4f} | test loss {test_loss:.4f} acc {test_acc:.4f} | "
                  f"{rate:,.0f} img/s")

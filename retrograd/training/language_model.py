@@ -40,6 +40,7 @@ from retrograd.training.common import (check_full_batches, check_options, check_
                                        run_folder, save_state, say, train_steps, training_state,
                                        write_step_outputs)
 from retrograd.training.checkpointing import plan_line, setup_checkpointing
+from retrograd.training.mixed_precision import forward_context, mixed_precision
 from retrograd.training.inspection import AttentionInspection, inspecting
 from retrograd.utils.data import DataLoader
 
@@ -80,6 +81,7 @@ class LMConfig:
     inspect_attention: int = None   # attention diagnostics every N steps (attention.json)
     checkpoint: bool = None         # activation checkpointing of the GPT blocks (less memory)
     checkpoint_budget: int = None   # plan the checkpointing to fit a step's peak in this
+    amp: str = None                 # mixed precision: "bf16" or "fp16"
 
     def check(self, flags=False):
         """Raise a ValueError for an option out of its range (None, the default, passes);
@@ -133,6 +135,7 @@ class _Run:
         self.model = GPT(self.model_config)
         self.checkpoint_plan = setup_checkpointing(self.model, "gpt", config, self.train_set,
                                                    _flat_cross_entropy)
+        self.amp = mixed_precision(config, self.model)
         self.loader = DataLoader(self.train_set, batch_size=config.batch_size, shuffle=True,
                                  drop_last=True)
         check_full_batches(self.loader, f"training windows of {config.context} characters in "
@@ -190,8 +193,9 @@ def evaluate_loss(model, dataset, batch_size=64, limit=None):
 
 def _train_step(run, x, y):
     run.tokens += x.numel()
-    logits = run.model(x)
-    loss = optimizer_step(run, _flat_cross_entropy(logits, y))
+    with forward_context(run):
+        loss = _flat_cross_entropy(run.model(x), y)
+    loss = optimizer_step(run, loss)
     if run.attention_inspection is not None:
         run.attention_inspection.after_step(run.step)
     return loss
@@ -278,7 +282,7 @@ def _checkpoint(run, out):
                 parameters=_parameter_count(run))
     write_step_outputs(out, run.config, info, run.history, ("val_loss",),
                        title=f"gpt on {info['name']}",
-                       sections=report_sections(run, final=run.step == run.config.steps))
+                       sections=report_sections(run, run.step == run.config.steps, out))
 
 
 # ----------------------------------------------------------------------------- sampling

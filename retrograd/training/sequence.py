@@ -27,6 +27,7 @@ from retrograd.training.common import (check_full_batches, check_options, check_
                                        save_state, say, train_steps, training_state,
                                        write_step_outputs)
 from retrograd.training.inspection import inspecting
+from retrograd.training.mixed_precision import forward_context, mixed_precision
 from retrograd.utils.data import DataLoader
 
 __all__ = ["SeqConfig", "train", "exact_match", "JOB", "DEFAULT_STEPS"]
@@ -60,6 +61,7 @@ class SeqConfig:
     progress: bool = True
     profile: int = None             # profile this many steps after a warm-up
     inspect: bool = True            # the report's gradient sections (training/inspection.py)
+    amp: str = None                 # mixed precision: "bf16" or "fp16"
 
     def check(self, flags=False):
         """Raise a ValueError for an option out of its range (None, the default, passes);
@@ -110,6 +112,7 @@ class _Run:
             total_steps=max(config.steps, config.warmup_steps + 1))
         self.step, self.history, self.loss_sum, self.loss_count = 0, [], 0.0, 0
         self.checkpoint = None  # the last checkpoint this run wrote
+        self.amp = mixed_precision(config, self.model)
 
     def state(self):
         return {"job": JOB, **training_state(self), "running": [self.loss_sum, self.loss_count]}
@@ -130,9 +133,10 @@ def exact_match(model, dataset, max_len, batch_size=500):
 
 
 def _train_step(run, src, tgt):
-    logits = run.model(src, tgt[:, :-1])
-    loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), tgt[:, 1:].reshape(-1),
-                           ignore_index=PAD)
+    with forward_context(run):
+        logits = run.model(src, tgt[:, :-1])
+        loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), tgt[:, 1:].reshape(-1),
+                               ignore_index=PAD)
     return optimizer_step(run, loss)
 
 
@@ -175,6 +179,6 @@ def _evaluate_and_save(run, out, started):
     info = dict(name=run.config.data, n_train=len(run.train_set), n_test=len(run.test_set))
     write_step_outputs(out, run.config, info, run.history, ("test_exact_match",),
                        title=f"seq2seq on {run.config.data}",
-                       sections=report_sections(run, final=run.step == run.config.steps))
+                       sections=report_sections(run, run.step == run.config.steps, out))
     say(run.config, f"\nstep {run.step}/{run.config.steps}: train loss {row['train_loss']:.4f} "
                     f"| held-out exact match {accuracy:.4f}")
