@@ -106,6 +106,8 @@ class CrossEntropy(Function):
     'mean'. Shapes: x (M, C), t (M,), y (M,) or (), dL/dx (M, C).
     Saves: p (M, C) and, on ctx, the per-sample targets, weights and validity mask; the class
     weights are constants (no gradient, as in PyTorch). The one-hot matrix is never built.
+    A row of all -inf logits (p undefined: sum(exp) = 0) has loss +inf (-log of a zero
+    probability; 0 when the sample is ignored or weighted 0) and a zero gradient, never NaN.
     Once-differentiable (raw-array backward); the composition log_softmax + nll_loss is the
     twice-differentiable alternative.
     """
@@ -121,23 +123,26 @@ class CrossEntropy(Function):
         valid = t != ignore_index
         safe_t = np.where(valid, t, 0)
         rows = np.arange(m)
-        z = x2d - np.max(x2d, axis=1, keepdims=True)  # exp(z) never overflows
+        top = np.max(x2d, axis=1, keepdims=True)
+        z = x2d - np.where(np.isfinite(top), top, 0.0).astype(x2d.dtype, copy=False)
         w_t = weight[safe_t] * valid if weight is not None else valid.astype(x.dtype)
         z_t = z[rows, safe_t]
         eps = float(label_smoothing)
         z_w = (z @ weight if weight is not None else np.sum(z, axis=1)) if eps > 0 else None
         probs = np.exp(z, out=z)  # z is not needed any more: reuse its memory
         sum_exp = np.sum(probs, axis=1, keepdims=True)
-        probs /= sum_exp
+        dead = sum_exp[:, 0] == 0                      # rows of all -inf logits
+        probs /= np.where(dead[:, None], 1.0, sum_exp).astype(probs.dtype, copy=False)
         log_sum = np.log(sum_exp[:, 0])
         loss = w_t * (log_sum - z_t)
         if eps > 0:
             w_sum = np.sum(weight) if weight is not None else float(c)
             smooth = (w_sum * log_sum - z_w) * valid
             loss = loss * (1.0 - eps) + smooth * (eps / c)
+        loss = np.where(dead, np.where(w_t != 0, np.inf, 0.0), loss)
         normalizer = np.sum(w_t)
         ctx.save_for_backward(probs)
-        ctx.t, ctx.valid, ctx.w_t, ctx.weight = safe_t, valid, w_t, weight
+        ctx.t, ctx.valid, ctx.w_t, ctx.weight, ctx.dead = safe_t, valid, w_t, weight, dead
         ctx.eps, ctx.reduction, ctx.normalizer = eps, reduction, normalizer
         ctx.moved_shape, ctx.class_axis = moved_shape, _class_axis(x)
         return _reduce(loss.astype(x.dtype, copy=False), reduction, normalizer, target.shape)
@@ -157,6 +162,7 @@ class CrossEntropy(Function):
         if eps > 0:
             smooth = np.where(valid, scale, 0.0)[:, None] * (eps / c)
             dx -= smooth * weight if weight is not None else smooth
+        dx[ctx.dead] = 0.0
         return _from_rows(dx, ctx.moved_shape, ctx.class_axis), None, None
 
     @staticmethod
@@ -281,7 +287,9 @@ class NllLoss(Function):
         valid = t != ignore_index
         safe_t = np.where(valid, t, 0)
         w_t = weight[safe_t] * valid if weight is not None else valid.astype(x.dtype)
-        loss = -w_t * x2d[np.arange(m), safe_t]
+        # an ignored (w_t = 0) row contributes 0 even when its x_t is -inf (0 * -inf is NaN)
+        loss = np.where(w_t != 0, -w_t * x2d[np.arange(m), safe_t], 0.0).astype(x.dtype,
+                                                                               copy=False)
         normalizer = np.sum(w_t)
         ctx.t, ctx.w_t, ctx.valid, ctx.c = safe_t, w_t, valid, x2d.shape[1]
         ctx.reduction, ctx.normalizer = reduction, normalizer

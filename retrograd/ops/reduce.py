@@ -433,7 +433,8 @@ class Amin(Amax):
 class LogSumExp(Function):
     """y = log(sum(exp(x), axis)), computed as m + log(sum(exp(x - m))) with m = max(x).
 
-    dL/dx = dL/dy * exp(x - y) = dL/dy * softmax(x, axis).
+    dL/dx = dL/dy * exp(x - y) = dL/dy * softmax(x, axis). A row of all -inf has y = -inf
+    and a zero gradient (y is taken as 0 in exp(x - y), so exp(-inf) = 0, never -inf + inf).
     Saves: x and y.
     """
 
@@ -446,11 +447,16 @@ class LogSumExp(Function):
             y = np.squeeze(y, axis=axis)
         ctx.axis, ctx.keepdims = axis, keepdims
         ctx.save_for_backward(x, y)
+        # only when there is an all -inf row: y with its -inf replaced by 0, so that its
+        # exp(x - y) is 0, not NaN (a constant: the second derivative then treats y as fixed)
+        dead = y == -np.inf
+        ctx.safe_y = np.where(dead, 0.0, y).astype(y.dtype, copy=False) if dead.any() else None
         return y
 
     @staticmethod
     def backward(ctx, grad_out):
         x, y = ctx.saved_tensors
+        y = y if ctx.safe_y is None else ctx.safe_y
         grad = _unsqueeze_reduced(grad_out, ctx.axis, ctx.keepdims)
         return grad * np.exp(x - _unsqueeze_reduced(y, ctx.axis, ctx.keepdims))
 

@@ -35,13 +35,16 @@ class Softmax(Function):
 
     dL/dx = y * (dL/dy - sum(dL/dy * y, axis, keepdims))
     (the Jacobian diag(y) - y y^T applied to dL/dy without building it).
+    A row of all -inf (sum(exp) = 0, e.g. a fully masked row) is defined as zeros, and then
+    its gradient y * (...) is zero too, never NaN.
     Saves: y.
     """
 
     @staticmethod
     def forward(ctx, x, axis=-1):
         e = np.exp(_shifted(x, axis))
-        y = e / wide_sum(e, axis=axis, keepdims=True)
+        total = wide_sum(e, axis=axis, keepdims=True)
+        y = e / np.where(total > 0, total, 1.0).astype(total.dtype, copy=False)  # -inf rows: 0
         ctx.axis = axis
         ctx.save_for_backward(y)
         return y
@@ -66,21 +69,27 @@ class LogSoftmax(Function):
     """y = x - max - log(sum(exp(x - max))) along axis.
 
     dL/dx = dL/dy - exp(y) * sum(dL/dy, axis, keepdims)   (exp(y) is the softmax).
+    A row of all -inf (sum(exp) = 0) is defined as -inf with a zero gradient (its softmax
+    exp(y) is all zeros; the gradient is masked to 0 there instead of passing dL/dy on).
     Saves: y.
     """
 
     @staticmethod
     def forward(ctx, x, axis=-1):
         z = _shifted(x, axis)
-        y = z - np.log(wide_sum(np.exp(z), axis=axis, keepdims=True))  # -inf: masked rows
+        total = wide_sum(np.exp(z), axis=axis, keepdims=True)
+        y = z - np.log(np.where(total > 0, total, 1.0)).astype(z.dtype, copy=False)  # -inf rows
         ctx.axis = axis
+        # a constant mask, 0 on all -inf rows, kept only when there is one
+        ctx.live = (total > 0).astype(x.dtype) if not np.all(total > 0) else None
         ctx.save_for_backward(y)
         return y
 
     @staticmethod
     def backward(ctx, grad_out):
         (y,) = ctx.saved_tensors
-        return grad_out - np.exp(y) * wide_sum(grad_out, axis=ctx.axis, keepdims=True)
+        grad = grad_out - np.exp(y) * wide_sum(grad_out, axis=ctx.axis, keepdims=True)
+        return grad if ctx.live is None else grad * ctx.live   # 0 on all -inf rows
 
     @staticmethod
     def cost(call):

@@ -63,7 +63,8 @@ AT_ZERO = [
     ("mean of zeros", lambda t: t.mean(0), ZERO),
     ("amax of a constant (ties share)", lambda t: t.amax(1), CONSTANT),
     ("max of a constant", lambda t: t.max(), CONSTANT),
-    ("logsumexp of a row of -inf", lambda t: t.logsumexp(1), np.array([[-INF, -INF], [0., 1.]])),
+    # logsumexp of a row of -inf: -inf with a zero gradient where torch's is NaN, a
+    # documented policy checked in test_stability_audit.py
     ("standardize rows with eps, one padded row",
      lambda t: (t - t.mean(1, keepdim=True)) / (t.std(1, keepdim=True) + 1e-5), PADDED),
 ]
