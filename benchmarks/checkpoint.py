@@ -20,9 +20,6 @@ Measured for each retrograd mode:
 
 import argparse
 import os
-import platform
-import statistics
-import subprocess
 import sys
 import tracemalloc
 
@@ -44,7 +41,7 @@ from retrograd.nn import functional as F  # noqa: E402
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 from tests.torch_gpt import TorchGPT  # noqa: E402
 
-from _timing import median_step_seconds  # noqa: E402
+from _timing import cpu_model, interleaved_medians  # noqa: E402
 
 CONTEXT, BATCH, THREADS = 256, 8, 2
 SHAPE = dict(context=CONTEXT, n_layer=8, n_head=4, d_model=256, dropout=0.1)
@@ -60,17 +57,6 @@ class CheckpointedTorchGPT(TorchGPT):
         for block in self.blocks:
             x = torch.utils.checkpoint.checkpoint(block, x, use_reentrant=False)
         return self.head(self.ln_f(x))
-
-
-def cpu_model():
-    try:
-        out = subprocess.run(["lscpu"], capture_output=True, text=True, check=True).stdout
-        for line in out.splitlines():
-            if line.startswith("Model name:"):
-                return line.split(":", 1)[1].strip()
-    except (OSError, subprocess.CalledProcessError):
-        pass
-    return platform.processor() or "unknown CPU"
 
 
 def shakespeare_batch():
@@ -131,16 +117,6 @@ def traced_peak(step):
     finally:
         tracemalloc.stop()
     return peak - start
-
-
-def median_times(steps_by_name, rounds, steps):
-    for step in steps_by_name.values():
-        step()                                       # warm-up
-    times = {name: [] for name in steps_by_name}
-    for _ in range(rounds):
-        for name, step in steps_by_name.items():
-            times[name].append(median_step_seconds(step, steps))
-    return {name: statistics.median(values) for name, values in times.items()}
 
 
 def measure_memory(x, y, vocab):
@@ -208,7 +184,7 @@ def main():
              for mode, checkpointing in RETROGRAD_MODES.items()}
     steps["PyTorch plain"] = torch_step(TorchGPT, x, y, vocab)
     steps["PyTorch checkpointed"] = torch_step(CheckpointedTorchGPT, x, y, vocab)
-    times = median_times(steps, args.rounds, args.steps)
+    times = interleaved_medians(steps, args.rounds, args.steps)
     print_times(times)
     print_summary(memory, times)
 
