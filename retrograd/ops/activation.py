@@ -56,6 +56,9 @@ class Gelu(Function):
       tanh:  gelu'(x) = 0.5 (1 + T) + 0.5 x (1 - T^2) u',  T = tanh(u),
              u' = sqrt(2/pi) (1 + 3 * 0.044715 x^2)
     Saves: x (Phi and T are recomputed in backward rather than kept).
+    tanh kernels: x^2 is capped at 1e4 inside u and u' (tanh(u) is +-1 exactly from |x| = 100
+    on, so nothing changes) and y is formed as (0.5 (1 + T)) x: near finfo.max y = x (x > 0)
+    or 0 (x < 0) and gelu'(x) = 1 or 0, never inf or NaN.
     Under create_graph the backward is the op GeluGrad, whose own backward knows gelu''(x),
     so GELU is twice differentiable.
     Shapes: x, y, dL/dy, dL/dx are all (*).
@@ -150,22 +153,33 @@ def _run_kernel(kernel, x, *others):
     return out.astype(dtype, copy=False)
 
 
+# x^2 is capped at this in the tanh-GELU kernels: from |x| = 100 on, tanh(u) is +-1 exactly
+# (u > 3.5e4) in float32 and float64 alike, so the cap changes nothing there, and u' and
+# x^2 stay finite (x^2 overflows beyond 1.8e19 in float32, and (1 - T^2) u' would be 0 * inf)
+_TANH_X2_CAP = 1e4
+
+
 def _tanh_gelu_kernel(x, y):
-    """y = 0.5 x (1 + tanh(u)) on one chunk, in place where possible."""
+    """y = 0.5 (1 + tanh(u)) x on one chunk, in place where possible: 0.5 (1 + T) <= 1 is
+    formed before the product with x, so y never exceeds |x| (0.5 x (1 + T) would overflow
+    at 2x for x near finfo.max)."""
     t = x * x
+    np.minimum(t, _TANH_X2_CAP, out=t)
     t *= _TANH_CUBIC
     t += 1.0
     t *= x
     t *= _SQRT_2_OVER_PI
     np.tanh(t, out=t)
     np.add(t, 1.0, out=y)
-    y *= x
     y *= 0.5
+    y *= x
 
 
 def _tanh_gelu_backward_kernel(x, g, out):
-    """out = g * (0.5 (1 + T) + 0.5 x (1 - T^2) u') on one chunk."""
+    """out = g * (0.5 (1 + T) + 0.5 x (1 - T^2) u') on one chunk (x^2 capped as in the
+    forward: where T = +-1 the second term is 0, not 0 * inf)."""
     t = x * x
+    np.minimum(t, _TANH_X2_CAP, out=t)
     du = t * (3.0 * _TANH_CUBIC)
     du += 1.0
     du *= _SQRT_2_OVER_PI

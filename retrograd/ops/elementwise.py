@@ -385,7 +385,9 @@ class Sigmoid(Function):
 
 
 class Relu(Function):
-    """y = max(x, 0).  dL/dx = dL/dy * [y > 0] (0 at the kink x = 0, as PyTorch).  Saves: y."""
+    """y = max(x, 0).  dL/dx = dL/dy where not y <= 0, else 0 (0 at the kink x = 0; at a
+    NaN input, y = NaN, the gradient passes on: PyTorch's threshold_backward rule).  Saves: y.
+    """
 
     @staticmethod
     def forward(ctx, x):
@@ -396,16 +398,33 @@ class Relu(Function):
     @staticmethod
     def backward(ctx, grad_out):
         (y,) = ctx.saved_tensors
-        return grad_out * (y > 0)
+        return np.where(y <= 0, np.zeros((), grad_out.dtype), grad_out)
 
     @staticmethod
     def cost(call):
-        """n maxes; backward one select (dL/dy where y > 0) per element: n."""
+        """n maxes; backward one select (dL/dy where not y <= 0) per element: n."""
         return elementwise_cost(call, "relu", 1, 1, "n")
 
 
+def sgn(x):
+    """np.sign with PyTorch's sgn(NaN) = 0 (NumPy's is NaN): -1, 0 or 1 in x's dtype, an
+    array (of a Tensor its values: sgn is piecewise constant, its derivative 0).
+
+    Example:
+        >>> import numpy as np
+        >>> sgn(np.array([-2.0, 0.0, np.nan, np.inf]))
+        array([-1.,  0.,  0.,  1.])
+    """
+    if not isinstance(x, np.ndarray):    # a Tensor (double backward): sgn is a constant
+        x = x.detach().numpy()
+    s = np.sign(x)
+    np.copyto(s, 0, where=np.isnan(s))
+    return s
+
+
 class Abs(Function):
-    """y = |x|.  dL/dx = dL/dy * sign(x) (0 at x = 0, as PyTorch).  Saves: x."""
+    """y = |x|.  dL/dx = dL/dy * sgn(x), with sgn(0) = 0 and sgn(NaN) = 0 (PyTorch's sgn:
+    the gradient at a NaN input is 0, not NaN).  Saves: x."""
 
     @staticmethod
     def forward(ctx, x):
@@ -415,7 +434,7 @@ class Abs(Function):
     @staticmethod
     def backward(ctx, grad_out):
         (x,) = ctx.saved_tensors
-        return grad_out * np.sign(x)
+        return grad_out * sgn(x)
 
     @staticmethod
     def cost(call):
@@ -455,45 +474,47 @@ class Clamp(Function):
 
 
 class _Extremum(Function):
-    """Shared backward of Maximum and Minimum: the winner gets the gradient, ties split it
-    in halves (PyTorch's convention)."""
+    """Shared backward of Maximum and Minimum (PyTorch's rule): an input gets the gradient
+    unless it loses the comparison, ties split it in halves; where a or b is NaN neither
+    loses nor ties, and both get the whole gradient."""
 
     @staticmethod
     def backward(ctx, grad_out):
-        a_wins, tie = ctx.a_wins, ctx.tie
-        share_a = a_wins + 0.5 * tie
-        share_b = (~a_wins & ~tie) + 0.5 * tie
+        half_tie = 0.5 * ctx.tie
+        share_a = (~ctx.a_loses).astype(ctx.dtype) - half_tie
+        share_b = (~ctx.b_loses).astype(ctx.dtype) - half_tie
         return grad_out * share_a.astype(ctx.dtype), grad_out * share_b.astype(ctx.dtype)
 
     @staticmethod
     def cost(call):
         """n compares (max or min); backward, for each of dL/da, dL/db needed, the share
-        ([winner] + 0.5 [tie], one select) and its product with dL/dy: 2n, plus the
+        ([not loser] - 0.5 [tie], one select) and its product with dL/dy: 2n, plus the
         unbroadcast sums."""
         return _binary_cost(call, call.op.__name__.lower(), {0: 2, 1: 2})
 
 
 class Maximum(_Extremum):
-    """y = max(a, b) elementwise (broadcast).
+    """y = max(a, b) elementwise (broadcast); NaN if a or b is NaN.
 
-    dL/da = dL/dy * ([a > b] + 0.5 [a == b]);  dL/db = dL/dy * ([b > a] + 0.5 [a == b]).
-    Saves: two boolean masks of y's shape.
+    dL/da = dL/dy * ([not a < b] - 0.5 [a == b]);  dL/db = dL/dy * ([not a > b] - 0.5 [a == b])
+    (a NaN in a or b: both get dL/dy, as PyTorch).
+    Saves: three boolean masks of y's shape (a < b, a > b, a == b).
     """
 
     @staticmethod
     def forward(ctx, a, b):
         y = np.maximum(a, b)
-        ctx.a_wins, ctx.tie, ctx.dtype = a > b, a == b, y.dtype
+        ctx.a_loses, ctx.b_loses, ctx.tie, ctx.dtype = a < b, a > b, a == b, y.dtype
         return y
 
 
 class Minimum(_Extremum):
-    """y = min(a, b) elementwise (broadcast); gradient rule as Maximum with < for >."""
+    """y = min(a, b) elementwise (broadcast); gradient rule as Maximum with > for <."""
 
     @staticmethod
     def forward(ctx, a, b):
         y = np.minimum(a, b)
-        ctx.a_wins, ctx.tie, ctx.dtype = a < b, a == b, y.dtype
+        ctx.a_loses, ctx.b_loses, ctx.tie, ctx.dtype = a > b, a < b, a == b, y.dtype
         return y
 
 

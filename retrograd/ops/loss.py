@@ -44,12 +44,16 @@ def _from_rows(d2, moved_shape, class_axis):
 
 
 def _reduce(loss, reduction, normalizer, sample_shape):
-    """Per-sample losses (M,) -> the requested reduction; 0/0 is nan, like PyTorch."""
+    """Per-sample losses (M,) -> the requested reduction; 0/0 is nan, like PyTorch. 'mean'
+    is sum(loss / normalizer) when sum(loss) alone overflows though every loss is finite
+    (losses near finfo.max), so the mean is finite where its true value is."""
     if reduction == "none":
         return loss.reshape(sample_shape)
     total = np.sum(loss)
     if reduction == "sum":
         return np.asarray(total)
+    if np.isinf(total) and normalizer > 0 and np.isfinite(loss).all():
+        return np.asarray(np.sum(loss / normalizer), dtype=loss.dtype)
     return np.asarray(total / normalizer, dtype=loss.dtype)
 
 
@@ -92,6 +96,19 @@ def _log_softmax_parts(x2d):
     return z, np.log(np.sum(np.exp(z), axis=1, keepdims=True))
 
 
+def _row_mean(x2d):
+    """mean(x) per row: sum / C, or sum(x / C) for the rows where the sum overflows (a check
+    of one value per row)."""
+    c = x2d.shape[1]
+    total = np.sum(x2d, axis=1)
+    overflow = np.isinf(total) & np.isfinite(x2d).all(axis=1) if not np.isfinite(
+        total).all() else None
+    mean = total / c
+    if overflow is not None and overflow.any():
+        mean = np.where(overflow, np.sum(x2d / c, axis=1), mean)
+    return mean.astype(x2d.dtype, copy=False)
+
+
 class CrossEntropy(Function):
     """Cross-entropy of logits x:(M, C) (as rows, see the module docstring) with class-index
     targets t:(M,), class weights w:(C,) (1 when None), label smoothing eps, fused with the
@@ -106,6 +123,12 @@ class CrossEntropy(Function):
     'mean'. Shapes: x (M, C), t (M,), y (M,) or (), dL/dx (M, C).
     Saves: p (M, C) and, on ctx, the per-sample targets, weights and validity mask; the class
     weights are constants (no gradient, as in PyTorch). The one-hot matrix is never built.
+    Without class weights the smoothing term is computed as
+        (eps / C) sum_c -log p_c = eps (logsumexp(x) - mean(x))
+    with logsumexp(x) = log-sum + max(x) and every product with eps taken before the sums:
+    near finfo.max neither sum_c z_c (z_c = x_c - max(x) is itself -2 finfo.max for a row
+    holding +-finfo.max) nor sum_c x_c is formed (mean(x) is sum(x / C) when sum(x)
+    overflows), so the loss is finite where its true value is.
     A row of all -inf logits (p undefined: sum(exp) = 0) has loss +inf (-log of a zero
     probability; 0 when the sample is ignored or weighted 0) and a zero gradient, never NaN.
     Once-differentiable (raw-array backward); the composition log_softmax + nll_loss is the
@@ -124,22 +147,28 @@ class CrossEntropy(Function):
         safe_t = np.where(valid, t, 0)
         rows = np.arange(m)
         top = np.max(x2d, axis=1, keepdims=True)
-        z = x2d - np.where(np.isfinite(top), top, 0.0).astype(x2d.dtype, copy=False)
+        shift = np.where(np.isfinite(top), top, 0.0).astype(x2d.dtype, copy=False)
+        z = x2d - shift
         w_t = weight[safe_t] * valid if weight is not None else valid.astype(x.dtype)
         z_t = z[rows, safe_t]
         eps = float(label_smoothing)
-        z_w = (z @ weight if weight is not None else np.sum(z, axis=1)) if eps > 0 else None
+        z_w = z @ weight if eps > 0 and weight is not None else None
+        mean_x = _row_mean(x2d) if eps > 0 and weight is None else None
         probs = np.exp(z, out=z)  # z is not needed any more: reuse its memory
         sum_exp = np.sum(probs, axis=1, keepdims=True)
         dead = sum_exp[:, 0] == 0                      # rows of all -inf logits
         probs /= np.where(dead[:, None], 1.0, sum_exp).astype(probs.dtype, copy=False)
         log_sum = np.log(sum_exp[:, 0])
         loss = w_t * (log_sum - z_t)
-        if eps > 0:
-            w_sum = np.sum(weight) if weight is not None else float(c)
-            smooth = (w_sum * log_sum - z_w) * valid
+        if eps > 0 and weight is not None:
+            smooth = (np.sum(weight) * log_sum - z_w) * valid
             loss = loss * (1.0 - eps) + smooth * (eps / c)
-        loss = np.where(dead, np.where(w_t != 0, np.inf, 0.0), loss)
+        elif eps > 0:   # (eps / C) sum_c -log p_c = eps (log-sum + shift - mean(x)), no z sum
+            smooth = (eps * log_sum + eps * shift[:, 0] - eps * mean_x) * valid
+            loss = loss * (1.0 - eps) + smooth
+        dead = dead if dead.any() else None            # kept for backward only if any
+        if dead is not None:
+            loss = np.where(dead, np.where(w_t != 0, np.inf, 0.0), loss)
         normalizer = np.sum(w_t)
         ctx.save_for_backward(probs)
         ctx.t, ctx.valid, ctx.w_t, ctx.weight, ctx.dead = safe_t, valid, w_t, weight, dead
@@ -162,7 +191,8 @@ class CrossEntropy(Function):
         if eps > 0:
             smooth = np.where(valid, scale, 0.0)[:, None] * (eps / c)
             dx -= smooth * weight if weight is not None else smooth
-        dx[ctx.dead] = 0.0
+        if ctx.dead is not None:
+            dx[ctx.dead] = 0.0
         return _from_rows(dx, ctx.moved_shape, ctx.class_axis), None, None
 
     @staticmethod

@@ -100,9 +100,12 @@ def _normalize_scaled(x, layout, eps):
     (power_of_two_scale: exact, |x / s| <= 1), u = x / s is normalized, and
         rstd = 1 / sqrt(var + eps) = (1 / s) / sqrt(var_u + eps / s^2)
     with eps / s^2 replaced, where it overflows, by what it then is: the whole denominator
-    (rstd = 1 / sqrt(eps)). x_hat = (u - mean_u) * s * rstd is then finite and right; var
-    and mean are scaled back (var may be inf: a float32 variance of 1e40 is not
-    representable, and then it is what the running variance of batch norm records).
+    (rstd = 1 / sqrt(eps)); where var = var_u * s^2 is itself exact (normal, or 0 for a
+    constant group) rstd = s / sqrt(var + eps) is taken from it instead (eps / s^2 may be
+    subnormal, e.g. eps = 1e-320, and would lose digits). x_hat = (u - mean_u) * s * rstd
+    is then finite and right; var and mean are scaled back (var may be inf: a float32
+    variance of 1e40 is not representable, and then it is what the running variance of
+    batch norm records).
     Inputs with nan or inf give nan, as in the unscaled formulas."""
     axes = (x.ndim - 1,) if layout is _LAST else (0, 2)
     scale = power_of_two_scale(x, axes)
@@ -111,10 +114,15 @@ def _normalize_scaled(x, layout, eps):
     x_hat = u - mean_u
     var_u = _mean(layout, x_hat, x_hat)
     eps_u = eps / scale / scale
+    var = var_u * scale * scale
+    # where var is exact in x's dtype (normal, or 0 for a constant group) rstd comes from
+    # var + eps itself: eps / s^2 may be subnormal (eps = 1e-320 in float64) and lose digits
+    direct = (var_u == 0) | (np.isfinite(var) & (var >= np.finfo(var.dtype).tiny))
     rstd_u = np.where(np.isinf(eps_u), scale / math.sqrt(eps) if eps > 0 else np.inf,
                       1.0 / np.sqrt(var_u + eps_u))
+    rstd_u = np.where(direct, scale / np.sqrt(np.where(direct, var, 1.0) + eps), rstd_u)
     x_hat *= rstd_u
-    return x_hat, mean_u * scale, var_u * scale * scale, rstd_u / scale
+    return x_hat, mean_u * scale, var, rstd_u / scale
 
 
 def _normalized_grad(g, x_hat, rstd, layout):

@@ -293,6 +293,19 @@ def _window_matrix(in_size, out_size, dtype):
     return inside.astype(dtype), (ends - starts).astype(np.float64)
 
 
+def _window_means(x, h, w, oh, ow, divisor):
+    """y[..., a, b] = sum of x over window (a, b) / divisor[a, b], one window at a time (no
+    product with the 0 entries of the window matrices)."""
+    starts_h, ends_h = adaptive_windows(h, oh)
+    starts_w, ends_w = adaptive_windows(w, ow)
+    y = np.empty(x.shape[:2] + (oh, ow), dtype=x.dtype)
+    for a in range(oh):
+        band = x[:, :, starts_h[a]:ends_h[a]]
+        for b in range(ow):
+            y[:, :, a, b] = band[:, :, :, starts_w[b]:ends_w[b]].sum(axis=(2, 3))
+    return y / divisor
+
+
 class AdaptiveAvgPool2d(Function):
     """Average pooling to a fixed output size (oh, ow), whatever the input's (H, W).
     Window (a, b) covers rows [floor(a*H/oh), ceil((a+1)*H/oh)) and the columns alike.
@@ -302,6 +315,11 @@ class AdaptiveAvgPool2d(Function):
         y = (B_h @ x @ B_w^T) / (n_h n_w^T)          x:(N, C, H, W) -> y:(N, C, oh, ow)
         dL/dx = B_h^T @ (dL/dy / (n_h n_w^T)) @ B_w                  (N, C, H, W)
 
+    When that y is not finite (an inf or NaN in x, or sums beyond finfo.max), it is computed
+    again window by window (sum of the window's cells / its size): in the products a 0 weight
+    times an inf cell, or an overflowed partial sum, is 0 * inf = NaN, which would poison
+    windows not containing the cell. A window holding inf or NaN is then inf or NaN, the
+    others finite, as PyTorch. The check looks at y only: finite inputs pay nothing.
     The backward uses only matmul and division, so it also runs on Tensors: this op can be
     differentiated twice. Saves: B_h, B_w and the divisor (all small, sized by H, W, oh, ow).
     Attrs: output_size (oh, ow).
@@ -320,7 +338,10 @@ class AdaptiveAvgPool2d(Function):
         # x @ B_w^T as one GEMM over all (n, c, h) rows, then B_h @ per (n, c) plane
         summed_w = (x.reshape(-1, w).astype(acc_dtype, copy=False) @ cols.T) \
             .reshape(n, c, h, ow)
-        return ((rows @ summed_w) / ctx.divisor).astype(x.dtype, copy=False)
+        y = (rows @ summed_w) / ctx.divisor
+        if not np.isfinite(y).all():   # an inf in x, or sums beyond finfo.max: see below
+            y = _window_means(x.astype(acc_dtype, copy=False), h, w, oh, ow, ctx.divisor)
+        return y.astype(x.dtype, copy=False)
 
     @staticmethod
     def backward(ctx, grad_out):

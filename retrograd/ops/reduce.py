@@ -13,6 +13,7 @@ import numpy as np
 from retrograd.autograd.cost import Cost, call_arg, reduction_flops, shape_text
 from retrograd.autograd.function import Function
 from retrograd.dtypes import is_floating
+from retrograd.ops.elementwise import sgn
 
 __all__ = ["Sum", "Mean", "Var", "Std", "Norm", "MaxDim", "MinDim", "Amax", "Amin", "LogSumExp",
            "wide_sum", "wide_mean", "power_of_two_scale"]
@@ -151,6 +152,8 @@ class Var(Function):
     dL/dx = dL/dy * 2 (x - mean(x)) / (n - correction)
     (the mean's own dependence on x drops out because sum(x - mean) = 0). When
     n == correction the output is nan or inf and so is the gradient, as PyTorch.
+    float16: the gradient is computed in float32 and rounded at the end (as PyTorch's half
+    kernels): x - mean(x) of values near 65504 and its product with 2 dL/dy overflow float16.
     Saves: x (the centered values are recomputed, so that double backward sees x).
     """
 
@@ -164,11 +167,15 @@ class Var(Function):
     def backward(ctx, grad_out):
         (x,) = ctx.saved_tensors
         n = _count(x.shape, ctx.axis)
-        centered = x - wide_mean(x, axis=ctx.axis, keepdims=True)
         grad = _unsqueeze_reduced(grad_out, ctx.axis, ctx.keepdims)
+        half = isinstance(x, np.ndarray) and x.dtype == np.float16
+        if half:   # x - mean(x) of 65504s and its product overflow float16
+            x, grad = x.astype(np.float32), np.asarray(grad, np.float32)
+        centered = x - wide_mean(x, axis=ctx.axis, keepdims=True)
         dof = n - ctx.correction
         # NOTE: a Python float division by 0 raises; IEEE's inf gives torch's nan/inf instead
-        return grad * centered * (2.0 / dof if dof != 0 else float("inf"))
+        dx = grad * centered * (2.0 / dof if dof != 0 else float("inf"))
+        return dx.astype(np.float16) if half else dx
 
     @staticmethod
     def cost(call):
@@ -182,23 +189,37 @@ def power_of_two_scale(x, axis, keepdims=True):
     """Per reduced group, the power of two nearest above max |x| (1 where that is 0 or not
     finite): x / scale lies in (-1, 1], exactly (dividing by a power of two only moves the
     exponent), so squares and sums of it cannot overflow, nor underflow while |x| is normal.
+    Where that power of two is not representable (max |x| >= finfo.max / 2, the scale would
+    be inf) it is the largest one, 2^(maxexp - 1), and |x / scale| < 2.
 
     Example:
         >>> import numpy as np
         >>> power_of_two_scale(np.array([[3e20, -1.0], [0.0, 0.0]], np.float32), (1,))
         array([[5.902958e+20],
                [1.000000e+00]], dtype=float32)
+        >>> power_of_two_scale(np.array([np.finfo(np.float32).max]), (0,))
+        array([1.7014118e+38], dtype=float32)
     """
     peak = np.max(np.abs(x), axis=axis, keepdims=keepdims, initial=0)
     _, exponent = np.frexp(peak)
+    if peak.dtype.kind == "f":
+        exponent = np.minimum(exponent, np.finfo(peak.dtype).maxexp - 1)
     scale = np.ldexp(np.ones_like(peak), exponent)
     return np.where((peak > 0) & np.isfinite(peak), scale, 1).astype(x.dtype, copy=False)
 
 
-def _overflowed(y, x):
-    """True when a statistic came out inf (or nan) though every input is finite: its
-    intermediate squares overflowed, and the statistic must be computed again scaled."""
-    return not np.all(np.isfinite(y)) and np.all(np.isfinite(x))
+def _imprecise(stat, x):
+    """Per group, True where a sum of squares (or of powers) ``stat`` computed in x's dtype
+    cannot be trusted: it is inf or nan (a square overflowed: inputs beyond ~1e19 in
+    float32; a row holding inf or nan is redone too and gives the same inf or nan), or it is
+    below finfo.tiny (some squares were subnormal and lost digits, or flushed to 0; a
+    subnormal square's error is at most finfo.tiny * eps / 2, so above finfo.tiny the sum is
+    accurate; a constant row, 0, is redone and stays 0). Such groups are recomputed on x / s
+    with s = power_of_two_scale(x). A check on one value per group: ordinary inputs pay
+    nothing."""
+    if x.dtype.kind != "f":
+        return np.zeros(np.shape(stat), dtype=bool)
+    return ~(np.asarray(stat) >= np.finfo(x.dtype).tiny) | np.isinf(stat)
 
 
 def _var_values(x, axis, correction, keepdims, op):
@@ -226,20 +247,26 @@ class Std(Function):
     dL/dx = dL/dy * (x - mean(x)) / ((n - correction) * y), taken as 0 where y == 0 (every
     element of the group equal: the limit along x = c + t*d is |d|-dependent, and 0 is
     PyTorch's choice, so that a constant row, a padded row, does not give nan).
-    Forward: when var overflows (float32 inputs beyond ~1e19) while x is finite, y is
-    computed as s * sqrt(var(x / s)) with s = power_of_two_scale(x): the standard deviation
-    is representable although its square is not.
+    Forward: for the groups whose var overflows (float32 inputs beyond ~1e19) or underflows
+    (below finfo.tiny: inputs near finfo.tiny, whose squares are subnormal or 0), see
+    _imprecise, y is computed again as s * sqrt(var(x / s)) with s = power_of_two_scale(x):
+    the standard deviation is representable although its square is not. Other groups keep
+    the one-pass value (a check of one value per group).
     Saves: x and y.
     """
 
     @staticmethod
     def forward(ctx, x, axis=None, correction=1, keepdims=False):
         ctx.axis, ctx.correction, ctx.keepdims = axis, correction, keepdims
-        y = np.sqrt(_var_values(x, axis, correction, keepdims, "std"))
-        if _count(x.shape, axis) > correction and _overflowed(y, x):
-            scale = power_of_two_scale(x, axis, keepdims)
-            y = np.sqrt(_var_values(x / power_of_two_scale(x, axis), axis, correction,
-                                    keepdims, "std")) * scale
+        var = _var_values(x, axis, correction, keepdims, "std")
+        y = np.sqrt(var)
+        if _count(x.shape, axis) > correction and x.size:
+            redo = _imprecise(var, x)
+            if redo.any():
+                scale = power_of_two_scale(x, axis, keepdims)
+                scaled = np.sqrt(_var_values(x / power_of_two_scale(x, axis), axis,
+                                             correction, keepdims, "std")) * scale
+                y = np.where(redo, scaled, y).astype(x.dtype, copy=False)
         ctx.save_for_backward(x, y)
         return y
 
@@ -274,9 +301,13 @@ class Norm(Function):
         other p:     dL/dx = dL/dy * sign(x) |x|^(p-1) / y^(p-1)   (0 at x = 0, also for p < 1)
     each taken as 0 where y == 0 (all of the group zero: PyTorch's subgradient, so that the
     norm of a zero vector does not give nan).
-    Forward: p-norms are computed on x / s with s = power_of_two_scale(x), then multiplied
-    by s, so that |x|^p neither overflows nor underflows when the norm itself is
-    representable (np.linalg.norm, like PyTorch, gives inf for a float32 vector of 1e20s).
+    p = 1: sign(x) is PyTorch's sgn, 0 at a NaN entry; p = +-inf: a group holding NaN has no
+    peak (|x| == y nowhere) and gets 0, as PyTorch.
+    Forward: the sum of |x|^p is computed in x's dtype; for the groups where it overflowed or
+    underflowed (_imprecise: inf, nan or below finfo.tiny) p-norms are computed again on
+    x / s with s = power_of_two_scale(x), then multiplied by s, so that |x|^p neither
+    overflows nor underflows when the norm itself is representable (np.linalg.norm, like
+    PyTorch, gives inf for a float32 vector of 1e20s). Other groups keep the one-pass value.
     Saves: x and y.
     """
 
@@ -289,10 +320,12 @@ class Norm(Function):
             pick = np.max if ord > 0 else np.min
             y = pick(np.abs(x), axis=axis, keepdims=keepdims)
         else:
-            scale = power_of_two_scale(x, axis)
-            power = np.abs(x / scale) if ord != 2 else x / scale
-            power = power * power if ord == 2 else power ** ord
-            y = wide_sum(power, axis=axis, keepdims=True) ** (1.0 / ord) * scale
+            total = _power_sum(x, ord, axis)
+            y = total ** (1.0 / ord)
+            redo = _imprecise(total, x)
+            if redo.any():
+                scale = power_of_two_scale(x, axis)
+                y = np.where(redo, _power_sum(x / scale, ord, axis) ** (1.0 / ord) * scale, y)
             y = np.asarray(y if keepdims else np.squeeze(y, axis=axis)).astype(x.dtype,
                                                                                copy=False)
         ctx.save_for_backward(x, y)
@@ -309,9 +342,9 @@ class Norm(Function):
         if p in (np.inf, -np.inf):
             is_peak = np.abs(x) == y
             ties = np.sum(is_peak, axis=ctx.axis, keepdims=True)
-            return grad * np.sign(x) * is_peak / ties
+            return grad * sgn(x) * is_peak / np.maximum(ties, 1)   # no peak (NaN): 0
         if p == 1:
-            return grad * np.sign(x)
+            return grad * sgn(x)
         per_unit = np.where(y == 0, 0.0, grad / y ** (p - 1))
         if p == 2:
             return per_unit * x
@@ -344,6 +377,12 @@ class Norm(Function):
                                    lambda n, m, r: n + 2 * m, "p=2: 2*n")
         return _reduction_cost(call, lambda n, m, r: 2 * n + r + m,
                                lambda n, m, r: 6 * n + 3 * m, f"p={p:g}: 3*n")
+
+
+def _power_sum(x, p, axis):
+    """sum |x|^p over axis (kept as size-1 axes), in x's dtype."""
+    power = x * x if p == 2 else np.abs(x) ** p
+    return wide_sum(power, axis=axis, keepdims=True)
 
 
 class MaxDim(Function):

@@ -231,7 +231,9 @@ def test_norm_of_a_row_with_nan_or_inf_is_nan_in_that_row_only(bad):
 
 
 @pytest.mark.parametrize("dtype, scale", [(np.float32, 1e20), (np.float32, 1e30),
-                                          (np.float32, 1e-20), (np.float64, 1e200)], ids=str)
+                                          (np.float32, 1e-20), (np.float64, 1e200),
+                                          (np.float32, 1e-40), (np.float64, 1e-300),
+                                          (np.float64, 1e307)], ids=str)
 @pytest.mark.parametrize("name, fn", [("std", lambda t: t.std(1)),
                                       ("norm", lambda t: t.norm(dim=1)),
                                       ("norm p=3", lambda t: t.norm(p=3, dim=1))],
@@ -241,6 +243,25 @@ def test_std_and_norm_are_finite_where_the_answer_is(name, fn, dtype, scale):
     value = fn(rg.tensor(x)).numpy()
     reference = fn(torch.tensor(x.astype(np.float64) / scale)).numpy() * scale
     np.testing.assert_allclose(value, reference, rtol=1e-5 if dtype == np.float32 else 1e-12)
+
+
+@pytest.mark.parametrize("name", ["batch_norm", "group_norm"])
+def test_float64_batch_and_group_norm_near_max_match_a_scaled_reference(name):
+    """Values near finfo.max / 8: the variance overflows float64 (PyTorch then returns the
+    bias); normalization is scale-invariant, so x * 2^-1000 (eps negligible) is the
+    reference."""
+    x = np.random.default_rng(1).standard_normal((2, 4, 3)) * (np.finfo(np.float64).max / 8)
+    w, b = np.random.default_rng(2).standard_normal((2, 4)) + [[1.0], [0.0]]
+
+    def run(lib, f, data, eps):
+        if name == "batch_norm":
+            return f.batch_norm(lib.tensor(data), None, None, lib.tensor(w), lib.tensor(b),
+                                training=True, eps=eps)
+        return f.group_norm(lib.tensor(data), 2, lib.tensor(w), lib.tensor(b), eps=eps)
+
+    value = run(rg, F, x, 1e-5).numpy()
+    reference = run(torch, torch.nn.functional, x * 2.0 ** -1000, 1e-300).numpy()
+    np.testing.assert_allclose(value, reference, rtol=1e-12, atol=1e-12)
 
 
 # ---------------------------------------------------------------- saturated softmax
