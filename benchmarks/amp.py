@@ -18,12 +18,9 @@ import sys
 for _threads in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(_threads, "2")
 
-import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 import retrograd as rg  # noqa: E402
-from retrograd.datasets import shakespeare_path  # noqa: E402
-from retrograd.datasets.text import load_text_splits  # noqa: E402
 from retrograd.inspect import MemoryLedger  # noqa: E402
 from retrograd.inspect.render import format_bytes  # noqa: E402
 from retrograd.models.gpt import GPT, GPTConfig  # noqa: E402
@@ -32,17 +29,11 @@ from retrograd.nn import functional as F  # noqa: E402
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 from tests.torch_gpt import TorchGPT  # noqa: E402
 
-from _timing import cpu_model, interleaved_medians  # noqa: E402
+from _bench import cpu_model, interleaved_medians, shakespeare_batch  # noqa: E402
 
 CONTEXT, BATCH, THREADS = 128, 32, 2
 SHAPE = dict(context=CONTEXT, n_layer=4, n_head=4, d_model=128, dropout=0.0)
 MODES = {"float32": None, "bfloat16": rg.bfloat16, "float16": rg.float16}
-
-
-def shakespeare_batch():
-    train, _, tokenizer = load_text_splits(shakespeare_path(), CONTEXT)
-    x, y = train.get_batch(np.random.default_rng(0).integers(0, len(train), BATCH))
-    return rg.tensor(x.numpy()), rg.tensor(y.numpy()), tokenizer.vocab_size
 
 
 def loss_of(model, x, y, vocab, dtype):
@@ -111,7 +102,8 @@ def main():
     parser.add_argument("--steps", type=int, default=2)
     args = parser.parse_args()
     torch.set_num_threads(THREADS)
-    x, y, vocab = shakespeare_batch()
+    x, y, vocab = shakespeare_batch(CONTEXT, BATCH)
+    x, y = rg.tensor(x), rg.tensor(y)
     print(f"CPU: {cpu_model()}; {THREADS} threads")
     print(f"GPT case study: {SHAPE['n_layer']} layers x {SHAPE['n_head']} heads, d_model "
           f"{SHAPE['d_model']}, batch {BATCH} x {CONTEXT}, vocab {vocab}; medians of "

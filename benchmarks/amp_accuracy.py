@@ -23,7 +23,7 @@ from retrograd.training.language_model import LMConfig  # noqa: E402
 from retrograd.training.language_model import train as train_gpt  # noqa: E402
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from _timing import cpu_model  # noqa: E402
+from _bench import cpu_model  # noqa: E402
 
 PRECISIONS = (None, "bf16", "fp16")
 

@@ -27,7 +27,7 @@ from retrograd.nn import functional as F  # noqa: E402
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 from tests.torch_gpt import TorchGPT  # noqa: E402
 
-from _timing import median_step_seconds  # noqa: E402
+from _bench import median_step_seconds  # noqa: E402
 
 CONFIG = dict(vocab_size=65, context=128, n_layer=4, n_head=4, d_model=128, dropout=0.0)
 BATCH = 16

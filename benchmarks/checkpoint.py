@@ -26,13 +26,10 @@ import tracemalloc
 for _threads in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(_threads, "2")
 
-import numpy as np  # noqa: E402
 import torch  # noqa: E402
 import torch.utils.checkpoint  # noqa: E402
 
 import retrograd as rg  # noqa: E402
-from retrograd.datasets import shakespeare_path  # noqa: E402
-from retrograd.datasets.text import load_text_splits  # noqa: E402
 from retrograd.inspect.checkpointing import checkpoint_receipt  # noqa: E402
 from retrograd.inspect.render import format_bytes  # noqa: E402
 from retrograd.models.gpt import GPT, GPTConfig  # noqa: E402
@@ -41,7 +38,7 @@ from retrograd.nn import functional as F  # noqa: E402
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 from tests.torch_gpt import TorchGPT  # noqa: E402
 
-from _timing import cpu_model, interleaved_medians  # noqa: E402
+from _bench import cpu_model, interleaved_medians, shakespeare_batch  # noqa: E402
 
 CONTEXT, BATCH, THREADS = 256, 8, 2
 SHAPE = dict(context=CONTEXT, n_layer=8, n_head=4, d_model=256, dropout=0.1)
@@ -57,14 +54,6 @@ class CheckpointedTorchGPT(TorchGPT):
         for block in self.blocks:
             x = torch.utils.checkpoint.checkpoint(block, x, use_reentrant=False)
         return self.head(self.ln_f(x))
-
-
-def shakespeare_batch():
-    """(x, y) int64 arrays (BATCH, CONTEXT) of training windows, and the vocabulary size."""
-    train, _, tokenizer = load_text_splits(shakespeare_path(), CONTEXT)
-    starts = np.random.default_rng(0).integers(0, len(train), BATCH)
-    x, y = train.get_batch(starts)
-    return x.numpy(), y.numpy(), tokenizer.vocab_size
 
 
 def retrograd_model(vocab, checkpointing):
@@ -171,7 +160,7 @@ def main():
     parser.add_argument("--steps", type=int, default=2)
     args = parser.parse_args()
     torch.set_num_threads(THREADS)
-    x, y, vocab = shakespeare_batch()
+    x, y, vocab = shakespeare_batch(CONTEXT, BATCH)
     print(f"CPU: {cpu_model()}; {THREADS} threads (torch {torch.get_num_threads()})")
     print(f"GPT {SHAPE['n_layer']} layers x {SHAPE['n_head']} heads, d_model "
           f"{SHAPE['d_model']}, batch {BATCH} x {CONTEXT}, vocab {vocab} (tiny Shakespeare), "

@@ -1,5 +1,6 @@
-"""Timing shared by the benchmark scripts (run as ``python benchmarks/NAME.py``, which puts
-this folder on the import path)."""
+"""What the benchmark scripts share: timing, the CPU's name, and batches of the shipped tiny
+Shakespeare (run as ``python benchmarks/NAME.py``, which puts this folder on the import
+path)."""
 
 import platform
 import statistics
@@ -39,3 +40,16 @@ def cpu_model():
     except (OSError, subprocess.CalledProcessError):
         pass
     return platform.processor() or "unknown CPU"
+
+
+def shakespeare_batch(context, batch):
+    """(x, y) int64 arrays (batch, context) of training windows of the shipped tiny
+    Shakespeare (y: x shifted by one character), and the vocabulary size."""
+    import numpy as np
+
+    from retrograd.datasets import shakespeare_path
+    from retrograd.datasets.text import load_text_splits
+
+    train, _, tokenizer = load_text_splits(shakespeare_path(), context)
+    x, y = train.get_batch(np.random.default_rng(0).integers(0, len(train), batch))
+    return x.numpy(), y.numpy(), tokenizer.vocab_size
