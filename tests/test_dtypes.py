@@ -280,3 +280,24 @@ def test_low_precision_helper_can_fail():
     with pytest.raises(AssertionError, match="dtype"):
         check_low_precision(lambda a: a.float(), lambda a: a * 1.0, randn(3), rg_dtype=rg.bfloat16,
                             torch_dtype=torch.bfloat16)
+
+
+def test_convert_equals_astype_bit_for_bit_float16_subnormals_included():
+    from retrograd.dtypes import convert
+    rng = np.random.default_rng(0)
+    specials = np.array([np.inf, -np.inf, np.nan, 0.0, -0.0, 65504, 65519, 65520, 1e6,
+                         2.0 ** -14, 2.0 ** -25, 2.0 ** -24 * 1.5, -2.0 ** -24 * 0.5,
+                         2.0 ** -24 * 2.5, 6.1e-5], np.float32)
+    cases = [rng.standard_normal(5000).astype(np.float32),            # normal values
+             (rng.random(5000) ** 8 * 1e-2).astype(np.float32),       # mostly subnormal
+             np.concatenate([specials, (rng.standard_normal(3000) * 1e-6).astype(np.float32)]),
+             (rng.random((64, 80)) ** 6 * 1e-3).astype(np.float32).T]  # not contiguous
+    with np.errstate(over="ignore", invalid="ignore"):
+        for array in cases:
+            expected = array.astype(np.float16)
+            got = convert(array, np.float16)
+            assert got.dtype == np.float16 and got.shape == array.shape
+            assert np.array_equal(got.view(np.uint16), expected.view(np.uint16))
+            back = convert(expected, np.float32)
+            assert np.array_equal(back, expected.astype(np.float32), equal_nan=True)
+    assert convert(np.arange(3.0), np.float32).dtype == np.float32

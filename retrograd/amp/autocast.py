@@ -289,7 +289,7 @@ def _wide_kernel(op, store):
 
 def _widen(value):
     if type(value) is np.ndarray:
-        return value.astype(_FLOAT32) if value.dtype in _LOW else value
+        return _dt.convert(value, _FLOAT32) if value.dtype in _LOW else value
     if isinstance(value, Tensor) and value._data.dtype in _LOW:
         return value.float()
     return value
@@ -297,7 +297,7 @@ def _widen(value):
 
 def _narrow(value, store):
     if type(value) is np.ndarray and value.dtype == _FLOAT32:
-        return value.astype(store)
+        return _dt.convert(value, store)
     return value
 
 
@@ -307,7 +307,7 @@ def _narrow_attributes(ctx, store):
     names = [name for name, value in vars(ctx).items()
              if type(value) is np.ndarray and value.dtype == _FLOAT32]
     for name in names:
-        setattr(ctx, name, getattr(ctx, name).astype(store))
+        setattr(ctx, name, _dt.convert(getattr(ctx, name), store))
     ctx._narrowed = names
 
 

@@ -21,6 +21,7 @@ from retrograd.autograd.function import AccumulateGrad, edge_of, guard_double_ba
 from retrograd.autograd.hooks import run_node_hooks, run_tensor_hooks
 from retrograd.autograd.grad_mode import STATE
 from retrograd.autograd.observer import notify_backward
+from retrograd.dtypes import convert
 from retrograd.ops.reduce import wide_sum
 from retrograd.tensor import Tensor, make_tensor
 
@@ -352,7 +353,7 @@ def _check_input_grad(node, i, g, meta, create_graph):
     if g.shape != shape:
         g = _sum_to_shape(g, shape, node, i)
     if g.dtype != dtype:
-        g = g.to(dtype) if create_graph else g.astype(dtype)
+        g = g.to(dtype) if create_graph else convert(g, dtype)
     return g
 
 

@@ -12,6 +12,7 @@ import numpy as np
 
 from retrograd.autograd.cost import ArrayInfo, Cost, call_arg, shape_text, unbroadcast_flops
 from retrograd.autograd.function import Function
+from retrograd.dtypes import convert
 
 __all__ = [
     "Add", "Sub", "Mul", "Div", "Neg", "PowScalar", "Pow", "Exp", "Log", "Sqrt", "Sin", "Cos",
@@ -582,7 +583,7 @@ class Cast(Function):
 
     @staticmethod
     def forward(ctx, x, dtype):
-        return x.astype(dtype)
+        return convert(x, dtype)
 
     @staticmethod
     def backward(ctx, grad_out):
