@@ -164,21 +164,30 @@ _F16_TABLE = []
 
 def convert(array, np_dtype):
     """``array.astype(np_dtype)``, bit for bit, without NumPy's slow path for float16
-    subnormals: its float32 -> float16 cast takes ~40x longer for a result below 2**-14, and
-    the float16 -> float32 cast ~10x longer, and softmax probabilities or unscaled gradients
-    are mostly there. When a sample of the array has such values, float16 is made from its
-    bits (k * 2**-24 rounded to nearest even) and widened through a 65,536-entry table."""
+    subnormals: its float32 -> float16 cast takes ~40x longer per result below 2**-14, and the
+    float16 -> float32 cast ~10x longer per subnormal input, and softmax probabilities or
+    unscaled gradients are mostly there. When a sample of the array says that more than a
+    few percent of it is there, float16 is made from its bits (k * 2**-24, rounded to nearest
+    even) and widened through a 65,536-entry table, which cost a few passes over the array
+    whatever its values."""
     np_dtype = np.dtype(np_dtype)
-    if np_dtype == _F16 and array.dtype == _F32 and _has_small(array):
-        return _to_float16(array)
-    if np_dtype == _F32 and array.dtype == _F16 and array.size > 1024:
-        return _float16_table()[array.view(np.uint16)]
+    if array.size > 4096 and _F16 in (np_dtype, array.dtype) and _F32 in (np_dtype, array.dtype):
+        if np_dtype == _F16 and _small_share(np.abs(_sample(array))) > 0.04:
+            return _to_float16(array)
+        if np_dtype == _F32 and _small_share(_sample(array).view(np.uint16) & 0x7C00) > 0.1:
+            return _float16_table()[array.view(np.uint16)]
     return array.astype(np_dtype)
 
 
-def _has_small(array):
-    sample = array.reshape(-1)[::_SAMPLE] if array.flags.c_contiguous else array.ravel()
-    return (np.abs(sample) < _F16_TINY).any()   # (bool is retrograd.bool in this module)
+def _sample(array):
+    return array.reshape(-1)[::_SAMPLE] if array.flags.c_contiguous else array.ravel()[::_SAMPLE]
+
+
+def _small_share(magnitudes):
+    """The share of the sample below float16's smallest normal (float32 magnitudes) or with
+    a zero exponent (float16 bits masked by 0x7C00): zeros count, a cheap upper bound."""
+    limit = _F16_TINY if magnitudes.dtype == _F32 else 1
+    return np.count_nonzero(magnitudes < limit) / max(magnitudes.size, 1)
 
 
 def _to_float16(array):
