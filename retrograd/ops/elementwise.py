@@ -399,7 +399,7 @@ class Relu(Function):
     @staticmethod
     def backward(ctx, grad_out):
         (y,) = ctx.saved_tensors
-        return np.where(y <= 0, np.zeros((), grad_out.dtype), grad_out)
+        return grad_out * ~(y <= 0)     # a product: np.where is ~7x slower here
 
     @staticmethod
     def cost(call):
