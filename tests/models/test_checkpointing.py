@@ -14,6 +14,7 @@ from retrograd.nn import functional as F
 from retrograd.utils import checkpoint as checkpoint_module
 from retrograd.utils.serialization import load
 from tests.datasets.test_text import SAMPLE
+from tests.training.small_data import small_digits
 
 
 def _gpt():
@@ -172,17 +173,6 @@ def test_reentrant_checkpointing_is_refused():
 
 
 # ----------------------------------------------------------------------- retrograd train
-def _small_digits(monkeypatch):
-    from retrograd.training import image
-    load_data = image.load_image_data
-
-    def small(spec, augment=False):
-        train_set, test_set, info = load_data(spec, augment)
-        return (rg.utils.data.Subset(train_set, range(48)),
-                rg.utils.data.Subset(test_set, range(32)), info)
-    monkeypatch.setattr(image, "load_image_data", small)
-
-
 def _spy(monkeypatch):
     calls = []
     real = checkpoint_module.checkpoint
@@ -214,7 +204,7 @@ def _train_with_and_without_checkpoint(tmp_path, monkeypatch, argv):
 
 @pytest.mark.parametrize("model", ["resnet-digits", "vit"])
 def test_train_checkpoint_gives_the_weights_of_a_run_without(tmp_path, monkeypatch, model):
-    _small_digits(monkeypatch)
+    small_digits(monkeypatch)
     argv = ["train", "--model", model, "--epochs", "1", "--batch-size", "16", "--no-inspect",
             "--quiet", "--out"]
     _train_with_and_without_checkpoint(tmp_path, monkeypatch, argv)
@@ -229,7 +219,7 @@ def test_train_gpt_checkpoint_gives_the_weights_of_a_run_without(tmp_path, monke
 
 def test_train_checkpoint_on_a_model_without_blocks_exits_with_a_message(tmp_path, capsys,
                                                                           monkeypatch):
-    _small_digits(monkeypatch)
+    small_digits(monkeypatch)
     out = tmp_path / "run"
     assert main(["train", "--model", "mlp", "--epochs", "1", "--checkpoint", "--quiet",
                  "--out", str(out)]) == 2

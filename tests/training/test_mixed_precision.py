@@ -12,6 +12,7 @@ from retrograd.training.language_model import LMConfig, train
 from retrograd.utils.serialization import load
 from tests.browser import check_page, chromium_or_skip
 from tests.datasets.test_text import SAMPLE
+from tests.training.small_data import small_digits
 
 
 def _quick(tmp_path, name, **kw):
@@ -89,14 +90,7 @@ def test_amp_errors(tmp_path, capsys):
 
 def test_image_job_trains_under_amp(tmp_path, monkeypatch):
     from retrograd.training import image
-    load_data = image.load_image_data
-
-    def small(spec, augment=False):
-        train_set, test_set, info = load_data(spec, augment)
-        import retrograd as rg
-        return (rg.utils.data.Subset(train_set, range(64)),
-                rg.utils.data.Subset(test_set, range(32)), info)
-    monkeypatch.setattr(image, "load_image_data", small)
+    small_digits(monkeypatch, n_train=64)
     summary = image.train(image.TrainConfig(model="resnet-digits", epochs=1, batch_size=16,
                                             amp="bf16", out=str(tmp_path / "img"),
                                             progress=False, inspect=False))
