@@ -192,9 +192,19 @@ def boolean(owner, name, value):
 
 
 def one_of(owner, name, value, choices):
-    """``value`` if it is one of ``choices`` (strings)."""
+    """``value`` if it is one of ``choices`` (strings).
+
+    Example:
+        >>> one_of("pad", "mode", "wrap", ("constant", "reflect"))
+        Traceback (most recent call last):
+        ValueError: pad: mode must be 'constant' or 'reflect', got 'wrap'
+        >>> one_of("scaler", "device", "cuda", ("cpu",))
+        Traceback (most recent call last):
+        ValueError: scaler: device must be 'cpu', got 'cuda'
+    """
     if value not in choices:
-        listed = ", ".join(repr(c) for c in choices[:-1]) + f" or {choices[-1]!r}"
+        listed = (", ".join(repr(c) for c in choices[:-1]) + f" or {choices[-1]!r}"
+                  if len(choices) > 1 else repr(choices[0]))
         raise ValueError(f"{name_of(owner)}: {name} must be {listed}, got {value!r}")
     return value
 
