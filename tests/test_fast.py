@@ -1,0 +1,63 @@
+"""The compiled kernels of the 'fast' extra give the NumPy path's results bit for bit, and
+RETROGRAD_KERNELS=numpy selects the NumPy path."""
+
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from retrograd import _fast
+from retrograd.dtypes import convert
+
+numba = pytest.importorskip("numba", reason="the 'fast' extra (numba) is not installed: "
+                                            "pip install -e '.[test,fast]' installs it")
+ml_dtypes = pytest.importorskip("ml_dtypes")
+BF16 = np.dtype(ml_dtypes.bfloat16)
+
+
+def _every_kind_of_float32():
+    """Specials, NaN payloads, subnormals, and a sweep over the whole bit space."""
+    specials = np.array([np.inf, -np.inf, 0.0, -0.0, 3.4e38, -3.4e38, 1e-45, 1e-40,
+                         1.1754944e-38, 65504, 2.0 ** -133, 2.0 ** -134], np.float32)
+    nans = np.array([0x7F800001, 0x7FFFFFFF, 0xFF800001, 0x7FC00000, 0xFFC00001],
+                    np.uint32).view(np.float32)
+    sweep = np.arange(0, 2 ** 32, 2 ** 32 // 300_001, dtype=np.uint64).astype(np.uint32)
+    ties = (np.arange(1, 5000, dtype=np.uint32) << 16) | 0x8000   # exactly halfway
+    rng = np.random.default_rng(0).standard_normal(40_000).astype(np.float32)
+    return np.concatenate([specials, nans, sweep.view(np.float32), ties.view(np.float32), rng])
+
+
+def test_the_compiled_kernels_are_used_and_round_like_ml_dtypes():
+    assert _fast.compiled_kernels() is not None
+    array = _every_kind_of_float32()
+    with np.errstate(invalid="ignore", over="ignore"):
+        expected = array.astype(BF16)
+    got = convert(array, BF16)
+    assert got.dtype == BF16 and np.array_equal(got.view(np.uint16), expected.view(np.uint16))
+    back = convert(expected, np.float32)
+    assert np.array_equal(back.view(np.uint32), expected.astype(np.float32).view(np.uint32))
+    shaped = array[:60_000].reshape(300, 200)
+    assert convert(shaped, BF16).shape == (300, 200)
+    strided = shaped.T                                   # not contiguous: NumPy's cast
+    with np.errstate(invalid="ignore", over="ignore"):
+        assert np.array_equal(convert(strided, BF16).view(np.uint16),
+                              strided.astype(BF16).view(np.uint16))
+
+
+def test_retrograd_kernels_numpy_selects_the_numpy_path():
+    code = ("from retrograd import _fast; import retrograd.dtypes as d, numpy as np, "
+            "ml_dtypes; d.convert(np.ones(1 << 16, np.float32), ml_dtypes.bfloat16); "
+            "import sys; print(_fast.compiled_kernels(), 'numba' in sys.modules)")
+    env = dict(os.environ, RETROGRAD_KERNELS="numpy")
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
+                         check=True).stdout.split()
+    assert out == ["None", "False"]     # not even imported
+
+
+def test_importing_retrograd_does_not_import_numba():
+    code = "import retrograd, sys; print('numba' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True).stdout.strip()
+    assert out == "False"
