@@ -17,7 +17,8 @@ sign, as ml_dtypes makes it. Back to float32, the half is shifted up (exact).
 import numba
 import numpy as np
 
-__all__ = ["float32_to_bfloat16", "bfloat16_to_float32"]
+__all__ = ["float32_to_bfloat16", "bfloat16_to_float32", "float32_to_float16",
+           "float16_to_float32"]
 
 
 @numba.njit(cache=True)
@@ -47,4 +48,69 @@ def bfloat16_to_float32(array):
     """A C-contiguous bfloat16 array as a new float32 array of its shape."""
     out = np.empty(array.shape, np.float32)
     _widen_bits(array.reshape(-1).view(np.uint16), out.reshape(-1).view(np.uint32))
+    return out
+
+
+# float32 <-> float16. NumPy's cast takes ~40x longer per subnormal float16 result (and ~10x
+# per subnormal input back), which softmax probabilities and gradients are full of; these
+# loops take the same time whatever the values. They round as NumPy does (to nearest even,
+# subnormals included; overflow to inf; a NaN keeps the top of its payload, or 1, so that it
+# stays a NaN).
+
+@numba.njit(cache=True)
+def _narrow16_bits(src, dst):
+    for i in range(src.size):
+        dst[i] = _half_bits(src[i])
+
+
+@numba.njit(cache=True)
+def _half_bits(u):
+    sign = (u >> 16) & 0x8000
+    exponent = np.int32((u >> 23) & 0xFF) - 112        # rebased from 127 to 15
+    mantissa = u & 0x7FFFFF
+    if exponent == 143:                                 # inf or NaN
+        payload = mantissa >> 13
+        return sign | 0x7C00 | (0 if mantissa == 0 else (payload if payload != 0 else 1))
+    if exponent >= 31:
+        return sign | 0x7C00                            # beyond 65504 after rounding: inf
+    if exponent < -10:
+        return sign                                     # below half the smallest subnormal
+    if exponent <= 0:                                   # a subnormal float16
+        mantissa |= 0x800000
+        shift = np.uint32(14 - exponent)
+    else:
+        mantissa |= np.uint32(exponent) << 23           # normal: exponent rides along
+        shift = np.uint32(13)
+    half = mantissa >> shift
+    rest = mantissa & ((np.uint32(1) << shift) - 1)
+    tie = np.uint32(1) << (shift - 1)
+    if rest > tie or (rest == tie and (half & 1)):
+        half += 1                                       # a carry into the exponent is right
+    return sign | half
+
+
+@numba.njit(cache=True)
+def _widen16_bits(src, dst, table):
+    for i in range(src.size):
+        dst[i] = table[src[i]]
+
+
+_HALF_TABLE = []
+
+
+def float32_to_float16(array):
+    """A C-contiguous float32 array as a new float16 array of its shape."""
+    out = np.empty(array.shape, np.float16)
+    _narrow16_bits(array.reshape(-1).view(np.uint32), out.reshape(-1).view(np.uint16))
+    return out
+
+
+def float16_to_float32(array):
+    """A C-contiguous float16 array as a new float32 array of its shape."""
+    if not _HALF_TABLE:
+        _HALF_TABLE.append(np.arange(65536, dtype=np.uint16).view(np.float16)
+                           .astype(np.float32).view(np.uint32))
+    out = np.empty(array.shape, np.float32)
+    _widen16_bits(array.reshape(-1).view(np.uint16), out.reshape(-1).view(np.uint32),
+                  _HALF_TABLE[0])
     return out

@@ -165,17 +165,19 @@ _F16_TABLE = []
 def convert(array, np_dtype):
     """``array.astype(np_dtype)``, bit for bit, faster where it matters for autocast:
 
-    - float32 <-> bfloat16 runs on the compiled kernels of the 'fast' extra when they are
-      there (retrograd/_fast.py): ml_dtypes' cast takes ~1 ns per element on one core;
-    - float16 avoids NumPy's slow path for subnormals: its float32 -> float16 cast takes ~40x
-      longer per result below 2**-14, and the float16 -> float32 cast ~10x longer per
-      subnormal input, and softmax probabilities or unscaled gradients are mostly there. When
-      a sample of the array says that more than a few percent of it is there, float16 is made
-      from its bits (k * 2**-24, rounded to nearest even) and widened through a 65,536-entry
-      table, which cost a few passes over the array whatever its values."""
+    - float32 <-> bfloat16 and float16 run on the compiled kernels of the 'fast' extra when
+      they are there (retrograd/_fast.py): ml_dtypes' cast takes ~1 ns per element, and
+      NumPy's float16 cast is slow for subnormals;
+    - without them, float16 avoids NumPy's slow path for subnormals (its float32 -> float16
+      cast takes ~40x longer per result below 2**-14, the float16 -> float32 cast ~10x
+      longer per subnormal input, and softmax probabilities or unscaled gradients are mostly
+      there): when a sample of the array says that more than a few percent of it is there,
+      float16 is made from its bits (k * 2**-24, rounded to nearest even) and widened
+      through a 65,536-entry table, which cost a few passes over the array whatever its
+      values."""
     np_dtype = np.dtype(np_dtype)
-    if array.size > _COMPILED_MIN and bfloat16.np is not None and array.flags.c_contiguous:
-        converted = _compiled_bfloat16(array, np_dtype)
+    if array.size > _COMPILED_MIN and array.flags.c_contiguous:
+        converted = _compiled(array, np_dtype)
         if converted is not None:
             return converted
     if array.size > 4096 and _F16 in (np_dtype, array.dtype) and _F32 in (np_dtype, array.dtype):
@@ -189,19 +191,26 @@ def convert(array, np_dtype):
 _COMPILED_MIN = 1 << 14   # elements: below this NumPy's cast is as fast
 
 
-def _compiled_bfloat16(array, np_dtype):
-    """float32 <-> bfloat16 by the compiled kernels (the 'fast' extra), or None."""
-    low = np.dtype(bfloat16.np)
-    if {array.dtype, np_dtype} != {_F32, low}:
+def _compiled(array, np_dtype):
+    """float32 <-> bfloat16 or float16 by the compiled kernels (the 'fast' extra), or None."""
+    low = np_dtype if array.dtype == _F32 else array.dtype
+    if _F32 not in (array.dtype, np_dtype) or not _is_low(low):
         return None
     from retrograd._fast import compiled_kernels
 
     kernels = compiled_kernels()
     if kernels is None:
         return None
+    if low == _F16:
+        return (kernels.float32_to_float16(array) if np_dtype == _F16
+                else kernels.float16_to_float32(array))
     if np_dtype == low:
         return kernels.float32_to_bfloat16(array, low)
     return kernels.bfloat16_to_float32(array)
+
+
+def _is_low(np_dtype):
+    return np_dtype == _F16 or (bfloat16.np is not None and np_dtype == np.dtype(bfloat16.np))
 
 
 def _sample(array):
