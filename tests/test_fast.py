@@ -61,3 +61,15 @@ def test_importing_retrograd_does_not_import_numba():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True).stdout.strip()
     assert out == "False"
+
+
+def test_float16_kernels_round_like_numpy_subnormals_and_nans_included():
+    array = _every_kind_of_float32()
+    with np.errstate(invalid="ignore", over="ignore"):
+        expected = array.astype(np.float16)
+    got = convert(array, np.float16)
+    assert got.dtype == np.float16 and np.array_equal(got.view(np.uint16),
+                                                      expected.view(np.uint16))
+    every_half = np.tile(np.arange(65536, dtype=np.uint16).view(np.float16), 2)
+    back = convert(every_half, np.float32)
+    assert np.array_equal(back.view(np.uint32), every_half.astype(np.float32).view(np.uint32))
