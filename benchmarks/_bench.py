@@ -1,11 +1,17 @@
-"""What the benchmark scripts share: timing, the CPU's name, and batches of the shipped tiny
-Shakespeare (run as ``python benchmarks/NAME.py``, which puts this folder on the import
-path)."""
+"""What the benchmark scripts share: 2 BLAS threads, timing, the CPU's name, and batches of
+the shipped tiny Shakespeare (run as ``python benchmarks/NAME.py``, which puts this folder on
+the import path). Import it before NumPy: importing it sets the BLAS thread counts (unless
+the environment already does), which NumPy reads when it loads."""
 
+import os
 import platform
 import statistics
 import subprocess
 import time
+
+THREADS = 2
+for _variable in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_variable, str(THREADS))
 
 
 def median_step_seconds(step, steps):

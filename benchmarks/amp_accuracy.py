@@ -14,8 +14,7 @@ import sys
 import tempfile
 import time
 
-for _threads in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
-    os.environ.setdefault(_threads, "2")
+import _bench  # noqa: E402, F401  (first: it sets the BLAS threads before NumPy loads)
 
 from retrograd.training.image import TrainConfig  # noqa: E402
 from retrograd.training.image import train as train_image  # noqa: E402

@@ -23,8 +23,7 @@ import os
 import sys
 import tracemalloc
 
-for _threads in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
-    os.environ.setdefault(_threads, "2")
+import _bench  # noqa: E402, F401  (first: it sets the BLAS threads before NumPy loads)
 
 import torch  # noqa: E402
 import torch.utils.checkpoint  # noqa: E402
