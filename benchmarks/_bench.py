@@ -3,6 +3,7 @@ the shipped tiny Shakespeare (run as ``python benchmarks/NAME.py``, which puts t
 the import path). Import it before NumPy: importing it sets the BLAS thread counts (unless
 the environment already does), which NumPy reads when it loads."""
 
+import argparse
 import os
 import platform
 import statistics
@@ -59,3 +60,12 @@ def shakespeare_batch(context, batch):
     train, _, tokenizer = load_text_splits(shakespeare_path(), context)
     x, y = train.get_batch(np.random.default_rng(0).integers(0, len(train), batch))
     return x.numpy(), y.numpy(), tokenizer.vocab_size
+
+
+def rounds_and_steps(doc, rounds=5, steps=2):
+    """The --rounds and --steps of a script that times interleaved rounds (``doc``: its
+    module docstring, whose first line describes it)."""
+    parser = argparse.ArgumentParser(description=doc.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=rounds)
+    parser.add_argument("--steps", type=int, default=steps)
+    return parser.parse_args()

@@ -11,7 +11,6 @@ PyTorch's float32 step and CPU autocast (bfloat16) step of the same architecture
     python benchmarks/amp.py [--rounds 5] [--steps 2]
 """
 
-import argparse
 import os
 import sys
 
@@ -28,7 +27,7 @@ from retrograd.nn import functional as F  # noqa: E402
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 from tests.torch_gpt import TorchGPT  # noqa: E402
 
-from _bench import cpu_model, interleaved_medians, shakespeare_batch  # noqa: E402
+from _bench import cpu_model, interleaved_medians, rounds_and_steps, shakespeare_batch  # noqa: E402
 
 CONTEXT, BATCH, THREADS = 128, 32, 2
 SHAPE = dict(context=CONTEXT, n_layer=4, n_head=4, d_model=128, dropout=0.0)
@@ -96,10 +95,7 @@ def float32_rows(report):
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rounds", type=int, default=5)
-    parser.add_argument("--steps", type=int, default=2)
-    args = parser.parse_args()
+    args = rounds_and_steps(__doc__)
     torch.set_num_threads(THREADS)
     x, y, vocab = shakespeare_batch(CONTEXT, BATCH)
     x, y = rg.tensor(x), rg.tensor(y)

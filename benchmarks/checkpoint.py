@@ -18,7 +18,6 @@ Measured for each retrograd mode:
     python benchmarks/checkpoint.py [--rounds 5] [--steps 2]
 """
 
-import argparse
 import os
 import sys
 import tracemalloc
@@ -37,7 +36,7 @@ from retrograd.nn import functional as F  # noqa: E402
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 from tests.torch_gpt import TorchGPT  # noqa: E402
 
-from _bench import cpu_model, interleaved_medians, shakespeare_batch  # noqa: E402
+from _bench import cpu_model, interleaved_medians, rounds_and_steps, shakespeare_batch  # noqa: E402
 
 CONTEXT, BATCH, THREADS = 256, 8, 2
 SHAPE = dict(context=CONTEXT, n_layer=8, n_head=4, d_model=256, dropout=0.1)
@@ -154,10 +153,7 @@ def print_summary(memory, times):
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rounds", type=int, default=5)
-    parser.add_argument("--steps", type=int, default=2)
-    args = parser.parse_args()
+    args = rounds_and_steps(__doc__)
     torch.set_num_threads(THREADS)
     x, y, vocab = shakespeare_batch(CONTEXT, BATCH)
     print(f"CPU: {cpu_model()}; {THREADS} threads (torch {torch.get_num_threads()})")
