@@ -27,9 +27,10 @@ from retrograd.nn import functional as F  # noqa: E402
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 from tests.torch_gpt import TorchGPT  # noqa: E402
 
-from _bench import cpu_model, interleaved_medians, rounds_and_steps, shakespeare_batch  # noqa: E402
+from _bench import (THREADS, cpu_model, interleaved_medians, rounds_and_steps,  # noqa: E402
+                    shakespeare_batch)
 
-CONTEXT, BATCH, THREADS = 128, 32, 2
+CONTEXT, BATCH = 128, 32
 SHAPE = dict(context=CONTEXT, n_layer=4, n_head=4, d_model=128, dropout=0.0)
 MODES = {"float32": None, "bfloat16": rg.bfloat16, "float16": rg.float16}
 

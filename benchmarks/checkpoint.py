@@ -36,9 +36,10 @@ from retrograd.nn import functional as F  # noqa: E402
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 from tests.torch_gpt import TorchGPT  # noqa: E402
 
-from _bench import cpu_model, interleaved_medians, rounds_and_steps, shakespeare_batch  # noqa: E402
+from _bench import (THREADS, cpu_model, interleaved_medians, rounds_and_steps,  # noqa: E402
+                    shakespeare_batch)
 
-CONTEXT, BATCH, THREADS = 256, 8, 2
+CONTEXT, BATCH = 256, 8
 SHAPE = dict(context=CONTEXT, n_layer=8, n_head=4, d_model=256, dropout=0.1)
 POLICY = {"policy": ["linear"]}
 RETROGRAD_MODES = {"plain": None, "checkpointed": {}, "checkpointed+policy": POLICY}

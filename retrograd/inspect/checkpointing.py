@@ -240,8 +240,8 @@ def plan_checkpoints(model, example_input, budget_bytes=None, target=None, loss_
                 f"({format_bytes(parameters)}); no checkpointing can fit the step in it")
     step = _Step(model, example_input, target, loss_fn)
     with step.preserved():
-        plain = step.measure(None, enabled=False)
-        every = step.measure(None, enabled=True)
+        plain = step.measure(enabled=False)
+        every = step.measure(enabled=True)
         blocks = _blocks_of(model, every.checkpoint_calls)
         fit = _Fit(plain.peak_bytes, every.peak_bytes, blocks)
         candidates = fit.candidates()
@@ -405,18 +405,21 @@ class _Step:
     def preserved(self):
         return _Preserved(self.model)
 
-    def measure(self, segments, enabled):
-        self.model.zero_grad(set_to_none=True)
+    def measure(self, enabled):
+        """The MemoryReport of a step with every block checkpointed, or none."""
         if enabled:
-            self.model.gradient_checkpointing_enable(segments=segments)
+            self.model.gradient_checkpointing_enable()
         else:
             self.model.gradient_checkpointing_disable()
+        return self._report()
+
+    def _report(self):
+        self.model.zero_grad(set_to_none=True)
         return memory_report(self.model, self.x, target=self.target, loss_fn=self.loss_fn)
 
     def measure_plan(self):
         """The peaks of a step as the model is configured: (ledger, tracemalloc)."""
-        self.model.zero_grad(set_to_none=True)
-        report = memory_report(self.model, self.x, target=self.target, loss_fn=self.loss_fn)
+        report = self._report()
         self.model.zero_grad(set_to_none=True)
         tracing = tracemalloc.is_tracing()
         if not tracing:

@@ -198,7 +198,7 @@ def as_policy(policy):
     if isinstance(policy, str) or not hasattr(policy, "__iter__"):
         raise TypeError(f"checkpoint: policy must be a list of op names or a callable "
                         f"policy(op_name, module_path), got {policy!r}")
-    known = _op_names()
+    known, views = _op_names()
     wanted = set()
     for name in policy:
         key = _op_key(name) if isinstance(name, str) else None
@@ -206,7 +206,7 @@ def as_policy(policy):
             raise ValueError(f"checkpoint: policy names an unknown op {name!r}; ops are named "
                              f"as the profiler shows them, e.g. " + ", ".join(
                                  sorted(known[k] for k in known if k in _EXAMPLE_KEYS)))
-        if known[key] in _VIEWS:
+        if known[key] in views:
             raise ValueError(f"checkpoint: policy names {known[key]}, a view (it copies "
                              f"nothing and costs nothing to recompute); name the op that "
                              f"computes the values instead")
@@ -216,7 +216,6 @@ def as_policy(policy):
 
 _EXAMPLE_KEYS = {"linear", "matmul", "conv2d", "scaleddotproductattention", "layernorm",
                  "batchnorm", "gelu", "relu", "add", "mul", "dropout", "softmax"}
-_VIEWS = set()
 
 
 def _op_key(name):
@@ -224,17 +223,18 @@ def _op_key(name):
 
 
 def _op_names():
-    """{key: name} of every op class (Function subclass) defined in retrograd or by the user."""
+    """({key: name}, {names of views}) of every op class (Function subclass) defined in
+    retrograd or by the user."""
     from retrograd.autograd.function import Function
-    names, todo = {}, list(Function.__subclasses__())
+    names, views, todo = {}, set(), list(Function.__subclasses__())
     while todo:
         op = todo.pop()
         todo.extend(op.__subclasses__())
         if not op.__name__.startswith("_"):
             names.setdefault(_op_key(op.__name__), op.__name__)
             if op.is_view:
-                _VIEWS.add(op.__name__)
-    return names
+                views.add(op.__name__)
+    return names, views
 
 
 class GradientCheckpointing:
@@ -266,6 +266,8 @@ class GradientCheckpointing:
         (see the class docstring; None: each block alone)."""
         kwargs = dict(gradient_checkpointing_kwargs or {})
         _refuse_reentrant("gradient_checkpointing_enable", kwargs.get("use_reentrant", False))
+        if kwargs.get("policy") is not None:   # resolved once, not at every block's call
+            kwargs["policy"] = as_policy(kwargs["policy"])
         self._set_checkpointing(True, kwargs, None if segments is None else
                                 [tuple(s) for s in segments])
 
