@@ -48,7 +48,7 @@ from retrograd.inspect.memory_estimates import ESTIMATORS, estimate
 from retrograd.inspect.render import format_bytes, text_table
 from retrograd.nn.module import Module
 from retrograd.tensor import Tensor
-from retrograd.utils.checkpoint import CheckpointedValue, checkpoint_calls
+from retrograd.utils.checkpoint import CheckpointedValue, checkpoint_calls, owner_array
 
 __all__ = ["MemoryLedger", "MemoryReport", "SavedValue", "memory_report"]
 
@@ -66,13 +66,6 @@ class SavedValue:
     shape: tuple
     dtype: str
     nbytes: int
-
-
-def _root(array):
-    """The array that owns ``array``'s memory (itself unless it is a view)."""
-    while isinstance(array.base, np.ndarray):
-        array = array.base
-    return array
 
 
 def _arrays(values):
@@ -93,7 +86,7 @@ class _Pool:
     def hold(self, array):
         """Count ``array`` (one more holder); returns its owner's (id, bytes) and whether it
         was not counted yet."""
-        owner = _root(array)
+        owner = owner_array(array)
         key = (id(owner), owner.nbytes)
         entry = self.entries.get(key[0])
         if entry is not None:
@@ -113,7 +106,7 @@ class _Pool:
             self.total -= entry[0]
 
     def release_array(self, array):
-        owner = _root(array)
+        owner = owner_array(array)
         self.release((id(owner), owner.nbytes))
 
 
@@ -191,7 +184,7 @@ class MemoryLedger(CallObserver, ObserverBlock):
         kept = []
         for kind, position, array in saved_arrays(node):
             if (kind == "parameter" if self._parameters is None
-                    else id(_root(array)) in self._parameters):
+                    else id(owner_array(array)) in self._parameters):
                 continue   # counted in the resident bytes
             key, new = self._saved_pool.hold(array)
             kept.append(key)
@@ -199,7 +192,7 @@ class MemoryLedger(CallObserver, ObserverBlock):
             if new:
                 self.saved.append(SavedValue(module_path or "", call.op.__name__, kind,
                                              position, array.shape, str(array.dtype),
-                                             _root(array).nbytes))
+                                             owner_array(array).nbytes))
         if kept:
             self._held[id(node)] = kept
         outputs = sum(o.nbytes for o in call.outputs)
@@ -261,7 +254,7 @@ class MemoryLedger(CallObserver, ObserverBlock):
         cost = declared_cost(describe_call(op, inputs, attrs or {}, outputs, node))
         self.recompute_flops += cost.flops if cost is not None else 0
         for t in outputs if type(outputs) is tuple else (outputs,):
-            root = _root(t._data)
+            root = owner_array(t._data)
             if id(root) not in self._recomputed:
                 self._recomputed[id(root)] = (weakref.ref(root), root.nbytes)
         self._mark("recompute", op.__name__, module_path, 0)

@@ -365,7 +365,7 @@ class CheckpointCall:
         # id of the array an input keeps alive -> (weak ref to it, shape, dtype, bytes)
         self.inputs = {}
         for t in replay.inputs:
-            root = _root(t._data)
+            root = owner_array(t._data)
             self.inputs.setdefault(id(root), (weakref.ref(root), root.shape, root.dtype,
                                               root.nbytes))
         self._replay = weakref.ref(replay)
@@ -380,7 +380,7 @@ class CheckpointCall:
         """The values a recompute made for backward (weakly: tools count them while they
         live)."""
         for t in saved:
-            root = _root(t._data)
+            root = owner_array(t._data)
             self.recomputed[id(root)] = (weakref.ref(root), root.nbytes)
 
     def note_kept(self, tensor, parameter):
@@ -432,7 +432,9 @@ def _segment(owner, number):
         _SEGMENT[0] = outer
 
 
-def _root(array):
+def owner_array(array):
+    """The array that owns ``array``'s memory (itself unless it is a view): what keeping
+    ``array`` keeps alive (the memory ledger counts it too)."""
     while isinstance(array.base, np.ndarray):
         array = array.base
     return array
@@ -451,7 +453,7 @@ class CheckpointedValue:
     __slots__ = ("index", "shape", "dtype", "nbytes", "root", "fingerprint")
 
     def __init__(self, index, array, fingerprint):
-        root = _root(array)
+        root = owner_array(array)
         self.index, self.shape, self.dtype = index, array.shape, array.dtype
         self.nbytes, self.root, self.fingerprint = root.nbytes, weakref.ref(root), fingerprint
 
@@ -467,7 +469,7 @@ class _Replay:
                  keep):
         self.function, self.args, self.kwargs = function, args, kwargs
         self.inputs = [a for a in (*args, *kwargs.values()) if isinstance(a, Tensor)]
-        self.input_roots = {id(_root(t._data)) for t in self.inputs}
+        self.input_roots = {id(owner_array(t._data)) for t in self.inputs}
         self.rng_state = _random.get_rng_state() if preserve_rng_state else None
         # observers that shape the forward (autocast) are replayed in the state they had
         self.replayed = tuple(o.replay_observer() for o in STATE.observers
@@ -489,7 +491,7 @@ class _Replay:
 
     def pack(self, tensor):
         leaf = tensor.grad_fn is None and tensor._requires_grad
-        if leaf or id(_root(tensor._data)) in self.input_roots:
+        if leaf or id(owner_array(tensor._data)) in self.input_roots:
             self.handles.append(None)
             if self.record is not None:
                 self.record.note_kept(tensor, leaf)
