@@ -156,6 +156,8 @@ def promote(a, b):
 # ---------------------------------------------------------------------------- conversions
 
 _F16, _F32 = np.dtype(np.float16), np.dtype(np.float32)
+# the low-precision floating dtypes (bfloat16 with ml_dtypes): autocast's, the fast casts'
+LOW_PRECISION = tuple(np.dtype(d.np) for d in (float16, bfloat16) if d.np is not None)
 _F16_TINY = np.float32(2.0 ** -14)           # float16's smallest normal
 _F16_SUBNORMAL_UNITS = np.float32(2.0 ** 24)  # subnormal float16 = k * 2**-24, k < 1024
 _SAMPLE = 61                                 # every 61st element tells whether to care
@@ -194,7 +196,7 @@ _COMPILED_MIN = 1 << 14   # elements: below this NumPy's cast is as fast
 def _compiled(array, np_dtype):
     """float32 <-> bfloat16 or float16 by the compiled kernels (the 'fast' extra), or None."""
     low = np_dtype if array.dtype == _F32 else array.dtype
-    if _F32 not in (array.dtype, np_dtype) or not _is_low(low):
+    if _F32 not in (array.dtype, np_dtype) or low not in LOW_PRECISION:
         return None
     from retrograd._fast import compiled_kernels
 
@@ -208,9 +210,6 @@ def _compiled(array, np_dtype):
         return kernels.float32_to_bfloat16(array, low)
     return kernels.bfloat16_to_float32(array)
 
-
-def _is_low(np_dtype):
-    return np_dtype == _F16 or (bfloat16.np is not None and np_dtype == np.dtype(bfloat16.np))
 
 
 def _sample(array):

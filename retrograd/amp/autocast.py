@@ -46,7 +46,7 @@ __all__ = ["autocast", "explain", "DtypeTrace", "is_autocast_enabled", "get_auto
 
 _FLOAT32 = np.dtype(np.float32)
 _FLOAT64 = np.dtype(np.float64)
-_LOW = tuple(np.dtype(d.np) for d in (_dt.float16, _dt.bfloat16) if d.np is not None)
+_LOW = _dt.LOW_PRECISION
 _STACK = []          # the autocast states entered, innermost last
 
 
