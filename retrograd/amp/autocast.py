@@ -38,7 +38,7 @@ from retrograd import dtypes as _dt
 from retrograd.amp.policy import AutocastPolicy, default_policy, why
 from retrograd.autograd.function import Function
 from retrograd.autograd.grad_mode import STATE
-from retrograd.autograd.observer import OpObserver, observe
+from retrograd.autograd.observer import OpObserver, kernel_subclass, observe
 from retrograd.inspect.render import text_table
 from retrograd.tensor import Tensor
 
@@ -280,11 +280,8 @@ def _wide_kernel(op, store):
     def saved_tensors(ctx):
         return [_widen(v) for v in Function.saved_tensors.fget(ctx)]
 
-    return type(op.__name__, (op,), {"forward": staticmethod(forward),
-                                     "backward": staticmethod(backward),
-                                     "saved_tensors": property(saved_tensors),
-                                     "__module__": op.__module__,
-                                     "computes_in": "float32"})
+    return kernel_subclass(op, forward, backward, saved_tensors=property(saved_tensors),
+                           computes_in="float32")
 
 
 def _widen(value):

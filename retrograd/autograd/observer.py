@@ -35,7 +35,7 @@ Gradients are arrays in a plain backward and Tensors under ``create_graph=True``
 from retrograd.autograd.grad_mode import STATE
 
 __all__ = ["OpObserver", "ObserverBlock", "observe", "current_module_path", "region",
-           "set_observers", "casting_inputs"]
+           "set_observers", "casting_inputs", "kernel_subclass"]
 
 
 class OpObserver:
@@ -151,6 +151,20 @@ def set_observers(observers):
     is true also watch backward nodes (the engine tests that tuple alone)."""
     STATE.observers = observers
     STATE.backward_observers = tuple(o for o in observers if o.watches_backward)
+
+
+def kernel_subclass(op, forward=None, backward=None, **members):
+    """A subclass of ``op`` with its name, module and docstring, for ``kernel_class`` (the
+    profiler's timed kernels, autocast's float32 ones, checkpointing's recording and replaying
+    ones): ``forward`` / ``backward`` (functions of ctx, as an op's) replace the op's, and
+    ``members`` are set on the class."""
+    body = {"__module__": op.__module__, "__qualname__": op.__qualname__, "__doc__": op.__doc__,
+            **members}
+    if forward is not None:
+        body["forward"] = staticmethod(forward)
+    if backward is not None:
+        body["backward"] = staticmethod(backward)
+    return type(op.__name__, (op,), body)
 
 
 def casting_inputs():

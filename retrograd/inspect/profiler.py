@@ -45,7 +45,7 @@ import itertools
 import time
 
 from retrograd import _checks
-from retrograd.autograd.observer import OpObserver, observe, region
+from retrograd.autograd.observer import OpObserver, kernel_subclass, observe, region
 from retrograd.inspect._calls import call_parts
 from retrograd.inspect.profile_events import OVERHEAD, EventList, FunctionEvent, average
 
@@ -139,11 +139,7 @@ def _timed_class(op):
             phases.pop()
             recorder.record_backward(ctx, result)
 
-    timed = type(op.__name__, (op,), {"forward": staticmethod(timed_forward),
-                                       "backward": staticmethod(timed_backward),
-                                       "__module__": op.__module__,
-                                       "__qualname__": op.__qualname__,
-                                       "__doc__": op.__doc__})
+    timed = kernel_subclass(op, timed_forward, timed_backward)
     _TIMED[op] = timed
     return timed
 

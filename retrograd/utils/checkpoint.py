@@ -46,7 +46,8 @@ import numpy as np
 from retrograd import random as _random
 from retrograd.autograd.function import INPUT, OUTPUT, saved_tensors_hooks
 from retrograd.autograd.grad_mode import STATE, enable_grad
-from retrograd.autograd.observer import OpObserver, observe, region, set_observers
+from retrograd.autograd.observer import (OpObserver, kernel_subclass, observe, region,
+                                        set_observers)
 from retrograd.tensor import Tensor
 
 __all__ = ["checkpoint", "checkpoint_sequential", "CheckpointError", "GradientCheckpointing",
@@ -717,8 +718,7 @@ def _recording_kernel(op, recorder):
                             if type(value) is np.ndarray}
         recorder.rng_after = _random.get_rng_state()   # the op may have drawn (dropout)
         return out
-    return type(op.__name__, (op,), {"forward": staticmethod(forward),
-                                     "__module__": op.__module__})
+    return kernel_subclass(op, forward)
 
 
 def kept_by_policy(keep, op, node, module_path):
@@ -771,6 +771,4 @@ def _cached_kernel(op, arrays, recipe, is_tuple, attributes, rng_after):
                                 inputs[r[1]] if r[0] == INPUT else arrays[r[1]]
                                 for r in recipe])
         return arrays if is_tuple else arrays[0]
-    return type(op.__name__, (op,), {"forward": staticmethod(forward),
-                                     "__module__": op.__module__,
-                                     "replays_cached_output": True})
+    return kernel_subclass(op, forward, replays_cached_output=True)
