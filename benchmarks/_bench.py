@@ -15,14 +15,19 @@ for _variable in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(_variable, str(THREADS))
 
 
-def median_step_seconds(step, steps):
-    """The median wall time of ``steps`` calls of ``step()``, in seconds."""
+def step_seconds(step, steps):
+    """The wall time of each of ``steps`` calls of ``step()``, in seconds."""
     times = []
     for _ in range(steps):
         start = time.perf_counter()
         step()
         times.append(time.perf_counter() - start)
-    return statistics.median(times)
+    return times
+
+
+def median_step_seconds(step, steps):
+    """The median wall time of ``steps`` calls of ``step()``, in seconds."""
+    return statistics.median(step_seconds(step, steps))
 
 
 def interleaved_medians(steps_by_name, rounds, steps):

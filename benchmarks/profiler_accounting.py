@@ -11,31 +11,22 @@ profiled step's own wall time.
 """
 
 import argparse
-import os
 import statistics
 import time
 
-for _threads in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
-    os.environ.setdefault(_threads, "2")   # before NumPy loads its BLAS
+import _bench  # noqa: F401  (first: it sets the BLAS threads before NumPy loads)
 
 import retrograd as rg  # noqa: E402
 from retrograd.models.resnet import resnet8  # noqa: E402
 from retrograd.nn import functional as F  # noqa: E402
+
+from _bench import step_seconds  # noqa: E402
 
 
 def _train_step(model, optimizer, x, target):
     optimizer.zero_grad()
     F.cross_entropy(model(x), target).backward()
     optimizer.step()
-
-
-def _unprofiled(step, steps):
-    times = []
-    for _ in range(steps):
-        start = time.perf_counter()
-        step()
-        times.append(time.perf_counter() - start)
-    return times
 
 
 def _profiled(step, steps):
@@ -70,7 +61,7 @@ def main():
         step()
     walls, sums, overheads, profiled_walls = [], [], [], []
     for r in range(args.rounds):
-        walls += _unprofiled(step, args.steps)
+        walls += step_seconds(step, args.steps)
         for total, overhead, wall in _profiled(step, args.steps):
             sums.append(total)
             overheads.append(overhead)
