@@ -1,28 +1,50 @@
-"""Which kernels run: the compiled ones of the 'fast' extra (Numba, retrograd/_numba_kernels.py)
-when Numba is installed, else the NumPy ones, which are the reference and the default.
-``RETROGRAD_KERNELS=numpy`` in the environment selects the NumPy kernels even with Numba
-installed. Numba is imported on first use, not with retrograd; its compiled kernels are
-cached on disk (next to the package, or in the user's cache when that is not writable)."""
+"""Which kernels run: the compiled ones of the 'fast' extra (Numba, the modules of
+retrograd/_numba/, one per family of ops) when Numba is installed, else the NumPy ones, which
+are the reference and the default. ``RETROGRAD_KERNELS=numpy`` in the environment selects the
+NumPy kernels even with Numba installed. Numba is imported on first use, not with retrograd;
+its compiled kernels are cached on disk (next to the package, or in the user's cache when
+that is not writable: Numba's own fallback).
 
+An op asks ``compiled("norm")`` and gets the module ``retrograd._numba.norm`` or None; the
+op's NumPy code stays beside the call as the reference path (for other dtypes and layouts
+the kernels do not take, and for everyone without Numba)."""
+
+import importlib
 import os
 
-__all__ = ["compiled_kernels"]
+__all__ = ["compiled", "compiled_kernels", "enabled"]
 
-_LOADED = []
+_MODULES = {}
+_ENABLED = []
+
+
+def enabled():
+    """Whether compiled kernels run: Numba importable and RETROGRAD_KERNELS is not 'numpy'."""
+    if not _ENABLED:
+        _ENABLED.append(_numba_usable())
+    return _ENABLED[0]
+
+
+def _numba_usable():
+    if os.environ.get("RETROGRAD_KERNELS", "").strip().lower() == "numpy":
+        return False
+    try:
+        import numba  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def compiled(family):
+    """The module of compiled kernels ``retrograd._numba.<family>``, or None (no Numba, or
+    RETROGRAD_KERNELS=numpy)."""
+    module = _MODULES.get(family)
+    if module is None and family not in _MODULES:
+        module = importlib.import_module(f"retrograd._numba.{family}") if enabled() else None
+        _MODULES[family] = module
+    return module
 
 
 def compiled_kernels():
-    """The module of compiled kernels, or None (no Numba, or RETROGRAD_KERNELS=numpy)."""
-    if not _LOADED:
-        _LOADED.append(_load())
-    return _LOADED[0]
-
-
-def _load():
-    if os.environ.get("RETROGRAD_KERNELS", "").strip().lower() == "numpy":
-        return None
-    try:
-        from retrograd import _numba_kernels
-    except ImportError:
-        return None
-    return _numba_kernels
+    """The compiled float32 <-> bfloat16/float16 casts (retrograd._numba.casts), or None."""
+    return compiled("casts")

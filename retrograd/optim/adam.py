@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from retrograd.optim.optimizer import Optimizer, check_option
+from retrograd.optim.optimizer import Optimizer, check_option, compiled_update
 from retrograd.tensor import make_tensor
 
 __all__ = ["Adam", "AdamW"]
@@ -78,6 +78,8 @@ class Adam(Optimizer):
             _init_state(state, p, group["amsgrad"])
         state["step"]._data += 1.0
         step = float(state["step"]._data)
+        if self._compiled_step(p, grad, group, step):
+            return
         if group["maximize"]:
             grad = -grad
         if weight_decay != 0:
@@ -98,6 +100,26 @@ class Adam(Optimizer):
         np.divide(m, denom, out=denom)
         denom *= step_size
         p._data -= denom
+
+
+    def _compiled_step(self, p, grad, group, step):
+        """The update of _update in one compiled pass; False when the kernels do not apply."""
+        state = self.state[p]
+        m, v = state["exp_avg"]._data, state["exp_avg_sq"]._data
+        v_max = state["max_exp_avg_sq"]._data if group["amsgrad"] else v
+        kernels = compiled_update(p, grad, m, v, v_max)
+        if kernels is None:
+            return False
+        f = p._data.dtype.type
+        lr, weight_decay = float(group["lr"]), float(group["weight_decay"])
+        beta1, beta2 = (float(b) for b in group["betas"])
+        kernels.adam(p._data.reshape(-1), grad.reshape(-1), m.reshape(-1), v.reshape(-1),
+                     v_max.reshape(-1), f(lr / (1.0 - beta1 ** step)),
+                     f((1.0 - beta2 ** step) ** 0.5), f(group["eps"]), f(1.0 - beta1), f(beta2),
+                     f(1.0 - beta2), f(weight_decay), f(1.0 - lr * weight_decay),
+                     bool(group["decoupled_weight_decay"]), bool(group["amsgrad"]),
+                     bool(group["maximize"]))
+        return True
 
 
 class AdamW(Adam):

@@ -24,13 +24,14 @@ import numpy as np
 
 from retrograd import _checks
 from retrograd import dtypes as _dt
+from retrograd._fast import compiled
 from retrograd._quiet import quiet_errors
 from retrograd.autograd.grad_mode import enable_grad, no_grad
 from retrograd.autograd.observer import region
 from retrograd.autograd.inplace import zero_grads
 from retrograd.tensor import Tensor, make_tensor
 
-__all__ = ["Optimizer"]
+__all__ = ["Optimizer", "compiled_update"]
 
 _EXPECTED = "an iterable of Tensors or of parameter-group dicts"
 _EXPECTED_IN_GROUP = "a Tensor or an iterable of Tensors"
@@ -274,6 +275,22 @@ def _check_no_duplicates(params, groups, optimizer):
                 raise ValueError(f"{optimizer}: some parameters appear in more than one "
                                  f"parameter group: a parameter of shape {q.shape} is in "
                                  f"groups {i} and {len(groups)}")
+
+
+_COMPILED_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+
+
+def compiled_update(p, grad, *state):
+    """The compiled optimizer kernels (retrograd/_numba/optim.py) when the parameter, its
+    gradient and the ``state`` arrays are C-contiguous float32 or float64 arrays of one
+    dtype, else None (the NumPy ``_update`` then runs)."""
+    kernels = compiled("optim")
+    if kernels is None or p._data.dtype not in _COMPILED_DTYPES:
+        return None
+    arrays = (p._data, grad, *state)
+    if all(a.dtype == p._data.dtype and a.flags.c_contiguous for a in arrays):
+        return kernels
+    return None
 
 
 def _check_writeable(p, optimizer):

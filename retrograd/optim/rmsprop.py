@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from retrograd.optim.optimizer import Optimizer, check_option
+from retrograd.optim.optimizer import Optimizer, check_option, compiled_update
 from retrograd.tensor import make_tensor
 
 __all__ = ["RMSprop"]
@@ -67,6 +67,8 @@ class RMSprop(Optimizer):
         if not state:
             _init_state(state, p, momentum, group["centered"])
         state["step"]._data += 1.0
+        if self._compiled_step(p, grad, group):
+            return
         if group["maximize"]:
             grad = -grad
         if weight_decay != 0:
@@ -88,6 +90,28 @@ class RMSprop(Optimizer):
             p._data -= lr * buf
         else:
             p._data -= lr * (grad / denom)
+
+    def _compiled_step(self, p, grad, group):
+        """The update of _update in one compiled pass; False when the kernels do not apply."""
+        arrays = _compiled_step_arrays(self.state[p], group)
+        kernels = compiled_update(p, grad, *arrays)
+        if kernels is None:
+            return False
+        f, alpha = p._data.dtype.type, float(group["alpha"])
+        kernels.rmsprop(p._data.reshape(-1), grad.reshape(-1), *(a.reshape(-1) for a in arrays),
+                        f(group["lr"]), f(alpha), f(1.0 - alpha), f(group["eps"]),
+                        f(group["weight_decay"]), f(group["momentum"]), bool(group["centered"]),
+                        bool(group["maximize"]))
+        return True
+
+
+def _compiled_step_arrays(state, group):
+    """(square_avg, grad_avg, momentum buffer) of a parameter's state, square_avg standing
+    in for the ones it does not have."""
+    square_avg = state["square_avg"]._data
+    grad_avg = state["grad_avg"]._data if group["centered"] else square_avg
+    buf = state["momentum_buffer"]._data if float(group["momentum"]) > 0 else square_avg
+    return square_avg, grad_avg, buf
 
 
 def _init_state(state, p, momentum, centered):

@@ -1,6 +1,6 @@
 """SGD: stochastic gradient descent, with optional momentum, Nesterov momentum and L2 decay."""
 
-from retrograd.optim.optimizer import Optimizer, check_option
+from retrograd.optim.optimizer import Optimizer, check_option, compiled_update
 from retrograd.tensor import make_tensor
 
 __all__ = ["SGD"]
@@ -62,6 +62,8 @@ class SGD(Optimizer):
     def _update(self, p, grad, group):
         lr, momentum = float(group["lr"]), float(group["momentum"])
         weight_decay = float(group["weight_decay"])
+        if momentum != 0 and self._compiled_momentum_step(p, grad, group):
+            return
         if group["maximize"]:
             grad = -grad
         if weight_decay != 0:
@@ -70,6 +72,20 @@ class SGD(Optimizer):
             grad = self._momentum(p, grad, momentum, float(group["dampening"]),
                                   group["nesterov"])
         p._data -= lr * grad
+
+    def _compiled_momentum_step(self, p, grad, group):
+        """The update above in one compiled pass (once the momentum buffer exists); False
+        when the compiled kernels do not apply."""
+        buf = self.state[p].get("momentum_buffer")
+        kernels = compiled_update(p, grad, buf._data) if buf is not None else None
+        if kernels is None:
+            return False
+        f, dampening = p._data.dtype.type, float(group["dampening"])
+        kernels.sgd_momentum(p._data.reshape(-1), grad.reshape(-1), buf._data.reshape(-1),
+                             f(group["lr"]), f(group["weight_decay"]), f(group["momentum"]),
+                             dampening != 0, f(1.0 - dampening), bool(group["nesterov"]),
+                             bool(group["maximize"]))
+        return True
 
     def _momentum(self, p, grad, momentum, dampening, nesterov):
         """Update the momentum buffer in place and return the direction to step along."""

@@ -1,0 +1,172 @@
+"""One pass per parameter tensor for the optimizer updates (SGD with momentum, Adam/AdamW,
+RMSprop): the NumPy ``_update`` methods of retrograd/optim/ make one pass over memory per
+elementwise operation (Adam: about ten), these read p, g and the state once and write them
+once. Each kernel evaluates the NumPy path's formulas in the same order, in the parameter's
+dtype, with no contraction into fused multiply-adds, so it gives the same bits.
+
+Scalars (learning rate, betas, ...) arrive already cast to the parameter's dtype by the
+caller, as NumPy casts a Python float against a float32 array. Every kernel has a serial and
+a parallel driver: a tensor of at least PARALLEL_MIN elements is cut into blocks shared by
+the threads; smaller ones stay on the calling thread (handing them out costs more than the
+update).
+"""
+
+import numba
+import numpy as np
+
+__all__ = ["PARALLEL_MIN", "sgd_momentum", "adam", "rmsprop"]
+
+PARALLEL_MIN = 1 << 17
+_BLOCK = 1 << 14
+
+
+# ------------------------------------------------------------- SGD (retrograd.optim.SGD)
+@numba.njit(inline="always")
+def _sgd_element(p, g, buf, i, lr, weight_decay, momentum, damped, dampening_rest,
+                 nesterov, maximize):
+    """SGD._update after the first step: g <- -g (maximize); g <- g + lambda p;
+    b <- mu b + (1 - tau) g (just + g when not damped); step along g + mu b (Nesterov) or
+    b; p <- p - lr * step."""
+    grad = -g[i] if maximize else g[i]
+    if weight_decay != 0:
+        grad = grad + weight_decay * p[i]
+    b = buf[i] * momentum
+    b = b + (dampening_rest * grad if damped else grad)
+    buf[i] = b
+    direction = grad + momentum * b if nesterov else b
+    p[i] = p[i] - lr * direction
+
+
+@numba.njit(cache=True)
+def _sgd_serial(p, g, buf, lr, weight_decay, momentum, damped, dampening_rest, nesterov,
+                maximize):
+    for i in range(p.size):
+        _sgd_element(p, g, buf, i, lr, weight_decay, momentum, damped, dampening_rest,
+                     nesterov, maximize)
+
+
+@numba.njit(cache=True, parallel=True)
+def _sgd_parallel(p, g, buf, lr, weight_decay, momentum, damped, dampening_rest, nesterov,
+                  maximize):
+    for block in numba.prange((p.size + _BLOCK - 1) // _BLOCK):
+        for i in range(block * _BLOCK, min(p.size, (block + 1) * _BLOCK)):
+            _sgd_element(p, g, buf, i, lr, weight_decay, momentum, damped, dampening_rest,
+                         nesterov, maximize)
+
+
+def sgd_momentum(p, g, buf, lr, weight_decay, momentum, damped, dampening_rest, nesterov,
+                 maximize):
+    """SGD with a momentum buffer (after the first step), in place on the flat arrays p and
+    buf (the scalars in p's dtype; dampening_rest = 1 - dampening, used when damped)."""
+    run = _sgd_parallel if p.size >= PARALLEL_MIN else _sgd_serial
+    run(p, g, buf, lr, weight_decay, momentum, damped, dampening_rest, nesterov, maximize)
+
+
+# ------------------------------------------------------- Adam, AdamW (retrograd.optim.Adam)
+@numba.njit(inline="always")
+def _adam_element(p, g, m, v, v_max, i, step_size, bias2_root, eps, beta1_rest, beta2,
+                  beta2_rest, weight_decay, decay_factor, decoupled, amsgrad, maximize):
+    """Adam._update: g <- -g (maximize); p <- p (1 - lr lambda) (AdamW) or g <- g + lambda p;
+    m <- m + (1 - beta1)(g - m); v <- beta2 v + (1 - beta2) g^2; v_max <- max(v_max, v)
+    (AMSGrad, then used as v); p <- p - lr / (1 - beta1^t) * m / (sqrt(v) /
+    sqrt(1 - beta2^t) + eps)."""
+    grad = -g[i] if maximize else g[i]
+    param = p[i]
+    if weight_decay != 0:
+        if decoupled:
+            param = param * decay_factor
+        else:
+            grad = grad + weight_decay * param
+    mi = m[i] + beta1_rest * (grad - m[i])
+    vi = v[i] * beta2
+    vi = vi + beta2_rest * (grad * grad)
+    m[i] = mi
+    v[i] = vi
+    if amsgrad:
+        if vi == vi and not v_max[i] <= vi:   # np.maximum: a NaN on either side wins
+            vi = v_max[i]
+        v_max[i] = vi
+    denom = np.sqrt(vi) / bias2_root + eps
+    p[i] = param - mi / denom * step_size
+
+
+@numba.njit(cache=True)
+def _adam_serial(p, g, m, v, v_max, step_size, bias2_root, eps, beta1_rest, beta2,
+                 beta2_rest, weight_decay, decay_factor, decoupled, amsgrad, maximize):
+    for i in range(p.size):
+        _adam_element(p, g, m, v, v_max, i, step_size, bias2_root, eps, beta1_rest, beta2,
+                      beta2_rest, weight_decay, decay_factor, decoupled, amsgrad, maximize)
+
+
+@numba.njit(cache=True, parallel=True)
+def _adam_parallel(p, g, m, v, v_max, step_size, bias2_root, eps, beta1_rest, beta2,
+                   beta2_rest, weight_decay, decay_factor, decoupled, amsgrad, maximize):
+    for block in numba.prange((p.size + _BLOCK - 1) // _BLOCK):
+        for i in range(block * _BLOCK, min(p.size, (block + 1) * _BLOCK)):
+            _adam_element(p, g, m, v, v_max, i, step_size, bias2_root, eps, beta1_rest,
+                          beta2, beta2_rest, weight_decay, decay_factor, decoupled, amsgrad,
+                          maximize)
+
+
+def adam(p, g, m, v, v_max, step_size, bias2_root, eps, beta1_rest, beta2, beta2_rest,
+         weight_decay, decay_factor, decoupled, amsgrad, maximize):
+    """One Adam/AdamW step in place on the flat arrays p, m, v (and v_max with AMSGrad; pass
+    v itself otherwise); the scalars in p's dtype."""
+    run = _adam_parallel if p.size >= PARALLEL_MIN else _adam_serial
+    run(p, g, m, v, v_max, step_size, bias2_root, eps, beta1_rest, beta2, beta2_rest,
+        weight_decay, decay_factor, decoupled, amsgrad, maximize)
+
+
+# ------------------------------------------------------------- RMSprop (retrograd.optim)
+@numba.njit(inline="always")
+def _rmsprop_element(p, g, square_avg, grad_avg, buf, i, lr, alpha, alpha_rest, eps,
+                     weight_decay, momentum, centered, maximize):
+    """RMSprop._update: g <- -g (maximize); g <- g + lambda p; s <- alpha s + (1 - alpha) g^2;
+    centered: a <- a + (1 - alpha)(g - a), denom = sqrt(s - a^2), else sqrt(s); denom + eps;
+    with momentum b <- mu b + g / denom, p <- p - lr b; else p <- p - lr g / denom."""
+    grad = -g[i] if maximize else g[i]
+    if weight_decay != 0:
+        grad = grad + weight_decay * p[i]
+    s = square_avg[i] * alpha
+    s = s + alpha_rest * (grad * grad)
+    square_avg[i] = s
+    if centered:
+        a = grad_avg[i] + alpha_rest * (grad - grad_avg[i])
+        grad_avg[i] = a
+        denom = np.sqrt(s - a * a)
+    else:
+        denom = np.sqrt(s)
+    denom = denom + eps
+    if momentum > 0:
+        b = buf[i] * momentum
+        b = b + grad / denom
+        buf[i] = b
+        p[i] = p[i] - lr * b
+    else:
+        p[i] = p[i] - lr * (grad / denom)
+
+
+@numba.njit(cache=True)
+def _rmsprop_serial(p, g, square_avg, grad_avg, buf, lr, alpha, alpha_rest, eps,
+                    weight_decay, momentum, centered, maximize):
+    for i in range(p.size):
+        _rmsprop_element(p, g, square_avg, grad_avg, buf, i, lr, alpha, alpha_rest, eps,
+                         weight_decay, momentum, centered, maximize)
+
+
+@numba.njit(cache=True, parallel=True)
+def _rmsprop_parallel(p, g, square_avg, grad_avg, buf, lr, alpha, alpha_rest, eps,
+                      weight_decay, momentum, centered, maximize):
+    for block in numba.prange((p.size + _BLOCK - 1) // _BLOCK):
+        for i in range(block * _BLOCK, min(p.size, (block + 1) * _BLOCK)):
+            _rmsprop_element(p, g, square_avg, grad_avg, buf, i, lr, alpha, alpha_rest, eps,
+                             weight_decay, momentum, centered, maximize)
+
+
+def rmsprop(p, g, square_avg, grad_avg, buf, lr, alpha, alpha_rest, eps, weight_decay,
+            momentum, centered, maximize):
+    """One RMSprop step in place on flat arrays (grad_avg and buf: pass square_avg when
+    unused); the scalars in p's dtype."""
+    run = _rmsprop_parallel if p.size >= PARALLEL_MIN else _rmsprop_serial
+    run(p, g, square_avg, grad_avg, buf, lr, alpha, alpha_rest, eps, weight_decay, momentum,
+        centered, maximize)
