@@ -20,6 +20,7 @@ two-line linear rule.) Derivations: docs/ops/conv.md, 'Pooling'.
 
 import numpy as np
 
+from retrograd._fast import compiled
 from retrograd.autograd.cost import Cost, call_arg, shape_text
 from retrograd.autograd.function import Function
 from retrograd.ops.conv import _pad, _unpad, offset_view
@@ -81,26 +82,17 @@ class MaxPool2d(Function):
     @staticmethod
     def forward(ctx, x, kernel_size, stride, padding, dilation=(1, 1), ceil_mode=False,
                 return_indices=False):
-        kh, kw = kernel_size
         out_size, pads = _out_size(x, ctx, kernel_size, stride, padding, dilation, ceil_mode)
-        x_pad = _pad(x, pads, value=-np.inf)
-        y = np.full(x.shape[:2] + out_size, -np.inf, dtype=x.dtype)
         first = _initial_argmax(out_size, kernel_size, stride, padding, dilation)
-        argmax = np.broadcast_to(first, y.shape).copy()
-        wins = np.empty(y.shape, dtype=bool)
-        # a NaN always wins, as in PyTorch; testing for it costs two more passes per offset,
-        # so only inputs that hold a NaN pay for it
-        has_nan = bool(np.isnan(x).any())
-        for i in range(kh):
-            for j in range(kw):
-                v = offset_view(x_pad, i, j, out_size, stride, dilation)
-                np.greater(v, y, out=wins)
-                if has_nan:
-                    wins |= np.isnan(v)
-                np.maximum(y, v, out=y)  # NaN propagates: a window holding one gives NaN
-                _assign_where(argmax, wins, i * kw + j)
+        kernels = _pool_kernels(x)
+        if kernels is not None:
+            y, argmax = kernels.max_pool2d(x, out_size, first, kernel_size, stride, padding,
+                                           dilation)
+        else:
+            y, argmax = _max_pool_passes(x, pads, out_size, first, kernel_size, stride,
+                                         dilation)
         ctx.save_for_backward(argmax)
-        ctx.out_size, ctx.pads = out_size, pads
+        ctx.out_size, ctx.pads, ctx.padding = out_size, pads, padding
         ctx.kernel_size, ctx.stride, ctx.dilation = kernel_size, stride, dilation
         if not return_indices:
             return y
@@ -111,6 +103,11 @@ class MaxPool2d(Function):
     @staticmethod
     def backward(ctx, grad_out, grad_indices=None):
         (argmax,) = ctx.saved_tensors
+        kernels = _pool_kernels(grad_out)
+        if kernels is not None:
+            return kernels.max_pool2d_backward(grad_out, argmax, ctx.x_shape,
+                                               ctx.kernel_size[1], ctx.stride, ctx.padding,
+                                               ctx.dilation)
         kh, kw = ctx.kernel_size
         grad_x_pad = np.zeros(ctx.x_pad_shape, dtype=grad_out.dtype)
         # grad * mask is the fast way to zero the losers, but inf * 0 is NaN: a gradient
@@ -130,6 +127,39 @@ class MaxPool2d(Function):
         cells, windows = _pool_cells(call, call_arg(call, 4, "dilation", (1, 1)))
         return Cost(cells - windows, windows * call.needs(0),
                     _pool_text("max_pool2d", call) + ": window cells in x - windows")
+
+
+_COMPILED_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+
+
+def _pool_kernels(x):
+    """The compiled pooling kernels (retrograd/_numba/pool.py) for a C-contiguous float32 or
+    float64 array, else None (the NumPy passes below run)."""
+    if x.dtype in _COMPILED_DTYPES and x.flags.c_contiguous:
+        return compiled("pool")
+    return None
+
+
+def _max_pool_passes(x, pads, out_size, first, kernel_size, stride, dilation):
+    """(y, argmax) of MaxPool2d.forward by NumPy: one vectorized pass per kernel offset
+    over a strided view of x padded with -inf."""
+    kh, kw = kernel_size
+    x_pad = _pad(x, pads, value=-np.inf)
+    y = np.full(x.shape[:2] + out_size, -np.inf, dtype=x.dtype)
+    argmax = np.broadcast_to(first, y.shape).copy()
+    wins = np.empty(y.shape, dtype=bool)
+    # a NaN always wins, as in PyTorch; testing for it costs two more passes per offset,
+    # so only inputs that hold a NaN pay for it
+    has_nan = bool(np.isnan(x).any())
+    for i in range(kh):
+        for j in range(kw):
+            v = offset_view(x_pad, i, j, out_size, stride, dilation)
+            np.greater(v, y, out=wins)
+            if has_nan:
+                wins |= np.isnan(v)
+            np.maximum(y, v, out=y)  # NaN propagates: a window holding one gives NaN
+            _assign_where(argmax, wins, i * kw + j)
+    return y, argmax
 
 
 def _axis_cells(size, out, kernel, stride, padding, dilation):
@@ -225,6 +255,14 @@ class AvgPool2d(Function):
     def forward(ctx, x, kernel_size, stride, padding, ceil_mode=False, count_include_pad=True,
                 divisor_override=None):
         out_size, pads = _out_size(x, ctx, kernel_size, stride, padding, (1, 1), ceil_mode)
+        divisor = _avg_divisor(x.shape[2:], out_size, kernel_size, stride, padding,
+                               count_include_pad, divisor_override)
+        ctx.divisor = divisor.astype(x.dtype)
+        ctx.out_size, ctx.pads, ctx.kernel_size, ctx.stride = out_size, pads, kernel_size, stride
+        ctx.padding = padding
+        kernels = _pool_kernels(x)
+        if kernels is not None:
+            return kernels.avg_pool2d(x, out_size, ctx.divisor, kernel_size, stride, padding)
         x_pad = _pad(x, pads)
         # half precision sums are accumulated in float32, as PyTorch does
         acc_dtype = np.float32 if x.dtype.itemsize < 4 else x.dtype
@@ -232,14 +270,14 @@ class AvgPool2d(Function):
         for i in range(kernel_size[0]):
             for j in range(kernel_size[1]):
                 total += offset_view(x_pad, i, j, out_size, stride, (1, 1))
-        divisor = _avg_divisor(x.shape[2:], out_size, kernel_size, stride, padding,
-                               count_include_pad, divisor_override)
-        ctx.divisor = divisor.astype(x.dtype)
-        ctx.out_size, ctx.pads, ctx.kernel_size, ctx.stride = out_size, pads, kernel_size, stride
         return (total / divisor.astype(acc_dtype)).astype(x.dtype, copy=False)
 
     @staticmethod
     def backward(ctx, grad_out):
+        kernels = _pool_kernels(grad_out)
+        if kernels is not None and grad_out.dtype == ctx.divisor.dtype:
+            return kernels.avg_pool2d_backward(grad_out, ctx.divisor, ctx.x_shape,
+                                               ctx.kernel_size, ctx.stride, ctx.padding)
         share = grad_out / ctx.divisor
         grad_x_pad = np.zeros(ctx.x_pad_shape, dtype=grad_out.dtype)
         for i in range(ctx.kernel_size[0]):

@@ -1,0 +1,127 @@
+"""Max and average pooling, window by window (the NumPy path in retrograd/ops/pool.py makes
+kh*kw passes over strided views of a padded copy of x, and its backward as many passes over
+a padded gradient). These kernels read x where it is, with no padded copy: a window cell
+outside the input is skipped (it would be -inf for max, 0 for the average's sum). One thread
+per (n, c) plane. Windows and padding as in retrograd/ops/pool.py's module docstring: cell
+(i, j) of window (ho, wo) is row ho*sh - ph + i*dh, column wo*sw - pw + j*dw.
+"""
+
+import numba
+import numpy as np
+
+__all__ = ["max_pool2d", "max_pool2d_backward", "avg_pool2d", "avg_pool2d_backward"]
+
+
+@numba.njit(cache=True, parallel=True)
+def _max_pool(x, y, argmax, first, kh, kw, sh, sw, ph, pw, dh, dw):
+    """MaxPool2d.forward: y = the window's max, argmax = its kernel offset i*kw + j. The first
+    cell inside the input starts the search (``first``, as PyTorch); a later cell wins when
+    it is greater, or NaN (the last NaN wins, and y is NaN: np.maximum's propagation)."""
+    n, c, h, w = x.shape
+    ho, wo = y.shape[2], y.shape[3]
+    for plane in numba.prange(n * c):
+        a, b = plane // c, plane % c
+        for oh in range(ho):
+            for ow in range(wo):
+                best = -np.inf
+                best_at = first[oh, ow]
+                for i in range(kh):
+                    row = oh * sh - ph + i * dh
+                    if row < 0 or row >= h:
+                        continue
+                    for j in range(kw):
+                        col = ow * sw - pw + j * dw
+                        if col < 0 or col >= w:
+                            continue
+                        v = x[a, b, row, col]
+                        if v != v or v > best:
+                            best, best_at = v, i * kw + j
+                y[a, b, oh, ow] = best
+                argmax[a, b, oh, ow] = best_at
+
+
+@numba.njit(cache=True, parallel=True)
+def _max_pool_backward(grad_out, argmax, grad_x, kernel_w, sh, sw, ph, pw, dh, dw):
+    """MaxPool2d.backward: each window's gradient goes to its argmax cell (none when that
+    cell is padding)."""
+    n, c, h, w = grad_x.shape
+    ho, wo = grad_out.shape[2], grad_out.shape[3]
+    for plane in numba.prange(n * c):
+        a, b = plane // c, plane % c
+        for oh in range(ho):
+            for ow in range(wo):
+                k = argmax[a, b, oh, ow]
+                row = oh * sh - ph + (k // kernel_w) * dh
+                col = ow * sw - pw + (k % kernel_w) * dw
+                if 0 <= row < h and 0 <= col < w:
+                    grad_x[a, b, row, col] += grad_out[a, b, oh, ow]
+
+
+@numba.njit(cache=True, parallel=True)
+def _avg_pool(x, y, divisor, kh, kw, sh, sw, ph, pw):
+    """AvgPool2d.forward: the window's sum over cells inside x, in row-major cell order as
+    the NumPy passes add them, divided by divisor[ho, wo]."""
+    n, c, h, w = x.shape
+    ho, wo = y.shape[2], y.shape[3]
+    for plane in numba.prange(n * c):
+        a, b = plane // c, plane % c
+        for oh in range(ho):
+            for ow in range(wo):
+                total = x.dtype.type(0)
+                for i in range(kh):
+                    row = oh * sh - ph + i
+                    if 0 <= row < h:
+                        for j in range(kw):
+                            col = ow * sw - pw + j
+                            if 0 <= col < w:
+                                total += x[a, b, row, col]
+                y[a, b, oh, ow] = total / divisor[oh, ow]
+
+
+@numba.njit(cache=True, parallel=True)
+def _avg_pool_backward(grad_out, divisor, grad_x, kh, kw, sh, sw, ph, pw):
+    """AvgPool2d.backward: dL/dy / divisor added to every cell of the window inside x."""
+    n, c, h, w = grad_x.shape
+    ho, wo = grad_out.shape[2], grad_out.shape[3]
+    for plane in numba.prange(n * c):
+        a, b = plane // c, plane % c
+        for oh in range(ho):
+            for ow in range(wo):
+                share = grad_out[a, b, oh, ow] / divisor[oh, ow]
+                for i in range(kh):
+                    row = oh * sh - ph + i
+                    if 0 <= row < h:
+                        for j in range(kw):
+                            col = ow * sw - pw + j
+                            if 0 <= col < w:
+                                grad_x[a, b, row, col] += share
+
+
+def max_pool2d(x, out_size, first, kernel, stride, padding, dilation):
+    """(y, argmax) of MaxPool2d.forward for a C-contiguous x:(N, C, H, W); ``first``: the
+    (Ho, Wo) starting offsets, whose dtype the argmax takes."""
+    y = np.empty(x.shape[:2] + out_size, dtype=x.dtype)
+    argmax = np.empty(y.shape, dtype=first.dtype)
+    _max_pool(x, y, argmax, first, *kernel, *stride, *padding, *dilation)
+    return y, argmax
+
+
+def max_pool2d_backward(grad_out, argmax, x_shape, kernel_w, stride, padding, dilation):
+    """dL/dx:(N, C, H, W) of MaxPool2d from a C-contiguous dL/dy and the saved argmax."""
+    grad_x = np.zeros(x_shape, dtype=grad_out.dtype)
+    _max_pool_backward(grad_out, argmax, grad_x, kernel_w, *stride, *padding, *dilation)
+    return grad_x
+
+
+def avg_pool2d(x, out_size, divisor, kernel, stride, padding):
+    """AvgPool2d.forward for a C-contiguous x; divisor:(Ho, Wo) in x's dtype."""
+    y = np.empty(x.shape[:2] + out_size, dtype=x.dtype)
+    _avg_pool(x, y, divisor, *kernel, *stride, *padding)
+    return y
+
+
+def avg_pool2d_backward(grad_out, divisor, x_shape, kernel, stride, padding):
+    """dL/dx:(N, C, H, W) of AvgPool2d from a C-contiguous dL/dy."""
+    grad_x = np.zeros(x_shape, dtype=grad_out.dtype)
+    _avg_pool_backward(grad_out, divisor, grad_x, *kernel, *stride, *padding)
+    return grad_x
