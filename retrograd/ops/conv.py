@@ -40,6 +40,7 @@ import math
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
+from retrograd._fast import compiled
 from retrograd.autograd.cost import Cost, call_arg, reduction_flops, shape_text
 from retrograd.autograd.function import Function
 from retrograd.ops._parallel import copy_contiguous, copy_into
@@ -220,6 +221,14 @@ def _conv2d_forward(ctx, x, weight, bias, stride, padding, dilation, groups):
     (top, bottom), (left, right) = padding
     out_size = (conv_output_size(h, kh, stride[0], top + bottom, dilation[0]),
                 conv_output_size(w, kw, stride[1], left + right, dilation[1]))
+    ctx.x_shape, ctx.w_shape, ctx.out_size, ctx.width = x.shape, weight.shape, out_size, None
+    ctx.stride, ctx.padding, ctx.dilation, ctx.groups = stride, padding, dilation, groups
+    ctx.direct = _direct_kernels(x, weight, groups)
+    if ctx.direct is not None:
+        x = np.ascontiguousarray(x)
+        y = ctx.direct.depthwise_conv2d(x, np.ascontiguousarray(weight), bias, out_size,
+                                        stride, (top, left), dilation)
+        return y, x
     x_pad = _pad(x, padding)
     width = _rows_width(x_pad, weight.shape, out_size, stride)
     if width is None:
@@ -241,9 +250,22 @@ def _conv2d_forward(ctx, x, weight, bias, stride, padding, dilation, groups):
         np.add(y_nchw, bias.reshape(o, 1, 1), out=y)
     else:
         np.copyto(y, y_nchw)
-    ctx.x_shape, ctx.w_shape, ctx.out_size, ctx.width = x.shape, weight.shape, out_size, width
-    ctx.stride, ctx.padding, ctx.dilation, ctx.groups = stride, padding, dilation, groups
+    ctx.width = width
     return y, cols
+
+
+_DIRECT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+
+
+def _direct_kernels(x, weight, groups):
+    """The compiled depthwise kernels (retrograd/_numba/conv.py) for a depthwise conv (each
+    filter sees one channel: groups = C, weight (C*m, 1, kh, kw)) of float32 or float64
+    arrays, else None (im2col + GEMM)."""
+    if groups == 1 or groups != x.shape[1] or weight.shape[1] != 1:
+        return None
+    if x.dtype not in _DIRECT_DTYPES or weight.dtype != x.dtype:
+        return None
+    return compiled("conv")
 
 
 def _cols_to_save(ctx, cols, x):
@@ -262,6 +284,8 @@ def _conv2d_backward(ctx, grad_out, cols, weight):
     x, see _cols_to_save) or None, weight is W or None."""
     n, o = grad_out.shape[:2]
     g, length = ctx.groups, ctx.out_size[0] * ctx.out_size[1]
+    if ctx.direct is not None:
+        return _direct_backward(ctx, grad_out, cols, weight)
     by_col2im = weight is not None and _transposed_padding(ctx) is None
     grad_y = None
     if ctx.width is None or by_col2im:
@@ -283,6 +307,21 @@ def _conv2d_backward(ctx, grad_out, cols, weight):
                               ctx.stride, ctx.dilation)
     elif weight is not None:
         grad_x = _grad_input_by_conv(weight, grad_out, ctx)
+    return grad_x, grad_w, grad_b
+
+
+def _direct_backward(ctx, grad_out, x, weight):
+    """The backward of a depthwise conv by the compiled kernels; x (saved when dL/dW is
+    needed) may come in Conv1d's 3-D shape."""
+    (top, _), (left, _) = ctx.padding
+    grad_x, grad_w = ctx.direct.depthwise_conv2d_backward(
+        np.ascontiguousarray(grad_out), x.reshape(ctx.x_shape) if x is not None else None,
+        np.ascontiguousarray(weight) if weight is not None else None, ctx.x_shape,
+        ctx.w_shape, ctx.stride, (top, left), ctx.dilation)
+    grad_b = None
+    if ctx.needs_input_grad[2]:
+        n, o = grad_out.shape[:2]
+        grad_b = grad_out.reshape(n, o, -1).sum(axis=(0, 2))
     return grad_x, grad_w, grad_b
 
 

@@ -10,6 +10,7 @@ from hypothesis import assume, given, settings
 
 import retrograd as rg
 import retrograd.nn.functional as F
+from retrograd import _fast
 from retrograd.ops.conv import (Conv1d, Conv2d, _im2col, _im2row, _rows_width,
                                 _transposed_padding, conv2d_reference_backward, conv_output_size,
                                 offset_view)
@@ -397,6 +398,13 @@ def test_conv2d_backward_equals_the_reference_on_random_configurations(data):
     _assert_same_gradients(fast, reference)
 
 
+@pytest.fixture
+def gemm_conv(monkeypatch):
+    """The im2col/row-layout GEMM path for every conv, depthwise ones included (with the
+    'fast' extra those take the direct kernels of retrograd/_numba/conv.py, tested in
+    tests/_numba/test_conv.py)."""
+    monkeypatch.setitem(_fast._MODULES, "conv", None)
+
 # ------------------------------------------------------------ the row layout with dilation
 # Stride-1 convolutions that take the row layout (C/g * kh >= 8, kh and kw > 1, Wp <= 4/3 Wo,
 # see _rows_width) with a dilated kernel. The row layout applies the column dilation dw as the
@@ -426,6 +434,7 @@ def _row_layout_node(x, w, b, attrs):
     return node
 
 
+@pytest.mark.usefixtures("gemm_conv")
 def test_row_dilation_table_takes_the_row_layout_with_both_input_gradient_paths():
     paths = set()
     for x_shape, w_shape, kwargs, bias in ROW_DILATION_CASES:
@@ -435,6 +444,7 @@ def test_row_dilation_table_takes_the_row_layout_with_both_input_gradient_paths(
     assert paths == {"col2im", "convolution"}
 
 
+@pytest.mark.usefixtures("gemm_conv")
 @pytest.mark.parametrize("x_shape, w_shape, kwargs, bias", ROW_DILATION_CASES)
 def test_conv2d_row_layout_with_dilation_matches_torch(x_shape, w_shape, kwargs, bias):
     """Output and every gradient against torch (random cotangent), and float64 finite
@@ -453,6 +463,7 @@ def test_conv2d_row_layout_with_dilation_float32_matches_torch(x_shape, w_shape,
     assert out[0].dtype == rg.float32
 
 
+@pytest.mark.usefixtures("gemm_conv")
 @pytest.mark.parametrize("x_shape, w_shape, kwargs, bias", ROW_DILATION_CASES)
 def test_conv2d_row_layout_with_dilation_equals_the_reference(x_shape, w_shape, kwargs, bias):
     x, w, b = _batched_inputs(x_shape, w_shape, bias, seed=73)
@@ -461,6 +472,7 @@ def test_conv2d_row_layout_with_dilation_equals_the_reference(x_shape, w_shape, 
     _assert_same_gradients(fast, reference)
 
 
+@pytest.mark.usefixtures("gemm_conv")
 @pytest.mark.parametrize("x_shape, w_shape, kwargs, bias", ROW_DILATION_CASES)
 def test_conv2d_row_layout_weight_gradient_alone_equals_the_reference(x_shape, w_shape, kwargs,
                                                                       bias):
