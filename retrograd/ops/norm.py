@@ -27,6 +27,12 @@ faster than ``np.sum`` and forms no temporary for the sum of a product (measured
 docs/ops/norm.md, 'Sums by einsum'). float16 and bfloat16 inputs are normalized in float32
 (the output keeps the input's dtype).
 
+With Numba installed (the 'fast' extra, retrograd/_fast.py), float32 C-contiguous arrays
+(float16 and bfloat16 ones too, once in float32) take the compiled kernels of
+retrograd/_numba/norm.py instead, one pass for the statistics and one for x_hat and y per
+group; their variance goes through the same ``_accurate`` check, and a batch that fails it
+is normalized by the NumPy path (``_normalize_scaled``). The NumPy code stays the reference.
+
 ``batch_norm_reference_backward``, ``layer_norm_reference_backward`` and
 ``group_norm_reference_backward`` at the end of this file are the formulas above in plain
 NumPy, recomputing mu, var and x_hat from x; the tests check the fused kernels against them.
@@ -37,6 +43,7 @@ import math
 
 import numpy as np
 
+from retrograd._fast import compiled
 from retrograd.autograd.cost import Cost, call_arg, reduction_flops, shape_text
 from retrograd.autograd.function import Function
 from retrograd.ops.reduce import power_of_two_scale
@@ -125,6 +132,16 @@ def _normalize_scaled(x, layout, eps):
     return x_hat, mean_u * scale, var, rstd_u / scale
 
 
+def _kernels_for(*arrays):
+    """The compiled norm kernels (retrograd._numba.norm) when Numba is used and every array
+    is a non-empty float32 C-contiguous one, else None (the NumPy path)."""
+    kernels = compiled("norm")
+    if kernels is None or not all(a.dtype == np.float32 and a.flags.c_contiguous and a.size
+                                  for a in arrays):
+        return None
+    return kernels
+
+
 def _normalized_grad(g, x_hat, rstd, layout):
     """rstd * (g - mean(g) - x_hat * mean(g * x_hat)) per group: dL/dx from the gradient g
     reaching x_hat (module docstring). One allocation, updated in place."""
@@ -203,26 +220,36 @@ class BatchNorm(Function):
     def forward(ctx, x, weight, bias, running_mean, running_var, training=True, momentum=0.1,
                 eps=1e-5):
         x3d = x.reshape(x.shape[0], x.shape[1], -1).astype(_compute_dtype(x), copy=False)
-        if training:
-            x_hat, mean, var, rstd = _normalize(x3d, _CHANNEL, eps)
-            _update_running(running_mean, running_var, mean, var, momentum,
-                            x.shape[0] * x3d.shape[2])
-        else:
+        need_x, need_w, _ = ctx.needs_input_grad[:3]
+        keep_x_hat = need_w or (need_x and training)
+        if not training:
             mean = running_mean.reshape(1, -1, 1).astype(x3d.dtype, copy=False)
             var = running_var.reshape(1, -1, 1).astype(x3d.dtype, copy=False)
             rstd = 1.0 / np.sqrt(var + eps)
+        fast = _batch_norm_compiled(x3d, weight, bias, eps, keep_x_hat, x.shape,
+                                    None if training else (mean, rstd))
+        if fast is not None:
+            x_hat, y, *batch_statistics = fast
+            if training:
+                mean, var, rstd = batch_statistics
+        elif training:
+            x_hat, mean, var, rstd = _normalize(x3d, _CHANNEL, eps)
+        else:
             x_hat = (x3d - mean) * rstd
-        # NOTE: x_hat is kept in x's shape: without weight and bias (and a cast) it is the
-        # output itself, and saving that very array lets an in-place change of it be caught
-        x_hat = x_hat.reshape(x.shape)
-        channel_shape = (1, x.shape[1]) + (1,) * (x.ndim - 2)
-        gamma = weight.reshape(channel_shape) if weight is not None else None
-        beta = bias.reshape(channel_shape) if bias is not None else None
-        need_x, need_w, _ = ctx.needs_input_grad[:3]
-        keep_x_hat = need_w or (need_x and training)
+        if training:
+            _update_running(running_mean, running_var, mean, var, momentum,
+                            x.shape[0] * x3d.shape[2])
+        if fast is None:
+            # NOTE: x_hat is kept in x's shape: without weight and bias (and a cast) it is the
+            # output itself, and saving that very array lets an in-place change of it be caught
+            x_hat = x_hat.reshape(x.shape)
+            channel_shape = (1, x.shape[1]) + (1,) * (x.ndim - 2)
+            gamma = weight.reshape(channel_shape) if weight is not None else None
+            beta = bias.reshape(channel_shape) if bias is not None else None
+            y = _affine(x_hat, gamma, beta, x.dtype)
         ctx.save_for_backward(x_hat if keep_x_hat else None, weight)
         ctx.training, ctx.rstd = training, rstd
-        return _affine(x_hat, gamma, beta, x.dtype)
+        return y.astype(x.dtype, copy=False)
 
     @staticmethod
     def backward(ctx, grad_out):
@@ -231,6 +258,12 @@ class BatchNorm(Function):
         need_x, need_w, need_b = ctx.needs_input_grad[:3]
         g3d = grad_out.reshape(grad_out.shape[0], grad_out.shape[1], -1)
         x_hat = x_hat.reshape(g3d.shape) if x_hat is not None else None
+        kernels = _kernels_for(g3d, x_hat) if x_hat is not None else None
+        if kernels is not None:
+            grad_x, grad_w, grad_b = kernels.batch_norm_backward(g3d, x_hat, weight, ctx.rstd,
+                                                                 ctx.training, need_x)
+            return (grad_x.reshape(grad_out.shape) if need_x else None,
+                    grad_w if need_w else None, grad_b if need_b else None, None, None)
         scale = ctx.rstd if weight is None else ctx.rstd * weight.reshape(1, -1, 1)
         need_sums = need_x and ctx.training
         grad_b = _sum(_CHANNEL, g3d) if need_b or need_sums else None
@@ -274,6 +307,23 @@ class BatchNorm(Function):
                     f"batch_norm x({shape_text(x)}) {mode} + n per affine term")
 
 
+def _batch_norm_compiled(x3d, weight, bias, eps, keep_x_hat, shape, running):
+    """BatchNorm's forward by the compiled kernels: (x_hat or None, y (float32), mean, var,
+    rstd) with the batch statistics (1, C, 1) (meaningless in eval, where ``running`` =
+    (mean, rstd) are used), or None where the kernels do not apply (not float32
+    C-contiguous, no Numba) or, in training, where the batch variance fails ``_accurate``
+    (the NumPy path then normalizes from x scaled)."""
+    kernels = _kernels_for(x3d)
+    if kernels is None:
+        return None
+    x_hat, y, mean, var, rstd = kernels.batch_norm_forward(x3d, weight, bias, eps, keep_x_hat,
+                                                           shape, running)
+    if running is None and not _accurate(var, eps):
+        return None
+    channel = (1, -1, 1)
+    return x_hat, y, mean.reshape(channel), var.reshape(channel), rstd.reshape(channel)
+
+
 def _update_running(running_mean, running_var, mean, var, momentum, m):
     """In place, as PyTorch: new = (1 - momentum) old + momentum batch_value, with the
     unbiased variance var * M / (M - 1) for running_var."""
@@ -284,6 +334,19 @@ def _update_running(running_mean, running_var, mean, var, momentum, m):
         unbiased = var.reshape(-1) * (momentum * m / (m - 1))
         running_var *= 1.0 - momentum
         running_var += unbiased.astype(running_var.dtype, copy=False)
+
+
+def _grouped_compiled(kernel, x3d, weight, bias, eps, keep_x_hat, shape):
+    """LayerNorm's or GroupNorm's forward by the compiled ``kernel``
+    (retrograd._numba.norm.layer_norm_forward or group_norm_forward): (x_hat or None, y
+    (float32), rstd), or None where the kernels do not apply (not float32 C-contiguous, no
+    Numba) or a group's variance fails ``_accurate`` (the NumPy path then normalizes from x
+    scaled)."""
+    kernels = _kernels_for(x3d)
+    if kernels is None:
+        return None
+    x_hat, y, var, rstd = getattr(kernels, kernel)(x3d, weight, bias, eps, keep_x_hat, shape)
+    return (x_hat, y, rstd) if _accurate(var, eps) else None
 
 
 class LayerNorm(Function):
@@ -305,14 +368,21 @@ class LayerNorm(Function):
         normalized_shape = x.shape[x.ndim - normalized_ndim:]
         rows = (math.prod(x.shape[:x.ndim - normalized_ndim]), math.prod(normalized_shape))
         x2d = x.reshape(rows).astype(_compute_dtype(x), copy=False)
-        x_hat, _, _, rstd = _normalize(x2d, _LAST, eps)
-        # NOTE: x_hat is kept in x's shape: without weight and bias (and a cast) it is the
-        # output itself, and saving that very array lets an in-place change of it be caught
-        x_hat = x_hat.reshape(x.shape)
         need_x, need_w, _ = ctx.needs_input_grad
+        fast = _grouped_compiled("layer_norm_forward", x2d, weight, bias, eps,
+                                 need_x or need_w, x.shape)
+        if fast is not None:
+            x_hat, y, rstd = fast
+            rstd = rstd.reshape(-1, 1)
+        else:
+            x_hat, _, _, rstd = _normalize(x2d, _LAST, eps)
+            # NOTE: x_hat is kept in x's shape: without weight and bias (and a cast) it is the
+            # output itself, and saving that very array lets an in-place change of it be caught
+            x_hat = x_hat.reshape(x.shape)
+            y = _affine(x_hat, weight, bias, x.dtype)
         ctx.save_for_backward(x_hat if need_x or need_w else None, weight)
         ctx.rstd, ctx.rows, ctx.normalized_shape = rstd, rows, normalized_shape
-        return _affine(x_hat, weight, bias, x.dtype)
+        return y.astype(x.dtype, copy=False)
 
     @staticmethod
     def backward(ctx, grad_out):
@@ -321,6 +391,13 @@ class LayerNorm(Function):
         need_x, need_w, need_b = ctx.needs_input_grad
         g2d = grad_out.reshape(ctx.rows)
         x_hat = x_hat.reshape(ctx.rows) if x_hat is not None else None
+        kernels = _kernels_for(g2d, x_hat) if x_hat is not None else None
+        if kernels is not None:
+            grad_x, grad_w, grad_b = kernels.layer_norm_backward(g2d, x_hat, weight, ctx.rstd,
+                                                                 need_x)
+            return (grad_x.reshape(grad_out.shape) if need_x else None,
+                    grad_w.reshape(ctx.normalized_shape) if need_w else None,
+                    grad_b.reshape(ctx.normalized_shape) if need_b else None)
         grad_x = grad_w = grad_b = None
         if need_x:
             g = g2d * weight.reshape(-1) if weight is not None else g2d
@@ -360,15 +437,22 @@ class GroupNorm(Function):
     def forward(ctx, x, weight, bias, num_groups=1, eps=1e-5):
         n, c = x.shape[0], x.shape[1]
         x3d = x.reshape(n, num_groups, -1).astype(_compute_dtype(x), copy=False)
-        x_hat, _, _, rstd = _normalize(x3d, _LAST, eps)
-        x_hat = x_hat.reshape(x.shape)  # the output itself without weight and bias (see BN)
         channel_shape = (1, c) + (1,) * (x.ndim - 2)
-        gamma = weight.reshape(channel_shape) if weight is not None else None
-        beta = bias.reshape(channel_shape) if bias is not None else None
         need_x, need_w, _ = ctx.needs_input_grad
+        fast = _grouped_compiled("group_norm_forward", x3d, weight, bias, eps,
+                                 need_x or need_w, x.shape)
+        if fast is not None:
+            x_hat, y, rstd = fast
+            rstd = rstd.reshape(n, num_groups, 1)
+        else:
+            x_hat, _, _, rstd = _normalize(x3d, _LAST, eps)
+            x_hat = x_hat.reshape(x.shape)  # the output itself without weight and bias (BN)
+            gamma = weight.reshape(channel_shape) if weight is not None else None
+            beta = bias.reshape(channel_shape) if bias is not None else None
+            y = _affine(x_hat, gamma, beta, x.dtype)
         ctx.save_for_backward(x_hat if need_x or need_w else None, weight)
         ctx.rstd, ctx.num_groups, ctx.channel_shape = rstd, num_groups, channel_shape
-        return _affine(x_hat, gamma, beta, x.dtype)
+        return y.astype(x.dtype, copy=False)
 
     @staticmethod
     def backward(ctx, grad_out):
@@ -376,10 +460,16 @@ class GroupNorm(Function):
         grad_out = grad_out.astype(_compute_dtype(grad_out), copy=False)
         need_x, need_w, need_b = ctx.needs_input_grad
         n, c = grad_out.shape[0], grad_out.shape[1]
+        grouped = (n, ctx.num_groups, -1)
+        kernels = _kernels_for(grad_out, x_hat) if x_hat is not None else None
+        if kernels is not None:
+            grad_x, grad_w, grad_b = kernels.group_norm_backward(
+                grad_out.reshape(grouped), x_hat.reshape(grouped), weight, ctx.rstd, c, need_x)
+            return (grad_x.reshape(grad_out.shape) if need_x else None,
+                    grad_w if need_w else None, grad_b if need_b else None)
         grad_x = grad_w = grad_b = None
         if need_x:
             g = grad_out * weight.reshape(ctx.channel_shape) if weight is not None else grad_out
-            grouped = (n, ctx.num_groups, -1)
             grad_x = _normalized_grad(g.reshape(grouped), x_hat.reshape(grouped), ctx.rstd,
                                       _LAST).reshape(grad_out.shape)
         channels = (n, c, -1)
