@@ -25,6 +25,7 @@ from retrograd.dtypes import (
     bfloat16, bool, dtype, float16, float32, float64, int8, int16, int32, int64, uint8,
 )
 from retrograd.random import get_rng_state, manual_seed, seed, set_rng_state
+from retrograd.threads import get_num_threads, set_num_threads
 from retrograd import datasets, nn, optim, utils  # noqa: E402
 from retrograd import models  # noqa: E402  (after nn: the case studies are built from it)
 from retrograd.utils.serialization import load, save  # noqa: E402
@@ -46,7 +47,7 @@ __all__ = [
     "var", "std", "norm", "max", "min", "amax", "amin", "argmax", "argmin", "logsumexp", "softmax",
     "log_softmax", "reshape", "flatten", "squeeze", "unsqueeze", "transpose", "permute",
     "masked_fill", "is_tensor", "numel", "allclose", "gather", "split", "chunk", "save", "load",
-    "profiler", "amp", "autocast",
+    "profiler", "amp", "autocast", "get_num_threads", "set_num_threads",
 ]
 
 

@@ -23,10 +23,11 @@ TOOLS = ("retrograd.inspect", "retrograd.amp", "retrograd.training", "retrograd.
          "retrograd.explain")
 # ops/ sees arrays: besides NumPy/SciPy and the standard library, only the autograd protocol
 # (and its cost model, which every op declares its cost in), its own modules and private
-# helpers, and two NumPy-only leaf modules (dtypes for bfloat16 detection, random for dropout
-# masks drawn from retrograd's generator).
+# helpers, and three leaf modules (dtypes for bfloat16 detection, random for dropout
+# masks drawn from retrograd's generator, _fast for the compiled kernels of the 'fast' extra,
+# which see arrays only too).
 OPS_MAY_IMPORT = ("retrograd.autograd.function", "retrograd.autograd.cost", "retrograd.ops",
-                  "retrograd.dtypes", "retrograd.random")
+                  "retrograd.dtypes", "retrograd.random", "retrograd._fast")
 NN_LAYERS_EXCLUDE = ("retrograd.nn.functional",)
 
 
@@ -95,6 +96,8 @@ RULES = [
     ("distributed/ (collectives) sits below nn/",
      lambda m, i: within(m, ("retrograd.distributed",)) and within(
          i, ("retrograd.nn", "retrograd.models") + TOOLS)),
+    ("_numba/ (the compiled kernels) sees arrays only: NumPy, Numba and its own modules",
+     lambda m, i: within(m, ("retrograd._numba",)) and not within(i, ("retrograd._numba",))),
     ("autograd/ and the core modules never import nn/ or models/",
      lambda m, i: (is_core(m) or within(m, ("retrograd.autograd",)))
      and within(i, ("retrograd.nn", "retrograd.models"))),

@@ -12,7 +12,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
-__all__ = ["copy_contiguous", "copy_into", "elementwise"]
+__all__ = ["copy_contiguous", "copy_into", "elementwise", "set_threads"]
 
 # Below this many elements a copy is too short to pay for handing half of it to a thread.
 _PARALLEL_MIN_ELEMENTS = 1 << 20
@@ -28,6 +28,16 @@ def _executor():
     if _pool is None:
         _pool = ThreadPoolExecutor(_THREADS, thread_name_prefix="retrograd-copy")
     return _pool
+
+
+def set_threads(count):
+    """Split copies and elementwise kernels over ``count`` threads at most (2 is the most
+    they use; retrograd.threads.set_num_threads calls this)."""
+    global _THREADS, _pool
+    _THREADS = max(1, min(2, count))
+    if _pool is not None:
+        _pool.shutdown(wait=True)
+        _pool = None
 
 
 def copy_contiguous(view):

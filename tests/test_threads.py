@@ -1,0 +1,42 @@
+"""retrograd.set_num_threads sets one thread count for BLAS, the compiled kernels and the
+copy threads; bad counts raise errors naming the function."""
+
+import pytest
+
+import retrograd as rg
+from retrograd import _fast
+from retrograd.ops import _parallel
+
+
+@pytest.fixture
+def restore_threads():
+    before = rg.get_num_threads()
+    yield
+    rg.set_num_threads(before)
+
+
+def _blas_threads():
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+    return {p["num_threads"] for p in threadpoolctl.threadpool_info()
+            if p["user_api"] == "blas"}
+
+
+@pytest.mark.usefixtures("restore_threads")
+def test_one_count_reaches_blas_numba_and_the_copy_threads():
+    rg.set_num_threads(1)
+    assert rg.get_num_threads() == 1 and _parallel._THREADS == 1
+    assert _blas_threads() == {1}
+    if _fast.enabled():
+        import numba
+
+        assert numba.get_num_threads() == 1
+    rg.set_num_threads(2)
+    assert rg.get_num_threads() == 2 and _parallel._THREADS == 2
+    assert _blas_threads() == {2}
+
+
+@pytest.mark.parametrize("count, error", [(0, ValueError), (-3, ValueError), (1.5, TypeError),
+                                          (True, TypeError)])
+def test_bad_counts_raise_errors_naming_the_function(count, error):
+    with pytest.raises(error, match="set_num_threads"):
+        rg.set_num_threads(count)
