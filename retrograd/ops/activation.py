@@ -4,16 +4,19 @@ ReLU, tanh and sigmoid live in ``ops/elementwise.py``; softmax and log-softmax i
 ``ops/softmax.py``. NumPy has no erf: the exact GELU uses SciPy's ndtr when SciPy is installed,
 else ``_erfc``, W. J. Cody's rational Chebyshev approximation (Math. Comp. 1969, the SPECFUN
 routine CALERF), vectorized here and accurate to a few units in the last place in float64.
-GELU's forward and plain backward run as chunked kernels on two threads (ops/_parallel.py).
+GELU's forward and plain backward run as chunked kernels on two threads (ops/_parallel.py),
+or, for C-contiguous float32 arrays with the 'fast' extra installed, as the compiled kernels
+of retrograd/_numba/activation.py (one pass each; GeluGrad's g * gelu'(x) too).
 """
 
 import math
 
 import numpy as np
 
+from retrograd._fast import compiled
 from retrograd.autograd.cost import Cost, call_arg
 from retrograd.autograd.function import Function
-from retrograd.ops._parallel import elementwise
+from retrograd.ops._parallel import copy_contiguous, elementwise
 from retrograd.ops.elementwise import elementwise_cost, operands_text
 
 __all__ = ["LeakyRelu", "Gelu", "GeluGrad"]
@@ -68,12 +71,18 @@ class Gelu(Function):
     def forward(ctx, x, approximate="none"):
         ctx.approximate = approximate
         ctx.save_for_backward(x)
+        kernels = _compiled_for(x)
+        if kernels is not None:
+            return kernels.gelu_forward(x, approximate)
         return _run_kernel(_FORWARD_KERNELS[approximate], x)
 
     @staticmethod
     def backward(ctx, grad_out):
         (x,) = ctx.saved_tensors
         if isinstance(grad_out, np.ndarray) and isinstance(x, np.ndarray):
+            kernels = _compiled_for(x, grad_out)
+            if kernels is not None:
+                return kernels.gelu_backward(x, copy_contiguous(grad_out), ctx.approximate)
             return _run_kernel(_BACKWARD_KERNELS[ctx.approximate], x, grad_out)
         return GeluGrad.apply(grad_out, x, approximate=ctx.approximate)
 
@@ -104,13 +113,20 @@ class GeluGrad(Function):
     def forward(ctx, grad, x, approximate="none"):
         ctx.approximate = approximate
         ctx.save_for_backward(grad, x)
+        kernels = _compiled_for(x, grad)
+        if kernels is not None:
+            return kernels.gelu_backward(x, copy_contiguous(grad), approximate)
         return (grad * _gelu_derivative(x, approximate)).astype(grad.dtype, copy=False)
 
     @staticmethod
     def backward(ctx, grad_out):
         grad, x = ctx.saved_tensors
         need_grad, need_x = ctx.needs_input_grad
-        d_grad = grad_out * _gelu_derivative(x, ctx.approximate) if need_grad else None
+        kernels = _compiled_for(x, grad_out) if need_grad else None
+        if kernels is not None:
+            d_grad = kernels.gelu_backward(x, copy_contiguous(grad_out), ctx.approximate)
+        else:
+            d_grad = grad_out * _gelu_derivative(x, ctx.approximate) if need_grad else None
         d_x = grad_out * grad * _gelu_second_derivative(x, ctx.approximate) if need_x else None
         return d_grad, d_x
 
@@ -139,6 +155,19 @@ _TANH_CUBIC = 0.044715
 #        u'' = 6 c a x 1, (1 - T^2) (u' - x T u'^2 + 0.5 x u'') 10, * dL/dz * g 2 (22 with u,
 #        T and u').
 _GELU_FLOPS = {"none": (5, 11, 8), "tanh": (9, 18, 22)}
+
+
+def _compiled_for(x, *others):
+    """The compiled GELU kernels when they take these arrays (x float32 C-contiguous, the
+    others float32 of x's shape in any layout: dL/dy is often a broadcast view, as from
+    y.sum(), which the callers copy with copy_contiguous) and the 'fast' extra is installed,
+    else None (the NumPy kernels below)."""
+    if not isinstance(x, np.ndarray) or x.dtype != np.float32 or not x.flags.c_contiguous:
+        return None
+    for a in others:
+        if not isinstance(a, np.ndarray) or a.dtype != np.float32 or a.shape != x.shape:
+            return None
+    return compiled("activation")
 
 
 def _run_kernel(kernel, x, *others):

@@ -14,10 +14,16 @@ Reductions: 'none' gives one loss per sample (the target's shape), 'sum' their s
 their sum divided by a normalizer: the summed weight w[target] of the samples not ignored for
 class-index targets (PyTorch's weighted mean; 0/0 = nan when every target is ignored), the
 number of samples M for probability targets and for the elementwise binary loss.
+
+CrossEntropy (class-index targets) on float32 C-contiguous rows runs its dense row work (max,
+exp, sums, p, and the backward's p * coef - q) as the compiled kernels of
+retrograd/_numba/softmax.py when the 'fast' extra is installed (every option: class weights,
+ignore_index, label smoothing, all reductions); the per-sample bookkeeping stays in NumPy.
 """
 
 import numpy as np
 
+from retrograd._fast import compiled
 from retrograd.autograd.cost import Cost, call_arg, reduction_flops, shape_text, unbroadcast_flops
 from retrograd.autograd.function import Function
 
@@ -96,6 +102,18 @@ def _log_softmax_parts(x2d):
     return z, np.log(np.sum(np.exp(z), axis=1, keepdims=True))
 
 
+def _compiled_cross_entropy(x2d, weight):
+    """The compiled cross-entropy kernels (retrograd/_numba/softmax.py) when they take these
+    rows (float32, C-contiguous, not empty) and class weights (None or float32 C-contiguous)
+    and the 'fast' extra is installed, else None (the NumPy code, the reference)."""
+    if x2d.dtype != np.float32 or not x2d.size or not x2d.flags.c_contiguous:
+        return None
+    if weight is not None and (not isinstance(weight, np.ndarray) or weight.dtype != np.float32
+                               or not weight.flags.c_contiguous):
+        return None
+    return compiled("softmax")
+
+
 def _row_mean(x2d):
     """mean(x) per row: sum / C, or sum(x / C) for the rows where the sum overflows (a check
     of one value per row)."""
@@ -146,18 +164,28 @@ class CrossEntropy(Function):
         valid = t != ignore_index
         safe_t = np.where(valid, t, 0)
         rows = np.arange(m)
-        top = np.max(x2d, axis=1, keepdims=True)
-        shift = np.where(np.isfinite(top), top, 0.0).astype(x2d.dtype, copy=False)
-        z = x2d - shift
         w_t = weight[safe_t] * valid if weight is not None else valid.astype(x.dtype)
-        z_t = z[rows, safe_t]
         eps = float(label_smoothing)
-        z_w = z @ weight if eps > 0 and weight is not None else None
-        mean_x = _row_mean(x2d) if eps > 0 and weight is None else None
-        probs = np.exp(z, out=z)  # z is not needed any more: reuse its memory
-        sum_exp = np.sum(probs, axis=1, keepdims=True)
-        dead = sum_exp[:, 0] == 0                      # rows of all -inf logits
-        probs /= np.where(dead[:, None], 1.0, sum_exp).astype(probs.dtype, copy=False)
+        kernels = _compiled_cross_entropy(x2d, weight)
+        if kernels is not None:   # the dense row work compiled; the rest as below
+            probs, shift, sum_exp, x_sum, z_w = kernels.cross_entropy_forward(
+                x2d, weight if eps > 0 else None, want_sum=eps > 0 and weight is None)
+            z_t = x2d[rows, safe_t] - shift
+            shift, sum_exp = shift[:, None], sum_exp[:, None]
+            z_w = z_w.astype(x2d.dtype) if z_w is not None else None
+            mean_x = (x_sum / c).astype(x2d.dtype) if x_sum is not None else None
+            dead = sum_exp[:, 0] == 0                  # rows of all -inf logits
+        else:
+            top = np.max(x2d, axis=1, keepdims=True)
+            shift = np.where(np.isfinite(top), top, 0.0).astype(x2d.dtype, copy=False)
+            z = x2d - shift
+            z_t = z[rows, safe_t]
+            z_w = z @ weight if eps > 0 and weight is not None else None
+            mean_x = _row_mean(x2d) if eps > 0 and weight is None else None
+            probs = np.exp(z, out=z)  # z is not needed any more: reuse its memory
+            sum_exp = np.sum(probs, axis=1, keepdims=True)
+            dead = sum_exp[:, 0] == 0                      # rows of all -inf logits
+            probs /= np.where(dead[:, None], 1.0, sum_exp).astype(probs.dtype, copy=False)
         log_sum = np.log(sum_exp[:, 0])
         loss = w_t * (log_sum - z_t)
         if eps > 0 and weight is not None:
@@ -186,11 +214,22 @@ class CrossEntropy(Function):
         total_q = ctx.w_t * (1.0 - eps) + (valid * (eps / c)) * w_sum
         # NOTE: ignored samples get exactly 0, even when 'mean' divides by a zero normalizer
         coef = np.where(valid, total_q * scale, 0.0).astype(probs.dtype, copy=False)
-        dx = probs * coef[:, None]
-        dx[np.arange(m), ctx.t] -= np.where(valid, ctx.w_t * scale, 0.0) * (1.0 - eps)
-        if eps > 0:
-            smooth = np.where(valid, scale, 0.0)[:, None] * (eps / c)
-            dx -= smooth * weight if weight is not None else smooth
+        picked = np.where(valid, ctx.w_t * scale, 0.0) * (1.0 - eps)
+        smooth = np.where(valid, scale, 0.0)[:, None] * (eps / c) if eps > 0 else None
+        kernels = _compiled_cross_entropy(probs, weight)
+        if kernels is not None:   # the same operations, row by row, in this order
+            f32 = np.float32
+            dx = kernels.cross_entropy_backward(
+                probs, np.ascontiguousarray(coef, f32),
+                np.ascontiguousarray(ctx.t, np.int64) % c,
+                np.ascontiguousarray(picked, f32),
+                np.ascontiguousarray(smooth[:, 0], f32) if smooth is not None else None,
+                weight)
+        else:
+            dx = probs * coef[:, None]
+            dx[np.arange(m), ctx.t] -= picked
+            if eps > 0:
+                dx -= smooth * weight if weight is not None else smooth
         if ctx.dead is not None:
             dx[ctx.dead] = 0.0
         return _from_rows(dx, ctx.moved_shape, ctx.class_axis), None, None

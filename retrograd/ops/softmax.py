@@ -1,11 +1,18 @@
-"""Numerically stable softmax and log-softmax along one axis."""
+"""Numerically stable softmax and log-softmax along one axis.
+
+With the 'fast' extra installed, float32 C-contiguous arrays taken along their last axis run
+the compiled kernels of retrograd/_numba/softmax.py (forward and backward); other dtypes,
+layouts and axes take the NumPy code here, the reference.
+"""
 
 import math
 
 import numpy as np
 
+from retrograd._fast import compiled
 from retrograd.autograd.cost import Cost, call_arg, reduction_flops, shape_text
 from retrograd.autograd.function import Function
+from retrograd.ops._parallel import copy_contiguous
 from retrograd.ops.reduce import wide_sum
 
 __all__ = ["Softmax", "LogSoftmax"]
@@ -30,6 +37,21 @@ def _shifted(x, axis):
     return x - m
 
 
+def _compiled_rows(x, axis, *others):
+    """(kernels, x as (rows, C)) when the compiled kernels take x (float32, C-contiguous,
+    axis the last one, not empty, not 0-d; ``others`` raw float32 arrays of x's shape, any layout:
+    the callers copy them with copy_contiguous), else (None, None)."""
+    if not isinstance(x, np.ndarray) or x.dtype != np.float32 or not x.size or not x.ndim \
+            or not x.flags.c_contiguous or not isinstance(axis, (int, np.integer)) \
+            or axis % x.ndim != x.ndim - 1:
+        return None, None
+    for a in others:
+        if not isinstance(a, np.ndarray) or a.dtype != np.float32 or a.shape != x.shape:
+            return None, None
+    kernels = compiled("softmax")
+    return (kernels, x.reshape(-1, x.shape[-1])) if kernels is not None else (None, None)
+
+
 class Softmax(Function):
     """y = exp(x - max) / sum(exp(x - max)) along axis.
 
@@ -42,6 +64,12 @@ class Softmax(Function):
 
     @staticmethod
     def forward(ctx, x, axis=-1):
+        kernels, rows = _compiled_rows(x, axis)
+        if kernels is not None:
+            y = kernels.softmax_forward(rows).reshape(x.shape)
+            ctx.axis = axis
+            ctx.save_for_backward(y)
+            return y
         e = np.exp(_shifted(x, axis))
         total = wide_sum(e, axis=axis, keepdims=True)
         y = e / np.where(total > 0, total, 1.0).astype(total.dtype, copy=False)  # -inf rows: 0
@@ -52,6 +80,10 @@ class Softmax(Function):
     @staticmethod
     def backward(ctx, grad_out):
         (y,) = ctx.saved_tensors
+        kernels, rows = _compiled_rows(y, ctx.axis, grad_out)
+        if kernels is not None:
+            grad = copy_contiguous(grad_out).reshape(rows.shape)
+            return kernels.softmax_backward(rows, grad).reshape(y.shape)
         return y * (grad_out - wide_sum(grad_out * y, axis=ctx.axis, keepdims=True))
 
     @staticmethod
@@ -76,6 +108,15 @@ class LogSoftmax(Function):
 
     @staticmethod
     def forward(ctx, x, axis=-1):
+        kernels, rows = _compiled_rows(x, axis)
+        if kernels is not None:
+            y, totals = kernels.log_softmax_forward(rows)
+            y = y.reshape(x.shape)
+            ctx.axis = axis
+            live = totals > 0
+            ctx.live = None if live.all() else live.astype(x.dtype).reshape(x.shape[:-1] + (1,))
+            ctx.save_for_backward(y)
+            return y
         z = _shifted(x, axis)
         total = wide_sum(np.exp(z), axis=axis, keepdims=True)
         y = z - np.log(np.where(total > 0, total, 1.0)).astype(z.dtype, copy=False)  # -inf rows
@@ -88,6 +129,11 @@ class LogSoftmax(Function):
     @staticmethod
     def backward(ctx, grad_out):
         (y,) = ctx.saved_tensors
+        kernels, rows = _compiled_rows(y, ctx.axis, grad_out)
+        if kernels is not None:
+            grad = copy_contiguous(grad_out).reshape(rows.shape)
+            grad = kernels.log_softmax_backward(rows, grad).reshape(y.shape)
+            return grad if ctx.live is None else grad * ctx.live
         grad = grad_out - np.exp(y) * wide_sum(grad_out, axis=ctx.axis, keepdims=True)
         return grad if ctx.live is None else grad * ctx.live   # 0 on all -inf rows
 

@@ -1,0 +1,329 @@
+"""Softmax, log-softmax and cross-entropy (class-index targets) over the last axis of a
+C-contiguous float32 (rows, C) array, one row per iteration (numba.prange over the rows when
+the array is large, the serial twin otherwise). NumPy references: retrograd/ops/softmax.py
+(Softmax, LogSoftmax) and retrograd/ops/loss.py (CrossEntropy: the dense per-row work; its
+per-sample bookkeeping stays in NumPy around these kernels).
+
+Per row: the max (16 running maxima, so that the loop vectorizes without fastmath flags;
+NaN when the row holds one, as np.max), the shift (the max, or 0 when it is not finite: all
+-inf rows give sum(exp) = 0, rows with +inf or NaN shift by 0, as the reference does, whose
+quirks follow: a row with a NaN has a NaN sum, which the reference's guard ``sum > 0``
+replaces by 1, so softmax gives exp(x) there, NaN only where x is), exp32(x - shift) stored, its sum
+accumulated in float64 over 16 lanes (no "reassoc" needed; the reference's pairwise float32
+sum agrees to float32 rounding), rounded to float32 before it is used, as the reference's.
+The kernels allow "contract" (fused multiply-adds, in exp32's polynomial above all); no other
+fastmath flag.
+"""
+
+import math
+
+import numba
+import numpy as np
+
+from retrograd._numba.fastmath import exp32
+
+__all__ = ["softmax_forward", "softmax_backward", "log_softmax_forward",
+           "log_softmax_backward", "cross_entropy_forward", "cross_entropy_backward"]
+
+_F = np.float32
+_LANES = 16
+_PARALLEL_MIN = 1 << 16
+
+
+@numba.njit(inline="always")
+def _row_max(row):
+    """max(row), NaN when the row holds one (as np.max): a NaN, once taken, stays."""
+    n = row.size
+    acc = np.full(_LANES, -np.inf, np.float32)
+    blocks = n // _LANES
+    for b in range(blocks):
+        for k in range(_LANES):
+            v = row[b * _LANES + k]
+            acc[k] = v if v > acc[k] or v != v else acc[k]
+    m = _F(-np.inf)
+    for i in range(blocks * _LANES, n):
+        v = row[i]
+        m = v if v > m or v != v else m
+    for k in range(_LANES):
+        v = acc[k]
+        m = v if v > m or v != v else m
+    return m
+
+
+@numba.njit(inline="always")
+def _row_sum(row):
+    """sum(row) accumulated in float64 (16 lanes), as a float64."""
+    n = row.size
+    acc = np.zeros(_LANES, np.float64)
+    blocks = n // _LANES
+    for b in range(blocks):
+        for k in range(_LANES):
+            acc[k] += row[b * _LANES + k]
+    s = 0.0
+    for i in range(blocks * _LANES, n):
+        s += row[i]
+    for k in range(_LANES):
+        s += acc[k]
+    return s
+
+
+@numba.njit(inline="always")
+def _row_dot(a, b):
+    """sum(a * b) (products in float32) accumulated in float64 (16 lanes)."""
+    n = a.size
+    acc = np.zeros(_LANES, np.float64)
+    blocks = n // _LANES
+    for blk in range(blocks):
+        for k in range(_LANES):
+            i = blk * _LANES + k
+            acc[k] += a[i] * b[i]
+    s = 0.0
+    for i in range(blocks * _LANES, n):
+        s += a[i] * b[i]
+    for k in range(_LANES):
+        s += acc[k]
+    return s
+
+
+@numba.njit(inline="always")
+def _shift_of(row):
+    m = _row_max(row)
+    return m if math.isfinite(m) else _F(0.0)
+
+
+@numba.njit(inline="always")
+def _exp_into(row, shift, out):
+    for j in range(row.size):
+        out[j] = exp32(row[j] - shift)
+
+
+@numba.njit(inline="always")
+def _softmax_row(x, y, i):
+    shift = _shift_of(x[i])
+    _exp_into(x[i], shift, y[i])
+    total = _F(_row_sum(y[i]))
+    total = total if total > _F(0.0) else _F(1.0)       # all -inf rows: zeros
+    row = y[i]
+    for j in range(row.size):
+        row[j] = row[j] / total
+
+
+@numba.njit(cache=True, error_model="numpy", fastmath={"contract"})
+def _softmax(x, y):
+    for i in range(x.shape[0]):
+        _softmax_row(x, y, i)
+
+
+@numba.njit(cache=True, parallel=True, error_model="numpy", fastmath={"contract"})
+def _softmax_par(x, y):
+    for i in numba.prange(x.shape[0]):
+        _softmax_row(x, y, i)
+
+
+@numba.njit(inline="always")
+def _softmax_backward_row(y, g, out, i):
+    yr, gr, o = y[i], g[i], out[i]
+    for j in range(yr.size):
+        o[j] = gr[j] * yr[j]
+    s = _F(_row_sum(o))
+    for j in range(yr.size):
+        o[j] = yr[j] * (gr[j] - s)
+
+
+@numba.njit(cache=True, error_model="numpy", fastmath={"contract"})
+def _softmax_backward(y, g, out):
+    for i in range(y.shape[0]):
+        _softmax_backward_row(y, g, out, i)
+
+
+@numba.njit(cache=True, parallel=True, error_model="numpy", fastmath={"contract"})
+def _softmax_backward_par(y, g, out):
+    for i in numba.prange(y.shape[0]):
+        _softmax_backward_row(y, g, out, i)
+
+
+@numba.njit(inline="always")
+def _log_softmax_row(x, y, totals, i):
+    xr, yr = x[i], y[i]
+    shift = _shift_of(xr)
+    _exp_into(xr, shift, yr)
+    total = _F(_row_sum(yr))
+    totals[i] = total
+    log_total = _F(math.log(total if total > _F(0.0) else _F(1.0)))
+    for j in range(xr.size):
+        yr[j] = (xr[j] - shift) - log_total
+
+
+@numba.njit(cache=True, error_model="numpy", fastmath={"contract"})
+def _log_softmax(x, y, totals):
+    for i in range(x.shape[0]):
+        _log_softmax_row(x, y, totals, i)
+
+
+@numba.njit(cache=True, parallel=True, error_model="numpy", fastmath={"contract"})
+def _log_softmax_par(x, y, totals):
+    for i in numba.prange(x.shape[0]):
+        _log_softmax_row(x, y, totals, i)
+
+
+@numba.njit(inline="always")
+def _log_softmax_backward_row(y, g, out, i):
+    yr, gr, o = y[i], g[i], out[i]
+    s = _F(_row_sum(gr))
+    for j in range(yr.size):
+        o[j] = gr[j] - exp32(yr[j]) * s
+
+
+@numba.njit(cache=True, error_model="numpy", fastmath={"contract"})
+def _log_softmax_backward(y, g, out):
+    for i in range(y.shape[0]):
+        _log_softmax_backward_row(y, g, out, i)
+
+
+@numba.njit(cache=True, parallel=True, error_model="numpy", fastmath={"contract"})
+def _log_softmax_backward_par(y, g, out):
+    for i in numba.prange(y.shape[0]):
+        _log_softmax_backward_row(y, g, out, i)
+
+
+@numba.njit(inline="always")
+def _cross_entropy_row(x, probs, shift, sum_exp, x_sum, z_w, weight, want_sum, want_dot, i):
+    xr, pr = x[i], probs[i]
+    s = _shift_of(xr)
+    shift[i] = s
+    if want_sum:
+        x_sum[i] = _row_sum(xr)
+    _exp_into(xr, s, pr)
+    total = _F(_row_sum(pr))
+    sum_exp[i] = total
+    divisor = total if total != _F(0.0) else _F(1.0)    # all -inf rows
+    for j in range(pr.size):
+        pr[j] = pr[j] / divisor
+    if want_dot:
+        # sum_c (x_c - shift) w_c, z recomputed (probs now holds p)
+        acc = np.zeros(_LANES, np.float64)
+        n = xr.size
+        blocks = n // _LANES
+        for b in range(blocks):
+            for k in range(_LANES):
+                c = b * _LANES + k
+                acc[k] += (xr[c] - s) * weight[c]
+        d = 0.0
+        for c in range(blocks * _LANES, n):
+            d += (xr[c] - s) * weight[c]
+        for k in range(_LANES):
+            d += acc[k]
+        z_w[i] = d
+
+
+@numba.njit(cache=True, error_model="numpy", fastmath={"contract"})
+def _cross_entropy(x, probs, shift, sum_exp, x_sum, z_w, weight, want_sum, want_dot):
+    for i in range(x.shape[0]):
+        _cross_entropy_row(x, probs, shift, sum_exp, x_sum, z_w, weight, want_sum, want_dot,
+                           i)
+
+
+@numba.njit(cache=True, parallel=True, error_model="numpy", fastmath={"contract"})
+def _cross_entropy_par(x, probs, shift, sum_exp, x_sum, z_w, weight, want_sum, want_dot):
+    for i in numba.prange(x.shape[0]):
+        _cross_entropy_row(x, probs, shift, sum_exp, x_sum, z_w, weight, want_sum, want_dot,
+                           i)
+
+
+@numba.njit(inline="always")
+def _cross_entropy_backward_row(probs, coef, target, picked, smooth, weight, mode, out, i):
+    pr, o = probs[i], out[i]
+    k = coef[i]
+    s = smooth[i]
+    if mode == 0:                          # no smoothing
+        for j in range(pr.size):
+            o[j] = pr[j] * k
+    elif mode == 1:                        # smoothing, no class weights
+        for j in range(pr.size):
+            o[j] = pr[j] * k - s
+    else:                                  # smoothing and class weights
+        for j in range(pr.size):
+            o[j] = pr[j] * k - s * weight[j]
+    t = target[i]
+    v = pr[t] * k - picked[i]
+    if mode == 1:
+        v = v - s
+    elif mode == 2:
+        v = v - s * weight[t]
+    o[t] = v
+
+
+@numba.njit(cache=True, error_model="numpy", fastmath={"contract"})
+def _cross_entropy_backward(probs, coef, target, picked, smooth, weight, mode, out):
+    for i in range(probs.shape[0]):
+        _cross_entropy_backward_row(probs, coef, target, picked, smooth, weight, mode, out, i)
+
+
+@numba.njit(cache=True, parallel=True, error_model="numpy", fastmath={"contract"})
+def _cross_entropy_backward_par(probs, coef, target, picked, smooth, weight, mode, out):
+    for i in numba.prange(probs.shape[0]):
+        _cross_entropy_backward_row(probs, coef, target, picked, smooth, weight, mode, out, i)
+
+
+def _pick(serial, parallel, array):
+    return parallel if array.size >= _PARALLEL_MIN and array.shape[0] > 1 else serial
+
+
+def softmax_forward(x):
+    """softmax over the last axis of a C-contiguous float32 (rows, C) array, a new array."""
+    y = np.empty(x.shape, np.float32)
+    _pick(_softmax, _softmax_par, x)(x, y)
+    return y
+
+
+def softmax_backward(y, grad):
+    """y * (grad - sum(grad * y)) per row, a new array (both (rows, C) float32 C-contiguous)."""
+    out = np.empty(y.shape, np.float32)
+    _pick(_softmax_backward, _softmax_backward_par, y)(y, grad, out)
+    return out
+
+
+def log_softmax_forward(x):
+    """(log-softmax of x over the last axis, sum(exp(x - shift)) per row as (rows,))."""
+    y = np.empty(x.shape, np.float32)
+    totals = np.empty(x.shape[0], np.float32)
+    _pick(_log_softmax, _log_softmax_par, x)(x, y, totals)
+    return y, totals
+
+
+def log_softmax_backward(y, grad):
+    """grad - exp(y) * sum(grad) per row, a new array."""
+    out = np.empty(y.shape, np.float32)
+    _pick(_log_softmax_backward, _log_softmax_backward_par, y)(y, grad, out)
+    return out
+
+
+def cross_entropy_forward(x, weight=None, want_sum=False):
+    """The dense part of CrossEntropy.forward on x (M, C) float32 C-contiguous: returns
+    (probs (M, C), shift (M,), sum_exp (M,), sum of x per row (M,) float64 or None,
+    sum_c (x - shift)_c weight_c per row (M,) float64 or None (when weight is given))."""
+    m, c = x.shape
+    probs = np.empty((m, c), np.float32)
+    shift = np.empty(m, np.float32)
+    sum_exp = np.empty(m, np.float32)
+    x_sum = np.empty(m if want_sum else 0, np.float64)
+    want_dot = weight is not None
+    z_w = np.empty(m if want_dot else 0, np.float64)
+    w = weight if want_dot else np.empty(0, np.float32)
+    _pick(_cross_entropy, _cross_entropy_par, x)(x, probs, shift, sum_exp, x_sum, z_w, w,
+                                                 want_sum, want_dot)
+    return probs, shift, sum_exp, (x_sum if want_sum else None), (z_w if want_dot else None)
+
+
+def cross_entropy_backward(probs, coef, target, picked, smooth=None, weight=None):
+    """dx = probs * coef[:, None], then dx[i, t_i] -= picked[i], then dx -= smooth[:, None]
+    (* weight when given), each row in the reference's order of operations. target: int64
+    indices in [0, C); coef, picked, smooth: float32 (M,)."""
+    m = probs.shape[0]
+    out = np.empty(probs.shape, np.float32)
+    mode = 0 if smooth is None else (1 if weight is None else 2)
+    smooth = smooth if smooth is not None else np.zeros(m, np.float32)
+    w = weight if weight is not None else np.empty(0, np.float32)
+    _pick(_cross_entropy_backward, _cross_entropy_backward_par, probs)(
+        probs, coef, target, picked, smooth, w, mode, out)
+    return out
