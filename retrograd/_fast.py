@@ -29,9 +29,13 @@ def _numba_usable():
     if os.environ.get("RETROGRAD_KERNELS", "").strip().lower() == "numpy":
         return False
     try:
-        import numba  # noqa: F401
+        import numba
     except ImportError:
         return False
+    from retrograd._blas_spin import short_spin
+    from retrograd._numba import policy
+
+    policy.allow_parallel(short_spin() and numba.get_num_threads() > 1)
     return True
 
 

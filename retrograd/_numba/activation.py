@@ -15,8 +15,7 @@ that y never overflows and gelu'(x) is never 0 * inf.
 The kernels allow "contract" (a * b + c as one fused multiply-add: the polynomials of erfc,
 exp and tanh take half the instructions; the kernels got 1.4x to 1.6x faster).
 
-Large arrays run over chunks on the cores (numba.prange); small ones (< _PARALLEL_MIN
-elements) in the serial twin.
+Each kernel is compiled serial and parallel; retrograd/_numba/policy.py picks.
 """
 
 import math
@@ -25,6 +24,7 @@ import numba
 import numpy as np
 
 from retrograd._numba.fastmath import erfc32, exp32, tanh32
+from retrograd._numba.policy import twins
 
 __all__ = ["gelu_forward", "gelu_backward"]
 
@@ -35,8 +35,6 @@ _SQRT_2_OVER_PI = _F(math.sqrt(2.0 / math.pi))
 _TANH_CUBIC = _F(0.044715)
 _TANH_CUBIC_3 = _F(3.0 * 0.044715)
 _TANH_X2_CAP = _F(1e4)
-_CHUNK = 1 << 14
-_PARALLEL_MIN = 1 << 16
 
 
 @numba.njit(inline="always")
@@ -76,83 +74,50 @@ def _tanh_d(x):
     return (_F(1.0) - t * t) * du * x * _F(0.5) + (t + _F(1.0)) * _F(0.5)
 
 
-# One function per (formula, serial/parallel): each loop body is a single inlined formula.
+# One kernel per formula, each compiled serial and parallel (policy.twins): each loop body is
+# a single inlined formula.
 
-@numba.njit(cache=True, error_model="numpy", fastmath={"contract"})
+_OPTIONS = dict(error_model="numpy", fastmath={"contract"})
+
+
+@twins(**_OPTIONS)
 def _exact_forward(x, y):
-    for i in range(x.size):
+    for i in numba.prange(x.size):
         y[i] = _exact_y(x[i])
 
 
-@numba.njit(cache=True, parallel=True, error_model="numpy", fastmath={"contract"})
-def _exact_forward_par(x, y):
-    n = x.size
-    for c in numba.prange((n + _CHUNK - 1) // _CHUNK):
-        for i in range(c * _CHUNK, min(n, (c + 1) * _CHUNK)):
-            y[i] = _exact_y(x[i])
-
-
-@numba.njit(cache=True, error_model="numpy", fastmath={"contract"})
+@twins(**_OPTIONS)
 def _tanh_forward(x, y):
-    for i in range(x.size):
+    for i in numba.prange(x.size):
         y[i] = _tanh_y(x[i])
 
 
-@numba.njit(cache=True, parallel=True, error_model="numpy", fastmath={"contract"})
-def _tanh_forward_par(x, y):
-    n = x.size
-    for c in numba.prange((n + _CHUNK - 1) // _CHUNK):
-        for i in range(c * _CHUNK, min(n, (c + 1) * _CHUNK)):
-            y[i] = _tanh_y(x[i])
-
-
-@numba.njit(cache=True, error_model="numpy", fastmath={"contract"})
+@twins(**_OPTIONS)
 def _exact_backward(x, g, out):
-    for i in range(x.size):
+    for i in numba.prange(x.size):
         out[i] = _exact_d(x[i]) * g[i]
 
 
-@numba.njit(cache=True, parallel=True, error_model="numpy", fastmath={"contract"})
-def _exact_backward_par(x, g, out):
-    n = x.size
-    for c in numba.prange((n + _CHUNK - 1) // _CHUNK):
-        for i in range(c * _CHUNK, min(n, (c + 1) * _CHUNK)):
-            out[i] = _exact_d(x[i]) * g[i]
-
-
-@numba.njit(cache=True, error_model="numpy", fastmath={"contract"})
+@twins(**_OPTIONS)
 def _tanh_backward(x, g, out):
-    for i in range(x.size):
+    for i in numba.prange(x.size):
         out[i] = _tanh_d(x[i]) * g[i]
 
 
-@numba.njit(cache=True, parallel=True, error_model="numpy", fastmath={"contract"})
-def _tanh_backward_par(x, g, out):
-    n = x.size
-    for c in numba.prange((n + _CHUNK - 1) // _CHUNK):
-        for i in range(c * _CHUNK, min(n, (c + 1) * _CHUNK)):
-            out[i] = _tanh_d(x[i]) * g[i]
-
-
-_FORWARD = {"none": (_exact_forward, _exact_forward_par),
-            "tanh": (_tanh_forward, _tanh_forward_par)}
-_BACKWARD = {"none": (_exact_backward, _exact_backward_par),
-             "tanh": (_tanh_backward, _tanh_backward_par)}
+_FORWARD = {"none": _exact_forward, "tanh": _tanh_forward}
+_BACKWARD = {"none": _exact_backward, "tanh": _tanh_backward}
 
 
 def gelu_forward(x, approximate):
     """GELU of a C-contiguous float32 array (approximate 'none' or 'tanh'), a new array."""
     out = np.empty(x.shape, np.float32)
-    serial, parallel = _FORWARD[approximate]
-    (parallel if x.size >= _PARALLEL_MIN else serial)(x.reshape(-1), out.reshape(-1))
+    _FORWARD[approximate].pick(x.size)(x.reshape(-1), out.reshape(-1))
     return out
 
 
 def gelu_backward(x, grad, approximate):
     """grad * gelu'(x) for C-contiguous float32 arrays of one shape, a new array."""
     out = np.empty(x.shape, np.float32)
-    serial, parallel = _BACKWARD[approximate]
-    (parallel if x.size >= _PARALLEL_MIN else serial)(x.reshape(-1), grad.reshape(-1),
-                                                      out.reshape(-1))
+    _BACKWARD[approximate].pick(x.size)(x.reshape(-1), grad.reshape(-1), out.reshape(-1))
     return out
 

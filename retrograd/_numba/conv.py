@@ -13,12 +13,15 @@ outside x, which count 0 and are skipped):
     dL/dW[o, 0, i, j] = sum_(n, ho, wo) dL/dy[n, o, ho, wo] x[n, c, row, col]
 
 Every loop over wo runs over the outputs whose column falls inside x (computed once per
-kernel column), so the innermost loop has no test and vectorizes at stride 1. One thread per
-(n, o) plane forward, per (n, c) plane for dL/dx, per filter o for dL/dW.
+kernel column), so the innermost loop has no test and vectorizes at stride 1. The threads
+share the (n, o) planes forward, the (n, c) planes for dL/dx, the filters o for dL/dW
+(retrograd/_numba/policy.py decides when).
 """
 
 import numba
 import numpy as np
+
+from retrograd._numba.policy import twins
 
 __all__ = ["depthwise_conv2d", "depthwise_conv2d_backward"]
 
@@ -32,7 +35,7 @@ def _inside(out_w, w, j, sw, pw, dw):
     return lo, max(lo, hi)
 
 
-@numba.njit(cache=True, parallel=True)
+@twins()
 def _forward(x, weight, bias, y, m, sh, sw, ph, pw, dh, dw):
     n, c, h, w = x.shape
     o_count, kh, kw = weight.shape[0], weight.shape[2], weight.shape[3]
@@ -56,7 +59,7 @@ def _forward(x, weight, bias, y, m, sh, sw, ph, pw, dh, dw):
                         out[q] += k * src[q * sw + shift]
 
 
-@numba.njit(cache=True, parallel=True)
+@twins()
 def _grad_input(grad_out, weight, grad_x, m, sh, sw, ph, pw, dh, dw):
     n, c, h, w = grad_x.shape
     kh, kw = weight.shape[2], weight.shape[3]
@@ -79,7 +82,7 @@ def _grad_input(grad_out, weight, grad_x, m, sh, sw, ph, pw, dh, dw):
                             dst[q * sw + shift] += k * g[q]
 
 
-@numba.njit(cache=True, parallel=True, fastmath={"reassoc"})
+@twins(fastmath={"reassoc"})
 def _grad_weight(grad_out, x, grad_w, m, sh, sw, ph, pw, dh, dw):
     n, c, h, w = x.shape
     o_count, kh, kw = grad_w.shape[0], grad_w.shape[2], grad_w.shape[3]
@@ -111,7 +114,7 @@ def depthwise_conv2d(x, weight, bias, out_size, stride, padding, dilation):
     o = weight.shape[0]
     y = np.empty((n, o) + tuple(out_size), dtype=x.dtype)
     b = bias.astype(x.dtype, copy=False) if bias is not None else np.zeros(o, x.dtype)
-    _forward(x, weight, b, y, o // c, *stride, *padding, *dilation)
+    _forward.pick(x.size)(x, weight, b, y, o // c, *stride, *padding, *dilation)
     return y
 
 
@@ -123,8 +126,8 @@ def depthwise_conv2d_backward(grad_out, x, weight, x_shape, w_shape, stride, pad
     grad_x = grad_w = None
     if weight is not None:
         grad_x = np.zeros(x_shape, dtype=grad_out.dtype)
-        _grad_input(grad_out, weight, grad_x, m, *stride, *padding, *dilation)
+        _grad_input.pick(grad_x.size)(grad_out, weight, grad_x, m, *stride, *padding, *dilation)
     if x is not None:
         grad_w = np.empty(w_shape, dtype=grad_out.dtype)
-        _grad_weight(grad_out, x, grad_w, m, *stride, *padding, *dilation)
+        _grad_weight.pick(x.size)(grad_out, x, grad_w, m, *stride, *padding, *dilation)
     return grad_x, grad_w

@@ -5,19 +5,17 @@ once. Each kernel evaluates the NumPy path's formulas in the same order, in the 
 dtype, with no contraction into fused multiply-adds, so it gives the same bits.
 
 Scalars (learning rate, betas, ...) arrive already cast to the parameter's dtype by the
-caller, as NumPy casts a Python float against a float32 array. Every kernel has a serial and
-a parallel driver: a tensor of at least PARALLEL_MIN elements is cut into blocks shared by
-the threads; smaller ones stay on the calling thread (handing them out costs more than the
-update).
+caller, as NumPy casts a Python float against a float32 array. Every kernel is compiled
+serial and parallel (retrograd/_numba/policy.py picks: large tensors, BLAS threads that do not
+spin).
 """
 
 import numba
 import numpy as np
 
-__all__ = ["PARALLEL_MIN", "sgd_momentum", "adam", "rmsprop"]
+from retrograd._numba.policy import twins
 
-PARALLEL_MIN = 1 << 17
-_BLOCK = 1 << 14
+__all__ = ["sgd_momentum", "adam", "rmsprop"]
 
 
 # ------------------------------------------------------------- SGD (retrograd.optim.SGD)
@@ -37,29 +35,19 @@ def _sgd_element(p, g, buf, i, lr, weight_decay, momentum, damped, dampening_res
     p[i] = p[i] - lr * direction
 
 
-@numba.njit(cache=True)
-def _sgd_serial(p, g, buf, lr, weight_decay, momentum, damped, dampening_rest, nesterov,
-                maximize):
-    for i in range(p.size):
+@twins()
+def _sgd(p, g, buf, lr, weight_decay, momentum, damped, dampening_rest, nesterov, maximize):
+    for i in numba.prange(p.size):
         _sgd_element(p, g, buf, i, lr, weight_decay, momentum, damped, dampening_rest,
                      nesterov, maximize)
-
-
-@numba.njit(cache=True, parallel=True)
-def _sgd_parallel(p, g, buf, lr, weight_decay, momentum, damped, dampening_rest, nesterov,
-                  maximize):
-    for block in numba.prange((p.size + _BLOCK - 1) // _BLOCK):
-        for i in range(block * _BLOCK, min(p.size, (block + 1) * _BLOCK)):
-            _sgd_element(p, g, buf, i, lr, weight_decay, momentum, damped, dampening_rest,
-                         nesterov, maximize)
 
 
 def sgd_momentum(p, g, buf, lr, weight_decay, momentum, damped, dampening_rest, nesterov,
                  maximize):
     """SGD with a momentum buffer (after the first step), in place on the flat arrays p and
     buf (the scalars in p's dtype; dampening_rest = 1 - dampening, used when damped)."""
-    run = _sgd_parallel if p.size >= PARALLEL_MIN else _sgd_serial
-    run(p, g, buf, lr, weight_decay, momentum, damped, dampening_rest, nesterov, maximize)
+    _sgd.pick(p.size)(p, g, buf, lr, weight_decay, momentum, damped, dampening_rest, nesterov,
+                      maximize)
 
 
 # ------------------------------------------------------- Adam, AdamW (retrograd.optim.Adam)
@@ -90,30 +78,19 @@ def _adam_element(p, g, m, v, v_max, i, step_size, bias2_root, eps, beta1_rest, 
     p[i] = param - mi / denom * step_size
 
 
-@numba.njit(cache=True)
-def _adam_serial(p, g, m, v, v_max, step_size, bias2_root, eps, beta1_rest, beta2,
-                 beta2_rest, weight_decay, decay_factor, decoupled, amsgrad, maximize):
-    for i in range(p.size):
+@twins()
+def _adam(p, g, m, v, v_max, step_size, bias2_root, eps, beta1_rest, beta2, beta2_rest,
+          weight_decay, decay_factor, decoupled, amsgrad, maximize):
+    for i in numba.prange(p.size):
         _adam_element(p, g, m, v, v_max, i, step_size, bias2_root, eps, beta1_rest, beta2,
                       beta2_rest, weight_decay, decay_factor, decoupled, amsgrad, maximize)
-
-
-@numba.njit(cache=True, parallel=True)
-def _adam_parallel(p, g, m, v, v_max, step_size, bias2_root, eps, beta1_rest, beta2,
-                   beta2_rest, weight_decay, decay_factor, decoupled, amsgrad, maximize):
-    for block in numba.prange((p.size + _BLOCK - 1) // _BLOCK):
-        for i in range(block * _BLOCK, min(p.size, (block + 1) * _BLOCK)):
-            _adam_element(p, g, m, v, v_max, i, step_size, bias2_root, eps, beta1_rest,
-                          beta2, beta2_rest, weight_decay, decay_factor, decoupled, amsgrad,
-                          maximize)
 
 
 def adam(p, g, m, v, v_max, step_size, bias2_root, eps, beta1_rest, beta2, beta2_rest,
          weight_decay, decay_factor, decoupled, amsgrad, maximize):
     """One Adam/AdamW step in place on the flat arrays p, m, v (and v_max with AMSGrad; pass
     v itself otherwise); the scalars in p's dtype."""
-    run = _adam_parallel if p.size >= PARALLEL_MIN else _adam_serial
-    run(p, g, m, v, v_max, step_size, bias2_root, eps, beta1_rest, beta2, beta2_rest,
+    _adam.pick(p.size)(p, g, m, v, v_max, step_size, bias2_root, eps, beta1_rest, beta2, beta2_rest,
         weight_decay, decay_factor, decoupled, amsgrad, maximize)
 
 
@@ -146,27 +123,17 @@ def _rmsprop_element(p, g, square_avg, grad_avg, buf, i, lr, alpha, alpha_rest, 
         p[i] = p[i] - lr * (grad / denom)
 
 
-@numba.njit(cache=True)
-def _rmsprop_serial(p, g, square_avg, grad_avg, buf, lr, alpha, alpha_rest, eps,
-                    weight_decay, momentum, centered, maximize):
-    for i in range(p.size):
+@twins()
+def _rmsprop(p, g, square_avg, grad_avg, buf, lr, alpha, alpha_rest, eps, weight_decay,
+             momentum, centered, maximize):
+    for i in numba.prange(p.size):
         _rmsprop_element(p, g, square_avg, grad_avg, buf, i, lr, alpha, alpha_rest, eps,
                          weight_decay, momentum, centered, maximize)
-
-
-@numba.njit(cache=True, parallel=True)
-def _rmsprop_parallel(p, g, square_avg, grad_avg, buf, lr, alpha, alpha_rest, eps,
-                      weight_decay, momentum, centered, maximize):
-    for block in numba.prange((p.size + _BLOCK - 1) // _BLOCK):
-        for i in range(block * _BLOCK, min(p.size, (block + 1) * _BLOCK)):
-            _rmsprop_element(p, g, square_avg, grad_avg, buf, i, lr, alpha, alpha_rest, eps,
-                             weight_decay, momentum, centered, maximize)
 
 
 def rmsprop(p, g, square_avg, grad_avg, buf, lr, alpha, alpha_rest, eps, weight_decay,
             momentum, centered, maximize):
     """One RMSprop step in place on flat arrays (grad_avg and buf: pass square_avg when
     unused); the scalars in p's dtype."""
-    run = _rmsprop_parallel if p.size >= PARALLEL_MIN else _rmsprop_serial
-    run(p, g, square_avg, grad_avg, buf, lr, alpha, alpha_rest, eps, weight_decay, momentum,
-        centered, maximize)
+    _rmsprop.pick(p.size)(p, g, square_avg, grad_avg, buf, lr, alpha, alpha_rest, eps,
+                          weight_decay, momentum, centered, maximize)

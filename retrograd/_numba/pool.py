@@ -1,18 +1,21 @@
 """Max and average pooling, window by window (the NumPy path in retrograd/ops/pool.py makes
 kh*kw passes over strided views of a padded copy of x, and its backward as many passes over
 a padded gradient). These kernels read x where it is, with no padded copy: a window cell
-outside the input is skipped (it would be -inf for max, 0 for the average's sum). One thread
-per (n, c) plane. Windows and padding as in retrograd/ops/pool.py's module docstring: cell
-(i, j) of window (ho, wo) is row ho*sh - ph + i*dh, column wo*sw - pw + j*dw.
+outside the input is skipped (it would be -inf for max, 0 for the average's sum). The
+threads share the (n, c) planes (retrograd/_numba/policy.py decides when). Windows and
+padding as in retrograd/ops/pool.py's module docstring: cell (i, j) of window (ho, wo) is
+row ho*sh - ph + i*dh, column wo*sw - pw + j*dw.
 """
 
 import numba
 import numpy as np
 
+from retrograd._numba.policy import twins
+
 __all__ = ["max_pool2d", "max_pool2d_backward", "avg_pool2d", "avg_pool2d_backward"]
 
 
-@numba.njit(cache=True, parallel=True)
+@twins()
 def _max_pool(x, y, argmax, first, kh, kw, sh, sw, ph, pw, dh, dw):
     """MaxPool2d.forward: y = the window's max, argmax = its kernel offset i*kw + j. The first
     cell inside the input starts the search (``first``, as PyTorch); a later cell wins when
@@ -40,7 +43,7 @@ def _max_pool(x, y, argmax, first, kh, kw, sh, sw, ph, pw, dh, dw):
                 argmax[a, b, oh, ow] = best_at
 
 
-@numba.njit(cache=True, parallel=True)
+@twins()
 def _max_pool_backward(grad_out, argmax, grad_x, kernel_w, sh, sw, ph, pw, dh, dw):
     """MaxPool2d.backward: each window's gradient goes to its argmax cell (none when that
     cell is padding)."""
@@ -57,7 +60,7 @@ def _max_pool_backward(grad_out, argmax, grad_x, kernel_w, sh, sw, ph, pw, dh, d
                     grad_x[a, b, row, col] += grad_out[a, b, oh, ow]
 
 
-@numba.njit(cache=True, parallel=True)
+@twins()
 def _avg_pool(x, y, divisor, kh, kw, sh, sw, ph, pw):
     """AvgPool2d.forward: the window's sum over cells inside x, in row-major cell order as
     the NumPy passes add them, divided by divisor[ho, wo]."""
@@ -78,7 +81,7 @@ def _avg_pool(x, y, divisor, kh, kw, sh, sw, ph, pw):
                 y[a, b, oh, ow] = total / divisor[oh, ow]
 
 
-@numba.njit(cache=True, parallel=True)
+@twins()
 def _avg_pool_backward(grad_out, divisor, grad_x, kh, kw, sh, sw, ph, pw):
     """AvgPool2d.backward: dL/dy / divisor added to every cell of the window inside x."""
     n, c, h, w = grad_x.shape
@@ -102,26 +105,27 @@ def max_pool2d(x, out_size, first, kernel, stride, padding, dilation):
     (Ho, Wo) starting offsets, whose dtype the argmax takes."""
     y = np.empty(x.shape[:2] + out_size, dtype=x.dtype)
     argmax = np.empty(y.shape, dtype=first.dtype)
-    _max_pool(x, y, argmax, first, *kernel, *stride, *padding, *dilation)
+    _max_pool.pick(x.size)(x, y, argmax, first, *kernel, *stride, *padding, *dilation)
     return y, argmax
 
 
 def max_pool2d_backward(grad_out, argmax, x_shape, kernel_w, stride, padding, dilation):
     """dL/dx:(N, C, H, W) of MaxPool2d from a C-contiguous dL/dy and the saved argmax."""
     grad_x = np.zeros(x_shape, dtype=grad_out.dtype)
-    _max_pool_backward(grad_out, argmax, grad_x, kernel_w, *stride, *padding, *dilation)
+    _max_pool_backward.pick(grad_x.size)(grad_out, argmax, grad_x, kernel_w, *stride, *padding,
+                                         *dilation)
     return grad_x
 
 
 def avg_pool2d(x, out_size, divisor, kernel, stride, padding):
     """AvgPool2d.forward for a C-contiguous x; divisor:(Ho, Wo) in x's dtype."""
     y = np.empty(x.shape[:2] + out_size, dtype=x.dtype)
-    _avg_pool(x, y, divisor, *kernel, *stride, *padding)
+    _avg_pool.pick(x.size)(x, y, divisor, *kernel, *stride, *padding)
     return y
 
 
 def avg_pool2d_backward(grad_out, divisor, x_shape, kernel, stride, padding):
     """dL/dx:(N, C, H, W) of AvgPool2d from a C-contiguous dL/dy."""
     grad_x = np.zeros(x_shape, dtype=grad_out.dtype)
-    _avg_pool_backward(grad_out, divisor, grad_x, *kernel, *stride, *padding)
+    _avg_pool_backward.pick(grad_x.size)(grad_out, divisor, grad_x, *kernel, *stride, *padding)
     return grad_x

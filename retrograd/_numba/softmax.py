@@ -20,6 +20,8 @@ import math
 import numba
 import numpy as np
 
+from retrograd._numba import policy
+
 from retrograd._numba.fastmath import exp32
 
 __all__ = ["softmax_forward", "softmax_backward", "log_softmax_forward",
@@ -27,7 +29,6 @@ __all__ = ["softmax_forward", "softmax_backward", "log_softmax_forward",
 
 _F = np.float32
 _LANES = 16
-_PARALLEL_MIN = 1 << 16
 
 
 @numba.njit(inline="always")
@@ -266,7 +267,9 @@ def _cross_entropy_backward_par(probs, coef, target, picked, smooth, weight, mod
 
 
 def _pick(serial, parallel, array):
-    return parallel if array.size >= _PARALLEL_MIN and array.shape[0] > 1 else serial
+    """The parallel twin where retrograd/_numba/policy.py allows it and there are rows to
+    share."""
+    return parallel if policy.parallel(array.size) and array.shape[0] > 1 else serial
 
 
 def softmax_forward(x):
