@@ -1,4 +1,4 @@
-"""What the benchmark scripts share: 2 BLAS threads (with a short spin), timing, the CPU's name, and batches of
+"""What the benchmark scripts share: 2 BLAS threads, timing, the CPU's name, and batches of
 the shipped tiny Shakespeare (run as ``python benchmarks/NAME.py``, which puts this folder on
 the import path). Import it before NumPy: importing it sets the BLAS thread counts (unless
 the environment already does), which NumPy reads when it loads."""
@@ -13,9 +13,6 @@ import time
 THREADS = 2
 for _variable in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(_variable, str(THREADS))
-# what retrograd sets when it is imported before NumPy (retrograd/_blas_spin.py): OpenBLAS's
-# threads stop spinning soon after a product, and the compiled kernels may use both cores
-os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "4")
 
 
 def step_seconds(step, steps):

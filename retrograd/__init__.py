@@ -4,7 +4,6 @@ A PyTorch-style deep-learning framework on NumPy. ``retrograd.tensor`` makes ten
 ``retrograd.autograd`` differentiates them, ``retrograd.nn`` builds models.
 """
 
-from retrograd import _blas_spin  # noqa: F401  (first: before NumPy loads OpenBLAS)
 from retrograd._allocator import keep_freed_memory
 from retrograd.tensor import Tensor  # first: the ops and the engine import it
 from retrograd._operands import where

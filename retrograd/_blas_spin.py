@@ -1,25 +1,21 @@
-"""OpenBLAS's idle spin, shortened before NumPy loads it (retrograd/__init__.py imports this
-module first). OpenBLAS's worker threads wait for the next matrix product by spinning for
-2^OPENBLAS_THREAD_TIMEOUT cycles (28 by default: ~0.1 s) and hold a core all that time, which
-a compiled kernel running on every thread then waits for (retrograd/_numba/policy.py has the
-figures). With 2^4 cycles they sleep at once; the next product wakes them.
+"""Whether OpenBLAS's idle threads spin briefly, which the compiled kernels need to run on
+every thread (retrograd/_numba/policy.py).
 
-The variable is read by OpenBLAS when NumPy is imported, so it is set only if NumPy is not
-loaded yet and the user has not set it; a program that imports NumPy first can set
-OPENBLAS_THREAD_TIMEOUT=4 itself (else the compiled kernels run on one thread).
+OpenBLAS's worker threads wait for the next matrix product by spinning for
+2^OPENBLAS_THREAD_TIMEOUT cycles (28 by default: ~0.1 s) and hold a core all that time; a
+compiled kernel running on both cores then waits for it (~4 ms, a scheduler tick). With a
+short spin (OPENBLAS_THREAD_TIMEOUT=4, set before NumPy is imported) the parallel kernels pay,
+but every matrix product must wake the BLAS threads again: the MLP training step of
+benchmarks/vs_torch.py took ~20% longer. retrograd leaves the variable to the user: by
+default BLAS owns both cores and the compiled kernels run on one thread.
 """
 
 import os
-import sys
 
 __all__ = ["short_spin"]
 
 _VARIABLE = "OPENBLAS_THREAD_TIMEOUT"
-_SHORT = 4
 _LONGEST_SHORT = 12     # 2^12 cycles: ~2 us
-
-if "numpy" not in sys.modules:
-    os.environ.setdefault(_VARIABLE, str(_SHORT))
 
 
 def short_spin():

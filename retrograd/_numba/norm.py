@@ -49,7 +49,7 @@ _SUMS = {"contract", "reassoc"}
 
 
 # ---------------------------------------------------------------- forward
-@numba.njit(fastmath=_SUMS)
+@numba.njit(fastmath=_SUMS, error_model="numpy")
 def _group_moments(x, c):
     """(mu, biased var) in float64 of group c of x:(N, C, S), over n and s, from sums of
     x - x[0, c, 0] (module docstring). NaN or inf in the group gives a NaN or inf var."""
@@ -70,7 +70,7 @@ def _group_moments(x, c):
     return shift + offset, var
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, error_model="numpy")
 def _rows_forward(x, gamma, beta, eps, x_hat, y, mean, var, rstd, keep_x_hat, affine):
     """LayerNorm/GroupNorm's ``_normalize`` then ``_affine`` (retrograd/ops/norm.py) for rows
     x:(1, R, M): per row mu, var, rstd (float64 mean, var; float32 rstd) and
@@ -93,7 +93,7 @@ def _rows_forward(x, gamma, beta, eps, x_hat, y, mean, var, rstd, keep_x_hat, af
                 y[0, r, m] = value * scale[m] + shift[m]
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, error_model="numpy")
 def _channels_forward(x, gamma, beta, eps, x_hat, y, mean, var, rstd, training, keep_x_hat,
                       affine):
     """BatchNorm.forward's ``_normalize`` (training) or eval normalization, then ``_affine``
@@ -204,7 +204,7 @@ def batch_norm_forward(x3d, weight, bias, eps, keep_x_hat, shape, running=None):
 
 
 # ---------------------------------------------------------------- backward
-@numba.njit(fastmath=_SUMS)
+@numba.njit(fastmath=_SUMS, error_model="numpy")
 def _row_sums(grad_out, x_hat, scale, sum_w, sum_b):
     """(sum(g), sum(g * x_hat)) in float64 over one row, g = grad_out * scale, and
     sum_w += grad_out * x_hat, sum_b += grad_out (float64 rows)."""
@@ -220,7 +220,7 @@ def _row_sums(grad_out, x_hat, scale, sum_w, sum_b):
     return total, projected
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, error_model="numpy")
 def _rows_backward(grad_out, x_hat, gamma, rstd, grad_x, grad_w, grad_b, need_x):
     """LayerNorm/GroupNorm.backward (``_normalized_grad`` and the einsum sums of
     retrograd/ops/norm.py) for rows grad_out, x_hat:(R, M), gamma:(P, M), rstd:(R,):
@@ -274,7 +274,7 @@ def group_norm_backward(g3d, x_hat, weight, rstd, channels, need_x):
             grad_b.reshape(per_channel).sum(1).astype(_F32))
 
 
-@numba.njit(fastmath=_SUMS)
+@numba.njit(fastmath=_SUMS, error_model="numpy")
 def _channel_sums(grad_out, x_hat, c):
     """(sum(dL/dy), sum(dL/dy * x_hat)) in float64 over channel c of (N, C, S) arrays."""
     total = 0.0
@@ -287,7 +287,7 @@ def _channel_sums(grad_out, x_hat, c):
     return total, projected
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, error_model="numpy")
 def _channels_backward(grad_out, x_hat, gamma, rstd, grad_x, grad_w, grad_b, training,
                        need_x):
     """BatchNorm.backward (retrograd/ops/norm.py) for grad_out, x_hat:(N, C, S), per channel

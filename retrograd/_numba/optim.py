@@ -51,47 +51,64 @@ def sgd_momentum(p, g, buf, lr, weight_decay, momentum, damped, dampening_rest, 
 
 
 # ------------------------------------------------------- Adam, AdamW (retrograd.optim.Adam)
+# The loop bodies are branch-free (selects only; AMSGrad's store into v_max in a kernel of its
+# own), so that LLVM vectorizes them: with the branches the serial loop ran 4x slower.
 @numba.njit(inline="always")
-def _adam_element(p, g, m, v, v_max, i, step_size, bias2_root, eps, beta1_rest, beta2,
-                  beta2_rest, weight_decay, decay_factor, decoupled, amsgrad, maximize):
-    """Adam._update: g <- -g (maximize); p <- p (1 - lr lambda) (AdamW) or g <- g + lambda p;
-    m <- m + (1 - beta1)(g - m); v <- beta2 v + (1 - beta2) g^2; v_max <- max(v_max, v)
-    (AMSGrad, then used as v); p <- p - lr / (1 - beta1^t) * m / (sqrt(v) /
-    sqrt(1 - beta2^t) + eps)."""
+def _adam_moments(p, g, m, v, i, beta1_rest, beta2, beta2_rest, l2, decay_factor, maximize):
+    """(p after AdamW's decay, m, v) of element i: g <- -g (maximize); p <- p (1 - lr lambda)
+    (AdamW: decay_factor, 1 otherwise, which leaves p as it is); g <- g + lambda p (Adam's L2,
+    l2 = lambda, 0 for AdamW); m <- m + (1 - beta1)(g - m); v <- beta2 v + (1 - beta2) g^2."""
     grad = -g[i] if maximize else g[i]
-    param = p[i]
-    if weight_decay != 0:
-        if decoupled:
-            param = param * decay_factor
-        else:
-            grad = grad + weight_decay * param
+    param = p[i] * decay_factor
+    grad = grad + l2 * param if l2 != 0 else grad
     mi = m[i] + beta1_rest * (grad - m[i])
     vi = v[i] * beta2
     vi = vi + beta2_rest * (grad * grad)
     m[i] = mi
     v[i] = vi
-    if amsgrad:
-        if vi == vi and not v_max[i] <= vi:   # np.maximum: a NaN on either side wins
-            vi = v_max[i]
-        v_max[i] = vi
+    return param, mi, vi
+
+
+@numba.njit(inline="always")
+def _adam_step(param, mi, vi, step_size, bias2_root, eps):
+    """p - lr / (1 - beta1^t) * m / (sqrt(v) / sqrt(1 - beta2^t) + eps)."""
     denom = np.sqrt(vi) / bias2_root + eps
-    p[i] = param - mi / denom * step_size
+    return param - mi / denom * step_size
 
 
 @twins()
-def _adam(p, g, m, v, v_max, step_size, bias2_root, eps, beta1_rest, beta2, beta2_rest,
-          weight_decay, decay_factor, decoupled, amsgrad, maximize):
+def _adam(p, g, m, v, step_size, bias2_root, eps, beta1_rest, beta2, beta2_rest, l2,
+          decay_factor, maximize):
     for i in numba.prange(p.size):
-        _adam_element(p, g, m, v, v_max, i, step_size, bias2_root, eps, beta1_rest, beta2,
-                      beta2_rest, weight_decay, decay_factor, decoupled, amsgrad, maximize)
+        param, mi, vi = _adam_moments(p, g, m, v, i, beta1_rest, beta2, beta2_rest, l2,
+                                      decay_factor, maximize)
+        p[i] = _adam_step(param, mi, vi, step_size, bias2_root, eps)
 
 
-def adam(p, g, m, v, v_max, step_size, bias2_root, eps, beta1_rest, beta2, beta2_rest,
-         weight_decay, decay_factor, decoupled, amsgrad, maximize):
-    """One Adam/AdamW step in place on the flat arrays p, m, v (and v_max with AMSGrad; pass
-    v itself otherwise); the scalars in p's dtype."""
-    _adam.pick(p.size)(p, g, m, v, v_max, step_size, bias2_root, eps, beta1_rest, beta2, beta2_rest,
-        weight_decay, decay_factor, decoupled, amsgrad, maximize)
+@twins()
+def _adam_amsgrad(p, g, m, v, v_max, step_size, bias2_root, eps, beta1_rest, beta2,
+                  beta2_rest, l2, decay_factor, maximize):
+    """Adam with v_max <- max(v_max, v), used in v's place (np.maximum: a NaN on either side
+    wins)."""
+    for i in numba.prange(p.size):
+        param, mi, vi = _adam_moments(p, g, m, v, i, beta1_rest, beta2, beta2_rest, l2,
+                                      decay_factor, maximize)
+        largest = v_max[i] if vi == vi and not v_max[i] <= vi else vi
+        v_max[i] = largest
+        p[i] = _adam_step(param, mi, largest, step_size, bias2_root, eps)
+
+
+def adam(p, g, m, v, v_max, step_size, bias2_root, eps, beta1_rest, beta2, beta2_rest, l2,
+         decay_factor, maximize):
+    """One Adam/AdamW step in place on the flat arrays p, m, v (and v_max for AMSGrad, else
+    None); the scalars in p's dtype (l2: Adam's weight decay, else 0; decay_factor: AdamW's
+    1 - lr * weight_decay, else 1)."""
+    scalars = (step_size, bias2_root, eps, beta1_rest, beta2, beta2_rest, l2, decay_factor,
+               maximize)
+    if v_max is None:
+        _adam.pick(p.size)(p, g, m, v, *scalars)
+    else:
+        _adam_amsgrad.pick(p.size)(p, g, m, v, v_max, *scalars)
 
 
 # ------------------------------------------------------------- RMSprop (retrograd.optim)

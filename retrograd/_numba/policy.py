@@ -4,9 +4,10 @@ pay for waking them (PARALLEL_MIN elements) and when BLAS's threads do not spin.
 OpenBLAS's worker threads keep spinning for about 2^28 cycles (~0.1 s) after each matrix
 product, waiting for the next one; on a 2-core machine a parallel kernel that starts then
 finds one core taken and waits for it. Measured on the 2-core Xeon of the notes: a 64K-element
-SGD update took 17 us in parallel right after a GEMM with a short spin, and 3,800 us with
-OpenBLAS's default (23 us serial). retrograd/_blas_spin.py shortens the spin when it can
-(before NumPy loads OpenBLAS); when it could not, every kernel runs serially.
+SGD update took 17 us in parallel right after a GEMM with a short spin
+(OPENBLAS_THREAD_TIMEOUT=4), and 3,800 us with OpenBLAS's default (23 us serial). So the
+kernels run on all threads only where the user has shortened the spin
+(retrograd/_blas_spin.py says why retrograd does not do it by default).
 
 ``twins`` compiles a kernel whose outer loop is ``numba.prange`` twice, serial and parallel
 (as two functions of their own, so that Numba's disk cache keeps both).
@@ -43,7 +44,12 @@ class Twins:
 
 
 def twins(**options):
-    """Decorator: the function as Twins, each numba.njit(cache=True, **options)."""
+    """Decorator: the function as Twins, each numba.njit(cache=True, error_model="numpy",
+    **options). NumPy's error model (x / 0 is inf or NaN, as in NumPy) also lets LLVM
+    vectorize loops that divide: Python's adds a zero test per division (an Adam update ran
+    7x slower serially with it)."""
+    options = {"error_model": "numpy", **options}
+
     def compile_both(func):
         return Twins(numba.njit(cache=True, **options)(_renamed(func, "_serial")),
                      numba.njit(cache=True, parallel=True, **options)(

@@ -106,18 +106,20 @@ class Adam(Optimizer):
         """The update of _update in one compiled pass; False when the kernels do not apply."""
         state = self.state[p]
         m, v = state["exp_avg"]._data, state["exp_avg_sq"]._data
-        v_max = state["max_exp_avg_sq"]._data if group["amsgrad"] else v
-        kernels = compiled_update(p, grad, m, v, v_max)
+        v_max = state["max_exp_avg_sq"]._data if group["amsgrad"] else None
+        kernels = compiled_update(p, grad, m, v, *([] if v_max is None else [v_max]))
         if kernels is None:
             return False
         f = p._data.dtype.type
         lr, weight_decay = float(group["lr"]), float(group["weight_decay"])
+        decoupled = bool(group["decoupled_weight_decay"])
         beta1, beta2 = (float(b) for b in group["betas"])
         kernels.adam(p._data.reshape(-1), grad.reshape(-1), m.reshape(-1), v.reshape(-1),
-                     v_max.reshape(-1), f(lr / (1.0 - beta1 ** step)),
-                     f((1.0 - beta2 ** step) ** 0.5), f(group["eps"]), f(1.0 - beta1), f(beta2),
-                     f(1.0 - beta2), f(weight_decay), f(1.0 - lr * weight_decay),
-                     bool(group["decoupled_weight_decay"]), bool(group["amsgrad"]),
+                     None if v_max is None else v_max.reshape(-1),
+                     f(lr / (1.0 - beta1 ** step)), f((1.0 - beta2 ** step) ** 0.5),
+                     f(group["eps"]), f(1.0 - beta1), f(beta2), f(1.0 - beta2),
+                     f(0.0 if decoupled else weight_decay),
+                     f(1.0 - lr * weight_decay if decoupled and weight_decay != 0 else 1.0),
                      bool(group["maximize"]))
         return True
 
