@@ -23,7 +23,7 @@ import numpy as np
 
 from retrograd._numba.policy import twins
 
-__all__ = ["depthwise_conv2d", "depthwise_conv2d_backward"]
+__all__ = ["depthwise_conv2d", "depthwise_conv2d_backward", "col2im"]
 
 
 @numba.njit(inline="always")
@@ -55,8 +55,12 @@ def _forward(x, weight, bias, y, m, sh, sw, ph, pw, dh, dw):
                     lo, hi = _inside(wo, w, j, sw, pw, dw)
                     k = weight[o, 0, i, j]
                     shift = j * dw - pw
-                    for q in range(lo, hi):
-                        out[q] += k * src[q * sw + shift]
+                    if sw == 1:     # unit stride: a loop LLVM vectorizes
+                        for q in range(lo, hi):
+                            out[q] += k * src[q + shift]
+                    else:
+                        for q in range(lo, hi):
+                            out[q] += k * src[q * sw + shift]
 
 
 @twins()
@@ -78,8 +82,12 @@ def _grad_input(grad_out, weight, grad_x, m, sh, sw, ph, pw, dh, dw):
                         lo, hi = _inside(wo, w, j, sw, pw, dw)
                         k = weight[o, 0, i, j]
                         shift = j * dw - pw
-                        for q in range(lo, hi):
-                            dst[q * sw + shift] += k * g[q]
+                        if sw == 1:
+                            for q in range(lo, hi):
+                                dst[q + shift] += k * g[q]
+                        else:
+                            for q in range(lo, hi):
+                                dst[q * sw + shift] += k * g[q]
 
 
 @twins(fastmath={"reassoc"})
@@ -101,8 +109,12 @@ def _grad_weight(grad_out, x, grad_w, m, sh, sw, ph, pw, dh, dw):
                             continue
                         g = grad_out[a, o, oh]
                         src = x[a, ch, row]
-                        for q in range(lo, hi):
-                            total += g[q] * src[q * sw + shift]
+                        if sw == 1:
+                            for q in range(lo, hi):
+                                total += g[q] * src[q + shift]
+                        else:
+                            for q in range(lo, hi):
+                                total += g[q] * src[q * sw + shift]
                 grad_w[o, 0, i, j] = total
 
 
@@ -131,3 +143,40 @@ def depthwise_conv2d_backward(grad_out, x, weight, x_shape, w_shape, stride, pad
         grad_w = np.empty(w_shape, dtype=grad_out.dtype)
         _grad_weight.pick(x.size)(grad_out, x, grad_w, m, *stride, *padding, *dilation)
     return grad_x, grad_w
+
+
+# ------------------------------------------------------------------ col2im
+@twins()
+def _col2im(cols, grad_x, kh, kw, ho, wo, sh, sw, ph, pw, dh, dw):
+    n, c, h, w = grad_x.shape
+    for plane in numba.prange(c * n):
+        ch, a = plane // n, plane % n
+        dst = grad_x[a, ch]
+        for i in range(kh):
+            for j in range(kw):
+                src = cols[(ch * kh + i) * kw + j, a]
+                lo, hi = _inside(wo, w, j, sw, pw, dw)
+                shift = j * dw - pw
+                for oh in range(ho):
+                    row = oh * sh - ph + i * dh
+                    if row < 0 or row >= h:
+                        continue
+                    if sw == 1:
+                        for q in range(lo, hi):
+                            dst[row, q + shift] += src[oh, q]
+                    else:
+                        for q in range(lo, hi):
+                            dst[row, q * sw + shift] += src[oh, q]
+
+
+def col2im(cols, x_shape, kernel, out_size, stride, padding, dilation):
+    """dL/dx:(N, C, H, W) from dL/dX_col:(C*kh*kw, N*Ho*Wo) (rows (c, i, j), columns (n, ho,
+    wo), C-contiguous): each entry added to the pixel of x it was copied from, entries that
+    came from the padding dropped; padding is (top, left). The reference: col2im in
+    retrograd/ops/conv.py (Conv2d's docstring) and _reference_col2im."""
+    grad_x = np.zeros(x_shape, dtype=cols.dtype)
+    n = x_shape[0]
+    windows = cols.reshape(cols.shape[0], n, *out_size)
+    _col2im.pick(grad_x.size)(windows, grad_x, *kernel, *out_size, *stride, *padding,
+                              *dilation)
+    return grad_x

@@ -172,16 +172,38 @@ def _grad_weight_rows(grad_out, rows, ctx):
     g, wp, length = ctx.groups, ctx.width, n * ho * ctx.width
     grad_wide = np.zeros((o, n, ho, wp), dtype=grad_out.dtype)
     grad_wide[..., :wo] = np.swapaxes(grad_out, 0, 1)
-    grad_wide = grad_wide.reshape(g, o // g, length)
-    grad_w = np.empty((kw, g, o // g, cg * kh), dtype=grad_out.dtype)
+    grad_wide_t = np.swapaxes(grad_wide.reshape(g, o // g, length), -1, -2)
+    # dL/dW_j^T = shift_j(X_row) @ dL/dY_wide^T: the same product with the long axis inside
+    # the first operand's rows, which BLAS runs 1.5-2x faster on these shapes (small O and
+    # C*kh, long N*Ho*Wp; measured: docs/ops/conv.md, 'dL/dW transposed')
+    grad_w_t = np.empty((kw, g, cg * kh, o // g), dtype=grad_out.dtype)
     for j in range(kw):
-        shifted = _shifted(rows, j * ctx.dilation[1], length, g)
-        np.matmul(grad_wide, np.swapaxes(shifted, -1, -2), out=grad_w[j])
-    # (kw, g, O/g, C/g, kh) -> (O, C/g, kh, kw)
-    return grad_w.reshape(kw, o, cg, kh).transpose(1, 2, 3, 0).copy()
+        np.matmul(_shifted(rows, j * ctx.dilation[1], length, g), grad_wide_t,
+                  out=grad_w_t[j])
+    # (kw, g, C/g, kh, O/g) -> (O, C/g, kh, kw)
+    return (grad_w_t.reshape(kw, g, cg, kh, o // g).transpose(1, 4, 2, 3, 0)
+            .reshape(o, cg, kh, kw).copy())
 
 
-def _col2im_gemm(weight, grad_y, x_shape, padding, out_size, stride, dilation):
+def _col2im_gemm(weight, grad_y, ctx):
+    """dL/dx:(N, C, H, W) from dL/dY:(g, O/g, N*Ho*Wo): col2im(W_2d^T @ dL/dY). With the
+    compiled kernels (retrograd/_numba/conv.py) the product is one GEMM per group and col2im
+    one pass that adds every entry of dL/dX_col into its pixel; else _col2im_by_offsets."""
+    kernels = compiled("conv")
+    if kernels is None or grad_y.dtype not in _DIRECT_DTYPES:
+        return _col2im_by_offsets(weight, grad_y, ctx.x_shape, ctx.padding, ctx.out_size,
+                                  ctx.stride, ctx.dilation)
+    g, og, length = grad_y.shape
+    _, cg, kh, kw = weight.shape
+    # (g, K/g, O/g) @ (g, O/g, N*L): dL/dX_col, rows (c, i, j) of each group
+    w_t = np.swapaxes(weight.reshape(g, og, cg * kh * kw), -1, -2)
+    grad_cols = np.matmul(w_t, grad_y).reshape(g * cg * kh * kw, length)
+    (top, _), (left, _) = ctx.padding
+    return kernels.col2im(grad_cols, ctx.x_shape, (kh, kw), ctx.out_size, ctx.stride,
+                          (top, left), ctx.dilation)
+
+
+def _col2im_by_offsets(weight, grad_y, x_shape, padding, out_size, stride, dilation):
     """dL/dx:(N, C, H, W) from dL/dY:(g, O/g, N*Ho*Wo), kernel offset by kernel offset:
 
         dL/dx_pad[n, :, i*dh + sh*ho, j*dw + sw*wo] += (W[:, :, i, j]^T @ dL/dY)[:, (n, ho, wo)]
@@ -300,11 +322,12 @@ def _conv2d_backward(ctx, grad_out, cols, weight):
     elif cols is not None:
         _, cg, kh, kw = ctx.w_shape
         cols = cols.reshape(g, cg * kh * kw, n * length)
-        # (g, O/g, N*L) @ (g, N*L, K/g) -> (g, O/g, K/g): the sum over samples is in the GEMM
-        grad_w = np.matmul(grad_y, np.swapaxes(cols, -1, -2)).reshape(ctx.w_shape)
+        # (g, K/g, N*L) @ (g, N*L, O/g) -> (g, K/g, O/g), dL/dW_2d transposed (the faster
+        # orientation, see _grad_weight_rows): the sum over samples is in the GEMM
+        grad_w_t = np.matmul(cols, np.swapaxes(grad_y, -1, -2))
+        grad_w = np.swapaxes(grad_w_t, -1, -2).reshape(ctx.w_shape)
     if by_col2im:
-        grad_x = _col2im_gemm(weight, grad_y, ctx.x_shape, ctx.padding, ctx.out_size,
-                              ctx.stride, ctx.dilation)
+        grad_x = _col2im_gemm(weight, grad_y, ctx)
     elif weight is not None:
         grad_x = _grad_input_by_conv(weight, grad_out, ctx)
     return grad_x, grad_w, grad_b
