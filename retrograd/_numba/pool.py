@@ -44,6 +44,28 @@ def _max_pool(x, y, argmax, first, kh, kw, sh, sw, ph, pw, dh, dw):
 
 
 @twins()
+def _max_pool_inside(x, y, argmax, kh, kw, sh, sw, dh, dw):
+    """_max_pool for windows that all lie inside x (no padding, no ceil_mode overhang): no
+    cell needs a bounds test, and each window starts at its cell (0, 0) (its first cell)."""
+    n, c = x.shape[0], x.shape[1]
+    ho, wo = y.shape[2], y.shape[3]
+    for plane in numba.prange(n * c):
+        a, b = plane // c, plane % c
+        src, best_of, best_at_of = x[a, b], y[a, b], argmax[a, b]
+        for oh in range(ho):
+            for ow in range(wo):
+                best = src[oh * sh, ow * sw]
+                best_at = 0
+                for i in range(kh):
+                    for j in range(kw):
+                        v = src[oh * sh + i * dh, ow * sw + j * dw]
+                        if v > best or v != v:
+                            best, best_at = v, i * kw + j
+                best_of[oh, ow] = best
+                best_at_of[oh, ow] = best_at
+
+
+@twins()
 def _max_pool_backward(grad_out, argmax, grad_x, kernel_w, sh, sw, ph, pw, dh, dw):
     """MaxPool2d.backward: each window's gradient goes to its argmax cell (none when that
     cell is padding)."""
@@ -105,8 +127,17 @@ def max_pool2d(x, out_size, first, kernel, stride, padding, dilation):
     (Ho, Wo) starting offsets, whose dtype the argmax takes."""
     y = np.empty(x.shape[:2] + out_size, dtype=x.dtype)
     argmax = np.empty(y.shape, dtype=first.dtype)
-    _max_pool.pick(x.size)(x, y, argmax, first, *kernel, *stride, *padding, *dilation)
+    if _windows_inside(x.shape[2:], out_size, kernel, stride, padding, dilation):
+        _max_pool_inside.pick(x.size)(x, y, argmax, *kernel, *stride, *dilation)
+    else:
+        _max_pool.pick(x.size)(x, y, argmax, first, *kernel, *stride, *padding, *dilation)
     return y, argmax
+
+
+def _windows_inside(in_size, out_size, kernel, stride, padding, dilation):
+    """Whether every window lies inside the input (no padding; the last window ends inside)."""
+    return all(padding[a] == 0 and (out_size[a] - 1) * stride[a] + (kernel[a] - 1) * dilation[a]
+               < in_size[a] for a in range(2))
 
 
 def max_pool2d_backward(grad_out, argmax, x_shape, kernel_w, stride, padding, dilation):
