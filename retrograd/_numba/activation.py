@@ -26,7 +26,7 @@ import numpy as np
 from retrograd._numba.fastmath import erfc32, exp32, tanh32
 from retrograd._numba.policy import twins
 
-__all__ = ["gelu_forward", "gelu_backward"]
+__all__ = ["gelu_forward", "gelu_backward", "relu_backward"]
 
 _F = np.float32
 _INV_SQRT_2 = _F(1.0 / math.sqrt(2.0))
@@ -121,3 +121,18 @@ def gelu_backward(x, grad, approximate):
     _BACKWARD[approximate].pick(x.size)(x.reshape(-1), grad.reshape(-1), out.reshape(-1))
     return out
 
+
+
+@twins()
+def _relu_backward(y, g, out):
+    for i in numba.prange(y.size):
+        out[i] = g[i] * (y.dtype.type(0) if y[i] <= 0 else y.dtype.type(1))
+
+
+def relu_backward(y, grad):
+    """Relu.backward in one pass: dL/dy * (not y <= 0), NaN and inf gradients kept as the
+    product keeps them (inf * 0 is NaN). y and grad: C-contiguous, of one float dtype and
+    shape."""
+    out = np.empty(y.shape, y.dtype)
+    _relu_backward.pick(y.size)(y.reshape(-1), grad.reshape(-1), out.reshape(-1))
+    return out

@@ -215,3 +215,28 @@ def test_tanh32_is_within_two_ulps_of_tanh(kernels):
     assert np.isnan(out[-3]) and list(out[-5:-3]) == [1.0, -1.0]
     assert np.signbit(out[-6]) and not np.signbit(out[-7])
     assert list(out[-2:]) == [1.0, -1.0]
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_compiled_relu_backward_equals_the_product_bit_for_bit(dtype, monkeypatch):
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((7, 300)).astype(dtype)
+    x[0, :4] = [0.0, -0.0, np.nan, -np.inf]
+    g = rng.standard_normal(x.shape).astype(dtype)
+    g[1, :3] = [np.inf, -np.inf, np.nan]
+    g[2, :3] = [np.inf, np.nan, -np.inf]
+    x[2, :3] = -1.0                       # inf and NaN gradients of a blocked input: NaN
+
+    def grads(compiled):
+        if not compiled:
+            monkeypatch.setitem(_fast._MODULES, "activation", None)
+        t = rg.tensor(x, requires_grad=True)
+        t.relu().backward(rg.tensor(g))
+        monkeypatch.undo()
+        return t.grad.numpy()
+
+    with np.errstate(invalid="ignore"):
+        expected = grads(False)
+    got = grads(True)
+    assert got.dtype == dtype and np.array_equal(got, expected, equal_nan=True)
+    assert np.array_equal(np.signbit(got), np.signbit(expected))
