@@ -20,7 +20,7 @@ float32 ulps of the true value (1.3 measured); NaN stays NaN, -0 stays -0.
 import numba
 import numpy as np
 
-__all__ = ["exp32", "erfc32", "tanh32"]
+__all__ = ["exp32", "exp32_flush", "erfc32", "tanh32"]
 
 _F = np.float32
 _LOG2E = _F(1.44269504088896341)
@@ -47,6 +47,19 @@ def exp32(x):
     scale2 = np.int32((k - half + 127) << 23).view(np.float32)
     result = p * scale1 * scale2
     return result if x == x else x
+
+
+_FLUSH_BELOW = _F(-86.0)     # e^-86 = 4.4e-38, above float32's smallest normal (1.2e-38)
+
+
+@numba.njit(inline="always")
+def exp32_flush(x):
+    """e^x, but 0 for x < -86 (where e^x < 4.4e-38): no subnormal number is formed on the
+    way. A subnormal result costs a microcode assist of ~100 cycles on these CPUs, and the
+    row softmax of causally masked scores (-inf by the thousand, each clamped to -104 by
+    exp32) ran 8x slower through exp32 than through np.exp. For a softmax the flushed terms
+    are below any float32 rounding of the row sum."""
+    return _F(0.0) if x < _FLUSH_BELOW else exp32(max(x, _FLUSH_BELOW))
 
 
 @numba.njit(inline="always")

@@ -8,7 +8,8 @@ Per row: the max (16 running maxima, so that the loop vectorizes without fastmat
 NaN when the row holds one, as np.max), the shift (the max, or 0 when it is not finite: all
 -inf rows give sum(exp) = 0, rows with +inf or NaN shift by 0, as the reference does, whose
 quirks follow: a row with a NaN has a NaN sum, which the reference's guard ``sum > 0``
-replaces by 1, so softmax gives exp(x) there, NaN only where x is), exp32(x - shift) stored, its sum
+replaces by 1, so softmax gives exp(x) there, NaN only where x is), exp32_flush(x - shift)
+stored (0 below e^-86: no subnormals, see fastmath.exp32_flush), its sum
 accumulated in float64 over 16 lanes (no "reassoc" needed; the reference's pairwise float32
 sum agrees to float32 rounding), rounded to float32 before it is used, as the reference's.
 The kernels allow "contract" (fused multiply-adds, in exp32's polynomial above all); no other
@@ -22,7 +23,7 @@ import numpy as np
 
 from retrograd._numba import policy
 
-from retrograd._numba.fastmath import exp32
+from retrograd._numba.fastmath import exp32_flush
 
 __all__ = ["softmax_forward", "softmax_backward", "log_softmax_forward",
            "log_softmax_backward", "cross_entropy_forward", "cross_entropy_backward"]
@@ -95,7 +96,7 @@ def _shift_of(row):
 @numba.njit(inline="always")
 def _exp_into(row, shift, out):
     for j in range(row.size):
-        out[j] = exp32(row[j] - shift)
+        out[j] = exp32_flush(row[j] - shift)
 
 
 @numba.njit(inline="always")
@@ -172,7 +173,7 @@ def _log_softmax_backward_row(y, g, out, i):
     yr, gr, o = y[i], g[i], out[i]
     s = _F(_row_sum(gr))
     for j in range(yr.size):
-        o[j] = gr[j] - exp32(yr[j]) * s
+        o[j] = gr[j] - exp32_flush(yr[j]) * s
 
 
 @numba.njit(cache=True, error_model="numpy", fastmath={"contract"})

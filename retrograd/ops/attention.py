@@ -46,7 +46,6 @@ from typing import NamedTuple
 
 import numpy as np
 
-from retrograd._fast import compiled
 from retrograd.autograd.cost import Cost, call_arg, shape_text, unbroadcast_flops
 from retrograd.autograd.function import Function
 from retrograd.ops.dropout import dropout_mask
@@ -100,19 +99,6 @@ def _softmax_(scores):
     row_sum[row_sum == 0.0] = 1.0
     scores /= row_sum
     return scores, (saturated if saturated.any() else None)
-
-
-def _attention_weights(q_scaled, k, mask, causal):
-    """(P, saturated rows or None) = _softmax_(_scores(...)); float32 scores take the
-    compiled kernel (retrograd/_numba/attention.py), which applies the causal mask and the
-    softmax in one pass."""
-    kernels = compiled("attention") if q_scaled.dtype == np.float32 else None
-    if kernels is None:
-        return _softmax_(_scores(q_scaled, k, mask, causal))
-    scores = _scores(q_scaled, k, mask, False)
-    if scores.dtype != np.float32 or not scores.flags.c_contiguous:
-        return _softmax_(_scores(q_scaled, k, mask, causal))
-    return kernels.masked_softmax(scores, causal)
 
 
 def _exact_rowsum_where_saturated(row, grad_p, p, saturated):
@@ -211,7 +197,7 @@ class ScaledDotProductAttention(Function):
 
     @staticmethod
     def forward(ctx, q, k, v, mask, scale=1.0, causal=False, dropout_p=0.0):
-        p, ctx.saturated = _attention_weights(q * scale, k, mask, causal)
+        p, ctx.saturated = _softmax_(_scores(q * scale, k, mask, causal))
         ctx.dropout = dropout_mask(p.shape, p.dtype, dropout_p) if dropout_p > 0.0 else None
         out = (p if ctx.dropout is None else p * ctx.dropout) @ v
         need_q, need_k, need_v, need_mask = ctx.needs_input_grad[:4]
