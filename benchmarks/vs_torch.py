@@ -21,6 +21,7 @@ the compiled kernels' first-run cost (a retrograd process with an empty Numba ca
 one with the cache filled: the difference is compile time).
 
     python benchmarks/vs_torch.py [--rounds 5] [--steps 10] [--only resnet] [--no-compile-time]
+    python benchmarks/vs_torch.py --memory     # tracemalloc peak of one step per workload
 """
 
 import argparse
@@ -266,6 +267,27 @@ def compile_seconds(only):
     return (sum(r[1] for r in cold.values()), sum(r[1] for r in warm.values()))
 
 
+def memory_peaks(only):
+    """{workload: tracemalloc peak of one retrograd training step, bytes}, measured in this
+    process after two warm-up steps (NumPy's arrays are traced; so are the compiled kernels'
+    outputs, which are allocated by NumPy)."""
+    import tracemalloc
+
+    import retrograd as rg
+
+    peaks = {}
+    for name, build in WORKLOADS.items():
+        if only.lower() in name.lower():
+            step = build(rg)
+            step()
+            step()
+            tracemalloc.start()
+            step()
+            peaks[name] = tracemalloc.get_traced_memory()[1]
+            tracemalloc.stop()
+    return peaks
+
+
 def _load():
     with open("/proc/loadavg") as f:
         return " ".join(f.read().split()[:3])
@@ -277,10 +299,20 @@ def main():
     parser.add_argument("--steps", type=int, default=10)
     parser.add_argument("--only", default="", help="only the cases whose name contains this")
     parser.add_argument("--no-compile-time", action="store_true")
+    parser.add_argument("--memory", action="store_true",
+                        help="only print the tracemalloc peak of one retrograd step of each "
+                             "workload (run it with PYTHONPATH set to compare versions)")
     parser.add_argument("--worker", choices=["retrograd", "torch"], help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
         _worker(args.worker, args.only, args.steps)
+        return
+    if args.memory:
+        import retrograd
+
+        print(f"tracemalloc peak of one training step, retrograd at {retrograd.__file__}")
+        for name, peak in memory_peaks(args.only).items():
+            print(f"  {name:<38}{peak / 2**20:9.1f} MiB")
         return
     import torch
 

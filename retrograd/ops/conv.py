@@ -186,11 +186,14 @@ def _grad_weight_rows(grad_out, rows, ctx):
 
 
 def _col2im_gemm(weight, grad_y, ctx):
-    """dL/dx:(N, C, H, W) from dL/dY:(g, O/g, N*Ho*Wo): col2im(W_2d^T @ dL/dY). With the
-    compiled kernels (retrograd/_numba/conv.py) the product is one GEMM per group and col2im
-    one pass that adds every entry of dL/dX_col into its pixel; else _col2im_by_offsets."""
+    """dL/dx:(N, C, H, W) from dL/dY:(g, O/g, N*Ho*Wo): col2im(W_2d^T @ dL/dY). For strided
+    convolutions with the compiled kernels (retrograd/_numba/conv.py) the product is one GEMM
+    per group and col2im one pass that adds every entry of dL/dX_col into its pixel; else
+    _col2im_by_offsets."""
     kernels = compiled("conv")
-    if kernels is None or grad_y.dtype not in _DIRECT_DTYPES:
+    if kernels is None or grad_y.dtype not in _DIRECT_DTYPES or ctx.stride == (1, 1):
+        # at stride 1 dL/dX_col is 9x the input: more memory (the small CNN of
+        # benchmarks/vs_torch.py peaked 8 MiB higher) for no gain in time
         return _col2im_by_offsets(weight, grad_y, ctx.x_shape, ctx.padding, ctx.out_size,
                                   ctx.stride, ctx.dilation)
     g, og, length = grad_y.shape
