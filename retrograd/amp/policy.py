@@ -35,9 +35,10 @@ RULES = ("low", "float32", "promote")
 
 _LOW = ("Linear", "MatMul", "Conv1d", "Conv2d", "ScaledDotProductAttention",
         "MemoryEfficientAttention", "RNNStep", "LSTMStep", "GRUStep")
-_FLOAT32 = ("Softmax", "LogSoftmax", "LogSumExp", "LayerNorm", "BatchNorm", "GroupNorm",
-            "CrossEntropy", "CrossEntropyProbs", "NllLoss", "BinaryCrossEntropyWithLogits",
-            "Sum", "Mean", "Var", "Std", "Norm", "Exp", "Log", "Pow", "PowScalar")
+_FLOAT32 = ("Softmax", "LogSoftmax", "LogSumExp", "LayerNorm", "BatchNorm", "BatchNormRelu",
+            "GroupNorm", "CrossEntropy", "CrossEntropyProbs", "NllLoss",
+            "BinaryCrossEntropyWithLogits", "Sum", "Mean", "Var", "Std", "Norm", "Exp", "Log",
+            "Pow", "PowScalar")
 
 _WHY = {"low": "low list", "float32": "float32 list", "promote": "promoted"}
 

@@ -8,6 +8,7 @@ from retrograd.nn import functional as F
 from retrograd.nn import init
 from retrograd.nn.module import Module
 from retrograd.nn.parameter import Parameter
+from retrograd.nn.scope import ModuleScope
 
 __all__ = ["BatchNorm1d", "BatchNorm2d", "LayerNorm", "GroupNorm"]
 
@@ -66,6 +67,21 @@ class _BatchNorm(Module):
         _reset_affine(self)
 
     def forward(self, input):  # noqa: A002 - PyTorch's argument name
+        return self._normalize(input, F.batch_norm)
+
+    def call_with_relu(self, input):  # noqa: A002
+        """This layer and then ReLU, as one fused op (F.batch_norm_relu), inside the layer's
+        ModuleScope as __call__ runs forward. nn.Sequential calls it for a BatchNorm layer
+        followed by a ReLU layer when neither has hooks (see Sequential)."""
+        parent = STATE.module_scope
+        STATE.module_scope = ModuleScope(self, parent)
+        try:
+            return self._normalize(input, F.batch_norm_relu)
+        finally:
+            STATE.module_scope = parent
+
+    def _normalize(self, input, function):  # noqa: A002
+        """forward with ``function`` (F.batch_norm or F.batch_norm_relu)."""
         # the one check F.batch_norm cannot make: it takes any (N, C, *) input
         if input.ndim not in self._expected_ndim:
             dims = " or ".join(f"{d}D" for d in self._expected_ndim)
@@ -81,11 +97,9 @@ class _BatchNorm(Module):
         # eval mode without running statistics normalizes with the batch statistics
         use_batch_stats = self.training or self.running_mean is None
         keep_stats = not self.training or self.track_running_stats
-        return F.batch_norm(input,
-                            self.running_mean if keep_stats else None,
-                            self.running_var if keep_stats else None,
-                            self.weight, self.bias, use_batch_stats, factor, self.eps,
-                            owner=self)
+        return function(input, self.running_mean if keep_stats else None,
+                        self.running_var if keep_stats else None, self.weight, self.bias,
+                        use_batch_stats, factor, self.eps, owner=self)
 
     def extra_repr(self):
         return (f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, "

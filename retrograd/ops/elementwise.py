@@ -18,7 +18,7 @@ from retrograd.dtypes import convert
 __all__ = [
     "Add", "Sub", "Mul", "Div", "Neg", "PowScalar", "Pow", "Exp", "Log", "Sqrt", "Sin", "Cos",
     "Tanh", "Sigmoid", "Relu", "Abs", "Clamp", "Maximum", "Minimum", "Where", "MaskedFill",
-    "Cast",
+    "Cast", "relu_backward",
 ]
 
 
@@ -397,6 +397,14 @@ def _one_pass(y, grad):
             and grad.flags.c_contiguous and compiled("activation") is not None)
 
 
+def relu_backward(y, grad):
+    """dL/dx of Relu from its output y: grad where not y <= 0, else 0 (a NaN y passes the
+    gradient on), as a product (np.where is ~7x slower), or the compiled one-pass kernel."""
+    if _one_pass(y, grad):
+        return compiled("activation").relu_backward(y, grad)     # no mask array
+    return grad * ~(y <= 0)
+
+
 class Relu(Function):
     """y = max(x, 0).  dL/dx = dL/dy where not y <= 0, else 0 (0 at the kink x = 0; at a
     NaN input, y = NaN, the gradient passes on: PyTorch's threshold_backward rule).  Saves: y.
@@ -411,9 +419,7 @@ class Relu(Function):
     @staticmethod
     def backward(ctx, grad_out):
         (y,) = ctx.saved_tensors
-        if _one_pass(y, grad_out):
-            return compiled("activation").relu_backward(y, grad_out)   # no mask array
-        return grad_out * ~(y <= 0)     # a product: np.where is ~7x slower here
+        return relu_backward(y, grad_out)
 
     @staticmethod
     def cost(call):

@@ -46,9 +46,10 @@ import numpy as np
 from retrograd._fast import compiled
 from retrograd.autograd.cost import Cost, call_arg, reduction_flops, shape_text
 from retrograd.autograd.function import Function
+from retrograd.ops.elementwise import relu_backward
 from retrograd.ops.reduce import power_of_two_scale
 
-__all__ = ["BatchNorm", "LayerNorm", "GroupNorm", "batch_norm_reference_backward",
+__all__ = ["BatchNorm", "BatchNormRelu", "LayerNorm", "GroupNorm", "batch_norm_reference_backward",
            "layer_norm_reference_backward", "group_norm_reference_backward"]
 
 # einsum subscripts of one layout: (one operand's axes, the axes of a per-group statistic)
@@ -219,66 +220,15 @@ class BatchNorm(Function):
     @staticmethod
     def forward(ctx, x, weight, bias, running_mean, running_var, training=True, momentum=0.1,
                 eps=1e-5):
-        x3d = x.reshape(x.shape[0], x.shape[1], -1).astype(_compute_dtype(x), copy=False)
-        need_x, need_w, _ = ctx.needs_input_grad[:3]
-        keep_x_hat = need_w or (need_x and training)
-        if not training:
-            mean = running_mean.reshape(1, -1, 1).astype(x3d.dtype, copy=False)
-            var = running_var.reshape(1, -1, 1).astype(x3d.dtype, copy=False)
-            rstd = 1.0 / np.sqrt(var + eps)
-        fast = _batch_norm_compiled(x3d, weight, bias, eps, keep_x_hat, x.shape,
-                                    None if training else (mean, rstd))
-        if fast is not None:
-            x_hat, y, *batch_statistics = fast
-            if training:
-                mean, var, rstd = batch_statistics
-        elif training:
-            x_hat, mean, var, rstd = _normalize(x3d, _CHANNEL, eps)
-        else:
-            x_hat = (x3d - mean) * rstd
-        if training:
-            _update_running(running_mean, running_var, mean, var, momentum,
-                            x.shape[0] * x3d.shape[2])
-        if fast is None:
-            # NOTE: x_hat is kept in x's shape: without weight and bias (and a cast) it is the
-            # output itself, and saving that very array lets an in-place change of it be caught
-            x_hat = x_hat.reshape(x.shape)
-            channel_shape = (1, x.shape[1]) + (1,) * (x.ndim - 2)
-            gamma = weight.reshape(channel_shape) if weight is not None else None
-            beta = bias.reshape(channel_shape) if bias is not None else None
-            y = _affine(x_hat, gamma, beta, x.dtype)
-        ctx.save_for_backward(x_hat if keep_x_hat else None, weight)
-        ctx.training, ctx.rstd = training, rstd
-        return y.astype(x.dtype, copy=False)
+        y, saved = _batch_norm_forward(ctx, x, weight, bias, running_mean, running_var,
+                                       training, momentum, eps)
+        ctx.save_for_backward(*saved)
+        return y
 
     @staticmethod
     def backward(ctx, grad_out):
         x_hat, weight = ctx.saved_tensors
-        grad_out = grad_out.astype(_compute_dtype(grad_out), copy=False)
-        need_x, need_w, need_b = ctx.needs_input_grad[:3]
-        g3d = grad_out.reshape(grad_out.shape[0], grad_out.shape[1], -1)
-        x_hat = x_hat.reshape(g3d.shape) if x_hat is not None else None
-        kernels = _kernels_for(g3d, x_hat) if x_hat is not None else None
-        if kernels is not None:
-            grad_x, grad_w, grad_b = kernels.batch_norm_backward(g3d, x_hat, weight, ctx.rstd,
-                                                                 ctx.training, need_x)
-            return (grad_x.reshape(grad_out.shape) if need_x else None,
-                    grad_w if need_w else None, grad_b if need_b else None, None, None)
-        scale = ctx.rstd if weight is None else ctx.rstd * weight.reshape(1, -1, 1)
-        need_sums = need_x and ctx.training
-        grad_b = _sum(_CHANNEL, g3d) if need_b or need_sums else None
-        grad_w = _sum(_CHANNEL, g3d, x_hat) if x_hat is not None else None
-        grad_x = None
-        if need_sums:
-            m = g3d.shape[0] * g3d.shape[2]
-            grad_x = x_hat * (grad_w * (-1.0 / m)).reshape(1, -1, 1)
-            grad_x += g3d
-            grad_x -= (grad_b * (1.0 / m)).reshape(1, -1, 1)
-            grad_x *= scale
-        elif need_x:
-            grad_x = g3d * scale
-        return (grad_x.reshape(grad_out.shape) if need_x else None,
-                grad_w if need_w else None, grad_b if need_b else None, None, None)
+        return _batch_norm_backward(ctx, grad_out, x_hat, weight)
 
     @staticmethod
     def cost(call):
@@ -305,6 +255,71 @@ class BatchNorm(Function):
         mode = "train: 5*n + 3*C" if training else "eval: 2*n + 3*C"
         return Cost(forward + _affine_flops(call, n), backward,
                     f"batch_norm x({shape_text(x)}) {mode} + n per affine term")
+
+
+def _batch_norm_forward(ctx, x, weight, bias, running_mean, running_var, training, momentum,
+                        eps):
+    """BatchNorm.forward: (y, the arrays to save: x_hat or None, weight); keeps training and
+    rstd on ctx and updates the running statistics."""
+    x3d = x.reshape(x.shape[0], x.shape[1], -1).astype(_compute_dtype(x), copy=False)
+    need_x, need_w, _ = ctx.needs_input_grad[:3]
+    keep_x_hat = need_w or (need_x and training)
+    if not training:
+        mean = running_mean.reshape(1, -1, 1).astype(x3d.dtype, copy=False)
+        var = running_var.reshape(1, -1, 1).astype(x3d.dtype, copy=False)
+        rstd = 1.0 / np.sqrt(var + eps)
+    fast = _batch_norm_compiled(x3d, weight, bias, eps, keep_x_hat, x.shape,
+                                None if training else (mean, rstd))
+    if fast is not None:
+        x_hat, y, *batch_statistics = fast
+        if training:
+            mean, var, rstd = batch_statistics
+    elif training:
+        x_hat, mean, var, rstd = _normalize(x3d, _CHANNEL, eps)
+    else:
+        x_hat = (x3d - mean) * rstd
+    if training:
+        _update_running(running_mean, running_var, mean, var, momentum,
+                        x.shape[0] * x3d.shape[2])
+    if fast is None:
+        # NOTE: x_hat is kept in x's shape: without weight and bias (and a cast) it is the
+        # output itself, and saving that very array lets an in-place change of it be caught
+        x_hat = x_hat.reshape(x.shape)
+        channel_shape = (1, x.shape[1]) + (1,) * (x.ndim - 2)
+        gamma = weight.reshape(channel_shape) if weight is not None else None
+        beta = bias.reshape(channel_shape) if bias is not None else None
+        y = _affine(x_hat, gamma, beta, x.dtype)
+    ctx.training, ctx.rstd = training, rstd
+    return y.astype(x.dtype, copy=False), (x_hat if keep_x_hat else None, weight)
+
+
+def _batch_norm_backward(ctx, grad_out, x_hat, weight):
+    """BatchNorm.backward (the class docstring's rule) from the saved x_hat and weight."""
+    grad_out = grad_out.astype(_compute_dtype(grad_out), copy=False)
+    need_x, need_w, need_b = ctx.needs_input_grad[:3]
+    g3d = grad_out.reshape(grad_out.shape[0], grad_out.shape[1], -1)
+    x_hat = x_hat.reshape(g3d.shape) if x_hat is not None else None
+    kernels = _kernels_for(g3d, x_hat) if x_hat is not None else None
+    if kernels is not None:
+        grad_x, grad_w, grad_b = kernels.batch_norm_backward(g3d, x_hat, weight, ctx.rstd,
+                                                             ctx.training, need_x)
+        return (grad_x.reshape(grad_out.shape) if need_x else None,
+                grad_w if need_w else None, grad_b if need_b else None, None, None)
+    scale = ctx.rstd if weight is None else ctx.rstd * weight.reshape(1, -1, 1)
+    need_sums = need_x and ctx.training
+    grad_b = _sum(_CHANNEL, g3d) if need_b or need_sums else None
+    grad_w = _sum(_CHANNEL, g3d, x_hat) if x_hat is not None else None
+    grad_x = None
+    if need_sums:
+        m = g3d.shape[0] * g3d.shape[2]
+        grad_x = x_hat * (grad_w * (-1.0 / m)).reshape(1, -1, 1)
+        grad_x += g3d
+        grad_x -= (grad_b * (1.0 / m)).reshape(1, -1, 1)
+        grad_x *= scale
+    elif need_x:
+        grad_x = g3d * scale
+    return (grad_x.reshape(grad_out.shape) if need_x else None,
+            grad_w if need_w else None, grad_b if need_b else None, None, None)
 
 
 def _batch_norm_compiled(x3d, weight, bias, eps, keep_x_hat, shape, running):
@@ -347,6 +362,43 @@ def _grouped_compiled(kernel, x3d, weight, bias, eps, keep_x_hat, shape):
         return None
     x_hat, y, var, rstd = getattr(kernels, kernel)(x3d, weight, bias, eps, keep_x_hat, shape)
     return (x_hat, y, rstd) if _accurate(var, eps) else None
+
+
+class BatchNormRelu(Function):
+    """z = max(BatchNorm(x), 0): batch normalization and the ReLU after it as one op (what
+    nn.Sequential runs for a BatchNorm layer followed by a ReLU layer, see
+    nn/container.py). The ReLU is applied to y in place, so its output costs no array of its
+    own; its backward, dL/dy = dL/dz where not z <= 0 (Relu's rule), feeds BatchNorm's
+    backward in the same node.
+
+    Saves: BatchNorm's (x_hat, gamma) and z. Attrs and inputs: BatchNorm's.
+    Reference: BatchNorm followed by Relu (tests/ops/test_norm_relu.py checks the equality).
+    """
+
+    once_differentiable = True
+
+    @staticmethod
+    def forward(ctx, x, weight, bias, running_mean, running_var, training=True, momentum=0.1,
+                eps=1e-5):
+        y, saved = _batch_norm_forward(ctx, x, weight, bias, running_mean, running_var,
+                                       training, momentum, eps)
+        # without an affine map y is x_hat itself, which backward needs unchanged
+        z = np.maximum(y, 0, out=None if y is saved[0] else y)
+        ctx.save_for_backward(*saved, z)
+        return z
+
+    @staticmethod
+    def backward(ctx, grad_out):
+        x_hat, weight, z = ctx.saved_tensors
+        return _batch_norm_backward(ctx, relu_backward(z, grad_out), x_hat, weight)
+
+    @staticmethod
+    def cost(call):
+        """BatchNorm's, plus n maxes forward and n selects backward (Relu's)."""
+        cost = BatchNorm.cost(call)
+        n = call.inputs[0].size
+        return Cost(cost.flops + n, cost.backward_flops + n * call.needs(0),
+                    cost.formula + " + n (relu)")
 
 
 class LayerNorm(Function):

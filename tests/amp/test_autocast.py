@@ -69,7 +69,8 @@ def _everything(x, ids, image, sequence):
     feats = conv2(image).flatten(1) + conv1(image[:, 0, :2, :]).flatten(1).sum()
     attn = F.scaled_dot_product_attention(x[None], x[None], x[None])[0]
     outs = [m(sequence)[0].sum() for m in (lstm, gru, rnn)]
-    normed = sum(norm(x).sum() for norm in norms)
+    normed = sum(norm(x).sum() for norm in norms) + nn.Sequential(nn.BatchNorm1d(8),
+                                                                   nn.ReLU())(x).sum()
     probs = h.softmax(-1) + h.log_softmax(-1) + h.logsumexp(-1, keepdim=True)
     losses = F.cross_entropy(h, ids) + F.mse_loss(attn, x) + \
         F.binary_cross_entropy_with_logits(h, h.detach().sigmoid())

@@ -292,6 +292,14 @@ def _bn(L, x, w, b, eps=1e-5):
     return L.F.batch_norm(x4, None, None, w, b, training=True, eps=eps)
 
 
+def _bn_relu(L, x, w, b, eps=1e-5):
+    """retrograd's fused batch_norm_relu; relu(batch_norm) in torch, which has no fused one."""
+    x4 = x.reshape(2, 3, 4).permute(0, 2, 1)
+    if hasattr(L.F, "batch_norm_relu"):
+        return L.F.batch_norm_relu(x4, None, None, w, b, training=True, eps=eps)
+    return L.F.relu(L.F.batch_norm(x4, None, None, w, b, training=True, eps=eps))
+
+
 def _gn(L, x, w, b, eps=1e-5):
     return L.F.group_norm(x.permute(0, 2, 1), 2, w, b, eps=eps)
 
@@ -300,12 +308,14 @@ def _ln(L, x, w, b, eps=1e-5):
     return L.F.layer_norm(x, (4,), w, b, eps=eps)
 
 
+NORMS = (("LayerNorm", _ln), ("BatchNorm", _bn), ("BatchNormRelu", _bn_relu),
+         ("GroupNorm", _gn))
 for kind in ("zero_var", "near_max", "tiny", "f16_65504", "huge"):
     dts = ALL if kind == "huge" else HALF
-    for op, f in (("LayerNorm", _ln), ("BatchNorm", _bn), ("GroupNorm", _gn)):
+    for op, f in NORMS:
         case(op, kind, lambda dt, k=kind: norm_input(k, dt), f, dts, oracle64=True)
 
-for op, f in (("LayerNorm", _ln), ("BatchNorm", _bn), ("GroupNorm", _gn)):
+for op, f in NORMS:
     # eps below the dtype's smallest normal; float64's 1e-320 is subnormal, float32 rounds
     # 1e-320 to 0 (an eps of 0)
     case(op, "eps_below_tiny", lambda dt: norm_input("zero_var", dt),
@@ -599,6 +609,7 @@ TORCH_INEXACT = {
                                         "retrograd's scaled statistics are exact (checked "
                                         "against fractions: relative error < 2e-15)"),
     ("GroupNorm", "near_max"): ((F64,), "as BatchNorm"),
+    ("BatchNormRelu", "near_max"): ((F64,), "as BatchNorm"),
     ("Norm", "near_max"): ((F32, F64), "torch's 2-norm of a row of +-finfo.max / 2 overflows "
                                        "(inf, gradient 0); retrograd's scaled norm and "
                                        "gradient are exact"),

@@ -21,7 +21,9 @@ from retrograd.nn.functional.dropout import dropout  # noqa: F401
 from retrograd.nn.functional.loss import (  # noqa: F401
     binary_cross_entropy_with_logits, cross_entropy, mse_loss, nll_loss,
 )
-from retrograd.nn.functional.norm import batch_norm, group_norm, layer_norm  # noqa: F401
+from retrograd.nn.functional.norm import (  # noqa: F401
+    batch_norm, batch_norm_relu, group_norm, layer_norm,
+)
 # --- attention ---
 from retrograd.nn.functional.attention import (  # noqa: F401
     memory_efficient_attention, scaled_dot_product_attention,

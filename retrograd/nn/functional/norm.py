@@ -7,10 +7,10 @@ from retrograd import _checks
 from retrograd import dtypes as _dt
 from retrograd._checks import name_of
 from retrograd.autograd.grad_mode import STATE
-from retrograd.ops.norm import BatchNorm, GroupNorm, LayerNorm
+from retrograd.ops.norm import BatchNorm, BatchNormRelu, GroupNorm, LayerNorm
 from retrograd.tensor import Tensor
 
-__all__ = ["batch_norm", "layer_norm", "group_norm"]
+__all__ = ["batch_norm", "batch_norm_relu", "layer_norm", "group_norm"]
 
 
 def batch_norm(input, running_mean, running_var, weight=None, bias=None,  # noqa: A002
@@ -40,7 +40,13 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None,  # noqa
         >>> mean, var   # moved 10% of the way to the batch mean 2 and unbiased variance 2
         (tensor([0.2]), tensor([1.1]))
     """
-    owner = "batch_norm" if owner is None else owner
+    return _batch_norm(BatchNorm, input, running_mean, running_var, weight, bias, training,
+                       momentum, eps, "batch_norm" if owner is None else owner)
+
+
+def _batch_norm(op, input, running_mean, running_var, weight, bias,  # noqa: A002
+                training, momentum, eps, owner):
+    """batch_norm's checks and call of ``op`` (BatchNorm, or BatchNormRelu)."""
     _check_input(input, 2, owner)
     channels = input.shape[1]
     _check_per_channel(channels, owner, input, weight=weight, bias=bias,
@@ -56,14 +62,31 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None,  # noqa
                          f"training=False (they are the statistics used for normalization)")
     if training and STATE.recomputing:  # the same batch, so the same statistics: no update
         running_mean = running_var = None
-    out = BatchNorm.apply(input, weight, bias, _array_of(running_mean), _array_of(running_var),
-                          training=bool(training), momentum=float(momentum or 0.0),
-                          eps=float(eps))
+    out = op.apply(input, weight, bias, _array_of(running_mean), _array_of(running_var),
+                   training=bool(training), momentum=float(momentum or 0.0), eps=float(eps))
     if training:
         for buffer in (running_mean, running_var):
             if buffer is not None:
                 buffer._version[0] += 1  # updated in place by the op
     return out
+
+
+def batch_norm_relu(input, running_mean, running_var, weight=None, bias=None,  # noqa: A002
+                    training=False, momentum=0.1, eps=1e-5, *, owner=None):
+    """relu(batch_norm(...)) as one fused op (retrograd's own; PyTorch has no such function):
+    the ReLU is applied in place to batch_norm's result, and one autograd node does both
+    backwards. nn.Sequential runs it for a BatchNorm layer followed by a ReLU layer. Arguments
+    as batch_norm's.
+
+    Example:
+        >>> import retrograd as rg
+        >>> import retrograd.nn.functional as F
+        >>> x = rg.tensor([[1.0], [3.0]])
+        >>> F.batch_norm_relu(x, None, None, training=True).numpy().round(3).ravel().tolist()
+        [0.0, 1.0]
+    """
+    return _batch_norm(BatchNormRelu, input, running_mean, running_var, weight, bias, training,
+                       momentum, eps, "batch_norm_relu" if owner is None else owner)
 
 
 def layer_norm(input, normalized_shape, weight=None, bias=None, eps=1e-5, *,  # noqa: A002
