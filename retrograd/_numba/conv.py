@@ -1,21 +1,26 @@
-"""Depthwise convolution computed directly (retrograd/ops/conv.py's im2col + GEMM path makes
-one tiny matrix product per channel: a 1-row weight against 9-row columns, which BLAS runs far
-below its speed, after copying the input nine times into X_col).
+"""Depthwise convolution computed directly, and col2im for strided convolutions
+(retrograd/ops/conv.py's im2col + GEMM path makes one tiny matrix product per channel for a
+depthwise convolution: a 1-row weight against 9-row columns, which BLAS runs far below its
+speed, after copying the input nine times into X_col).
 
-Depthwise: groups = C, each filter sees one input channel, O = C * m (m filters, the channel
-multiplier, per channel): filter o reads channel c = o // m. With window cell (i, j) of
-output (ho, wo) at row ho*sh - ph + i*dh, column wo*sw - pw + j*dw of x (padding: cells
-outside x, which count 0 and are skipped):
+Depthwise, stride 1: groups = C, each filter sees one input channel, O = C * m (m filters,
+the channel multiplier, per channel): filter o reads channel c = o // m. With x_pad the
+zero-padded input (Hp x Wp per plane) and the *wide* output layout of the row layout
+(ops/conv.py: every output row computed over all Wp columns, the last Wp - Wo thrown away),
+each kernel cell (i, j) is one long, contiguous multiply-add over a whole plane (indexed by
+unsigned loop counters into shifted views: a signed index makes Numba test it for
+wrap-around, which stopped LLVM from vectorizing: the forward ran 9x slower):
 
-    y[n, o, ho, wo]  = b[o] + sum_(i, j) W[o, 0, i, j] x[n, c, row, col]
-    dL/dx[n, c, row, col] = sum over o = c*m .. c*m + m - 1 and the windows holding the
-                            pixel of W[o, 0, i, j] dL/dy[n, o, ho, wo]
-    dL/dW[o, 0, i, j] = sum_(n, ho, wo) dL/dy[n, o, ho, wo] x[n, c, row, col]
+    y_wide[n, o, t] = b[o] + sum_(i, j) W[o, 0, i, j] x_pad[n, c, t + i*dh*Wp + j*dw]
+    dL/dx_pad[n, c, t + i*dh*Wp + j*dw] += W[o, 0, i, j] dL/dy_wide[n, o, t]   (o of c)
+    dL/dW[o, 0, i, j] = sum_(n, t) dL/dy_wide[n, o, t] x_pad[n, c, t + i*dh*Wp + j*dw]
 
-Every loop over wo runs over the outputs whose column falls inside x (computed once per
-kernel column), so the innermost loop has no test and vectorizes at stride 1. The threads
-share the (n, o) planes forward, the (n, c) planes for dL/dx, the filters o for dL/dW
-(retrograd/_numba/policy.py decides when).
+for t = ho*Wp + w over the plane (dL/dy_wide is 0 on the thrown-away columns, so they add
+nothing; t stops where the shifted index would leave the plane, which only cuts such
+columns). Loops of Ho*Wp iterations vectorize; loops over one output row (32 outputs) spent
+more time starting than computing. The threads share the (n, o) planes forward, the (n, c)
+planes for dL/dx and the filters for dL/dW (retrograd/_numba/policy.py decides when).
+Strided depthwise convolutions keep the GEMM path.
 """
 
 import numba
@@ -27,6 +32,113 @@ __all__ = ["depthwise_conv2d", "depthwise_conv2d_backward", "col2im"]
 
 
 @numba.njit(inline="always")
+def _span(length, plane, shift):
+    """How many t of 0..length-1 keep t + shift inside a plane of ``plane`` elements."""
+    return max(0, min(length, plane - shift))
+
+
+@twins()
+def _forward(x_pad, weight, bias, y_wide, m, wp, dh, dw):
+    n = x_pad.shape[0]
+    o_count, kh, kw = weight.shape[0], weight.shape[2], weight.shape[3]
+    length = y_wide.shape[2]
+    plane = x_pad.shape[2]
+    for index in numba.prange(n * o_count):
+        a, o = index // o_count, index % o_count
+        src, out = x_pad[a, o // m], y_wide[a, o]
+        for t in range(np.uint64(length)):
+            out[t] = bias[o]
+        for i in range(kh):
+            for j in range(kw):
+                k, shift = weight[o, 0, i, j], i * dh * wp + j * dw
+                shifted = src[shift:]
+                for t in range(np.uint64(_span(length, plane, shift))):
+                    out[t] += k * shifted[t]
+
+
+@twins()
+def _grad_input(grad_wide, weight, grad_pad, m, wp, dh, dw):
+    n, c, plane = grad_pad.shape
+    kh, kw = weight.shape[2], weight.shape[3]
+    length = grad_wide.shape[2]
+    for index in numba.prange(n * c):
+        a, ch = index // c, index % c
+        dst = grad_pad[a, ch]
+        for o in range(ch * m, ch * m + m):
+            g = grad_wide[a, o]
+            for i in range(kh):
+                for j in range(kw):
+                    k, shift = weight[o, 0, i, j], i * dh * wp + j * dw
+                    shifted = dst[shift:]
+                    for t in range(np.uint64(_span(length, plane, shift))):
+                        shifted[t] += k * g[t]
+
+
+@twins(fastmath={"reassoc"})
+def _grad_weight(grad_wide, x_pad, grad_w, m, wp, dh, dw):
+    n, plane = x_pad.shape[0], x_pad.shape[2]
+    o_count, kh, kw = grad_w.shape[0], grad_w.shape[2], grad_w.shape[3]
+    length = grad_wide.shape[2]
+    for o in numba.prange(o_count):
+        for i in range(kh):
+            for j in range(kw):
+                shift = i * dh * wp + j * dw
+                total = grad_w.dtype.type(0)
+                for a in range(n):
+                    g, shifted = grad_wide[a, o], x_pad[a, o // m][shift:]
+                    for t in range(np.uint64(_span(length, plane, shift))):
+                        total += g[t] * shifted[t]
+                grad_w[o, 0, i, j] = total
+
+
+def _padded_planes(x, padding):
+    """x:(N, C, H, W) zero-padded by ((top, bottom), (left, right)), as (N, C, Hp*Wp)."""
+    (top, bottom), (left, right) = padding
+    n, c, h, w = x.shape
+    x_pad = np.zeros((n, c, h + top + bottom, w + left + right), dtype=x.dtype)
+    x_pad[:, :, top:top + h, left:left + w] = x
+    return x_pad.reshape(n, c, -1), x_pad.shape[3]
+
+
+def depthwise_conv2d(x, weight, bias, out_size, padding, dilation):
+    """y of a stride-1 depthwise Conv2d (groups = C, weight (C*m, 1, kh, kw)) on x and weight
+    of one dtype; bias (O,) or None; padding ((top, bottom), (left, right))."""
+    n, c = x.shape[:2]
+    o = weight.shape[0]
+    x_pad, wp = _padded_planes(x, padding)
+    y_wide = np.empty((n, o, out_size[0] * wp), dtype=x.dtype)
+    b = bias.astype(x.dtype, copy=False) if bias is not None else np.zeros(o, x.dtype)
+    _forward.pick(y_wide.size)(x_pad, np.ascontiguousarray(weight), b, y_wide, o // c, wp,
+                               *dilation)
+    return np.ascontiguousarray(y_wide.reshape(n, o, out_size[0], wp)[..., :out_size[1]])
+
+
+def depthwise_conv2d_backward(grad_out, x, weight, x_shape, w_shape, padding, dilation):
+    """(dL/dx, dL/dW) of a stride-1 depthwise Conv2d, each None when its input (weight for
+    dL/dx, x for dL/dW) is None; arrays of one dtype."""
+    n, c, h, w = x_shape
+    o, ho, wo = w_shape[0], grad_out.shape[2], grad_out.shape[3]
+    (top, bottom), (left, right) = padding
+    hp, wp = h + top + bottom, w + left + right
+    grad_wide = np.zeros((n, o, ho, wp), dtype=grad_out.dtype)
+    grad_wide[..., :wo] = grad_out
+    grad_wide = grad_wide.reshape(n, o, -1)
+    grad_x = grad_w = None
+    if weight is not None:
+        grad_pad = np.zeros((n, c, hp * wp), dtype=grad_out.dtype)
+        _grad_input.pick(grad_pad.size)(grad_wide, np.ascontiguousarray(weight), grad_pad,
+                                        o // c, wp, *dilation)
+        grad_x = np.ascontiguousarray(
+            grad_pad.reshape(n, c, hp, wp)[:, :, top:top + h, left:left + w])
+    if x is not None:
+        x_pad, _ = _padded_planes(x.reshape(x_shape), padding)
+        grad_w = np.empty(w_shape, dtype=grad_out.dtype)
+        _grad_weight.pick(x_pad.size)(grad_wide, x_pad, grad_w, o // c, wp, *dilation)
+    return grad_x, grad_w
+
+
+# ------------------------------------------------------------------ col2im
+@numba.njit(inline="always")
 def _inside(out_w, w, j, sw, pw, dw):
     """[lo, hi): the outputs wo whose column wo*sw - pw + j*dw lies in [0, w)."""
     start = pw - j * dw
@@ -35,117 +147,6 @@ def _inside(out_w, w, j, sw, pw, dw):
     return lo, max(lo, hi)
 
 
-@twins()
-def _forward(x, weight, bias, y, m, sh, sw, ph, pw, dh, dw):
-    n, c, h, w = x.shape
-    o_count, kh, kw = weight.shape[0], weight.shape[2], weight.shape[3]
-    ho, wo = y.shape[2], y.shape[3]
-    for plane in numba.prange(n * o_count):
-        a, o = plane // o_count, plane % o_count
-        ch = o // m
-        for oh in range(ho):
-            out = y[a, o, oh]
-            out[:] = bias[o]
-            for i in range(kh):
-                row = oh * sh - ph + i * dh
-                if row < 0 or row >= h:
-                    continue
-                src = x[a, ch, row]
-                for j in range(kw):
-                    lo, hi = _inside(wo, w, j, sw, pw, dw)
-                    k = weight[o, 0, i, j]
-                    shift = j * dw - pw
-                    if sw == 1:     # unit stride: a loop LLVM vectorizes
-                        for q in range(lo, hi):
-                            out[q] += k * src[q + shift]
-                    else:
-                        for q in range(lo, hi):
-                            out[q] += k * src[q * sw + shift]
-
-
-@twins()
-def _grad_input(grad_out, weight, grad_x, m, sh, sw, ph, pw, dh, dw):
-    n, c, h, w = grad_x.shape
-    kh, kw = weight.shape[2], weight.shape[3]
-    ho, wo = grad_out.shape[2], grad_out.shape[3]
-    for plane in numba.prange(n * c):
-        a, ch = plane // c, plane % c
-        for o in range(ch * m, ch * m + m):
-            for oh in range(ho):
-                g = grad_out[a, o, oh]
-                for i in range(kh):
-                    row = oh * sh - ph + i * dh
-                    if row < 0 or row >= h:
-                        continue
-                    dst = grad_x[a, ch, row]
-                    for j in range(kw):
-                        lo, hi = _inside(wo, w, j, sw, pw, dw)
-                        k = weight[o, 0, i, j]
-                        shift = j * dw - pw
-                        if sw == 1:
-                            for q in range(lo, hi):
-                                dst[q + shift] += k * g[q]
-                        else:
-                            for q in range(lo, hi):
-                                dst[q * sw + shift] += k * g[q]
-
-
-@twins(fastmath={"reassoc"})
-def _grad_weight(grad_out, x, grad_w, m, sh, sw, ph, pw, dh, dw):
-    n, c, h, w = x.shape
-    o_count, kh, kw = grad_w.shape[0], grad_w.shape[2], grad_w.shape[3]
-    ho, wo = grad_out.shape[2], grad_out.shape[3]
-    for o in numba.prange(o_count):
-        ch = o // m
-        for i in range(kh):
-            for j in range(kw):
-                lo, hi = _inside(wo, w, j, sw, pw, dw)
-                shift = j * dw - pw
-                total = grad_w.dtype.type(0)
-                for a in range(n):
-                    for oh in range(ho):
-                        row = oh * sh - ph + i * dh
-                        if row < 0 or row >= h:
-                            continue
-                        g = grad_out[a, o, oh]
-                        src = x[a, ch, row]
-                        if sw == 1:
-                            for q in range(lo, hi):
-                                total += g[q] * src[q + shift]
-                        else:
-                            for q in range(lo, hi):
-                                total += g[q] * src[q * sw + shift]
-                grad_w[o, 0, i, j] = total
-
-
-def depthwise_conv2d(x, weight, bias, out_size, stride, padding, dilation):
-    """y of a depthwise Conv2d (groups = C, weight (C*m, 1, kh, kw)) on C-contiguous x and
-    weight of one dtype; bias (O,) or None; padding (top, left) (bottom and right follow from
-    out_size)."""
-    n, c = x.shape[:2]
-    o = weight.shape[0]
-    y = np.empty((n, o) + tuple(out_size), dtype=x.dtype)
-    b = bias.astype(x.dtype, copy=False) if bias is not None else np.zeros(o, x.dtype)
-    _forward.pick(x.size)(x, weight, b, y, o // c, *stride, *padding, *dilation)
-    return y
-
-
-def depthwise_conv2d_backward(grad_out, x, weight, x_shape, w_shape, stride, padding,
-                              dilation):
-    """(dL/dx, dL/dW) of a depthwise Conv2d, each None when its input (weight for dL/dx, x
-    for dL/dW) is None; grad_out, x and weight C-contiguous of one dtype."""
-    m = w_shape[0] // x_shape[1]
-    grad_x = grad_w = None
-    if weight is not None:
-        grad_x = np.zeros(x_shape, dtype=grad_out.dtype)
-        _grad_input.pick(grad_x.size)(grad_out, weight, grad_x, m, *stride, *padding, *dilation)
-    if x is not None:
-        grad_w = np.empty(w_shape, dtype=grad_out.dtype)
-        _grad_weight.pick(x.size)(grad_out, x, grad_w, m, *stride, *padding, *dilation)
-    return grad_x, grad_w
-
-
-# ------------------------------------------------------------------ col2im
 @twins()
 def _col2im(cols, grad_x, kh, kw, ho, wo, sh, sw, ph, pw, dh, dw):
     n, c, h, w = grad_x.shape

@@ -248,11 +248,9 @@ def _conv2d_forward(ctx, x, weight, bias, stride, padding, dilation, groups):
                 conv_output_size(w, kw, stride[1], left + right, dilation[1]))
     ctx.x_shape, ctx.w_shape, ctx.out_size, ctx.width = x.shape, weight.shape, out_size, None
     ctx.stride, ctx.padding, ctx.dilation, ctx.groups = stride, padding, dilation, groups
-    ctx.direct = _direct_kernels(x, weight, groups)
+    ctx.direct = _direct_kernels(x, weight, groups, stride)
     if ctx.direct is not None:
-        x = np.ascontiguousarray(x)
-        y = ctx.direct.depthwise_conv2d(x, np.ascontiguousarray(weight), bias, out_size,
-                                        stride, (top, left), dilation)
+        y = ctx.direct.depthwise_conv2d(x, weight, bias, out_size, padding, dilation)
         return y, x
     x_pad = _pad(x, padding)
     width = _rows_width(x_pad, weight.shape, out_size, stride)
@@ -282,11 +280,11 @@ def _conv2d_forward(ctx, x, weight, bias, stride, padding, dilation, groups):
 _DIRECT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
 
-def _direct_kernels(x, weight, groups):
-    """The compiled depthwise kernels (retrograd/_numba/conv.py) for a depthwise conv (each
-    filter sees one channel: groups = C, weight (C*m, 1, kh, kw)) of float32 or float64
-    arrays, else None (im2col + GEMM)."""
-    if groups == 1 or groups != x.shape[1] or weight.shape[1] != 1:
+def _direct_kernels(x, weight, groups, stride):
+    """The compiled depthwise kernels (retrograd/_numba/conv.py) for a stride-1 depthwise
+    conv (each filter sees one channel: groups = C, weight (C*m, 1, kh, kw)) of float32 or
+    float64 arrays, else None (im2col + GEMM)."""
+    if groups == 1 or groups != x.shape[1] or weight.shape[1] != 1 or stride != (1, 1):
         return None
     if x.dtype not in _DIRECT_DTYPES or weight.dtype != x.dtype:
         return None
@@ -339,11 +337,8 @@ def _conv2d_backward(ctx, grad_out, cols, weight):
 def _direct_backward(ctx, grad_out, x, weight):
     """The backward of a depthwise conv by the compiled kernels; x (saved when dL/dW is
     needed) may come in Conv1d's 3-D shape."""
-    (top, _), (left, _) = ctx.padding
     grad_x, grad_w = ctx.direct.depthwise_conv2d_backward(
-        np.ascontiguousarray(grad_out), x.reshape(ctx.x_shape) if x is not None else None,
-        np.ascontiguousarray(weight) if weight is not None else None, ctx.x_shape,
-        ctx.w_shape, ctx.stride, (top, left), ctx.dilation)
+        grad_out, x, weight, ctx.x_shape, ctx.w_shape, ctx.padding, ctx.dilation)
     grad_b = None
     if ctx.needs_input_grad[2]:
         n, o = grad_out.shape[:2]
