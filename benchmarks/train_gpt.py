@@ -60,6 +60,7 @@ def _schedule(config):
 def run_torch(config, threads):
     import torch
 
+    from retrograd.training.common import endless_batches
     from retrograd.training.language_model import _Run
 
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -75,7 +76,7 @@ def run_torch(config, threads):
               dict(params=[p for p in params if p.ndim < 2], weight_decay=0.0)]
     optimizer = torch.optim.AdamW(groups, lr=config.lr, betas=(0.9, 0.99))
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, _schedule(config))
-    batches, losses = run.batches(), []
+    batches, losses = endless_batches(run.loader), []
     start = time.perf_counter()
     for _ in range(config.steps):
         x, y = next(batches)
