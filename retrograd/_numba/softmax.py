@@ -22,6 +22,7 @@ import numba
 import numpy as np
 
 from retrograd._numba import policy
+from retrograd._numba.policy import twins
 
 from retrograd._numba.fastmath import exp32_flush
 
@@ -29,6 +30,7 @@ __all__ = ["softmax_forward", "softmax_backward", "log_softmax_forward",
            "log_softmax_backward", "cross_entropy_forward", "cross_entropy_backward"]
 
 _F = np.float32
+_OPTIONS = dict(fastmath={"contract"})   # and NumPy's error model (policy.twins)
 _LANES = 16
 
 
@@ -110,14 +112,8 @@ def _softmax_row(x, y, i):
         row[j] = row[j] / total
 
 
-@numba.njit(cache=True, error_model="numpy", fastmath={"contract"})
+@twins(**_OPTIONS)
 def _softmax(x, y):
-    for i in range(x.shape[0]):
-        _softmax_row(x, y, i)
-
-
-@numba.njit(cache=True, parallel=True, error_model="numpy", fastmath={"contract"})
-def _softmax_par(x, y):
     for i in numba.prange(x.shape[0]):
         _softmax_row(x, y, i)
 
@@ -132,14 +128,8 @@ def _softmax_backward_row(y, g, out, i):
         o[j] = yr[j] * (gr[j] - s)
 
 
-@numba.njit(cache=True, error_model="numpy", fastmath={"contract"})
+@twins(**_OPTIONS)
 def _softmax_backward(y, g, out):
-    for i in range(y.shape[0]):
-        _softmax_backward_row(y, g, out, i)
-
-
-@numba.njit(cache=True, parallel=True, error_model="numpy", fastmath={"contract"})
-def _softmax_backward_par(y, g, out):
     for i in numba.prange(y.shape[0]):
         _softmax_backward_row(y, g, out, i)
 
@@ -156,14 +146,8 @@ def _log_softmax_row(x, y, totals, i):
         yr[j] = (xr[j] - shift) - log_total
 
 
-@numba.njit(cache=True, error_model="numpy", fastmath={"contract"})
+@twins(**_OPTIONS)
 def _log_softmax(x, y, totals):
-    for i in range(x.shape[0]):
-        _log_softmax_row(x, y, totals, i)
-
-
-@numba.njit(cache=True, parallel=True, error_model="numpy", fastmath={"contract"})
-def _log_softmax_par(x, y, totals):
     for i in numba.prange(x.shape[0]):
         _log_softmax_row(x, y, totals, i)
 
@@ -176,14 +160,8 @@ def _log_softmax_backward_row(y, g, out, i):
         o[j] = gr[j] - exp32_flush(yr[j]) * s
 
 
-@numba.njit(cache=True, error_model="numpy", fastmath={"contract"})
+@twins(**_OPTIONS)
 def _log_softmax_backward(y, g, out):
-    for i in range(y.shape[0]):
-        _log_softmax_backward_row(y, g, out, i)
-
-
-@numba.njit(cache=True, parallel=True, error_model="numpy", fastmath={"contract"})
-def _log_softmax_backward_par(y, g, out):
     for i in numba.prange(y.shape[0]):
         _log_softmax_backward_row(y, g, out, i)
 
@@ -218,15 +196,8 @@ def _cross_entropy_row(x, probs, shift, sum_exp, x_sum, z_w, weight, want_sum, w
         z_w[i] = d
 
 
-@numba.njit(cache=True, error_model="numpy", fastmath={"contract"})
+@twins(**_OPTIONS)
 def _cross_entropy(x, probs, shift, sum_exp, x_sum, z_w, weight, want_sum, want_dot):
-    for i in range(x.shape[0]):
-        _cross_entropy_row(x, probs, shift, sum_exp, x_sum, z_w, weight, want_sum, want_dot,
-                           i)
-
-
-@numba.njit(cache=True, parallel=True, error_model="numpy", fastmath={"contract"})
-def _cross_entropy_par(x, probs, shift, sum_exp, x_sum, z_w, weight, want_sum, want_dot):
     for i in numba.prange(x.shape[0]):
         _cross_entropy_row(x, probs, shift, sum_exp, x_sum, z_w, weight, want_sum, want_dot,
                            i)
@@ -255,35 +226,30 @@ def _cross_entropy_backward_row(probs, coef, target, picked, smooth, weight, mod
     o[t] = v
 
 
-@numba.njit(cache=True, error_model="numpy", fastmath={"contract"})
+@twins(**_OPTIONS)
 def _cross_entropy_backward(probs, coef, target, picked, smooth, weight, mode, out):
-    for i in range(probs.shape[0]):
-        _cross_entropy_backward_row(probs, coef, target, picked, smooth, weight, mode, out, i)
-
-
-@numba.njit(cache=True, parallel=True, error_model="numpy", fastmath={"contract"})
-def _cross_entropy_backward_par(probs, coef, target, picked, smooth, weight, mode, out):
     for i in numba.prange(probs.shape[0]):
         _cross_entropy_backward_row(probs, coef, target, picked, smooth, weight, mode, out, i)
 
 
-def _pick(serial, parallel, array):
-    """The parallel twin where retrograd/_numba/policy.py allows it and there are rows to
-    share."""
-    return parallel if policy.parallel(array.size) and array.shape[0] > 1 else serial
+def _pick(kernel, array):
+    """The parallel twin of ``kernel`` where retrograd/_numba/policy.py allows it and there
+    are rows to share, else the serial one."""
+    return kernel.parallel if policy.parallel(array.size) and array.shape[0] > 1 \
+        else kernel.serial
 
 
 def softmax_forward(x):
     """softmax over the last axis of a C-contiguous float32 (rows, C) array, a new array."""
     y = np.empty(x.shape, np.float32)
-    _pick(_softmax, _softmax_par, x)(x, y)
+    _pick(_softmax, x)(x, y)
     return y
 
 
 def softmax_backward(y, grad):
     """y * (grad - sum(grad * y)) per row, a new array (both (rows, C) float32 C-contiguous)."""
     out = np.empty(y.shape, np.float32)
-    _pick(_softmax_backward, _softmax_backward_par, y)(y, grad, out)
+    _pick(_softmax_backward, y)(y, grad, out)
     return out
 
 
@@ -291,14 +257,14 @@ def log_softmax_forward(x):
     """(log-softmax of x over the last axis, sum(exp(x - shift)) per row as (rows,))."""
     y = np.empty(x.shape, np.float32)
     totals = np.empty(x.shape[0], np.float32)
-    _pick(_log_softmax, _log_softmax_par, x)(x, y, totals)
+    _pick(_log_softmax, x)(x, y, totals)
     return y, totals
 
 
 def log_softmax_backward(y, grad):
     """grad - exp(y) * sum(grad) per row, a new array."""
     out = np.empty(y.shape, np.float32)
-    _pick(_log_softmax_backward, _log_softmax_backward_par, y)(y, grad, out)
+    _pick(_log_softmax_backward, y)(y, grad, out)
     return out
 
 
@@ -314,7 +280,7 @@ def cross_entropy_forward(x, weight=None, want_sum=False):
     want_dot = weight is not None
     z_w = np.empty(m if want_dot else 0, np.float64)
     w = weight if want_dot else np.empty(0, np.float32)
-    _pick(_cross_entropy, _cross_entropy_par, x)(x, probs, shift, sum_exp, x_sum, z_w, w,
+    _pick(_cross_entropy, x)(x, probs, shift, sum_exp, x_sum, z_w, w,
                                                  want_sum, want_dot)
     return probs, shift, sum_exp, (x_sum if want_sum else None), (z_w if want_dot else None)
 
@@ -328,6 +294,6 @@ def cross_entropy_backward(probs, coef, target, picked, smooth=None, weight=None
     mode = 0 if smooth is None else (1 if weight is None else 2)
     smooth = smooth if smooth is not None else np.zeros(m, np.float32)
     w = weight if weight is not None else np.empty(0, np.float32)
-    _pick(_cross_entropy_backward, _cross_entropy_backward_par, probs)(
+    _pick(_cross_entropy_backward, probs)(
         probs, coef, target, picked, smooth, w, mode, out)
     return out

@@ -35,14 +35,9 @@ APPROXIMATE = ["none", "tanh"]
 SPECIALS = np.array([0.0, -0.0, np.inf, -np.inf, np.nan, 1e30, -1e30, 3.4e38, -3.4e38,
                      1e-30, -1e-30, 1e-45, 12.0, -12.0, 8.0, -8.0, 5.5, -5.5], F32)
 
+FAMILY = "activation"   # the kernels fixture (conftest.py) gives retrograd._numba.activation
 
-@pytest.fixture
-def kernels():
-    """The compiled activation module (skipped when RETROGRAD_KERNELS=numpy turns it off)."""
-    module = _fast.compiled("activation")
-    if module is None:
-        pytest.skip("compiled kernels turned off (RETROGRAD_KERNELS=numpy)")
-    return module
+
 
 
 @pytest.fixture

@@ -17,14 +17,9 @@ pytest.importorskip("numba", reason="the 'fast' extra (numba) is not installed: 
 
 F32 = np.float32
 
+FAMILY = "norm"   # the kernels fixture (conftest.py) gives retrograd._numba.norm
 
-@pytest.fixture
-def kernels():
-    """The compiled norm module (skipped when RETROGRAD_KERNELS=numpy turns it off)."""
-    module = _fast.compiled("norm")
-    if module is None:
-        pytest.skip("compiled kernels turned off (RETROGRAD_KERNELS=numpy)")
-    return module
+
 
 
 def _reference_path(monkeypatch):

@@ -30,14 +30,9 @@ F32 = np.float32
 ENTRY_POINTS = ("softmax_forward", "softmax_backward", "log_softmax_forward",
                 "log_softmax_backward", "cross_entropy_forward", "cross_entropy_backward")
 
+FAMILY = "softmax"   # the kernels fixture (conftest.py) gives retrograd._numba.softmax
 
-@pytest.fixture
-def kernels():
-    """The compiled softmax module (skipped when RETROGRAD_KERNELS=numpy turns it off)."""
-    module = _fast.compiled("softmax")
-    if module is None:
-        pytest.skip("compiled kernels turned off (RETROGRAD_KERNELS=numpy)")
-    return module
+
 
 
 @pytest.fixture
