@@ -9,6 +9,10 @@ House rules for a kernel:
 - it takes C-contiguous arrays of the dtypes its caller checks (float32, often float64) and
   writes into arrays its caller allocates or returns new ones, never views of its inputs;
 - ``cache=True`` (compiled once per machine, then loaded from disk);
-- ``parallel=True`` with ``numba.prange`` only over an outer axis, where the work per
-  iteration is large (rows of a matrix, channels); small calls take a serial twin.
+- compiled serial and parallel with ``policy.twins`` (``numba.prange`` over a flat index or an
+  outer axis: rows, planes, channels), the wrapper picking one with ``.pick(size)``; by
+  default the serial one runs (policy.py says why);
+- loops that index with a sum of signed values (``x[t + shift]``) index a shifted view with
+  an unsigned counter instead: Numba tests signed indexes for wrap-around, and those tests
+  keep LLVM from vectorizing the loop.
 """
