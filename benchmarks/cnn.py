@@ -26,6 +26,7 @@ import time
 from dataclasses import dataclass
 from collections.abc import Callable
 
+from _bench import step_seconds   # imported before NumPy: it sets 2 BLAS threads
 import numpy as np
 
 
@@ -184,17 +185,6 @@ def _time_once(forward, leaves, cotangent, lib, backward):
     return time.perf_counter() - start
 
 
-def _time_steps(step, count):
-    """Times of ``count`` training steps run back to back: a real training loop never pauses,
-    so its BLAS/OpenMP threads stay awake and its caches warm, as they are here."""
-    times = []
-    for _ in range(count):
-        start = time.perf_counter()
-        step()
-        times.append(time.perf_counter() - start)
-    return times
-
-
 def measure(case, lib, repeats):
     """(forward times, forward+backward or training-step times) of one case in one
     framework, in seconds; the first run warms up (allocations, BLAS threads)."""
@@ -205,7 +195,8 @@ def measure(case, lib, repeats):
     for run in range(repeats + 1):
         if case.is_step:
             fwd = [_time_once(forward, [], g, lib, backward=False)]
-            both = _time_steps(second, STEP_BLOCK)
+            # back to back, as a training loop runs: its threads stay awake, its caches warm
+            both = step_seconds(second, STEP_BLOCK)
         else:
             fwd = [_time_once(forward, second, g, lib, backward=False)]
             both = [_time_once(forward, second, g, lib, backward=True)]
