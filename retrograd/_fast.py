@@ -12,7 +12,11 @@ the kernels do not take, and for everyone without Numba)."""
 import importlib
 import os
 
-__all__ = ["compiled", "compiled_kernels", "enabled"]
+import numpy as np
+
+__all__ = ["FLOATS", "compiled", "compiled_for", "compiled_kernels", "enabled"]
+
+FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
 
 _MODULES = {}
 _ENABLED = []
@@ -47,6 +51,21 @@ def compiled(family):
         module = importlib.import_module(f"retrograd._numba.{family}") if enabled() else None
         _MODULES[family] = module
     return module
+
+
+def compiled_for(family, *arrays, dtypes=FLOATS):
+    """compiled(family) when every array is a C-contiguous NumPy array, all of one dtype
+    among ``dtypes``, else None: the check every op makes before it hands its arrays to a
+    kernel (the Tensors of a create_graph backward, strided views and other dtypes take the
+    NumPy path)."""
+    dtype = arrays[0].dtype if isinstance(arrays[0], np.ndarray) else None
+    if dtype not in dtypes:
+        return None
+    for array in arrays:
+        if not isinstance(array, np.ndarray) or array.dtype != dtype \
+                or not array.flags.c_contiguous:
+            return None
+    return compiled(family)
 
 
 def compiled_kernels():

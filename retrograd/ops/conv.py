@@ -40,7 +40,7 @@ import math
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
-from retrograd._fast import compiled
+from retrograd._fast import FLOATS, compiled
 from retrograd.autograd.cost import Cost, call_arg, reduction_flops, shape_text
 from retrograd.autograd.function import Function
 from retrograd.ops._parallel import copy_contiguous, copy_into
@@ -191,7 +191,7 @@ def _col2im_gemm(weight, grad_y, ctx):
     per group and col2im one pass that adds every entry of dL/dX_col into its pixel; else
     _col2im_by_offsets."""
     kernels = compiled("conv")
-    if kernels is None or grad_y.dtype not in _DIRECT_DTYPES or ctx.stride == (1, 1):
+    if kernels is None or grad_y.dtype not in FLOATS or ctx.stride == (1, 1):
         # at stride 1 dL/dX_col is 9x the input: more memory (the small CNN of
         # benchmarks/vs_torch.py peaked 8 MiB higher) for no gain in time
         return _col2im_by_offsets(weight, grad_y, ctx.x_shape, ctx.padding, ctx.out_size,
@@ -277,16 +277,13 @@ def _conv2d_forward(ctx, x, weight, bias, stride, padding, dilation, groups):
     return y, cols
 
 
-_DIRECT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
-
-
 def _direct_kernels(x, weight, groups, stride):
     """The compiled depthwise kernels (retrograd/_numba/conv.py) for a stride-1 depthwise
     conv (each filter sees one channel: groups = C, weight (C*m, 1, kh, kw)) of float32 or
     float64 arrays, else None (im2col + GEMM)."""
     if groups == 1 or groups != x.shape[1] or weight.shape[1] != 1 or stride != (1, 1):
         return None
-    if x.dtype not in _DIRECT_DTYPES or weight.dtype != x.dtype:
+    if x.dtype not in FLOATS or weight.dtype != x.dtype:
         return None
     return compiled("conv")
 

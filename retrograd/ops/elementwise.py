@@ -10,7 +10,7 @@ same code runs on raw arrays (plain backward) and on Tensors (``create_graph=Tru
 
 import numpy as np
 
-from retrograd._fast import compiled
+from retrograd._fast import compiled_for
 from retrograd.autograd.cost import ArrayInfo, Cost, call_arg, shape_text, unbroadcast_flops
 from retrograd.autograd.function import Function
 from retrograd.dtypes import convert
@@ -386,22 +386,12 @@ class Sigmoid(Function):
         return elementwise_cost(call, "sigmoid", 4, 3, "4*n")
 
 
-_FAST_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
-
-
-def _one_pass(y, grad):
-    """Whether Relu.backward can run the compiled one-pass kernel: arrays (not the Tensors of
-    a create_graph backward) of one float dtype and shape, C-contiguous, and Numba in use."""
-    return (type(y) is np.ndarray and type(grad) is np.ndarray and y.dtype == grad.dtype
-            and y.dtype in _FAST_DTYPES and y.shape == grad.shape and y.flags.c_contiguous
-            and grad.flags.c_contiguous and compiled("activation") is not None)
-
-
 def relu_backward(y, grad):
     """dL/dx of Relu from its output y: grad where not y <= 0, else 0 (a NaN y passes the
     gradient on), as a product (np.where is ~7x slower), or the compiled one-pass kernel."""
-    if _one_pass(y, grad):
-        return compiled("activation").relu_backward(y, grad)     # no mask array
+    kernels = compiled_for("activation", y, grad)
+    if kernels is not None and y.shape == grad.shape:
+        return kernels.relu_backward(y, grad)     # one pass, no mask array
     return grad * ~(y <= 0)
 
 

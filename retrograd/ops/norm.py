@@ -43,7 +43,7 @@ import math
 
 import numpy as np
 
-from retrograd._fast import compiled
+from retrograd._fast import compiled_for
 from retrograd.autograd.cost import Cost, call_arg, reduction_flops, shape_text
 from retrograd.autograd.function import Function
 from retrograd.ops.elementwise import relu_backward
@@ -136,11 +136,9 @@ def _normalize_scaled(x, layout, eps):
 def _kernels_for(*arrays):
     """The compiled norm kernels (retrograd._numba.norm) when Numba is used and every array
     is a non-empty float32 C-contiguous one, else None (the NumPy path)."""
-    kernels = compiled("norm")
-    if kernels is None or not all(a.dtype == np.float32 and a.flags.c_contiguous and a.size
-                                  for a in arrays):
+    if not all(a.size for a in arrays):
         return None
-    return kernels
+    return compiled_for("norm", *arrays, dtypes=(np.dtype(np.float32),))
 
 
 def _normalized_grad(g, x_hat, rstd, layout):

@@ -20,7 +20,7 @@ two-line linear rule.) Derivations: docs/ops/conv.md, 'Pooling'.
 
 import numpy as np
 
-from retrograd._fast import compiled
+from retrograd._fast import compiled_for
 from retrograd.autograd.cost import Cost, call_arg, shape_text
 from retrograd.autograd.function import Function
 from retrograd.ops.conv import _pad, _unpad, offset_view
@@ -84,7 +84,7 @@ class MaxPool2d(Function):
                 return_indices=False):
         out_size, pads = _out_size(x, ctx, kernel_size, stride, padding, dilation, ceil_mode)
         first = _initial_argmax(out_size, kernel_size, stride, padding, dilation)
-        kernels = _pool_kernels(x)
+        kernels = compiled_for("pool", x)     # retrograd/_numba/pool.py
         if kernels is not None:
             y, argmax = kernels.max_pool2d(x, out_size, first, kernel_size, stride, padding,
                                            dilation)
@@ -103,7 +103,7 @@ class MaxPool2d(Function):
     @staticmethod
     def backward(ctx, grad_out, grad_indices=None):
         (argmax,) = ctx.saved_tensors
-        kernels = _pool_kernels(grad_out)
+        kernels = compiled_for("pool", grad_out)
         if kernels is not None:
             return kernels.max_pool2d_backward(grad_out, argmax, ctx.x_shape,
                                                ctx.kernel_size[1], ctx.stride, ctx.padding,
@@ -127,17 +127,6 @@ class MaxPool2d(Function):
         cells, windows = _pool_cells(call, call_arg(call, 4, "dilation", (1, 1)))
         return Cost(cells - windows, windows * call.needs(0),
                     _pool_text("max_pool2d", call) + ": window cells in x - windows")
-
-
-_COMPILED_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
-
-
-def _pool_kernels(x):
-    """The compiled pooling kernels (retrograd/_numba/pool.py) for a C-contiguous float32 or
-    float64 array, else None (the NumPy passes below run)."""
-    if x.dtype in _COMPILED_DTYPES and x.flags.c_contiguous:
-        return compiled("pool")
-    return None
 
 
 def _max_pool_passes(x, pads, out_size, first, kernel_size, stride, dilation):
@@ -260,7 +249,7 @@ class AvgPool2d(Function):
         ctx.divisor = divisor.astype(x.dtype)
         ctx.out_size, ctx.pads, ctx.kernel_size, ctx.stride = out_size, pads, kernel_size, stride
         ctx.padding = padding
-        kernels = _pool_kernels(x)
+        kernels = compiled_for("pool", x)
         if kernels is not None:
             return kernels.avg_pool2d(x, out_size, ctx.divisor, kernel_size, stride, padding)
         x_pad = _pad(x, pads)
@@ -274,8 +263,8 @@ class AvgPool2d(Function):
 
     @staticmethod
     def backward(ctx, grad_out):
-        kernels = _pool_kernels(grad_out)
-        if kernels is not None and grad_out.dtype == ctx.divisor.dtype:
+        kernels = compiled_for("pool", grad_out, ctx.divisor)
+        if kernels is not None:
             return kernels.avg_pool2d_backward(grad_out, ctx.divisor, ctx.x_shape,
                                                ctx.kernel_size, ctx.stride, ctx.padding)
         share = grad_out / ctx.divisor

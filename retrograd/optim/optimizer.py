@@ -24,7 +24,7 @@ import numpy as np
 
 from retrograd import _checks
 from retrograd import dtypes as _dt
-from retrograd._fast import compiled
+from retrograd._fast import compiled_for
 from retrograd._quiet import quiet_errors
 from retrograd.autograd.grad_mode import enable_grad, no_grad
 from retrograd.autograd.observer import region
@@ -277,20 +277,11 @@ def _check_no_duplicates(params, groups, optimizer):
                                  f"groups {i} and {len(groups)}")
 
 
-_COMPILED_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
-
-
 def compiled_update(p, grad, *state):
     """The compiled optimizer kernels (retrograd/_numba/optim.py) when the parameter, its
     gradient and the ``state`` arrays are C-contiguous float32 or float64 arrays of one
     dtype, else None (the NumPy ``_update`` then runs)."""
-    kernels = compiled("optim")
-    if kernels is None or p._data.dtype not in _COMPILED_DTYPES:
-        return None
-    arrays = (p._data, grad, *state)
-    if all(a.dtype == p._data.dtype and a.flags.c_contiguous for a in arrays):
-        return kernels
-    return None
+    return compiled_for("optim", p._data, grad, *state)
 
 
 def _check_writeable(p, optimizer):
