@@ -36,10 +36,9 @@ def _numba_usable():
         import numba
     except ImportError:
         return False
-    from retrograd._blas_spin import short_spin
     from retrograd._numba import policy
 
-    policy.allow_parallel(short_spin() and numba.get_num_threads() > 1)
+    policy.use_threads(numba.get_num_threads())
     return True
 
 

@@ -64,8 +64,7 @@ def _set_compiled_threads(count):
         return
     import numba
 
-    from retrograd._blas_spin import short_spin
     from retrograd._numba import policy
 
     numba.set_num_threads(min(count, numba.config.NUMBA_NUM_THREADS))
-    policy.allow_parallel(short_spin() and count > 1)
+    policy.use_threads(count)

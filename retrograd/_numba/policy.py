@@ -6,26 +6,33 @@ product, waiting for the next one; on a 2-core machine a parallel kernel that st
 finds one core taken and waits for it. Measured on the 2-core Xeon of the notes: a 64K-element
 SGD update took 17 us in parallel right after a GEMM with a short spin
 (OPENBLAS_THREAD_TIMEOUT=4), and 3,800 us with OpenBLAS's default (23 us serial). So the
-kernels run on all threads only where the user has shortened the spin
-(retrograd/_blas_spin.py says why retrograd does not do it by default).
+kernels run on all threads only where the user has shortened the spin (OPENBLAS_THREAD_TIMEOUT
+of 12 or less, set before NumPy is imported). retrograd does not set it: with a short spin
+every matrix product must wake the BLAS threads again, and the MLP training step of
+benchmarks/vs_torch.py took ~20% longer.
 
 ``twins`` compiles a kernel whose outer loop is ``numba.prange`` twice, serial and parallel
 (as two functions of their own, so that Numba's disk cache keeps both).
 """
 
+import os
 import types
 
 import numba
 
-__all__ = ["PARALLEL_MIN", "allow_parallel", "parallel", "twins"]
+__all__ = ["PARALLEL_MIN", "use_threads", "parallel", "twins"]
 
 PARALLEL_MIN = 1 << 16
+_LONGEST_SHORT_SPIN = 12     # OPENBLAS_THREAD_TIMEOUT: 2^12 cycles, ~2 us
 _ALLOWED = [False]
 
 
-def allow_parallel(flag):
-    """Let kernels run on all threads (retrograd/_fast.py decides, once)."""
-    _ALLOWED[0] = bool(flag)
+def use_threads(count):
+    """Let kernels run on ``count`` threads where that pays: more than one, and OpenBLAS's
+    threads spinning briefly (retrograd/_fast.py calls this when it loads Numba,
+    retrograd.set_num_threads when the count changes)."""
+    spin = os.environ.get("OPENBLAS_THREAD_TIMEOUT", "").strip()
+    _ALLOWED[0] = count > 1 and spin.isdigit() and int(spin) <= _LONGEST_SHORT_SPIN
 
 
 def parallel(size):
