@@ -3,13 +3,12 @@ pay for waking them (PARALLEL_MIN elements) and when BLAS's threads do not spin.
 
 OpenBLAS's worker threads keep spinning for about 2^28 cycles (~0.1 s) after each matrix
 product, waiting for the next one; on a 2-core machine a parallel kernel that starts then
-finds one core taken and waits for it. Measured on the 2-core Xeon of the notes: a 64K-element
-SGD update took 17 us in parallel right after a GEMM with a short spin
-(OPENBLAS_THREAD_TIMEOUT=4), and 3,800 us with OpenBLAS's default (23 us serial). So the
-kernels run on all threads only where the user has shortened the spin (OPENBLAS_THREAD_TIMEOUT
-of 12 or less, set before NumPy is imported). retrograd does not set it: with a short spin
-every matrix product must wake the BLAS threads again, and the MLP training step of
-benchmarks/vs_torch.py took ~20% longer.
+finds one core taken and waits for it (benchmarks/kernel_threads.py, on a 2-core Xeon: a
+64K-element SGD update right after a GEMM took 5,911 us in parallel with OpenBLAS's default
+spin, 15 us with OPENBLAS_THREAD_TIMEOUT=4, 19 us serially). So the kernels run on all threads
+only where the user has shortened the spin (OPENBLAS_THREAD_TIMEOUT of 12 or less, set before
+NumPy is imported). retrograd does not set it: with a short spin every matrix product must
+wake the BLAS threads again, and the MLP training step took 13% longer (1.79 ms against 1.58).
 
 ``twins`` compiles a kernel whose outer loop is ``numba.prange`` twice, serial and parallel
 (as two functions of their own, so that Numba's disk cache keeps both).
