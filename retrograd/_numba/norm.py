@@ -274,52 +274,70 @@ def group_norm_backward(g3d, x_hat, weight, rstd, channels, need_x):
             grad_b.reshape(per_channel).sum(1).astype(_F32))
 
 
+@numba.njit(inline="always")
+def _through_relu(grad_out, relu_out, masked, n, c, s):
+    """dL/dy at (n, c, s): grad_out, or with ``masked`` grad_out passed back through a ReLU
+    whose output was relu_out (grad * 0 where relu_out <= 0, else grad * 1: Relu's product,
+    NaN and inf kept as it keeps them)."""
+    dy = grad_out[n, c, s]
+    if masked:
+        dy = dy * (_F32(0.0) if relu_out[n, c, s] <= 0 else _F32(1.0))
+    return dy
+
+
 @numba.njit(fastmath=_SUMS, error_model="numpy")
-def _channel_sums(grad_out, x_hat, c):
-    """(sum(dL/dy), sum(dL/dy * x_hat)) in float64 over channel c of (N, C, S) arrays."""
+def _channel_sums(grad_out, x_hat, relu_out, masked, c):
+    """(sum(dL/dy), sum(dL/dy * x_hat)) in float64 over channel c of (N, C, S) arrays (dL/dy
+    through the ReLU when ``masked``)."""
     total = 0.0
     projected = 0.0
     for n in range(grad_out.shape[0]):
         for s in range(grad_out.shape[2]):
-            dy = grad_out[n, c, s]
+            dy = _through_relu(grad_out, relu_out, masked, n, c, s)
             total += dy
             projected += dy * x_hat[n, c, s]
     return total, projected
 
 
 @numba.njit(cache=True, error_model="numpy")
-def _channels_backward(grad_out, x_hat, gamma, rstd, grad_x, grad_w, grad_b, training,
-                       need_x):
+def _channels_backward(grad_out, x_hat, relu_out, masked, gamma, rstd, grad_x, grad_w, grad_b,
+                       training, need_x):
     """BatchNorm.backward (retrograd/ops/norm.py) for grad_out, x_hat:(N, C, S), per channel
     c: dL/dbeta = sum(dL/dy), dL/dgamma = sum(dL/dy * x_hat) over n and s (float64), and
     (when need_x) with k = gamma[c] * rstd[c] and M = N * S
         training: dL/dx = k * (dL/dy - dL/dbeta / M - x_hat * dL/dgamma / M)
-        eval:     dL/dx = k * dL/dy."""
+        eval:     dL/dx = k * dL/dy.
+    With ``masked`` (BatchNormRelu), dL/dy is grad_out passed back through the ReLU whose
+    output was relu_out, on the fly: no array of it is made."""
     n_size, channels, size = grad_out.shape
     count = n_size * size
     for c in range(channels):
-        total, projected = _channel_sums(grad_out, x_hat, c)
+        total, projected = _channel_sums(grad_out, x_hat, relu_out, masked, c)
         grad_b[c], grad_w[c] = total, projected
         if need_x:
             k = gamma[c] * rstd[c]
             mean_b, mean_w = _F32(total / count), _F32(projected / count)
             for n in range(n_size):
                 for s in range(size):
+                    dy = _through_relu(grad_out, relu_out, masked, n, c, s)
                     if training:
-                        grad_x[n, c, s] = k * (grad_out[n, c, s] - mean_b
-                                               - x_hat[n, c, s] * mean_w)
+                        grad_x[n, c, s] = k * (dy - mean_b - x_hat[n, c, s] * mean_w)
                     else:
-                        grad_x[n, c, s] = k * grad_out[n, c, s]
+                        grad_x[n, c, s] = k * dy
 
 
-def batch_norm_backward(g3d, x_hat, weight, rstd, training, need_x):
+def batch_norm_backward(g3d, x_hat, weight, rstd, training, need_x, relu_out=None):
     """BatchNorm.backward for g3d = dL/dy, x_hat:(N, C, S) float32 C-contiguous, weight (C,)
-    or None, rstd (C values). Returns (dL/dx:(N, C, S) or None unless need_x, dL/dgamma:(C,),
-    dL/dbeta:(C,)), float32."""
+    or None, rstd (C values); with relu_out (the ReLU's output, x_hat's layout) g3d is the
+    gradient of BatchNormRelu's output, passed back through the ReLU inside the loops.
+    Returns (dL/dx:(N, C, S) or None unless need_x, dL/dgamma:(C,), dL/dbeta:(C,)),
+    float32."""
     channels = g3d.shape[1]
     gamma = np.ones(channels, _F32) if weight is None else np.ascontiguousarray(weight, _F32)
     grad_x = np.empty(g3d.shape, _F32) if need_x else np.empty((1, 1, 1), _F32)
     grad_w, grad_b = np.empty(channels), np.empty(channels)
-    _channels_backward(g3d, x_hat, gamma, np.ascontiguousarray(rstd, _F32).reshape(-1), grad_x,
-                       grad_w, grad_b, training, need_x)
+    masked = relu_out is not None
+    _channels_backward(g3d, x_hat, relu_out if masked else x_hat, masked, gamma,
+                       np.ascontiguousarray(rstd, _F32).reshape(-1), grad_x, grad_w, grad_b,
+                       training, need_x)
     return (grad_x if need_x else None), grad_w.astype(_F32), grad_b.astype(_F32)

@@ -291,18 +291,25 @@ def _batch_norm_forward(ctx, x, weight, bias, running_mean, running_var, trainin
     return y.astype(x.dtype, copy=False), (x_hat if keep_x_hat else None, weight)
 
 
-def _batch_norm_backward(ctx, grad_out, x_hat, weight):
-    """BatchNorm.backward (the class docstring's rule) from the saved x_hat and weight."""
+def _batch_norm_backward(ctx, grad_out, x_hat, weight, relu_out=None):
+    """BatchNorm.backward (the class docstring's rule) from the saved x_hat and weight; with
+    relu_out, BatchNormRelu's: grad_out is first passed back through the ReLU (Relu's rule),
+    inside the compiled kernel's loops where it runs, else as relu_backward's array."""
+    if relu_out is not None and grad_out.dtype != np.float32:    # the kernels take float32
+        grad_out, relu_out = relu_backward(relu_out, grad_out), None
     grad_out = grad_out.astype(_compute_dtype(grad_out), copy=False)
     need_x, need_w, need_b = ctx.needs_input_grad[:3]
     g3d = grad_out.reshape(grad_out.shape[0], grad_out.shape[1], -1)
     x_hat = x_hat.reshape(g3d.shape) if x_hat is not None else None
-    kernels = _kernels_for(g3d, x_hat) if x_hat is not None else None
+    masks = [] if relu_out is None else [relu_out.reshape(g3d.shape)]
+    kernels = _kernels_for(g3d, x_hat, *masks) if x_hat is not None else None
     if kernels is not None:
         grad_x, grad_w, grad_b = kernels.batch_norm_backward(g3d, x_hat, weight, ctx.rstd,
-                                                             ctx.training, need_x)
+                                                             ctx.training, need_x, *masks)
         return (grad_x.reshape(grad_out.shape) if need_x else None,
                 grad_w if need_w else None, grad_b if need_b else None, None, None)
+    if relu_out is not None:
+        g3d = relu_backward(relu_out, grad_out).reshape(g3d.shape)
     scale = ctx.rstd if weight is None else ctx.rstd * weight.reshape(1, -1, 1)
     need_sums = need_x and ctx.training
     grad_b = _sum(_CHANNEL, g3d) if need_b or need_sums else None
@@ -367,7 +374,8 @@ class BatchNormRelu(Function):
     nn.Sequential runs for a BatchNorm layer followed by a ReLU layer, see
     nn/container.py). The ReLU is applied to y in place, so its output costs no array of its
     own; its backward, dL/dy = dL/dz where not z <= 0 (Relu's rule), feeds BatchNorm's
-    backward in the same node.
+    backward in the same node, inside the compiled kernel's loops where it runs (no dL/dy
+    array is made).
 
     Saves: BatchNorm's (x_hat, gamma) and z. Attrs and inputs: BatchNorm's.
     Reference: BatchNorm followed by Relu (tests/ops/test_norm_relu.py checks the equality).
@@ -388,7 +396,7 @@ class BatchNormRelu(Function):
     @staticmethod
     def backward(ctx, grad_out):
         x_hat, weight, z = ctx.saved_tensors
-        return _batch_norm_backward(ctx, relu_backward(z, grad_out), x_hat, weight)
+        return _batch_norm_backward(ctx, grad_out, x_hat, weight, relu_out=z)
 
     @staticmethod
     def cost(call):
