@@ -24,8 +24,40 @@ from retrograd.creation import (
 from retrograd.dtypes import (
     bfloat16, bool, dtype, float16, float32, float64, int8, int16, int32, int64, uint8,
 )
-from retrograd.random import get_rng_state, manual_seed, seed, set_rng_state
+from retrograd.random import (
+    Generator, default_generator, get_rng_state, initial_seed, manual_seed, seed, set_rng_state,
+)
 from retrograd.threads import get_num_threads, set_num_threads
+# devices, dtypes and PyTorch's switches (docs/pytorch-compatibility.md, "Devices and dtypes")
+from retrograd import accelerator, backends, cuda  # noqa: E402
+from retrograd._compile import compile  # noqa: A004 - torch.compile
+from retrograd._printing import set_printoptions
+from retrograd._size import Size
+from retrograd._tensor_types import (
+    BFloat16Tensor, BoolTensor, ByteTensor, CharTensor, DoubleTensor, FloatTensor, HalfTensor,
+    IntTensor, LongTensor, ShortTensor, set_default_tensor_type,
+)
+from retrograd.autograd.grad_mode import inference_mode, is_inference_mode_enabled
+from retrograd.backends import (
+    are_deterministic_algorithms_enabled, get_float32_matmul_precision,
+    set_float32_matmul_precision, use_deterministic_algorithms,
+)
+from retrograd.device import device, get_default_device, set_default_device  # the class
+from retrograd.dtypes import finfo, get_default_dtype, iinfo, set_default_dtype
+# NOTE: PyTorch's dtype aliases shadow the builtins float and int in this module (only here)
+from retrograd.dtypes import (  # noqa: A004
+    float16 as half, float32 as float, float64 as double, int16 as short, int32 as int,
+    int64 as long,
+)
+# ordering, scans, triangles, einsum, matrix products, sampling; linalg and distributions
+from retrograd.api import (  # noqa: E402
+    addmm, argsort, baddbmm, bmm, cumprod, cumsum, einsum, mm, multinomial, outer, sort, topk,
+    tril, triu,
+)
+from retrograd import distributions, linalg, return_types  # noqa: E402
+# the tail of PyTorch's functions (retrograd/api_extra.py), names not defined above
+from retrograd import api_extra as _api_extra  # noqa: E402
+from retrograd.nn.functional.dropout import torch_dropout as dropout  # noqa: E402
 from retrograd import datasets, nn, optim, utils  # noqa: E402
 from retrograd import models  # noqa: E402  (after nn: the case studies are built from it)
 from retrograd.utils.serialization import load, save  # noqa: E402
@@ -39,6 +71,7 @@ __all__ = [
     "linspace", "eye", "randn", "rand", "randint", "randperm", "zeros_like", "ones_like",
     "full_like", "empty_like", "randn_like", "rand_like", "cat", "concat", "stack", "where",
     "manual_seed", "seed", "get_rng_state", "set_rng_state", "no_grad", "enable_grad",
+    "Generator", "default_generator", "initial_seed",
     "set_grad_enabled", "is_grad_enabled", "autograd", "nn", "optim", "utils", "models",
     "datasets", "dtypes", "random", "dtype", "float16",
     "bfloat16", "float32", "float64", "int8", "int16", "int32", "int64", "uint8", "bool",
@@ -48,7 +81,20 @@ __all__ = [
     "log_softmax", "reshape", "flatten", "squeeze", "unsqueeze", "transpose", "permute",
     "masked_fill", "is_tensor", "numel", "allclose", "gather", "split", "chunk", "save", "load",
     "profiler", "amp", "autocast", "get_num_threads", "set_num_threads",
+    "device", "get_default_device", "set_default_device", "cuda", "accelerator", "backends",
+    "Size", "half", "float", "double", "short", "int", "long", "finfo", "iinfo",
+    "get_default_dtype", "set_default_dtype", "set_default_tensor_type", "FloatTensor",
+    "DoubleTensor", "HalfTensor", "BFloat16Tensor", "LongTensor", "IntTensor", "ShortTensor",
+    "CharTensor", "ByteTensor", "BoolTensor", "inference_mode", "is_inference_mode_enabled",
+    "set_printoptions", "compile", "set_float32_matmul_precision",
+    "get_float32_matmul_precision", "use_deterministic_algorithms",
+    "are_deterministic_algorithms_enabled",
+    "sort", "argsort", "topk", "cumsum", "cumprod", "tril", "triu", "einsum", "mm", "bmm",
+    "addmm", "baddbmm", "outer", "multinomial", "linalg", "distributions", "return_types",
 ]
+_TAIL = [name for name in _api_extra.__all__ if name not in globals()]
+globals().update({name: getattr(_api_extra, name) for name in _TAIL})
+__all__ += _TAIL + ["dropout"]
 
 
 def __getattr__(name):

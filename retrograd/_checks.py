@@ -227,16 +227,18 @@ def norm_order(owner, p):
 
 
 def cpu_device(owner, device):
-    """retrograd computes on the CPU: ``device`` may be None or "cpu".
+    """retrograd computes on the CPU: ``device`` may be None, "cpu" (any index) or a cpu
+    ``retrograd.device``; see ``retrograd.device.check_cpu``. Returns ``device``.
 
     Example:
         >>> cpu_device("Linear", "cuda")
         Traceback (most recent call last):
-        RuntimeError: Linear: retrograd runs on the CPU only, got device 'cuda'
+        RuntimeError: Linear: retrograd runs on the CPU only, got device 'cuda' (device 'cuda' \
+is not available: retrograd.cuda.is_available() is False); use device='cpu'
     """
-    if device not in (None, "cpu"):
-        raise RuntimeError(f"{name_of(owner)}: retrograd runs on the CPU only, got device "
-                           f"{device!r}")
+    from retrograd.device import check_cpu  # here: device.py names owners with name_of
+
+    check_cpu(owner, device)
     return device
 
 

@@ -39,7 +39,18 @@ def _numba_usable():
     from retrograd._numba import policy
 
     policy.use_threads(numba.get_num_threads())
+    _type_sizes_as_tuples()
     return True
+
+
+def _type_sizes_as_tuples():
+    """retrograd.Size (what Tensor.shape returns) is a tuple subclass, which Numba cannot type
+    by itself: a kernel given one sees the tuple of ints it is."""
+    from numba.extending import typeof_impl
+
+    from retrograd._size import Size
+
+    typeof_impl.register(Size)(lambda value, context: typeof_impl(tuple(value), context))
 
 
 def compiled(family):

@@ -30,6 +30,8 @@ def _differentiable_ufuncs():
         np.sin: lambda a: a.sin(),
         np.cos: lambda a: a.cos(),
         np.tanh: lambda a: a.tanh(),
+        np.sinh: lambda a: a.sinh(),
+        np.cosh: lambda a: a.cosh(),
         np.absolute: lambda a: a.abs(),
         np.maximum: lambda a, b: _t(a).maximum(b),
         np.minimum: lambda a, b: _t(a).minimum(b),

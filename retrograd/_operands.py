@@ -66,7 +66,7 @@ def matmul(a, b):
     """Matrix product with PyTorch's rules for 1-D operands (a vector is promoted to a matrix
     for the product and the added dim removed afterwards)."""
     if not isinstance(b, Tensor):
-        b = Tensor(b)
+        b = make_tensor(as_array(b))
     ad, bd = a._data, b._data
     if (ad.ndim >= 2 and bd.ndim == 2 and ad.dtype == bd.dtype
             and ad.shape[-1] == bd.shape[0]):  # the common case, checked cheaply
@@ -94,8 +94,13 @@ def matmul(a, b):
     return y
 
 
-def where(condition, input, other):  # noqa: A002 - PyTorch's names
-    """Elements of ``input`` where condition is True, else of ``other`` (broadcast)."""
+def where(condition, input=None, other=None):  # noqa: A002 - PyTorch's names
+    """Elements of ``input`` where condition is True, else of ``other`` (broadcast); with the
+    condition alone, ``condition.nonzero(as_tuple=True)`` (the indices where it is True)."""
+    if input is None and other is None:
+        if not isinstance(condition, Tensor):
+            condition = make_tensor(as_array(condition))
+        return condition.nonzero(as_tuple=True)
     cond = condition._data if isinstance(condition, Tensor) else np.asarray(condition)
     if cond.dtype != np.bool_:
         raise TypeError(f"where: condition must have dtype bool, got {cond.dtype}")

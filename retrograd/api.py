@@ -2,6 +2,13 @@
 
 from retrograd._operands import where
 from retrograd.tensor import Tensor
+# ordering, scans, triangles, einsum, matrix products, sampling (their own modules)
+from retrograd._einsum import einsum
+from retrograd._ordering import argsort, sort, topk
+from retrograd._products import addmm, baddbmm, bmm, mm, outer
+from retrograd._sampling import multinomial
+from retrograd._scan import cumprod, cumsum
+from retrograd._triangular import tril, triu
 
 __all__ = [
     "add", "sub", "mul", "div", "matmul", "exp", "log", "sqrt", "rsqrt", "sin", "cos", "tanh",
@@ -9,6 +16,8 @@ __all__ = [
     "var", "std", "norm", "max", "min", "amax", "amin", "argmax", "argmin", "logsumexp", "softmax",
     "log_softmax", "reshape", "flatten", "squeeze", "unsqueeze", "transpose", "permute",
     "masked_fill", "where", "is_tensor", "numel", "allclose", "gather", "split", "chunk",
+    "sort", "argsort", "topk", "cumsum", "cumprod", "tril", "triu", "einsum", "mm", "bmm",
+    "addmm", "baddbmm", "outer", "multinomial",
 ]
 
 

@@ -15,13 +15,14 @@ except ImportError:  # pragma: no cover - exercised only where ml_dtypes is miss
 __all__ = [
     "dtype", "float16", "bfloat16", "float32", "float64", "int8", "uint8", "int16", "int32",
     "int64", "bool", "as_numpy_dtype", "from_numpy_dtype", "is_floating", "default_float",
-    "result_type", "promote",
+    "result_type", "promote", "get_default_dtype", "set_default_dtype", "finfo", "iinfo",
 ]
 
 
 class dtype:
     """A named NumPy dtype. ``np`` is the NumPy dtype; ``is_floating_point`` says whether
-    tensors of this dtype may require gradients."""
+    tensors of this dtype may require gradients; ``is_signed`` and ``is_complex`` (always
+    False: retrograd has no complex dtypes) are torch.dtype's flags."""
 
     __slots__ = ("name", "np", "is_floating_point", "itemsize")
 
@@ -56,6 +57,18 @@ class dtype:
     def __reduce__(self):
         return (from_numpy_dtype, (self.np,))
 
+    @property
+    def is_signed(self):
+        return self.is_floating_point or self.np.kind == "i"
+
+    @property
+    def is_complex(self):
+        return False
+
+    def to_real(self):
+        """As torch.dtype.to_real: the real dtype of the same size, the dtype itself here."""
+        return self
+
 
 float16 = dtype("float16", np.float16, True)
 bfloat16 = dtype("bfloat16", ml_dtypes.bfloat16 if ml_dtypes else None, True)
@@ -88,23 +101,161 @@ def from_numpy_dtype(np_dtype):
         raise TypeError(f"retrograd: unsupported dtype {np_dtype!r}; supported: {names}") from None
 
 
-def as_numpy_dtype(d):
-    """Accept a retrograd dtype, a NumPy dtype, a type like ``np.float32`` or a name."""
+def as_numpy_dtype(d, owner=None):
+    """Accept a retrograd dtype, a NumPy dtype, a type like ``np.float32`` or ``float`` (as
+    torch: float64), or a retrograd dtype's exact name ("float16"). Any other string is a
+    TypeError naming ``owner`` (the op): NumPy would read "float" as float64 where PyTorch
+    code means torch.float (float32), so strings are not guessed at.
+
+    Example:
+        >>> as_numpy_dtype("float", "zeros")
+        Traceback (most recent call last):
+        TypeError: zeros: dtype must be a retrograd dtype such as retrograd.float32, not the \
+string 'float' (for torch.float write retrograd.float32, or retrograd.float)
+    """
     if isinstance(d, dtype):
         if d.np is None:
             raise TypeError(f"{d!r} needs the ml_dtypes package: pip install ml_dtypes")
         return d.np
-    if isinstance(d, str) and d in _BY_NAME:
-        return _BY_NAME[d].np
-    return from_numpy_dtype(d).np
+    if isinstance(d, str):
+        if d in _BY_NAME:
+            return _BY_NAME[d].np
+        raise TypeError(_string_dtype_message(owner, d))
+    try:
+        return from_numpy_dtype(d).np
+    except TypeError as e:
+        if owner is None:
+            raise
+        raise TypeError(f"{owner}: {e}") from None
+
+
+def _string_dtype_message(owner, name):
+    message = (f"{owner or 'retrograd'}: dtype must be a retrograd dtype such as "
+               f"retrograd.float32, not the string {name!r}")
+    if name in TORCH_ALIASES:
+        real = TORCH_ALIASES[name]
+        return message + f" (for torch.{name} write retrograd.{real.name}, or retrograd.{name})"
+    return message
 
 
 _BY_NAME = {d.name: d for d in _ALL}
+NAMES = frozenset(_BY_NAME)  # the exact names as_numpy_dtype accepts as strings
+# PyTorch's other names for dtypes (torch.float is float32); retrograd exports them too
+TORCH_ALIASES = {"float": float32, "double": float64, "half": float16, "long": int64,
+                 "int": int32, "short": int16}
 
 
 def is_floating(np_dtype):
     """True for float16, bfloat16, float32 and float64 NumPy dtypes."""
     return np_dtype in _FLOATING_NUMPY
+
+
+# ---------------------------------------------------------------------------- default dtype
+
+def get_default_dtype():
+    """The dtype of floating-point tensors made without a dtype (``tensor(1.5)``,
+    ``zeros(2)``, layers' parameters): float32 unless ``set_default_dtype`` changed it."""
+    return default_float
+
+
+def set_default_dtype(d):
+    """Set the default floating-point dtype, as ``torch.set_default_dtype``: any floating
+    dtype (float32, float64, float16, bfloat16); integer dtypes and strings are TypeErrors.
+
+    Example:
+        >>> import retrograd as rg
+        >>> rg.set_default_dtype(rg.float64)
+        >>> rg.tensor(0.1).dtype, rg.zeros(2).dtype
+        (retrograd.float64, retrograd.float64)
+        >>> rg.set_default_dtype(rg.float32)
+    """
+    global default_float
+    if isinstance(d, str):
+        raise TypeError(_string_dtype_message("set_default_dtype", d))
+    chosen = from_numpy_dtype(as_numpy_dtype(d, "set_default_dtype"))
+    if not chosen.is_floating_point:
+        raise TypeError(f"set_default_dtype: only floating-point dtypes can be the default, "
+                        f"got {chosen!r}")
+    default_float = chosen
+
+
+# ---------------------------------------------------------------------------- finfo, iinfo
+
+def _format_limit(value):
+    return format(value, ".6g")
+
+
+class finfo:
+    """Limits of a floating-point dtype, as ``torch.finfo``: ``bits``, ``eps``, ``max``,
+    ``min``, ``tiny`` (= ``smallest_normal``), ``resolution`` (Python floats) and ``dtype``
+    (its name). ``finfo()`` describes the default dtype.
+
+    Example:
+        >>> import retrograd as rg
+        >>> rg.finfo(rg.float16).max, rg.finfo(rg.float32).eps == 2.0 ** -23
+        (65504.0, True)
+    """
+
+    def __init__(self, type=None):  # noqa: A002 - PyTorch's name
+        chosen = from_numpy_dtype(as_numpy_dtype(default_float if type is None else type,
+                                                 "finfo"))
+        if not chosen.is_floating_point:
+            raise TypeError(f"finfo: requires a floating-point dtype, got {chosen!r}; use "
+                            f"retrograd.iinfo for integer dtypes")
+        info = ml_dtypes.finfo(chosen.np) if chosen is bfloat16 else np.finfo(chosen.np)
+        self.bits = int(info.bits)
+        self.eps = float(info.eps)
+        self.max = float(info.max)
+        self.min = float(info.min)
+        self.tiny = self.smallest_normal = float(info.smallest_normal)
+        self.resolution = 10.0 ** -int(info.precision)  # NOTE: ml_dtypes' is rounded to bfloat16
+        self.dtype = chosen.name
+
+    def __eq__(self, other):
+        return isinstance(other, finfo) and self.dtype == other.dtype
+
+    def __hash__(self):
+        return hash(("finfo", self.dtype))
+
+    def __repr__(self):
+        fields = ("resolution", "min", "max", "eps", "smallest_normal", "tiny")
+        body = ", ".join(f"{name}={_format_limit(getattr(self, name))}" for name in fields)
+        return f"finfo({body}, dtype={self.dtype})"
+
+
+class iinfo:
+    """Limits of an integer dtype, as ``torch.iinfo``: ``bits``, ``min``, ``max`` (Python
+    ints) and ``dtype`` (its name). bool and floating dtypes are TypeErrors.
+
+    Example:
+        >>> import retrograd as rg
+        >>> rg.iinfo(rg.uint8).max, rg.iinfo(rg.int64).min == -2 ** 63
+        (255, True)
+    """
+
+    def __init__(self, type):  # noqa: A002 - PyTorch's name
+        chosen = from_numpy_dtype(as_numpy_dtype(type, "iinfo"))
+        if chosen.is_floating_point:
+            raise TypeError(f"iinfo: requires an integer dtype, got {chosen!r}; use "
+                            f"retrograd.finfo for floating-point dtypes")
+        if chosen is bool:
+            raise TypeError("iinfo: retrograd.bool is not supported (it is not an integer "
+                            "dtype)")
+        info = np.iinfo(chosen.np)
+        self.bits = int(info.bits)
+        self.min = int(info.min)
+        self.max = int(info.max)
+        self.dtype = chosen.name
+
+    def __eq__(self, other):
+        return isinstance(other, iinfo) and self.dtype == other.dtype
+
+    def __hash__(self):
+        return hash(("iinfo", self.dtype))
+
+    def __repr__(self):
+        return (f"iinfo(min={_format_limit(self.min)}, max={_format_limit(self.max)}, "
+                f"dtype={self.dtype})")
 
 
 # ---------------------------------------------------------------------------- promotion

@@ -14,8 +14,14 @@ import numbers
 import numpy as np
 
 from retrograd import _checks
+from retrograd import _printing
+from retrograd import _tensor_types as _types
 from retrograd import dtypes as _dt
 from retrograd._quiet import quiet_errors
+from retrograd._size import as_size
+from retrograd.device import CPU as _CPU
+from retrograd.device import refuse_cuda as _refuse_cuda
+from retrograd.device import to_arguments as _to_arguments
 
 __all__ = ["Tensor", "make_tensor", "as_array"]
 
@@ -101,19 +107,24 @@ class Tensor:
                  "_base", "_grad_accumulator", "_hooks", "_retains_grad", "_views", "__weakref__")
     __array_priority__ = 1000
 
-    def __init__(self, data, dtype=None, requires_grad=False):
-        array = as_array(data, dtype)
-        if isinstance(data, Tensor) or (isinstance(data, np.ndarray) and array is data):
-            array = array.copy()
+    def __init__(self, *args, dtype=None, requires_grad=False, device=None):
+        """PyTorch's legacy constructor (see retrograd/_tensor_types.py): ``Tensor(2, 3)``
+        makes zeros of that shape, ``Tensor(data)`` a copy of the data in the default float
+        dtype (ints too, as PyTorch), ``Tensor(tensor)`` shares the tensor's memory, and
+        ``Tensor()`` is empty; ``dtype=`` (retrograd's addition) picks another dtype.
+        ``retrograd.tensor(data)``, which infers the dtype from the data, is the usual way."""
+        array = _types.legacy_array("Tensor", args, dtype, device)
         t = make_tensor(array)
         for name in Tensor.__slots__[:-1]:
             setattr(self, name, getattr(t, name))
+        if len(args) == 1 and isinstance(args[0], Tensor) and array is args[0]._data:
+            self._version = args[0]._version  # an alias: in-place changes are seen by both
         self.requires_grad = requires_grad
 
     # ------------------------------------------------------------------ properties
     @property
     def shape(self):
-        return self._data.shape
+        return as_size(self._data.shape)
 
     @property
     def dtype(self):
@@ -125,7 +136,15 @@ class Tensor:
 
     @property
     def device(self):
-        return "cpu"
+        return _CPU
+
+    @property
+    def is_cuda(self):
+        return False
+
+    @property
+    def is_cpu(self):
+        return True
 
     @property
     def is_leaf(self):
@@ -196,8 +215,8 @@ class Tensor:
 
     def size(self, dim=None):
         if dim is None:
-            return self.shape
-        return self.shape[_checks.dim("size", dim, self.ndim)]
+            return as_size(self._data.shape)
+        return self._data.shape[_checks.dim("size", dim, self.ndim)]
 
     def dim(self):
         return self._data.ndim
@@ -269,12 +288,11 @@ class Tensor:
     __hash__ = object.__hash__
 
     def __repr__(self):
-        body = np.array2string(_printable(self._data), precision=4, separator=", ",
-                               prefix="tensor(", threshold=1000, edgeitems=3)
+        body = _printing.array_text(_printable(self._data), prefix="tensor(")
         extras = []
         if self._data.size == 0 and self._data.ndim != 1:
             extras.append(f"size={self.shape}")
-        if self._data.dtype not in (np.float32, np.int64, np.bool_):
+        if self._data.dtype not in (_dt.default_float.np, np.int64, np.bool_):
             extras.append(f"dtype={self.dtype}")
         if self.grad_fn is not None:
             extras.append(f"grad_fn={self.grad_fn!r}")
@@ -291,18 +309,19 @@ class Tensor:
         return (_rebuild, (self._data, self._requires_grad))
 
     # ------------------------------------------------------------------ dtype
-    def to(self, *args, dtype=None, **kwargs):
-        """to(dtype) casts (differentiably between floating dtypes); to('cpu') is a no-op."""
-        for a in args:
-            if isinstance(a, str) and a not in _dt._BY_NAME:
-                _checks.cpu_device("to", a)
-            elif isinstance(a, Tensor):  # to(other): other's dtype
-                dtype = a._data.dtype
-            elif dtype is None:
-                dtype = a
-        if dtype is None:
-            return self
-        target = _dt.as_numpy_dtype(dtype)
+    def to(self, *args, **kwargs):
+        """PyTorch's forms: to(dtype), to(device), to(device, dtype), to(other_tensor), with
+        non_blocking= (ignored) and copy= (a new tensor even when nothing changes). Casts are
+        differentiable between floating dtypes; the device must be the CPU (see
+        retrograd/device.py)."""
+        if len(args) == 1 and not kwargs and isinstance(args[0], (np.dtype, _dt.dtype)):
+            return self._cast(_dt.as_numpy_dtype(args[0]))  # the ops' fast path
+        target, copy = _to_arguments("to", args, kwargs)
+        if target is None or target == self._data.dtype:
+            return self.clone() if copy else self
+        return self._cast(target)
+
+    def _cast(self, target):
         if target == self._data.dtype:
             return self
         if _dt.is_floating(target) and _dt.is_floating(self._data.dtype):
@@ -310,8 +329,14 @@ class Tensor:
         with quiet_errors():  # nan or inf to an integer dtype: NumPy's value, no warning
             return make_tensor(self._data.astype(target))
 
-    def type(self, dtype=None):
-        return self.dtype if dtype is None else self.to(dtype)
+    def type(self, dtype=None, non_blocking=False, **kwargs):
+        """Without ``dtype``: PyTorch's type name, e.g. 'torch.FloatTensor' (PyTorch code
+        compares with these strings). With one (a dtype, a name such as 'torch.LongTensor',
+        or a legacy type such as retrograd.LongTensor): this tensor converted to it."""
+        if dtype is None:
+            return _types.type_name(self.dtype)
+        target = _types.dtype_of_type("type", dtype)
+        return self.to(target if target is not None else dtype)
 
     def type_as(self, other):
         return self.to(other._data.dtype)
@@ -337,8 +362,63 @@ class Tensor:
     def bool(self):
         return self.to(_dt.bool)
 
-    def cpu(self):
+    def short(self):
+        return self.to(_dt.int16)
+
+    def char(self):
+        return self.to(_dt.int8)
+
+    def byte(self):
+        return self.to(_dt.uint8)
+
+    # ------------------------------------------------------------------ device
+    def cpu(self, memory_format=None):
         return self
+
+    def cuda(self, device=None, non_blocking=False, memory_format=None):
+        """Always an error: retrograd runs on the CPU only."""
+        _refuse_cuda("cuda", device)
+
+    def get_device(self):
+        """-1, PyTorch's answer for a CPU tensor."""
+        return -1
+
+    def pin_memory(self, device=None):
+        """This tensor: pinned memory speeds up copies to a GPU, and there is none."""
+        return self
+
+    def is_pinned(self, device=None):
+        return False
+
+    # ------------------------------------------------------------------ new tensors like self
+    def new_tensor(self, data, dtype=None, device=None, requires_grad=False, pin_memory=False):
+        """A copy of ``data`` with this tensor's dtype (unless ``dtype`` is given)."""
+        return _creation.tensor(data, dtype=self._dtype_or(dtype), device=device,
+                                requires_grad=requires_grad, pin_memory=pin_memory)
+
+    def new_zeros(self, *size, dtype=None, device=None, requires_grad=False, pin_memory=False):
+        return _creation.zeros(*size, dtype=self._dtype_or(dtype), device=device,
+                               requires_grad=requires_grad, pin_memory=pin_memory)
+
+    def new_ones(self, *size, dtype=None, device=None, requires_grad=False, pin_memory=False):
+        return _creation.ones(*size, dtype=self._dtype_or(dtype), device=device,
+                              requires_grad=requires_grad, pin_memory=pin_memory)
+
+    def new_empty(self, *size, dtype=None, device=None, requires_grad=False, pin_memory=False):
+        return _creation.empty(*size, dtype=self._dtype_or(dtype), device=device,
+                               requires_grad=requires_grad, pin_memory=pin_memory)
+
+    def new_full(self, size, fill_value, dtype=None, device=None, requires_grad=False,
+                 pin_memory=False):
+        return _creation.full(size, fill_value, dtype=self._dtype_or(dtype), device=device,
+                              requires_grad=requires_grad, pin_memory=pin_memory)
+
+    def new(self, *args, device=None):
+        """The legacy ``x.new(2, 3)`` / ``x.new(data)``: as ``Tensor(...)``, in x's dtype."""
+        return make_tensor(_types.legacy_array("new", args, self.dtype, device))
+
+    def _dtype_or(self, dtype):
+        return self.dtype if dtype is None else dtype
 
     # ------------------------------------------------------------------ autograd API
     def backward(self, gradient=None, retain_graph=None, create_graph=False, inputs=None):
@@ -439,7 +519,7 @@ class Tensor:
         return _matmul(self, other)
 
     def __rmatmul__(self, other):
-        return _matmul(Tensor(other), self)
+        return _matmul(make_tensor(as_array(other)), self)
 
     add = __add__
     sub = __sub__
@@ -503,9 +583,6 @@ class Tensor:
 
     def isfinite(self):
         return make_tensor(np.isfinite(self._data))
-
-    def sign(self):
-        return make_tensor(np.sign(self._data))
 
     def all(self, dim=None, keepdim=False):
         return make_tensor(np.asarray(np.all(self._data, axis=_checks.dims("all", dim, self.ndim),
@@ -624,7 +701,12 @@ class Tensor:
 
     def norm(self, p="fro", dim=None, keepdim=False, dtype=None):
         """The vector p-norm over dim (all elements by default), as torch.norm: p = "fro" or
-        2, 1, inf, -inf, 0 or any other positive number."""
+        2 (also p=None), 1, inf, -inf, 0 or any other positive number; p = "nuc" is the
+        nuclear norm of the matrices over dim (the last two by default; linalg.matrix_norm)."""
+        if isinstance(p, str) and p == "nuc":
+            return _linalg.matrix_norm(self, "nuc", (-2, -1) if dim is None else dim, keepdim,
+                                       dtype=dtype)
+        p = "fro" if p is None else p
         dims = _checks.dims("norm", dim, self.ndim)
         x = self.to(dtype) if dtype is not None else _checks.floating("norm", self)
         return _red.Norm.apply(x, ord=_checks.norm_order("norm", p), axis=dims,
@@ -832,6 +914,48 @@ class Tensor:
             raise ValueError(f"index_select: index must be 1-D, got shape {index.shape}")
         return self[(slice(None),) * d + (index.reshape(-1),)]
 
+    # ------------------------------------------------------------------ ordering, scans, products
+    # (each calls the function of the same name: retrograd/_ordering.py, _scan.py,
+    # _triangular.py, _products.py, _sampling.py)
+    def sort(self, dim=-1, descending=False, *, stable=False):
+        return _ordering.sort(self, dim, descending, stable=stable)
+
+    def argsort(self, dim=-1, descending=False, *, stable=False):
+        return _ordering.argsort(self, dim, descending, stable=stable)
+
+    def topk(self, k, dim=-1, largest=True, sorted=True):  # noqa: A002 - PyTorch's name
+        return _ordering.topk(self, k, dim, largest, sorted)
+
+    def cumsum(self, dim, *, dtype=None):
+        return _scan.cumsum(self, dim, dtype=dtype)
+
+    def cumprod(self, dim, *, dtype=None):
+        return _scan.cumprod(self, dim, dtype=dtype)
+
+    def tril(self, diagonal=0):
+        return _triangular.tril(self, diagonal)
+
+    def triu(self, diagonal=0):
+        return _triangular.triu(self, diagonal)
+
+    def mm(self, mat2):
+        return _products.mm(self, mat2)
+
+    def bmm(self, mat2):
+        return _products.bmm(self, mat2)
+
+    def addmm(self, mat1, mat2, *, beta=1, alpha=1):
+        return _products.addmm(self, mat1, mat2, beta=beta, alpha=alpha)
+
+    def baddbmm(self, batch1, batch2, *, beta=1, alpha=1):
+        return _products.baddbmm(self, batch1, batch2, beta=beta, alpha=alpha)
+
+    def outer(self, vec2):
+        return _products.outer(self, vec2)
+
+    def multinomial(self, num_samples, replacement=False, *, generator=None):
+        return _sampling.multinomial(self, num_samples, replacement, generator=generator)
+
     # ------------------------------------------------------------------ indexing
     def __getitem__(self, index):
         return _ix.getitem(self, index)
@@ -876,11 +1000,13 @@ class Tensor:
     def fill_(self, value):
         return _overwrite(self, "fill_", value)
 
-    def normal_(self, mean=0.0, std=1.0):
-        return _overwrite(self, "normal_", _random.normal(mean, std, self.shape, self._data.dtype))
+    def normal_(self, mean=0.0, std=1.0, *, generator=None):
+        return _overwrite(self, "normal_", _random.normal(mean, std, self.shape, self._data.dtype,
+                                                          generator))
 
-    def uniform_(self, a=0.0, b=1.0):
-        return _overwrite(self, "uniform_", _random.uniform(a, b, self.shape, self._data.dtype))
+    def uniform_(self, a=0.0, b=1.0, *, generator=None):
+        return _overwrite(self, "uniform_", _random.uniform(a, b, self.shape, self._data.dtype,
+                                                            generator))
 
     def __iadd__(self, other):
         return self.add_(other)
@@ -1008,3 +1134,10 @@ from retrograd import _numpy_interop as _npi  # noqa: E402
 from retrograd.autograd import inplace as _inp  # noqa: E402
 from retrograd.autograd.inplace import apply_inplace as _inplace  # noqa: E402
 from retrograd import random as _random  # noqa: E402
+from retrograd import creation as _creation  # noqa: E402
+from retrograd import _ordering, _products, _sampling, _scan, _triangular  # noqa: E402
+from retrograd import linalg as _linalg  # noqa: E402
+# PyTorch's tail of Tensor methods (issue 19), by family; names defined above are kept
+from retrograd import _tensor_indexing, _tensor_math, _tensor_random  # noqa: E402
+for _family in (_tensor_math.Methods, _tensor_indexing.Methods, _tensor_random.Methods):
+    _tensor_math.install(Tensor, _family)

@@ -43,7 +43,7 @@ def test_tensor_from_tensors():
     assert x.tolist() == [1.0, 2.0]  # a copy
     z = rg.tensor([rg.tensor(1.0), rg.tensor(2.0)])
     assert z.tolist() == [1.0, 2.0] and z.dtype == rg.float32
-    assert rg.Tensor([1, 2]).dtype == rg.int64  # the class is callable too
+    assert _name(rg.Tensor([1, 2]).dtype) == _name(torch.Tensor([1, 2]).dtype) == "float32"
 
 
 def test_tensor_copies_but_from_numpy_and_as_tensor_share():
@@ -154,3 +154,40 @@ def test_manual_seed_makes_streams_reproducible():
     assert rg.rand(3).tolist() == b
     rg.manual_seed(43)
     assert rg.randn(5).tolist() != a
+
+
+# ---------------------------------------------------------------- PyTorch's keywords
+_NOT_MIRRORED = {"out", "layout", "memory_format", "generator"}  # generator: retrograd/random.py
+
+
+def _torch_keywords(name):
+    """The keyword names of torch.<name>'s documented signature."""
+    line = next(line for line in getattr(torch, name).__doc__.splitlines()
+                if line.strip().startswith(f"{name}("))
+    inside = line[line.index("(") + 1:line.rindex(")")].replace("\\*", "*")
+    return {part.split("=")[0].split(":")[0].strip() for part in inside.split(",")
+            if "=" in part}
+
+
+@pytest.mark.parametrize("name", [
+    "tensor", "as_tensor", "zeros", "ones", "full", "empty", "arange", "linspace", "eye", "randn",
+    "rand", "randint", "randperm", "zeros_like", "ones_like", "full_like", "empty_like",
+    "randn_like", "rand_like",
+])
+def test_creation_functions_take_torchs_keywords(name):
+    import inspect
+
+    ours = set(inspect.signature(getattr(rg, name)).parameters)
+    missing = _torch_keywords(name) - _NOT_MIRRORED - ours
+    assert not missing, f"{name} lacks torch's keywords {sorted(missing)}"
+    assert "device" in ours
+
+
+def test_creation_with_every_keyword_like_torch():
+    kwargs = dict(dtype=None, device="cpu", requires_grad=True, pin_memory=False)
+    for lib in (rg, torch):
+        dtype = lib.float64
+        x = lib.tensor([1.0], **dict(kwargs, dtype=dtype))
+        y = lib.zeros(2, 3, **kwargs)
+        z = lib.full((2,), 1.5, **kwargs)
+        assert x.dtype == dtype and x.requires_grad and y.shape == (2, 3) and z.requires_grad

@@ -67,6 +67,165 @@ def test_unsupported_dtypes_error_clearly():
         rg.ones(2).to(np.complex128)
 
 
+@pytest.mark.parametrize("alias, real", [("long", "int64"), ("int", "int32"), ("float", "float32"),
+                                         ("double", "float64"), ("half", "float16"),
+                                         ("short", "int16")])
+def test_torch_aliases_name_the_same_dtypes(alias, real):
+    assert getattr(rg, alias) is getattr(rg, real)
+    assert getattr(torch, alias) is getattr(torch, real)
+    assert rg.zeros(2, dtype=getattr(rg, alias)).dtype == getattr(rg, real)
+
+
+@pytest.mark.parametrize("dtype, torch_dtype", PAIRS, ids=lambda d: _name(d))
+def test_dtype_flags_mirror_torch(dtype, torch_dtype):
+    assert dtype.is_signed == torch_dtype.is_signed
+    assert dtype.is_complex == torch_dtype.is_complex is False
+    assert dtype.to_real() is dtype
+
+
+@pytest.mark.parametrize("call", [
+    lambda: rg.zeros(2, dtype="float"), lambda: rg.tensor([1.0], dtype="double"),
+    lambda: rg.arange(3, dtype="long"), lambda: rg.ones(2).to(dtype="half"),
+    lambda: rg.full((2,), 1, dtype="f4"), lambda: rg.randn(2, dtype="float"),
+    lambda: rg.ones_like(rg.ones(2), dtype="int"),
+])
+def test_string_dtypes_are_type_errors_as_in_torch(call):
+    with pytest.raises(TypeError, match=r"dtype must be a retrograd dtype such as "
+                                        r"retrograd\.float32, not the string"):
+        call()
+    with pytest.raises(TypeError):
+        torch.zeros(2, dtype="float")
+
+
+def test_string_dtype_errors_name_the_op_and_the_alias_to_use():
+    with pytest.raises(TypeError, match=r"^zeros: dtype must be .* not the string 'float' \(for "
+                                        r"torch\.float write retrograd\.float32, or "
+                                        r"retrograd\.float\)"):
+        rg.zeros(2, dtype="float")
+    with pytest.raises(TypeError, match=r"^tensor: .*'long' \(for torch\.long write "
+                                        r"retrograd\.int64"):
+        rg.tensor([1], dtype="long")
+    assert rg.zeros(2, dtype="float64").dtype == rg.float64  # an exact name is accepted
+
+
+# ---------------------------------------------------------------- the default dtype
+@pytest.fixture
+def float64_default():
+    rg.set_default_dtype(rg.float64)
+    torch.set_default_dtype(torch.float64)
+    try:
+        yield
+    finally:
+        rg.set_default_dtype(rg.float32)
+        torch.set_default_dtype(torch.float32)
+
+
+@pytest.mark.parametrize("make", [
+    lambda m: m.tensor(0.1), lambda m: m.tensor([1.5, 2.0]), lambda m: m.zeros(2),
+    lambda m: m.ones(2, 3), lambda m: m.empty(2), lambda m: m.full((2,), 1.5),
+    lambda m: m.arange(0.0, 1.0, 0.5), lambda m: m.linspace(0, 1, 3), lambda m: m.eye(2),
+    lambda m: m.randn(2), lambda m: m.rand(2), lambda m: m.Tensor([1, 2]),
+    lambda m: m.Tensor(2, 3), lambda m: m.tensor([1, 2]) / 2, lambda m: m.tensor([1, 2]) * 0.5,
+    lambda m: m.nn.Linear(2, 3).weight, lambda m: m.tensor([1.0]).float(),
+    lambda m: m.tensor(np.array([1.0], np.float32)), lambda m: m.tensor([1, 2]),
+])
+def test_creation_follows_the_default_dtype_as_torch(make, float64_default):
+    assert rg.get_default_dtype() is rg.float64
+    assert _name(make(rg).dtype) == _name(make(torch).dtype)
+
+
+def test_tensor_repr_omits_the_default_dtype(float64_default):
+    assert repr(rg.tensor([1.5])) == "tensor([1.5])"
+    assert "dtype" not in repr(torch.tensor([1.5]))
+    assert "dtype=retrograd.float32" in repr(rg.tensor([1.5], dtype=rg.float32))
+
+
+def test_python_floats_keep_float64_precision_under_a_float64_default(float64_default):
+    assert rg.tensor(0.1).item() == 0.1 and rg.tensor([0.1]).tolist() == [0.1]
+
+
+@pytest.mark.parametrize("dtype", [rg.float16, rg.bfloat16, rg.float32, rg.float64])
+def test_any_floating_dtype_can_be_the_default_as_in_torch(dtype):
+    try:
+        rg.set_default_dtype(dtype)
+        assert rg.get_default_dtype() is dtype and rg.zeros(1).dtype == dtype
+    finally:
+        rg.set_default_dtype(rg.float32)
+
+
+def test_set_default_dtype_refuses_integer_dtypes_and_strings():
+    for bad in (rg.int64, rg.bool):
+        with pytest.raises(TypeError, match="only floating-point dtypes can be the default"):
+            rg.set_default_dtype(bad)
+    with pytest.raises(TypeError, match="set_default_dtype: dtype must be a retrograd dtype"):
+        rg.set_default_dtype("float64")
+    with pytest.raises(TypeError):
+        torch.set_default_dtype(torch.int64)
+    assert rg.get_default_dtype() is rg.float32
+
+
+def test_set_default_tensor_type_is_the_legacy_spelling():
+    try:
+        rg.set_default_tensor_type("torch.DoubleTensor")
+        assert rg.get_default_dtype() is rg.float64
+        rg.set_default_tensor_type(rg.FloatTensor)
+        assert rg.get_default_dtype() is rg.float32
+        with pytest.raises(TypeError, match="only floating-point dtypes"):
+            rg.set_default_tensor_type(rg.LongTensor)
+        with pytest.raises(RuntimeError, match="CPU only, got device 'cuda'"):
+            rg.set_default_tensor_type("torch.cuda.FloatTensor")
+    finally:
+        rg.set_default_dtype(rg.float32)
+
+
+# ---------------------------------------------------------------- finfo and iinfo
+FLOATS = [(rg.float16, torch.float16), (rg.bfloat16, torch.bfloat16),
+          (rg.float32, torch.float32), (rg.float64, torch.float64)]
+INTEGERS = [(rg.uint8, torch.uint8), (rg.int8, torch.int8), (rg.int16, torch.int16),
+            (rg.int32, torch.int32), (rg.int64, torch.int64)]
+
+
+@pytest.mark.parametrize("dtype, torch_dtype", FLOATS, ids=lambda d: _name(d))
+def test_finfo_matches_torch(dtype, torch_dtype):
+    ours, theirs = rg.finfo(dtype), torch.finfo(torch_dtype)
+    for name in ("bits", "eps", "max", "min", "tiny", "smallest_normal", "resolution"):
+        assert getattr(ours, name) == getattr(theirs, name), name
+        assert type(getattr(ours, name)) is type(getattr(theirs, name)), name
+    assert ours.dtype == theirs.dtype and repr(ours) == repr(theirs)
+    assert ours == rg.finfo(dtype) and hash(ours) == hash(rg.finfo(dtype))
+
+
+def test_finfo_min_masks_like_torch():
+    scores = rg.tensor([[1.0, 2.0, 3.0]])
+    mask = rg.tensor([[False, True, False]])
+    masked = scores.masked_fill(mask, rg.finfo(scores.dtype).min)
+    assert masked.tolist()[0][1] == float(np.finfo(np.float32).min)
+    assert rg.finfo().dtype == torch.finfo().dtype == "float32"
+
+
+@pytest.mark.parametrize("dtype, torch_dtype", INTEGERS, ids=lambda d: _name(d))
+def test_iinfo_matches_torch(dtype, torch_dtype):
+    ours, theirs = rg.iinfo(dtype), torch.iinfo(torch_dtype)
+    assert (ours.bits, ours.min, ours.max, ours.dtype) == \
+        (theirs.bits, theirs.min, theirs.max, theirs.dtype)
+    assert type(ours.min) is int and repr(ours) == repr(theirs)
+
+
+def test_finfo_and_iinfo_refuse_the_other_kind_as_torch():
+    with pytest.raises(TypeError, match="finfo: requires a floating-point dtype, got "
+                                        "retrograd.int32; use retrograd.iinfo"):
+        rg.finfo(rg.int32)
+    with pytest.raises(TypeError, match="iinfo: requires an integer dtype, got "
+                                        "retrograd.float32; use retrograd.finfo"):
+        rg.iinfo(rg.float32)
+    with pytest.raises(TypeError, match="iinfo: retrograd.bool is not supported"):
+        rg.iinfo(rg.bool)
+    for fn, arg in ((torch.finfo, torch.int32), (torch.iinfo, torch.float32),
+                    (torch.iinfo, torch.bool)):
+        with pytest.raises(TypeError):
+            fn(arg)
+
+
 # ---------------------------------------------------------------- type promotion vs torch
 def _make(lib, dtype_name, shape, value=1):
     """A tensor of the named dtype in either library (0-d when shape is ())."""

@@ -34,11 +34,22 @@ __all__ = ["AutocastPolicy", "default_policy", "RULES"]
 RULES = ("low", "float32", "promote")
 
 _LOW = ("Linear", "MatMul", "Conv1d", "Conv2d", "ScaledDotProductAttention",
-        "MemoryEfficientAttention", "RNNStep", "LSTMStep", "GRUStep")
+        "MemoryEfficientAttention", "RNNStep", "LSTMStep", "GRUStep",
+        "Einsum",   # PyTorch's einsum runs as bmm, which is on its low list
+        "ConvTranspose1d", "ConvTranspose2d")
 _FLOAT32 = ("Softmax", "LogSoftmax", "LogSumExp", "LayerNorm", "BatchNorm", "BatchNormRelu",
             "GroupNorm", "CrossEntropy", "CrossEntropyProbs", "NllLoss",
             "BinaryCrossEntropyWithLogits", "Sum", "Mean", "Var", "Std", "Norm", "Exp", "Log",
-            "Pow", "PowScalar")
+            "Pow", "PowScalar",
+            # PyTorch's float32 list has softplus, kl_div, smooth_l1_loss, huber_loss and the
+            # binary cross-entropy (which its CUDA autocast refuses outright)
+            "Softplus", "BinaryCrossEntropy", "KlDiv", "SmoothL1Loss", "HuberLoss",
+            # and cumsum, cumprod and the matrix norms (here: from the singular values)
+            "Cumsum", "Cumprod", "SingularValues",
+            # and the tail's acos, asin, cosh, sinh, tan, erfinv, expm1, log10, log2, log1p,
+            # prod and cdist
+            "Acos", "Asin", "Cosh", "Sinh", "Tan", "Erfinv", "Expm1", "Log10", "Log2", "Log1p",
+            "Prod", "Cdist")
 
 _WHY = {"low": "low list", "float32": "float32 list", "promote": "promoted"}
 

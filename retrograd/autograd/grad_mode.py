@@ -9,7 +9,8 @@ observers, the running module), each changed only through its own context manage
 import functools
 import inspect
 
-__all__ = ["no_grad", "enable_grad", "set_grad_enabled", "is_grad_enabled", "STATE"]
+__all__ = ["no_grad", "enable_grad", "set_grad_enabled", "is_grad_enabled", "inference_mode",
+           "is_inference_mode_enabled", "STATE"]
 
 
 class _AutogradState:
@@ -23,10 +24,11 @@ class _AutogradState:
     ``recomputing``: True while ``retrograd.utils.checkpoint`` replays a forward for backward;
     layers with side effects read it (batch norm does not update its running statistics
     again).
+    ``inference_mode``: True inside ``inference_mode()`` (which also turns grad mode off).
     """
 
     __slots__ = ("grad_enabled", "saved_tensors_hooks", "observers", "backward_observers",
-                 "module_scope", "recomputing")
+                 "module_scope", "recomputing", "inference_mode")
 
     def __init__(self):
         self.grad_enabled = True
@@ -35,6 +37,7 @@ class _AutogradState:
         self.backward_observers = ()
         self.module_scope = None
         self.recomputing = False
+        self.inference_mode = False
 
 
 STATE = _AutogradState()
@@ -160,3 +163,51 @@ class set_grad_enabled(_GradModeContext):
     def __call__(self, fn):
         STATE.grad_enabled = self._previous  # as a decorator it changes nothing until called
         return super().__call__(fn)
+
+
+def is_inference_mode_enabled():
+    """True inside an ``inference_mode()`` block."""
+    return STATE.inference_mode
+
+
+class inference_mode:
+    """PyTorch's inference mode, as a context manager or decorator (``@inference_mode``,
+    ``@inference_mode()``): ops inside record no graph, as under ``no_grad``.
+    ``inference_mode(False)`` leaves grad mode as it is (and inference mode off) inside.
+
+    NOTE: PyTorch also marks the tensors made inside as "inference tensors" that autograd
+    later refuses; retrograd's are ordinary tensors that do not require grad, as ``no_grad``
+    makes them.
+
+    Example:
+        >>> import retrograd as rg
+        >>> x = rg.ones(2, requires_grad=True)
+        >>> with rg.inference_mode():
+        ...     y = x * 2
+        >>> y.requires_grad, rg.is_inference_mode_enabled()
+        (False, False)
+    """
+
+    def __new__(cls, mode=True):
+        context = super().__new__(cls)
+        if not callable(mode):
+            return context
+        context.mode = True  # bare decorator, @inference_mode: mode is the function
+        return context(mode)
+
+    def __init__(self, mode=True):
+        self.mode = bool(mode)
+
+    def __enter__(self):
+        self._previous = (STATE.grad_enabled, STATE.inference_mode)
+        if self.mode:
+            STATE.grad_enabled = False
+        STATE.inference_mode = self.mode
+        return self
+
+    def __exit__(self, *exc):
+        STATE.grad_enabled, STATE.inference_mode = self._previous
+        return False
+
+    def __call__(self, fn):
+        return _decorate(fn, lambda: inference_mode(self.mode))

@@ -36,7 +36,7 @@ from retrograd.autograd.observer import OpObserver, current_module_path, observe
 from retrograd.nn.functional.multihead_attention import _merged_mask
 from retrograd.ops.attention import (MemoryEfficientAttention, ScaledDotProductAttention,
                                      _causal_blocked)
-from retrograd.tensor import Tensor
+from retrograd.tensor import Tensor, make_tensor
 
 __all__ = ["audit_masks", "audit_model", "naive_attention", "MaskAudit", "POLICY"]
 
@@ -210,7 +210,7 @@ def _float32(*masks):
 def _tensor(array):
     if array is None:
         return None
-    return Tensor(array) if array.dtype == np.bool_ else Tensor(array.astype(np.float64))
+    return make_tensor(array.copy() if array.dtype == np.bool_ else array.astype(np.float64))
 
 
 def _audit_sdpa(attn, padding, is_causal, shape):

@@ -35,7 +35,7 @@ from retrograd import _checks
 from retrograd import dtypes as _dt
 from retrograd.autograd.observer import OpObserver, observe
 from retrograd.inspect.render import _flow_pyplot, _layer_ticks, _write_flow_figure, text_table
-from retrograd.tensor import Tensor
+from retrograd.tensor import Tensor, as_array, make_tensor
 
 __all__ = ["gradient_underflow", "UnderflowReport", "UnderflowRow", "dtype_limits", "ulp",
            "update_stagnation", "StagnationReport", "StagnationRow", "precision_ab",
@@ -458,8 +458,8 @@ def _cast_input(value, np_dtype):
     if isinstance(value, Tensor) and value.is_floating_point:
         return value.detach().to(_dt.from_numpy_dtype(np_dtype))
     if isinstance(value, np.ndarray) and _dt.is_floating(value.dtype):
-        return Tensor(value.astype(np_dtype))
-    return value if isinstance(value, Tensor) else Tensor(np.asarray(value))
+        return make_tensor(value.astype(np_dtype))
+    return value if isinstance(value, Tensor) else make_tensor(as_array(np.array(value)))
 
 
 def _default_loss(output, target):

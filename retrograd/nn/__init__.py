@@ -10,16 +10,30 @@ from retrograd.nn.linear import Flatten, Identity, Linear, Unflatten  # noqa: F4
 from retrograd.nn.module import Module  # noqa: F401
 from retrograd.nn.parameter import Parameter  # noqa: F401
 # --- conv and pooling layers ---
-from retrograd.nn.conv import Conv1d, Conv2d  # noqa: F401
+from retrograd.nn.conv import Conv1d, Conv2d, ConvTranspose1d, ConvTranspose2d  # noqa: F401
+# --- spatial: padding, upsampling, pixel shuffle, channel dropout ---
+from retrograd.nn.dropout import Dropout1d, Dropout2d, Dropout3d  # noqa: F401
+from retrograd.nn.padding import (  # noqa: F401
+    CircularPad1d, CircularPad2d, CircularPad3d, ConstantPad1d, ConstantPad2d, ConstantPad3d,
+    ReflectionPad1d, ReflectionPad2d, ReflectionPad3d, ReplicationPad1d, ReplicationPad2d,
+    ReplicationPad3d, ZeroPad1d, ZeroPad2d, ZeroPad3d,
+)
+from retrograd.nn.pixelshuffle import PixelShuffle, PixelUnshuffle  # noqa: F401
+from retrograd.nn.upsampling import Upsample, UpsamplingBilinear2d, UpsamplingNearest2d  # noqa: F401
 from retrograd.nn.pooling import (  # noqa: F401
     AdaptiveAvgPool1d, AdaptiveAvgPool2d, AvgPool1d, AvgPool2d, MaxPool1d, MaxPool2d,
 )
 # --- activations, dropout, normalization, loss layers ---
 from retrograd.nn.activation import (  # noqa: F401
-    GELU, LeakyReLU, LogSoftmax, ReLU, Sigmoid, Softmax, Tanh,
+    ELU, GELU, Hardtanh, LeakyReLU, LogSigmoid, LogSoftmax, Mish, PReLU, ReLU, ReLU6, Sigmoid,
+    SiLU, Softmax, Softplus, Tanh,
 )
 from retrograd.nn.dropout import Dropout  # noqa: F401
-from retrograd.nn.loss import BCEWithLogitsLoss, CrossEntropyLoss, MSELoss, NLLLoss  # noqa: F401
+from retrograd.nn.loss import (  # noqa: F401
+    BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, HuberLoss, KLDivLoss, L1Loss, MSELoss, NLLLoss,
+    SmoothL1Loss,
+)
+from retrograd.nn.distance import CosineSimilarity  # noqa: F401
 from retrograd.nn.normalization import (  # noqa: F401
     BatchNorm1d, BatchNorm2d, GroupNorm, LayerNorm,
 )

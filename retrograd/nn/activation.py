@@ -1,9 +1,18 @@
-"""Activation layers: ReLU, LeakyReLU, GELU, Tanh, Sigmoid, Softmax, LogSoftmax."""
+"""Activation layers: ReLU, LeakyReLU, GELU, Tanh, Sigmoid, Softmax, LogSoftmax, SiLU, Mish,
+Softplus, ELU, Hardtanh, ReLU6, PReLU, LogSigmoid."""
 
+import warnings
+
+from retrograd import _checks
+from retrograd import dtypes as _dt
+from retrograd.creation import empty
 from retrograd.nn import functional as F
+from retrograd.nn import init
 from retrograd.nn.module import Module
+from retrograd.nn.parameter import Parameter
 
-__all__ = ["ReLU", "LeakyReLU", "GELU", "Tanh", "Sigmoid", "Softmax", "LogSoftmax"]
+__all__ = ["ReLU", "LeakyReLU", "GELU", "Tanh", "Sigmoid", "Softmax", "LogSoftmax", "SiLU",
+           "Mish", "Softplus", "ELU", "Hardtanh", "ReLU6", "PReLU", "LogSigmoid"]
 
 
 class ReLU(Module):
@@ -177,3 +186,242 @@ class LogSoftmax(Module):
 
     def extra_repr(self):
         return f"dim={self.dim}"
+
+
+class SiLU(Module):
+    """Applies SiLU(x) = x * sigmoid(x) (swish) elementwise.
+
+    Args:
+        inplace: write the result into the input. Default: False.
+
+    Shape:
+        - Input: (*), any shape.
+        - Output: (*), the input's shape.
+
+    Example:
+        >>> import retrograd as rg
+        >>> [round(v, 4) for v in rg.nn.SiLU()(rg.tensor([-1.0, 2.0])).tolist()]
+        [-0.2689, 1.7616]
+    """
+
+    def __init__(self, inplace=False):
+        super().__init__()
+        self.inplace = inplace
+
+    def forward(self, input):  # noqa: A002
+        return F.silu(input, inplace=self.inplace)
+
+    def extra_repr(self):
+        return "inplace=True" if self.inplace else ""
+
+
+class Mish(Module):
+    """Applies Mish(x) = x * tanh(softplus(x)) elementwise.
+
+    Args:
+        inplace: write the result into the input. Default: False.
+
+    Shape:
+        - Input: (*), any shape.
+        - Output: (*), the input's shape.
+
+    Example:
+        >>> import retrograd as rg
+        >>> [round(v, 4) for v in rg.nn.Mish()(rg.tensor([-1.0, 2.0])).tolist()]
+        [-0.3034, 1.944]
+    """
+
+    def __init__(self, inplace=False):
+        super().__init__()
+        self.inplace = inplace
+
+    def forward(self, input):  # noqa: A002
+        return F.mish(input, inplace=self.inplace)
+
+    def extra_repr(self):
+        return "inplace=True" if self.inplace else ""
+
+
+class Softplus(Module):
+    """Applies Softplus(x) = log(1 + exp(beta * x)) / beta elementwise, reverting to the
+    identity where beta * x > threshold.
+
+    Args:
+        beta: the sharpness. Default: 1.0.
+        threshold: above it (on beta * x) the layer is linear. Default: 20.0.
+
+    Shape:
+        - Input: (*), any shape.
+        - Output: (*), the input's shape.
+
+    Example:
+        >>> import retrograd as rg
+        >>> [round(v, 4) for v in rg.nn.Softplus(beta=2.0)(rg.tensor([0.0, 1.0])).tolist()]
+        [0.3466, 1.0635]
+    """
+
+    def __init__(self, beta=1.0, threshold=20.0):
+        super().__init__()
+        self.beta, self.threshold = beta, threshold
+
+    def forward(self, input):  # noqa: A002
+        return F.softplus(input, self.beta, self.threshold)
+
+    def extra_repr(self):
+        return f"beta={self.beta}, threshold={self.threshold}"
+
+
+class ELU(Module):
+    """Applies ELU(x) = x if x > 0 else alpha * (exp(x) - 1) elementwise.
+
+    Args:
+        alpha: the value approached for x -> -inf is -alpha. Default: 1.0.
+        inplace: write the result into the input. Default: False.
+
+    Shape:
+        - Input: (*), any shape.
+        - Output: (*), the input's shape.
+
+    Example:
+        >>> import retrograd as rg
+        >>> [round(v, 4) for v in rg.nn.ELU()(rg.tensor([-1.0, 2.0])).tolist()]
+        [-0.6321, 2.0]
+    """
+
+    def __init__(self, alpha=1.0, inplace=False):
+        super().__init__()
+        self.alpha, self.inplace = alpha, inplace
+
+    def forward(self, input):  # noqa: A002
+        return F.elu(input, self.alpha, self.inplace)
+
+    def extra_repr(self):
+        return f"alpha={self.alpha}" + (", inplace=True" if self.inplace else "")
+
+
+class Hardtanh(Module):
+    """Applies HardTanh(x) = min(max(x, min_val), max_val) elementwise.
+
+    Args:
+        min_val: the lower bound. Default: -1.0.
+        max_val: the upper bound, greater than min_val. Default: 1.0.
+        inplace: write the result into the input. Default: False.
+        min_value, max_value: deprecated names of min_val and max_val (a FutureWarning).
+
+    Shape:
+        - Input: (*), any shape.
+        - Output: (*), the input's shape.
+
+    Example:
+        >>> import retrograd as rg
+        >>> rg.nn.Hardtanh(-2.0, 2.0)(rg.tensor([-3.0, 1.0, 5.0]))
+        tensor([-2.,  1.,  2.])
+    """
+
+    def __init__(self, min_val=-1.0, max_val=1.0, inplace=False, min_value=None,
+                 max_value=None):
+        super().__init__()
+        for old, new, value in (("min_value", "min_val", min_value),
+                                ("max_value", "max_val", max_value)):
+            if value is not None:
+                warnings.warn(f"Hardtanh: keyword argument `{old}` is deprecated and renamed "
+                              f"to `{new}`", FutureWarning, stacklevel=2)
+        min_val = min_val if min_value is None else min_value
+        max_val = max_val if max_value is None else max_value
+        if not max_val > min_val:
+            raise ValueError(f"{type(self).__name__}: max_val ({max_val}) must be greater than "
+                             f"min_val ({min_val})")
+        self.min_val, self.max_val, self.inplace = min_val, max_val, inplace
+
+    def forward(self, input):  # noqa: A002
+        return F.hardtanh(input, self.min_val, self.max_val, self.inplace)
+
+    def extra_repr(self):
+        inplace = ", inplace=True" if self.inplace else ""
+        return f"min_val={self.min_val}, max_val={self.max_val}{inplace}"
+
+
+class ReLU6(Hardtanh):
+    """Applies ReLU6(x) = min(max(0, x), 6) elementwise (Hardtanh(0, 6)).
+
+    Args:
+        inplace: write the result into the input. Default: False.
+
+    Shape:
+        - Input: (*), any shape.
+        - Output: (*), the input's shape.
+
+    Example:
+        >>> import retrograd as rg
+        >>> rg.nn.ReLU6()(rg.tensor([-1.0, 3.0, 7.0]))
+        tensor([0., 3., 6.])
+    """
+
+    def __init__(self, inplace=False):
+        super().__init__(0.0, 6.0, inplace)
+
+    def forward(self, input):  # noqa: A002
+        return F.relu6(input, self.inplace)
+
+    def extra_repr(self):
+        return "inplace=True" if self.inplace else ""
+
+
+class PReLU(Module):
+    """Applies PReLU(x) = x if x > 0 else a * x elementwise, with learnable slopes a: one
+    shared by all channels, or one per channel (dim 1 of the input).
+
+    Args:
+        num_parameters: 1, or the number of channels C. Default: 1.
+        init: the initial slope. Default: 0.25.
+        device: None or "cpu". dtype: the weight's dtype.
+
+    Shape:
+        - Input: (*), any shape; (N, C, *) when num_parameters = C.
+        - Output: (*), the input's shape.
+
+    Attributes:
+        weight: (num_parameters,), filled with ``init``.
+
+    Example:
+        >>> import retrograd as rg
+        >>> layer = rg.nn.PReLU(2)
+        >>> layer(rg.tensor([[-4.0, 2.0]])).tolist()
+        [[-1.0, 2.0]]
+        >>> layer.weight.shape
+        (2,)
+    """
+
+    def __init__(self, num_parameters=1, init=0.25, device=None, dtype=None):
+        super().__init__()
+        _checks.positive_int(type(self).__name__, "num_parameters", num_parameters)
+        _checks.cpu_device(type(self).__name__, device)
+        self.num_parameters, self.init = num_parameters, init
+        self.weight = Parameter(empty(num_parameters, dtype=dtype or _dt.default_float))
+        self.reset_parameters()
+
+    def reset_parameters(self):
+        init.constant_(self.weight, self.init)
+
+    def forward(self, input):  # noqa: A002
+        return F.prelu(input, self.weight)
+
+    def extra_repr(self):
+        return f"num_parameters={self.num_parameters}"
+
+
+class LogSigmoid(Module):
+    """Applies LogSigmoid(x) = log(1 / (1 + exp(-x))) elementwise, without overflow.
+
+    Shape:
+        - Input: (*), any shape.
+        - Output: (*), the input's shape.
+
+    Example:
+        >>> import retrograd as rg
+        >>> [round(v, 4) for v in rg.nn.LogSigmoid()(rg.tensor([0.0, -50.0])).tolist()]
+        [-0.6931, -50.0]
+    """
+
+    def forward(self, input):  # noqa: A002
+        return F.logsigmoid(input)

@@ -137,6 +137,40 @@ class Sequential(Module):
         del self[i]
         return module
 
+    def __add__(self, other):
+        """A new Sequential of self's modules, then other's (the same module objects)."""
+        _check_sequential(other, "+")
+        return Sequential(*self, *other)
+
+    def __iadd__(self, other):
+        _check_sequential(other, "+=")
+        return self.extend(list(other))
+
+    def __mul__(self, times):
+        """A new Sequential of self's modules repeated ``times`` times (the same objects, so
+        their parameters are shared, as in PyTorch)."""
+        return Sequential(*(list(self) * _repeat_count(self, times)))
+
+    __rmul__ = __mul__
+
+    def __imul__(self, times):
+        return self.extend(list(self) * (_repeat_count(self, times) - 1))
+
+
+def _check_sequential(other, op):
+    if not isinstance(other, Sequential):
+        raise ValueError(f"Sequential {op}: supports only Sequential operands, got "
+                         f"{type(other).__name__}")
+
+
+def _repeat_count(sequential, times):
+    if not isinstance(times, int) or isinstance(times, bool):
+        raise TypeError(f"unsupported operand type(s) for *: 'Sequential' and "
+                        f"'{type(times).__name__}'")
+    if times <= 0:
+        raise ValueError(f"Sequential *: non-positive multiplication factor {times}")
+    return times
+
 
 class ModuleList(Module):
     """A list of modules whose parameters are registered (names "0", "1", ...). Deleting or
@@ -393,6 +427,29 @@ class ParameterDict(_MappingOf, Module):
         value = self._parameters[key]
         del self._parameters[key]
         return value
+
+    def popitem(self):
+        """Remove and return the last (key, parameter) pair."""
+        return self._parameters.popitem()
+
+    def setdefault(self, key, default=None):
+        if key not in self._parameters:
+            self[key] = default
+        return self._parameters[key]
+
+    def clear(self):
+        self._parameters.clear()
+
+    def copy(self):
+        """A new ParameterDict holding the same Parameter objects, in the same order."""
+        return ParameterDict(OrderedDict(self._parameters))
+
+    def fromkeys(self, keys, default=None):
+        """A new ParameterDict with every key set to ``default``."""
+        return ParameterDict([(key, default) for key in keys])
+
+    def __reversed__(self):
+        return reversed(list(self._parameters))
 
     def extra_repr(self):
         return _tensor_lines(self.items())

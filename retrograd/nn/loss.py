@@ -1,10 +1,13 @@
-"""Loss layers: CrossEntropyLoss, NLLLoss, MSELoss, BCEWithLogitsLoss."""
+"""Loss layers: CrossEntropyLoss, NLLLoss, MSELoss, BCEWithLogitsLoss, BCELoss, KLDivLoss,
+SmoothL1Loss, HuberLoss, L1Loss."""
 
+from retrograd import _checks
 from retrograd.nn import functional as F
 from retrograd.nn.functional.loss import _reduction
 from retrograd.nn.module import Module
 
-__all__ = ["CrossEntropyLoss", "NLLLoss", "MSELoss", "BCEWithLogitsLoss"]
+__all__ = ["CrossEntropyLoss", "NLLLoss", "MSELoss", "BCEWithLogitsLoss", "BCELoss",
+           "KLDivLoss", "SmoothL1Loss", "HuberLoss", "L1Loss"]
 
 
 class _Loss(Module):
@@ -149,3 +152,136 @@ class BCEWithLogitsLoss(_Loss):
         return F.binary_cross_entropy_with_logits(input, target, self.weight,
                                                   pos_weight=self.pos_weight,
                                                   reduction=self.reduction)
+
+
+class BCELoss(_WeightedLoss):
+    """Binary cross-entropy of probabilities: loss = -w [y log x + (1 - y) log(1 - x)] per
+    element, each log clamped at -100 (as PyTorch). For logits, BCEWithLogitsLoss is the
+    overflow-free choice.
+
+    Args:
+        weight: rescaling weight broadcast to the input, or None (no gradient flows into it).
+        reduction: 'none' | 'mean' | 'sum'. Default: 'mean'.
+        size_average, reduce: deprecated, mapped to reduction.
+
+    Shape:
+        - Input: (*), probabilities in [0, 1]. Target: the input's shape, in [0, 1].
+        - Output: a scalar; or the input's shape for reduction='none'.
+
+    Example:
+        >>> import retrograd as rg
+        >>> rg.nn.BCELoss()(rg.tensor([0.5, 0.5]), rg.tensor([1.0, 0.0]))
+        tensor(0.6931)
+    """
+
+    def forward(self, input, target):  # noqa: A002
+        return F.binary_cross_entropy(input, target, weight=self.weight,
+                                      reduction=self.reduction)
+
+
+class KLDivLoss(Module):
+    """Kullback-Leibler divergence of log-probabilities x from targets y: loss = y (log y - x)
+    per element (exp(y) (y - x) with log_target), 0 where the target probability is 0.
+
+    Args:
+        reduction: 'none' | 'batchmean' | 'sum' | 'mean'. Default: 'mean' (the mean over all
+            elements, with PyTorch's warning; 'batchmean', the sum over the batch size, is
+            the KL divergence).
+        log_target: the target holds log-probabilities. Default: False.
+        size_average, reduce: deprecated, mapped to reduction.
+
+    Shape:
+        - Input: (*), log-probabilities. Target: broadcastable with the input.
+        - Output: a scalar; or the broadcast shape for reduction='none'.
+
+    Example:
+        >>> import retrograd as rg
+        >>> loss_fn = rg.nn.KLDivLoss(reduction="batchmean")
+        >>> round(loss_fn(rg.tensor([[0.5, 0.5]]).log(), rg.tensor([[0.5, 0.5]])).item(), 6)
+        0.0
+    """
+
+    def __init__(self, size_average=None, reduce=None, reduction="mean", log_target=False):
+        super().__init__()
+        name = type(self).__name__
+        if size_average is not None or reduce is not None:
+            reduction = _reduction(size_average, reduce, reduction, name)
+        self.reduction = _checks.one_of(name, "reduction", reduction,
+                                        ("none", "batchmean", "sum", "mean"))
+        self.log_target = log_target
+
+    def forward(self, input, target):  # noqa: A002
+        return F.kl_div(input, target, reduction=self.reduction, log_target=self.log_target)
+
+
+class SmoothL1Loss(_Loss):
+    """Smooth L1 loss: 0.5 d^2 / beta where |d| < beta, |d| - 0.5 beta elsewhere, d = x - y
+    (beta = 0: the L1 loss).
+
+    Args:
+        reduction: 'none' | 'mean' | 'sum'. Default: 'mean'.
+        beta: where the loss turns from quadratic to linear, >= 0. Default: 1.0.
+        size_average, reduce: deprecated, mapped to reduction.
+
+    Shape:
+        - Input: (*), any shape. Target: the input's shape.
+        - Output: a scalar; or the input's shape for reduction='none'.
+
+    Example:
+        >>> import retrograd as rg
+        >>> rg.nn.SmoothL1Loss()(rg.tensor([0.5, 3.0]), rg.tensor([0.0, 0.0]))
+        tensor(1.3125)
+    """
+
+    def __init__(self, size_average=None, reduce=None, reduction="mean", beta=1.0):
+        super().__init__(size_average, reduce, reduction)
+        self.beta = beta
+
+    def forward(self, input, target):  # noqa: A002
+        return F.smooth_l1_loss(input, target, reduction=self.reduction, beta=self.beta)
+
+
+class HuberLoss(_Loss):
+    """Huber loss: 0.5 d^2 where |d| < delta, delta (|d| - 0.5 delta) elsewhere, d = x - y.
+
+    Args:
+        reduction: 'none' | 'mean' | 'sum'. Default: 'mean'.
+        delta: where the loss turns from quadratic to linear, > 0. Default: 1.0.
+
+    Shape:
+        - Input: (*), any shape. Target: the input's shape.
+        - Output: a scalar; or the input's shape for reduction='none'.
+
+    Example:
+        >>> import retrograd as rg
+        >>> rg.nn.HuberLoss(delta=2.0)(rg.tensor([0.5, 3.0]), rg.tensor([0.0, 0.0]))
+        tensor(2.0625)
+    """
+
+    def __init__(self, reduction="mean", delta=1.0):
+        super().__init__(reduction=reduction)
+        self.delta = delta
+
+    def forward(self, input, target):  # noqa: A002
+        return F.huber_loss(input, target, reduction=self.reduction, delta=self.delta)
+
+
+class L1Loss(_Loss):
+    """Mean absolute error: |x - y| per element, reduced.
+
+    Args:
+        reduction: 'none' | 'mean' | 'sum'. Default: 'mean'.
+        size_average, reduce: deprecated, mapped to reduction.
+
+    Shape:
+        - Input: (*), any shape. Target: the input's shape.
+        - Output: a scalar; or the input's shape for reduction='none'.
+
+    Example:
+        >>> import retrograd as rg
+        >>> rg.nn.L1Loss()(rg.tensor([1.0, 2.0]), rg.tensor([0.0, 4.0]))
+        tensor(1.5)
+    """
+
+    def forward(self, input, target):  # noqa: A002
+        return F.l1_loss(input, target, reduction=self.reduction)

@@ -17,6 +17,7 @@ from retrograd.autograd.grad_mode import STATE, no_grad
 from retrograd.nn.parameter import Parameter
 from retrograd.nn.scope import ModuleScope
 from retrograd.autograd.inplace import zero_grads
+from retrograd.device import refuse_cuda, to_arguments
 from retrograd.tensor import Tensor, make_tensor
 from retrograd.utils.hooks import BackwardHook
 
@@ -162,6 +163,33 @@ class Module:
             raise AttributeError(f"{type(module).__name__} has no parameter {name!r}")
         return module._parameters[name]
 
+    def get_buffer(self, target):
+        """The buffer at the dotted path ``target`` (e.g. "bn1.running_mean")."""
+        path, _, name = target.rpartition(".")
+        module = self.get_submodule(path)
+        if name not in module._buffers:
+            raise AttributeError(f"{type(module).__name__} has no buffer {name!r} (looking for "
+                                 f"{target!r})")
+        return module._buffers[name]
+
+    def set_submodule(self, target, module, strict=False):
+        """Put ``module`` at the dotted path ``target`` (e.g. "layer1.0.conv1"), replacing the
+        submodule there; with strict, the name must already exist. As PyTorch, a name that
+        holds something other than a module is refused."""
+        if not target:
+            raise ValueError("set_submodule: cannot set the submodule without a target name")
+        if not isinstance(module, Module):
+            raise ValueError(f"set_submodule: module must be a Module, got "
+                             f"{type(module).__name__}")
+        path, _, name = target.rpartition(".")
+        parent = self.get_submodule(path)
+        if strict and not hasattr(parent, name):
+            raise AttributeError(f"{type(parent).__name__} has no attribute {name!r}")
+        if hasattr(parent, name) and not isinstance(getattr(parent, name), Module):
+            raise AttributeError(f"set_submodule: {name!r} of {type(parent).__name__} is not a "
+                                 f"Module")
+        setattr(parent, name, module)
+
     # ------------------------------------------------------------------ traversal
     def named_modules(self, memo=None, prefix="", remove_duplicate=True):
         stack = [(prefix, self)]
@@ -245,20 +273,17 @@ class Module:
         zero_grads(self.parameters(), set_to_none)
 
     # ------------------------------------------------------------------ dtype
-    def to(self, *args, dtype=None, **kwargs):
-        """Cast floating-point parameters and buffers to ``dtype`` in place (the Parameter
-        objects stay the same, so optimizers built before still hold them); to('cpu') is a
-        no-op."""
-        for a in args:
-            if isinstance(a, str) and a not in _dt._BY_NAME:
-                _checks.cpu_device("to", a)
-            elif dtype is None:
-                dtype = a
-        if dtype is None:
+    def to(self, *args, **kwargs):
+        """Cast floating-point parameters and buffers in place (the Parameter objects stay the
+        same, so optimizers built before still hold them). PyTorch's forms: to(dtype),
+        to(device), to(device, dtype), to(tensor) (its dtype), with non_blocking=; the device
+        must be the CPU (to('cpu') changes nothing), anything else is a RuntimeError."""
+        target, _ = to_arguments("Module.to", args, kwargs, allow_copy=False)
+        if target is None:
             return self
-        target = _dt.as_numpy_dtype(dtype)
         if not _dt.is_floating(target):
-            raise TypeError(f"Module.to: only floating-point dtypes are allowed, got {dtype}")
+            raise TypeError(f"Module.to: only floating-point dtypes are allowed, got "
+                            f"{_dt.from_numpy_dtype(target)}")
         for module in self.modules():
             for store in (module._parameters, module._buffers):
                 for t in store.values():
@@ -280,6 +305,10 @@ class Module:
 
     def cpu(self):
         return self
+
+    def cuda(self, device=None):
+        """Always an error: retrograd runs on the CPU only."""
+        refuse_cuda("Module.cuda", device)
 
     # ------------------------------------------------------------------ state dict
     def state_dict(self, destination=None, prefix="", keep_vars=False):

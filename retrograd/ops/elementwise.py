@@ -428,7 +428,7 @@ def sgn(x):
     """
     if not isinstance(x, np.ndarray):    # a Tensor (double backward): sgn is a constant
         x = x.detach().numpy()
-    s = np.sign(x)
+    s = np.asarray(np.sign(x))    # (np.sign of a 0-d array is a NumPy scalar)
     np.copyto(s, 0, where=np.isnan(s))
     return s
 

@@ -1,4 +1,5 @@
-"""retrograd.optim: optimizers (SGD, Adam, AdamW, RMSprop) and learning-rate schedules.
+"""retrograd.optim: optimizers (SGD, Adam, AdamW, RMSprop, Adadelta, Adagrad, LBFGS) and
+learning-rate schedules.
 
 Same names, defaults, update formulas and state-dict layout as ``torch.optim``; an optimizer
 changes its parameters in place, under no_grad.
@@ -18,9 +19,13 @@ Example:
 """
 
 from retrograd.optim import lr_scheduler
+from retrograd.optim.adadelta import Adadelta
+from retrograd.optim.adagrad import Adagrad
+from retrograd.optim.lbfgs import LBFGS
 from retrograd.optim.adam import Adam, AdamW
 from retrograd.optim.optimizer import Optimizer
 from retrograd.optim.rmsprop import RMSprop
 from retrograd.optim.sgd import SGD
 
-__all__ = ["Optimizer", "SGD", "Adam", "AdamW", "RMSprop", "lr_scheduler"]
+__all__ = ["Optimizer", "SGD", "Adam", "AdamW", "RMSprop", "Adadelta", "Adagrad", "LBFGS",
+           "lr_scheduler"]

@@ -2,7 +2,8 @@
 
 import numpy as np
 
-from retrograd.optim.optimizer import Optimizer, check_option, compiled_update
+from retrograd.optim.optimizer import (Optimizer, check_option, check_torch_flags,
+                                       compiled_update)
 from retrograd.tensor import make_tensor
 
 __all__ = ["Adam", "AdamW"]
@@ -35,6 +36,8 @@ class Adam(Optimizer):
         maximize (bool): maximize the objective instead of minimizing it. Default: False.
         decoupled_weight_decay (bool): decay the weights directly (AdamW) instead of adding
             an L2 term to the gradient. Default: False.
+        foreach, capturable, fused: PyTorch's implementation switches, accepted and ignored
+            (the update is the same). differentiable: only False is supported.
 
     State (per parameter): ``step`` (a float32 0-d tensor), ``exp_avg`` (m), ``exp_avg_sq``
     (v), and ``max_exp_avg_sq`` (v_max) with amsgrad.
@@ -54,9 +57,12 @@ class Adam(Optimizer):
     _name = "Adam"
 
     def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0,
-                 amsgrad=False, *, maximize=False, decoupled_weight_decay=False):
+                 amsgrad=False, *, foreach=None, maximize=False, capturable=False,
+                 differentiable=False, fused=None, decoupled_weight_decay=False):
         defaults = {"lr": lr, "betas": _pair(betas, self._name), "eps": eps,
                     "weight_decay": weight_decay, "amsgrad": amsgrad, "maximize": maximize,
+                    "foreach": foreach, "capturable": capturable,
+                    "differentiable": differentiable, "fused": fused,
                     "decoupled_weight_decay": decoupled_weight_decay}
         super().__init__(params, defaults)
 
@@ -68,6 +74,7 @@ class Adam(Optimizer):
         check_option(name, "beta parameter at index 0", betas[0], high=1.0)
         check_option(name, "beta parameter at index 1", betas[1], high=1.0)
         check_option(name, "weight_decay value", options["weight_decay"])
+        check_torch_flags(name, options)
 
     def _update(self, p, grad, group):
         lr, eps = float(group["lr"]), float(group["eps"])
@@ -130,7 +137,8 @@ class AdamW(Adam):
     pass through the moments. The same as ``Adam(..., decoupled_weight_decay=True)``.
 
     Args:
-        params, lr, betas, eps, amsgrad, maximize: as in :class:`Adam`.
+        params, lr, betas, eps, amsgrad, maximize, foreach, capturable, differentiable,
+            fused: as in :class:`Adam`.
         weight_decay (float): decoupled weight decay. Default: 1e-2.
 
     Example:
@@ -146,9 +154,11 @@ class AdamW(Adam):
     _name = "AdamW"
 
     def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=1e-2,
-                 amsgrad=False, *, maximize=False):
+                 amsgrad=False, *, maximize=False, foreach=None, capturable=False,
+                 differentiable=False, fused=None):
         super().__init__(params, lr, betas, eps, weight_decay, amsgrad, maximize=maximize,
-                         decoupled_weight_decay=True)
+                         foreach=foreach, capturable=capturable, differentiable=differentiable,
+                         fused=fused, decoupled_weight_decay=True)
 
     def load_state_dict(self, state_dict):
         super().load_state_dict(state_dict)

@@ -31,7 +31,7 @@ from retrograd.autograd.observer import region
 from retrograd.autograd.inplace import zero_grads
 from retrograd.tensor import Tensor, make_tensor
 
-__all__ = ["Optimizer", "compiled_update"]
+__all__ = ["Optimizer", "compiled_update", "check_option", "check_torch_flags"]
 
 _EXPECTED = "an iterable of Tensors or of parameter-group dicts"
 _EXPECTED_IN_GROUP = "a Tensor or an iterable of Tensors"
@@ -200,7 +200,7 @@ class Optimizer:
         for key, value in state_dict["state"].items():
             if key in id_map:
                 p = id_map[key]
-                state[p] = {k: _cast_state(p, k, v, key, name) for k, v in value.items()}
+                state[p] = self._load_param_state(p, value, key)
             else:
                 state[key] = copy.deepcopy(value)
         new_groups = []
@@ -214,6 +214,12 @@ class Optimizer:
             new_groups.append(saved)
         self.state = state
         self.param_groups = new_groups
+
+    def _load_param_state(self, p, saved, index):
+        """The state of parameter ``p`` (saved as parameter ``index``) from a state dict: each
+        value copied, with tensors checked against p's shape and cast to its dtype."""
+        name = type(self).__name__
+        return {k: _cast_state(p, k, v, index, name) for k, v in saved.items()}
 
     def __repr__(self):
         lines = [type(self).__name__ + " ("]
@@ -232,6 +238,20 @@ def check_option(optimizer, label, value, low=0.0, high=None, high_inclusive=Fal
     too_high = high is not None and (value > high if high_inclusive else value >= high)
     if value < low or too_high:
         raise ValueError(f"{optimizer}: Invalid {label}: {value}")
+
+
+def check_torch_flags(optimizer, options):
+    """PyTorch's implementation switches, accepted so that PyTorch code runs unchanged:
+    ``foreach``, ``fused`` and ``capturable`` pick how torch runs the same update (one kernel
+    per tensor or per list, fused kernels, CUDA graphs) and change nothing here.
+    ``differentiable=True`` (backpropagating through the update) is refused: the update runs
+    in place under no_grad, so a gradient through it would silently be missing."""
+    if options.get("differentiable"):
+        raise NotImplementedError(f"{optimizer}: differentiable=True is not supported: "
+                                  f"retrograd updates parameters in place under no_grad, so no "
+                                  f"gradient flows through a step")
+    if options.get("fused") and options.get("foreach"):
+        raise RuntimeError(f"{optimizer}: `fused` and `foreach` cannot be `True` together.")
 
 
 # ---------------------------------------------------------------------- helpers

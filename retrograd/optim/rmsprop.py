@@ -2,7 +2,8 @@
 
 import numpy as np
 
-from retrograd.optim.optimizer import Optimizer, check_option, compiled_update
+from retrograd.optim.optimizer import (Optimizer, check_option, check_torch_flags,
+                                       compiled_update)
 from retrograd.tensor import make_tensor
 
 __all__ = ["RMSprop"]
@@ -32,7 +33,10 @@ class RMSprop(Optimizer):
         momentum (float): momentum factor mu. Default: 0.
         centered (bool): normalize by the estimated variance of the gradient instead of its
             uncentered second moment. Default: False.
+        capturable, foreach: PyTorch's implementation switches, accepted and ignored (the
+            update is the same).
         maximize (bool): maximize the objective instead of minimizing it. Default: False.
+        differentiable: only False is supported.
 
     State (per parameter): ``step`` (a float32 0-d tensor), ``square_avg`` (s),
     ``momentum_buffer`` (b) when momentum > 0, ``grad_avg`` (a) when centered.
@@ -48,9 +52,12 @@ class RMSprop(Optimizer):
     """
 
     def __init__(self, params, lr=1e-2, alpha=0.99, eps=1e-8, weight_decay=0, momentum=0,
-                 centered=False, *, maximize=False):
+                 centered=False, capturable=False, foreach=None, maximize=False,
+                 differentiable=False):
         defaults = {"lr": lr, "momentum": momentum, "alpha": alpha, "eps": eps,
-                    "centered": centered, "weight_decay": weight_decay, "maximize": maximize}
+                    "centered": centered, "weight_decay": weight_decay, "maximize": maximize,
+                    "capturable": capturable, "foreach": foreach,
+                    "differentiable": differentiable}
         super().__init__(params, defaults)
 
     def _check_options(self, options):
@@ -59,6 +66,7 @@ class RMSprop(Optimizer):
         check_option("RMSprop", "momentum value", options["momentum"])
         check_option("RMSprop", "weight_decay value", options["weight_decay"])
         check_option("RMSprop", "alpha value", options["alpha"])
+        check_torch_flags("RMSprop", options)
 
     def _update(self, p, grad, group):
         lr, alpha, eps = float(group["lr"]), float(group["alpha"]), float(group["eps"])

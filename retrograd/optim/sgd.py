@@ -1,6 +1,7 @@
 """SGD: stochastic gradient descent, with optional momentum, Nesterov momentum and L2 decay."""
 
-from retrograd.optim.optimizer import Optimizer, check_option, compiled_update
+from retrograd.optim.optimizer import (Optimizer, check_option, check_torch_flags,
+                                       compiled_update)
 from retrograd.tensor import make_tensor
 
 __all__ = ["SGD"]
@@ -27,6 +28,8 @@ class SGD(Optimizer):
         weight_decay (float): L2 penalty lambda. Default: 0.
         nesterov (bool): Nesterov momentum (needs momentum > 0 and dampening 0). Default: False.
         maximize (bool): maximize the objective instead of minimizing it. Default: False.
+        foreach, fused: PyTorch's implementation switches, accepted and ignored (the update
+            is the same). differentiable: only False is supported.
 
     State (per parameter, only when momentum != 0): ``momentum_buffer``, same shape and dtype
     as the parameter.
@@ -44,9 +47,11 @@ class SGD(Optimizer):
     """
 
     def __init__(self, params, lr=1e-3, momentum=0, dampening=0, weight_decay=0,
-                 nesterov=False, *, maximize=False):
+                 nesterov=False, *, maximize=False, foreach=None, differentiable=False,
+                 fused=None):
         defaults = {"lr": lr, "momentum": momentum, "dampening": dampening,
-                    "weight_decay": weight_decay, "nesterov": nesterov, "maximize": maximize}
+                    "weight_decay": weight_decay, "nesterov": nesterov, "maximize": maximize,
+                    "foreach": foreach, "differentiable": differentiable, "fused": fused}
         super().__init__(params, defaults)
 
     def _check_options(self, options):
@@ -58,6 +63,7 @@ class SGD(Optimizer):
             raise ValueError("SGD: Nesterov momentum requires a momentum and zero dampening "
                              f"(got momentum={options['momentum']}, "
                              f"dampening={options['dampening']})")
+        check_torch_flags("SGD", options)
 
     def _update(self, p, grad, group):
         lr, momentum = float(group["lr"]), float(group["momentum"])

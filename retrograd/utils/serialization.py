@@ -15,24 +15,38 @@ package: its NumPy API has no bfloat16, writing through it atomically needs a se
 copy of the whole file, its parse errors name neither the file nor the tensor, and retrograd's
 core depends on NumPy only. The package stays the interoperability oracle of the tests.
 
-Nested checkpoints. ``save`` also takes dicts, lists and tuples nested to any depth, with str or
-int dict keys, and leaves that are Tensors, NumPy arrays and scalars, ints, floats, bools, None
-and strings. Every Tensor or array becomes one safetensors entry named by its path of keys
-joined with "/" (``optimizer/state/0/exp_avg``; a flat state dict keeps its own names). The
-rest of the structure goes, as JSON, into ``__metadata__["retrograd"]``; there each container
-and each leaf JSON cannot hold exactly is a one-key object:
+Nested checkpoints. ``save`` also takes dicts, lists, tuples and sets nested to any depth, and
+leaves that are Tensors, NumPy arrays and scalars, ints, floats, complex numbers, bools, None,
+strings and bytes. Every Tensor, array or bytes value becomes one safetensors entry named by its
+path of keys joined with "/" (``optimizer/state/0/exp_avg``; a flat state dict keeps its own
+names). The rest of the structure goes, as JSON, into ``__metadata__["retrograd"]``
+(``{"version": 1 or 2, "root": ...}``); there each container and each leaf JSON cannot hold
+exactly is a one-key object:
 
     {"dict": {...}}            a dict whose keys are all strings (order kept)
-    {"items": [[k, v], ...]}   a dict with int keys (or int and str keys mixed)
+    {"items": [[k, v], ...]}   a dict with other keys (ints; in version 2 also floats, bools,
+                               None, tuples, Tensors...)
     {"tuple": [...]}           a tuple (a JSON list is a list)
     {"tensor": "entry"}        a Tensor, plus "requires_grad": true when it required grad
     {"array": "entry"}         a NumPy array; {"scalar": "entry"} a NumPy scalar
     {"int": "-0x1f..."}        an int beyond 2**53 (other JSON readers round those to doubles)
     {"float": "0x7ff8..."}     a nan or inf, as the hex of its 64 bits (a payload survives)
+  version 2 only (a file without them stays version 1, for older readers):
+    {"odict": {"dict"...}}     an OrderedDict; {"counter": ...} a Counter; {"set": [...]} a set
+    {"complex": [re, im]}      a complex number
+    {"bytes": "entry"}         bytes (a uint8 entry); {"bytearray": "entry"} a bytearray
+    {"device": "cpu"}          a retrograd.device; {"dtype": "float32"} a retrograd dtype
+    {"pickle": "entry", "type": "module.Class"}
+                               any other object (a whole Module, an argparse.Namespace, a
+                               complex or object array...), pickled into a uint8 entry
 
-Finite floats are written with ``repr``, which Python reads back to the same bits. Mappings come
-back as dicts, namedtuples as tuples, Parameters as Tensors. Loading parses JSON and copies raw
-bytes: it never executes code (no pickle).
+Finite floats are written with ``repr``, which Python reads back to the same bits. Other
+mappings come back as dicts, namedtuples as tuples, Parameters as Tensors. Loading parses JSON
+and copies raw bytes: with ``weights_only=True`` (the default, as in PyTorch) it never executes
+code, and a pickled object is refused with an error naming its class; ``weights_only=False``
+unpickles it, for files the user trusts. PyTorch's own files (a zip with ``data.pkl``, or the
+legacy pickle) are recognized and refused with the way to convert them: safetensors is the
+format both frameworks read.
 
 Atomic writes. ``save`` writes a temporary file ``.<name>.<8 hex digits>.tmp`` in the target's
 directory, flushes and fsyncs it, renames it onto the target with ``os.replace`` and fsyncs the
@@ -45,12 +59,17 @@ NOTE: assumes a little-endian host, like the safetensors readers themselves. Big
 """
 
 import errno
+import io
 import json
 import math
+import mmap as _mmap
 import os
+import pickle
 import re
 import secrets
 import struct
+import zipfile
+from collections import Counter, OrderedDict
 
 import numpy as np
 
@@ -61,7 +80,7 @@ __all__ = ["save", "load", "save_checkpoint", "load_checkpoint", "atomic_write"]
 
 _MAX_HEADER = 100_000_000  # the reference reader refuses larger headers
 _STRUCTURE_KEY = "retrograd"
-_STRUCTURE_VERSION = 1
+_STRUCTURE_VERSIONS = (1, 2)  # 2 adds sets, complex, bytes, OrderedDict, Counter, pickles
 _SAFE_INT = 2 ** 53  # beyond this, JSON readers other than Python's lose precision
 
 _DTYPES = {  # safetensors dtype code -> NumPy dtype
@@ -73,92 +92,227 @@ _DTYPES = {  # safetensors dtype code -> NumPy dtype
     ] if np_type is not None  # BF16 needs ml_dtypes
 }
 _CODES = {dtype: code for code, dtype in _DTYPES.items()}
-_TAGS = ("dict", "items", "tuple", "tensor", "array", "scalar", "int", "float")
+_TAGS = {  # the tag of each node of the structure -> the other keys it may have
+    "dict": set(), "items": set(), "tuple": set(), "tensor": {"requires_grad"}, "array": set(),
+    "scalar": set(), "int": set(), "float": set(),
+    # version 2
+    "odict": set(), "counter": set(), "set": set(), "complex": set(), "bytes": set(),
+    "bytearray": set(), "device": set(), "dtype": set(), "pickle": {"type"},
+}
 
 
 # ---------------------------------------------------------------------------------- saving
-def save(obj, path):
-    """Save a state dict or a nested checkpoint to ``path`` in the safetensors format.
+def save(obj, f, pickle_module=pickle, pickle_protocol=2, _use_new_zipfile_serialization=True,
+         _disable_byteorder_record=False):
+    """Save a state dict, a nested checkpoint or any object to ``f`` (``torch.save``'s
+    signature), in the safetensors format.
 
-    ``obj`` is a Tensor, an array, or dicts/lists/tuples of Tensors, NumPy arrays and scalars,
-    ints, floats, bools, None and strings, with str or int dict keys. The file is replaced
-    atomically: readers see the old file or the new one, never a partial write.
+    ``f`` is a path (str or os.PathLike), replaced atomically: readers see the old file or the
+    new one, never a partial write, and a crash mid-write leaves the old file whole. Or ``f``
+    is a binary file object (``io.BytesIO``, ``open(path, "wb")``), written from its current
+    position (atomicity is then the caller's).
+
+    Tensors, NumPy arrays and scalars, ints, floats, complex numbers, bools, None, strings,
+    bytes, and dicts (also OrderedDict and Counter), lists, tuples and sets of these are
+    stored as data: ``load`` reads them back without running any code. Any other object (a
+    whole Module, an argparse.Namespace, ...) is pickled with ``pickle_module`` and
+    ``pickle_protocol``, and only ``load(..., weights_only=False)`` reads it back, as in
+    PyTorch. The underscored arguments are PyTorch's format switches, accepted and ignored.
 
     Example:
-        >>> import os, tempfile
+        >>> import io, os, tempfile
         >>> import retrograd as rg
-        >>> from retrograd.utils.serialization import save, load
         >>> with tempfile.TemporaryDirectory() as tmp:
-        ...     path = os.path.join(tmp, "model.safetensors")
-        ...     save({"weight": rg.ones(2, 3), "bias": rg.zeros(3)}, path)
-        ...     state = load(path)
+        ...     path = os.path.join(tmp, "model.pt")
+        ...     rg.save({"weight": rg.ones(2, 3), "bias": rg.zeros(3)}, path)
+        ...     state = rg.load(path)
         >>> state["weight"].shape, state["bias"].dtype
         ((2, 3), retrograd.float32)
+        >>> buffer = io.BytesIO()
+        >>> rg.save({"epoch": 3, "lrs": [0.1, 0.01]}, buffer)
+        >>> _ = buffer.seek(0)
+        >>> rg.load(buffer)
+        {'epoch': 3, 'lrs': [0.1, 0.01]}
     """
-    entries = {}
-    root = _encode(obj, (), entries, set())
-    structure = json.dumps({"version": _STRUCTURE_VERSION, "root": root}, allow_nan=False,
+    encoder = _Encoder(pickle_module, pickle_protocol)
+    root = encoder.value(obj, ())
+    structure = json.dumps({"version": encoder.version, "root": root}, allow_nan=False,
                            separators=(",", ":"))
     metadata = {"format": "pt", _STRUCTURE_KEY: structure}
-    order, header = _header_bytes(entries, metadata)
-    atomic_write(path, lambda f: _write_payload(f, header, order, entries))
+    order, header = _header_bytes(encoder.entries, metadata)
+    if _is_path(f):
+        atomic_write(f, lambda out: _write_payload(out, header, order, encoder.entries))
+    elif isinstance(f, io.TextIOBase):
+        raise TypeError("save: f is a text file; open it in binary mode ('wb')")
+    elif callable(getattr(f, "write", None)):
+        _write_payload(f, header, order, encoder.entries)
+        flush = getattr(f, "flush", None)
+        if callable(flush):
+            flush()
+    else:
+        raise TypeError(f"save: f must be a path (str or os.PathLike) or a binary file object "
+                        f"with a write() method, got {type(f).__name__}")
 
 
-def _encode(value, path, entries, active):
-    """The JSON form of ``value``; its Tensors and arrays go into ``entries``."""
-    if value is None or isinstance(value, (bool, str)):
-        return value
-    if isinstance(value, np.generic):
-        return {"scalar": _add_entry(entries, path, np.asarray(value))}
-    if isinstance(value, int):
-        return _encode_int(value)
-    if isinstance(value, float):
-        return _encode_float(value)
-    if isinstance(value, Tensor):
-        node = {"tensor": _add_entry(entries, path, value._data)}
-        if value.requires_grad:
+def _is_path(f):
+    return isinstance(f, (str, bytes, os.PathLike))
+
+
+class _Encoder:
+    """Turns a value into its JSON form, collecting its Tensors and arrays in ``entries``
+    (name -> array) on the way; ``version`` becomes 2 once a form that version 1 readers
+    do not know is used."""
+
+    def __init__(self, pickle_module, pickle_protocol):
+        self.entries = {}
+        self.version = 1
+        self.active = set()  # ids of the containers being encoded: a cycle detector
+        self.pickle_module = pickle_module
+        self.pickle_protocol = pickle_protocol
+
+    def value(self, value, path):
+        node = self.native(value, path)
+        if node is _NOT_NATIVE:
+            node = self.pickled(value, path)
+        return node
+
+    def native(self, value, path):
+        """The JSON form of a value stored as data, or _NOT_NATIVE."""
+        if value is None or isinstance(value, (bool, str)):
+            return value
+        if isinstance(value, (Tensor, np.ndarray, np.generic)):  # np.float64 is a float too
+            return self.array_node(value, path)
+        if isinstance(value, int):
+            return _encode_int(value)
+        if isinstance(value, float):
+            return _encode_float(value)
+        if isinstance(value, (dict, list, tuple, set)):
+            return self.container(value, path)
+        return self.newer_leaf(value, path)
+
+    def newer_leaf(self, value, path):
+        """complex, bytes, bytearray, a retrograd.device or dtype (forms of version 2), or
+        _NOT_NATIVE."""
+        if _is_device(value):
+            node = {"device": str(value)}
+        elif isinstance(value, _dt.dtype):
+            node = {"dtype": value.name}
+        elif isinstance(value, complex):
+            node = {"complex": [_encode_float(value.real), _encode_float(value.imag)]}
+        elif isinstance(value, (bytes, bytearray)):
+            tag = "bytes" if isinstance(value, bytes) else "bytearray"
+            node = {tag: self.add_entry(path, np.frombuffer(bytes(value), dtype=np.uint8))}
+        else:
+            return _NOT_NATIVE
+        self.version = 2
+        return node
+
+    def array_node(self, value, path):
+        array = value._data if isinstance(value, Tensor) else np.asarray(value)
+        if array.dtype.byteorder == ">":
+            array = array.byteswap().view(array.dtype.newbyteorder("<"))
+        if array.dtype not in _CODES:
+            return _NOT_NATIVE  # complex, object, string arrays: pickled
+        tag = "tensor" if isinstance(value, Tensor) else (
+            "array" if isinstance(value, np.ndarray) else "scalar")
+        node = {tag: self.add_entry(path, array)}
+        if isinstance(value, Tensor) and value.requires_grad:
             node["requires_grad"] = True
         return node
-    if isinstance(value, np.ndarray):
-        return {"array": _add_entry(entries, path, value)}
-    if isinstance(value, (dict, list, tuple)):
-        return _encode_container(value, path, entries, active)
-    hint = "; save its state_dict() instead" if hasattr(value, "state_dict") else ""
-    raise TypeError(f"save: cannot save a value of type {type(value).__name__} at "
-                    f"{_show(path)}{hint} (supported: Tensor, NumPy array or scalar, int, float, "
-                    f"bool, None, str, and dicts, lists and tuples of these)")
+
+    def container(self, value, path):
+        if id(value) in self.active:
+            raise ValueError(f"save: the structure contains itself at {_show(path)} (a "
+                             f"reference cycle cannot be saved)")
+        self.active.add(id(value))
+        try:
+            if isinstance(value, dict):
+                return self.mapping(value, path)
+            if isinstance(value, set):
+                return self.set_node(value, path)
+            items = [self.value(v, path + (str(i),)) for i, v in enumerate(value)]
+            return items if isinstance(value, list) else {"tuple": items}
+        finally:
+            self.active.discard(id(value))
+
+    def mapping(self, value, path):
+        """A dict: {"dict": {...}} when every key is a str, else {"items": [[key, value]]};
+        an OrderedDict or a Counter is wrapped as {"odict": ...} or {"counter": ...}."""
+        keys = list(value)
+        if all(isinstance(k, str) for k in keys):
+            body = {"dict": {k: self.value(value[k], path + (k,)) for k in keys}}
+        else:
+            body = {"items": [[self.key(k, path), self.value(value[k], path + (str(k),))]
+                              for k in keys]}
+        if isinstance(value, Counter):
+            self.version = 2
+            return {"counter": body}
+        if isinstance(value, OrderedDict):
+            self.version = 2
+            return {"odict": body}
+        return body
+
+    def key(self, key, path):
+        """The JSON form of a dict key; keys that are not str or int need version 2."""
+        if isinstance(key, (str, np.integer)) or (isinstance(key, int)
+                                                  and not isinstance(key, bool)):
+            return key if isinstance(key, str) else _encode_int(int(key))
+        node = self.native(key, path + (str(key),))
+        if node is _NOT_NATIVE:
+            raise TypeError(f"save: dict keys must be strings, numbers, bools, None, bytes, "
+                            f"Tensors or tuples of these; got the {type(key).__name__} key "
+                            f"{key!r} at {_show(path)}")
+        self.version = 2
+        return node
+
+    def set_node(self, value, path):
+        self.version = 2
+        return {"set": [self.value(v, path + (str(i),)) for i, v in enumerate(value)]}
+
+    def pickled(self, value, path):
+        """Any other object, pickled into a uint8 entry; it loads only with
+        weights_only=False. The node names its type, so that a weights-only load can say
+        what it refused."""
+        type_name = _type_name(value)
+        try:
+            data = self.pickle_module.dumps(value, protocol=self.pickle_protocol)
+        except Exception as e:  # pickling raises many kinds (PicklingError, TypeError, ...)
+            hint = ("; to save a model or an optimizer, save its state_dict()"
+                    if hasattr(value, "state_dict") else "")
+            raise TypeError(f"save: cannot save a value of type {type_name} at {_show(path)}: "
+                            f"it is not a Tensor, array, number, string, bytes or container "
+                            f"of these, and pickling it failed ({type(e).__name__}: {e}){hint}"
+                            ) from e
+        self.version = 2
+        entry = self.add_entry(path, np.frombuffer(data, dtype=np.uint8))
+        return {"pickle": entry, "type": type_name}
+
+    def add_entry(self, path, array):
+        """Store a C-contiguous copy (or view) of a little-endian ``array``; returns its
+        entry name, the key path joined with '/', made unique with ~2, ~3, ..."""
+        name = "/".join(path) or "tensor"
+        if name in self.entries or name == "__metadata__":
+            n = 2
+            while f"{name}~{n}" in self.entries:
+                n += 1
+            name = f"{name}~{n}"
+        self.entries[name] = array if array.flags.c_contiguous else array.copy(order="C")
+        return name
 
 
-def _encode_container(value, path, entries, active):
-    if id(value) in active:
-        raise ValueError(f"save: the structure contains itself at {_show(path)} (a reference "
-                         f"cycle cannot be saved)")
-    active.add(id(value))
-    if isinstance(value, dict):
-        node = _encode_dict(value, path, entries, active)
-    else:
-        items = [_encode(v, path + (str(i),), entries, active) for i, v in enumerate(value)]
-        node = items if isinstance(value, list) else {"tuple": items}
-    active.discard(id(value))
-    return node
+_NOT_NATIVE = object()
 
 
-def _encode_dict(value, path, entries, active):
-    keys = [_dict_key(key, path) for key in value]
-    values = [_encode(v, path + (str(k),), entries, active) for k, v in zip(keys, value.values())]
-    if all(isinstance(k, str) for k in keys):
-        return {"dict": dict(zip(keys, values))}
-    return {"items": [[k if isinstance(k, str) else _encode_int(k), v]
-                      for k, v in zip(keys, values)]}
+def _is_device(value):
+    cls = type(value)
+    return cls.__module__ == "retrograd.device" and cls.__name__ == "device"
 
 
-def _dict_key(key, path):
-    if isinstance(key, str):
-        return key
-    if isinstance(key, (int, np.integer)) and not isinstance(key, (bool, np.bool_)):
-        return int(key)
-    raise TypeError(f"save: dict keys must be str or int, got the {type(key).__name__} key "
-                    f"{key!r} at {_show(path)}")
+def _type_name(value):
+    cls = type(value)
+    if cls.__module__ == "builtins":
+        return cls.__qualname__
+    return f"{cls.__module__}.{cls.__qualname__}"
 
 
 def _encode_int(value):
@@ -168,28 +322,11 @@ def _encode_int(value):
 
 
 def _encode_float(value):
+    value = float(value)
     if math.isfinite(value):
-        return float(value)
+        return value
     (bits,) = struct.unpack("<Q", struct.pack("<d", value))
     return {"float": f"{bits:#018x}"}
-
-
-def _add_entry(entries, path, array):
-    """Store a C-contiguous little-endian copy (or view) of ``array``; returns its entry name."""
-    name = "/".join(path) or "tensor"
-    if name in entries or name == "__metadata__":
-        n = 2
-        while f"{name}~{n}" in entries:
-            n += 1
-        name = f"{name}~{n}"
-    if array.dtype.byteorder == ">":
-        array = array.byteswap().view(array.dtype.newbyteorder("<"))
-    if array.dtype not in _CODES:
-        raise TypeError(f"save: cannot save an array of dtype {array.dtype} at {_show(path)} "
-                        f"(shape {array.shape}); supported dtypes: "
-                        f"{', '.join(str(d) for d in _CODES)}")
-    entries[name] = array if array.flags.c_contiguous else array.copy(order="C")
-    return name
 
 
 def _show(path):
@@ -410,29 +547,110 @@ def _fsync_directory(directory):
 
 
 # ---------------------------------------------------------------------------------- loading
-def load(path):
-    """Load a file written by ``save``, or any safetensors file.
+def load(f, map_location=None, pickle_module=None, *, weights_only=None, mmap=None,
+         **pickle_load_args):
+    """Load what ``save`` wrote, or any safetensors file (``torch.load``'s signature).
 
-    Returns the saved structure (Tensors where Tensors were saved, arrays where arrays were
-    saved); a safetensors file from elsewhere comes back as a dict of name -> Tensor. A
-    missing file raises FileNotFoundError; a damaged or foreign file raises ValueError naming
-    the file and what is wrong.
+    Args:
+        f: a path (str or os.PathLike), or a binary file object read from its current
+            position (``io.BytesIO``, ``open(path, "rb")``).
+        map_location: where tensors go. retrograd computes on the CPU, so this may be None,
+            'cpu', a device whose str() is 'cpu', a dict mapping locations (as
+            ``{'cuda:0': 'cpu'}``), or a callable ``fn(tensor, 'cpu')`` returning a Tensor
+            (or None to keep it). Anything asking for another device is a RuntimeError.
+        pickle_module: the module that unpickles pickled objects (weights_only=False only).
+        weights_only (bool or None): True (the default, as in PyTorch since 2.6) loads only
+            data: Tensors, arrays, numbers, strings, bytes, and dicts, lists, tuples and sets
+            of these. A file holding a pickled object of another class then raises
+            ``pickle.UnpicklingError`` naming its class; with False it is unpickled, which
+            can run code from the file: only for files you trust.
+        mmap (bool or None): map the file into memory instead of reading it (copy on write:
+            changing a loaded tensor never changes the file). Needs a path.
+        **pickle_load_args: passed to ``pickle_module.loads`` (weights_only=False only).
+
+    A safetensors file from elsewhere comes back as a dict of name -> Tensor. A missing file
+    raises FileNotFoundError; a damaged or foreign file, including a PyTorch ``.pt`` file
+    (a pickle, which retrograd never reads), raises ValueError naming the file.
 
     Example:
         >>> import os, tempfile
         >>> import numpy as np
         >>> import retrograd as rg
-        >>> from retrograd.utils.serialization import save, load
         >>> checkpoint = {"epoch": 3, "state": {0: {"step": 10, "buf": np.zeros(2)}},
         ...               "shape": (2, 3), "lr": float("inf")}
         >>> with tempfile.TemporaryDirectory() as tmp:
-        ...     path = os.path.join(tmp, "checkpoint.safetensors")
-        ...     save(checkpoint, path)
-        ...     loaded = load(path)
+        ...     path = os.path.join(tmp, "checkpoint.pt")
+        ...     rg.save(checkpoint, path)
+        ...     loaded = rg.load(path, map_location="cpu")
         >>> loaded["state"][0]["step"], loaded["shape"], loaded["lr"]
         (10, (2, 3), inf)
     """
-    path = os.fspath(path)
+    options = _LoadOptions(map_location, pickle_module, weights_only, pickle_load_args)
+    if _is_path(f):
+        return _load_path(os.fspath(f), bool(mmap), options)
+    if mmap:
+        raise ValueError(f"load: mmap=True needs f to be a file path, got a "
+                         f"{type(f).__name__}")
+    if isinstance(f, io.TextIOBase):
+        raise TypeError("load: f is a text file; open it in binary mode ('rb')")
+    if not callable(getattr(f, "read", None)):
+        raise TypeError(f"load: f must be a path (str or os.PathLike) or a binary file object "
+                        f"with a read() method, got {type(f).__name__}")
+    return _load_stream(f, options)
+
+
+class _LoadOptions:
+    """load's options, checked before anything is read."""
+
+    def __init__(self, map_location, pickle_module, weights_only, pickle_load_args):
+        if weights_only is None:
+            weights_only = True
+        if weights_only and pickle_module is not None:
+            raise RuntimeError("load: Can not safely load weights when explicit pickle_module "
+                               "is specified (pass weights_only=False to unpickle with it)")
+        self.weights_only = bool(weights_only)
+        self.pickle_module = pickle if pickle_module is None else pickle_module
+        self.pickle_load_args = pickle_load_args
+        self.place = _placement(map_location)
+
+
+def _placement(map_location):
+    """A function placing one loaded Tensor per ``map_location`` (see load)."""
+    if map_location is None:
+        return lambda tensor: tensor
+    if isinstance(map_location, dict):
+        targets = {str(k): v for k, v in map_location.items()}
+        _check_cpu(targets.get("cpu", "cpu"), f"map_location={map_location!r}")
+        return lambda tensor: tensor
+    if callable(map_location):
+        return lambda tensor: _call_placement(map_location, tensor)
+    _check_cpu(map_location, f"map_location={map_location!r}")
+    return lambda tensor: tensor
+
+
+def _check_cpu(device, what):
+    name = device if isinstance(device, str) else str(device)
+    if name != "cpu" and not re.fullmatch(r"cpu:\d+", name):
+        raise RuntimeError(f"load: {what} asks for device {name!r}, but retrograd computes on "
+                           f"the CPU only; use map_location='cpu' or leave it None")
+
+
+def _call_placement(fn, tensor):
+    placed = fn(tensor, "cpu")
+    if placed is None:
+        return tensor
+    if not isinstance(placed, Tensor):
+        raise TypeError(f"load: map_location({_describe_tensor(tensor)}, 'cpu') returned "
+                        f"{type(placed).__name__}; it must return a Tensor, or None to keep the "
+                        f"loaded one")
+    return placed
+
+
+def _describe_tensor(tensor):
+    return f"tensor of shape {tuple(tensor.shape)}"
+
+
+def _load_path(path, use_mmap, options):
     try:
         f = open(path, "rb")
     except FileNotFoundError:
@@ -444,20 +662,130 @@ def load(path):
     with f:
         try:
             size = os.fstat(f.fileno()).st_size
-            header, data_start = _read_header(f, size, path)
-            metadata = header.pop("__metadata__", None)
-            _check_metadata(metadata, path)
-            entries = {name: _check_entry(name, entry, size - data_start, path)
-                       for name, entry in header.items()}
-            _check_layout(entries, size - data_start, path)
-            arrays = {name: _read_array(f, data_start, name, entry, path)
-                      for name, entry in entries.items()}
+            if use_mmap and size > 0:
+                reader = _MappedReader(_mmap.mmap(f.fileno(), 0, access=_mmap.ACCESS_COPY))
+            else:
+                reader = _Reader(f, 0)
+            return _load_from(reader, size, path, options, f)
         except OSError as e:  # an I/O error while reading
             raise _read_error(e, path, "read") from None
+
+
+def _load_stream(f, options):
+    label = _stream_label(f)
+    try:
+        base = f.tell()
+        size = f.seek(0, os.SEEK_END) - base
+        f.seek(base)
+    except (AttributeError, OSError, ValueError):  # not seekable: read it all
+        f = io.BytesIO(f.read())
+        base, size = 0, len(f.getbuffer())
+    try:
+        return _load_from(_Reader(f, base), size, label, options, f)
+    finally:
+        f.seek(base + size)
+
+
+def _stream_label(f):
+    name = getattr(f, "name", None)
+    return name if isinstance(name, str) else f"<{type(f).__name__}>"
+
+
+class _Reader:
+    """The bytes of one saved object in a binary file object, counted from ``base``."""
+
+    def __init__(self, f, base):
+        self.f, self.base = f, base
+
+    def bytes_at(self, offset, n):
+        self.f.seek(self.base + offset)
+        return self.f.read(n)
+
+    def array_at(self, offset, n):
+        """A fresh, aligned uint8 array of the n bytes at offset (fewer if the file shrank)."""
+        self.f.seek(self.base + offset)
+        buffer = np.empty(n, dtype=np.uint8)
+        readinto = getattr(self.f, "readinto", None)
+        if readinto is not None:
+            got = readinto(buffer)
+            return buffer if got == n else buffer[:got or 0]
+        data = self.f.read(n)
+        return np.frombuffer(data, dtype=np.uint8).copy()
+
+
+class _MappedReader:
+    """The bytes of a file mapped copy-on-write: arrays are views of the mapping."""
+
+    def __init__(self, mapped):
+        self.mapped = mapped
+
+    def bytes_at(self, offset, n):
+        return self.mapped[offset:offset + n]
+
+    def array_at(self, offset, n):
+        if n == 0:
+            return np.empty(0, dtype=np.uint8)
+        return np.frombuffer(self.mapped, dtype=np.uint8, count=n, offset=offset)
+
+
+def _load_from(reader, size, label, options, raw):
+    try:
+        header, data_start = _read_header(reader, size, label)
+    except ValueError:
+        foreign = _foreign_format(reader, size, raw)
+        if foreign is not None:
+            raise _foreign_error(label, foreign) from None
+        raise
+    metadata = header.pop("__metadata__", None)
+    _check_metadata(metadata, label)
+    entries = {name: _check_entry(name, entry, size - data_start, label)
+               for name, entry in header.items()}
+    _check_layout(entries, size - data_start, label)
+    arrays = {name: _read_array(reader, data_start, name, entry, label)
+              for name, entry in entries.items()}
     structure = (metadata or {}).get(_STRUCTURE_KEY)
     if structure is None:
-        return {name: make_tensor(_tensor_array(arrays, name, path)) for name in arrays}
-    return _Decoder(arrays, path).run(structure)
+        return {name: options.place(make_tensor(_tensor_array(arrays, name, label)))
+                for name in arrays}
+    return _Decoder(arrays, label, options).run(structure)
+
+
+# PyTorch's legacy (pre-1.6) files start with a pickled magic number (protocol 2, a long)
+_TORCH_LEGACY_MAGIC = b"\x80\x02\x8a\x0a" + (0x1950A86A20F9469CFC6C).to_bytes(10, "little")
+
+
+def _foreign_format(reader, size, raw):
+    """What a file that is not safetensors is, when it is recognizable, else None."""
+    head = bytes(reader.bytes_at(0, min(size, len(_TORCH_LEGACY_MAGIC))))
+    if head.startswith(b"PK\x03\x04"):
+        return _zip_kind(raw)
+    if head == _TORCH_LEGACY_MAGIC:
+        return "a PyTorch file in torch.save's legacy (pre-1.6) format, a pickle"
+    if len(head) >= 2 and head[0] == 0x80 and 2 <= head[1] <= 5:
+        return "a Python pickle"
+    return None
+
+
+def _zip_kind(raw):
+    try:
+        raw.seek(0)
+        names = zipfile.ZipFile(raw).namelist()
+    except (zipfile.BadZipFile, OSError, ValueError):
+        names = []
+    if any(n == "data.pkl" or n.endswith("/data.pkl") for n in names):
+        return "a PyTorch file (torch.save's zip format, whose data.pkl is a pickle)"
+    return "a zip archive"
+
+
+def _foreign_error(label, kind):
+    return ValueError(
+        f"load: cannot read {label!r}: it is {kind}, not a safetensors file. retrograd does not "
+        f"read PyTorch's pickles (unpickling runs code from the file); the format both read is "
+        f"safetensors. In PyTorch: `from safetensors.torch import save_file; "
+        f"save_file(model.state_dict(), 'model.safetensors')`; then "
+        f"`model.load_state_dict(retrograd.load('model.safetensors'))` "
+        f"(retrograd.utils.serialization.load reads any safetensors file, and what "
+        f"retrograd.save writes, PyTorch reads with safetensors.torch.load_file)")
 
 
 def _error(path, what):
@@ -470,19 +798,19 @@ def _read_error(e, path, verb):
     return OSError(e.errno, f"load: cannot {verb} {path!r}: {reason[:1].lower()}{reason[1:]}")
 
 
-def _read_header(f, size, path):
+def _read_header(reader, size, path):
     """The parsed JSON header and where the data section starts."""
     if size < 8:
         raise _error(path, f"the file is {size} bytes long, too short for the 8-byte header "
                            f"length (truncated, or not a safetensors file)")
-    (n,) = struct.unpack("<Q", f.read(8))
+    (n,) = struct.unpack("<Q", reader.bytes_at(0, 8))
     if n > _MAX_HEADER:
         raise _error(path, f"the header length field says {n} bytes, more than the format's "
                            f"limit of {_MAX_HEADER} (not a safetensors file?)")
     if n > size - 8:
         raise _error(path, f"the header length field says {n} bytes but only {size - 8} bytes "
                            f"follow it (truncated inside the header, or not a safetensors file)")
-    raw = f.read(n)
+    raw = bytes(reader.bytes_at(8, n))
     if len(raw) != n:
         raise _error(path, "the file shrank while it was read")
     return _parse_header(raw, path), 8 + n
@@ -593,15 +921,22 @@ def _check_layout(entries, data_size, path):
                            f"tensor")
 
 
-def _read_array(f, data_start, name, entry, path):
+def _read_array(reader, data_start, name, entry, path):
     dtype, shape, begin, end = entry
-    buffer = np.empty(end - begin, dtype=np.uint8)  # a fresh, aligned array per tensor
-    f.seek(data_start + begin)
-    if f.readinto(buffer) != end - begin:
+    buffer = reader.array_at(data_start + begin, end - begin)
+    if buffer.size != end - begin:
         raise _error(path, "the file shrank while it was read")
     if dtype == np.bool_ and np.any(buffer > 1):
         raise _error(path, f"tensor {name!r} of dtype BOOL holds bytes other than 0 and 1")
     return buffer.view(dtype).reshape(shape)
+
+
+def _hashable(value):
+    try:
+        hash(value)
+    except TypeError:
+        return False
+    return True
 
 
 def _tensor_array(arrays, name, path):
@@ -615,9 +950,10 @@ def _tensor_array(arrays, name, path):
 class _Decoder:
     """Rebuilds the saved structure from its JSON form and the file's arrays."""
 
-    def __init__(self, arrays, path):
+    def __init__(self, arrays, path, options):
         self.arrays = arrays
         self.path = path
+        self.options = options
         self.used = set()
 
     def run(self, structure):
@@ -625,9 +961,9 @@ class _Decoder:
             tree = _parse_json(structure)
         except ValueError as e:
             raise self.error(f"it is not valid JSON: {e}") from None
-        if not isinstance(tree, dict) or tree.get("version") != _STRUCTURE_VERSION:
-            raise self.error(f"expected an object with version {_STRUCTURE_VERSION} (a file "
-                             f"from a newer retrograd?), got {_short(tree)}")
+        if not isinstance(tree, dict) or tree.get("version") not in _STRUCTURE_VERSIONS:
+            raise self.error(f"expected an object with version 1 or 2 (a file from a newer "
+                             f"retrograd?), got {_short(tree)}")
         try:
             root = self.value(tree.get("root"))
         except RecursionError:
@@ -646,8 +982,7 @@ class _Decoder:
         if isinstance(node, list):
             return [self.value(item) for item in node]
         tag = next(iter(node), None) if isinstance(node, dict) else None
-        if tag not in _TAGS or len(node) != (2 if tag == "tensor" and "requires_grad" in node
-                                             else 1):
+        if tag not in _TAGS or not set(node) - {tag} <= _TAGS[tag]:
             raise self.error(f"unexpected node {_short(node)}")
         return getattr(self, "tag_" + tag)(node[tag], node)
 
@@ -661,10 +996,73 @@ class _Decoder:
         out = {}
         for raw_key, item in body:
             key = self.value(raw_key)
-            self.expect(isinstance(key, (str, int)) and not isinstance(key, bool)
-                        and key not in out, node)
+            self.expect(_hashable(key) and key not in out, node)
             out[key] = self.value(item)
         return out
+
+    def tag_odict(self, body, node):
+        return OrderedDict(self.mapping(body, node))
+
+    def tag_counter(self, body, node):
+        return Counter(self.mapping(body, node))
+
+    def mapping(self, body, node):
+        """The dict inside an odict or counter node."""
+        self.expect(isinstance(body, dict) and len(body) == 1
+                    and next(iter(body)) in ("dict", "items"), node)
+        return self.value(body)
+
+    def tag_set(self, body, node):
+        self.expect(isinstance(body, list), node)
+        items = [self.value(item) for item in body]
+        self.expect(all(_hashable(item) for item in items), node)
+        return set(items)
+
+    def tag_complex(self, body, node):
+        self.expect(isinstance(body, list) and len(body) == 2, node)
+        real, imag = (self.value(part) for part in body)
+        self.expect(all(isinstance(x, float) for x in (real, imag)), node)
+        return complex(real, imag)
+
+    def tag_bytes(self, body, node):
+        return self.raw_bytes(body, node)
+
+    def tag_bytearray(self, body, node):
+        return bytearray(self.raw_bytes(body, node))
+
+    def raw_bytes(self, name, node):
+        array = self.arrays[self.entry(name, node)]
+        self.expect(array.dtype == np.uint8 and array.ndim == 1, node)
+        return array.tobytes()
+
+    def tag_dtype(self, body, node):
+        self.expect(isinstance(body, str) and body in _dt._BY_NAME, node)
+        return _dt._BY_NAME[body]
+
+    def tag_device(self, body, node):
+        from retrograd.device import device  # lazily: only files that hold a device need it
+        self.expect(isinstance(body, str), node)
+        try:
+            return device(body)
+        except (RuntimeError, ValueError, TypeError) as e:
+            raise self.error(f"bad device {_short(body)}: {e}") from None
+
+    def tag_pickle(self, body, node):
+        type_name = node.get("type")
+        self.expect(isinstance(type_name, str), node)
+        data = self.raw_bytes(body, node)
+        if self.options.weights_only:
+            raise pickle.UnpicklingError(
+                f"load: weights_only=True (the default) refused an object of type {type_name} "
+                f"in {self.path!r} (at key path {body}): weights-only loading reads Tensors, "
+                f"arrays, numbers, strings, bytes and containers of these. If you trust the "
+                f"source of the file, load it with weights_only=False, which unpickles the "
+                f"object (and so can run code from the file)")
+        try:
+            return self.options.pickle_module.loads(data, **self.options.pickle_load_args)
+        except Exception as e:  # unpickling raises anything: ImportError, AttributeError, ...
+            raise _error(self.path, f"unpickling the object of type {type_name} at key path "
+                                    f"{body} failed: {type(e).__name__}: {e}") from e
 
     def tag_tuple(self, body, node):
         self.expect(isinstance(body, list), node)
@@ -686,7 +1084,8 @@ class _Decoder:
         requires_grad = node.get("requires_grad", False)
         self.expect(requires_grad is True or requires_grad is False, node)
         array = _tensor_array(self.arrays, self.entry(body, node), self.path)
-        return make_tensor(array, requires_grad=requires_grad and _dt.is_floating(array.dtype))
+        tensor = make_tensor(array, requires_grad=requires_grad and _dt.is_floating(array.dtype))
+        return self.options.place(tensor)
 
     def tag_array(self, body, node):
         return self.arrays[self.entry(body, node)]

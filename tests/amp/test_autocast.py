@@ -35,6 +35,11 @@ LOW_OPS = {
     "conv2d": (((2, 3, 9, 9), (4, 3, 3, 3), (4,)),
                lambda f, x, w, b: f.conv2d(x, w, b, stride=2, padding=1)),
     "conv1d": (((2, 3, 12), (4, 3, 3)), lambda f, x, w: f.conv1d(x, w, padding=1)),
+    "conv_transpose2d": (((2, 3, 5, 5), (3, 4, 3, 3), (4,)),
+                         lambda f, x, w, b: f.conv_transpose2d(x, w, b, stride=2, padding=1,
+                                                               output_padding=1)),
+    "conv_transpose1d": (((2, 3, 7), (3, 2, 4)),
+                         lambda f, x, w: f.conv_transpose1d(x, w, stride=2)),
     "attention": (((2, 2, 7, 8), (2, 2, 9, 8), (2, 2, 9, 8)),
                   lambda f, q, k, v: f.scaled_dot_product_attention(q, k, v)),
 }
@@ -67,6 +72,8 @@ def _everything(x, ids, image, sequence):
     h = linear(x) @ x.t()
     h = F.gelu(h) + x.sum(-1, keepdim=True) * h.mean()
     feats = conv2(image).flatten(1) + conv1(image[:, 0, :2, :]).flatten(1).sum()
+    up2, up1 = nn.ConvTranspose2d(1, 1, 2, stride=2), nn.ConvTranspose1d(2, 1, 3)
+    feats = feats + up2(image).sum() + up1(image[:, 0, :2, :]).sum()
     attn = F.scaled_dot_product_attention(x[None], x[None], x[None])[0]
     outs = [m(sequence)[0].sum() for m in (lstm, gru, rnn)]
     normed = sum(norm(x).sum() for norm in norms) + nn.Sequential(nn.BatchNorm1d(8),
@@ -74,9 +81,19 @@ def _everything(x, ids, image, sequence):
     probs = h.softmax(-1) + h.log_softmax(-1) + h.logsumexp(-1, keepdim=True)
     losses = F.cross_entropy(h, ids) + F.mse_loss(attn, x) + \
         F.binary_cross_entropy_with_logits(h, h.detach().sigmoid())
+    probs_of_h = h.detach().sigmoid()
+    losses = losses + F.binary_cross_entropy(h.sigmoid(), probs_of_h) + \
+        F.kl_div(h.log_softmax(-1), probs_of_h, reduction="batchmean") + \
+        F.smooth_l1_loss(attn, x) + F.huber_loss(attn, x) + F.softplus(h).sum()
+    losses = losses + h.cumsum(-1).sum() + h.cumprod(0).sum() + \
+        rg.einsum("ij,jk->ik", h, x).sum() + rg.linalg.matrix_norm(h, "nuc")
     scalars = h.exp().sum() + (h.abs() + 1).log().sum() + h.pow(2).sum() + h.var() + h.std() + \
         h.norm() + h.tanh().sum() + h.relu().sum() + feats.sum()
-    return losses + probs.sum() + normed + sum(outs) + scalars
+    s = h.sigmoid()
+    tail = s.acos().sum() + s.asin().sum() + s.cosh().sum() + s.sinh().sum() + \
+        s.tan().sum() + (s * 0.5).erfinv().sum() + s.expm1().sum() + s.log10().sum() + \
+        s.log2().sum() + s.log1p().sum() + s.prod(-1).sum() + rg.cdist(h, h).sum()
+    return losses + probs.sum() + normed + sum(outs) + scalars + tail
 
 
 def test_explain_follows_the_documented_policy_for_every_op_it_runs():

@@ -1,7 +1,8 @@
-"""Grad mode: no_grad, enable_grad and set_grad_enabled as context managers and decorators,
-nesting, restoring the mode after exceptions, and ops that record no graph."""
+"""Grad mode: no_grad, enable_grad, set_grad_enabled and inference_mode as context managers
+and decorators, nesting, restoring the mode after exceptions, and ops that record no graph."""
 
 import pytest
+import torch
 
 import retrograd as rg
 from retrograd.autograd import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
@@ -150,3 +151,59 @@ def test_leaf_can_be_updated_in_place_under_no_grad(x):
     with no_grad():
         x -= 0.5 * rg.tensor([1.0, 1.0])
     assert x.is_leaf and x.requires_grad and x.tolist() == [0.5, 1.5]
+
+
+# ---------------------------------------------------------------- inference_mode
+def test_inference_mode_turns_recording_off_like_torch(x):
+    tx = torch.ones(2, requires_grad=True)
+    with rg.inference_mode(), torch.inference_mode():
+        y, ty = x * 2, tx * 2
+        assert rg.is_inference_mode_enabled() is torch.is_inference_mode_enabled() is True
+        assert not is_grad_enabled()
+    assert y.requires_grad == ty.requires_grad is False and y.grad_fn is None
+    assert rg.is_inference_mode_enabled() is torch.is_inference_mode_enabled() is False
+    assert is_grad_enabled()
+
+
+def test_inference_mode_false_leaves_grad_mode_as_it_is(x):
+    with rg.inference_mode(mode=False):
+        assert is_grad_enabled() and not rg.is_inference_mode_enabled()
+        assert (x * 2).requires_grad
+    with no_grad(), rg.inference_mode(False):
+        assert not is_grad_enabled()
+    with rg.inference_mode(), rg.inference_mode(False):
+        assert not is_grad_enabled() and not rg.is_inference_mode_enabled()
+
+
+def test_inference_mode_decorator_with_and_without_parentheses(x):
+    @rg.inference_mode
+    def bare(a):
+        """Doubles."""
+        return a * 2, rg.is_inference_mode_enabled()
+
+    @rg.inference_mode()
+    def called(a):
+        return a * 2
+
+    out, inside = bare(x)
+    assert not out.requires_grad and inside and bare.__name__ == "bare"
+    assert bare.__doc__ == "Doubles."
+    assert not called(x).requires_grad
+    assert is_grad_enabled() and not rg.is_inference_mode_enabled()
+
+
+def test_inference_mode_restores_after_an_exception(x):
+    with pytest.raises(ValueError):
+        with rg.inference_mode():
+            raise ValueError("boom")
+    assert is_grad_enabled() and not rg.is_inference_mode_enabled()
+
+
+def test_inference_mode_decorates_generators(x):
+    @rg.inference_mode()
+    def steps():
+        for _ in range(2):
+            yield rg.is_inference_mode_enabled(), (x * 2).requires_grad
+
+    assert list(steps()) == [(True, False), (True, False)]
+    assert not rg.is_inference_mode_enabled()

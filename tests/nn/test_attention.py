@@ -240,6 +240,29 @@ def test_unbatched_matches_torch(need_weights, masks):
         assert out[1].shape == (H, 3, 4)
 
 
+@pytest.mark.parametrize("need_weights", [True, False])
+@pytest.mark.parametrize("average", [True, False])
+@pytest.mark.parametrize("batch_first", [False, True])
+@pytest.mark.parametrize("batched", [True, False])
+def test_need_weights_and_average_return_torchs_structure(need_weights, average, batch_first,
+                                                          batched):
+    """(output, None) without need_weights; weights (N, L, S) averaged over the heads or
+    (N, H, L, S) per head, without N unbatched; values and every gradient as torch's (a
+    random cotangent on output and weights), with the same parameters."""
+    ours, theirs = _pair(batch_first=batch_first)
+    q, k, v = _inputs(batch_first, batched=batched, seed=80)
+    kpm = _bool_mask((2, 4) if batched else (4,), 81)
+    call = dict(need_weights=need_weights, average_attn_weights=average)
+    returned = ours(*(rg.tensor(a) for a in (q, k, v)), **call)
+    expected = theirs(*(torch.tensor(a) for a in (q, k, v)), **call)
+    assert isinstance(returned, tuple) and len(returned) == 2
+    assert (returned[1] is None) == (expected[1] is None) == (not need_weights)
+    if need_weights:
+        lead = ((2,) if batched else ()) + (() if average else (H,))
+        assert returned[1].shape == tuple(expected[1].shape) == lead + (3, 4)
+    _check(ours, theirs, (q, k, v, kpm, None), **call)
+
+
 @pytest.mark.parametrize("options", [{"add_bias_kv": True}, {"add_zero_attn": True},
                                      {"add_bias_kv": True, "add_zero_attn": True}])
 @pytest.mark.parametrize("need_weights", [True, False])

@@ -299,3 +299,44 @@ def test_containers_inside_a_model_train_together():
     model(rg.randn(4, 3)).sum().backward()
     names = [n for n, p in model.named_parameters() if p.grad is not None]
     assert names == [n for n, _ in model.named_parameters()] and len(names) == 8
+
+
+# ---------------------------------------------------------------- Sequential arithmetic,
+# ParameterDict's dict methods
+def test_sequential_add_mul_and_in_place_forms_match_torch():
+    def build(nn):
+        return nn.Sequential(nn.Linear(2, 3), nn.ReLU())
+    ours, theirs = build(rg.nn), build(torch.nn)
+    for make in (lambda s, nn: s + build(nn), lambda s, nn: s * 3, lambda s, nn: 2 * s):
+        a, b = make(ours, rg.nn), make(theirs, torch.nn)
+        assert repr(a) == repr(b) and _state_names(a) == _state_names(b)
+        assert a[0] is ours[0]                  # the same modules, shared as in torch
+    ours *= 2
+    theirs *= 2
+    ours += build(rg.nn)
+    theirs += build(torch.nn)
+    assert repr(ours) == repr(theirs) and len(ours) == 6
+    with pytest.raises(ValueError, match="supports only Sequential operands, got ModuleList"):
+        ours + rg.nn.ModuleList()
+    with pytest.raises(ValueError, match="non-positive multiplication factor 0"):
+        ours * 0
+    with pytest.raises(TypeError, match="unsupported operand type"):
+        ours * 1.5
+
+
+def test_parameter_dict_dict_methods_match_torch():
+    def build(nn, ones):
+        return nn.ParameterDict(OrderedDict([("b", nn.Parameter(ones(2))),
+                                             ("a", nn.Parameter(ones(1)))]))
+    ours, theirs = build(rg.nn, rg.ones), build(torch.nn, torch.ones)
+    for d in (ours, theirs):
+        copied = d.copy()
+        assert list(copied) == ["b", "a"] and copied["a"] is d["a"]
+        assert list(reversed(d)) == ["a", "b"]
+        assert d.popitem()[0] == "a" and list(d) == ["b"]
+        assert d.setdefault("b") is d["b"]
+        assert list(d.fromkeys(["x", "y"], d["b"])) == ["x", "y"]
+        d.clear()
+        assert len(d) == 0
+    assert np.array_equal(ours.setdefault("c", rg.ones(3)).detach().numpy(), np.ones(3))
+    assert isinstance(ours["c"], rg.nn.Parameter)

@@ -103,6 +103,22 @@ def test_small_cnn_matches_torch_end_to_end():
                                    atol=1e-12, err_msg=n)
 
 
+@pytest.mark.parametrize("name, args, kwargs, x_shape", [
+    ("Conv2d", (3, 4, 3), dict(padding=1, padding_mode="reflect"), (2, 3, 6, 5)),
+    ("Conv2d", (3, 4, 3), dict(padding=(2, 1), stride=2, padding_mode="replicate"),
+     (2, 3, 6, 5)),
+    ("Conv2d", (3, 4, 4), dict(padding="same", padding_mode="circular"), (2, 3, 6, 5)),
+    ("Conv2d", (3, 4, 3), dict(padding=1, padding_mode="reflect"), (3, 6, 5)),   # unbatched
+    ("Conv1d", (3, 4, 5), dict(padding=2, dilation=2, padding_mode="circular"), (2, 3, 9)),
+    ("Conv1d", (3, 4, 3), dict(padding="same", padding_mode="reflect"), (3, 7)),
+])
+def test_conv_padding_modes_match_torch(name, args, kwargs, x_shape):
+    ours, theirs = _pair(name, args, kwargs)
+    assert repr(ours) == repr(theirs)
+    assert ours._reversed_padding_repeated_twice == tuple(theirs._reversed_padding_repeated_twice)
+    check_op(ours, theirs, randn(*x_shape, seed=11))
+
+
 # ---------------------------------------------------------------------------- init
 @pytest.mark.parametrize("name, args, fan_in", [
     ("Conv2d", (64, 64, 3), 576), ("Conv2d", (32, 64, 3, 1, 1, 1, 4), 72),
@@ -171,8 +187,9 @@ def test_conv_layer_input_errors_name_the_layer_and_the_shapes(make, x_shape, dt
      r"Conv2d: padding must be 'valid' or 'same', got 'full'"),
     (lambda: rg.nn.Conv2d(4, 6, (3, 3, 3)), r"kernel_size must be an int or a tuple of 2 ints"),
     (lambda: rg.nn.Conv2d(4, 6, 0), r"kernel_size must be >= 1"),
-    (lambda: rg.nn.Conv2d(4, 6, 3, padding_mode="reflect"),
-     r"padding_mode 'reflect' is not supported"),
+    (lambda: rg.nn.Conv2d(4, 6, 3, padding_mode="wrap"),
+     r"padding_mode must be one of \('zeros', 'reflect', 'replicate', 'circular'\), but got "
+     r"padding_mode='wrap'"),
 ])
 def test_conv_layer_constructor_errors(make, message):
     with pytest.raises(ValueError, match=message):

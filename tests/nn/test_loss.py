@@ -121,3 +121,63 @@ def test_loss_layer_errors():
     with pytest.raises(ValueError, match=r"expected target of shape \(2,\) \(class indices\) for "
                                          r"input of shape \(2, 3\), got target of shape \(3,\)"):
         rg.nn.CrossEntropyLoss()(rg.randn(2, 3), rg.tensor([0, 1, 2]))
+
+
+# ---------------------------------------------------------------- BCELoss, KLDivLoss, SmoothL1Loss,
+# HuberLoss, L1Loss
+@pytest.mark.parametrize("weight", [None, randn(3, seed=20, low=0.1), randn(4, 1, seed=21,
+                                                                            low=0.1)])
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+def test_bce_loss_layer_matches_torch(weight, reduction):
+    rw, tw = _weight_pair(weight)
+    rng = np.random.default_rng(22)
+    x, target = 0.05 + 0.9 * rng.random((4, 3)), rng.random((4, 3))
+    _compare(rg.nn.BCELoss(rw, reduction=reduction), torch.nn.BCELoss(tw, reduction=reduction),
+             x, target, target_grad=True)
+
+
+@pytest.mark.parametrize("reduction", ["batchmean", "sum", "none", "mean"])
+@pytest.mark.parametrize("log_target", [False, True])
+def test_kl_div_loss_layer_matches_torch(reduction, log_target):
+    rng = np.random.default_rng(23)
+    x = np.log(rng.dirichlet(np.ones(5), size=3))
+    target = rng.dirichlet(np.ones(5), size=3)
+    target = np.log(target) if log_target else target
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)   # 'mean' warns, in both libraries
+        _compare(rg.nn.KLDivLoss(reduction=reduction, log_target=log_target),
+                 torch.nn.KLDivLoss(reduction=reduction, log_target=log_target), x, target,
+                 target_grad=True)
+
+
+@pytest.mark.parametrize("name, kwargs", [
+    ("SmoothL1Loss", {}), ("SmoothL1Loss", {"beta": 0.5, "reduction": "sum"}),
+    ("SmoothL1Loss", {"beta": 0.0}), ("HuberLoss", {}),
+    ("HuberLoss", {"delta": 2.0, "reduction": "none"}), ("L1Loss", {}),
+    ("L1Loss", {"reduction": "none"}),
+])
+def test_regression_loss_layers_match_torch(name, kwargs):
+    x = randn(4, 3, seed=24) * 2
+    target = randn(4, 3, seed=25) * 2
+    _compare(getattr(rg.nn, name)(**kwargs), getattr(torch.nn, name)(**kwargs), x, target,
+             target_grad=True)
+
+
+def test_new_loss_layers_defaults_repr_and_buffers_match_torch():
+    for name in ("BCELoss", "KLDivLoss", "SmoothL1Loss", "HuberLoss", "L1Loss"):
+        ours, theirs = getattr(rg.nn, name)(), getattr(torch.nn, name)()
+        assert ours.reduction == theirs.reduction == "mean"
+        assert repr(ours) == repr(theirs)
+        assert ours.state_dict() == {} and list(ours.parameters()) == []
+    assert rg.nn.SmoothL1Loss().beta == torch.nn.SmoothL1Loss().beta == 1.0
+    assert rg.nn.HuberLoss().delta == torch.nn.HuberLoss().delta == 1.0
+    assert rg.nn.KLDivLoss().log_target is torch.nn.KLDivLoss().log_target is False
+    bce = rg.nn.BCELoss(weight=rg.ones(3))
+    assert list(bce.state_dict()) == list(torch.nn.BCELoss(weight=torch.ones(3)).state_dict())
+    with pytest.warns(DeprecationWarning):
+        assert rg.nn.KLDivLoss(size_average=False).reduction == "sum"
+    with pytest.raises(ValueError, match="KLDivLoss: reduction must be 'none', 'batchmean', "
+                                         "'sum' or 'mean', got 'avg'"):
+        rg.nn.KLDivLoss(reduction="avg")
+    with pytest.raises(ValueError, match="HuberLoss: reduction must be"):
+        rg.nn.HuberLoss(reduction="batchmean")

@@ -662,3 +662,36 @@ def test_pickle_round_trip_of_a_model():
     x = rg.ones(2, 5, dtype=rg.float64)
     np.testing.assert_array_equal(clone(x).detach().numpy(), m(x).detach().numpy())
     assert all(isinstance(p, rg.nn.Parameter) and p.requires_grad for p in clone.parameters())
+
+
+# ---------------------------------------------------------------- get_buffer, set_submodule
+def test_get_buffer_matches_torch(nets):
+    ours, theirs = nets
+    for target in ("seq.0.running", "heads.a.scratch", "layers.1.running"):
+        assert ours.get_buffer(target).shape == tuple(theirs.get_buffer(target).shape)
+        assert ours.get_buffer(target) is ours.get_submodule(target.rpartition(".")[0])._buffers[
+            target.rpartition(".")[2]]
+    with pytest.raises(AttributeError, match="has no buffer 'scale'"):
+        ours.get_buffer("seq.0.scale")
+    with pytest.raises(AttributeError):
+        theirs.get_buffer("seq.0.scale")
+    with pytest.raises(AttributeError, match="has no submodule 'nope'"):
+        ours.get_buffer("nope.running")
+
+
+def test_set_submodule_replaces_in_place_like_torch(nets):
+    for net, nn in zip(nets, (rg.nn, torch.nn)):
+        net.set_submodule("seq.1.0", nn.Linear(4, 7))
+        net.set_submodule("heads.c", nn.Identity())
+        with pytest.raises(AttributeError):
+            net.set_submodule("heads.d", nn.Identity(), strict=True)
+        with pytest.raises(AttributeError):
+            net.set_submodule("seq.0.scale", nn.Identity())   # a parameter, not a module
+        with pytest.raises(ValueError):
+            net.set_submodule("seq.1.0", 3)
+        with pytest.raises(ValueError):
+            net.set_submodule("", nn.Identity())
+    ours, theirs = nets
+    assert list(ours.state_dict()) == list(theirs.state_dict())
+    assert ours.get_submodule("seq.1.0").out_features == 7
+    assert ours.layers[0].out_features == 4      # the shared module was replaced in seq only

@@ -37,6 +37,8 @@ FUNCTIONS = _package_functions()
 MOVES_DATA = {
     "Cast", "Reshape", "Permute", "Expand", "Index", "IndexPut", "Cat", "Stack", "Clone",
     "Unbind", "Split", "Embedding", "_BackwardHookIdentity", "_DoubleBackwardError",
+    "ConstantPad", "IndexPad", "UpsampleNearest",   # padding, nearest interpolation: copies
+    "Flip", "Roll", "Diagonal", "DiagEmbed", "Unfold", "Scatter",   # ops/indexing.py, scatter.py
 }
 
 

@@ -56,6 +56,8 @@ OPS = _ops()
 # ops with no case of their own, and why
 EXEMPT = {
     "_Extremum": "private base class of Maximum and Minimum (its backward is audited there)",
+    "_PiecewiseConstant": "private base class of Floor, Ceil, Round, Trunc and Sign (audited "
+                          "there)",
 }
 
 
@@ -416,6 +418,81 @@ for scale in (1e4, 1e30):
          lambda L, x, h, *w: L.F.gru_cell(x, h, *w) if L is RG else torch.gru_cell(x, h, *w),
          dts)
 
+# ------------------------------------------------------------------ padding, interpolation,
+# transposed convolution (the adjoint ops run as the backward of a create_graph gradient)
+
+
+def adjoint_of(L, op_fn, g, shape):
+    """The gradient of op_fn at an input of ``shape`` for the output gradient g, itself
+    differentiable in g (create_graph): the op's adjoint applied to g."""
+    z = L.lib.zeros(*shape, dtype=g.dtype, requires_grad=True)
+    return L.lib.autograd.grad(op_fn(z), z, g, create_graph=True)[0]
+
+
+def spatial_grad(dt, kind, shape):
+    """An img()-like array of ``shape``: an output gradient for the adjoint cases."""
+    x = rand(shape, dt, 11).astype(np.float64)
+    x.flat[5], x.flat[-3] = (INF, -INF) if kind == "inf" else (x.flat[5], x.flat[-3])
+    scale = {"near_max": fi(dt).max / 8, "huge": 1e30}.get(kind, 1.0)
+    return (x * scale).astype(dt)
+
+
+SPATIAL = {   # op names -> (the op on a (1, 2, 4, 4) input, its output's shape)
+    "ConstantPad": (lambda L, x: L.F.pad(x, (1, 2, -1, 1), value=0.5), (1, 2, 4, 7)),
+    "IndexPad": (lambda L, x: L.F.pad(x, (2, 1, 1, 3), mode="reflect"), (1, 2, 8, 7)),
+    "IndexPad replicate": (lambda L, x: L.F.pad(x, (2, -1, 0, 3), mode="replicate"),
+                           (1, 2, 7, 5)),
+    "IndexPad circular": (lambda L, x: L.F.pad(x, (2, 1, 3, 1), mode="circular"),
+                          (1, 2, 8, 7)),
+    "UpsampleNearest": (lambda L, x: L.F.interpolate(x, scale_factor=1.5), (1, 2, 6, 6)),
+    "UpsampleLinear": (lambda L, x: L.F.interpolate(x, size=(7, 3), mode="bilinear"),
+                       (1, 2, 7, 3)),
+    "UpsampleLinear align_corners": (
+        lambda L, x: L.F.interpolate(x, scale_factor=2.5, mode="bilinear",
+                                     align_corners=True), (1, 2, 10, 10)),
+    "UpsampleBicubic": (lambda L, x: L.F.interpolate(x, size=(6, 3), mode="bicubic"),
+                        (1, 2, 6, 3)),
+}
+for kind in ("near_max", "inf", "huge"):
+    dts = ALL if kind == "huge" else HALF
+    for label, (op_fn, out_shape) in SPATIAL.items():
+        name, _, variant = label.partition(" ")
+        suffix = f"_{variant}" if variant else ""
+        case(name, kind + suffix, lambda dt, k=kind: [img(dt, k)], op_fn, dts)
+        if name == "ConstantPad":    # its backward is ConstantPad itself
+            continue
+        case(f"{name}Backward", kind + suffix,
+             lambda dt, k=kind, s=out_shape: [spatial_grad(dt, k, s)],
+             lambda L, g, f=op_fn: adjoint_of(L, lambda z: f(L, z), g, (1, 2, 4, 4)), dts)
+    # near_max / 64: sums of 2 channels x 9 taps of values near max / 4 overflow in some
+    # summation orders and not in others (torch's and ours differ); of values near
+    # max / 256 no partial sum can. The stride-1 case has no padding: an inf whose kernel
+    # footprint falls in the cropped border meets a zero there in im2col (inf * 0 = NaN in
+    # dL/dW), as in torch's float32 and float64 kernels but not its float16 one.
+    conv_img = (lambda dt, k=kind: img(dt, k) / 64) if kind == "near_max" else \
+        (lambda dt, k=kind: img(dt, k))
+    case("ConvTranspose2d", kind, lambda dt, f=conv_img: [f(dt), rand((2, 3, 3, 3), dt, 8),
+                                                         rand((3,), dt, 9)],
+         lambda L, x, w, b: L.F.conv_transpose2d(x, w, b, stride=2, padding=1,
+                                                 output_padding=1), dts)
+    case("ConvTranspose2d", kind + "_stride1",
+         lambda dt, f=conv_img: [f(dt), rand((2, 3, 2, 2), dt, 8)],
+         lambda L, x, w: L.F.conv_transpose2d(x, w), dts)
+    case("ConvTranspose1d", kind, lambda dt, f=conv_img: [f(dt)[0], rand((4, 2, 3), dt, 8)],
+         lambda L, x, w: L.F.conv_transpose1d(x, w, stride=2, dilation=2), dts)
+
+
+def _channel_mask(x):
+    rg.manual_seed(12)
+    ones = rg.ones(*x.shape, dtype=getattr(rg, str(x.dtype).split(".")[-1]))
+    return F.dropout2d(ones, 0.5).numpy()
+
+
+case("FeatureDropout", "inf_nan_max",
+     lambda dt: [np.stack([infs(dt)[0], near_max(dt)[0]])[:, :, None, :]],   # (2, 2, 1, 4)
+     lambda L, x: ((rg.manual_seed(12), F.dropout2d(x, 0.5))[1] if L is RG else
+                   x * torch.tensor(_channel_mask(x))), HALF)
+
 # ------------------------------------------------------------------ dropout, embedding
 DROP_SHAPE = (2, 4)
 
@@ -490,6 +567,134 @@ case("IndexBackward", "inf_nan_max_double_backward", views,
      lambda L, x: _grad_of(L, (x[L.lib.tensor(np.array([0, 0, 3]))] ** 2).sum(), x), HALF)
 
 
+# ------------------------------------------------------------------ activation_extra, loss_extra
+PRELU_SLOPES = [0.25, -0.5, 0.1, 2.0]   # one per channel (dim 1) of the (2, 4) and (3, 4) cases
+
+
+def without_nan(make):
+    """The case's arrays with NaN replaced by 0.5: at NaN, PyTorch's elu and hardtanh
+    gradients depend on whether the element falls in the vectorized loop (NaN for elu, 0 for
+    hardtanh: retrograd's choice, tested in tests/ops/test_activation_extra.py) or in the
+    scalar tail (dL/dy), so no single answer matches it."""
+    return lambda dt: [np.where(np.isnan(a), 0.5, a).astype(dt) for a in make(dt)]
+
+
+for vals, label in ((near_max, "near_max"), (near_tiny, "near_tiny"), (infs, "inf_nan"),
+                    (in_f16_range, "f16_65504"), (big_logits(1e4), "pm1e4"),
+                    (big_logits(1e30), "pm1e30")):
+    dts = ALL if label == "pm1e30" else HALF
+    case("Silu", label, vals, lambda L, x: L.F.silu(x), dts)
+    case("Mish", label, vals, lambda L, x: L.F.mish(x), dts)
+    case("Softplus", label, vals, lambda L, x: L.F.softplus(x), dts)
+    case("Softplus", label + "_beta", vals, lambda L, x: L.F.softplus(x, 0.5, 4.0), dts)
+    case("Elu", label, without_nan(vals), lambda L, x: L.F.elu(x, 0.7), dts)
+    case("Hardtanh", label, without_nan(vals), lambda L, x: L.F.hardtanh(x, -2.0, 3.0), dts)
+    case("Hardtanh", label + "_relu6", without_nan(vals), lambda L, x: L.F.relu6(x), dts)
+    case("Prelu", label, lambda dt, v=vals: v(dt) + [arr(PRELU_SLOPES, dt)],
+         lambda L, x, w: L.F.prelu(x, w), dts)
+    case("LogSigmoid", label, vals, lambda L, x: L.F.logsigmoid(x), dts)
+    case("SmoothL1Loss", label, lambda dt, v=vals: [v(dt)[0], v(dt)[0][::-1].copy() * 0.5],
+         lambda L, x, t: L.F.smooth_l1_loss(x, t, reduction="none", beta=0.5), dts)
+    case("HuberLoss", label, lambda dt, v=vals: [v(dt)[0], v(dt)[0][::-1].copy() * 0.5],
+         lambda L, x, t: L.F.huber_loss(x, t, reduction="none", delta=2.0), dts)
+for make, label in ((big_logits(1e4), "pm1e4"), (big_logits(1e30), "pm1e30"),
+                    (neg_inf_logits, "neg_inf"), (all_neg_inf_row, "all_neg_inf_row")):
+    dts = ALL if label == "pm1e30" else HALF
+    zeros_probs = np.array([[1.0, 0, 0, 0], [0, 0.5, 0.5, 0], [0.25, 0.25, 0.25, 0.25]])
+    case("KlDiv", label, make,
+         lambda L, x: L.F.kl_div(L.F.log_softmax(x, dim=1), L.lib.tensor(zeros_probs).to(x.dtype),
+                                 reduction="none"), dts)
+    case("KlDiv", label + "_log_target", make,
+         lambda L, x: L.F.kl_div(L.F.log_softmax(x, dim=1), L.F.log_softmax(x.detach() * 0.5,
+                                 dim=1), reduction="none", log_target=True), dts)
+    case("KlDiv", label + "_target_grad", lambda dt, m=make: m(dt) + [arr(zeros_probs, dt)],
+         lambda L, x, t: L.F.kl_div(L.F.log_softmax(x, dim=1), t, reduction="batchmean"), dts)
+case("BinaryCrossEntropy", "at_0_and_1",
+     lambda dt: [arr([[0.0, 1.0, 0.0, 1.0], [fi(dt).tiny, 1.0 - fi(dt).eps, 0.5, 1e-3]], dt),
+                 arr([[1.0, 0.0, 0.0, 1.0], [0.7, 0.3, 0.5, 1.0]], dt)],
+     lambda L, x, t: L.F.binary_cross_entropy(x, t, reduction="none"), HALF,
+     oracle64=True)   # torch's float16 kernel rounds its 1e-12 clamp to 0: 0 / 0 = NaN
+case("BinaryCrossEntropy", "sigmoid_of_pm1e4", big_logits(1e4),
+     lambda L, x: L.F.binary_cross_entropy(x.sigmoid(), L.lib.tensor(
+         np.array([[1.0, 0, 0.5, 1], [0, 1, 1, 0], [1, 1, 0, 0.25]])).to(x.dtype),
+         weight=L.lib.tensor(np.array([2.0, 0.5, 1.0, 3.0])).to(x.dtype)), HALF)
+
+
+# ------------------------------------------------------------------ sort, scans, triangles, einsum
+for vals, label in ((near_max, "near_max"), (near_tiny, "near_tiny"), (infs, "inf_nan"),
+                    (in_f16_range, "f16_65504")):
+    case("Sort", label, vals, lambda L, x: L.lib.sort(x, dim=1, descending=True, stable=True),
+         HALF)
+    case("TopK", label, vals, lambda L, x: L.lib.topk(x, 2, dim=1)[0], HALF)
+    case("TopK", label + "_smallest", vals, lambda L, x: L.lib.topk(x, 3, 1, False)[0], HALF)
+    case("Cumsum", label, vals, lambda L, x: x.cumsum(1), HALF)
+    case("Cumprod", label, vals, lambda L, x: x.cumprod(1), HALF)
+    case("Tril", label, vals, lambda L, x: x.tril(1), HALF)
+    case("Triu", label, vals, lambda L, x: x.triu(-1), HALF)
+    case("Einsum", label, lambda dt, v=vals: [v(dt)[0], v(dt)[0] * 0.5],
+         lambda L, a, b: L.lib.einsum("ij,kj->ik", a, b), HALF)
+    case("Einsum", label + "_trace", lambda dt, v=vals: [v(dt)[0][:, :2].copy()],
+         lambda L, a: L.lib.einsum("ii->", a), HALF)
+case("Cumprod", "zeros", lambda dt: [arr([[0.0, 2.0, 0.0, 3.0], [1.5, fi(dt).tiny, 0.0, -2.0]],
+                                         dt)], lambda L, x: x.cumprod(1), HALF)
+for vals, label in ((near_tiny, "near_tiny"), (lambda dt: [rand((3, 4), dt, 4, 1e30)], "1e30"),
+                    (lambda dt: [rand((3, 4), dt, 4, 1e-30)], "1e-30")):
+    case("SingularValues", label, vals, lambda L, x: L.lib.linalg.svdvals(x), ALL)
+
+
+# ------------------------------------------------------------------ the tail of PyTorch's ops
+# (elementwise_math, reduce_extra, distance, indexing, scatter)
+def in_unit(dt):
+    """Values in and at the ends of (-1, 1), the domain of asin, acos and erfinv."""
+    return [arr([[0.0, 0.5, -0.999, 1.0], [-1.0, fi(dt).tiny, 0.25, -0.75]], dt)]
+
+
+for vals, label in ((near_max, "near_max"), (near_tiny, "near_tiny"), (infs, "inf_nan"),
+                    (in_f16_range, "f16_65504")):
+    for op, name in (("log10", "Log10"), ("log2", "Log2"), ("log1p", "Log1p")):
+        case(name, label, lambda dt, v=vals: [np.abs(v(dt)[0])],
+             lambda L, x, op=op: getattr(x, op)(), HALF)
+    for op, name in (("expm1", "Expm1"), ("exp2", "Exp2"), ("erf", "Erf"), ("tan", "Tan"),
+                     ("atan", "Atan"), ("sinh", "Sinh"), ("cosh", "Cosh"), ("floor", "Floor"),
+                     ("ceil", "Ceil"), ("round", "Round"), ("trunc", "Trunc"), ("sign", "Sign"),
+                     ("frac", "Frac"), ("nan_to_num", "NanToNum")):
+        case(name, label, vals, lambda L, x, op=op: getattr(x, op)(), HALF)
+    case("Round", label + "_decimals", vals, lambda L, x: x.round(decimals=2), HALF)
+    for op, name in (("atan2", "Atan2"), ("hypot", "Hypot"), ("logaddexp", "LogAddExp"),
+                     ("remainder", "Remainder"), ("fmod", "Fmod")):
+        case(name, label, lambda dt, v=vals: [v(dt)[0], v(dt)[0][:, ::-1].copy()],
+             lambda L, a, b, op=op: getattr(L.lib, op)(a, b), HALF)
+    case("Xlogy", label, lambda dt, v=vals: [v(dt)[0], np.abs(v(dt)[0][:, ::-1])],
+         lambda L, a, b: L.lib.xlogy(a, b), HALF)
+    case("FloorDivide", label, lambda dt, v=vals: [v(dt)[0], v(dt)[0][:, ::-1].copy()],
+         lambda L, a, b: a * 0.0 + L.lib.floor_divide(a.detach(), b.detach()), HALF)
+    case("Lerp", label, lambda dt, v=vals: [v(dt)[0], v(dt)[0][::-1].copy(), rand((2, 4), dt)],
+         lambda L, a, b, w: L.lib.lerp(a, b, w), HALF)
+    case("Prod", label, vals, lambda L, x: x.prod(1), HALF)
+    case("MedianDim", label, vals, lambda L, x: x.median(1)[0], HALF)
+    case("Median", label, vals, lambda L, x: x.median(), HALF)
+    case("Cdist", label, lambda dt, v=vals: [v(dt)[0].T.copy(), v(dt)[0][:, :3].T.copy()],
+         lambda L, a, b: L.lib.cdist(a, b), HALF)
+    case("Cdist", label + "_p1", lambda dt, v=vals: [v(dt)[0].T.copy(), v(dt)[0][:, :3].T.copy()],
+         lambda L, a, b: L.lib.cdist(a, b, 1.0), HALF)
+    case("Flip Roll", label, vals, lambda L, x: x.flip(1).roll(1, 0) * 1.0, HALF)
+    case("Diagonal DiagEmbed", label, vals,
+         lambda L, x: L.lib.diag_embed(x.diagonal(1) * 1.0), HALF)
+    case("Unfold UnfoldBackward", label + "_double_backward", vals,
+         lambda L, x: _grad_of(L, (x.unfold(1, 2, 1) ** 2).sum(), x), HALF)
+    case("Scatter ScatterAdd", label, lambda dt, v=vals: [v(dt)[0], v(dt)[0][::-1].copy()],
+         lambda L, x, s: x.scatter(1, L.lib.tensor(np.array([[1, 0, 3, 2], [0, 2, 1, 3]])), s)
+         .scatter_add(0, L.lib.tensor(np.array([[1, 1, 0, 0]])), s[:1] * 1.0), HALF)
+for vals, label in ((in_unit, "unit_interval"), (infs, "inf_nan")):
+    for op, name in (("asin", "Asin"), ("acos", "Acos"), ("erfinv", "Erfinv")):
+        case(name, label, vals, lambda L, x, op=op: getattr(x, op)(), HALF)
+case("Prod", "zeros", lambda dt: [arr([[0.0, 2.0, 0.0, 3.0], [1.5, fi(dt).tiny, 0.0, -2.0]],
+                                      dt)], lambda L, x: x.prod(1), HALF)
+case("Cdist", "zero_distance", lambda dt: [arr([[1.0, 2.0], [3.0, -1.0]], dt),
+                                           arr([[1.0, 2.0], [0.0, 0.0]], dt)],
+     lambda L, a, b: L.lib.cdist(a, b), HALF)
+
+
 # ------------------------------------------------------------------ documented policies
 # (op, case) -> what retrograd returns where PyTorch's entry is nan/inf. Entries PyTorch
 # gives finite are still compared; the non-finite ones are replaced by this policy.
@@ -504,6 +709,10 @@ _WIDER = ("torch overflows (inf or NaN) in an intermediate, retrograd does not: 
           "normalization of values near finfo.max; retrograd's value is the finite true one")
 _MEAN = ("a 'mean' loss whose per-sample losses are finite but sum beyond finfo.max is "
          "sum(loss / normalizer), the finite true mean; torch's sum overflows to inf")
+_KL_ZERO = ("kl_div: a target probability of 0 contributes 0 whatever the input (torch's "
+            "0 * -inf is NaN), and its target gradient is the one-sided limit -inf * dL/dy "
+            "(0 with log_target; torch: NaN); after a fully masked row's log_softmax (-inf, "
+            "see above) the terms of positive targets are +inf, not NaN")
 POLICY = {
     **{(op, "all_neg_inf_row"): _ALL_NEG_INF
        for op in ("Softmax", "LogSoftmax", "LogSumExp", "CrossEntropy", "CrossEntropyProbs",
@@ -527,9 +736,21 @@ POLICY = {
                                       "dL/dx = rstd (g - mean(g)), finite; torch's gradient "
                                       "is NaN on some such rows (an intermediate overflows)"),
     ("Gelu", "inf_nan"): "gelu(+inf) = +inf and gelu(-inf) = 0 (the limits); torch gives NaN",
+    **{("KlDiv", label + kind): _KL_ZERO
+       for label in ("pm1e4", "pm1e30", "neg_inf", "all_neg_inf_row")
+       for kind in ("", "_log_target", "_target_grad")},
+    ("BinaryCrossEntropy", "sigmoid_of_pm1e4"): ("torch's float16 binary_cross_entropy "
+                                                 "rounds its 1e-12 clamp to 0 (0 / 0 = NaN); "
+                                                 "retrograd computes it in float32"),
     ("Softmax", "pos_inf_entry"): _POS_INF,
     ("Softmax", "inf_nan"): _POS_INF,
     ("LogSoftmax", "inf_nan"): _POS_INF,
+    # the tail of PyTorch's ops: a^2 + b^2, a * dL/dy or a product overflow in torch only
+    **{key: _WIDER for key in (
+        ("Atan2", "near_max"), ("Atan2", "f16_65504"), ("Hypot", "near_max"),
+        ("Hypot", "f16_65504"), ("Prod", "f16_65504"))},
+    ("Cdist", "near_max"): ("a distance that overflows to inf: its gradient is dL/dy / inf = 0 "
+                            "(retrograd), inf / inf = NaN (torch)"),
 }
 
 

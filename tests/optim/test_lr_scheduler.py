@@ -1,5 +1,6 @@
 """Learning-rate schedulers against torch.optim.lr_scheduler: lr values over 30 steps."""
 
+import io
 import math
 import pickle
 
@@ -44,6 +45,43 @@ SCHEDULERS = {
         lambda m, o: m.ExponentialLR(o, gamma=0.8),
         lambda m, o: m.StepLR(o, step_size=2, gamma=0.5),
         lambda m, o: m.MultiStepLR(o, milestones=[3, 6], gamma=0.1)], [4, 12]),
+    "MultiplicativeLR": lambda m, o: m.MultiplicativeLR(o, lambda e: 0.9 if e % 3 else 1.05),
+    "MultiplicativeLR-per-group": lambda m, o: m.MultiplicativeLR(
+        o, [lambda e: 0.95, lambda e: 1.0 + 0.01 * e]),
+    "ConstantLR": lambda m, o: m.ConstantLR(o, factor=0.25, total_iters=8),
+    "ConstantLR-default": lambda m, o: m.ConstantLR(o),
+    "PolynomialLR": lambda m, o: m.PolynomialLR(o, total_iters=20, power=2.0),
+    "PolynomialLR-default": lambda m, o: m.PolynomialLR(o),
+    "PolynomialLR-sqrt": lambda m, o: m.PolynomialLR(o, total_iters=25, power=0.5),
+    "ChainedScheduler": lambda m, o: m.ChainedScheduler([
+        m.ConstantLR(o, factor=0.1, total_iters=4), m.ExponentialLR(o, gamma=0.9)]),
+    "ChainedScheduler-with-optimizer": lambda m, o: m.ChainedScheduler([
+        m.LinearLR(o, start_factor=0.2, total_iters=6), m.StepLR(o, 5, gamma=0.5),
+        m.CosineAnnealingLR(o, T_max=12)], optimizer=o),
+    "SequentialLR-of-chained": lambda m, o: _sequential(m, o, [
+        lambda m, o: m.ConstantLR(o, factor=0.5, total_iters=3),
+        lambda m, o: m.PolynomialLR(o, total_iters=10, power=1.5)], [6]),
+    "CosineAnnealingWarmRestarts": lambda m, o: m.CosineAnnealingWarmRestarts(o, T_0=7),
+    "CosineAnnealingWarmRestarts-T_mult": lambda m, o: m.CosineAnnealingWarmRestarts(
+        o, T_0=3, T_mult=2, eta_min=0.002),
+    "OneCycleLR": lambda m, o: m.OneCycleLR(o, max_lr=[1.0, 0.5], total_steps=30),
+    "OneCycleLR-linear": lambda m, o: m.OneCycleLR(
+        o, max_lr=0.8, epochs=4, steps_per_epoch=9, pct_start=0.25, anneal_strategy="linear",
+        div_factor=10.0, final_div_factor=100.0, base_momentum=[0.8, 0.7],
+        max_momentum=0.99),
+    "OneCycleLR-three-phase": lambda m, o: m.OneCycleLR(
+        o, max_lr=2.0, total_steps=31, three_phase=True, pct_start=0.35),
+    "OneCycleLR-no-momentum": lambda m, o: m.OneCycleLR(
+        o, max_lr=0.4, total_steps=40, cycle_momentum=False, anneal_strategy="linear"),
+    "CyclicLR": lambda m, o: m.CyclicLR(o, 0.01, 0.1, step_size_up=4),
+    "CyclicLR-triangular2": lambda m, o: m.CyclicLR(
+        o, [0.01, 0.02], [0.1, 0.3], step_size_up=3, step_size_down=5, mode="triangular2"),
+    "CyclicLR-exp_range": lambda m, o: m.CyclicLR(
+        o, 0.01, 0.2, step_size_up=5, mode="exp_range", gamma=0.97, base_momentum=0.7,
+        max_momentum=[0.95, 0.9]),
+    "CyclicLR-scale_fn": lambda m, o: m.CyclicLR(
+        o, 0.05, 0.5, step_size_up=2, scale_fn=lambda x: 1 / (x + 1), scale_mode="iterations",
+        cycle_momentum=False),
 }
 
 
@@ -74,8 +112,11 @@ def test_state_dict_resume_continues_identically(name):
     make = SCHEDULERS[name]
     straight, _, _ = _lrs(rg, make, 30)
     first, sched, opt = _lrs(rg, make, 12)
-    sched_state = pickle.loads(pickle.dumps(sched.state_dict()))
-    opt_state = pickle.loads(pickle.dumps(opt.state_dict()))
+    buffer = io.BytesIO()  # through a checkpoint file, as a resumed run gets them
+    rg.save({"scheduler": sched.state_dict(), "optimizer": opt.state_dict()}, buffer)
+    buffer.seek(0)
+    saved = rg.load(buffer)
+    sched_state, opt_state = saved["scheduler"], saved["optimizer"]
     new_opt = _optimizer(rg, lrs=(1.0, 1.0))
     new_sched = make(rg_sched, new_opt)
     new_opt.load_state_dict(opt_state)
@@ -113,8 +154,8 @@ def test_state_dict_keys_match_torch(name):
     _, mine, _ = _lrs(rg, SCHEDULERS[name], 3)
     _, theirs, _ = _lrs(torch, SCHEDULERS[name], 3)
     mine, theirs = mine.state_dict(), theirs.state_dict()
-    assert {"last_epoch", "_last_lr"} <= set(mine)  # not vacuous: an empty dict fails
-    if name.startswith("SequentialLR"):
+    assert "_last_lr" in mine and ("last_epoch" in mine or "_schedulers" in mine)
+    if "_schedulers" in theirs:  # SequentialLR, ChainedScheduler: their children have it
         children = len(theirs["_schedulers"])
         expected = [(set(), set())] + [(set(), TORCH_ONLY_KEYS)] * children
     else:
@@ -281,3 +322,222 @@ def test_a_model_instead_of_an_optimizer_is_a_clear_error(make, name, given, kin
     assert str(info.value) == (f"{name}: optimizer must be an Optimizer, got {kind}; build the "
                                f"optimizer first, e.g. optim.SGD(model.parameters(), lr=0.1), "
                                f"and pass it")
+
+
+# ---------------------------------------------------------------------- momentum cycling
+def _adam(lib):
+    tensor = rg.zeros if lib is rg else torch.zeros
+    optim = rg.optim if lib is rg else torch.optim
+    return optim.Adam([{"params": [tensor(2, requires_grad=True)], "lr": lr} for lr in LRS],
+                      betas=(0.9, 0.99))
+
+
+@pytest.mark.parametrize("name", ["OneCycleLR", "OneCycleLR-linear", "OneCycleLR-three-phase",
+                                  "CyclicLR", "CyclicLR-triangular2", "CyclicLR-exp_range"])
+@pytest.mark.parametrize("make_optimizer", [_optimizer, _adam], ids=["SGD", "Adam"])
+def test_momentum_cycles_as_in_torch(name, make_optimizer):
+    def run(lib):
+        opt = make_optimizer(lib)
+        sched = SCHEDULERS[name](rg_sched if lib is rg else torch_sched, opt)
+        out = []
+        for _ in range(30):
+            out.append([(g["lr"],) + (tuple(g["betas"]) if "betas" in g else (g["momentum"],))
+                        for g in opt.param_groups])
+            opt.step()
+            sched.step()
+        return np.array(out)
+    mine, theirs = run(rg), run(torch)
+    np.testing.assert_allclose(mine, theirs, rtol=1e-15, atol=0)
+    assert np.ptp(mine[:, 0, 1]) > 0.05  # momentum (or beta1) moves
+    if make_optimizer is _adam:
+        np.testing.assert_array_equal(mine[:, :, 2], 0.99)  # beta2 untouched
+
+
+def test_one_cycle_past_total_steps_is_an_error():
+    opt = _optimizer(rg)
+    sched = rg_sched.OneCycleLR(opt, max_lr=1.0, total_steps=3)
+    for _ in range(3):
+        opt.step()
+        sched.step()
+    with pytest.raises(ValueError, match="OneCycleLR: Tried to step 4 times. The specified "
+                                         "number of total steps is 3"):
+        sched.step()
+
+
+# ---------------------------------------------------------------------- warm restarts
+@pytest.mark.parametrize("t_0, t_mult", [(5, 1), (3, 2), (2, 3)])
+def test_warm_restarts_fractional_epochs_equal_torch(t_0, t_mult):
+    """The usual per-batch call, step(epoch + i / iters), including epochs jumped over."""
+    epochs = [e + i / 7 for e in range(20) for i in range(7)] + [3.5, 0.25, 44.0, 12]
+
+    def run(lib, m):
+        opt = _optimizer(lib)
+        sched = m.CosineAnnealingWarmRestarts(opt, T_0=t_0, T_mult=t_mult, eta_min=1e-3)
+        out = []
+        for epoch in epochs:
+            sched.step(epoch)
+            out.append(sched.get_last_lr() + [sched.T_cur, sched.T_i, sched.last_epoch])
+        return np.array(out)
+    mine, theirs = run(rg, rg_sched), run(torch, torch_sched)
+    np.testing.assert_allclose(mine, theirs, rtol=1e-13, atol=1e-15)
+    assert np.ptp(mine[:, 0]) > 0.05
+
+
+def test_warm_restarts_negative_epoch_is_an_error():
+    sched = rg_sched.CosineAnnealingWarmRestarts(_optimizer(rg), T_0=3)
+    with pytest.raises(ValueError, match="Expected non-negative epoch, but got -1"):
+        sched.step(-1)
+
+
+# ---------------------------------------------------------------------- ReduceLROnPlateau
+METRICS = [5.0, 4.0, 4.0, 3.9999, 4.2, 4.1, 3.0, 3.0, 3.0, 3.0, 3.0, 2.99, 2.5, 2.5, 2.6, 2.7,
+           2.8, 2.9, 2.1, 2.1, 2.1, 2.1, 2.1, 2.1, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0]
+
+
+@pytest.mark.parametrize("kwargs", [
+    dict(patience=1),
+    dict(patience=2, factor=0.5, cooldown=2),
+    dict(patience=0, factor=0.3, min_lr=0.01),
+    dict(patience=0, factor=0.5, min_lr=[0.02, 0.001], threshold=0.1),
+    dict(mode="max", patience=1, factor=0.5),
+    dict(threshold_mode="abs", threshold=0.05, patience=1, factor=0.7),
+    dict(mode="max", threshold_mode="abs", threshold=0.2, patience=0),
+    dict(patience=0, factor=0.9, eps=0.006),
+    dict(),
+])
+def test_reduce_on_plateau_equals_torch(kwargs):
+    def run(lib, m):
+        opt = _optimizer(lib)
+        sched = m.ReduceLROnPlateau(opt, **kwargs)
+        out = []
+        for metric in METRICS:
+            opt.step()
+            sched.step(lib.tensor(metric) if metric == 3.0 else metric)
+            out.append(sched.get_last_lr() + [sched.num_bad_epochs, sched.cooldown_counter])
+        return np.array(out), sched
+    (mine, sched), (theirs, _) = run(rg, rg_sched), run(torch, torch_sched)
+    np.testing.assert_allclose(mine, theirs, rtol=1e-15, atol=0)
+    resumed = rg_sched.ReduceLROnPlateau(_optimizer(rg), **kwargs)
+    resumed.load_state_dict(pickle.loads(pickle.dumps(sched.state_dict())))
+    assert resumed.best == sched.best and resumed.last_epoch == len(METRICS)
+
+
+def test_reduce_on_plateau_resumes_identically():
+    def make(opt):
+        return rg_sched.ReduceLROnPlateau(opt, patience=1, factor=0.5, cooldown=1)
+    opt = _optimizer(rg)
+    sched = make(opt)
+    straight = []
+    for metric in METRICS:
+        sched.step(metric)
+        straight.append(sched.get_last_lr())
+    opt, half = _optimizer(rg), len(METRICS) // 2
+    sched = make(opt)
+    for metric in METRICS[:half]:
+        sched.step(metric)
+    opt_state, sched_state = opt.state_dict(), pickle.loads(pickle.dumps(sched.state_dict()))
+    new_opt = _optimizer(rg)
+    new_sched = make(new_opt)
+    new_opt.load_state_dict(opt_state)
+    new_sched.load_state_dict(sched_state)
+    rest = []
+    for metric in METRICS[half:]:
+        new_sched.step(metric)
+        rest.append(new_sched.get_last_lr())
+    assert straight[half:] == rest and len(set(map(tuple, rest))) > 1
+
+
+def test_reduce_on_plateau_state_dict_keys_match_torch():
+    mine = rg_sched.ReduceLROnPlateau(_optimizer(rg)).state_dict()
+    theirs = torch_sched.ReduceLROnPlateau(_optimizer(torch)).state_dict()
+    assert set(mine) == set(theirs)
+
+
+def test_reduce_on_plateau_errors():
+    opt = _optimizer(rg)
+    for kwargs, match in [(dict(factor=1.0), "ReduceLROnPlateau: Factor should be < 1.0"),
+                          (dict(mode="lowest"), "mode 'lowest' is unknown"),
+                          (dict(threshold_mode="pct"), "threshold mode 'pct' is unknown"),
+                          (dict(min_lr=[0.1]), "expected 2 min_lrs"),
+                          (dict(patience=-1), "patience must be a non-negative int")]:
+        with pytest.raises(ValueError, match=match):
+            rg_sched.ReduceLROnPlateau(opt, **kwargs)
+    with pytest.raises(TypeError, match="ReduceLROnPlateau.step: the metric must be a number "
+                                        "or a one-element Tensor, got a str"):
+        rg_sched.ReduceLROnPlateau(opt).step("low")
+    sched = rg_sched.ReduceLROnPlateau(opt, min_lr=[0.0, 0.0], patience=0)
+    opt.add_param_group({"params": [rg.zeros(1, requires_grad=True)], "lr": 0.1})
+    sched.step(1.0)
+    with pytest.raises(RuntimeError, match="3 parameter groups but 2 min_lrs"):
+        sched.step(2.0)
+
+
+# ---------------------------------------------------------------------- more errors, epochs
+@pytest.mark.parametrize("make, error, match", [
+    (lambda o: rg_sched.ConstantLR(o, factor=1.5), ValueError,
+     "ConstantLR: Constant multiplicative factor expected to be between 0 and 1"),
+    (lambda o: rg_sched.PolynomialLR(o, total_iters=0), ValueError,
+     "PolynomialLR: total_iters must be a positive int"),
+    (lambda o: rg_sched.MultiplicativeLR(o, 0.9), TypeError, "lr_lambda should be a function"),
+    (lambda o: rg_sched.ChainedScheduler([]), ValueError, "at least one scheduler"),
+    (lambda o: rg_sched.ChainedScheduler([rg_sched.ReduceLROnPlateau(o)]), ValueError,
+     "does not support ReduceLROnPlateau"),
+    (lambda o: rg_sched.ChainedScheduler([rg_sched.StepLR(o, 2),
+                                          rg_sched.StepLR(_optimizer(rg), 2)]), ValueError,
+     "schedulers\\[1\\] \\(StepLR\\) belongs to another one"),
+    (lambda o: rg_sched.CosineAnnealingWarmRestarts(o, T_0=0), ValueError,
+     "Expected positive integer T_0, but got 0"),
+    (lambda o: rg_sched.CosineAnnealingWarmRestarts(o, T_0=2, T_mult=1.5), ValueError,
+     "Expected integer T_mult >= 1, but got 1.5"),
+    (lambda o: rg_sched.OneCycleLR(o, max_lr=1.0), ValueError,
+     "You must define either total_steps OR \\(epochs AND steps_per_epoch\\)"),
+    (lambda o: rg_sched.OneCycleLR(o, max_lr=1.0, total_steps=0), ValueError,
+     "Expected positive integer total_steps, but got 0"),
+    (lambda o: rg_sched.OneCycleLR(o, max_lr=1.0, epochs=2, steps_per_epoch=-1), ValueError,
+     "Expected positive integer steps_per_epoch, but got -1"),
+    (lambda o: rg_sched.OneCycleLR(o, max_lr=1.0, total_steps=9, pct_start=1.5), ValueError,
+     "Expected float between 0 and 1 pct_start, but got 1.5"),
+    (lambda o: rg_sched.OneCycleLR(o, max_lr=1.0, total_steps=9, anneal_strategy="exp"),
+     ValueError, "anneal_strategy must be one of 'cos' or 'linear'"),
+    (lambda o: rg_sched.OneCycleLR(o, max_lr=[1.0], total_steps=9), ValueError,
+     "expected 2 max_lrs"),
+    (lambda o: rg_sched.OneCycleLR(rg.optim.Adagrad([rg.zeros(1, requires_grad=True)]),
+                                   max_lr=1.0, total_steps=9), ValueError,
+     "optimizer must support momentum or beta1 with `cycle_momentum` option enabled "
+     "\\(Adagrad has neither"),
+    (lambda o: rg_sched.CyclicLR(o, 0.1, 1.0, mode="sawtooth"), ValueError,
+     "mode 'sawtooth' is invalid and scale_fn is None"),
+    (lambda o: rg_sched.CyclicLR(o, 0.1, 1.0, step_size_up=0), ValueError,
+     "step_size_up must be a positive number"),
+])
+def test_errors_of_the_new_schedulers(make, error, match):
+    with pytest.raises(error, match=match):
+        make(_optimizer(rg))
+
+
+def test_step_with_an_epoch_uses_the_closed_form_and_warns_as_torch():
+    def run(lib, m):
+        opt = _optimizer(lib)
+        sched = m.StepLR(opt, step_size=3, gamma=0.5)
+        out = []
+        for epoch in (4, 9, 2):
+            opt.step()
+            with pytest.warns(UserWarning, match="epoch parameter in `scheduler.step\\(\\)`"):
+                sched.step(epoch)
+            out.append(sched.get_last_lr())
+        return out
+    assert run(rg, rg_sched) == run(torch, torch_sched)
+
+
+def test_multistep_state_survives_retrograd_save(tmp_path):
+    opt = _optimizer(rg)
+    sched = rg_sched.MultiStepLR(opt, milestones=[2, 5, 5], gamma=0.5)
+    rg.save({"sched": sched.state_dict(), "opt": opt.state_dict()}, tmp_path / "ckpt.pt")
+    loaded = rg.load(tmp_path / "ckpt.pt")
+    fresh_opt = _optimizer(rg)
+    fresh = rg_sched.MultiStepLR(fresh_opt, milestones=[1], gamma=0.5)
+    fresh_opt.load_state_dict(loaded["opt"])
+    fresh.load_state_dict(loaded["sched"])
+    assert fresh.milestones == {2: 1, 5: 2}
+    fresh._update_lr(6)  # the closed form reads the milestones as a multiset
+    assert fresh.get_last_lr() == [0.1 * 0.125, 0.05 * 0.125]

@@ -1,7 +1,8 @@
 """The Optimizer base: parameter groups, zero_grad, step, in-place updates, state_dict."""
 
 import copy
-import pickle
+import inspect
+import io
 
 import numpy as np
 import pytest
@@ -18,6 +19,8 @@ RESUME_CASES = [
     ("Adam", dict(lr=0.05, amsgrad=True, weight_decay=0.1)),
     ("AdamW", dict(lr=0.05, groups=[([0], dict(amsgrad=True)), ([1, 2], dict(lr=0.1))])),
     ("RMSprop", dict(lr=0.01, momentum=0.5, centered=True)),
+    ("Adadelta", dict(lr=0.5, weight_decay=0.1, groups=[([0], dict(rho=0.5)), ([1, 2], {})])),
+    ("Adagrad", dict(lr=0.1, lr_decay=0.01, initial_accumulator_value=0.1)),
 ]
 
 
@@ -255,7 +258,7 @@ def test_step_runs_under_no_grad_and_the_closure_with_grad():
     assert opt.step() is None
 
 
-@pytest.mark.parametrize("name", ["SGD", "Adam", "AdamW", "RMSprop"])
+@pytest.mark.parametrize("name", ["SGD", "Adam", "AdamW", "RMSprop", "Adadelta", "Adagrad"])
 @pytest.mark.parametrize("dtype", [rg.float32, rg.float16])
 def test_dtype_is_kept_without_upcasts(name, dtype):
     # NumPy float64 scalars as options would upcast float32 arrays if used as they are
@@ -313,7 +316,7 @@ def test_state_dict_layout_matches_torch(name, kwargs):
 def test_resume_from_state_dict_continues_identically(name, kwargs, dtype):
     straight, _, _ = trajectory(rg, name, 20, dtype, **kwargs)
     first, opt, params = trajectory(rg, name, 10, dtype, **kwargs)
-    saved = pickle.loads(pickle.dumps(opt.state_dict()))  # as through a checkpoint file
+    saved = _through_a_file(opt.state_dict())
     # a fresh run: new parameters holding the saved values, a new optimizer built the same way
     new_params = [rg.tensor(p.detach().numpy().copy(), requires_grad=True) for p in params]
     kw = {k: v for k, v in kwargs.items() if k not in ("lr", "groups")}
@@ -323,6 +326,14 @@ def test_resume_from_state_dict_continues_identically(name, kwargs, dtype):
     for a, b in zip(straight, first + rest):
         for x, y in zip(a, b):
             np.testing.assert_array_equal(x, y)
+
+
+def _through_a_file(state_dict):
+    """The state dict as a resumed run gets it: saved with retrograd.save, loaded back."""
+    buffer = io.BytesIO()
+    rg.save(state_dict, buffer)
+    buffer.seek(0)
+    return rg.load(buffer)
 
 
 def test_loaded_state_is_a_copy():
@@ -412,3 +423,76 @@ def test_load_state_dict_checks_loaded_options():
 
 def test_initial_arrays_vary_with_the_seed():
     assert not np.allclose(initial_arrays(0)["W"], initial_arrays(1)["W"])
+
+
+# ---------------------------------------------------------------------- PyTorch's switches
+# the keyword arguments each torch optimizer takes besides its hyper-parameters
+TORCH_FLAGS = {
+    "SGD": ("foreach", "differentiable", "fused"),
+    "Adam": ("foreach", "capturable", "differentiable", "fused"),
+    "AdamW": ("foreach", "capturable", "differentiable", "fused"),
+    "RMSprop": ("capturable", "foreach", "differentiable"),
+    "Adadelta": ("foreach", "capturable", "differentiable"),
+    "Adagrad": ("foreach", "differentiable", "fused"),
+}
+
+
+@pytest.mark.parametrize("name", TORCH_FLAGS)
+def test_torch_switches_are_accepted_and_change_nothing(name):
+    flags = TORCH_FLAGS[name]
+    assert set(flags) <= set(torch.optim.__dict__[name]([torch.zeros(1, requires_grad=True)],
+                                                        lr=0.1).defaults)
+    plain = trajectory(rg, name, 5, lr=0.01)[0]
+    given = {"foreach": True, "capturable": True, "fused": False}
+    kwargs = {k: v for k, v in given.items() if k in flags}
+    switched, opt, _ = trajectory(rg, name, 5, lr=0.01, differentiable=False, **kwargs)
+    np.testing.assert_array_equal(np.concatenate([np.ravel(a) for s in plain for a in s]),
+                                  np.concatenate([np.ravel(a) for s in switched for a in s]))
+    assert all(opt.param_groups[0][k] == v for k, v in kwargs.items())
+    assert opt.param_groups[0]["differentiable"] is False
+
+
+@pytest.mark.parametrize("name", TORCH_FLAGS)
+def test_differentiable_true_is_refused(name):
+    with pytest.raises(NotImplementedError, match=f"{name}: differentiable=True is not "
+                                                  f"supported"):
+        getattr(rg.optim, name)([_w(2)], lr=0.1, differentiable=True)
+
+
+@pytest.mark.parametrize("name", [n for n, flags in TORCH_FLAGS.items() if "fused" in flags])
+def test_fused_and_foreach_together_is_an_error_as_in_torch(name):
+    with pytest.raises(RuntimeError, match="`fused` and `foreach` cannot be `True` together"):
+        getattr(rg.optim, name)([_w(2)], lr=0.1, fused=True, foreach=True)
+    getattr(rg.optim, name)([_w(2)], lr=0.1, fused=True)
+
+
+@pytest.mark.parametrize("name", ["SGD", "Adam", "AdamW", "RMSprop", "Adadelta", "Adagrad",
+                                  "LBFGS"])
+def test_signature_matches_torch(name):
+    mine = inspect.signature(getattr(rg.optim, name))
+    theirs = inspect.signature(getattr(torch.optim, name))
+    assert [(p.name, p.kind, p.default) for p in mine.parameters.values()] == \
+        [(p.name, p.kind, p.default) for p in theirs.parameters.values()]
+
+
+def test_lr_changed_in_param_groups_is_used_as_in_torch():
+    def run(lib):
+        params = [lib.tensor([1.0, -2.0], requires_grad=True)]
+        opt = (rg.optim if lib is rg else torch.optim).Adam(params, lr=0.1)
+        out = []
+        for step in range(6):
+            opt.zero_grad()
+            (params[0] ** 2).sum().backward()
+            opt.step()
+            opt.param_groups[0]["lr"] *= 0.5
+            if step == 3:
+                opt.param_groups[0]["betas"] = (0.5, 0.9)
+            out.append(params[0].detach().numpy().copy())
+        return np.array(out)
+    np.testing.assert_allclose(run(rg), run(torch), rtol=1e-6)
+
+
+def test_zero_grad_defaults_to_none_as_in_torch():
+    assert inspect.signature(rg.optim.Optimizer.zero_grad).parameters["set_to_none"].default is True
+    assert inspect.signature(torch.optim.Optimizer.zero_grad).parameters[
+        "set_to_none"].default is True

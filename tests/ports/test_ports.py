@@ -17,20 +17,7 @@ PROGRAM_PATHS = sorted(p for p in PROGRAMS.glob("*.py") if not p.name.startswith
 
 # program name -> why it cannot pass yet (strict: a program that starts passing must leave
 # this table)
-EXPECTED_TO_FAIL = {
-    "textbook_classifier": "needs torch.device, torch.cuda, torch.backends, set_default_dtype, "
-                           "load(map_location=, weights_only=), Tensor.to(device), DataLoader "
-                           "pin_memory=",
-    "dcgan": "needs ConvTranspose2d, nn.BCELoss, torch.full(device=), Tensor.fill_",
-    "vae": "needs F.binary_cross_entropy, randn_like aligned, set_default_dtype",
-    "super_resolution": "needs Conv2d padding_mode='reflect', F.pad, PixelShuffle, "
-                        "F.interpolate, ReduceLROnPlateau, torch.log10",
-    "vit": "needs nn.init.trunc_normal_, inference_mode, topk, set_default_dtype",
-    "seq2seq": "needs pad_sequence, torch.bmm, Tensor.flip",
-    "policy_gradient": "needs torch.distributions.Categorical, get_default_dtype",
-    "char_lm": "needs torch.tril, torch.topk, torch.multinomial, set_default_dtype",
-    "resnet": "needs OneCycleLR, torch.compile, DataLoader num_workers=2",
-}
+EXPECTED_TO_FAIL = {}
 
 TOLERANCES = {"float64": dict(rtol=1e-10, atol=1e-10), "float32": dict(rtol=2e-4, atol=2e-5)}
 

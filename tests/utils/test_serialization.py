@@ -4,6 +4,7 @@ Interoperability is checked against the safetensors package (its torch and NumPy
 writers); atomicity by killing a writer process with SIGKILL at random moments.
 """
 
+import io
 import json
 import math
 import os
@@ -14,6 +15,8 @@ import signal
 import struct
 import subprocess
 import sys
+import zipfile
+from collections import Counter, OrderedDict
 
 import ml_dtypes
 import numpy as np
@@ -358,17 +361,26 @@ def cyclic():
     return d
 
 
+class Unpicklable:
+    def __reduce__(self):
+        raise TypeError("this object refuses to be pickled")
+
+
+class ModelWithLambda(rg.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.linear = rg.nn.Linear(1, 1)
+        self.activation = lambda x: x
+
+
 BAD_OBJECTS = [
-    ({"a": {1, 2}}, TypeError, "type set at key path a"),
-    ({"a": [object()]}, TypeError, "type object at key path a/0"),
-    (rg.nn.Linear(1, 1), TypeError, r"type Linear at the top level; save its state_dict\(\)"),
-    ({"c": np.zeros(2, np.complex128)}, TypeError, "dtype complex128 at key path c"),
-    ({"o": np.array([None, 1])}, TypeError, "dtype object at key path o"),
-    ({"s": np.array(["a"])}, TypeError, "dtype <U1 at key path s"),
-    ({1.5: 0}, TypeError, "dict keys must be str or int, got the float key 1.5"),
-    ({"k": {(1, 2): 0}}, TypeError, r"tuple key \(1, 2\) at key path k"),
-    ({True: 0}, TypeError, "bool key True"),
-    ({None: 0}, TypeError, "NoneType key None"),
+    ({"a": [lambda x: x]}, TypeError, "type function at key path a/0: .* pickling it failed"),
+    ({"g": (i for i in range(2))}, TypeError, "type generator at key path g"),
+    ({"u": Unpicklable()}, TypeError, r"pickling it failed \(TypeError: this object refuses"),
+    (ModelWithLambda(), TypeError, r"ModelWithLambda at the top level: .* save its state_dict"),
+    ({object(): 0}, TypeError, "dict keys must be .* got the object key"),
+    ({"k": {frozenset([1]): 0}}, TypeError, r"got the frozenset key frozenset\(\{1\}\) at "
+                                            "key path k"),
     (cyclic(), ValueError, "contains itself at key path a/1"),
 ]
 
@@ -691,7 +703,21 @@ BAD_FILES = {
                            "structure in __metadata__ is damaged: it is not valid JSON"),
     "structure version": (lambda v: raw_file({"__metadata__": {"retrograd": '{"version": 9}'}}),
                           "expected an object with version 1"),
-    "unknown tag": (lambda v: raw_file(structure({"set": []})), "unexpected node"),
+    "unknown tag": (lambda v: raw_file(structure({"frozenset": []})), "unexpected node"),
+    "type on a tensor": (lambda v: raw_file(structure({"tensor": "x", "type": "t"})),
+                         "unexpected node"),
+    "list as a key": (lambda v: raw_file(structure({"items": [[[1], 0]]})), "malformed node"),
+    "list in a set": (lambda v: raw_file(structure({"set": [[1]]})), "malformed node"),
+    "complex of strings": (lambda v: raw_file(structure({"complex": ["1", "2"]})),
+                           "malformed node"),
+    "odict of a list": (lambda v: raw_file(structure({"odict": [1]})), "malformed node"),
+    "bytes of floats": (lambda v: raw_file({**structure({"bytes": "a"}), "a": F32_2}, bytes(8)),
+                        "malformed node"),
+    "pickle without type": (lambda v: raw_file({**structure({"pickle": "a"}),
+                                                "a": entry("U8", [1], 0, 1)}, b"N"),
+                            "malformed node"),
+    "bad device": (lambda v: raw_file(structure({"device": 7})), "malformed node"),
+    "unknown dtype name": (lambda v: raw_file(structure({"dtype": "float7"})), "malformed node"),
     "dangling tensor": (lambda v: raw_file(structure({"tensor": "x"})), "refers to no tensor"),
     "unused tensor": (lambda v: raw_file({**structure(None), "a": F32_2}, bytes(8)),
                       r"tensors \['a'\] are in the file but not in the structure"),
@@ -747,10 +773,6 @@ def test_an_io_error_while_reading_names_the_file(tmp_path, monkeypatch):
         load(tmp_path / "ckpt.safetensors")
 
 
-def test_file_written_by_torch_save_is_refused(tmp_path):
-    torch.save({"w": torch.ones(2)}, tmp_path / "model.pt")
-    with pytest.raises(ValueError, match="model.pt.*not a safetensors file"):
-        load(tmp_path / "model.pt")
 
 
 class Payload:
@@ -803,3 +825,376 @@ def test_corrupted_header_bytes_load_or_raise_value_error(tmp_path):
                 assert type(e) is ValueError and str(path) in str(e), (position, mask, e)
                 outcomes.add("error")
     assert outcomes == {"loaded", "error"}
+
+
+# ------------------------------------------------------------------------------ torch.save's API
+def test_signatures_match_torch():
+    import inspect
+    for mine, theirs in ((rg.save, torch.save), (rg.load, torch.load)):
+        mine, theirs = inspect.signature(mine), inspect.signature(theirs)
+        assert [(p.name, p.kind) for p in mine.parameters.values()] == \
+            [(p.name, p.kind) for p in theirs.parameters.values()]
+    assert rg.save is save and rg.load is load
+
+
+def training_state(seed=0):
+    """A model, an Adam optimizer with state and an lr scheduler, after 3 steps."""
+    rg.manual_seed(seed)
+    model = rg.nn.Sequential(rg.nn.Linear(3, 4), rg.nn.Linear(4, 2))
+    optimizer = rg.optim.Adam(model.parameters(), lr=0.05, amsgrad=True)
+    scheduler = rg.optim.lr_scheduler.MultiStepLR(optimizer, milestones=[2, 4, 4], gamma=0.5)
+    x = rg.randn(5, 3)
+    for _ in range(3):
+        train_step(model, optimizer, x)
+        scheduler.step()
+    return model, optimizer, scheduler, x
+
+
+def train_step(model, optimizer, x):
+    optimizer.zero_grad()
+    (model(x) ** 2).mean().backward()
+    optimizer.step()
+
+
+def checkpoint_of(model, optimizer, scheduler):
+    return {"model": model.state_dict(), "optimizer": optimizer.state_dict(),
+            "scheduler": scheduler.state_dict(), "epoch": 3, "loss": 0.25,
+            "rng": rg.get_rng_state()}
+
+
+def file_object_writers(tmp_path):
+    def to_bytes_io(obj):
+        buffer = io.BytesIO()
+        save(obj, buffer)
+        buffer.seek(0)
+        return buffer
+
+    def to_open_file(obj):
+        with open(tmp_path / "f.pt", "wb") as f:
+            save(obj, f)
+        return open(tmp_path / "f.pt", "rb")
+
+    def to_path(obj):
+        save(obj, str(tmp_path / "p.pt"))
+        return str(tmp_path / "p.pt")
+
+    def to_pathlike(obj):
+        save(obj, tmp_path / "pl.pt")
+        return tmp_path / "pl.pt"
+    return {"BytesIO": to_bytes_io, "open file": to_open_file, "str path": to_path,
+            "PathLike": to_pathlike}
+
+
+@pytest.mark.parametrize("where", ["BytesIO", "open file", "str path", "PathLike"])
+def test_a_training_checkpoint_resumes_identically(tmp_path, where):
+    model, optimizer, scheduler, x = training_state()
+    source = file_object_writers(tmp_path)[where](checkpoint_of(model, optimizer, scheduler))
+    loaded = load(source)
+    if hasattr(source, "close"):
+        source.close()
+    assert_same(loaded, checkpoint_of(model, optimizer, scheduler))
+    assert type(loaded["model"]) is type(model.state_dict())  # an OrderedDict stays one
+    new_model, new_optimizer, new_scheduler, _ = training_state(seed=1)
+    new_model.load_state_dict(loaded["model"])
+    new_optimizer.load_state_dict(loaded["optimizer"])
+    new_scheduler.load_state_dict(loaded["scheduler"])
+    for _ in range(3):
+        for m, o, s in ((model, optimizer, scheduler), (new_model, new_optimizer, new_scheduler)):
+            train_step(m, o, x)
+            s.step()
+    for a, b in zip(model.parameters(), new_model.parameters()):
+        np.testing.assert_array_equal(a.detach().numpy(), b.detach().numpy())
+    assert new_scheduler.get_last_lr() == scheduler.get_last_lr() == [0.05 * 0.125]
+
+
+def test_a_stream_is_read_from_its_position_and_left_after_the_object():
+    buffer = io.BytesIO(b"preamble")
+    buffer.seek(0, io.SEEK_END)
+    save({"w": rg.ones(2)}, buffer)
+    buffer.seek(len(b"preamble"))
+    assert_same(load(buffer), {"w": rg.ones(2)})
+    assert buffer.tell() == len(buffer.getvalue())
+
+
+class ReadOnlyStream:
+    """A non-seekable stream (a pipe, a socket): read() only."""
+
+    def __init__(self, data):
+        self.data = data
+
+    def read(self, n=-1):
+        out, self.data = (self.data, b"") if n < 0 else (self.data[:n], self.data[n:])
+        return out
+
+
+def test_a_non_seekable_stream_loads():
+    buffer = io.BytesIO()
+    save({"w": rg.arange(3), "n": [1, 2]}, buffer)
+    assert_same(load(ReadOnlyStream(buffer.getvalue())), {"w": rg.arange(3), "n": [1, 2]})
+
+
+def test_f_of_another_type_is_a_clear_error(tmp_path):
+    with pytest.raises(TypeError, match="save: f must be a path .* got int"):
+        save({}, 3)
+    with pytest.raises(TypeError, match="load: f must be a path .* got list"):
+        load([])
+    with open(tmp_path / "t.txt", "w") as f, pytest.raises(
+            TypeError, match="save: f is a text file; open it in binary mode \\('wb'\\)"):
+        save({}, f)
+    with open(tmp_path / "t.txt") as f, pytest.raises(
+            TypeError, match="load: f is a text file; open it in binary mode \\('rb'\\)"):
+        load(f)
+
+
+# ---------------------------------------------------------------------------------- version 2 data
+def data_beyond_json():
+    return {
+        "set": {1, "a", (2, 3), None},
+        "complex": [1 + 2j, complex(math.inf, -0.0), complex(math.nan, 1)],
+        "bytes": b"\x00\xffraw",
+        "bytearray": bytearray(b"mutable"),
+        "odict": OrderedDict([("b", 1), ("a", rg.ones(2))]),
+        "counter": Counter({3: 2, 7: 1}),
+        "float keys": {0.5: "half", -1.0: "minus one", math.inf: "inf"},
+        "tuple keys": {(1, "a"): [1], (): None},
+        "bool and None keys": {True: 1, None: 2, 1.5: 3, "s": 4},
+        "device": rg.device("cpu"),
+        "dtypes": [rg.float32, rg.bfloat16, rg.int64, rg.bool],
+    }
+
+
+def test_sets_complex_bytes_ordered_dicts_and_counters_round_trip(tmp_path):
+    obj = data_beyond_json()
+    loaded = roundtrip(obj, tmp_path)
+    others = ("complex", "device", "dtypes")
+    assert_same({k: v for k, v in loaded.items() if k not in others},
+                {k: v for k, v in obj.items() if k not in others})
+    assert loaded["dtypes"] == obj["dtypes"] and loaded["dtypes"][0] is rg.float32
+    assert [struct.pack("<dd", c.real, c.imag) for c in loaded["complex"]] == \
+        [struct.pack("<dd", c.real, c.imag) for c in obj["complex"]]
+    assert loaded["device"] == rg.device("cpu")
+    assert json.loads(safe_open_metadata(tmp_path / "ckpt.safetensors"))["version"] == 2
+
+
+def test_tensor_keys_come_back_as_tensors(tmp_path):
+    """As in an optimizer's ``state``, keyed by the parameters themselves."""
+    loaded = roundtrip({"state": {rg.arange(3): "first", rg.ones(2): "second"}}, tmp_path)
+    (k1, v1), (k2, v2) = loaded["state"].items()
+    assert isinstance(k1, Tensor) and k1.numpy().tolist() == [0, 1, 2] and v1 == "first"
+    assert isinstance(k2, Tensor) and k2.numpy().tolist() == [1.0, 1.0] and v2 == "second"
+
+
+def test_plain_files_stay_version_1(tmp_path):
+    """Readers of version 1 still read what has no version-2 forms."""
+    save({"w": rg.ones(2), "state": {0: {"step": 3}}, "t": (1, 2)}, tmp_path / "v1.pt")
+    assert json.loads(safe_open_metadata(tmp_path / "v1.pt"))["version"] == 1
+
+
+def safe_open_metadata(path):
+    with safe_open(str(path), "np") as f:
+        return f.metadata()["retrograd"]
+
+
+# ---------------------------------------------------------------------------------- weights_only
+class Config:
+    """A user class of the kind saved beside weights in checkpoints."""
+
+    def __init__(self, depth):
+        self.depth = depth
+
+    def __eq__(self, other):
+        return type(other) is Config and other.depth == self.depth
+
+
+def pickled_checkpoint():
+    import argparse
+    return {"args": argparse.Namespace(lr=0.1, epochs=3), "config": Config(4),
+            "complex array": np.arange(3) * (1 + 1j), "objects": np.array([None, 1]),
+            "strings": np.array(["a", "bc"]), "frozen": frozenset({1, 2}),
+            "weights": {"w": rg.ones(2)}}
+
+
+def test_other_objects_are_pickled_and_load_with_weights_only_false(tmp_path):
+    obj = pickled_checkpoint()
+    path = tmp_path / "ckpt.pt"
+    save(obj, path)
+    loaded = load(path, weights_only=False)
+    assert loaded["args"] == obj["args"] and loaded["config"] == Config(4)
+    np.testing.assert_array_equal(loaded["complex array"], obj["complex array"])
+    assert loaded["objects"].tolist() == [None, 1] and loaded["strings"].tolist() == ["a", "bc"]
+    assert loaded["frozen"] == frozenset({1, 2})
+    assert_same(loaded["weights"], obj["weights"])
+
+
+@pytest.mark.parametrize("weights_only", [None, True])
+def test_weights_only_refuses_other_objects_and_names_them(tmp_path, weights_only):
+    path = tmp_path / "ckpt.pt"
+    save({"weights": {"w": rg.ones(2)}, "args": pickled_checkpoint()["args"]}, path)
+    with pytest.raises(pickle.UnpicklingError) as info:
+        load(path, weights_only=weights_only)
+    message = str(info.value)
+    assert "refused an object of type argparse.Namespace in" in message
+    assert "ckpt.pt' (at key path args)" in message and "weights_only=False" in message
+
+
+def test_a_whole_module_saves_and_loads_with_weights_only_false(tmp_path):
+    model = rg.nn.Sequential(rg.nn.Linear(3, 2), rg.nn.ReLU())
+    save(model, tmp_path / "model.pt")
+    with pytest.raises(pickle.UnpicklingError, match="type retrograd.nn.*Sequential"):
+        load(tmp_path / "model.pt")
+    loaded = load(tmp_path / "model.pt", weights_only=False)
+    x = rg.randn(4, 3)
+    np.testing.assert_array_equal(loaded(x).detach().numpy(), model(x).detach().numpy())
+
+
+def test_weights_only_never_runs_code_from_the_file(tmp_path):
+    marker = tmp_path / "code-ran"
+    save({"payload": Payload(str(marker))}, tmp_path / "evil.pt")
+    with pytest.raises(pickle.UnpicklingError, match="type tests.utils.test_serialization.Payload"):
+        load(tmp_path / "evil.pt")
+    assert not marker.exists()
+    load(tmp_path / "evil.pt", weights_only=False)  # trusting the file runs its code
+    assert marker.exists()
+
+
+def test_pickle_module_and_load_args(tmp_path):
+    calls = []
+
+    class Recorder:
+        @staticmethod
+        def dumps(obj, protocol):
+            calls.append(("dumps", protocol))
+            return pickle.dumps(obj, protocol=protocol)
+
+        @staticmethod
+        def loads(data, **kwargs):
+            calls.append(("loads", kwargs))
+            return pickle.loads(data, **kwargs)
+    save({"c": Config(1)}, tmp_path / "c.pt", pickle_module=Recorder, pickle_protocol=4)
+    loaded = load(tmp_path / "c.pt", pickle_module=Recorder, weights_only=False,
+                  encoding="latin1")
+    assert loaded == {"c": Config(1)}
+    assert calls == [("dumps", 4), ("loads", {"encoding": "latin1"})]
+    with pytest.raises(RuntimeError, match="Can not safely load weights when explicit "
+                                           "pickle_module is specified"):
+        load(tmp_path / "c.pt", pickle_module=Recorder)
+
+
+def test_a_class_gone_since_the_save_is_a_clear_error(tmp_path):
+    path = tmp_path / "gone.pt"
+    save({"c": Config(1)}, path)
+    raw = path.read_bytes().replace(b"Config", b"Cxnfig")
+    path.write_bytes(raw)
+    with pytest.raises(ValueError, match="unpickling the object of type .*Cxnfig at key path c "
+                                         "failed: AttributeError"):
+        load(path, weights_only=False)
+
+
+# ---------------------------------------------------------------------------------- map_location
+class DeviceLike:
+    """What torch.device('cpu') or another library's device looks like: its str is 'cpu'."""
+
+    def __str__(self):
+        return "cpu"
+
+
+@pytest.mark.parametrize("map_location", [
+    None, "cpu", "cpu:0", rg.device("cpu"), DeviceLike(), torch.device("cpu"),
+    {"cuda:0": "cpu"}, {"cpu": "cpu"}, {"cuda:1": "cuda:0"}, {"cpu": rg.device("cpu")},
+    lambda storage, location: storage, lambda storage, location: None,
+], ids=lambda m: type(m).__name__ if not isinstance(m, str) else m)
+def test_map_location_forms_that_keep_tensors_on_the_cpu(tmp_path, map_location):
+    obj = {"w": rg.randn(2, 3), "nested": [rg.arange(3)]}
+    save(obj, tmp_path / "m.pt")
+    assert_same(load(tmp_path / "m.pt", map_location=map_location), obj)
+
+
+def test_map_location_callable_sees_every_tensor_and_may_replace_it(tmp_path):
+    seen = []
+
+    def double(tensor, location):
+        seen.append((tuple(tensor.shape), location))
+        return tensor * 2
+    save({"a": rg.ones(2), "b": [rg.ones(1, 3)]}, tmp_path / "m.pt")
+    loaded = load(tmp_path / "m.pt", map_location=double)
+    assert seen == [((2,), "cpu"), ((1, 3), "cpu")]
+    np.testing.assert_array_equal(loaded["b"][0].numpy(), [[2.0, 2.0, 2.0]])
+    safetensors.torch.save_file({"x": torch.ones(2)}, str(tmp_path / "plain.safetensors"))
+    assert load(tmp_path / "plain.safetensors", map_location=double)["x"].numpy().tolist() == \
+        [2.0, 2.0]
+    with pytest.raises(TypeError, match=r"map_location\(tensor of shape \(2,\), 'cpu'\) "
+                                        r"returned ndarray"):
+        load(tmp_path / "m.pt", map_location=lambda t, loc: t.numpy())
+
+
+@pytest.mark.parametrize("map_location, device", [
+    ("cuda", "cuda"), ("cuda:1", "cuda:1"), ("mps", "mps"), ({"cpu": "cuda:0"}, "cuda:0"),
+    (torch.device("cuda", 0), "cuda:0"), ("meta", "meta"),
+])
+def test_map_location_to_another_device_is_a_clear_error(tmp_path, map_location, device):
+    save({"w": rg.ones(2)}, tmp_path / "m.pt")
+    with pytest.raises(RuntimeError, match=f"asks for device '{device}', but retrograd computes "
+                                           f"on the CPU only; use map_location='cpu'"):
+        load(tmp_path / "m.pt", map_location=map_location)
+
+
+# ---------------------------------------------------------------------------------- mmap
+def test_mmap_loads_views_of_the_file_copy_on_write(tmp_path):
+    obj = {"w": rg.randn(64, 32), "i": rg.arange(5), "empty": rg.zeros(0), "b": b"xyz"}
+    path = tmp_path / "m.pt"
+    save(obj, path)
+    before = path.read_bytes()
+    loaded = load(path, mmap=True)
+    assert_same(loaded, obj)
+    assert loaded["w"]._data.base is not None and not loaded["w"]._data.flags.owndata
+    loaded["w"]._data[...] = 0.0  # writable, but the file does not change
+    assert path.read_bytes() == before
+    with pytest.raises(ValueError, match="mmap=True needs f to be a file path, got a BytesIO"):
+        load(io.BytesIO(before), mmap=True)
+
+
+def test_mmap_reports_damage_like_a_read(tmp_path):
+    path = tmp_path / "cut.pt"
+    save({"w": rg.ones(8)}, path)
+    path.write_bytes(path.read_bytes()[:-4])
+    with pytest.raises(ValueError, match="cut.pt.*run past the end of the data section"):
+        load(path, mmap=True)
+
+
+# ---------------------------------------------------------------------------------- PyTorch files
+TORCH_FILES = {
+    "zip": (lambda f: torch.save({"w": torch.ones(2)}, f),
+            "a PyTorch file \\(torch.save's zip format, whose data.pkl is a pickle\\)"),
+    "legacy": (lambda f: torch.save({"w": torch.ones(2)}, f,
+                                    _use_new_zipfile_serialization=False),
+               "a PyTorch file in torch.save's legacy \\(pre-1.6\\) format, a pickle"),
+    "plain pickle": (lambda f: f.write(pickle.dumps({"w": [1.0, 2.0]}, protocol=4)),
+                     "a Python pickle"),
+    "zip archive": (lambda f: zipfile.ZipFile(f, "w").writestr("notes.txt", "hello"),
+                    "a zip archive"),
+}
+
+
+@pytest.mark.parametrize("kind", TORCH_FILES)
+@pytest.mark.parametrize("through", ["path", "BytesIO"])
+def test_pytorch_files_are_refused_with_the_way_to_convert_them(tmp_path, kind, through):
+    write, description = TORCH_FILES[kind]
+    path = tmp_path / "model.pt"
+    with open(path, "wb") as f:
+        write(f)
+    source = path if through == "path" else io.BytesIO(path.read_bytes())
+    with pytest.raises(ValueError) as info:
+        load(source)
+    message = str(info.value)
+    where = str(path) if through == "path" else "<BytesIO>"
+    assert re.search(f"load: cannot read '{re.escape(where)}': it is {description}, not a "
+                     f"safetensors file", message), message
+    assert "safetensors.torch import save_file" in message
+    assert "retrograd.utils.serialization.load" in message
+
+
+def test_our_file_is_read_by_torch_through_safetensors(tmp_path):
+    model = rg.nn.Linear(3, 2)
+    save(model.state_dict(), tmp_path / "model.safetensors")
+    state = safetensors.torch.load_file(str(tmp_path / "model.safetensors"))
+    np.testing.assert_array_equal(state["weight"].numpy(), model.weight.detach().numpy())

@@ -1,13 +1,16 @@
-"""Activation functions: relu, leaky_relu, gelu, tanh, sigmoid, softmax, log_softmax."""
+"""Activation functions: relu, leaky_relu, gelu, tanh, sigmoid, softmax, log_softmax, silu,
+mish, softplus, elu, hardtanh, relu6, prelu, logsigmoid."""
 
 import warnings
 
 from retrograd import _checks
 from retrograd import dtypes as _dt
 from retrograd.ops.activation import Gelu, LeakyRelu
+from retrograd.ops.activation_extra import Elu, Hardtanh, LogSigmoid, Mish, Prelu, Silu, Softplus
 from retrograd.tensor import Tensor
 
-__all__ = ["relu", "leaky_relu", "gelu", "tanh", "sigmoid", "softmax", "log_softmax"]
+__all__ = ["relu", "leaky_relu", "gelu", "tanh", "sigmoid", "softmax", "log_softmax", "silu",
+           "mish", "softplus", "elu", "hardtanh", "relu6", "prelu", "logsigmoid"]
 
 
 def relu(input, inplace=False):  # noqa: A002 - PyTorch's argument name
@@ -107,6 +110,156 @@ def log_softmax(input, dim=None, dtype=None):  # noqa: A002
     return x.log_softmax(_softmax_dim(x, dim, "log_softmax"))
 
 
+def silu(input, inplace=False):  # noqa: A002
+    """y = x * sigmoid(x) (SiLU, swish) elementwise; finite for every finite x.
+
+    Example:
+        >>> import retrograd as rg
+        >>> import retrograd.nn.functional as F
+        >>> [round(v, 4) for v in F.silu(rg.tensor([-1.0, 0.0, 2.0])).tolist()]
+        [-0.2689, 0.0, 1.7616]
+    """
+    _check_floating(input, "silu")
+    return _maybe_inplace(input, Silu.apply(_saved_copy(input, inplace)), inplace)
+
+
+def mish(input, inplace=False):  # noqa: A002
+    """y = x * tanh(softplus(x)) elementwise; finite for every finite x.
+
+    Example:
+        >>> import retrograd as rg
+        >>> import retrograd.nn.functional as F
+        >>> [round(v, 4) for v in F.mish(rg.tensor([-1.0, 0.0, 2.0])).tolist()]
+        [-0.3034, 0.0, 1.944]
+    """
+    _check_floating(input, "mish")
+    return _maybe_inplace(input, Mish.apply(_saved_copy(input, inplace)), inplace)
+
+
+def softplus(input, beta=1.0, threshold=20.0):  # noqa: A002
+    """y = log(1 + exp(beta x)) / beta, and y = x where beta x > threshold (PyTorch's linear
+    regime, exactly: the comparison is strict and made on beta x).
+
+    Example:
+        >>> import retrograd as rg
+        >>> import retrograd.nn.functional as F
+        >>> [round(v, 4) for v in F.softplus(rg.tensor([-30.0, 0.0, 30.0])).tolist()]
+        [0.0, 0.6931, 30.0]
+    """
+    _check_floating(input, "softplus")
+    beta = _checks.number("softplus", "beta", beta)
+    threshold = _checks.number("softplus", "threshold", threshold)
+    return Softplus.apply(input, beta=beta, threshold=threshold)
+
+
+def elu(input, alpha=1.0, inplace=False):  # noqa: A002
+    """y = x where x > 0, alpha * (exp(x) - 1) elsewhere; the gradient at x = 0 is alpha.
+
+    Example:
+        >>> import retrograd as rg
+        >>> import retrograd.nn.functional as F
+        >>> [round(v, 4) for v in F.elu(rg.tensor([-1.0, 0.0, 2.0])).tolist()]
+        [-0.6321, 0.0, 2.0]
+    """
+    _check_floating(input, "elu")
+    alpha = _checks.number("elu", "alpha", alpha)
+    return _maybe_inplace(input, Elu.apply(_saved_copy(input, inplace), alpha=alpha), inplace)
+
+
+def hardtanh(input, min_val=-1.0, max_val=1.0, inplace=False):  # noqa: A002
+    """y = min(max(x, min_val), max_val); the gradient is 0 at the bounds themselves (unlike
+    clamp, as PyTorch).
+
+    Example:
+        >>> import retrograd as rg
+        >>> import retrograd.nn.functional as F
+        >>> F.hardtanh(rg.tensor([-2.0, 0.5, 3.0]))
+        tensor([-1. ,  0.5,  1. ])
+    """
+    return _hardtanh(input, min_val, max_val, inplace, "hardtanh")
+
+
+def relu6(input, inplace=False):  # noqa: A002
+    """y = min(max(x, 0), 6): hardtanh(x, 0, 6) (the gradient is 0 at 0 and at 6).
+
+    Example:
+        >>> import retrograd as rg
+        >>> import retrograd.nn.functional as F
+        >>> F.relu6(rg.tensor([-1.0, 3.0, 8.0]))
+        tensor([0., 3., 6.])
+    """
+    return _hardtanh(input, 0.0, 6.0, inplace, "relu6")
+
+
+def prelu(input, weight):  # noqa: A002
+    """y = x where x > 0, weight * x elsewhere, with weight (C,) one slope per channel
+    (dim 1 of input) or (1,)/() one shared slope. Inputs of fewer than 2 dims have one channel.
+    The result has the input's dtype (a weight of another float dtype is cast to it).
+
+    Example:
+        >>> import retrograd as rg
+        >>> import retrograd.nn.functional as F
+        >>> F.prelu(rg.tensor([[-1.0, -1.0], [2.0, -4.0]]), rg.tensor([0.5, 0.25]))
+        tensor([[-0.5 , -0.25],
+                [ 2.  , -1.  ]])
+    """
+    _check_floating(input, "prelu")
+    return Prelu.apply(input, _prelu_weight(input, weight))
+
+
+def logsigmoid(input):  # noqa: A002
+    """y = log(sigmoid(x)) = -softplus(-x), computed without overflow for any |x|.
+
+    Example:
+        >>> import retrograd as rg
+        >>> import retrograd.nn.functional as F
+        >>> [round(v, 4) for v in F.logsigmoid(rg.tensor([-100.0, 0.0, 100.0])).tolist()]
+        [-100.0, -0.6931, -0.0]
+    """
+    _check_floating(input, "logsigmoid")
+    return LogSigmoid.apply(input)
+
+
+def _hardtanh(input, min_val, max_val, inplace, op):  # noqa: A002
+    _check_tensor(input, op)
+    if input.dtype == _dt.bool:
+        raise TypeError(f"{op}: expected a numeric input, got dtype {input.dtype} "
+                        f"(shape {input.shape})")
+    min_val = _checks.number(op, "min_val", min_val)
+    max_val = _checks.number(op, "max_val", max_val)
+    if min_val > max_val:
+        raise ValueError(f"{op}: min_val cannot be greater than max_val, got min_val={min_val} "
+                         f"and max_val={max_val}")
+    out = Hardtanh.apply(input, min_val=min_val, max_val=max_val)
+    return _maybe_inplace(input, out, inplace)
+
+
+def _prelu_weight(input, weight):  # noqa: A002
+    """weight shaped to broadcast along input's channel dim: () for one slope, else
+    (C, 1, ..., 1) (C = input.shape[1]; inputs of fewer than 2 dims have one channel)."""
+    if not isinstance(weight, Tensor):
+        raise TypeError(f"prelu: weight must be a Tensor, got {type(weight).__name__}")
+    if weight.ndim > 1:
+        raise ValueError(f"prelu: expected weight to be a scalar or 1-D tensor, got shape "
+                         f"{weight.shape}")
+    if not _dt.is_floating(weight._data.dtype):
+        raise TypeError(f"prelu: expected a floating-point weight, got dtype {weight.dtype} "
+                        f"(shape {weight.shape})")
+    if weight.dtype != input.dtype:
+        # NOTE: PyTorch refuses mixed dtypes, except under autocast, where a float32 PReLU
+        # weight meets a bfloat16 activation and the result is bfloat16: cast the weight
+        # (differentiably) to the input's dtype, which gives that result in both cases.
+        weight = weight.to(input.dtype)
+    channels = input.shape[1] if input.ndim >= 2 else 1
+    if weight.numel() == 1:
+        return weight.reshape(())
+    if weight.numel() != channels:
+        raise ValueError(f"prelu: weight of shape {weight.shape} has {weight.numel()} slopes but "
+                         f"the input of shape {input.shape} has {channels} channel(s) (dim 1): "
+                         f"expected 1 or {channels}")
+    return weight.reshape((channels,) + (1,) * (input.ndim - 2))
+
+
 def _prepare_softmax_input(input, dim, dtype, op):  # noqa: A002
     _check_tensor(input, op)
     return input.to(dtype) if dtype is not None else input
@@ -126,6 +279,13 @@ def _maybe_inplace(input, out, inplace):  # noqa: A002
     """inplace=True writes the result into input (a recorded in-place copy, so gradients
     still flow through the activation) and returns input, as PyTorch does."""
     return input.copy_(out) if inplace else out
+
+
+def _saved_copy(input, inplace):  # noqa: A002
+    """What an op that saves its input for backward should see when its result is then
+    written into that input: a copy (as PyTorch keeps the original of an in-place op), since
+    the saved input itself is overwritten."""
+    return input.clone() if inplace and input.requires_grad else input
 
 
 def _check_tensor(input, op):  # noqa: A002

@@ -41,3 +41,9 @@ def dropout(input, p=0.5, training=True, inplace=False, *, owner=None):  # noqa:
                         f"{input.dtype} (shape {input.shape})")
     out = Dropout.apply(input, p=p)
     return input.copy_(out) if inplace else out
+
+
+def torch_dropout(input, p, train):  # noqa: A002 - PyTorch's names
+    """``torch.dropout(input, p, train)``: dropout under PyTorch's top-level name, whose third
+    argument is ``train`` (nn.functional's is ``training``)."""
+    return dropout(input, p, training=train)

@@ -1,4 +1,5 @@
-"""Losses: cross_entropy, nll_loss, mse_loss, binary_cross_entropy_with_logits."""
+"""Losses: cross_entropy, nll_loss, mse_loss, binary_cross_entropy_with_logits,
+binary_cross_entropy, kl_div, smooth_l1_loss, huber_loss, l1_loss."""
 
 import warnings
 
@@ -10,9 +11,11 @@ from retrograd.autograd.grad_mode import STATE
 from retrograd.ops.loss import (
     BinaryCrossEntropyWithLogits, CrossEntropy, CrossEntropyProbs, NllLoss,
 )
-from retrograd.tensor import Tensor
+from retrograd.ops.loss_extra import BinaryCrossEntropy, HuberLoss, KlDiv, SmoothL1Loss
+from retrograd.tensor import Tensor, as_array, make_tensor
 
-__all__ = ["cross_entropy", "nll_loss", "mse_loss", "binary_cross_entropy_with_logits"]
+__all__ = ["cross_entropy", "nll_loss", "mse_loss", "binary_cross_entropy_with_logits",
+           "binary_cross_entropy", "kl_div", "smooth_l1_loss", "huber_loss", "l1_loss"]
 
 _REDUCTIONS = ("none", "mean", "sum")
 _INDEX_DTYPES = (np.dtype(np.int64), np.dtype(np.uint8))  # PyTorch's: Long or Byte
@@ -199,6 +202,151 @@ def binary_cross_entropy_with_logits(input, target, weight=None, size_average=No
     return _reduce(loss, reduction)
 
 
+def binary_cross_entropy(input, target, weight=None, size_average=None, reduce=None,  # noqa: A002
+                         reduction="mean"):
+    """Binary cross-entropy of probabilities: -w (t log x + (1 - t) log(1 - x)) per element,
+    each log clamped at -100 as in PyTorch (so x = 0 or 1 gives a finite loss). Inputs and
+    targets outside [0, 1] are an error. For logits, binary_cross_entropy_with_logits is
+    the overflow-free choice.
+
+    Args:
+        input: probabilities in [0, 1], any shape. target: the same shape, in [0, 1].
+        weight: broadcast to the input's shape, rescales each element's loss (no gradient).
+        reduction: 'none' | 'mean' | 'sum'. size_average, reduce: deprecated.
+
+    Example:
+        >>> import retrograd as rg
+        >>> import retrograd.nn.functional as F
+        >>> F.binary_cross_entropy(rg.tensor([0.5, 1.0]), rg.tensor([1.0, 0.0]))
+        tensor(50.3466)
+    """
+    op = "binary_cross_entropy"
+    reduction = _reduction(size_average, reduce, reduction, op)
+    _check_logits(input, op, min_ndim=0)
+    target = _as_target(target, op)
+    if tuple(target.shape) != tuple(input.shape):
+        raise ValueError(f"{op}: using a target size {target.shape} that is different to the "
+                         f"input size {input.shape} is not supported (as in PyTorch); please "
+                         f"ensure they have the same size")
+    if not _dt.is_floating(target._data.dtype):
+        target = target.to(input.dtype)
+    for name, t in (("input", input), ("target", target)):
+        _check_unit_interval(t, name, op)
+    weight = _check_broadcast_weight(weight, input, op)
+    _refuse_weight_grad(weight, op)
+    input, target, weight = _promote(input, target, weight)
+    return _reduce(BinaryCrossEntropy.apply(input, target, weight), reduction)
+
+
+def kl_div(input, target, size_average=None, reduce=None, reduction="mean",  # noqa: A002
+           log_target=False):
+    """The Kullback-Leibler divergence terms t (log t - x) of log-probabilities ``input`` x
+    from the probabilities ``target`` t (or log-probabilities, with log_target=True), reduced
+    as PyTorch does: 'batchmean' is the sum divided by input.shape[0] (the true KL divergence
+    per sample); 'mean' divides by the number of elements, with PyTorch's warning about it.
+    A target probability of 0 contributes 0 (also where x = -inf, where PyTorch gives NaN).
+
+    Args:
+        input: log-probabilities, any shape. target: broadcastable with it.
+        reduction: 'none' | 'batchmean' | 'sum' | 'mean'. size_average, reduce: deprecated.
+        log_target: the target holds log-probabilities. Default: False.
+
+    Example:
+        >>> import retrograd as rg
+        >>> import retrograd.nn.functional as F
+        >>> log_q = rg.tensor([[0.25, 0.75]]).log()
+        >>> round(F.kl_div(log_q, rg.tensor([[0.5, 0.5]]), reduction="batchmean").item(), 4)
+        0.1438
+    """
+    op = "kl_div"
+    if size_average is not None or reduce is not None:
+        reduction = _reduction(size_average, reduce, reduction, op)
+    else:
+        _checks.one_of(op, "reduction", reduction, ("none", "batchmean", "sum", "mean"))
+        if reduction == "mean":
+            warnings.warn("kl_div: reduction 'mean' divides the total loss by both the batch "
+                          "size and the support size. 'batchmean' divides only by the batch "
+                          "size, and aligns with the KL div math definition (as PyTorch warns).",
+                          UserWarning, stacklevel=2)
+    input, target = _pointwise_operands(input, target, op, warn=False, integral=False)
+    loss = KlDiv.apply(input, target, log_target=_checks.boolean(op, "log_target", log_target))
+    if reduction == "batchmean":
+        total = loss.sum()
+        return total / input.shape[0] if input.ndim else total
+    return _reduce(loss, reduction)
+
+
+def smooth_l1_loss(input, target, size_average=None, reduce=None, reduction="mean",  # noqa: A002
+                   beta=1.0):
+    """Smooth L1 loss: 0.5 d^2 / beta where |d| < beta, |d| - 0.5 beta elsewhere, d = input -
+    target; beta = 0 is the L1 loss (as PyTorch). A target of another shape is broadcast with
+    a warning, like PyTorch.
+
+    Example:
+        >>> import retrograd as rg
+        >>> import retrograd.nn.functional as F
+        >>> F.smooth_l1_loss(rg.tensor([0.5, 3.0]), rg.tensor([0.0, 0.0]), reduction="none")
+        tensor([0.125, 2.5  ])
+    """
+    op = "smooth_l1_loss"
+    reduction = _reduction(size_average, reduce, reduction, op)
+    input, target = _pointwise_operands(input, target, op)
+    beta = _checks.number(op, "beta", beta)
+    if beta < 0:
+        raise ValueError(f"{op}: beta must be >= 0 (0 is the L1 loss), got {beta}")
+    if beta == 0.0:
+        return _reduce((input - target).abs(), reduction)
+    return _reduce(SmoothL1Loss.apply(input, target, beta=beta), reduction)
+
+
+def huber_loss(input, target, reduction="mean", delta=1.0, weight=None):  # noqa: A002
+    """Huber loss: 0.5 d^2 where |d| < delta, delta (|d| - 0.5 delta) elsewhere, d = input -
+    target (smooth_l1_loss with beta = delta, times delta). ``weight`` (the input's shape)
+    multiplies each element's loss; 'mean' is then the mean of the weighted losses (as
+    PyTorch). A target of another shape is broadcast with a warning.
+
+    Example:
+        >>> import retrograd as rg
+        >>> import retrograd.nn.functional as F
+        >>> F.huber_loss(rg.tensor([0.5, 3.0]), rg.tensor([0.0, 0.0]), reduction="none")
+        tensor([0.125, 2.5  ])
+    """
+    op = "huber_loss"
+    reduction = _checks.one_of(op, "reduction", reduction, _REDUCTIONS)
+    input, target = _pointwise_operands(input, target, op)
+    delta = _checks.number(op, "delta", delta)
+    if not delta > 0:
+        raise ValueError(f"{op}: delta must be > 0, got {delta}")
+    loss = HuberLoss.apply(input, target, delta=delta)
+    if weight is None:
+        return _reduce(loss, reduction)
+    return _reduce(loss * _same_size_weight(weight, input, op), reduction)
+
+
+def l1_loss(input, target, size_average=None, reduce=None, reduction="mean",  # noqa: A002
+            weight=None):
+    """Mean absolute error |input - target|, reduced; composed of elementary ops (the
+    gradient at input == target is 0, as PyTorch's). ``weight`` (the input's shape)
+    multiplies each element's error; 'mean' is then sum(w |d|) / sum(w) (as PyTorch).
+    A target of another shape is broadcast with a warning.
+
+    Example:
+        >>> import retrograd as rg
+        >>> import retrograd.nn.functional as F
+        >>> F.l1_loss(rg.tensor([1.0, 2.0]), rg.tensor([1.0, 4.0]))
+        tensor(1.)
+    """
+    op = "l1_loss"
+    reduction = _reduction(size_average, reduce, reduction, op)
+    input, target = _pointwise_operands(input, target, op)
+    error = (input - target).abs()
+    if weight is None:
+        return _reduce(error, reduction)
+    weight = _same_size_weight(weight, input, op)
+    weighted = error * weight
+    return weighted.sum() / weight.sum() if reduction == "mean" else _reduce(weighted, reduction)
+
+
 # ---------------------------------------------------------------- argument checks
 def _reduction(size_average, reduce, reduction, op):
     """PyTorch's mapping of the deprecated size_average / reduce flags to ``reduction``."""
@@ -236,7 +384,7 @@ def _as_target(target, op):
     if isinstance(target, Tensor):
         return target
     if isinstance(target, np.ndarray):
-        return Tensor(target)
+        return make_tensor(as_array(target))
     raise TypeError(f"{op}: target must be a Tensor, got {type(target).__name__}")
 
 
@@ -295,3 +443,65 @@ def _promote(*tensors):
             dtype = np.promote_types(dtype, t._data.dtype)
     return tuple(t.to(dtype) if t is not None and t._data.dtype != dtype else t
                  for t in tensors)
+
+
+def _check_unit_interval(t, name, op):
+    """PyTorch's check of binary_cross_entropy's input and target: every value in [0, 1]
+    (NaN fails it)."""
+    values = t._data
+    outside = ~((values >= 0) & (values <= 1))
+    if outside.any():
+        where = tuple(int(i) for i in np.argwhere(outside)[0])
+        raise RuntimeError(f"{op}: all elements of {name} should be between 0 and 1, got "
+                           f"{values[outside].flat[0]} at index {where} (shape {t.shape})")
+
+
+def _check_broadcast_weight(weight, input, op):  # noqa: A002
+    """A per-element weight: a Tensor (or None) that broadcasts to the input's shape."""
+    if weight is None:
+        return None
+    if not isinstance(weight, Tensor):
+        raise TypeError(f"{op}: weight must be a Tensor or None, got {type(weight).__name__}")
+    try:
+        fits = np.broadcast_shapes(weight.shape, input.shape) == tuple(input.shape)
+    except ValueError:
+        fits = False
+    if not fits:
+        raise ValueError(f"{op}: weight of shape {weight.shape} cannot be broadcast to the input "
+                         f"shape {input.shape}")
+    return weight
+
+
+def _same_size_weight(weight, input, op):  # noqa: A002
+    """huber_loss's and l1_loss's weight: a Tensor of the input's shape, as PyTorch."""
+    if not isinstance(weight, Tensor):
+        raise TypeError(f"{op}: weight must be a Tensor or None, got {type(weight).__name__}")
+    if tuple(weight.shape) != tuple(input.shape):
+        raise ValueError(f"{op}: weights and input must have the same size, got weight of shape "
+                         f"{weight.shape} and input of shape {input.shape}")
+    return weight
+
+
+def _pointwise_operands(input, target, op, warn=True, integral=True):  # noqa: A002
+    """input and target of an elementwise loss, checked and promoted to one float dtype:
+    Tensors of broadcastable shapes (a different shape warns as PyTorch, when ``warn``); a
+    non-floating target takes the input's dtype (``integral``), or is refused."""
+    for name, t in (("input", input), ("target", target)):
+        if not isinstance(t, Tensor):
+            raise TypeError(f"{op}: {name} must be a Tensor, got {type(t).__name__}")
+        if not _dt.is_floating(t._data.dtype) and (name == "input" or not integral):
+            raise TypeError(f"{op}: expected a floating-point {name}, got dtype {t.dtype} "
+                            f"(input of shape {input.shape}, target of shape {target.shape})")
+    try:
+        np.broadcast_shapes(input.shape, target.shape)
+    except ValueError:
+        raise ValueError(f"{op}: the input of shape {input.shape} and the target of shape "
+                         f"{target.shape} cannot be broadcast together") from None
+    if warn and tuple(target.shape) != tuple(input.shape):
+        warnings.warn(f"{op}: using a target size {target.shape} that is different to the input "
+                      f"size {input.shape}; this will likely lead to incorrect results due to "
+                      f"broadcasting. Please ensure they have the same size.", UserWarning,
+                      stacklevel=3)
+    if not _dt.is_floating(target._data.dtype):
+        target = target.to(input.dtype)
+    return _promote(input, target)

@@ -1,7 +1,8 @@
 """A small Vision Transformer: patch embedding by a strided convolution, a class token and
 learned position embeddings as nn.Parameter, nn.TransformerEncoder of pre-norm GELU layers
-(batch_first), truncated-normal init, AdamW with a decay / no-decay split of the parameters,
-label smoothing and a linear-warmup + cosine LambdaLR schedule."""
+(batch_first, without biases: the key projection's bias has an exactly zero gradient, which
+AdamW turns into float32 rounding noise), truncated-normal init, AdamW with a decay / no-decay
+split of the parameters, label smoothing and a linear-warmup + cosine LambdaLR schedule."""
 
 import math
 
@@ -28,7 +29,7 @@ class ViT(nn.Module):
         self.pos_embed = nn.Parameter(torch.zeros(1, self.patch_embed.num_patches + 1, embed_dim))
         layer = nn.TransformerEncoderLayer(embed_dim, num_heads, dim_feedforward=32,
                                            dropout=0.0, activation="gelu", batch_first=True,
-                                           norm_first=True)
+                                           norm_first=True, bias=False)
         self.encoder = nn.TransformerEncoder(layer, num_layers=depth)
         self.norm = nn.LayerNorm(embed_dim, eps=1e-6)
         self.head = nn.Linear(embed_dim, num_classes)
