@@ -38,6 +38,8 @@ _METHODS = (
     "take", "take_along_dim", "masked_select", "nonzero", "argwhere", "scatter", "scatter_add",
     "index_add", "index_fill", "index_copy", "masked_scatter", "diag", "diagonal",
     "diag_embed", "unique_consecutive", "adjoint",
+    # dtype questions
+    "is_floating_point",
 )
 _ALIASES = {"greater": "gt", "greater_equal": "ge", "less": "lt", "less_equal": "le",
             "not_equal": "ne"}

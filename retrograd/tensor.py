@@ -150,8 +150,8 @@ class Tensor:
     def is_leaf(self):
         return self.grad_fn is None
 
-    @property
     def is_floating_point(self):
+        """Whether the dtype is a floating-point one (a method, as PyTorch's)."""
         return _dt.is_floating(self._data.dtype)
 
     @property
@@ -316,7 +316,7 @@ class Tensor:
         retrograd/device.py)."""
         if len(args) == 1 and not kwargs and isinstance(args[0], (np.dtype, _dt.dtype)):
             return self._cast(_dt.as_numpy_dtype(args[0]))  # the ops' fast path
-        target, copy = _to_arguments("to", args, kwargs)
+        target, copy = _to_arguments("Tensor.to", args, kwargs)
         if target is None or target == self._data.dtype:
             return self.clone() if copy else self
         return self._cast(target)
@@ -503,9 +503,9 @@ class Tensor:
 
     def __pow__(self, exponent):
         if isinstance(exponent, numbers.Number) and not isinstance(exponent, bool):
-            if isinstance(exponent, float) and not self.is_floating_point:
+            if isinstance(exponent, float) and not self.is_floating_point():
                 return self.float() ** exponent
-            if exponent < 0 and not self.is_floating_point:
+            if exponent < 0 and not self.is_floating_point():
                 raise ValueError(f"pow: integers to negative integer powers are not allowed "
                                  f"(tensor of dtype {self.dtype}, exponent {exponent}); use a "
                                  f"float tensor or exponent")

@@ -24,8 +24,8 @@ def test_properties_follow_torch():
     assert x.itemsize == 8 and x.nbytes == data.nbytes and x.element_size() == 8
     assert x.is_leaf and not x.requires_grad and x.grad is None and x.grad_fn is None
     assert x.device == rg.device("cpu") and str(x.device) == str(tx.device) == "cpu"
-    assert x.is_floating_point
-    assert not rg.tensor([1, 2]).is_floating_point
+    assert x.is_floating_point()
+    assert not rg.tensor([1, 2]).is_floating_point()
     assert [t.shape for t in x] == [(3, 4), (3, 4)]
 
 

@@ -18,7 +18,7 @@ def _prepare(inputs, create_graph):
     is_tuple = isinstance(inputs, (tuple, list))
     items = tuple(inputs) if is_tuple else (inputs,)
     for i, t in enumerate(items):
-        if not isinstance(t, Tensor) or not t.is_floating_point:
+        if not isinstance(t, Tensor) or not t.is_floating_point():
             raise TypeError(f"autograd.functional: input {i} must be a floating-point Tensor")
     prepared = tuple(t if create_graph and t._requires_grad else t.detach().requires_grad_(True)
                      for t in items)
@@ -98,7 +98,7 @@ def jvp(func, inputs, v=None, create_graph=False, strict=False):
     out_tuple, outputs = _outputs(func, inputs, "jvp")
     v = _vectors(v, inputs, "jvp", "v")
     with enable_grad():
-        dummies = tuple(make_tensor(np.zeros_like(o._data), requires_grad=o.is_floating_point)
+        dummies = tuple(make_tensor(np.zeros_like(o._data), requires_grad=o.is_floating_point())
                         for o in outputs)
         vjps = _grads(outputs, inputs, dummies, create_graph=True)
         linked = [(g, w) for g, w in zip(vjps, v) if g._requires_grad]

@@ -24,7 +24,7 @@ def _as_tuple(x):
 
 
 def _differentiable_outputs(outputs):
-    return [o for o in _as_tuple(outputs) if isinstance(o, Tensor) and o.is_floating_point]
+    return [o for o in _as_tuple(outputs) if isinstance(o, Tensor) and o.is_floating_point()]
 
 
 def _check_inputs(inputs):

@@ -151,4 +151,4 @@ def _param(name, value):
     if t.ndim < 1:
         raise ValueError(f"Categorical: {name} must have at least one dimension (the "
                          f"categories), got shape {tuple(t.shape)}")
-    return t if t.is_floating_point else t.float()
+    return t if t.is_floating_point() else t.float()

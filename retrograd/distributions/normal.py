@@ -111,7 +111,7 @@ def _broadcast_all(loc, scale):
     dtype = tensors[0]._data.dtype if tensors else _dt.default_float.np
     loc, scale = (v if isinstance(v, Tensor) else make_tensor(np.asarray(v, dtype=dtype))
                   for v in (loc, scale))
-    if not (loc.is_floating_point and scale.is_floating_point):
+    if not (loc.is_floating_point() and scale.is_floating_point()):
         loc, scale = loc.float(), scale.float()
     shape = np.broadcast_shapes(tuple(loc.shape), tuple(scale.shape))
     return loc.expand(*shape), scale.expand(*shape)

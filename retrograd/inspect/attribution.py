@@ -575,7 +575,7 @@ def _input_array(fn, model, x):
 
 def _model_dtype(model):
     for p in model.parameters():
-        if p.is_floating_point:
+        if p.is_floating_point():
             return p.numpy(force=True).dtype
     return np.float32
 

@@ -748,7 +748,7 @@ class GradientMonitor:
         def hook(module, args, output):
             if isinstance(output, tuple) and output:
                 output = output[0]
-            if isinstance(output, Tensor) and output.is_floating_point and is_grad_enabled():
+            if isinstance(output, Tensor) and output.is_floating_point() and is_grad_enabled():
                 if path not in self._activations:
                     self._activations[path] = _Accumulator(kind, saturation)
                 self._activations[path].add(output._data)

@@ -455,7 +455,7 @@ def relative_error(value, reference):
 
 
 def _cast_input(value, np_dtype):
-    if isinstance(value, Tensor) and value.is_floating_point:
+    if isinstance(value, Tensor) and value.is_floating_point():
         return value.detach().to(_dt.from_numpy_dtype(np_dtype))
     if isinstance(value, np.ndarray) and _dt.is_floating(value.dtype):
         return make_tensor(value.astype(np_dtype))
@@ -467,7 +467,7 @@ def _default_loss(output, target):
 
     if target is None:
         return output.mean()
-    if target.is_floating_point:
+    if target.is_floating_point():
         return F.mse_loss(output, target)
     return F.cross_entropy(output.reshape(-1, output.shape[-1]), target.reshape(-1))
 

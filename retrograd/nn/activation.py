@@ -15,7 +15,25 @@ __all__ = ["ReLU", "LeakyReLU", "GELU", "Tanh", "Sigmoid", "Softmax", "LogSoftma
            "Mish", "Softplus", "ELU", "Hardtanh", "ReLU6", "PReLU", "LogSigmoid"]
 
 
-class ReLU(Module):
+class _InplaceActivation(Module):
+    """An elementwise activation with PyTorch's ``inplace`` switch. A subclass names its
+    function of nn.functional in ``_function``; it is looked up at each call, as PyTorch's
+    layers call ``F.relu`` and the like."""
+
+    _function = None
+
+    def __init__(self, inplace=False):
+        super().__init__()
+        self.inplace = inplace
+
+    def forward(self, input):  # noqa: A002 - PyTorch's argument name
+        return getattr(F, self._function)(input, inplace=self.inplace)
+
+    def extra_repr(self):
+        return "inplace=True" if self.inplace else ""
+
+
+class ReLU(_InplaceActivation):
     """Applies ReLU(x) = max(0, x) elementwise.
 
     Args:
@@ -31,15 +49,7 @@ class ReLU(Module):
         tensor([0., 2.])
     """
 
-    def __init__(self, inplace=False):
-        super().__init__()
-        self.inplace = inplace
-
-    def forward(self, input):  # noqa: A002 - PyTorch's argument name
-        return F.relu(input, inplace=self.inplace)
-
-    def extra_repr(self):
-        return "inplace=True" if self.inplace else ""
+    _function = "relu"
 
 
 class LeakyReLU(Module):
@@ -188,7 +198,7 @@ class LogSoftmax(Module):
         return f"dim={self.dim}"
 
 
-class SiLU(Module):
+class SiLU(_InplaceActivation):
     """Applies SiLU(x) = x * sigmoid(x) (swish) elementwise.
 
     Args:
@@ -204,18 +214,10 @@ class SiLU(Module):
         [-0.2689, 1.7616]
     """
 
-    def __init__(self, inplace=False):
-        super().__init__()
-        self.inplace = inplace
-
-    def forward(self, input):  # noqa: A002
-        return F.silu(input, inplace=self.inplace)
-
-    def extra_repr(self):
-        return "inplace=True" if self.inplace else ""
+    _function = "silu"
 
 
-class Mish(Module):
+class Mish(_InplaceActivation):
     """Applies Mish(x) = x * tanh(softplus(x)) elementwise.
 
     Args:
@@ -231,15 +233,7 @@ class Mish(Module):
         [-0.3034, 1.944]
     """
 
-    def __init__(self, inplace=False):
-        super().__init__()
-        self.inplace = inplace
-
-    def forward(self, input):  # noqa: A002
-        return F.mish(input, inplace=self.inplace)
-
-    def extra_repr(self):
-        return "inplace=True" if self.inplace else ""
+    _function = "mish"
 
 
 class Softplus(Module):

@@ -287,7 +287,7 @@ class Module:
         for module in self.modules():
             for store in (module._parameters, module._buffers):
                 for t in store.values():
-                    if t is not None and t.is_floating_point and t._data.dtype != target:
+                    if t is not None and t.is_floating_point() and t._data.dtype != target:
                         _cast_in_place(t, target)
         return self
 

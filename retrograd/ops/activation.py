@@ -316,6 +316,15 @@ _Q = (2.56852019228982242e00, 1.87295284992346725e00, 5.27905102951428412e-1,
 _INV_SQRT_PI = 5.6418958354775628695e-1
 
 
+def erf_near_zero(x):
+    """erf(x) for |x| <= 0.46875 by Cody's rational approximation x P(x^2) / Q(x^2)."""
+    z = x * x
+    num, den = _A[4] * z, z
+    for i in range(3):
+        num, den = (num + _A[i]) * z, (den + _B[i]) * z
+    return x * (num + _A[3]) / (den + _B[3])
+
+
 def _erfc(x):
     """The complementary error function of an array, in x's dtype (Cody's CALERF).
 
@@ -331,12 +340,7 @@ def _erfc(x):
     out = np.empty_like(y)
     small = y <= 0.46875
     if small.any():
-        xs = x[small]
-        z = xs * xs
-        num, den = _A[4] * z, z
-        for i in range(3):
-            num, den = (num + _A[i]) * z, (den + _B[i]) * z
-        out[small] = 1.0 - xs * (num + _A[3]) / (den + _B[3])
+        out[small] = 1.0 - erf_near_zero(x[small])
     middle = (y > 0.46875) & (y <= 4.0)
     if middle.any():
         ym = y[middle]

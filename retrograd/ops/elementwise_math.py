@@ -15,7 +15,7 @@ import numpy as np
 
 from retrograd.autograd.cost import ArrayInfo, Cost, unbroadcast_flops
 from retrograd.autograd.function import Function
-from retrograd.ops.activation import _A, _B, _erfc
+from retrograd.ops.activation import _erfc, erf_near_zero
 from retrograd.ops.elementwise import elementwise_cost, operands_text
 
 __all__ = [
@@ -693,12 +693,7 @@ def erf_numpy(x):
     out = 1.0 - _erfc(x)
     small = np.abs(x) <= 0.46875
     if small.any():
-        xs = x[small]
-        z = xs * xs
-        num, den = _A[4] * z, z
-        for i in range(3):
-            num, den = (num + _A[i]) * z, (den + _B[i]) * z
-        out[small] = xs * (num + _A[3]) / (den + _B[3])
+        out[small] = erf_near_zero(x[small])
     return out.astype(x.dtype, copy=False)
 
 

@@ -115,23 +115,29 @@ def _groups(owner, groups, weight):
 
 
 def _check_tensors(owner, dims, input, weight, bias):  # noqa: A002
+    check_conv_tensors(owner, dims, input, weight, bias, "out_channels, in_channels/groups")
+    if bias is not None and bias.shape != (weight.shape[0],):
+        raise ValueError(f"{name_of(owner)}: bias of shape {bias.shape} does not match weight "
+                         f"of shape {weight.shape}: expected ({weight.shape[0]},)")
+
+
+def check_conv_tensors(owner, dims, input, weight, bias, weight_layout):  # noqa: A002
+    """The checks a convolution and a transposed convolution share: tensors, a
+    (dims + 2)-D weight laid out as ``weight_layout`` + kernel with no empty kernel dim, a
+    (dims + 1)- or (dims + 2)-D input, and one floating dtype for all."""
     for what, t in (("input", input), ("weight", weight), ("bias", bias)):
         if not isinstance(t, Tensor) and not (what == "bias" and t is None):
             raise TypeError(f"{name_of(owner)}: {what} must be a Tensor, got "
                             f"{type(t).__name__}")
     if weight.ndim != dims + 2:
-        raise ValueError(f"{name_of(owner)}: weight must be {dims + 2}-D (out_channels, "
-                         f"in_channels/groups, {'kh, kw' if dims == 2 else 'k'}), got shape "
-                         f"{weight.shape}")
+        raise ValueError(f"{name_of(owner)}: weight must be {dims + 2}-D ({weight_layout}, "
+                         f"{'kh, kw' if dims == 2 else 'k'}), got shape {weight.shape}")
     if 0 in weight.shape[2:]:
         raise ValueError(f"{name_of(owner)}: weight has an empty kernel (shape "
                          f"{weight.shape})")
     if input.ndim not in (dims + 1, dims + 2):
         raise ValueError(f"{name_of(owner)}: expected a {dims + 1}-D (unbatched) or "
                          f"{dims + 2}-D (batched) input, got input of shape {input.shape}")
-    if bias is not None and bias.shape != (weight.shape[0],):
-        raise ValueError(f"{name_of(owner)}: bias of shape {bias.shape} does not match weight "
-                         f"of shape {weight.shape}: expected ({weight.shape[0]},)")
     if not input.dtype.is_floating_point or _checks.mixed_dtypes(input, weight, bias):
         bias_dtype = f", bias dtype {bias.dtype}" if bias is not None else ""
         raise TypeError(f"{name_of(owner)}: expected floating input, weight (and bias) of one "

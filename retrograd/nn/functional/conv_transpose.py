@@ -4,9 +4,9 @@ ops.conv_transpose. The weight is (in_channels, out_channels/groups, *kernel), a
 
 from retrograd import _checks
 from retrograd._checks import name_of
+from retrograd.nn.functional.conv import check_conv_tensors
 from retrograd.ops.conv_transpose import (ConvTranspose1d, ConvTranspose2d,
                                           conv_transpose_output_size)
-from retrograd.tensor import Tensor
 
 __all__ = ["conv_transpose1d", "conv_transpose2d", "output_padding_for"]
 
@@ -70,7 +70,7 @@ def conv_transpose1d(input, weight, bias=None, stride=1, padding=0,  # noqa: A00
 
 def _conv_transpose(op, owner, dims, input, weight, bias, stride, padding,  # noqa: A002
                     output_padding, groups, dilation):
-    _check_tensors(owner, dims, input, weight, bias)
+    check_conv_tensors(owner, dims, input, weight, bias, "in_channels, out_channels/groups")
     stride = _checks.int_tuple(owner, "stride", stride, dims, minimum=1)
     dilation = _checks.int_tuple(owner, "dilation", dilation, dims, minimum=1)
     padding = _checks.int_tuple(owner, "padding", padding, dims, minimum=0)
@@ -116,29 +116,6 @@ def output_padding_for(owner, input, output_size, stride, padding, kernel, dilat
                          f"sizes range from {smallest} to {largest} (for an input of "
                          f"{spatial})")
     return tuple(n - lo for n, lo in zip(sizes, smallest))
-
-
-def _check_tensors(owner, dims, input, weight, bias):  # noqa: A002
-    for what, t in (("input", input), ("weight", weight), ("bias", bias)):
-        if not isinstance(t, Tensor) and not (what == "bias" and t is None):
-            raise TypeError(f"{name_of(owner)}: {what} must be a Tensor, got "
-                            f"{type(t).__name__}")
-    kernel = "kh, kw" if dims == 2 else "k"
-    if weight.ndim != dims + 2:
-        raise ValueError(f"{name_of(owner)}: weight must be {dims + 2}-D (in_channels, "
-                         f"out_channels/groups, {kernel}), got shape {weight.shape}")
-    if 0 in weight.shape[2:]:
-        raise ValueError(f"{name_of(owner)}: weight has an empty kernel (shape "
-                         f"{weight.shape})")
-    if input.ndim not in (dims + 1, dims + 2):
-        raise ValueError(f"{name_of(owner)}: expected a {dims + 1}-D (unbatched) or "
-                         f"{dims + 2}-D (batched) input, got input of shape {input.shape}")
-    if not input.dtype.is_floating_point or _checks.mixed_dtypes(input, weight, bias):
-        bias_dtype = f", bias dtype {bias.dtype}" if bias is not None else ""
-        raise TypeError(f"{name_of(owner)}: expected floating input, weight (and bias) of one "
-                        f"dtype, got input dtype {input.dtype}, weight dtype "
-                        f"{weight.dtype}{bias_dtype} (input of shape {input.shape}); convert "
-                        f"one of them")
 
 
 def _check_channels(owner, x, weight, bias, groups, shape):
