@@ -26,6 +26,7 @@ from retrograd._quiet import leave as _quiet_leave
 from retrograd.autograd.cost import Cost
 from retrograd.autograd.grad_mode import STATE
 from retrograd.autograd.observer import apply_observed
+from retrograd.autograd.tensor_io import adapt as adapt_to_tensors
 from retrograd.dtypes import _FLOATING_NUMPY as _FLOATING
 from retrograd.dtypes import is_floating
 from retrograd.tensor import Tensor, make_tensor
@@ -220,6 +221,15 @@ class Function(Node):
     _saved = None
     _freed = False
     _non_differentiable = None
+    _tensor_io = False         # a PyTorch-style Function running on Tensors (tensor_io.py)
+
+    def __init_subclass__(cls, **kwargs):
+        """A Function defined outside retrograd may be written on Tensors, PyTorch's way:
+        its forward and backward are wrapped to find out on their first call
+        (autograd/tensor_io.py)."""
+        super().__init_subclass__(**kwargs)
+        if not cls.__module__.startswith("retrograd."):
+            adapt_to_tensors(cls)
 
     @staticmethod
     def forward(ctx, *args, **kwargs):
@@ -240,8 +250,10 @@ class Function(Node):
         self._to_save = arrays
 
     def mark_non_differentiable(self, *outputs):
-        """Outputs (arrays returned by forward) that never get a gradient."""
-        self._non_differentiable = tuple(id(o) for o in outputs)
+        """Outputs (arrays returned by forward, or Tensors in a PyTorch-style Function) that
+        never get a gradient."""
+        self._non_differentiable = tuple(id(o._data if isinstance(o, Tensor) else o)
+                                         for o in outputs)
 
     def set_materialize_grads(self, value):
         """Whether missing output gradients are passed to backward as zeros (default) or None."""
@@ -261,7 +273,10 @@ class Function(Node):
             # forward ran outside apply() (an op tested alone): hand back what it saved
             return list(self._to_save) if self._to_save is not None else []
         if not STATE.grad_enabled or self.once_differentiable:
-            return [_unpack_array(self, value) for value in saved]
+            arrays = [_unpack_array(self, value) for value in saved]
+            if self._tensor_io:  # a PyTorch-style Function gets Tensors (tensor_io.py)
+                return [None if a is None else make_tensor(a) for a in arrays]
+            return arrays
         return [_unpack(self, value, True) for value in saved]
 
     # ---- running the op ----
