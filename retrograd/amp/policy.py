@@ -38,7 +38,7 @@ _LOW = ("Linear", "MatMul", "Conv1d", "Conv2d", "ScaledDotProductAttention",
         "Einsum",   # PyTorch's einsum runs as bmm, which is on its low list
         "ConvTranspose1d", "ConvTranspose2d")
 _FLOAT32 = ("Softmax", "LogSoftmax", "LogSumExp", "LayerNorm", "BatchNorm", "BatchNormRelu",
-            "GroupNorm", "CrossEntropy", "CrossEntropyProbs", "NllLoss",
+            "GroupNorm", "RMSNorm", "CrossEntropy", "CrossEntropyProbs", "NllLoss",
             "BinaryCrossEntropyWithLogits", "Sum", "Mean", "Var", "Std", "Norm", "Exp", "Log",
             "Pow", "PowScalar",
             # PyTorch's float32 list has softplus, kl_div, smooth_l1_loss, huber_loss and the
@@ -49,7 +49,11 @@ _FLOAT32 = ("Softmax", "LogSoftmax", "LogSumExp", "LayerNorm", "BatchNorm", "Bat
             # and the tail's acos, asin, cosh, sinh, tan, erfinv, expm1, log10, log2, log1p,
             # prod and cdist
             "Acos", "Asin", "Cosh", "Sinh", "Tan", "Erfinv", "Expm1", "Log10", "Log2", "Log1p",
-            "Prod", "Cdist")
+            "Prod", "Cdist",
+            # and multi_margin_loss (the activation tail's ops are on neither list: promote)
+            "MultiMarginLoss",
+            # and max_unpool2d (unfold, fold, adaptive_max_pool2d are on neither: promote)
+            "MaxUnpool2d")
 
 _WHY = {"low": "low list", "float32": "float32 list", "promote": "promoted"}
 

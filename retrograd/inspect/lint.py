@@ -276,7 +276,7 @@ def _suggested_eps(dtype):
     return f"{10.0 ** math.ceil(math.log10(np.finfo(dtype).tiny)):.0e}"
 
 
-_NORMS = frozenset({"LayerNorm", "GroupNorm", "BatchNorm", "BatchNormRelu"})
+_NORMS = frozenset({"LayerNorm", "GroupNorm", "BatchNorm", "BatchNormRelu", "RMSNorm"})
 
 
 def _eps_dtype(call):
@@ -367,7 +367,7 @@ PATTERNS = (
                 "Sqrt) with no eps: inf or NaN when it is 0", "add eps, or clamp_min(eps)",
                 _check_div_by_reduction),
     LintPattern("eps_below_tiny", ("Add", "Clamp", "LayerNorm", "GroupNorm", "BatchNorm",
-                                   "BatchNormRelu"),
+                                   "BatchNormRelu", "RMSNorm"),
                 "an eps below finfo(dtype).tiny: subnormal or 0 in that dtype",
                 "eps >= finfo(dtype).tiny", _check_eps_below_tiny, needs_constants=True),
     LintPattern("neg_inf_mask_fp16", ("MaskedFill", "Where", "Add", "Sub"), "-inf (or "

@@ -1,5 +1,6 @@
 """Activation layers: ReLU, LeakyReLU, GELU, Tanh, Sigmoid, Softmax, LogSoftmax, SiLU, Mish,
-Softplus, ELU, Hardtanh, ReLU6, PReLU, LogSigmoid."""
+Softplus, ELU, Hardtanh, ReLU6, PReLU, LogSigmoid; and the tail: GLU, Hardswish, Hardsigmoid,
+SELU, CELU, Softmin, Softsign, Tanhshrink, Softshrink, Hardshrink, Threshold."""
 
 import warnings
 
@@ -12,7 +13,9 @@ from retrograd.nn.module import Module
 from retrograd.nn.parameter import Parameter
 
 __all__ = ["ReLU", "LeakyReLU", "GELU", "Tanh", "Sigmoid", "Softmax", "LogSoftmax", "SiLU",
-           "Mish", "Softplus", "ELU", "Hardtanh", "ReLU6", "PReLU", "LogSigmoid"]
+           "Mish", "Softplus", "ELU", "Hardtanh", "ReLU6", "PReLU", "LogSigmoid", "GLU",
+           "Hardswish", "Hardsigmoid", "SELU", "CELU", "Softmin", "Softsign", "Tanhshrink",
+           "Softshrink", "Hardshrink", "Threshold"]
 
 
 class _InplaceActivation(Module):
@@ -419,3 +422,271 @@ class LogSigmoid(Module):
 
     def forward(self, input):  # noqa: A002
         return F.logsigmoid(input)
+
+
+class GLU(Module):
+    """Applies the gated linear unit GLU(a, b) = a * sigmoid(b), where a and b are the two
+    halves of the input along ``dim``.
+
+    Args:
+        dim: the dim split in half (its size must be even). Default: -1.
+
+    Shape:
+        - Input: (*1, N, *2), N even.
+        - Output: (*1, N / 2, *2).
+
+    Example:
+        >>> import retrograd as rg
+        >>> rg.nn.GLU()(rg.randn(4, 2)).shape
+        (4, 1)
+    """
+
+    def __init__(self, dim=-1):
+        super().__init__()
+        self.dim = dim
+
+    def forward(self, input):  # noqa: A002
+        return F.glu(input, self.dim)
+
+    def extra_repr(self):
+        return f"dim={self.dim}"
+
+
+class Hardswish(_InplaceActivation):
+    """Applies Hardswish(x) = x * min(max(x + 3, 0), 6) / 6 elementwise (MobileNetV3).
+
+    Args:
+        inplace: write the result into the input. Default: False.
+
+    Shape:
+        - Input: (*), any shape.
+        - Output: (*), the input's shape.
+
+    Example:
+        >>> import retrograd as rg
+        >>> rg.nn.Hardswish()(rg.tensor([-4.0, 1.5, 4.0])).tolist()
+        [-0.0, 1.125, 4.0]
+    """
+
+    _function = "hardswish"
+
+    def extra_repr(self):
+        return ""   # PyTorch's repr shows no inplace flag here
+
+
+class Hardsigmoid(_InplaceActivation):
+    """Applies Hardsigmoid(x) = min(max(x + 3, 0), 6) / 6 elementwise.
+
+    Args:
+        inplace: write the result into the input. Default: False.
+
+    Shape:
+        - Input: (*), any shape.
+        - Output: (*), the input's shape.
+
+    Example:
+        >>> import retrograd as rg
+        >>> rg.nn.Hardsigmoid()(rg.tensor([-4.0, 1.5, 4.0])).tolist()
+        [0.0, 0.75, 1.0]
+    """
+
+    _function = "hardsigmoid"
+
+    def extra_repr(self):
+        return ""   # PyTorch's repr shows no inplace flag here
+
+
+class SELU(_InplaceActivation):
+    """Applies SELU(x) = scale * (max(0, x) + min(0, alpha * (exp(x) - 1))) elementwise, with
+    alpha = 1.6732632423543772 and scale = 1.0507009873554805 (self-normalizing networks).
+
+    Args:
+        inplace: write the result into the input. Default: False.
+
+    Shape:
+        - Input: (*), any shape.
+        - Output: (*), the input's shape.
+
+    Example:
+        >>> import retrograd as rg
+        >>> [round(v, 4) for v in rg.nn.SELU()(rg.tensor([-1.0, 2.0])).tolist()]
+        [-1.1113, 2.1014]
+    """
+
+    _function = "selu"
+
+
+class CELU(Module):
+    """Applies CELU(x) = max(0, x) + min(0, alpha * (exp(x / alpha) - 1)) elementwise.
+
+    Args:
+        alpha: the value approached for x -> -inf is -alpha (not 0). Default: 1.0.
+        inplace: write the result into the input. Default: False.
+
+    Shape:
+        - Input: (*), any shape.
+        - Output: (*), the input's shape.
+
+    Example:
+        >>> import retrograd as rg
+        >>> [round(v, 4) for v in rg.nn.CELU(0.5)(rg.tensor([-1.0, 2.0])).tolist()]
+        [-0.4323, 2.0]
+    """
+
+    def __init__(self, alpha=1.0, inplace=False):
+        super().__init__()
+        self.alpha, self.inplace = alpha, inplace
+
+    def forward(self, input):  # noqa: A002
+        return F.celu(input, self.alpha, self.inplace)
+
+    def extra_repr(self):
+        return f"alpha={self.alpha}" + (", inplace=True" if self.inplace else "")
+
+
+class Softmin(Module):
+    """Applies softmin(x) = softmax(-x) along ``dim``: the smallest entry gets the largest
+    probability.
+
+    Args:
+        dim: the dim along which the outputs sum to 1. None picks PyTorch's legacy implicit
+            dim, with a warning.
+
+    Shape:
+        - Input: (*), any shape.
+        - Output: (*), the input's shape.
+
+    Example:
+        >>> import retrograd as rg
+        >>> rg.nn.Softmin(dim=1)(rg.tensor([[1.0, 1.0]])).tolist()
+        [[0.5, 0.5]]
+    """
+
+    def __init__(self, dim=None):
+        super().__init__()
+        self.dim = dim
+
+    def forward(self, input):  # noqa: A002
+        return F.softmin(input, self.dim)
+
+    def extra_repr(self):
+        return f"dim={self.dim}"
+
+
+class Softsign(Module):
+    """Applies Softsign(x) = x / (1 + |x|) elementwise.
+
+    Shape:
+        - Input: (*), any shape.
+        - Output: (*), the input's shape.
+
+    Example:
+        >>> import retrograd as rg
+        >>> rg.nn.Softsign()(rg.tensor([-3.0, 1.0])).tolist()
+        [-0.75, 0.5]
+    """
+
+    def forward(self, input):  # noqa: A002
+        return F.softsign(input)
+
+
+class Tanhshrink(Module):
+    """Applies Tanhshrink(x) = x - tanh(x) elementwise.
+
+    Shape:
+        - Input: (*), any shape.
+        - Output: (*), the input's shape.
+
+    Example:
+        >>> import retrograd as rg
+        >>> rg.nn.Tanhshrink()(rg.tensor([0.0])).tolist()
+        [0.0]
+    """
+
+    def forward(self, input):  # noqa: A002
+        return F.tanhshrink(input)
+
+
+class Softshrink(Module):
+    """Applies the soft shrinkage x - lambd (x > lambd), x + lambd (x < -lambd), 0 (else)
+    elementwise.
+
+    Args:
+        lambd: the half-width of the interval sent to 0, >= 0. Default: 0.5.
+
+    Shape:
+        - Input: (*), any shape.
+        - Output: (*), the input's shape.
+
+    Example:
+        >>> import retrograd as rg
+        >>> rg.nn.Softshrink(1.0)(rg.tensor([-3.0, 0.5, 2.0])).tolist()
+        [-2.0, 0.0, 1.0]
+    """
+
+    def __init__(self, lambd=0.5):
+        super().__init__()
+        self.lambd = lambd
+
+    def forward(self, input):  # noqa: A002
+        return F.softshrink(input, self.lambd)
+
+    def extra_repr(self):
+        return str(self.lambd)
+
+
+class Hardshrink(Module):
+    """Applies the hard shrinkage x (|x| > lambd), 0 (else) elementwise.
+
+    Args:
+        lambd: the half-width of the interval sent to 0. Default: 0.5.
+
+    Shape:
+        - Input: (*), any shape.
+        - Output: (*), the input's shape.
+
+    Example:
+        >>> import retrograd as rg
+        >>> rg.nn.Hardshrink(1.0)(rg.tensor([-3.0, 0.5, 2.0])).tolist()
+        [-3.0, 0.0, 2.0]
+    """
+
+    def __init__(self, lambd=0.5):
+        super().__init__()
+        self.lambd = lambd
+
+    def forward(self, input):  # noqa: A002
+        return F.hardshrink(input, self.lambd)
+
+    def extra_repr(self):
+        return str(self.lambd)
+
+
+class Threshold(Module):
+    """Replaces each element x <= threshold by ``value``: y = x if x > threshold else value.
+
+    Args:
+        threshold: the value to threshold at.
+        value: the value to replace with.
+        inplace: write the result into the input. Default: False.
+
+    Shape:
+        - Input: (*), any shape.
+        - Output: (*), the input's shape.
+
+    Example:
+        >>> import retrograd as rg
+        >>> rg.nn.Threshold(0.1, 20.0)(rg.tensor([0.0, 0.5])).tolist()
+        [20.0, 0.5]
+    """
+
+    def __init__(self, threshold, value, inplace=False):
+        super().__init__()
+        self.threshold, self.value, self.inplace = threshold, value, inplace
+
+    def forward(self, input):  # noqa: A002
+        return F.threshold(input, self.threshold, self.value, self.inplace)
+
+    def extra_repr(self):
+        inplace = ", inplace=True" if self.inplace else ""
+        return f"threshold={self.threshold}, value={self.value}{inplace}"

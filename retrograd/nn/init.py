@@ -15,7 +15,7 @@ from retrograd.autograd.grad_mode import no_grad
 __all__ = [
     "calculate_gain", "uniform_", "normal_", "constant_", "ones_", "zeros_", "eye_",
     "xavier_uniform_", "xavier_normal_", "kaiming_uniform_", "kaiming_normal_", "trunc_normal_",
-    "orthogonal_",
+    "orthogonal_", "dirac_", "sparse_",
 ]
 
 
@@ -245,6 +245,62 @@ def orthogonal_(tensor, gain=1.0):
     if rows < cols:
         q = q.T
     return _write(tensor, gain * q.reshape(tensor.shape))
+
+
+def dirac_(tensor, groups=1):
+    """The identity convolution, in place: a 3-, 4- or 5-D weight (out, in, *kernel) of
+    zeros with a 1 at the kernel's centre (size // 2 along each kernel dim) of filter
+    g*(out/groups) + d, input channel d, for d < min(out/groups, in) in each group g. A
+    convolution with it copies its input channels (the first ones, per group).
+
+    Example:
+        >>> import retrograd as rg
+        >>> w = rg.nn.init.dirac_(rg.empty(2, 2, 3))
+        >>> w.tolist()
+        [[[0.0, 1.0, 0.0], [0.0, 0.0, 0.0]], [[0.0, 0.0, 0.0], [0.0, 1.0, 0.0]]]
+    """
+    if tensor.ndim not in (3, 4, 5):
+        raise ValueError(f"dirac_: only tensors with 3, 4, or 5 dimensions are supported, got "
+                         f"shape {tensor.shape}")
+    groups = _checks.positive_int("dirac_", "groups", groups)
+    if tensor.shape[0] % groups:
+        raise ValueError(f"dirac_: dim 0 ({tensor.shape[0]}) must be divisible by groups "
+                         f"({groups})")
+    per_group = tensor.shape[0] // groups
+    values = np.zeros(tensor.shape)
+    centre = tuple(size // 2 for size in tensor.shape[2:])
+    for g in range(groups):
+        for d in range(min(per_group, tensor.shape[1])):
+            values[(g * per_group + d, d) + centre] = 1
+    return _write(tensor, values)
+
+
+def sparse_(tensor, sparsity, std=0.01, generator=None):
+    """A sparse 2-D matrix, in place (Martens, 2010): N(0, std^2) entries, then in every
+    column ceil(sparsity * rows) entries, at rows drawn at random, set to 0.
+
+    Args:
+        tensor: a 2-D tensor.
+        sparsity: the fraction of each column set to 0, in [0, 1].
+        std: the standard deviation of the non-zero entries. Default: 0.01.
+        generator: a retrograd.Generator to draw from. Default: the global one.
+
+    Example:
+        >>> import retrograd as rg
+        >>> w = rg.nn.init.sparse_(rg.empty(10, 4), sparsity=0.3)
+        >>> (w == 0).sum(dim=0).tolist()
+        [3, 3, 3, 3]
+    """
+    if tensor.ndim != 2:
+        raise ValueError(f"sparse_: only tensors with 2 dimensions are supported, got shape "
+                         f"{tensor.shape}")
+    sparsity = _checks.probability("sparse_", "sparsity", sparsity)
+    rows, cols = tensor.shape
+    num_zeros = int(math.ceil(sparsity * rows))
+    values = _random.normal(0.0, std, tensor.shape, _draw_dtype(tensor), generator)
+    for col in range(cols):
+        values[_random.permutation(rows, generator)[:num_zeros], col] = 0
+    return _write(tensor, values)
 
 
 def _is_empty(tensor):

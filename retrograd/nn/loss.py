@@ -1,5 +1,7 @@
 """Loss layers: CrossEntropyLoss, NLLLoss, MSELoss, BCEWithLogitsLoss, BCELoss, KLDivLoss,
-SmoothL1Loss, HuberLoss, L1Loss."""
+SmoothL1Loss, HuberLoss, L1Loss; and the tail: MarginRankingLoss, HingeEmbeddingLoss,
+CosineEmbeddingLoss, TripletMarginLoss, SoftMarginLoss, MultiLabelSoftMarginLoss,
+MultiMarginLoss, PoissonNLLLoss, GaussianNLLLoss."""
 
 from retrograd import _checks
 from retrograd.nn import functional as F
@@ -7,7 +9,9 @@ from retrograd.nn.functional.loss import _reduction
 from retrograd.nn.module import Module
 
 __all__ = ["CrossEntropyLoss", "NLLLoss", "MSELoss", "BCEWithLogitsLoss", "BCELoss",
-           "KLDivLoss", "SmoothL1Loss", "HuberLoss", "L1Loss"]
+           "KLDivLoss", "SmoothL1Loss", "HuberLoss", "L1Loss", "MarginRankingLoss",
+           "HingeEmbeddingLoss", "CosineEmbeddingLoss", "TripletMarginLoss", "SoftMarginLoss",
+           "MultiLabelSoftMarginLoss", "MultiMarginLoss", "PoissonNLLLoss", "GaussianNLLLoss"]
 
 
 class _Loss(Module):
@@ -285,3 +289,271 @@ class L1Loss(_Loss):
 
     def forward(self, input, target):  # noqa: A002
         return F.l1_loss(input, target, reduction=self.reduction)
+
+
+class MarginRankingLoss(_Loss):
+    """Margin ranking loss: max(0, -y (x1 - x2) + margin) per element, y = 1 when x1 should
+    rank higher than x2 and -1 when lower.
+
+    Args:
+        margin: Default: 0.0.
+        reduction: 'none' | 'mean' | 'sum'. Default: 'mean'.
+        size_average, reduce: deprecated, mapped to reduction.
+
+    Shape:
+        - Input1, Input2, Target: (N,) or (), broadcastable with the same number of dims.
+        - Output: a scalar; or the broadcast shape for reduction='none'.
+
+    Example:
+        >>> import retrograd as rg
+        >>> loss_fn = rg.nn.MarginRankingLoss(margin=0.5)
+        >>> loss_fn(rg.tensor([1.0, 0.0]), rg.tensor([0.0, 0.5]), rg.tensor([1.0, 1.0]))
+        tensor(0.5)
+    """
+
+    def __init__(self, margin=0.0, size_average=None, reduce=None, reduction="mean"):
+        super().__init__(size_average, reduce, reduction)
+        self.margin = margin
+
+    def forward(self, input1, input2, target):
+        return F.margin_ranking_loss(input1, input2, target, margin=self.margin,
+                                     reduction=self.reduction)
+
+
+class HingeEmbeddingLoss(_Loss):
+    """Hinge embedding loss: x where y == 1, max(0, margin - x) where y == -1, per element
+    (x is typically a distance between two embeddings).
+
+    Args:
+        margin: Default: 1.0.
+        reduction: 'none' | 'mean' | 'sum'. Default: 'mean'.
+        size_average, reduce: deprecated, mapped to reduction.
+
+    Shape:
+        - Input: (*), any shape. Target: broadcastable with it, values 1 or -1.
+        - Output: a scalar; or the broadcast shape for reduction='none'.
+
+    Example:
+        >>> import retrograd as rg
+        >>> rg.nn.HingeEmbeddingLoss()(rg.tensor([0.3, 0.3]), rg.tensor([1, -1]))
+        tensor(0.5)
+    """
+
+    def __init__(self, margin=1.0, size_average=None, reduce=None, reduction="mean"):
+        super().__init__(size_average, reduce, reduction)
+        self.margin = margin
+
+    def forward(self, input, target):  # noqa: A002
+        return F.hinge_embedding_loss(input, target, margin=self.margin,
+                                      reduction=self.reduction)
+
+
+class CosineEmbeddingLoss(_Loss):
+    """Cosine embedding loss: 1 - cos(x1, x2) where y == 1, max(0, cos(x1, x2) - margin)
+    where y == -1, per sample.
+
+    Args:
+        margin: in [-1, 1]; 0 to 0.5 is suggested. Default: 0.0.
+        reduction: 'none' | 'mean' | 'sum'. Default: 'mean'.
+        size_average, reduce: deprecated, mapped to reduction.
+
+    Shape:
+        - Input1, Input2: (N, D) or (D,). Target: (N,) or (), values 1 or -1.
+        - Output: a scalar; or (N,) / () for reduction='none'.
+
+    Example:
+        >>> import retrograd as rg
+        >>> x = rg.tensor([[1.0, 0.0]])
+        >>> rg.nn.CosineEmbeddingLoss()(x, x, rg.tensor([1])).item()
+        0.0
+    """
+
+    def __init__(self, margin=0.0, size_average=None, reduce=None, reduction="mean"):
+        super().__init__(size_average, reduce, reduction)
+        self.margin = margin
+
+    def forward(self, input1, input2, target):
+        return F.cosine_embedding_loss(input1, input2, target, margin=self.margin,
+                                       reduction=self.reduction)
+
+
+class TripletMarginLoss(_Loss):
+    """Triplet margin loss: max(0, margin + d(a, p) - d(a, n)) per triplet, d(x1, x2) =
+    ||x1 - x2 + eps||_p along the last dim.
+
+    Args:
+        margin: > 0. Default: 1.0.
+        p: the norm degree. Default: 2.0.
+        eps: added to the differences. Default: 1e-6.
+        swap: use min(d(a, n), d(p, n)) as the negative distance. Default: False.
+        reduction: 'none' | 'mean' | 'sum'. Default: 'mean'.
+        size_average, reduce: deprecated, mapped to reduction.
+
+    Shape:
+        - Anchor, Positive, Negative: (N, D) or (D,), broadcastable, the same number of dims.
+        - Output: a scalar; or (N,) / () for reduction='none'.
+
+    Example:
+        >>> import retrograd as rg
+        >>> a, p, n = rg.zeros(1, 2), rg.tensor([[3.0, 4.0]]), rg.tensor([[6.0, 8.0]])
+        >>> round(rg.nn.TripletMarginLoss(margin=6.0)(a, p, n).item(), 4)
+        1.0
+    """
+
+    def __init__(self, margin=1.0, p=2.0, eps=1e-6, swap=False, size_average=None,
+                 reduce=None, reduction="mean"):
+        super().__init__(size_average, reduce, reduction)
+        if not margin > 0:
+            raise ValueError(f"TripletMarginLoss: expected margin to be greater than 0, got "
+                             f"{margin} instead")
+        self.margin, self.p, self.eps, self.swap = margin, p, eps, swap
+
+    def forward(self, anchor, positive, negative):
+        return F.triplet_margin_loss(anchor, positive, negative, margin=self.margin, p=self.p,
+                                     eps=self.eps, swap=self.swap, reduction=self.reduction)
+
+
+class SoftMarginLoss(_Loss):
+    """Soft margin loss: log(1 + exp(-y x)) per element (two-class logistic loss, y = +-1),
+    finite for every finite x.
+
+    Args:
+        reduction: 'none' | 'mean' | 'sum'. Default: 'mean'.
+        size_average, reduce: deprecated, mapped to reduction.
+
+    Shape:
+        - Input: (*), any shape. Target: broadcastable to the input's shape.
+        - Output: a scalar; or the input's shape for reduction='none'.
+
+    Example:
+        >>> import retrograd as rg
+        >>> round(rg.nn.SoftMarginLoss()(rg.tensor([0.0]), rg.tensor([1.0])).item(), 4)
+        0.6931
+    """
+
+    def forward(self, input, target):  # noqa: A002
+        return F.soft_margin_loss(input, target, reduction=self.reduction)
+
+
+class MultiLabelSoftMarginLoss(_WeightedLoss):
+    """Multi-label soft margin loss: the mean over the C classes of -w (y log sigmoid(x) +
+    (1 - y) log sigmoid(-x)), per sample (each class a binary problem, y in {0, 1}).
+
+    Args:
+        weight: per-class weights broadcast to the input (e.g. (C,)), or None.
+        reduction: 'none' | 'mean' | 'sum'. Default: 'mean'.
+        size_average, reduce: deprecated, mapped to reduction.
+
+    Shape:
+        - Input: (N, C) or (C,). Target: the input's shape, 0 or 1.
+        - Output: a scalar; or (N,) / () for reduction='none'.
+
+    Example:
+        >>> import retrograd as rg
+        >>> loss_fn = rg.nn.MultiLabelSoftMarginLoss()
+        >>> round(loss_fn(rg.zeros(2, 3), rg.tensor([[1, 0, 1], [0, 0, 1]])).item(), 4)
+        0.6931
+    """
+
+    def forward(self, input, target):  # noqa: A002
+        return F.multilabel_soft_margin_loss(input, target, weight=self.weight,
+                                             reduction=self.reduction)
+
+
+class MultiMarginLoss(_WeightedLoss):
+    """Multi-class margin (hinge) loss: w[y] / C * sum over i != y of max(0, margin - x[y] +
+    x[i])^p per sample.
+
+    Args:
+        p: 1 or 2. Default: 1.
+        margin: Default: 1.0.
+        weight: (C,) class weights, or None (no gradient flows into it).
+        reduction: 'none' | 'mean' | 'sum'. Default: 'mean'.
+        size_average, reduce: deprecated, mapped to reduction.
+
+    Shape:
+        - Input: (N, C) or (C,). Target: (N,) or () (int64 class indices).
+        - Output: a scalar; or the target's shape for reduction='none'.
+
+    Example:
+        >>> import retrograd as rg
+        >>> rg.nn.MultiMarginLoss()(rg.tensor([[0.1, 0.2, 0.4, 0.8]]), rg.tensor([3]))
+        tensor(0.325)
+    """
+
+    def __init__(self, p=1, margin=1.0, weight=None, size_average=None, reduce=None,
+                 reduction="mean"):
+        super().__init__(weight, size_average, reduce, reduction)
+        if isinstance(p, bool) or p not in (1, 2):
+            raise ValueError(f"MultiMarginLoss: only p == 1 and p == 2 supported, got p={p!r}")
+        if weight is not None and weight.ndim != 1:
+            raise ValueError(f"MultiMarginLoss: expected weight to be None or 1D tensor, got "
+                             f"{weight.ndim}D instead")
+        self.p, self.margin = p, margin
+
+    def forward(self, input, target):  # noqa: A002
+        return F.multi_margin_loss(input, target, p=self.p, margin=self.margin,
+                                   weight=self.weight, reduction=self.reduction)
+
+
+class PoissonNLLLoss(_Loss):
+    """Poisson negative log-likelihood: exp(x) - y x for log-rates (log_input=True), else
+    x - y log(x + eps); full=True adds Stirling's term y log y - y + log(2 pi y) / 2 (y > 1).
+
+    Args:
+        log_input: the input is the log of the rate. Default: True.
+        full: add the Stirling approximation term. Default: False.
+        eps: keeps log(x + eps) finite at x = 0 (log_input=False). Default: 1e-8.
+        reduction: 'none' | 'mean' | 'sum'. Default: 'mean'.
+        size_average, reduce: deprecated, mapped to reduction.
+
+    Shape:
+        - Input: (*), any shape. Target: broadcastable with it.
+        - Output: a scalar; or the broadcast shape for reduction='none'.
+
+    Example:
+        >>> import retrograd as rg
+        >>> rg.nn.PoissonNLLLoss()(rg.tensor([0.0]), rg.tensor([1.0]))
+        tensor(1.)
+    """
+
+    def __init__(self, log_input=True, full=False, size_average=None, eps=1e-8, reduce=None,
+                 reduction="mean"):
+        super().__init__(size_average, reduce, reduction)
+        self.log_input, self.full, self.eps = log_input, full, eps
+
+    def forward(self, log_input, target):
+        return F.poisson_nll_loss(log_input, target, log_input=self.log_input, full=self.full,
+                                  eps=self.eps, reduction=self.reduction)
+
+
+class GaussianNLLLoss(_Loss):
+    """Gaussian negative log-likelihood: (log(max(var, eps)) + (x - y)^2 / max(var, eps)) / 2
+    per element, plus log(2 pi) / 2 with full=True.
+
+    Args:
+        full: add the constant term. Default: False.
+        eps: the smallest variance used (a clamp that does not stop var's gradient).
+            Default: 1e-6.
+        reduction: 'none' | 'mean' | 'sum'. Default: 'mean'.
+
+    Shape:
+        - Input: (N, *) or (*). Target: the input's shape (or broadcastable).
+        - Var: the input's shape, the input's shape without its last dim, the input's shape
+          with one dim of size 1, or a number.
+        - Output: a scalar; or the input's shape for reduction='none'.
+
+    Example:
+        >>> import retrograd as rg
+        >>> loss_fn = rg.nn.GaussianNLLLoss()
+        >>> loss_fn(rg.tensor([[1.0, 2.0]]), rg.tensor([[1.0, 0.0]]), rg.tensor([1.0]))
+        tensor(1.)
+    """
+
+    def __init__(self, *, full=False, eps=1e-6, reduction="mean"):
+        super().__init__(reduction=reduction)
+        self.full, self.eps = full, eps
+
+    def forward(self, input, target, var):  # noqa: A002
+        return F.gaussian_nll_loss(input, target, var, full=self.full, eps=self.eps,
+                                   reduction=self.reduction)

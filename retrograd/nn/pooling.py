@@ -1,11 +1,12 @@
-"""Pooling layers: MaxPool1d/2d, AvgPool1d/2d, AdaptiveAvgPool1d/2d, thin Modules over
-nn.functional. They hold no parameters."""
+"""Pooling layers: MaxPool1d/2d, AvgPool1d/2d, AdaptiveAvgPool1d/2d, AdaptiveMaxPool1d/2d,
+MaxUnpool1d/2d, LPPool1d/2d, thin Modules over nn.functional. They hold no parameters."""
 
 from retrograd.nn import functional as F
 from retrograd.nn.module import Module
 
 __all__ = ["MaxPool1d", "MaxPool2d", "AvgPool1d", "AvgPool2d", "AdaptiveAvgPool1d",
-           "AdaptiveAvgPool2d"]
+           "AdaptiveAvgPool2d", "AdaptiveMaxPool1d", "AdaptiveMaxPool2d", "MaxUnpool1d",
+           "MaxUnpool2d", "LPPool1d", "LPPool2d"]
 
 
 class _MaxPoolNd(Module):
@@ -205,6 +206,189 @@ class AdaptiveAvgPool1d(Module):
 
     def extra_repr(self):
         return f"output_size={self.output_size}"
+
+
+class _AdaptiveMaxPoolNd(Module):
+    def __init__(self, output_size, return_indices=False):
+        super().__init__()
+        self.output_size, self.return_indices = output_size, return_indices
+
+    def extra_repr(self):
+        return f"output_size={self.output_size}"
+
+
+class AdaptiveMaxPool2d(_AdaptiveMaxPoolNd):
+    """Max pooling to a fixed output size, whatever the input size: window (a, b) covers
+    rows [floor(a*H/oh), ceil((a+1)*H/oh)) and columns [floor(b*W/ow), ceil((b+1)*W/ow)).
+
+    Args:
+        output_size: int or (oh, ow); None in the pair keeps that input size.
+        return_indices: also return the argmax of each window (flat h*W + w indices).
+
+    Shape:
+        - Input: (N, C, H, W) or (C, H, W).
+        - Output: (N, C, oh, ow) or (C, oh, ow).
+
+    Example:
+        >>> import retrograd as rg
+        >>> rg.nn.AdaptiveMaxPool2d((5, 7))(rg.randn(1, 64, 8, 9)).shape
+        (1, 64, 5, 7)
+    """
+
+    def forward(self, input):  # noqa: A002 - PyTorch's argument name
+        return F.adaptive_max_pool2d(input, self.output_size, self.return_indices, owner=self)
+
+
+class AdaptiveMaxPool1d(_AdaptiveMaxPoolNd):
+    """Max pooling to a fixed output length, whatever the input length.
+
+    Args:
+        output_size: int, the output length.
+        return_indices: also return the argmax of each window (positions in L).
+
+    Shape:
+        - Input: (N, C, L) or (C, L).
+        - Output: (N, C, output_size) or (C, output_size).
+
+    Example:
+        >>> import retrograd as rg
+        >>> rg.nn.AdaptiveMaxPool1d(5)(rg.randn(1, 64, 8)).shape
+        (1, 64, 5)
+    """
+
+    def forward(self, input):  # noqa: A002 - PyTorch's argument name
+        return F.adaptive_max_pool1d(input, self.output_size, self.return_indices, owner=self)
+
+
+class MaxUnpool2d(Module):
+    """The partial inverse of MaxPool2d: each value goes back to the position its index
+    (MaxPool2d's return_indices) names, every other output cell is 0.
+
+    Args:
+        kernel_size: int or (kh, kw), the pooling's.
+        stride: int or (sh, sw). Default: kernel_size.
+        padding: the pooling's padding. Default: 0.
+
+    Shape:
+        - Input: (N, C, H, W) or (C, H, W), and indices of the same shape.
+        - Output: (N, C, Ho, Wo) or (C, Ho, Wo), Ho = (H - 1)*sh - 2*ph + kh (Wo alike), or
+          the forward's output_size (within stride of that).
+
+    Example:
+        >>> import retrograd as rg
+        >>> pool, unpool = rg.nn.MaxPool2d(2, return_indices=True), rg.nn.MaxUnpool2d(2)
+        >>> unpool
+        MaxUnpool2d(kernel_size=(2, 2), stride=(2, 2), padding=(0, 0))
+        >>> x = rg.randn(1, 1, 5, 5)
+        >>> y, indices = pool(x)
+        >>> unpool(y, indices, output_size=x.size()).shape
+        (1, 1, 5, 5)
+    """
+
+    def __init__(self, kernel_size, stride=None, padding=0):
+        super().__init__()
+        self.kernel_size = _pair(kernel_size)
+        self.stride = _pair(stride if stride is not None else kernel_size)
+        self.padding = _pair(padding)
+
+    def forward(self, input, indices, output_size=None):  # noqa: A002
+        return F.max_unpool2d(input, indices, self.kernel_size, self.stride, self.padding,
+                              output_size, owner=self)
+
+    def extra_repr(self):
+        return f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"
+
+
+class MaxUnpool1d(MaxUnpool2d):
+    """The partial inverse of MaxPool1d (see MaxUnpool2d), along the last axis.
+
+    Args:
+        kernel_size, stride (default kernel_size), padding: the pooling's, ints.
+
+    Shape:
+        - Input: (N, C, L) or (C, L), and indices of the same shape.
+        - Output: (N, C, L_out) or (C, L_out), L_out = (L - 1)*s - 2*p + k, or the
+          forward's output_size.
+
+    Example:
+        >>> import retrograd as rg
+        >>> rg.nn.MaxUnpool1d(2)
+        MaxUnpool1d(kernel_size=(2,), stride=(2,), padding=(0,))
+    """
+
+    def __init__(self, kernel_size, stride=None, padding=0):
+        Module.__init__(self)
+        self.kernel_size = _single(kernel_size)
+        self.stride = _single(stride if stride is not None else kernel_size)
+        self.padding = _single(padding)
+
+    def forward(self, input, indices, output_size=None):  # noqa: A002
+        return F.max_unpool1d(input, indices, self.kernel_size, self.stride, self.padding,
+                              output_size, owner=self)
+
+
+class _LPPoolNd(Module):
+    def __init__(self, norm_type, kernel_size, stride=None, ceil_mode=False):
+        super().__init__()
+        self.norm_type, self.kernel_size = norm_type, kernel_size
+        self.stride, self.ceil_mode = stride, ceil_mode
+
+    def extra_repr(self):
+        return (f"norm_type={self.norm_type}, kernel_size={self.kernel_size}, "
+                f"stride={self.stride}, ceil_mode={self.ceil_mode}")
+
+
+class LPPool2d(_LPPoolNd):
+    """Power-average pooling: (sum over each window of x^p)^(1/p), p = norm_type (p = 1 is
+    sum pooling, p = inf max pooling of |x|). A window whose sum is 0 gets gradient 0.
+
+    Args:
+        norm_type: the power p.
+        kernel_size: int or (kh, kw).
+        stride: int or (sh, sw). Default: kernel_size.
+        ceil_mode: round the output size up instead of down.
+
+    Shape:
+        - Input: (N, C, H, W) or (C, H, W).
+        - Output: (N, C, Ho, Wo) or (C, Ho, Wo), Ho = floor((H - kh) / sh) + 1, Wo alike.
+
+    Example:
+        >>> import retrograd as rg
+        >>> pool = rg.nn.LPPool2d(2, 3, stride=2)
+        >>> pool
+        LPPool2d(norm_type=2, kernel_size=3, stride=2, ceil_mode=False)
+        >>> pool(rg.randn(2, 4, 9, 7)).shape
+        (2, 4, 4, 3)
+    """
+
+    def forward(self, input):  # noqa: A002 - PyTorch's argument name
+        return F.lp_pool2d(input, float(self.norm_type), self.kernel_size, self.stride,
+                           self.ceil_mode)
+
+
+class LPPool1d(_LPPoolNd):
+    """Power-average pooling along the last axis (see LPPool2d).
+
+    Args:
+        norm_type, kernel_size, stride (default kernel_size), ceil_mode: as LPPool2d, ints.
+
+    Shape:
+        - Input: (N, C, L) or (C, L).
+        - Output: (N, C, L_out) or (C, L_out), L_out = floor((L - k) / s) + 1.
+
+    Example:
+        >>> import retrograd as rg
+        >>> rg.nn.LPPool1d(1.5, 3)(rg.randn(2, 4, 10)).shape
+        (2, 4, 3)
+    """
+
+    def forward(self, input):  # noqa: A002 - PyTorch's argument name
+        return F.lp_pool1d(input, float(self.norm_type), self.kernel_size, self.stride,
+                           self.ceil_mode)
+
+
+def _pair(value):
+    return tuple(value) if isinstance(value, (tuple, list)) else (value, value)
 
 
 def _single(value):

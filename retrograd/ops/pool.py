@@ -1,4 +1,4 @@
-"""Pooling over (H, W): MaxPool2d, AvgPool2d, AdaptiveAvgPool2d.
+"""Pooling over (H, W): MaxPool2d, AvgPool2d, AdaptiveAvgPool2d, AdaptiveMaxPool2d.
 
 Notation: x:(N, C, H, W), kernel (kh, kw), stride (sh, sw), padding (ph, pw) on both sides,
 dilation (dh, dw), y:(N, C, Ho, Wo). Window (ho, wo) covers the rows ho*sh - ph + i*dh,
@@ -15,7 +15,8 @@ backward adds into the same views. The 1-D poolings of ``nn.functional`` are the
 ``max_pool2d_reference_backward`` and ``avg_pool2d_reference_backward`` at the end of this
 file are the same backwards written window by window, as the docstrings state them; the
 tests check the fast kernels against them. (AdaptiveAvgPool2d's backward is already its
-two-line linear rule.) Derivations: docs/ops/conv.md, 'Pooling'.
+two-line linear rule, AdaptiveMaxPool2d's one scatter-add.) Derivations: docs/ops/conv.md,
+'Pooling'.
 """
 
 import numpy as np
@@ -25,8 +26,9 @@ from retrograd.autograd.cost import Cost, call_arg, shape_text
 from retrograd.autograd.function import Function
 from retrograd.ops.conv import _pad, _unpad, offset_view
 
-__all__ = ["MaxPool2d", "AvgPool2d", "AdaptiveAvgPool2d", "max_pool2d_reference_backward",
-           "avg_pool2d_reference_backward", "pool_output_size", "adaptive_windows"]
+__all__ = ["MaxPool2d", "AvgPool2d", "AdaptiveAvgPool2d", "AdaptiveMaxPool2d",
+           "max_pool2d_reference_backward", "avg_pool2d_reference_backward",
+           "pool_output_size", "adaptive_windows"]
 
 
 def pool_output_size(size, kernel, stride, padding, dilation, ceil_mode):
@@ -385,6 +387,70 @@ class AdaptiveAvgPool2d(Function):
         cells = x.shape[0] * x.shape[1] * int((ends_h - starts_h).sum() * (ends_w - starts_w).sum())
         return Cost(cells, (y.size + cells) * call.needs(0),
                     _pool_text("adaptive_avg_pool2d", call) + ": window cells")
+
+
+def _adaptive_cells(size, out):
+    """Along one axis: (out, k) indices of each adaptive window's cells, k the largest
+    window; a shorter window repeats its last cell (a repeat never changes the window's
+    max, nor which pixel holds it)."""
+    starts, ends = adaptive_windows(size, out)
+    cells = starts[:, None] + np.arange(int((ends - starts).max(initial=1)))[None, :]
+    return np.minimum(cells, ends[:, None] - 1)
+
+
+class AdaptiveMaxPool2d(Function):
+    """Max pooling to a fixed output size (oh, ow): y[n, c, a, b] = max of x[n, c] over
+    window (a, b), which covers rows [floor(a*H/oh), ceil((a+1)*H/oh)) and the columns alike
+    (adaptive_windows; neighbouring windows overlap when H is not a multiple of oh).
+    x:(N, C, H, W), y:(N, C, oh, ow). Ties: the first maximum in row-major window order
+    wins; a NaN always wins (the last NaN of the window), as in PyTorch. The second output,
+    non-differentiable, is the argmax as a flat index h*W + w into each (H, W) plane (int64).
+
+    dL/dx[n, c, h, w] = sum of dL/dy[n, c, a, b] over the windows whose argmax is (h, w)
+    (a pixel can win several overlapping windows; every other pixel gets 0).
+    Saves: the argmax, (N, C, oh, ow) int64; not x, not y.
+    Attrs: output_size (oh, ow).
+    """
+
+    once_differentiable = True
+
+    @staticmethod
+    def forward(ctx, x, output_size):
+        n, c, h, w = x.shape
+        rows, cols = _adaptive_cells(h, output_size[0]), _adaptive_cells(w, output_size[1])
+        # (N, C, oh, ow, kh, kw): every window's cells, gathered in one indexed copy
+        cells = x[:, :, rows[:, None, :, None], cols[None, :, None, :]]
+        cells = cells.reshape(n, c, *output_size, rows.shape[1] * cols.shape[1])
+        winner = _reference_argmax(cells)
+        y = np.take_along_axis(cells, winner[..., None], axis=-1)[..., 0]
+        kw = cols.shape[1]
+        a, b = np.ogrid[:output_size[0], :output_size[1]]
+        indices = rows[a, winner // kw] * w + cols[b, winner % kw]
+        ctx.save_for_backward(indices)
+        ctx.x_shape = x.shape
+        ctx.mark_non_differentiable(indices)
+        return y, indices
+
+    @staticmethod
+    def backward(ctx, grad_out, grad_indices=None):
+        (indices,) = ctx.saved_tensors
+        n, c, h, w = ctx.x_shape
+        grad_x = np.zeros((n * c, h * w), dtype=grad_out.dtype)
+        # np.add.at adds every window's gradient, also where one pixel won several windows
+        np.add.at(grad_x, (np.arange(n * c)[:, None], indices.reshape(n * c, -1)),
+                  grad_out.reshape(n * c, -1))
+        return grad_x.reshape(ctx.x_shape)
+
+    @staticmethod
+    def cost(call):
+        """Each window's cells reduced to their max: cells - windows compares; backward one
+        add per window (its gradient scattered to its argmax)."""
+        x, y = call.inputs[0], call.outputs[0]
+        starts_h, ends_h = adaptive_windows(x.shape[2], y.shape[2])
+        starts_w, ends_w = adaptive_windows(x.shape[3], y.shape[3])
+        cells = x.shape[0] * x.shape[1] * int((ends_h - starts_h).sum() * (ends_w - starts_w).sum())
+        return Cost(cells - y.size, y.size * call.needs(0),
+                    _pool_text("adaptive_max_pool2d", call) + ": window cells - windows")
 
 
 # ---------------------------------------------------------------- the reference backwards

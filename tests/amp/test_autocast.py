@@ -68,7 +68,7 @@ def _everything(x, ids, image, sequence):
     """One call of every op family the policy names (and some it promotes)."""
     linear, conv1, conv2 = nn.Linear(8, 8), nn.Conv1d(2, 2, 3), nn.Conv2d(1, 2, 3)
     lstm, gru, rnn = nn.LSTM(8, 4), nn.GRU(8, 4), nn.RNN(8, 4)
-    norms = [nn.LayerNorm(8), nn.BatchNorm1d(8), nn.GroupNorm(2, 8)]
+    norms = [nn.LayerNorm(8), nn.BatchNorm1d(8), nn.GroupNorm(2, 8), nn.RMSNorm(8)]
     h = linear(x) @ x.t()
     h = F.gelu(h) + x.sum(-1, keepdim=True) * h.mean()
     feats = conv2(image).flatten(1) + conv1(image[:, 0, :2, :]).flatten(1).sum()
@@ -85,6 +85,9 @@ def _everything(x, ids, image, sequence):
     losses = losses + F.binary_cross_entropy(h.sigmoid(), probs_of_h) + \
         F.kl_div(h.log_softmax(-1), probs_of_h, reduction="batchmean") + \
         F.smooth_l1_loss(attn, x) + F.huber_loss(attn, x) + F.softplus(h).sum()
+    losses = losses + F.multi_margin_loss(h, ids, p=2)
+    pooled, where = F.max_pool2d(image, 2, return_indices=True)
+    feats = feats + F.max_unpool2d(pooled, where, 2).sum()
     losses = losses + h.cumsum(-1).sum() + h.cumprod(0).sum() + \
         rg.einsum("ij,jk->ik", h, x).sum() + rg.linalg.matrix_norm(h, "nuc")
     scalars = h.exp().sum() + (h.abs() + 1).log().sum() + h.pow(2).sum() + h.var() + h.std() + \

@@ -127,6 +127,8 @@ def test_eps_below_float16_tiny_is_flagged_with_a_suggested_value(x):
     assert (clamped.pattern, clamped.op) == ("eps_below_tiny", "Clamp")
     norm = only(lint(lambda: F.layer_norm(x, (8,), eps=1e-40)))   # float32's tiny: 1.2e-38
     assert (norm.pattern, norm.op) == ("eps_below_tiny", "LayerNorm")
+    rms = only(lint(lambda: F.rms_norm(x, (8,), eps=1e-40)))
+    assert (rms.pattern, rms.op) == ("eps_below_tiny", "RMSNorm")
 
 
 def test_eps_above_tiny_is_not_flagged(x):
@@ -134,6 +136,7 @@ def test_eps_above_tiny_is_not_flagged(x):
     assert len(lint(lambda: x.abs() + 1e-8)) == 0   # float32: tiny is 1.2e-38
     # the norm ops normalize float16 in float32 (ops/norm.py): their eps is judged there
     assert len(lint(lambda: F.layer_norm(x.half(), (8,), eps=1e-12))) == 0
+    assert len(lint(lambda: F.rms_norm(x.half(), (8,), eps=1e-12))) == 0
 
 
 @pytest.mark.parametrize("fill", [float("-inf"), float(np.finfo(np.float32).min)])

@@ -39,6 +39,7 @@ MOVES_DATA = {
     "Unbind", "Split", "Embedding", "_BackwardHookIdentity", "_DoubleBackwardError",
     "ConstantPad", "IndexPad", "UpsampleNearest",   # padding, nearest interpolation: copies
     "Flip", "Roll", "Diagonal", "DiagEmbed", "Unfold", "Scatter",   # ops/indexing.py, scatter.py
+    "Im2col", "MaxUnpool2d",   # ops/fold.py (unfold's copies), ops/unpool.py (placed values)
 }
 
 

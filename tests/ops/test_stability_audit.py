@@ -310,8 +310,13 @@ def _ln(L, x, w, b, eps=1e-5):
     return L.F.layer_norm(x, (4,), w, b, eps=eps)
 
 
+def _rms(L, x, w, b, eps=1e-5):
+    """rms_norm has no bias: b gets no gradient (zero in both libraries)."""
+    return L.F.rms_norm(x, (4,), w, eps=eps)
+
+
 NORMS = (("LayerNorm", _ln), ("BatchNorm", _bn), ("BatchNormRelu", _bn_relu),
-         ("GroupNorm", _gn))
+         ("GroupNorm", _gn), ("RMSNorm", _rms))
 for kind in ("zero_var", "near_max", "tiny", "f16_65504", "huge"):
     dts = ALL if kind == "huge" else HALF
     for op, f in NORMS:
@@ -324,6 +329,12 @@ for op, f in NORMS:
          lambda L, x, w, b, f=f: f(L, x, w, b, eps=1e-320), ALL)
     case(op, "eps_below_tiny_nonconstant", lambda dt: norm_input("tiny", dt),
          lambda L, x, w, b, f=f: f(L, x, w, b, eps=1e-320), ALL)
+case("RMSNorm", "zero_rows", lambda dt: [arr([[0.0] * 4, [1.0, -2.0, 0.5, 3.0]], dt),
+                                        rand((4,), dt, 2) + 1.0],
+     lambda L, x, w: L.F.rms_norm(x, (4,), w), HALF)
+case("RMSNorm", "zero_rows_eps_0", lambda dt: [arr([[0.0] * 4, [1.0, -2.0, 0.5, 3.0]], dt)],
+     lambda L, x: L.F.rms_norm(x, (4,), eps=0.0), HALF)
+case("RMSNorm", "inf_nan", infs, lambda L, x: L.F.rms_norm(x, (4,)), HALF)
 
 # ------------------------------------------------------------------ attention
 
@@ -395,6 +406,14 @@ for kind in ("near_max", "inf", "neg_inf_window", "huge"):
          lambda L, x: L.F.avg_pool2d(x, 2, stride=1, padding=1), dts)
     case("AdaptiveAvgPool2d", kind, lambda dt, k=kind: [img(dt, k)],
          lambda L, x: L.F.adaptive_avg_pool2d(x, (3, 3)), dts)
+    case("AdaptiveMaxPool2d", kind, lambda dt, k=kind: [img(dt, k)],
+         lambda L, x: L.F.adaptive_max_pool2d(x, (3, 3)), dts)
+    case("MaxUnpool2d", kind, lambda dt, k=kind: [img(dt, k)],
+         lambda L, x: L.F.max_unpool2d(*L.F.max_pool2d(x, 2, return_indices=True), 2), dts)
+    case("Im2col", kind, lambda dt, k=kind: [img(dt, k)],
+         lambda L, x: L.F.unfold(x, 2, padding=1, dilation=(1, 2)), dts)
+    case("Col2im", kind, lambda dt, k=kind: [img(dt, k).reshape(1, 8, 4)],   # 2x2 blocks
+         lambda L, c: L.F.fold(c, (3, 3), 2), dts)                          # overlapping
 
 # ------------------------------------------------------------------ recurrent
 
@@ -620,6 +639,26 @@ case("BinaryCrossEntropy", "sigmoid_of_pm1e4", big_logits(1e4),
          weight=L.lib.tensor(np.array([2.0, 0.5, 1.0, 3.0])).to(x.dtype)), HALF)
 
 
+# ------------------------------------------------------------------ activation_tail, loss_tail
+def _class_per_row(L, x):
+    return L.lib.tensor(np.arange(x.shape[0]) % x.shape[1])
+
+
+for vals, label in ((near_max, "near_max"), (infs, "inf_nan"), (in_f16_range, "f16_65504"),
+                    (big_logits(1e4), "pm1e4")):
+    case("Hardswish", label, without_nan(vals), lambda L, x: L.F.hardswish(x), HALF)
+    case("Hardsigmoid", label, vals, lambda L, x: L.F.hardsigmoid(x), HALF)
+    case("ScaledElu", label + "_selu", without_nan(vals), lambda L, x: L.F.selu(x), HALF)
+    case("ScaledElu", label + "_celu", without_nan(vals), lambda L, x: L.F.celu(x, 0.5), HALF)
+    case("Softshrink", label, without_nan(vals), lambda L, x: L.F.softshrink(x, 1.0), HALF)
+    case("Hardshrink", label, without_nan(vals), lambda L, x: L.F.hardshrink(x, 1.0), HALF)
+    case("Threshold", label, vals, lambda L, x: L.F.threshold(x, 1.0, -3.0), HALF)
+    for p in (1, 2):
+        case("MultiMarginLoss", f"{label}_p{p}", vals,
+             lambda L, x, p=p: L.F.multi_margin_loss(x, _class_per_row(L, x), p=p,
+                                                     reduction="none"), HALF)
+
+
 # ------------------------------------------------------------------ sort, scans, triangles, einsum
 for vals, label in ((near_max, "near_max"), (near_tiny, "near_tiny"), (infs, "inf_nan"),
                     (in_f16_range, "f16_65504")):
@@ -728,7 +767,7 @@ POLICY = {
         ("Var", "near_max"), ("Std", "near_max"), ("Norm", "near_max"), ("Norm", "pm1e+30"),
         ("LayerNorm", "near_max"), ("GroupNorm", "near_max"), ("LayerNorm", "huge"),
         ("GroupNorm", "huge"), ("LayerNorm", "eps_below_tiny_nonconstant"),
-        ("GroupNorm", "eps_below_tiny_nonconstant"))},
+        ("GroupNorm", "eps_below_tiny_nonconstant"), ("RMSNorm", "eps_below_tiny_nonconstant"))},
     **{key: _MEAN for key in (
         ("CrossEntropy", "near_max"), ("CrossEntropy", "near_max_smoothing"),
         ("NllLoss", "near_max"))},
@@ -751,6 +790,8 @@ POLICY = {
         ("Hypot", "f16_65504"), ("Prod", "f16_65504"))},
     ("Cdist", "near_max"): ("a distance that overflows to inf: its gradient is dL/dy / inf = 0 "
                             "(retrograd), inf / inf = NaN (torch)"),
+    ("Hardswish", "near_max"): ("hardswish(x) for x >= 3 is x: torch's x * 6 / 6 overflows to "
+                                "inf near finfo.max, retrograd's x * (6 / 6) does not"),
 }
 
 
@@ -831,6 +872,9 @@ TORCH_INEXACT = {
                                         "against fractions: relative error < 2e-15)"),
     ("GroupNorm", "near_max"): ((F64,), "as BatchNorm"),
     ("BatchNormRelu", "near_max"): ((F64,), "as BatchNorm"),
+    ("RMSNorm", "near_max"): ((F64,), "torch's float64 mean square of values near finfo.max / 8 "
+                                      "overflows: y = 0, gradients 0; retrograd's scaled one is "
+                                      "exact (tests/ops/test_rms_norm.py checks huge rows)"),
     ("Norm", "near_max"): ((F32, F64), "torch's 2-norm of a row of +-finfo.max / 2 overflows "
                                        "(inf, gradient 0); retrograd's scaled norm and "
                                        "gradient are exact"),
@@ -838,6 +882,10 @@ TORCH_INEXACT = {
                                                         "one-hot, the exact query gradient 0; "
                                                         "torch's is rounding noise times 1e15"),
     ("MemoryEfficientAttention", "logits_1e30"): (ALL, "as ScaledDotProductAttention"),
+    **{("Hardsigmoid", label): ((F64,), "torch's float64 hardsigmoid gradient multiplies by "
+                                        "1/6 rounded to float32 (a relative error of 3e-8); "
+                                        "retrograd's is dL/dy / 6")
+       for label in ("near_max", "inf_nan", "f16_65504", "pm1e4")},
 }
 
 

@@ -1,16 +1,28 @@
 """Activation functions: relu, leaky_relu, gelu, tanh, sigmoid, softmax, log_softmax, silu,
-mish, softplus, elu, hardtanh, relu6, prelu, logsigmoid."""
+mish, softplus, elu, hardtanh, relu6, prelu, logsigmoid; and the tail: glu, hardswish,
+hardsigmoid, selu, celu, softmin, softsign, tanhshrink, softshrink, hardshrink, threshold,
+gumbel_softmax."""
 
 import warnings
 
 from retrograd import _checks
 from retrograd import dtypes as _dt
 from retrograd.ops.activation import Gelu, LeakyRelu
+from retrograd.creation import empty_like, zeros_like
 from retrograd.ops.activation_extra import Elu, Hardtanh, LogSigmoid, Mish, Prelu, Silu, Softplus
+from retrograd.ops.activation_tail import (
+    Hardshrink, Hardsigmoid, Hardswish, ScaledElu, Softshrink, Threshold,
+)
 from retrograd.tensor import Tensor
 
 __all__ = ["relu", "leaky_relu", "gelu", "tanh", "sigmoid", "softmax", "log_softmax", "silu",
-           "mish", "softplus", "elu", "hardtanh", "relu6", "prelu", "logsigmoid"]
+           "mish", "softplus", "elu", "hardtanh", "relu6", "prelu", "logsigmoid", "glu",
+           "hardswish", "hardsigmoid", "selu", "celu", "softmin", "softsign", "tanhshrink",
+           "softshrink", "hardshrink", "threshold", "gumbel_softmax"]
+
+# PyTorch's SELU constants (Klambauer et al. 2017)
+_SELU_ALPHA = 1.6732632423543772848170429916717
+_SELU_SCALE = 1.0507009873554804934193349852946
 
 
 def relu(input, inplace=False):  # noqa: A002 - PyTorch's argument name
@@ -218,6 +230,212 @@ def logsigmoid(input):  # noqa: A002
     """
     _check_floating(input, "logsigmoid")
     return LogSigmoid.apply(input)
+
+
+def glu(input, dim=-1):  # noqa: A002
+    """The gated linear unit: a * sigmoid(b), where a and b are the two halves of ``input``
+    along ``dim`` (whose size must be even). Composed of differentiable ops (a split, sigmoid
+    and a product), with PyTorch's values and gradients: twice differentiable.
+
+    Example:
+        >>> import retrograd as rg
+        >>> import retrograd.nn.functional as F
+        >>> F.glu(rg.tensor([[2.0, 4.0, 0.0, 100.0]]))
+        tensor([[1., 4.]])
+    """
+    _check_floating(input, "glu")
+    if input.ndim == 0:
+        raise RuntimeError("glu: glu does not support scalars because halving size must be even "
+                           "(as PyTorch)")
+    axis = _checks.dim("glu", dim, input.ndim)
+    if input.shape[axis] % 2:
+        raise RuntimeError(f"glu: halving dimension must be even, but dimension {axis} is size "
+                           f"{input.shape[axis]} (input of shape {input.shape})")
+    a, b = input.chunk(2, axis)
+    return a * b.sigmoid()
+
+
+def hardswish(input, inplace=False):  # noqa: A002
+    """y = x * min(max(x + 3, 0), 6) / 6 (MobileNetV3); the gradient is 0 at x = -3 and 1 at
+    x = 3, PyTorch's convention.
+
+    Example:
+        >>> import retrograd as rg
+        >>> import retrograd.nn.functional as F
+        >>> F.hardswish(rg.tensor([-4.0, 0.0, 1.5, 4.0]))
+        tensor([-0.   ,  0.   ,  1.125,  4.   ])
+    """
+    _check_floating(input, "hardswish")
+    return _maybe_inplace(input, Hardswish.apply(_saved_copy(input, inplace)), inplace)
+
+
+def hardsigmoid(input, inplace=False):  # noqa: A002
+    """y = min(max(x + 3, 0), 6) / 6; the gradient is 1/6 strictly inside (-3, 3), else 0.
+
+    Example:
+        >>> import retrograd as rg
+        >>> import retrograd.nn.functional as F
+        >>> F.hardsigmoid(rg.tensor([-4.0, 0.0, 1.5, 4.0]))
+        tensor([0.  , 0.5 , 0.75, 1.  ])
+    """
+    _check_floating(input, "hardsigmoid")
+    return _maybe_inplace(input, Hardsigmoid.apply(input), inplace)
+
+
+def selu(input, inplace=False):  # noqa: A002
+    """y = scale * (x if x > 0 else alpha * (exp(x) - 1)), with PyTorch's alpha =
+    1.6732632423543772 and scale = 1.0507009873554805; the gradient at x = 0 is scale * alpha.
+
+    Example:
+        >>> import retrograd as rg
+        >>> import retrograd.nn.functional as F
+        >>> [round(v, 4) for v in F.selu(rg.tensor([-1.0, 0.0, 2.0])).tolist()]
+        [-1.1113, 0.0, 2.1014]
+    """
+    _check_floating(input, "selu")
+    out = ScaledElu.apply(_saved_copy(input, inplace), alpha=_SELU_ALPHA, scale=_SELU_SCALE,
+                          input_scale=1.0)
+    return _maybe_inplace(input, out, inplace)
+
+
+def celu(input, alpha=1.0, inplace=False):  # noqa: A002
+    """y = max(0, x) + min(0, alpha * (exp(x / alpha) - 1)) (alpha != 0); the gradient at
+    x = 0 is 1.
+
+    Example:
+        >>> import retrograd as rg
+        >>> import retrograd.nn.functional as F
+        >>> [round(v, 4) for v in F.celu(rg.tensor([-1.0, 0.0, 2.0]), alpha=0.5).tolist()]
+        [-0.4323, 0.0, 2.0]
+    """
+    _check_floating(input, "celu")
+    alpha = _checks.number("celu", "alpha", alpha)
+    if alpha == 0:
+        raise RuntimeError("celu: alpha cannot be 0 (it divides the input), as in PyTorch")
+    out = ScaledElu.apply(_saved_copy(input, inplace), alpha=alpha, scale=1.0,
+                          input_scale=1.0 / alpha)
+    return _maybe_inplace(input, out, inplace)
+
+
+def softmin(input, dim=None, _stacklevel=3, dtype=None):  # noqa: A002
+    """y = softmax(-x) along ``dim`` (see softmax for dim=None and dtype).
+
+    Example:
+        >>> import retrograd as rg
+        >>> import retrograd.nn.functional as F
+        >>> F.softmin(rg.tensor([[0.0, 0.0, 200.0]]), dim=1).tolist()
+        [[0.5, 0.5, 0.0]]
+    """
+    x = _prepare_softmax_input(input, dim, dtype, "softmin")
+    if dtype is None and not _dt.is_floating(x._data.dtype):
+        raise TypeError(f"softmin: expected a floating-point input (or dtype=), got dtype "
+                        f"{x.dtype} (shape {x.shape})")
+    return (-x).softmax(_softmax_dim(x, dim, "softmin"))
+
+
+def softsign(input):  # noqa: A002
+    """y = x / (1 + |x|), composed as PyTorch does (the gradient 1 / (1 + |x|)^2).
+
+    Example:
+        >>> import retrograd as rg
+        >>> import retrograd.nn.functional as F
+        >>> F.softsign(rg.tensor([-3.0, 0.0, 1.0]))
+        tensor([-0.75,  0.  ,  0.5 ])
+    """
+    _check_tensor(input, "softsign")
+    return input / (input.abs() + 1)
+
+
+def tanhshrink(input):  # noqa: A002
+    """y = x - tanh(x), composed as PyTorch does.
+
+    Example:
+        >>> import retrograd as rg
+        >>> import retrograd.nn.functional as F
+        >>> [round(v, 4) for v in F.tanhshrink(rg.tensor([-1.0, 0.0, 2.0])).tolist()]
+        [-0.2384, 0.0, 1.036]
+    """
+    _check_tensor(input, "tanhshrink")
+    return input - input.tanh()
+
+
+def softshrink(input, lambd=0.5):  # noqa: A002
+    """y = x - lambd where x > lambd, x + lambd where x < -lambd, 0 elsewhere (lambd >= 0);
+    the gradient is 1 where |x| > lambd, 0 elsewhere (also at |x| = lambd).
+
+    Example:
+        >>> import retrograd as rg
+        >>> import retrograd.nn.functional as F
+        >>> F.softshrink(rg.tensor([-2.0, 0.25, 1.0]))
+        tensor([-1.5,  0. ,  0.5])
+    """
+    _check_floating(input, "softshrink")
+    lambd = _checks.number("softshrink", "lambd", lambd)
+    if not lambd >= 0:
+        raise RuntimeError(f"softshrink: lambda must be greater or equal to 0, but found to be "
+                           f"{lambd}")
+    return Softshrink.apply(input, lambd=lambd)
+
+
+def hardshrink(input, lambd=0.5):  # noqa: A002
+    """y = x where |x| > lambd, 0 elsewhere; the gradient is 1 where |x| > lambd, else 0.
+
+    Example:
+        >>> import retrograd as rg
+        >>> import retrograd.nn.functional as F
+        >>> F.hardshrink(rg.tensor([-2.0, 0.25, 1.0]))
+        tensor([-2.,  0.,  1.])
+    """
+    _check_floating(input, "hardshrink")
+    return Hardshrink.apply(input, lambd=_checks.number("hardshrink", "lambd", lambd))
+
+
+def threshold(input, threshold, value, inplace=False):  # noqa: A002
+    """y = value where x <= threshold, x elsewhere; the gradient is 0 where x <= threshold.
+    Integer inputs keep their dtype (value is converted to it), as in PyTorch.
+
+    Example:
+        >>> import retrograd as rg
+        >>> import retrograd.nn.functional as F
+        >>> F.threshold(rg.tensor([-1.0, 0.5, 2.0]), 0.5, -9.0)
+        tensor([-9., -9.,  2.])
+    """
+    _check_tensor(input, "threshold")
+    if input.dtype == _dt.bool:
+        raise TypeError(f"threshold: expected a numeric input, got dtype {input.dtype} "
+                        f"(shape {input.shape})")
+    out = Threshold.apply(input, threshold=_checks.number("threshold", "threshold", threshold),
+                          value=_checks.number("threshold", "value", value))
+    return _maybe_inplace(input, out, inplace)
+
+
+def gumbel_softmax(logits, tau=1, hard=False, eps=1e-10, dim=-1):
+    """A sample of the Gumbel-softmax distribution: softmax((logits + g) / tau) along ``dim``,
+    g ~ Gumbel(0, 1) drawn from retrograd's default generator (as -log of Exp(1) draws, as
+    PyTorch). With hard=True the result is the one-hot vector of the sample's argmax, whose
+    gradient is the soft sample's (straight-through: y_hard - y_soft.detach() + y_soft).
+    ``eps`` is deprecated and has no effect (a warning, as PyTorch).
+
+    Example:
+        >>> import retrograd as rg
+        >>> import retrograd.nn.functional as F
+        >>> y = F.gumbel_softmax(rg.zeros(2, 5), tau=0.5, hard=True)
+        >>> y.sum(dim=-1).tolist()
+        [1.0, 1.0]
+    """
+    _check_floating(logits, "gumbel_softmax")
+    tau = _checks.number("gumbel_softmax", "tau", tau)
+    if eps != 1e-10:
+        warnings.warn("gumbel_softmax: `eps` parameter is deprecated and has no effect.",
+                      UserWarning, stacklevel=2)
+    axis = _checks.dim("gumbel_softmax", dim, logits.ndim)
+    gumbels = -empty_like(logits).exponential_().log()
+    y_soft = ((logits + gumbels) / tau).softmax(axis)
+    if not hard:
+        return y_soft
+    index = y_soft.detach().argmax(dim=axis, keepdim=True)
+    y_hard = zeros_like(logits).scatter(axis, index, 1.0)
+    return y_hard - y_soft.detach() + y_soft
 
 
 def _hardtanh(input, min_val, max_val, inplace, op):  # noqa: A002
