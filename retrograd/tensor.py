@@ -995,9 +995,14 @@ class Tensor:
         return _overwrite(self, "copy_", src)
 
     def zero_(self):
-        return _overwrite(self, "zero_", 0)
+        return _overwrite(self, "zero_", self._data.dtype.type(0))
 
     def fill_(self, value):
+        """Every element set to ``value``; a Python number is cast to the tensor's dtype
+        first, as in PyTorch (an int tensor filled with 1.5 holds 1, a bool one with 1
+        holds True)."""
+        if isinstance(value, (bool, int, float)):
+            value = self._data.dtype.type(value)
         return _overwrite(self, "fill_", value)
 
     def normal_(self, mean=0.0, std=1.0, *, generator=None):

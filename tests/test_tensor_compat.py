@@ -244,3 +244,13 @@ def test_new_empty_and_requires_grad():
 def test_new_methods_refuse_other_devices(call):
     with pytest.raises(RuntimeError, match="retrograd runs on the CPU only, got device"):
         call(rg.ones(2))
+
+
+@pytest.mark.parametrize("dtype, value", [("bool", 1), ("bool", 0.0), ("int64", 1.5),
+                                          ("int32", True), ("float32", True), ("float64", 2)])
+def test_fill_and_zero_cast_a_number_to_the_tensors_dtype_as_torch(dtype, value):
+    ours = rg.zeros(3, dtype=getattr(rg, dtype)).fill_(value)
+    theirs = torch.zeros(3, dtype=getattr(torch, dtype)).fill_(value)
+    assert ours.tolist() == theirs.tolist() and ours.dtype == getattr(rg, dtype)
+    assert rg.ones(2, dtype=getattr(rg, dtype)).zero_().tolist() == \
+        torch.ones(2, dtype=getattr(torch, dtype)).zero_().tolist()
