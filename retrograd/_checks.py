@@ -315,7 +315,7 @@ def reshape_target(owner, shape, t):
 
 def broadcastable(owner, a, b):
     """Tensors a and b whose shapes broadcast together."""
-    if a.shape != b.shape:
+    if a._data.shape != b._data.shape:
         try:
             np.broadcast_shapes(a.shape, b.shape)
         except ValueError:

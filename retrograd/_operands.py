@@ -40,8 +40,10 @@ def binary(fn, a, b, reflected=False, true_divide=False):
         target = _dt.promote(a._data, b._data)
         if true_divide and not _dt.is_floating(target):
             target = _dt.default_float.np
-        a = a.to(target)
-        b = b.to(target)
+        if a._data.dtype != target:
+            a = a.to(target)
+        if b._data.dtype != target:
+            b = b.to(target)
     elif (isinstance(b, float) or true_divide) and not _dt.is_floating(a._data.dtype):
         a = a.to(_dt.default_float.np)
     if isinstance(b, float) and a._data.dtype.kind != "f" and _dt.is_floating(a._data.dtype):
