@@ -95,3 +95,13 @@ get_rng_state = _unavailable("get_rng_state")
 set_rng_state = _unavailable("set_rng_state")
 init = _unavailable("init")
 ipc_collect = _unavailable("ipc_collect")
+
+
+def __getattr__(name):
+    """``retrograd.cuda.amp`` (PyTorch's older autocast and GradScaler spellings) loads on
+    first use: the mixed-precision package sits above nn/ and is not start-up work."""
+    if name == "amp":
+        import importlib
+
+        return importlib.import_module("retrograd.amp.cuda")
+    raise AttributeError(f"module 'retrograd.cuda' has no attribute {name!r}")

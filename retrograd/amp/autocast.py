@@ -31,6 +31,7 @@ dtypes, the compute dtype, the output dtype and why.
 import contextlib
 import dataclasses
 import functools
+import warnings
 
 import numpy as np
 
@@ -59,6 +60,22 @@ class _State:
     trace: list = None       # rows of the dtype trace while explain() records
 
 
+# the accelerators PyTorch's autocast and GradScaler know: absent here, as on a CPU-only PyTorch
+ACCELERATORS = ("cuda", "mps", "xpu", "hpu", "xla", "mtia")
+
+
+def _accelerator_autocast(device_type, enabled):
+    """autocast for an accelerator that is not there: PyTorch without it warns and runs the
+    block without autocast; so does retrograd (the block runs in float32 on the CPU)."""
+    if device_type not in ACCELERATORS:
+        raise ValueError(f"autocast: device_type {device_type!r} is not available: retrograd "
+                         f"runs on the CPU (use device_type='cpu' or leave it out)")
+    if enabled:
+        warnings.warn(f"autocast: device_type {device_type!r} is not available (retrograd runs "
+                      f"on the CPU only); this autocast is disabled", UserWarning, stacklevel=3)
+    return False
+
+
 class autocast:
     """Context manager and decorator: ops inside run in ``dtype`` where the policy says so
     (module docstring).
@@ -83,11 +100,10 @@ class autocast:
 
     def __init__(self, device_type="cpu", dtype=None, enabled=True, cache_enabled=True,
                  policy=None):
-        if device_type != "cpu":
-            raise ValueError(f"autocast: device_type {device_type!r} is not available: retrograd "
-                             f"runs on the CPU (use device_type='cpu' or leave it out)")
         if not isinstance(enabled, bool):
             raise TypeError(f"autocast: enabled must be a bool, got {enabled!r}")
+        if device_type != "cpu":
+            enabled = _accelerator_autocast(device_type, enabled)
         if policy is not None and not isinstance(policy, AutocastPolicy):
             raise TypeError(f"autocast: policy must be an AutocastPolicy, got "
                             f"{type(policy).__name__}")

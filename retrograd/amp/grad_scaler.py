@@ -47,12 +47,14 @@ Example:
 """
 
 import math
+import warnings
 import weakref
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from retrograd import _checks
+from retrograd.amp.autocast import ACCELERATORS
 from retrograd.tensor import Tensor
 
 __all__ = ["GradScaler", "StepRecord"]
@@ -126,8 +128,9 @@ class GradScaler:
 
     def __init__(self, device="cpu", init_scale=2.0**16, growth_factor=2.0, backoff_factor=0.5,
                  growth_interval=2000, enabled=True, model=None):
-        _check_device(device)
         self._enabled = _checks.boolean(_OWNER, "enabled", enabled)
+        if not _device_available(device, self._enabled):
+            self._enabled = False
         self._scale = _float32(_check_init_scale(_OWNER, "init_scale", init_scale))
         self._growth_factor = _check_growth_factor(_OWNER, growth_factor)
         self._backoff_factor = _check_backoff_factor(_OWNER, backoff_factor)
@@ -396,10 +399,20 @@ def _param_name(p, optimizer, group_index, index, model_names):
 
 
 # ---------------------------------------------------------------------- argument checks
-def _check_device(device):
-    if device != "cpu":
-        raise ValueError(f"GradScaler: device must be 'cpu' (retrograd runs on the CPU only), "
-                         f"got {device!r}")
+def _device_available(device, enabled):
+    """True for the CPU. An accelerator PyTorch knows ('cuda', ...) is absent here: as a
+    CPU-only PyTorch does, the scaler warns (when enabled) and is disabled, so scripts that
+    make one unconditionally run unchanged. Anything else is an error."""
+    if device == "cpu":
+        return True
+    if device in ACCELERATORS:
+        if enabled:
+            warnings.warn(f"GradScaler: device {device!r} is not available (retrograd runs on "
+                          f"the CPU only); this GradScaler is disabled: scale() returns its "
+                          f"input and step() just steps", UserWarning, stacklevel=3)
+        return False
+    raise ValueError(f"GradScaler: device must be 'cpu' (retrograd runs on the CPU only), "
+                     f"got {device!r}")
 
 
 def _check_model(model):

@@ -62,3 +62,6 @@ from retrograd.nn.transformer import (  # noqa: F401
     Transformer, TransformerDecoder, TransformerDecoderLayer, TransformerEncoder,
     TransformerEncoderLayer, generate_square_subsequent_mask,
 )
+# --- parallel wrappers ---
+from retrograd.nn import parallel  # noqa: F401, E402
+from retrograd.nn.parallel import DataParallel  # noqa: F401, E402

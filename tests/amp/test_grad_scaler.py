@@ -378,7 +378,7 @@ def test_disabled_scaler_is_a_pass_through():
 
 # ---------------------------------------------------------------------- bad input
 @pytest.mark.parametrize("kwargs, error, pattern", [
-    ({"device": "cuda"}, ValueError, r"GradScaler: device must be 'cpu' .*CPU only.*'cuda'"),
+    ({"device": "tpu"}, ValueError, r"GradScaler: device must be 'cpu' .*CPU only.*'tpu'"),
     ({"init_scale": 0.0}, ValueError, "GradScaler: init_scale must be a positive finite"),
     ({"init_scale": -1}, ValueError, "GradScaler: init_scale"),
     ({"init_scale": float("inf")}, ValueError, "GradScaler: init_scale"),
