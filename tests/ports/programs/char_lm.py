@@ -2,9 +2,11 @@
 registered tril buffer and masked_fill(-inf), GELU MLP, weight tying between the token
 embedding and the head, GPT-2 init with a scaled projection std, AdamW with decay groups chosen
 by parameter dimension, batches drawn with torch.randint, and a sampler loop with temperature,
-top-k filtering and torch.multinomial."""
+top-k filtering and torch.multinomial; the mixed-precision set-up of a training script (a
+nullcontext on the CPU, a GradScaler made unconditionally, gradients unscaled and clipped)."""
 
 import math
+from contextlib import nullcontext
 
 import torch
 import torch.nn as nn
@@ -132,13 +134,24 @@ def train(models):
     model = models["model"]
     data = torch.tensor(encode(text), dtype=torch.long)
     optimizer = model.configure_optimizers(0.1, 3e-3, (0.9, 0.95))
+    device_type = "cuda" if torch.cuda.is_available() else "cpu"
+    dtype = "bfloat16" if torch.cuda.is_available() and torch.cuda.is_bf16_supported() \
+        else "float32"
+    ptdtype = {"float32": torch.float32, "bfloat16": torch.bfloat16}[dtype]
+    ctx = nullcontext() if device_type == "cpu" else torch.amp.autocast(device_type=device_type,
+                                                                        dtype=ptdtype)
+    scaler = torch.amp.GradScaler(device_type, enabled=(dtype == "float16"))
     losses = []
     for it in range(5):
         xb, yb = get_batch(data)
-        logits, loss = model(xb, yb)
+        with ctx:
+            logits, loss = model(xb, yb)
         optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
+        scaler.scale(loss).backward()
+        scaler.unscale_(optimizer)
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        scaler.step(optimizer)
+        scaler.update()
         losses.append(loss.item())
     model.eval()
     context = torch.zeros((1, 1), dtype=torch.long)
