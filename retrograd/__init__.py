@@ -96,6 +96,20 @@ _TAIL = [name for name in _api_extra.__all__ if name not in globals()]
 globals().update({name: getattr(_api_extra, name) for name in _TAIL})
 __all__ += _TAIL + ["dropout"]
 
+# PyTorch's top-level spellings of nn.functional ops (torch.conv2d, torch.layer_norm,
+# torch.cosine_similarity, ...), for those whose arguments come in the same order as the
+# functional form's; the others (torch.embedding, torch.batch_norm, torch.instance_norm, ...)
+# order them differently and are left out rather than given the wrong meaning.
+_FUNCTIONAL_SPELLINGS = (
+    "selu", "celu", "threshold", "hardshrink", "prelu", "pairwise_distance",
+    "cosine_similarity", "bilinear", "pixel_shuffle", "pixel_unshuffle", "channel_shuffle",
+    "conv1d", "conv2d", "conv_transpose1d", "conv_transpose2d", "max_pool1d", "max_pool2d",
+    "avg_pool1d", "adaptive_avg_pool1d", "adaptive_max_pool1d", "layer_norm", "group_norm",
+    "rms_norm",
+)
+globals().update({name: getattr(nn.functional, name) for name in _FUNCTIONAL_SPELLINGS})
+__all__ += list(_FUNCTIONAL_SPELLINGS)
+
 
 def __getattr__(name):
     """``retrograd.profiler`` (torch.profiler's name for inspect/'s profiler),

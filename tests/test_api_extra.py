@@ -268,3 +268,32 @@ def test_dropout_function_is_torch_dropout():
     kept = y.numpy() != 0
     assert 0.4 < kept.mean() < 0.6 and np.all(y.numpy()[kept] == 2.0)
     assert rg.dropout(x, p=0.5, train=False) is x
+
+
+def test_top_level_spellings_of_functional_ops_match_pytorch():
+    import retrograd.nn.functional as F
+
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((2, 4, 6, 6))
+    w = rng.standard_normal((3, 4, 3, 3))
+    cases = [
+        ("conv2d", (x, w, None, 2, 1)),
+        ("layer_norm", (x, (6,), None, None, 1e-3)),
+        ("group_norm", (x, 2, rng.standard_normal(4), rng.standard_normal(4), 1e-3)),
+        ("rms_norm", (x, (6, 6), None, 1e-3)),
+        ("threshold", (x, 0.1, -2.0)),
+        ("prelu", (x, np.array([0.25]))),
+        ("cosine_similarity", (x, x[::-1].copy(), 1, 1e-8)),
+        ("pixel_shuffle", (x, 2)),
+        ("max_pool2d", (x, 2, 2)),
+        ("selu", (x,)),
+    ]
+    for name, args in cases:
+        assert getattr(rg, name) is getattr(F, name), name
+        ours = getattr(rg, name)(*[rg.tensor(a) if isinstance(a, np.ndarray) else a
+                                   for a in args])
+        theirs = getattr(torch, name)(*[torch.tensor(a) if isinstance(a, np.ndarray) else a
+                                        for a in args])
+        np.testing.assert_allclose(ours.numpy(), theirs.numpy(), rtol=1e-10, atol=1e-12,
+                                   err_msg=name)
+    assert all(hasattr(torch, name) for name in rg._FUNCTIONAL_SPELLINGS)
