@@ -1,6 +1,7 @@
 """Parameter initializations (in place, without recording a graph), as ``torch.nn.init``.
 
-Every random draw comes from retrograd's generator (``retrograd.manual_seed``).
+Every random draw comes from retrograd's generator (``retrograd.manual_seed``), or from the
+``generator=`` (a ``retrograd.Generator``) the initializer is given, as in PyTorch.
 """
 
 import math
@@ -71,7 +72,7 @@ def _write(tensor, values):
     return tensor
 
 
-def uniform_(tensor, a=0.0, b=1.0):
+def uniform_(tensor, a=0.0, b=1.0, generator=None):
     """Fill with U(a, b) samples, in place.
 
     Example:
@@ -80,10 +81,10 @@ def uniform_(tensor, a=0.0, b=1.0):
         >>> bool((w.abs() <= 0.1).all())
         True
     """
-    return _write(tensor, _random.uniform(a, b, tensor.shape, _draw_dtype(tensor)))
+    return _write(tensor, _random.uniform(a, b, tensor.shape, _draw_dtype(tensor), generator))
 
 
-def normal_(tensor, mean=0.0, std=1.0):
+def normal_(tensor, mean=0.0, std=1.0, generator=None):
     """Fill with N(mean, std^2) samples, in place.
 
     Example:
@@ -91,10 +92,11 @@ def normal_(tensor, mean=0.0, std=1.0):
         >>> rg.nn.init.normal_(rg.empty(2, 3), std=0.02).shape
         (2, 3)
     """
-    return _write(tensor, _random.normal(mean, std, tensor.shape, _draw_dtype(tensor)))
+    return _write(tensor, _random.normal(mean, std, tensor.shape, _draw_dtype(tensor),
+                                         generator))
 
 
-def trunc_normal_(tensor, mean=0.0, std=1.0, a=-2.0, b=2.0):
+def trunc_normal_(tensor, mean=0.0, std=1.0, a=-2.0, b=2.0, generator=None):
     """N(mean, std^2) restricted to [a, b] (a and b are values, not numbers of std), by
     rejection: samples are drawn in batches sized by the acceptance probability (at most
     2^21 at a time); an interval holding less than 1e-6 of the mass is an error, not an
@@ -115,7 +117,8 @@ def trunc_normal_(tensor, mean=0.0, std=1.0, a=-2.0, b=2.0):
     n = int(np.prod(tensor.shape))
     kept = []
     while n > 0:
-        draw = _random.normal(mean, std, min(int(n / accept * 1.1) + 16, 1 << 21), np.float64)
+        draw = _random.normal(mean, std, min(int(n / accept * 1.1) + 16, 1 << 21), np.float64,
+                              generator)
         draw = draw[(draw >= a) & (draw <= b)][:n]
         kept.append(draw)
         n -= draw.size
@@ -162,7 +165,7 @@ def eye_(tensor):
     return _write(tensor, np.eye(*tensor.shape))
 
 
-def xavier_uniform_(tensor, gain=1.0):
+def xavier_uniform_(tensor, gain=1.0, generator=None):
     """U(-bound, bound) with bound = gain * sqrt(6 / (fan_in + fan_out)) (Glorot & Bengio):
     keeps the variance of activations and of gradients roughly equal across layers.
 
@@ -174,10 +177,10 @@ def xavier_uniform_(tensor, gain=1.0):
     """
     fan_in, fan_out = _calculate_fan_in_and_fan_out(tensor)
     bound = gain * math.sqrt(6.0 / (fan_in + fan_out))
-    return uniform_(tensor, -bound, bound)
+    return uniform_(tensor, -bound, bound, generator)
 
 
-def xavier_normal_(tensor, gain=1.0):
+def xavier_normal_(tensor, gain=1.0, generator=None):
     """N(0, std^2) with std = gain * sqrt(2 / (fan_in + fan_out)).
 
     Example:
@@ -186,10 +189,10 @@ def xavier_normal_(tensor, gain=1.0):
         (30, 20)
     """
     fan_in, fan_out = _calculate_fan_in_and_fan_out(tensor)
-    return normal_(tensor, 0.0, gain * math.sqrt(2.0 / (fan_in + fan_out)))
+    return normal_(tensor, 0.0, gain * math.sqrt(2.0 / (fan_in + fan_out)), generator)
 
 
-def kaiming_uniform_(tensor, a=0.0, mode="fan_in", nonlinearity="leaky_relu"):
+def kaiming_uniform_(tensor, a=0.0, mode="fan_in", nonlinearity="leaky_relu", generator=None):
     """U(-bound, bound) with bound = gain * sqrt(3 / fan) (He et al.): PyTorch's default for
     Linear and Conv weights is a = sqrt(5), which gives bound = 1 / sqrt(fan_in). fan is the
     number of inputs (fan_in) or outputs (fan_out) of a unit, times the kernel size.
@@ -204,10 +207,10 @@ def kaiming_uniform_(tensor, a=0.0, mode="fan_in", nonlinearity="leaky_relu"):
         return tensor
     std = calculate_gain(nonlinearity, a) / math.sqrt(_fan(tensor, mode))
     bound = math.sqrt(3.0) * std
-    return uniform_(tensor, -bound, bound)
+    return uniform_(tensor, -bound, bound, generator)
 
 
-def kaiming_normal_(tensor, a=0.0, mode="fan_in", nonlinearity="leaky_relu"):
+def kaiming_normal_(tensor, a=0.0, mode="fan_in", nonlinearity="leaky_relu", generator=None):
     """N(0, std^2) with std = gain / sqrt(fan), fan as in kaiming_uniform_.
 
     Example:
@@ -218,10 +221,10 @@ def kaiming_normal_(tensor, a=0.0, mode="fan_in", nonlinearity="leaky_relu"):
     if _is_empty(tensor):
         return tensor
     std = calculate_gain(nonlinearity, a) / math.sqrt(_fan(tensor, mode))
-    return normal_(tensor, 0.0, std)
+    return normal_(tensor, 0.0, std, generator)
 
 
-def orthogonal_(tensor, gain=1.0):
+def orthogonal_(tensor, gain=1.0, generator=None):
     """A (semi-)orthogonal matrix, times gain, from the QR decomposition of a normal sample
     (dims after the first are flattened): W W^T = gain^2 I when rows <= cols.
 
@@ -237,7 +240,7 @@ def orthogonal_(tensor, gain=1.0):
     if tensor.numel() == 0:
         return tensor
     rows, cols = tensor.shape[0], int(np.prod(tensor.shape[1:]))
-    flat = _random.normal(0.0, 1.0, (rows, cols), np.float64)
+    flat = _random.normal(0.0, 1.0, (rows, cols), np.float64, generator)
     if rows < cols:
         flat = flat.T
     q, r = np.linalg.qr(flat)

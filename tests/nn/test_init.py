@@ -271,3 +271,27 @@ def test_init_keeps_the_dtype(dtype, fn):
     w = fn(rg.empty(6, 5, dtype=dtype))
     assert w.dtype == dtype
     assert np.all(np.isfinite(w.numpy().astype(np.float64)))
+
+
+@pytest.mark.parametrize("name, args", [
+    ("uniform_", (-0.5, 0.5)), ("normal_", (0.0, 2.0)), ("trunc_normal_", (0.0, 1.0, -1.0, 1.0)),
+    ("xavier_uniform_", ()), ("xavier_normal_", ()), ("kaiming_uniform_", ()),
+    ("kaiming_normal_", ()), ("orthogonal_", ()),
+])
+def test_initializers_take_pytorchs_generator_and_draw_from_it(name, args):
+    import inspect as _inspect
+
+    assert "generator" in _inspect.signature(getattr(torch.nn.init, name)).parameters
+    init = getattr(rg.nn.init, name)
+
+    def draw(seed):
+        return init(rg.empty(6, 5), *args, generator=rg.Generator().manual_seed(seed)).numpy()
+
+    rg.manual_seed(0)
+    first = draw(3)
+    rg.manual_seed(1)                                  # the global stream plays no part
+    np.testing.assert_array_equal(draw(3), first)
+    assert not np.array_equal(draw(4), first)
+    before = rg.random.get_rng_state()
+    draw(5)
+    assert rg.random.get_rng_state() == before          # nor is it advanced
