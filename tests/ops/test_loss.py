@@ -287,6 +287,17 @@ def test_mse_loss_matches_torch(shape, reduction):
              np.asarray(randn(*shape, seed=50)), np.asarray(randn(*shape, seed=51)))
 
 
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+def test_mse_loss_weight_matches_torch(reduction):
+    weight = np.abs(randn(3, 4, seed=58)) + 0.1
+    check_op(lambda a, b, w: F.mse_loss(a, b, reduction=reduction, weight=w),
+             lambda a, b, w: TF.mse_loss(a, b, reduction=reduction, weight=w),
+             randn(3, 4, seed=56), randn(3, 4, seed=57), weight)
+    with pytest.raises(ValueError, match=r"mse_loss: weights and input must have the same "
+                                         r"size, got weight of shape \(4,\)"):
+        F.mse_loss(rg.randn(3, 4), rg.randn(3, 4), weight=rg.ones(4))
+
+
 def test_mse_loss_float32_and_twice_differentiable():
     check_op(F.mse_loss, TF.mse_loss, randn(4, 3, seed=52), randn(4, 3, seed=53),
              dtype=np.float32)

@@ -150,9 +150,12 @@ def nll_loss(input, target, weight=None, size_average=None, ignore_index=-100,  
                          reduction=reduction)
 
 
-def mse_loss(input, target, size_average=None, reduce=None, reduction="mean"):  # noqa: A002
+def mse_loss(input, target, size_average=None, reduce=None, reduction="mean",  # noqa: A002
+             weight=None):
     """Mean squared error: (input - target)^2, reduced. Composed of elementary ops (so twice
     differentiable); a target of another shape is broadcast with a warning, like PyTorch.
+    ``weight`` (the input's shape) multiplies each element's error; 'mean' is then
+    sum(w d^2) / sum(w), as PyTorch's.
 
     Example:
         >>> import retrograd as rg
@@ -170,7 +173,10 @@ def mse_loss(input, target, size_average=None, reduce=None, reduction="mean"):  
                       f"results due to broadcasting. Please ensure they have the same size.",
                       UserWarning, stacklevel=2)
     diff = input - target
-    return _reduce(diff * diff, reduction)
+    if weight is None:
+        return _reduce(diff * diff, reduction)
+    weighted = diff * diff * _same_size_weight(weight, input, "mse_loss")
+    return weighted.sum() / weight.sum() if reduction == "mean" else _reduce(weighted, reduction)
 
 
 def binary_cross_entropy_with_logits(input, target, weight=None, size_average=None,  # noqa: A002
@@ -777,7 +783,8 @@ def _check_broadcast_weight(weight, input, op):  # noqa: A002
 
 
 def _same_size_weight(weight, input, op):  # noqa: A002
-    """huber_loss's and l1_loss's weight: a Tensor of the input's shape, as PyTorch."""
+    """The weight of huber_loss, l1_loss and mse_loss: a Tensor of the input's shape, as
+    PyTorch."""
     if not isinstance(weight, Tensor):
         raise TypeError(f"{op}: weight must be a Tensor or None, got {type(weight).__name__}")
     if tuple(weight.shape) != tuple(input.shape):
