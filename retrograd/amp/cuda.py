@@ -18,9 +18,7 @@ def autocast(enabled=True, dtype=None, cache_enabled=True):
     return _autocast("cuda", dtype=dtype, enabled=enabled, cache_enabled=cache_enabled)
 
 
-def GradScaler(init_scale=2.0**16, growth_factor=2.0, backoff_factor=0.5,  # noqa: N802
-               growth_interval=2000, enabled=True):
-    """``torch.cuda.amp.GradScaler``: the same as ``retrograd.amp.GradScaler("cuda", ...)``."""
-    return _GradScaler("cuda", init_scale=init_scale, growth_factor=growth_factor,
-                       backoff_factor=backoff_factor, growth_interval=growth_interval,
-                       enabled=enabled)
+def GradScaler(*args, **kwargs):  # noqa: N802 - PyTorch's name
+    """``torch.cuda.amp.GradScaler``: ``retrograd.amp.GradScaler("cuda", ...)`` (its arguments
+    after the device come in the same order, with the same defaults)."""
+    return _GradScaler("cuda", *args, **kwargs)
