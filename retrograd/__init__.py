@@ -113,11 +113,12 @@ __all__ += list(_FUNCTIONAL_SPELLINGS)
 
 def __getattr__(name):
     """``retrograd.profiler`` (torch.profiler's name for inspect/'s profiler),
-    ``retrograd.inspect``, ``retrograd.amp`` and ``retrograd.autocast`` load on first use: the
+    ``retrograd.inspect``, ``retrograd.amp``, ``retrograd.autocast`` and ``retrograd.explain``
+    (the worked examples, callable: ``retrograd.explain("conv2d")``) load on first use: the
     tools are not start-up work for every program that imports retrograd."""
     import importlib
 
-    if name in ("profiler", "inspect", "amp"):
+    if name in ("profiler", "inspect", "amp", "explain"):
         return importlib.import_module(f"retrograd.{name}")
     if name == "autocast":
         return importlib.import_module("retrograd.amp").autocast

@@ -2,7 +2,8 @@
 trains a model and writes a run folder; ``retrograd sample`` (cli/sample.py) generates text
 from a trained GPT's checkpoint; ``retrograd profile`` (cli/profile.py) profiles a training
 step of a case-study model; ``retrograd experiment`` (cli/experiment.py) runs a case-study
-experiment. Each subcommand module has add_parser(subparsers), which
+experiment; ``retrograd explain`` (cli/explain.py) prints a worked forward and backward pass of
+an op. Each subcommand module has add_parser(subparsers), which
 declares its options, and run(args), which returns the exit code."""
 
 import argparse
@@ -10,13 +11,14 @@ import os
 import sys
 
 import retrograd
-from retrograd.cli import experiment, profile, sample, train
+from retrograd.cli import experiment, explain, profile, sample, train
 from retrograd.cli._common import INTERRUPTED
 
 __all__ = ["main", "build_parser"]
 
 # in the order `retrograd --help` lists them
-_COMMANDS = {"train": train, "sample": sample, "profile": profile, "experiment": experiment}
+_COMMANDS = {"train": train, "sample": sample, "profile": profile, "experiment": experiment,
+             "explain": explain}
 
 
 def build_parser():
