@@ -63,6 +63,7 @@ class Input:
     differentiable: bool
     source: str  # "given" (from values=) or "drawn (seed N)"
     doc: str
+    draw: tuple = None  # (low, high, integer) of a drawn input
 
 
 class Example:
@@ -102,14 +103,33 @@ class Example:
             value = value.reshape(self._fit("values", name, value.shape,
                                             room if max_ndim else shape))
             source = "given"
-        elif integer:
-            value = self._rng.integers(low, high + 1, size=shape).astype(np.float64)
-            source = f"drawn (seed {self.seed})"
         else:
-            value = np.round(self._rng.uniform(low, high, size=shape), 2)
+            value = self._draw(shape, low, high, integer)
             source = f"drawn (seed {self.seed})"
-        self.inputs[name] = Input(name, value, differentiable, source, doc)
+        self.inputs[name] = Input(name, value, differentiable, source, doc,
+                                  draw=(low, high, integer))
         return value
+
+    def _draw(self, shape, low, high, integer):
+        if integer:
+            return self._rng.integers(low, high + 1, size=shape).astype(np.float64)
+        return np.round(self._rng.uniform(low, high, size=shape), 2)
+
+    def redraw_while(self, dull, *names, attempts=100):
+        """Draw the drawn inputs ``names`` again (same shapes and ranges, the same seeded
+        stream) while ``dull(*values)`` holds, e.g. while every ReLU is off and every gradient
+        would be 0; given values are never changed. Returns the values."""
+        values = [self.inputs[name].value for name in names]
+        drawn = [name for name in names if self.inputs[name].draw is not None
+                 and self.inputs[name].source != "given"]
+        for _ in range(attempts if drawn else 0):
+            if not dull(*values):
+                break
+            for name in drawn:
+                item = self.inputs[name]
+                item.value = self._draw(item.value.shape, *item.draw)
+            values = [self.inputs[name].value for name in names]
+        return values
 
     def index_input(self, name, shape, high, *, doc="", aliases=()):
         """An integer input (token ids, class targets) in [0, high): no gradient flows to it."""
