@@ -34,7 +34,9 @@ __all__ = ["explain", "known_ops", "families", "explains", "Example", "ExplainEr
 
 # the modules of worked examples, one per op family (mirroring retrograd/ops/), loaded on the
 # first call: each registers its ops with @explains
-_FAMILY_MODULES = ("linear", "conv", "jacobian", "chain_rule")
+_FAMILY_MODULES = ("linear", "conv", "jacobian", "chain_rule", "softmax", "pool", "attention",
+                  "activation", "dropout", "shape", "residual", "loss", "recurrent",
+                  "embedding", "norm")
 
 
 @dataclasses.dataclass(frozen=True)

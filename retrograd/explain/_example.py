@@ -158,8 +158,7 @@ class Example:
         if value is not None:
             value = np.broadcast_to(np.asarray(value, dtype=np.float64), shape).copy()
         elif given is not None:
-            value = np.asarray(given, dtype=np.float64)
-            value = value.reshape(self._fit("values", name, value.shape, shape))
+            value = self._upstream_shaped(name, np.asarray(given, dtype=np.float64), shape)
         else:
             value = self._rng.choice(UPSTREAM_LEVELS, size=shape)
         self.upstreams.append((name, value))
@@ -168,6 +167,15 @@ class Example:
         self.steps.append(Step("value", name, f"the gradient from above ({where})",
                                value.copy()))
         return value
+
+    def _upstream_shaped(self, name, value, shape):
+        """A given upstream gradient in the output's shape: equal up to size-1 dimensions (a
+        list of 4 numbers for a 4x1 output), else an error naming both shapes."""
+        if [n for n in value.shape if n != 1] != [n for n in shape if n != 1]:
+            raise ExplainError(f"explain {self.op}: values gives {name} the shape "
+                               f"{_shape(value.shape)}, but the output it is the gradient of "
+                               f"has the shape {_shape(shape)}")
+        return value.reshape(shape)
 
     def reference(self, fn, *names):
         """Run retrograd's own op: ``fn`` takes the inputs ``names`` as float64 Tensors (index

@@ -146,13 +146,12 @@ def _check_line(check):
     if check.fd_ok:
         line += f"; finite differences agree (max |diff| {check.fd_diff:.1e})"
         if check.kinks:
-            line += (f"; at {check.kinks} kink{'s' if check.kinks > 1 else ''} the printed "
-                     "value is a one-sided derivative")
+            line += (f", except at {check.kinks} kink{'s' if check.kinks > 1 else ''} (left "
+                     "and right derivatives differ; retrograd's convention is printed)")
     else:
         line += f"; FINITE DIFFERENCES DISAGREE (max |diff| {check.fd_diff:.1e})"
-    if not check.ok:
-        line = line.replace("equals", "DIFFERS FROM", 1) if check.max_diff > 0 else line
-        line = "MISMATCH " + line
+    if not check.matches:
+        line = "MISMATCH " + line.replace("equals", "DIFFERS FROM", 1)
     return line
 
 
@@ -162,8 +161,13 @@ def _summary(ex):
     if ex.ok:
         return (f"All {len(ex.checks)} printed results agree with retrograd's own forward and "
                 "autograd, and the gradients with finite differences (float64).")
-    bad = [c.name for c in ex.checks if not c.ok]
-    return f"CHECK FAILED for {', '.join(bad)}: the worked example and retrograd disagree."
+    wrong = [c.name for c in ex.checks if not c.matches]
+    if wrong:
+        return f"CHECK FAILED for {', '.join(wrong)}: the worked example and retrograd disagree."
+    undecided = ", ".join(c.name for c in ex.checks if not c.ok)
+    return (f"FINITE DIFFERENCES DISAGREE for {undecided}, which equal retrograd's autograd: at "
+            "this input the op is not differentiable (a tie or a kink where several pieces "
+            "meet), or autograd is wrong here.")
 
 
 def _text_checks(ex):

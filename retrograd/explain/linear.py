@@ -5,6 +5,7 @@ import numpy as np
 
 from retrograd.explain import Option, explains
 from retrograd.explain._example import ExplainError
+from retrograd.explain._render import format_number
 
 __all__ = []
 
@@ -82,5 +83,5 @@ def regression(ex, lr):
     w_new = ex.show("w'", w - lr * dw, "w - lr dL/dw")
     b_new = ex.show("b'", b - lr * db, "b - lr dL/db")
     new_loss = ex.show("L'", (w_new * x + b_new - y) ** 2, "(w' x + b' - y)^2")
-    ex.say(f"The loss went from {loss:.4g} to {new_loss:.4g}." if new_loss < loss else
-           f"The loss went from {loss:.4g} to {new_loss:.4g}: the step was too large.")
+    change = f"The loss went from {format_number(loss)} to {format_number(new_loss)}"
+    ex.say(change + ("." if new_loss < loss else ": the step was too large."))
