@@ -146,3 +146,11 @@ def test_command_op_help_lists_its_options(capsys):
     assert stop.value.code == 0
     out = capsys.readouterr().out
     assert "--stride" in out and "--dilation" in out and "--values" in out
+
+
+def test_the_docs_list_every_op():
+    import pathlib
+
+    page = (pathlib.Path(__file__).resolve().parents[2] / "docs" / "explain.md").read_text()
+    missing = [op for op in known_ops() if f"`{op}`" not in page]
+    assert not missing, f"docs/explain.md does not list {missing}"
