@@ -302,8 +302,10 @@ class _Call:
         samples and heads: (samples, heads, *x.shape[-2:]), a copy of those slices only."""
         batch = self.batch
         x = np.broadcast_to(x, batch + x.shape[-2:])
-        if len(batch) < 2:
-            x = x.reshape((1,) * (2 - len(batch)) + x.shape)
+        if len(batch) == 1:    # (samples, L, S): one head per sample
+            x = x[:, None]
+        elif not batch:        # (L, S): one sample, one head
+            x = x[None, None]
         head_index = np.unravel_index(self.heads, batch[1:] if len(batch) >= 2 else (1,))
         index = (self.samples[:, None],) + tuple(h[None, :] for h in head_index)
         return np.array(x[index])

@@ -91,6 +91,21 @@ def test_functional_matches_torch(fn, case):
         assert np.all(np.isneginf(record.logits[1, ..., -2:]))
 
 
+@pytest.mark.parametrize("batch", [(), (3,)], ids=["unbatched", "one-batch-dim"])
+def test_fewer_than_two_batch_dims_are_one_head_per_sample(batch):
+    # q, k, v of (L, E) or (N, L, E): each sample is one head, recorded as (N, 1, L, S)
+    rng = np.random.default_rng(5)
+    q, k, v = _rand(rng, *batch, 4, 2), _rand(rng, *batch, 6, 2), _rand(rng, *batch, 6, 3)
+    cotangent = _rand(rng, *batch, 4, 3)
+    record = run_functional(F.scaled_dot_product_attention, q, k, v, cotangent)
+    samples = batch[0] if batch else 1
+    assert record.probs.shape == (samples, 1, 4, 6)
+    expected = torch_attention(q, k, v, cotangent)
+    shaped = [x.reshape(samples, 1, *x.shape[-2:]) for x in expected[:4]]
+    norms = [np.reshape(x, (samples, 1)) for x in expected[4:]]
+    assert_record_matches(record, (*shaped, *norms))
+
+
 def test_memory_efficient_op_is_the_one_recorded():
     rng = np.random.default_rng(2)
     q = _rand(rng, 1, 2, 4, 3)
