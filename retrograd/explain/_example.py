@@ -260,6 +260,10 @@ class Example:
     def unused_values(self):
         return sorted(set(self._values) - self._used_values)
 
+    def is_given(self, name, aliases=()):
+        """Whether ``values=`` gives the input ``name`` (or one of ``aliases``)."""
+        return any(_key(key) in self._values for key in (name, *aliases))
+
     # -- helpers ------------------------------------------------------------------------
     def _given(self, name, aliases):
         for key in (name, *aliases):

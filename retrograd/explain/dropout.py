@@ -27,8 +27,8 @@ def _check_probability(p):
 
 
 def _mask_given(ex):
-    """Whether ``values=`` gives a mask (looked up as ex.input would, and so marked used)."""
-    return ex._given("mask", ("keep",)) is not None
+    """Whether ``values=`` gives a mask."""
+    return ex.is_given("mask", ("keep",))
 
 
 def _given_mask(ex, x, p):

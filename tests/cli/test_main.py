@@ -12,7 +12,7 @@ def test_help_lists_the_train_command(capsys):
 
 
 def test_every_subcommand_module_is_declared_in_order():
-    assert "{train,sample,profile,experiment}" in build_parser().format_usage()
+    assert "{train,sample,profile,experiment,explain}" in build_parser().format_usage()
 
 
 def test_console_script_runs():
