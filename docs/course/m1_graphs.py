@@ -18,15 +18,14 @@ Run from the repository root::
     python docs/course/m1_graphs.py --quick --out /tmp/m1
 """
 
-import argparse
-import pathlib
 import shutil
 import time
 
 import numpy as np
 
-HERE = pathlib.Path(__file__).resolve().parent
-DEFAULT_OUT = HERE / "results"
+import _labkit
+from _labkit import markdown_table
+
 PAGE = "m1-graphs.md"
 
 # seed 001 (the gradient-descent slides): one step of 1-D regression, L = (w x + b - y)^2
@@ -38,15 +37,6 @@ NEURON = dict(w=[0.5, -1.0, 2.0], x=[2.0, 1.0, 1.5], y=2.0, lam=0.1)
 NEURON_BIASES = {"alive": 0.5, "dead": -4.0}  # w.x = 3: z = 3.5 (ReLU passes), z = -1 (blocked)
 
 FD_STEP = 1e-5  # central differences in float64: error ~ h^2 f''' + eps / h, about 1e-10
-
-
-def _parse(argv):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true",
-                        help="the reduced form: fewer MLP sizes, a smaller batch")
-    parser.add_argument("--out", default=str(DEFAULT_OUT),
-                        help="folder for the figures and the results page (default: %(default)s)")
-    return parser.parse_args(argv)
 
 
 def _settings(quick):
@@ -272,28 +262,19 @@ def cost_row(hidden, images, labels, repeats):
 def cost_lab(settings):
     """Part 4: one row per MLP width, timed on one thread: on a shared machine two BLAS
     threads mostly wait for each other, and the times should count the work."""
-    import retrograd as rg
-
     images, labels = digits_batch(settings["batch"])
-    before = rg.get_num_threads()
-    rg.set_num_threads(1)
-    try:
+    with _labkit.threads(1):
         return [cost_row(h, images, labels, settings["repeats"])
                 for h in settings["hidden_sizes"]]
-    finally:
-        rg.set_num_threads(before)
 
 
 # ----------------------------------------------------------------------------- figures
 def plot_costs(rows, path):
     """Time against number of parameters (log-log), and finite differences against reverse
     mode entry by entry for the largest MLP."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
     import matplotlib.ticker
 
+    plt = _labkit.pyplot()
     n = np.array([r["parameters"] for r in rows])
     fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4.8), dpi=100)
     left.loglog(n, [r["reverse_s"] * 1e3 for r in rows], "o-",
@@ -317,19 +298,10 @@ def plot_costs(rows, path):
               title=f"All {last['parameters']} entries (hidden {last['hidden']}); "
                     f"max |diff| {last['max_abs_diff']:.1e}")
     right.legend()
-    fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
+    _labkit.save_figure(fig, path)
 
 
 # ----------------------------------------------------------------------------- results page
-def markdown_table(header, rows):
-    """A Markdown table from a header and rows of cells (already formatted)."""
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
-    return "\n".join(lines)
-
-
 def _vector(v):
     return "[" + ", ".join(f"{x + 0.0:.4g}" for x in np.asarray(v, float)) + "]"  # no -0
 
@@ -416,9 +388,9 @@ def _summary(results):
 def main(argv=None):
     """Run the lab; returns a dict of everything it computed."""
     start = time.perf_counter()
-    args = _parse(argv)
-    out = pathlib.Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
+    args = _labkit.parse_args(__doc__.splitlines()[0], argv,
+                              quick_help="the reduced form: fewer MLP sizes, a smaller batch")
+    out = _labkit.out_folder(args.out)
     settings = _settings(args.quick)
     images, labels = digits_batch(256)
     results = dict(regression=regression_lab(out), neuron=neuron_lab(out),

@@ -20,29 +20,19 @@ Run from the repository root::
     python docs/course/m2_conv_gradients.py --quick --out /tmp/m2
 """
 
-import argparse
-import pathlib
 import time
 
 import numpy as np
 
-HERE = pathlib.Path(__file__).resolve().parent
-DEFAULT_OUT = HERE / "results"
+import _labkit
+from _labkit import markdown_table
+
 PAGE = "m2-conv-gradients.md"
 
 FILTERS, KERNEL = 8, 3
 GEOMETRIES = ((1, 1), (1, 0), (2, 0), (2, 1))  # (stride, padding); the model trains at (1, 1)
 SOBEL = [[1, 0, -1], [2, 0, -2], [1, 0, -1]]  # the explain example's filter: a vertical edge
 PATCH_UPSTREAM = [[1.0, -1.0], [0.5, 0.5]]    # dL/dY of the explain example (2x2 output)
-
-
-def _parse(argv):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true",
-                        help="the reduced form: fewer training steps, a smaller test batch")
-    parser.add_argument("--out", default=str(DEFAULT_OUT),
-                        help="folder for the figures and the results page (default: %(default)s)")
-    return parser.parse_args(argv)
 
 
 def _settings(quick):
@@ -266,15 +256,6 @@ def explain_patch(images):
 
 
 # ----------------------------------------------------------------------------- figures
-def _pyplot():
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
 def _diverging(ax, image, title):
     limit = float(np.max(np.abs(image))) or 1.0
     shown = ax.imshow(image, cmap="RdBu_r", vmin=-limit, vmax=limit)
@@ -286,21 +267,19 @@ def _diverging(ax, image, title):
 
 def plot_filters(weights, grads, path):
     """Row 1: the trained filters; row 2: dL/dW of each on the test batch (own colour scale)."""
-    plt = _pyplot()
+    plt = _labkit.pyplot()
     fig, axes = plt.subplots(2, FILTERS, figsize=(13, 4.2), dpi=100)
     for o in range(FILTERS):
         _diverging(axes[0, o], weights[o, 0], f"filter {o}")
         _diverging(axes[1, o], grads[o, 0], f"dL/dW {o}\nnorm {np.linalg.norm(grads[o]):.2g}")
     fig.suptitle("Trained 3x3 filters (top) and their gradients on a batch of test digits "
                  "(bottom; red > 0, blue < 0)")
-    fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
+    _labkit.save_figure(fig, path)
 
 
 def plot_sharing(share, path):
     """Parameter sharing: each output position's contribution to one filter's gradient."""
-    plt = _pyplot()
+    plt = _labkit.pyplot()
     fig, axes = plt.subplots(1, 3, figsize=(12, 4.2), dpi=100)
     shown = axes[0].imshow(share["part_norms"], cmap="viridis")
     fig.colorbar(shown, ax=axes[0], fraction=0.046)
@@ -317,15 +296,13 @@ def plot_sharing(share, path):
             ax.text(j, i, f"{value:.4f}", ha="center", va="center", fontsize=10,
                     color="white" if abs(value) > 0.6 * np.max(np.abs(image)) else "black")
     fig.suptitle("One filter, many positions: the filter's gradient is a sum over positions")
-    fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
+    _labkit.save_figure(fig, path)
 
 
 def plot_input_gradients(rows, path):
     """Top: how many windows read each pixel; bottom: mean |dL/dX| over the batch, pixels with
     zero gradient in every image marked x."""
-    plt = _pyplot()
+    plt = _labkit.pyplot()
     fig, axes = plt.subplots(2, len(rows), figsize=(3.3 * len(rows), 7), dpi=100)
     for col, row in enumerate(rows):
         geometry = (f"stride {row['stride']}, padding {row['padding']}\n"
@@ -347,18 +324,10 @@ def plot_input_gradients(rows, path):
             ax.set_xticks([])
             ax.set_yticks([])
     fig.suptitle("Backprop through stride and padding: the input gradient of the same filters")
-    fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
+    _labkit.save_figure(fig, path)
 
 
 # ----------------------------------------------------------------------------- results page
-def markdown_table(header, rows):
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
-    return "\n".join(lines)
-
-
 def _geometry_section(rows):
     table = [[r["stride"], r["padding"], f"{r['output'][0]}x{r['output'][1]}",
               f"{r['loss']:.4f}", f"{r['diff']['y']:.1e}", f"{r['diff']['grad_w']:.1e}",
@@ -429,9 +398,9 @@ def write_results_page(out, results, seconds, quick):
 def main(argv=None):
     """Run the lab; returns a dict of everything it computed."""
     start = time.perf_counter()
-    args = _parse(argv)
-    out = pathlib.Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
+    args = _labkit.parse_args(__doc__.splitlines()[0], argv, quick_help="the reduced form: "
+                              "fewer training steps, a smaller test batch")
+    out = _labkit.out_folder(args.out)
     settings = _settings(args.quick)
     model = build_model()
     losses = train(model, settings)

@@ -19,14 +19,13 @@ Run from the repository root::
     python docs/course/m3_pool_norm.py --quick --out /tmp/m3
 """
 
-import argparse
-import pathlib
 import time
 
 import numpy as np
 
-HERE = pathlib.Path(__file__).resolve().parent
-DEFAULT_OUT = HERE / "results"
+import _labkit
+from _labkit import markdown_table
+
 PAGE = "m3-pool-norm.md"
 
 CHANNELS, GROUPS, EPS = 8, 2, 1e-5
@@ -36,15 +35,6 @@ POOLS = (("max", 2, 2, 0), ("max", 3, 2, 1), ("max", 3, 1, 1), ("avg", 2, 2, 0),
 SCALES = (0.1, 1.0, 10.0, 100.0)
 NORMS = ("none", "batch", "layer", "group")
 TRAINED = ("none", "batch", "group")
-
-
-def _parse(argv):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true",
-                        help="the reduced form: fewer training steps, a smaller probe batch")
-    parser.add_argument("--out", default=str(DEFAULT_OUT),
-                        help="folder for the figures and the results page (default: %(default)s)")
-    return parser.parse_args(argv)
 
 
 def _settings(quick):
@@ -339,18 +329,9 @@ def train_variant(norm, settings):
 
 
 # ----------------------------------------------------------------------------- figures
-def _pyplot():
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
 def plot_pool_routing(features, cases, path, image=0, channel=0):
     """One feature map and the input gradient each pooling sends back to it."""
-    plt = _pyplot()
+    plt = _labkit.pyplot()
     shown = [c for c in cases if (c["kind"], c["kernel"], c["stride"]) in
              (("max", 2, 2), ("max", 3, 1), ("avg", 2, 2))]
     fig, axes = plt.subplots(1, 1 + len(shown), figsize=(4 * (1 + len(shown)), 4.4), dpi=100)
@@ -373,14 +354,12 @@ def plot_pool_routing(features, cases, path, image=0, channel=0):
         ax.set_xticks([])
         ax.set_yticks([])
     fig.suptitle("Pooling backward: max pooling routes, average pooling spreads")
-    fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
+    _labkit.save_figure(fig, path)
 
 
 def plot_scale(rows, path):
     """||dL/dx|| and ||dL/dW|| against the weight's scale, per normalization, log-log."""
-    plt = _pyplot()
+    plt = _labkit.pyplot()
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.6), dpi=100)
     for kind in NORMS:
         mine = [r for r in rows if r["kind"] == kind]
@@ -398,14 +377,12 @@ def plot_scale(rows, path):
         ax.grid(True, which="both", alpha=0.3)
         ax.legend(title="normalization", fontsize=9)
     fig.suptitle("conv(a W) -> normalization -> ReLU -> linear -> cross-entropy, on digits")
-    fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
+    _labkit.save_figure(fig, path)
 
 
 def plot_layer_gradients(runs, path):
     """Per-layer weight-gradient norms at the first and the last recorded step."""
-    plt = _pyplot()
+    plt = _labkit.pyplot()
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.6), dpi=100, sharey=True)
     for ax, index, when in ((axes[0], 0, "first"), (axes[1], -1, "last")):
         for run in runs:
@@ -418,14 +395,12 @@ def plot_layer_gradients(runs, path):
         ax.legend(title="normalization")
     axes[0].set_ylabel("||dL/dW|| of the layer's weight")
     fig.suptitle("Per-layer gradient norms of the digits CNN (GradientMonitor)")
-    fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
+    _labkit.save_figure(fig, path)
 
 
 def plot_training(runs, path):
     """Training loss, and the first convolution's gradient norm over the steps."""
-    plt = _pyplot()
+    plt = _labkit.pyplot()
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.6), dpi=100)
     for run in runs:
         losses = np.asarray(run["losses"])
@@ -440,18 +415,10 @@ def plot_training(runs, path):
     for ax in axes:
         ax.grid(True, which="both", alpha=0.3)
         ax.legend(title="normalization")
-    fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
+    _labkit.save_figure(fig, path)
 
 
 # ----------------------------------------------------------------------------- results page
-def markdown_table(header, rows):
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
-    return "\n".join(lines)
-
-
 def _pool_section(cases):
     rows = [[c["kind"], f"{c['kernel']}x{c['kernel']}", c["stride"], c["padding"],
              f"{c['output'][0]}x{c['output'][1]}", f"{c['fraction_with_gradient']:.4f}",
@@ -522,9 +489,9 @@ def write_results_page(out, results, seconds, quick):
 def main(argv=None):
     """Run the lab; returns a dict of everything it computed."""
     start = time.perf_counter()
-    args = _parse(argv)
-    out = pathlib.Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
+    args = _labkit.parse_args(__doc__.splitlines()[0], argv, quick_help="the reduced form: "
+                              "fewer training steps, a smaller probe batch")
+    out = _labkit.out_folder(args.out)
     settings = _settings(args.quick)
     images, labels = probe_digits(settings["probe"])
     features = conv_features(images)

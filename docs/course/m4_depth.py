@@ -19,10 +19,7 @@ Run from the repository root::
     python docs/course/m4_depth.py --quick --out /tmp/m4
 """
 
-import argparse
-import contextlib
 import math
-import pathlib
 import time
 
 import numpy as np
@@ -36,8 +33,9 @@ from retrograd.training.depth_experiment import ARCHITECTURES, DEPTHS, DepthConf
 from retrograd.training.image import evaluate, load_image_data
 from retrograd.utils.data import DataLoader
 
-HERE = pathlib.Path(__file__).resolve().parent
-DEFAULT_OUT = HERE / "results"
+import _labkit
+from _labkit import markdown_table
+
 PAGE = "m4-depth.md"
 FIGURES = ("m4-gradient-profiles.png", "m4-first-over-last.png", "m4-training.png")
 
@@ -46,18 +44,12 @@ EXPERIMENT = DepthConfig(progress=False)
 
 
 def _parse(argv):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true",
-                        help="the reduced form: one seed, a smaller batch, 40 training steps")
-    parser.add_argument("--out", default=str(DEFAULT_OUT),
-                        help="folder for the figures and the results page (default: %(default)s)")
+    parser = _labkit.lab_parser(__doc__.splitlines()[0], threads=True, quick_help="the reduced "
+                                "form: one seed, a smaller batch, 40 training steps")
     parser.add_argument("--train-depth", type=int, default=20,
                         help="depth of the two trained networks, 6n + 2 (default: %(default)s)")
     parser.add_argument("--batch-norm", action="store_true",
                         help="batch norm after every convolution, in both parts")
-    parser.add_argument("--threads", type=int, default=1,
-                        help="retrograd threads (default: %(default)s; small networks run "
-                             "fastest on one)")
     args = parser.parse_args(argv)
     if args.train_depth < 8 or (args.train_depth - 2) % 6:
         parser.error(f"--train-depth {args.train_depth} is not 6n + 2 with n >= 1 (8, 20, 56, "
@@ -70,17 +62,6 @@ def _settings(quick):
     if quick:
         return dict(seeds=(0,), init_batch=32, steps=40, every=10)
     return dict(seeds=(0, 1, 2), init_batch=64, steps=EXPERIMENT.steps, every=EXPERIMENT.every)
-
-
-@contextlib.contextmanager
-def _threads(count):
-    """retrograd's thread count set to ``count`` inside the block, put back after."""
-    before = rg.get_num_threads()
-    rg.set_num_threads(count)
-    try:
-        yield
-    finally:
-        rg.set_num_threads(before)
 
 
 def network_name(architecture, depth, batch_norm):
@@ -166,15 +147,6 @@ def train_network(architecture, depth, batch_norm, data, steps, every, seed=EXPE
 
 
 # ----------------------------------------------------------------------------- figures
-def _pyplot():
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
 def plot_profiles(rows, path):
     """Seed 0's gradient RMS per layer against relative depth, one panel per architecture
     (render.plot_depth_profiles, the depth experiment's figure)."""
@@ -189,7 +161,7 @@ def plot_profiles(rows, path):
 def plot_first_over_last(rows, path):
     """The first layer's gradient RMS over the last layer's against depth, each seed a
     point, the geometric mean a line."""
-    plt = _pyplot()
+    plt = _labkit.pyplot()
     fig, ax = plt.subplots(figsize=(8, 5), layout="constrained")
     for architecture, colour in zip(ARCHITECTURES, ("tab:red", "tab:blue")):
         runs = [r for r in rows if r["architecture"] == architecture]
@@ -205,14 +177,13 @@ def plot_first_over_last(rows, path):
            title="How much of the gradient reaches the first layer at initialization")
     ax.grid(alpha=0.3, which="major")
     ax.legend()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    _labkit.save_figure(fig, path, dpi=100)
 
 
 def plot_training(runs, path):
     """Loss per step (and its moving average) of the trained networks; the first layer's
     gradient RMS at the monitor's steps."""
-    plt = _pyplot()
+    plt = _labkit.pyplot()
     fig, (left, right) = plt.subplots(1, 2, figsize=(12, 5), layout="constrained")
     for run, colour in zip(runs, ("tab:red", "tab:blue")):
         losses = np.asarray(run["losses"])
@@ -231,17 +202,10 @@ def plot_training(runs, path):
     for ax in (left, right):
         ax.grid(alpha=0.3)
         ax.legend()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    _labkit.save_figure(fig, path, dpi=100)
 
 
 # ----------------------------------------------------------------------------- results page
-def _table(header, rows):
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    lines += ["| " + " | ".join(str(v) for v in row) + " |" for row in rows]
-    return "\n".join(lines)
-
-
 def write_results(out, summary, runs, settings, args, seconds):
     """The results page: the settings, the two tables, the figures."""
     init_rows = [[s["network"], s["layers"], f"{s['first']:.2e}", f"{s['last']:.2e}",
@@ -253,7 +217,7 @@ def write_results(out, summary, runs, settings, args, seconds):
     seeds = ", ".join(map(str, settings["seeds"]))
     text = f"""# Module 4 lab: results
 
-Generated by `python docs/course/m4_depth.py{' --quick' if args.quick else ''}` in
+Generated by `{_labkit.command(__file__, args.quick)}` in
 {seconds:.0f} s{' (batch norm after every convolution)' if args.batch_norm else ''}.
 
 ## Part 1: the gradient at initialization
@@ -264,8 +228,8 @@ the first convolution, "last" the final linear layer (seed {settings['seeds'][0]
 is the geometric mean over the seeds, with its range; "flags" counts the monitor's vanishing
 and exploding flags (seed {settings['seeds'][0]}).
 
-{_table(["network", "layers", "first RMS", "last RMS", "first / last", "range over seeds",
-         "flags"], init_rows)}
+{markdown_table(["network", "layers", "first RMS", "last RMS", "first / last",
+                 "range over seeds", "flags"], init_rows)}
 
 ![Gradient RMS per layer at initialization](m4-gradient-profiles.png)
 
@@ -278,8 +242,8 @@ and exploding flags (seed {settings['seeds'][0]}).
 the last tenth of the steps; the first layer's gradient RMS at step 0 and at the last recorded
 step (every {settings['every']} steps); test accuracy on the 359 test digits.
 
-{_table(["network", "loss at step 0", "final loss", "first-layer RMS, start",
-         "first-layer RMS, end", "test accuracy", "seconds"], train_rows)}
+{markdown_table(["network", "loss at step 0", "final loss", "first-layer RMS, start",
+                 "first-layer RMS, end", "test accuracy", "seconds"], train_rows)}
 
 ![Training loss and first-layer gradient](m4-training.png)
 """
@@ -291,11 +255,10 @@ def main(argv=None):
     """Run the lab; returns its numbers: ``init`` (part 1 rows), ``summary`` (one row per
     network), ``training`` (part 2, plain first), ``settings``, ``seconds``."""
     args = _parse(argv)
-    out = pathlib.Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
+    out = _labkit.out_folder(args.out)
     settings = _settings(args.quick)
     start = time.perf_counter()
-    with _threads(args.threads):
+    with _labkit.threads(args.threads):
         train_set, test_set, _ = load_image_data("digits")
         rows = init_part(train_set, settings, args.batch_norm)
         summary = summarize_init(rows)

@@ -22,10 +22,8 @@ Run from the repository root::
     python docs/course/m5_softmax_saturation.py --quick --out /tmp/m5
 """
 
-import argparse
 import contextlib
 import math
-import pathlib
 import time
 
 import numpy as np
@@ -39,8 +37,9 @@ from retrograd.models.gpt import GPT, GPTConfig
 from retrograd.nn import functional as F
 from retrograd.training.common import seeded_batches
 
-HERE = pathlib.Path(__file__).resolve().parent
-DEFAULT_OUT = HERE / "results"
+import _labkit
+from _labkit import markdown_table
+
 PAGE = "m5-softmax-saturation.md"
 FIGURES = ("m5-score-variance.png", "m5-saturation-sweep.png", "m5-entropy-vs-gradient.png",
            "m5-attention-maps.png")
@@ -54,34 +53,11 @@ MAP_SCALES = (1.0, 10.0, 100.0)           # the scales drawn in the attention ma
 LOW, HIGH = 0.1, 0.5                      # row entropy (H / log n) bands compared in part 2
 
 
-def _parse(argv):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true",
-                        help="the reduced form: fewer samples, 40 training steps, 7 scales")
-    parser.add_argument("--out", default=str(DEFAULT_OUT),
-                        help="folder for the figures and the results page (default: %(default)s)")
-    parser.add_argument("--threads", type=int, default=1,
-                        help="retrograd threads (default: %(default)s; small models run "
-                             "fastest on one)")
-    return parser.parse_args(argv)
-
-
 def _settings(quick):
     """Samples of part 1; training steps and the scales c of part 2."""
     if quick:
         return dict(samples=16, steps=40, scales=np.logspace(-1, 2, 7))
     return dict(samples=64, steps=300, scales=np.logspace(-1, 2, 13))
-
-
-@contextlib.contextmanager
-def _threads(count):
-    """retrograd's thread count set to ``count`` inside the block, put back after."""
-    before = rg.get_num_threads()
-    rg.set_num_threads(count)
-    try:
-        yield
-    finally:
-        rg.set_num_threads(before)
 
 
 def row_entropy(probs):
@@ -237,19 +213,10 @@ def band_medians(points):
 
 
 # ----------------------------------------------------------------------------- figures
-def _pyplot():
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
 def plot_variance(rows, path):
     """Part 1: score variance, row entropy and Jacobian norm against d, with and without
     1/sqrt(d)."""
-    plt = _pyplot()
+    plt = _labkit.pyplot()
     fig, axes = plt.subplots(1, 3, figsize=(15, 4.8), layout="constrained")
     panels = (("variance", "var(S) over all scores", "Score variance", True),
               ("normalized_entropy", "mean row entropy H / log n (1 = uniform)",
@@ -271,14 +238,13 @@ def plot_variance(rows, path):
         ax.grid(alpha=0.3)
         ax.legend(fontsize=9)
     fig.suptitle(f"Random q, k, v with unit-variance entries, {KEYS} keys per query")
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    _labkit.save_figure(fig, path, dpi=100)
 
 
 def plot_sweep(points, path):
     """Part 2: per-head entropy and Jacobian norm, and the mean gradients relative to c = 1,
     against c."""
-    plt = _pyplot()
+    plt = _labkit.pyplot()
     scales = [p["c"] for p in points]
     heads = len(points[0]["heads"])
     fig, axes = plt.subplots(1, 3, figsize=(15, 4.8), layout="constrained")
@@ -303,14 +269,13 @@ def plot_sweep(points, path):
         ax.grid(alpha=0.3)
         ax.legend(fontsize=9)
     fig.suptitle("A one-layer GPT on Shakespeare: its attention scores multiplied by c")
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    _labkit.save_figure(fig, path, dpi=100)
 
 
 def plot_rows(points, path):
     """Part 2, every attention row at every c: its entropy against the share of dL/dA that
     reaches the scores, and against the gradient that reaches its query."""
-    plt = _pyplot()
+    plt = _labkit.pyplot()
     import matplotlib.colors
 
     fig, axes = plt.subplots(1, 2, figsize=(13, 5), layout="constrained")
@@ -330,8 +295,7 @@ def plot_rows(points, path):
     fig.colorbar(shown, ax=axes, label="score scale c")
     fig.suptitle("Every attention row of the probe, at every scale c (values below 1e-12 drawn "
                  "at 1e-12)")
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    _labkit.save_figure(fig, path, dpi=100)
 
 
 def plot_maps(points, tokens, path):
@@ -351,44 +315,41 @@ def _readable(text):
 
 
 # ----------------------------------------------------------------------------- results page
-def _table(header, rows):
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    lines += ["| " + " | ".join(str(v) for v in row) + " |" for row in rows]
-    return "\n".join(lines)
-
-
 def _variance_table(rows):
     by = {(r["d"], r["scaled"]): r for r in rows}
-    return _table(["d", "var(q.k)", "var(q.k / sqrt d)", "H / log n, unscaled",
-                   "H / log n, scaled", "Jacobian, unscaled", "Jacobian, scaled",
-                   "dL/dS share, unscaled", "dL/dS share, scaled"],
-                  [[d, f"{by[d, False]['variance']:.1f}", f"{by[d, True]['variance']:.3f}",
-                    f"{by[d, False]['normalized_entropy']:.3f}",
-                    f"{by[d, True]['normalized_entropy']:.3f}",
-                    f"{by[d, False]['jacobian_norm']:.3f}", f"{by[d, True]['jacobian_norm']:.3f}",
-                    f"{by[d, False]['passed']:.3f}", f"{by[d, True]['passed']:.3f}"]
-                   for d in HEAD_DIMS])
+    return markdown_table(["d", "var(q.k)", "var(q.k / sqrt d)", "H / log n, unscaled",
+                           "H / log n, scaled", "Jacobian, unscaled", "Jacobian, scaled",
+                           "dL/dS share, unscaled", "dL/dS share, scaled"],
+                          [[d, f"{by[d, False]['variance']:.1f}", f"{by[d, True]['variance']:.3f}",
+                            f"{by[d, False]['normalized_entropy']:.3f}",
+                            f"{by[d, True]['normalized_entropy']:.3f}",
+                            f"{by[d, False]['jacobian_norm']:.3f}",
+                            f"{by[d, True]['jacobian_norm']:.3f}",
+                            f"{by[d, False]['passed']:.3f}", f"{by[d, True]['passed']:.3f}"]
+                           for d in HEAD_DIMS])
 
 
 def _sweep_table(points):
-    return _table(["c", "logit std", "H / log n", "saturated rows", "Jacobian norm",
-                   "dL/dS share", "dL/dQ", "dL/dK"],
-                  [[f"{p['c']:.3g}", f"{mean_over_heads(p, 'logit_std'):.2f}",
-                    f"{mean_over_heads(p, 'normalized_entropy'):.3f}",
-                    f"{mean_over_heads(p, 'saturated'):.2f}",
-                    f"{mean_over_heads(p, 'jacobian_norm'):.4f}",
-                    f"{mean_over_heads(p, 'passed'):.4f}", f"{mean_over_heads(p, 'q_grad'):.2e}",
-                    f"{mean_over_heads(p, 'k_grad'):.2e}"] for p in points])
+    return markdown_table(["c", "logit std", "H / log n", "saturated rows", "Jacobian norm",
+                           "dL/dS share", "dL/dQ", "dL/dK"],
+                          [[f"{p['c']:.3g}", f"{mean_over_heads(p, 'logit_std'):.2f}",
+                            f"{mean_over_heads(p, 'normalized_entropy'):.3f}",
+                            f"{mean_over_heads(p, 'saturated'):.2f}",
+                            f"{mean_over_heads(p, 'jacobian_norm'):.4f}",
+                            f"{mean_over_heads(p, 'passed'):.4f}",
+                            f"{mean_over_heads(p, 'q_grad'):.2e}",
+                            f"{mean_over_heads(p, 'k_grad'):.2e}"] for p in points])
 
 
 def _head_table(points):
     chosen = [min(points, key=lambda p: abs(math.log(p["c"] / c))) for c in (1.0, 100.0)]
-    return _table(["c", "head", "H / log n", "largest weight", "Jacobian norm", "dL/dS share",
-                   "dL/dQ", "dL/dK"],
-                  [[f"{p['c']:g}", h["head"], f"{h['normalized_entropy']:.3f}",
-                    f"{h['max_prob']:.3f}", f"{h['jacobian_norm']:.4f}", f"{h['passed']:.4f}",
-                    f"{h['q_grad']:.2e}", f"{h['k_grad']:.2e}"]
-                   for p in chosen for h in p["heads"]])
+    return markdown_table(["c", "head", "H / log n", "largest weight", "Jacobian norm",
+                           "dL/dS share", "dL/dQ", "dL/dK"],
+                          [[f"{p['c']:g}", h["head"], f"{h['normalized_entropy']:.3f}",
+                            f"{h['max_prob']:.3f}", f"{h['jacobian_norm']:.4f}",
+                            f"{h['passed']:.4f}",
+                            f"{h['q_grad']:.2e}", f"{h['k_grad']:.2e}"]
+                           for p in chosen for h in p["heads"]])
 
 
 def write_results(out, variance, training, points, bands, settings, quick, seconds):
@@ -396,7 +357,7 @@ def write_results(out, variance, training, points, bands, settings, quick, secon
     losses = training["losses"]
     text = f"""# Module 5 lab: results
 
-Generated by `python docs/course/m5_softmax_saturation.py{' --quick' if quick else ''}` in
+Generated by `{_labkit.command(__file__, quick)}` in
 {seconds:.0f} s.
 
 ## Part 1: why the scores are divided by sqrt(d)
@@ -430,9 +391,11 @@ Per head at c = 1 and c = 100:
 Every row (query) with at least two keys, pooled over all c: {bands['low_rows']} rows have
 H / log n < {LOW}, {bands['high_rows']} rows have H / log n > {HIGH}.
 
-{_table(["rows", "median dL/dS share", "median dL/dq of the row"],
-        [[f"H / log n < {LOW}", f"{bands['low_passed']:.2e}", f"{bands['low_q_grad']:.2e}"],
-         [f"H / log n > {HIGH}", f"{bands['high_passed']:.2e}", f"{bands['high_q_grad']:.2e}"]])}
+{markdown_table(["rows", "median dL/dS share", "median dL/dq of the row"],
+                [[f"H / log n < {LOW}", f"{bands['low_passed']:.2e}",
+                  f"{bands['low_q_grad']:.2e}"],
+                 [f"H / log n > {HIGH}", f"{bands['high_passed']:.2e}",
+                  f"{bands['high_q_grad']:.2e}"]])}
 
 ![Entropy, Jacobian and gradients against c](m5-saturation-sweep.png)
 
@@ -448,12 +411,12 @@ def main(argv=None):
     """Run the lab; returns its numbers: ``variance`` (part 1 rows), ``training`` (the
     model, its losses, the probe batch and its text), ``sweep`` (part 2, one point per c),
     ``bands``, ``settings``, ``seconds``."""
-    args = _parse(argv)
-    out = pathlib.Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
+    args = _labkit.parse_args(__doc__.splitlines()[0], argv, threads=True, quick_help="the "
+                              "reduced form: fewer samples, 40 training steps, 7 scales")
+    out = _labkit.out_folder(args.out)
     settings = _settings(args.quick)
     start = time.perf_counter()
-    with _threads(args.threads):
+    with _labkit.threads(args.threads):
         variance = variance_part(settings["samples"])
         train_set, val_set, tokenizer = load_text_splits(shakespeare_path(), MODEL["context"])
         model, losses = train_gpt(train_set, tokenizer.vocab_size, settings["steps"])

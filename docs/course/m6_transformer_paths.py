@@ -24,10 +24,8 @@ Run from the repository root::
     python docs/course/m6_transformer_paths.py --quick --out /tmp/m6
 """
 
-import argparse
 import contextlib
 import math
-import pathlib
 import time
 
 import numpy as np
@@ -41,8 +39,9 @@ from retrograd.models.gpt import GPT, GPTConfig
 from retrograd.nn import functional as F
 from retrograd.training.common import seeded_batches
 
-HERE = pathlib.Path(__file__).resolve().parent
-DEFAULT_OUT = HERE / "results"
+import _labkit
+from _labkit import markdown_table
+
 PAGE = "m6-transformer-paths.md"
 FIGURES = ("m6-residual-paths.png", "m6-prenorm-postnorm.png", "m6-head-gradients.png")
 
@@ -55,34 +54,11 @@ STATES = ("init", "trained")
 MATRICES = ("dL/dA", "W_q", "W_k", "W_v", "W_o")    # part 3, per head
 
 
-def _parse(argv):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true",
-                        help="the reduced form: 30 training steps, depths 2, 6, 12")
-    parser.add_argument("--out", default=str(DEFAULT_OUT),
-                        help="folder for the figures and the results page (default: %(default)s)")
-    parser.add_argument("--threads", type=int, default=1,
-                        help="retrograd threads (default: %(default)s; small models run "
-                             "fastest on one)")
-    return parser.parse_args(argv)
-
-
 def _settings(quick):
     """Training steps of the GPT; depths of part 2."""
     if quick:
         return dict(steps=30, depths=(2, 6, 12))
     return dict(steps=300, depths=(2, 6, 12, 24))
-
-
-@contextlib.contextmanager
-def _threads(count):
-    """retrograd's thread count set to ``count`` inside the block, put back after."""
-    before = rg.get_num_threads()
-    rg.set_num_threads(count)
-    try:
-        yield
-    finally:
-        rg.set_num_threads(before)
 
 
 def norm(tensor):
@@ -266,15 +242,6 @@ def head_gradients(model, probe):
 
 
 # ----------------------------------------------------------------------------- figures
-def _pyplot():
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
 PATH_TERMS = (("identity", "identity path", "tab:grey"), ("attention", "attention path",
                                                              "tab:orange"),
               ("ffn", "feed-forward path", "tab:green"), ("total", "dL/dx (their sum)",
@@ -283,7 +250,7 @@ PATH_TERMS = (("identity", "identity path", "tab:grey"), ("attention", "attentio
 
 def plot_paths(paths, path):
     """Part 1: the norm of each term of dL/dx per block, at initialization and trained."""
-    plt = _pyplot()
+    plt = _labkit.pyplot()
     fig, axes = plt.subplots(1, 2, figsize=(13, 5), sharey=True, layout="constrained")
     for ax, state in zip(axes, STATES):
         blocks = paths[state]["blocks"]
@@ -299,14 +266,13 @@ def plot_paths(paths, path):
     axes[0].set_ylabel("norm of the term of dL/dx at the block's input")
     axes[1].legend(fontsize=9, loc="upper right")
     fig.suptitle("The gradient at each GPT block's input, split by path (Shakespeare probe)")
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    _labkit.save_figure(fig, path, dpi=100)
 
 
 def plot_norm_placement(runs, path):
     """Part 2: per-layer parameter gradient and stream gradient, and the last layer's
     parameter gradient against depth, pre-norm solid, post-norm dashed."""
-    plt = _pyplot()
+    plt = _labkit.pyplot()
     fig, axes = plt.subplots(1, 3, figsize=(16, 6), layout="constrained")
     depths = sorted({r["depth"] for r in runs})
     colour = dict(zip(depths, plt.get_cmap("tab10").colors))
@@ -342,14 +308,13 @@ def plot_norm_placement(runs, path):
     axes[2].legend(fontsize=9)
     fig.suptitle("Pre-norm (solid) and post-norm (dashed) encoder layers at initialization, "
                  "one Shakespeare batch")
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    _labkit.save_figure(fig, path, dpi=100)
 
 
 def plot_heads(heads, path):
     """Part 3: layer x head maps of |dL/dA| and of each projection's gradient slice, at
     initialization (top) and trained (bottom), one log colour scale per column."""
-    plt = _pyplot()
+    plt = _labkit.pyplot()
     import matplotlib.colors
 
     layers = 1 + max(r["layer"] for r in heads["init"])
@@ -373,34 +338,27 @@ def plot_heads(heads, path):
         fig.colorbar(shown, ax=axes[:, j], shrink=0.8)
     fig.suptitle("Per-head gradient norms of the GPT's attention (top: initialization, "
                  "bottom: trained)")
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    _labkit.save_figure(fig, path, dpi=100)
 
 
 # ----------------------------------------------------------------------------- results page
-def _table(header, rows):
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    lines += ["| " + " | ".join(str(v) for v in row) + " |" for row in rows]
-    return "\n".join(lines)
-
-
 def _paths_table(paths):
-    return _table(["state", "block", "identity", "attention path", "feed-forward path",
-                   "dL/dx", "attention / identity", "feed-forward / identity", "input RMS"],
-                  [[state, b["block"], f"{b['identity']:.3e}", f"{b['attention']:.3e}",
-                    f"{b['ffn']:.3e}", f"{b['total']:.3e}",
-                    f"{b['attention'] / b['identity']:.3f}", f"{b['ffn'] / b['identity']:.3f}",
-                    f"{b['input_rms']:.3f}"]
-                   for state in STATES for b in paths[state]["blocks"]])
+    return markdown_table(["state", "block", "identity", "attention path", "feed-forward path",
+                           "dL/dx", "attention / identity", "feed-forward / identity", "input RMS"],
+                          [[state, b["block"], f"{b['identity']:.3e}", f"{b['attention']:.3e}",
+                            f"{b['ffn']:.3e}", f"{b['total']:.3e}",
+                            f"{b['attention'] / b['identity']:.3f}",
+                            f"{b['ffn'] / b['identity']:.3f}", f"{b['input_rms']:.3f}"]
+                           for state in STATES for b in paths[state]["blocks"]])
 
 
 def _placement_table(runs):
-    return _table(["layers", "placement", "first layer", "last layer", "first / last",
-                   "stream at layer 0", "stream at last layer", "monitor flags"],
-                  [[r["depth"], r["placement"], f"{r['layers'][0]:.3f}",
-                    f"{r['layers'][-1]:.3f}", f"{r['layers'][0] / r['layers'][-1]:.2f}",
-                    f"{r['stream'][0]:.4f}", f"{r['stream'][-1]:.4f}", r["flags"]]
-                   for r in runs])
+    return markdown_table(["layers", "placement", "first layer", "last layer", "first / last",
+                           "stream at layer 0", "stream at last layer", "monitor flags"],
+                          [[r["depth"], r["placement"], f"{r['layers'][0]:.3f}",
+                            f"{r['layers'][-1]:.3f}", f"{r['layers'][0] / r['layers'][-1]:.2f}",
+                            f"{r['stream'][0]:.4f}", f"{r['stream'][-1]:.4f}", r["flags"]]
+                           for r in runs])
 
 
 def _column(matrix):
@@ -409,20 +367,20 @@ def _column(matrix):
 
 
 def _heads_table(heads):
-    return _table(["state", "layer", "head"] + [_column(m) for m in MATRICES],
-                  [[state, r["layer"], r["head"]] + [f"{r[m]:.2e}" for m in MATRICES]
-                   for state in STATES for r in heads[state]])
+    return markdown_table(["state", "layer", "head"] + [_column(m) for m in MATRICES],
+                          [[state, r["layer"], r["head"]] + [f"{r[m]:.2e}" for m in MATRICES]
+                           for state in STATES for r in heads[state]])
 
 
 def write_results(out, paths, losses, runs, heads, settings, quick, seconds):
     """The results page: the three parts' tables and the figures."""
     means = {state: {m: float(np.mean([r[m] for r in heads[state]])) for m in MATRICES}
              for state in STATES}
-    head_means = _table(["state"] + [f"mean norm of {_column(m)}" for m in MATRICES],
-                        [[s] + [f"{means[s][m]:.2e}" for m in MATRICES] for s in STATES])
+    head_means = markdown_table(["state"] + [f"mean norm of {_column(m)}" for m in MATRICES],
+                                [[s] + [f"{means[s][m]:.2e}" for m in MATRICES] for s in STATES])
     text = f"""# Module 6 lab: results
 
-Generated by `python docs/course/m6_transformer_paths.py{' --quick' if quick else ''}` in
+Generated by `{_labkit.command(__file__, quick)}` in
 {seconds:.0f} s. Every probe is the first {PROBE_WINDOWS} validation windows of
 {CONTEXT} characters of the shipped Shakespeare text.
 
@@ -475,12 +433,12 @@ def main(argv=None):
     """Run the lab; returns its numbers: ``paths`` and ``heads`` (per state), ``losses``,
     ``placement`` (part 2 runs), the trained ``model``, the ``probe``, ``vocab_size``,
     ``settings``, ``seconds``."""
-    args = _parse(argv)
-    out = pathlib.Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
+    args = _labkit.parse_args(__doc__.splitlines()[0], argv, threads=True,
+                              quick_help="the reduced form: 30 training steps, depths 2, 6, 12")
+    out = _labkit.out_folder(args.out)
     settings = _settings(args.quick)
     start = time.perf_counter()
-    with _threads(args.threads):
+    with _labkit.threads(args.threads):
         train_set, val_set, tokenizer = load_text_splits(shakespeare_path(), CONTEXT)
         probe = val_set.get_batch(np.arange(PROBE_WINDOWS))
         model = make_gpt(tokenizer.vocab_size)

@@ -24,14 +24,14 @@ Run from the repository root: ``python docs/course/m7_positions.py`` (``--quick`
 reduced form, ``--out DIR`` for another folder).
 """
 
-import argparse
-import pathlib
 import time
 
 import numpy as np
 
+import _labkit
+from _labkit import markdown_table
+
 SLUG = "m7-positions"
-DEFAULT_OUT = pathlib.Path(__file__).resolve().parent / "results"
 SEED = 0
 VARIANTS = ("learned", "sinusoidal")
 
@@ -40,17 +40,6 @@ FULL = dict(steps=1200, eval_every=100, batch=32, train_len=32, context=64, d_mo
             n_layer=2, n_head=4, lr=3e-3, eval_windows=256)
 QUICK = dict(steps=60, eval_every=20, batch=16, train_len=16, context=32, d_model=32,
              n_layer=1, n_head=2, lr=3e-3, eval_windows=32)
-
-
-def parse_args(argv):
-    parser = argparse.ArgumentParser(description="Module 7 lab: learned vs fixed positional "
-                                                 "encodings and the gradient of embeddings.")
-    parser.add_argument("--quick", action="store_true", help="the reduced form (a few seconds)")
-    parser.add_argument("--out", default=str(DEFAULT_OUT), help="folder for figures and tables")
-    parser.add_argument("--threads", type=int, default=1,
-                        help="BLAS and kernel threads (default 1: the lab's matrices are small, "
-                             "and one thread is fastest on a busy machine)")
-    return parser.parse_args(argv)
 
 
 # ----------------------------------------------------------------------------- data and models
@@ -244,8 +233,7 @@ def cosine_similarity(table):
 
 
 def plot_loss_curves(result, path):
-    import matplotlib.pyplot as plt
-
+    plt = _labkit.pyplot()
     cut = result["settings"]["train_len"]
     fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4.5), dpi=100)
     for name, colour in zip(VARIANTS, ("tab:blue", "tab:orange")):
@@ -262,9 +250,7 @@ def plot_loss_curves(result, path):
     right.set(title="Loss by position in windows twice the training length",
               xlabel="position in the window", ylabel="mean cross-entropy")
     right.legend()
-    fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
+    _labkit.save_figure(fig, path)
 
 
 def _smooth(values, width=20):
@@ -274,8 +260,7 @@ def _smooth(values, width=20):
 
 
 def plot_embedding_gradients(result, path):
-    import matplotlib.pyplot as plt
-
+    plt = _labkit.pyplot()
     emb = result["embedding"]
     fig, (left, right) = plt.subplots(1, 2, figsize=(12, 4.8), dpi=100)
     per_step = 100 * emb["rows_with_gradient"]
@@ -288,9 +273,7 @@ def plot_embedding_gradients(result, path):
              xlabel="step", ylabel=f"% of the {result['vocab_size']} rows", ylim=(0, 105))
     left.legend(loc="lower right")
     _plot_norm_by_frequency(right, fig, emb)
-    fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
+    _labkit.save_figure(fig, path)
 
 
 def _plot_norm_by_frequency(ax, fig, emb):
@@ -322,8 +305,7 @@ def _plot_norm_by_frequency(ax, fig, emb):
 
 
 def plot_position_tables(result, path):
-    import matplotlib.pyplot as plt
-
+    plt = _labkit.pyplot()
     cut = result["settings"]["train_len"]
     fig, axes = plt.subplots(2, 2, figsize=(11, 8.5), dpi=100)
     for column, name in enumerate(VARIANTS):
@@ -341,14 +323,11 @@ def plot_position_tables(result, path):
                             xlabel="position", ylabel="position")
     axes[0, 0].axhline(cut - 0.5, color="black", ls="--")
     axes[0, 0].text(1, cut + 1, "rows never trained", va="top", fontsize=9)
-    fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
+    _labkit.save_figure(fig, path)
 
 
 def plot_position_gradients(result, path):
-    import matplotlib.pyplot as plt
-
+    plt = _labkit.pyplot()
     cut = result["settings"]["train_len"]
     positions = result["positions"]
     fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4.5), dpi=100)
@@ -362,9 +341,7 @@ def plot_position_gradients(result, path):
     for ax in (left, right):
         ax.axvline(cut - 0.5, color="grey", ls="--", label=f"longest training window ({cut})")
         ax.legend()
-    fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
+    _labkit.save_figure(fig, path)
 
 
 FIGURES = {"m7-loss-curves.png": plot_loss_curves,
@@ -373,22 +350,7 @@ FIGURES = {"m7-loss-curves.png": plot_loss_curves,
            "m7-position-gradients.png": plot_position_gradients}
 
 
-def write_figures(result, out):
-    import matplotlib
-
-    matplotlib.use("Agg")
-    for name, plot in FIGURES.items():
-        plot(result, out / name)
-
-
 # ----------------------------------------------------------------------------- results page
-def markdown_table(header, rows):
-    """A Markdown table from a header and rows of cells."""
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    lines += ["| " + " | ".join(str(cell) for cell in row) + " |" for row in rows]
-    return "\n".join(lines)
-
-
 def results_page(result, command, seconds):
     s = result["settings"]
     cut = s["train_len"]
@@ -445,34 +407,28 @@ def results_page(result, command, seconds):
              f"{scales['learned_initial_row']:.3f}"],
             ["sinusoidal position row (fixed)", f"{scales['sinusoidal_row']:.3f}"]]),
     ]
-    return "\n\n".join(parts) + "\n"
+    return _labkit.paragraphs(parts)
 
 
 # ----------------------------------------------------------------------------- main
 def main(argv=None):
     """Run the lab; returns the dict of its numbers (see summarize)."""
-    import retrograd as rg
-
-    args = parse_args(argv)
+    args = _labkit.parse_args("Module 7 lab: learned vs fixed positional encodings and the "
+                              "gradient of embeddings.", argv, threads=True)
     started = time.perf_counter()
-    threads_before = rg.get_num_threads()
-    rg.set_num_threads(args.threads)
-    try:
+    with _labkit.threads(args.threads):
         return run(args, started)
-    finally:
-        rg.set_num_threads(threads_before)
 
 
 def run(args, started):
     """The lab's body: train, summarize, draw, write the results page."""
     settings = dict(QUICK if args.quick else FULL)
-    out = pathlib.Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
+    out = _labkit.out_folder(args.out)
     data = load_data(settings)
     logs = {variant: train_variant(variant, settings, data) for variant in VARIANTS}
     result = summarize(logs, settings, data)
-    write_figures(result, out)
-    command = "python docs/course/m7_positions.py" + (" --quick" if args.quick else "")
+    _labkit.write_figures(FIGURES, result, out)
+    command = _labkit.command(__file__, args.quick)
     seconds = time.perf_counter() - started
     (out / f"{SLUG}.md").write_text(results_page(result, command, seconds))
     for name, variant in result["variants"].items():

@@ -27,15 +27,15 @@ Run from the repository root: ``python docs/course/m8_memory_precision.py`` (``-
 the reduced form, ``--out DIR`` for another folder).
 """
 
-import argparse
 import math
-import pathlib
 import time
 
 import numpy as np
 
+import _labkit
+from _labkit import markdown_table
+
 SLUG = "m8-memory-precision"
-DEFAULT_OUT = pathlib.Path(__file__).resolve().parent / "results"
 SEED = 0
 FLOAT16_MAX = 65504.0
 
@@ -53,17 +53,6 @@ FULL = dict(steps=300, eval_every=50, batch=16, context=64, d_model=64, n_layer=
 QUICK = dict(steps=20, eval_every=10, batch=8, context=32, d_model=32, n_layer=2, n_head=2,
              lr=2e-3, grad_clip=1.0, eval_windows=32)
 LOGIT_SCALES = (0.5, 1, 1.5, 2, 3, 4, 6, 8, 12, 16)   # the softmax sweep multiplies logits by these
-
-
-def parse_args(argv):
-    parser = argparse.ArgumentParser(description="Module 8 lab: checkpointing, mixed precision "
-                                                 "and numerical stability on a GPT.")
-    parser.add_argument("--quick", action="store_true", help="the reduced form (a few seconds)")
-    parser.add_argument("--out", default=str(DEFAULT_OUT), help="folder for figures and tables")
-    parser.add_argument("--threads", type=int, default=1,
-                        help="BLAS and kernel threads (default 1: the lab's matrices are small, "
-                             "and one thread is fastest on a busy machine)")
-    return parser.parse_args(argv)
 
 
 # ----------------------------------------------------------------------------- data and model
@@ -274,8 +263,7 @@ def mib(nbytes):
 
 
 def plot_memory(result, path):
-    import matplotlib.pyplot as plt
-
+    plt = _labkit.pyplot()
     configs = result["configs"]
     fig, (left, right) = plt.subplots(1, 2, figsize=(12, 4.8), dpi=100,
                                       gridspec_kw=dict(width_ratios=(1.5, 1)))
@@ -298,14 +286,11 @@ def plot_memory(result, path):
     right.invert_yaxis()
     right.set(xlabel="MiB", title="Activation memory by configuration")
     right.legend(fontsize=8, loc="lower right")
-    fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
+    _labkit.save_figure(fig, path)
 
 
 def plot_flops_time(result, path):
-    import matplotlib.pyplot as plt
-
+    plt = _labkit.pyplot()
     configs = result["configs"]
     names = list(configs)
     positions = np.arange(len(names))
@@ -325,14 +310,11 @@ def plot_flops_time(result, path):
     right.set_xticks(positions, [SHORT[n] for n in names], fontsize=9)
     right.set(ylabel="ms per step (median over training)",
               title="Time per step on this CPU (NumPy has no 16-bit kernels)")
-    fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
+    _labkit.save_figure(fig, path)
 
 
 def plot_precision_loss(result, path):
-    import matplotlib.pyplot as plt
-
+    plt = _labkit.pyplot()
     fig, (left, right) = plt.subplots(1, 2, figsize=(12, 4.8), dpi=100)
     reference = np.asarray(result["configs"]["float32"]["losses"])
     for name, config in result["configs"].items():
@@ -346,9 +328,7 @@ def plot_precision_loss(result, path):
               ylabel="cross-entropy (nats)")
     for ax in (left, right):
         ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
+    _labkit.save_figure(fig, path)
 
 
 def _smooth(values, width=10):
@@ -358,8 +338,7 @@ def _smooth(values, width=10):
 
 
 def plot_gradient_underflow(result, path):
-    import matplotlib.pyplot as plt
-
+    plt = _labkit.pyplot()
     configs = result["configs"]
     fig, (left, right) = plt.subplots(1, 2, figsize=(12, 4.8), dpi=100)
     for name in ("float16 autocast, no scaling", "float16 autocast + GradScaler"):
@@ -376,14 +355,11 @@ def plot_gradient_underflow(result, path):
     right.set(title="Parameter gradients (float32 run) that flush in float16",
               xlabel="loss scale (log2 S)", ylabel="% of gradient entries flushed to 0")
     right.legend()
-    fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
+    _labkit.save_figure(fig, path)
 
 
 def plot_softmax_overflow(result, path):
-    import matplotlib.pyplot as plt
-
+    plt = _labkit.pyplot()
     stability = result["stability"]
     fig, (left, right) = plt.subplots(1, 2, figsize=(12, 4.8), dpi=100)
     styles = {"naive float16": ("tab:red", "o-"), "naive float32": ("tab:blue", "s-"),
@@ -401,9 +377,7 @@ def plot_softmax_overflow(result, path):
     right.set(title="Largest logit per row (trained model, scale 1)", xlabel="max logit",
               ylabel="rows")
     right.legend()
-    fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
+    _labkit.save_figure(fig, path)
 
 
 FIGURES = {"m8-memory.png": plot_memory, "m8-flops-time.png": plot_flops_time,
@@ -412,22 +386,7 @@ FIGURES = {"m8-memory.png": plot_memory, "m8-flops-time.png": plot_flops_time,
            "m8-softmax-overflow.png": plot_softmax_overflow}
 
 
-def write_figures(result, out):
-    import matplotlib
-
-    matplotlib.use("Agg")
-    for name, plot in FIGURES.items():
-        plot(result, out / name)
-
-
 # ----------------------------------------------------------------------------- results page
-def markdown_table(header, rows):
-    """A Markdown table from a header and rows of cells."""
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    lines += ["| " + " | ".join(str(cell) for cell in row) + " |" for row in rows]
-    return "\n".join(lines)
-
-
 def _configuration_rows(configs):
     return [[name, f"{c['saved_bytes']:,}", f"{c['step_peak_bytes']:,}",
              f"{c['flops']['forward'] / 1e6:.1f}", f"{c['flops']['recompute'] / 1e6:.1f}",
@@ -488,35 +447,29 @@ def results_page(result, command, seconds):
                        [[form, ", ".join(found) or "none"]
                         for form, found in stability["lint"].items()]),
     ]
-    return "\n\n".join(parts) + "\n"
+    return _labkit.paragraphs(parts)
 
 
 # ----------------------------------------------------------------------------- main
 def main(argv=None):
     """Run the lab; returns the dict of its numbers (see summarize)."""
-    import retrograd as rg
-
-    args = parse_args(argv)
+    args = _labkit.parse_args("Module 8 lab: checkpointing, mixed precision and numerical "
+                              "stability on a GPT.", argv, threads=True)
     started = time.perf_counter()
-    threads_before = rg.get_num_threads()
-    rg.set_num_threads(args.threads)
-    try:
+    with _labkit.threads(args.threads):
         return run(args, started)
-    finally:
-        rg.set_num_threads(threads_before)
 
 
 def run(args, started):
     """The lab's body: measure and train each configuration, draw, write the results page."""
     settings = dict(QUICK if args.quick else FULL)
-    out = pathlib.Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
+    out = _labkit.out_folder(args.out)
     data = load_data(settings)
     logs = {name: train_config(name, settings, data) for name in CONFIGS}
     stability = softmax_sweep(logs["float32"]["model"], data[1], settings["eval_windows"])
     result = summarize(logs, settings, data, stability)
-    write_figures(result, out)
-    command = "python docs/course/m8_memory_precision.py" + (" --quick" if args.quick else "")
+    _labkit.write_figures(FIGURES, result, out)
+    command = _labkit.command(__file__, args.quick)
     seconds = time.perf_counter() - started
     (out / f"{SLUG}.md").write_text(results_page(result, command, seconds))
     for name, config in result["configs"].items():

@@ -25,9 +25,7 @@ Run from the repository root: ``python docs/course/m9_debugging.py`` (``--quick`
 reduced form, ``--out DIR`` for another folder).
 """
 
-import argparse
 import os
-import pathlib
 import time
 
 import numpy as np
@@ -37,8 +35,10 @@ from retrograd import nn
 from retrograd.models.gpt import CausalSelfAttention
 from retrograd.nn import functional as F
 
+import _labkit
+from _labkit import markdown_table
+
 SLUG = "m9-debugging"
-DEFAULT_OUT = pathlib.Path(__file__).resolve().parent / "results"
 SEED = 0
 CNN_CASES = ("healthy", "cut branch", "no eps")
 
@@ -48,17 +48,6 @@ FULL = dict(cnn_steps=300, cnn_batch=64, cnn_lr=0.05, every=25, gpt_steps=600, g
 QUICK = dict(cnn_steps=40, cnn_batch=64, cnn_lr=0.05, every=10, gpt_steps=60, gpt_batch=16,
              context=32, d_model=32, n_layer=2, n_head=2, gpt_lr=3e-3, eval_every=20,
              eval_windows=32, sample_length=60)
-
-
-def parse_args(argv):
-    parser = argparse.ArgumentParser(description="Module 9 lab: find a planted bug with "
-                                                 "retrograd's debugging tools.")
-    parser.add_argument("--quick", action="store_true", help="the reduced form (a few seconds)")
-    parser.add_argument("--out", default=str(DEFAULT_OUT), help="folder for figures and tables")
-    parser.add_argument("--threads", type=int, default=1,
-                        help="BLAS and kernel threads (default 1: the lab's matrices are small, "
-                             "and one thread is fastest on a busy machine)")
-    return parser.parse_args(argv)
 
 
 # ============================================================================ the digits CNN
@@ -397,8 +386,7 @@ def summarize(settings, cnn, gpt):
 
 # ============================================================================ figures
 def plot_loss_curves(result, path):
-    import matplotlib.pyplot as plt
-
+    plt = _labkit.pyplot()
     cnn, gpt = result["cnn"], result["gpt"]
     fig, axes = plt.subplots(1, 3, figsize=(15, 4.6), dpi=100)
     for case, colour in (("healthy", "tab:green"), ("cut branch", "tab:red")):
@@ -422,9 +410,7 @@ def plot_loss_curves(result, path):
                 ylabel="validation loss (nats per character)")
     for ax in axes:
         ax.legend(fontsize=9)
-    fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
+    _labkit.save_figure(fig, path)
 
 
 def _smooth(values, width=10):
@@ -436,8 +422,7 @@ def _smooth(values, width=10):
 
 
 def plot_gradient_flow(result, path):
-    import matplotlib.pyplot as plt
-
+    plt = _labkit.pyplot()
     fig, (left, right) = plt.subplots(1, 2, figsize=(12, 4.6), dpi=100)
     for ax, field, title in ((left, "rms", "Gradient RMS per layer (GradientMonitor)"),
                              (right, "updates", "Update:data ratio per layer")):
@@ -445,9 +430,7 @@ def plot_gradient_flow(result, path):
         ax.set(title=title, yscale="log", xlabel="layer, input side first")
         ax.legend()
     right.axhline(1e-3, color="grey", ls=":", lw=1)
-    fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
+    _labkit.save_figure(fig, path)
 
 
 def _flow_bars(ax, cnn, field):
@@ -471,8 +454,7 @@ def _flow_bars(ax, cnn, field):
 
 
 def plot_saliency(result, path):
-    import matplotlib.pyplot as plt
-
+    plt = _labkit.pyplot()
     healthy = result["cnn"]["healthy"]
     images, labels = result["test_images"], result["test_labels"]
     fig, axes = plt.subplots(2, len(images), figsize=(12, 5.2), dpi=100)
@@ -489,9 +471,7 @@ def plot_saliency(result, path):
     verdict = (f"the cut-branch CNN has none: saliency raises\n'{_shorten(error, 90)}'"
                if error else "the cut-branch CNN has maps too")
     fig.suptitle("Saliency of the healthy CNN (predicted class); " + verdict, fontsize=11)
-    fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
+    _labkit.save_figure(fig, path)
 
 
 def _shorten(text, width):
@@ -500,8 +480,7 @@ def _shorten(text, width):
 
 
 def plot_attention_maps(result, path):
-    import matplotlib.pyplot as plt
-
+    plt = _labkit.pyplot()
     gpt = result["gpt"]
     fig, axes = plt.subplots(1, 3, figsize=(15, 4.8), dpi=100)
     for ax, case in zip(axes[:2], ("leaky mask", "healthy")):
@@ -527,9 +506,7 @@ def plot_attention_maps(result, path):
                 xlabel="block.head",
                 ylabel="mean weight per query on keys after it", ylim=(0, 1.05))
     axes[2].legend()
-    fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
+    _labkit.save_figure(fig, path)
 
 
 FIGURES = {"m9-loss-curves.png": plot_loss_curves,
@@ -538,22 +515,7 @@ FIGURES = {"m9-loss-curves.png": plot_loss_curves,
            "m9-attention-maps.png": plot_attention_maps}
 
 
-def write_figures(result, out):
-    import matplotlib
-
-    matplotlib.use("Agg")
-    for name, plot in FIGURES.items():
-        plot(result, out / name)
-
-
 # ============================================================================ results page
-def markdown_table(header, rows):
-    """A Markdown table from a header and rows of cells."""
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    lines += ["| " + " | ".join(str(cell) for cell in row) + " |" for row in rows]
-    return "\n".join(lines)
-
-
 def _cell(value):
     return "none" if value is None else (f"{value:.3g}" if isinstance(value, float) else value)
 
@@ -643,33 +605,29 @@ def results_page(result, command, seconds):
         *_case_one(result["cnn"]), *_case_two(result["cnn"]), *_case_three(result["gpt"]),
         *_profile_section(result["profile"]),
     ]
-    return "\n\n".join(parts) + "\n"
+    return _labkit.paragraphs(parts)
 
 
 # ============================================================================ main
 def main(argv=None):
     """Run the lab; returns the dict of its numbers (see summarize)."""
-    args = parse_args(argv)
+    args = _labkit.parse_args("Module 9 lab: find a planted bug with retrograd's debugging "
+                              "tools.", argv, threads=True)
     started = time.perf_counter()
-    threads_before = rg.get_num_threads()
-    rg.set_num_threads(args.threads)
-    try:
+    with _labkit.threads(args.threads):
         return run(args, started)
-    finally:
-        rg.set_num_threads(threads_before)
 
 
 def run(args, started):
     """The lab's body: the three cases, the profile, the figures and the results page."""
     settings = dict(QUICK if args.quick else FULL)
-    out = pathlib.Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
+    out = _labkit.out_folder(args.out)
     digits = load_digits()
     result = summarize(settings, run_cnn_cases(settings, digits), run_gpt_cases(settings))
     result["test_images"] = digits[2][:6].numpy()
     result["test_labels"] = digits[3][:6].numpy().tolist()
-    write_figures(result, out)
-    command = "python docs/course/m9_debugging.py" + (" --quick" if args.quick else "")
+    _labkit.write_figures(FIGURES, result, out)
+    command = _labkit.command(__file__, args.quick)
     seconds = time.perf_counter() - started
     (out / f"{SLUG}.md").write_text(results_page(result, command, seconds))
     cnn, gpt = result["cnn"], result["gpt"]

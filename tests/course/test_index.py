@@ -1,11 +1,7 @@
 """docs/course/: one lab per course module, each a script with its page, every page linked from
 the index, and every figure or results page a page links present in the repository."""
 
-import re
-
-from tests.course._lab import COURSE
-
-LINK = re.compile(r"\]\(([^)#\s]+)\)")
+from tests.course._lab import COURSE, LINK
 
 
 def labs():

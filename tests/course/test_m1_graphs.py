@@ -1,24 +1,18 @@
 """The Module 1 lab (docs/course/m1_graphs.py): its reduced form runs in time, writes readable
 figures and a results page, and its numbers agree with computations made here without it."""
 
-import pathlib
 import shutil
 
 import numpy as np
 import pytest
 
-from tests.course._lab import COURSE, assert_outputs, load_lab, run_lab
+from tests.course._lab import assert_outputs, assert_page, lab_fixture, load_lab
 
 GRAPHS = ["m1-regression-graph", "m1-neuron-alive-graph", "m1-neuron-dead-graph",
           "m1-mlp-graph"]
 PLOTS = ["m1-reverse-vs-forward.png"]
 
-
-@pytest.fixture(scope="module")
-def lab(tmp_path_factory):
-    out = tmp_path_factory.mktemp("m1")
-    result, _ = run_lab("m1_graphs", out)
-    return result, out
+lab = lab_fixture("m1_graphs")
 
 
 def test_outputs_are_readable(lab):
@@ -113,10 +107,4 @@ def test_mlp_graph_edges_carry_the_parameter_gradients(lab):
 
 
 def test_page_links_every_figure_and_gives_the_command(lab):
-    _, out = lab
-    page = (COURSE / "m1-graphs.md").read_text()
-    assert page.startswith("# Module 1 lab:")
-    assert "python docs/course/m1_graphs.py" in page
-    assert "(results/m1-graphs.md)" in page
-    for figure in sorted(pathlib.Path(out).glob("m1-*.png")):
-        assert f"](results/{figure.name})" in page, figure.name
+    assert_page("m1_graphs", lab[1])

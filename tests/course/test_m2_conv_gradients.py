@@ -2,26 +2,14 @@
 readable figures and a results page, and its convolution gradients agree with the definitions
 computed here by plain loops."""
 
-import pathlib
-
 import numpy as np
-import pytest
 
-from tests.course._lab import COURSE, assert_outputs, load_lab, run_lab
+from tests.course._lab import assert_outputs, assert_page, lab_fixture, module_fixture
 
 FIGURES = ["m2-filters.png", "m2-sharing.png", "m2-input-gradient.png"]
 
-
-@pytest.fixture(scope="module")
-def lab(tmp_path_factory):
-    out = tmp_path_factory.mktemp("m2")
-    result, _ = run_lab("m2_conv_gradients", out)
-    return result, out
-
-
-@pytest.fixture(scope="module")
-def module():
-    return load_lab("m2_conv_gradients")
+lab = lab_fixture("m2_conv_gradients")
+module = module_fixture("m2_conv_gradients")
 
 
 def _padded(x, padding):
@@ -138,10 +126,4 @@ def test_training_learned_something(lab):
 
 
 def test_page_links_every_figure_and_gives_the_command(lab):
-    _, out = lab
-    page = (COURSE / "m2-conv-gradients.md").read_text()
-    assert page.startswith("# Module 2 lab:")
-    assert "python docs/course/m2_conv_gradients.py" in page
-    assert "(results/m2-conv-gradients.md)" in page
-    for figure in sorted(pathlib.Path(out).glob("m2-*.png")):
-        assert f"](results/{figure.name})" in page, figure.name
+    assert_page("m2_conv_gradients", lab[1])

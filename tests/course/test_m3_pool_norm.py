@@ -2,27 +2,16 @@
 readable figures and a results page, and its pooling and normalization numbers agree with
 computations made here."""
 
-import pathlib
-
 import numpy as np
 import pytest
 
-from tests.course._lab import COURSE, assert_outputs, load_lab, run_lab
+from tests.course._lab import assert_outputs, assert_page, lab_fixture, module_fixture
 
 FIGURES = ["m3-pool-routing.png", "m3-norm-scale.png", "m3-layer-gradients.png",
            "m3-training.png"]
 
-
-@pytest.fixture(scope="module")
-def lab(tmp_path_factory):
-    out = tmp_path_factory.mktemp("m3")
-    result, _ = run_lab("m3_pool_norm", out)
-    return result, out
-
-
-@pytest.fixture(scope="module")
-def module():
-    return load_lab("m3_pool_norm")
+lab = lab_fixture("m3_pool_norm")
+module = module_fixture("m3_pool_norm")
 
 
 def _case(result, kind, kernel, stride, padding):
@@ -160,10 +149,4 @@ def test_monitor_numbers_and_normalization_at_initialization(lab, module):
 
 
 def test_page_links_every_figure_and_gives_the_command(lab):
-    _, out = lab
-    page = (COURSE / "m3-pool-norm.md").read_text()
-    assert page.startswith("# Module 3 lab:")
-    assert "python docs/course/m3_pool_norm.py" in page
-    assert "(results/m3-pool-norm.md)" in page
-    for figure in sorted(pathlib.Path(out).glob("m3-*.png")):
-        assert f"](results/{figure.name})" in page, figure.name
+    assert_page("m3_pool_norm", lab[1])

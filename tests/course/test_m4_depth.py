@@ -13,16 +13,11 @@ from retrograd.training.common import seeded_batches
 from retrograd.training.depth_experiment import build_network
 from retrograd.training.image import load_image_data
 from retrograd.utils.data import DataLoader
-from tests.course._lab import COURSE, assert_outputs, load_lab, run_lab
+from tests.course._lab import assert_outputs, assert_page, lab_fixture, load_lab
 
 FIGURES = ["m4-gradient-profiles.png", "m4-first-over-last.png", "m4-training.png"]
 
-
-@pytest.fixture(scope="module")
-def lab(tmp_path_factory):
-    out = tmp_path_factory.mktemp("m4")
-    result, _ = run_lab("m4_depth", out)
-    return result, out
+lab = lab_fixture("m4_depth")
 
 
 @pytest.fixture(scope="module")
@@ -108,11 +103,6 @@ def test_bad_depth_is_refused():
         load_lab("m4_depth").main(["--quick", "--train-depth", "21"])
 
 
-def test_page_links_every_figure_and_gives_the_command():
-    page = (COURSE / "m4-depth.md").read_text()
-    assert page.startswith("# Module 4 lab:")
-    assert "python docs/course/m4_depth.py" in page
-    for figure in FIGURES:
-        assert f"](results/{figure})" in page
-    assert "](results/m4-depth.md)" in page
+def test_page_links_every_figure_and_gives_the_command(lab):
+    page = assert_page("m4_depth", lab[1], FIGURES)
     assert "../depth-experiment.md" in page and "../gradient-flow.md" in page

@@ -10,17 +10,12 @@ import pytest
 
 import retrograd as rg
 from retrograd.nn import functional as F
-from tests.course._lab import COURSE, assert_outputs, run_lab
+from tests.course._lab import assert_outputs, assert_page, lab_fixture
 
 FIGURES = ["m5-score-variance.png", "m5-saturation-sweep.png", "m5-entropy-vs-gradient.png",
            "m5-attention-maps.png"]
 
-
-@pytest.fixture(scope="module")
-def lab(tmp_path_factory):
-    out = tmp_path_factory.mktemp("m5")
-    result, _ = run_lab("m5_softmax_saturation", out)
-    return result, out
+lab = lab_fixture("m5_softmax_saturation")
 
 
 def _point(result, c):
@@ -134,12 +129,7 @@ def test_saturated_rows_pass_almost_no_gradient(lab):
     assert bands["low_q_grad"] < 1e-2 * bands["high_q_grad"]
 
 
-def test_page_links_every_figure_and_gives_the_command():
-    page = (COURSE / "m5-softmax-saturation.md").read_text()
-    assert page.startswith("# Module 5 lab:")
-    assert "python docs/course/m5_softmax_saturation.py" in page
-    for figure in FIGURES:
-        assert f"](results/{figure})" in page
-    assert "](results/m5-softmax-saturation.md)" in page
+def test_page_links_every_figure_and_gives_the_command(lab):
+    page = assert_page("m5_softmax_saturation", lab[1], FIGURES)
     assert "../attention-debugging.md" in page
     assert "retrograd explain attention" in page

@@ -9,16 +9,11 @@ import numpy as np
 import pytest
 
 from retrograd.nn import functional as F
-from tests.course._lab import COURSE, assert_outputs, load_lab, run_lab
+from tests.course._lab import assert_outputs, assert_page, lab_fixture, load_lab
 
 FIGURES = ["m6-residual-paths.png", "m6-prenorm-postnorm.png", "m6-head-gradients.png"]
 
-
-@pytest.fixture(scope="module")
-def lab(tmp_path_factory):
-    out = tmp_path_factory.mktemp("m6")
-    result, _ = run_lab("m6_transformer_paths", out)
-    return result, out
+lab = lab_fixture("m6_transformer_paths")
 
 
 def _loss(model, x, y):
@@ -142,12 +137,7 @@ def test_queries_and_keys_get_little_gradient_at_initialization(lab):
         assert max(row["W_q"], row["W_k"]) < 0.1 * row["W_v"] < row["W_o"]
 
 
-def test_page_links_every_figure_and_gives_the_command():
-    page = (COURSE / "m6-transformer-paths.md").read_text()
-    assert page.startswith("# Module 6 lab:")
-    assert "python docs/course/m6_transformer_paths.py" in page
-    for figure in FIGURES:
-        assert f"](results/{figure})" in page
-    assert "](results/m6-transformer-paths.md)" in page
+def test_page_links_every_figure_and_gives_the_command(lab):
+    page = assert_page("m6_transformer_paths", lab[1], FIGURES)
     for doc in ("../gradient-flow.md", "../attention-debugging.md"):
         assert doc in page

@@ -5,8 +5,6 @@ gradients recomputed by scattering the gradient at the lookup's output, the unto
 the learned position table compared with a fresh initialization, and the sinusoidal table
 recomputed from its formula."""
 
-import re
-
 import numpy as np
 import pytest
 
@@ -15,17 +13,12 @@ from retrograd.datasets.shakespeare import shakespeare_path
 from retrograd.datasets.text import load_text_splits
 from retrograd.nn import functional as F
 from retrograd.training.common import seeded_batches
-from tests.course._lab import COURSE, assert_outputs, load_lab, run_lab
+from tests.course._lab import assert_outputs, assert_page, lab_fixture, load_lab
 
 FIGURES = ["m7-loss-curves.png", "m7-embedding-gradients.png", "m7-position-tables.png",
            "m7-position-gradients.png"]
 
-
-@pytest.fixture(scope="module")
-def lab(tmp_path_factory):
-    out = tmp_path_factory.mktemp("m7")
-    result, _ = run_lab("m7_positions", out)
-    return result, out
+lab = lab_fixture("m7_positions")
 
 
 @pytest.fixture(scope="module")
@@ -127,12 +120,5 @@ def test_unknown_variant_is_named():
         load_lab("m7_positions").build_model("rotary", load_lab("m7_positions").QUICK, 10)
 
 
-def test_page_links_every_figure_and_gives_the_command():
-    page = (COURSE / "m7-positions.md").read_text()
-    assert page.startswith("# Module 7 lab:")
-    assert "python docs/course/m7_positions.py" in page
-    for figure in FIGURES:
-        assert f"](results/{figure})" in page
-    assert "](results/m7-positions.md)" in page
-    for doc in re.findall(r"\]\(\.\./([a-z-]+\.md)\)", page):
-        assert (COURSE.parent / doc).exists(), doc
+def test_page_links_every_figure_and_gives_the_command(lab):
+    assert_page("m7_positions", lab[1], FIGURES)

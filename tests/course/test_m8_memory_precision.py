@@ -6,25 +6,19 @@ float16 flush share of the gradients by casting them with NumPy, and the broken 
 from NumPy's float16 arithmetic."""
 
 import math
-import re
 
 import numpy as np
 import pytest
 
 import retrograd as rg
 from retrograd.nn import functional as F
-from tests.course._lab import COURSE, assert_outputs, load_lab, run_lab
+from tests.course._lab import assert_outputs, assert_page, lab_fixture, load_lab
 
 FIGURES = ["m8-memory.png", "m8-flops-time.png", "m8-precision-loss.png",
            "m8-gradient-underflow.png", "m8-softmax-overflow.png"]
 F32, I64, BOOL = 4, 8, 1
 
-
-@pytest.fixture(scope="module")
-def lab(tmp_path_factory):
-    out = tmp_path_factory.mktemp("m8")
-    result, _ = run_lab("m8_memory_precision", out)
-    return result, out
+lab = lab_fixture("m8_memory_precision")
 
 
 def _shape(settings, vocab):
@@ -127,12 +121,5 @@ def test_the_fixed_form_is_the_same_function():
     assert math.isnan(lab_module.naive_softmax(rg.tensor([[20.0, 0.0]]).half()).numpy()[0, 0])
 
 
-def test_page_links_every_figure_and_gives_the_command():
-    page = (COURSE / "m8-memory-precision.md").read_text()
-    assert page.startswith("# Module 8 lab:")
-    assert "python docs/course/m8_memory_precision.py" in page
-    for figure in FIGURES:
-        assert f"](results/{figure})" in page
-    assert "](results/m8-memory-precision.md)" in page
-    for doc in re.findall(r"\]\(\.\./([a-z-]+\.md)\)", page):
-        assert (COURSE.parent / doc).exists(), doc
+def test_page_links_every_figure_and_gives_the_command(lab):
+    assert_page("m8_memory_precision", lab[1], FIGURES)

@@ -4,30 +4,19 @@ fixed model, and the lab's numbers agree with computations made here without it:
 parameters get a gradient, the maps whose std is 0 and the NaN they make, a saliency map from
 autograd, the causality of the attention, and a Linear's FLOPs from its shapes."""
 
-import re
-
 import numpy as np
 import pytest
 
 import retrograd as rg
 from retrograd.models.gpt import CausalSelfAttention, GPTConfig
 from retrograd.nn import functional as F
-from tests.course._lab import COURSE, assert_outputs, load_lab, run_lab
+from tests.course._lab import assert_outputs, assert_page, lab_fixture, module_fixture
 
 FIGURES = ["m9-loss-curves.png", "m9-gradient-flow.png", "m9-saliency.png",
            "m9-attention-maps.png"]
 
-
-@pytest.fixture(scope="module")
-def lab(tmp_path_factory):
-    out = tmp_path_factory.mktemp("m9")
-    result, _ = run_lab("m9_debugging", out)
-    return result, out
-
-
-@pytest.fixture(scope="module")
-def module():
-    return load_lab("m9_debugging")
+lab = lab_fixture("m9_debugging")
+module = module_fixture("m9_debugging")
 
 
 @pytest.fixture(scope="module")
@@ -167,12 +156,5 @@ def test_unknown_cases_are_named(module):
         module.ExplicitMaskAttention(GPTConfig(vocab_size=5, n_head=2, d_model=8), "torch")
 
 
-def test_page_links_every_figure_and_gives_the_command():
-    page = (COURSE / "m9-debugging.md").read_text()
-    assert page.startswith("# Module 9 lab:")
-    assert "python docs/course/m9_debugging.py" in page
-    for figure in FIGURES:
-        assert f"](results/{figure})" in page
-    assert "](results/m9-debugging.md)" in page
-    for doc in re.findall(r"\]\(\.\./([a-z-]+\.md)\)", page):
-        assert (COURSE.parent / doc).exists(), doc
+def test_page_links_every_figure_and_gives_the_command(lab):
+    assert_page("m9_debugging", lab[1], FIGURES)
