@@ -467,6 +467,32 @@ class Tensor:
         self._hooks.append(hook)
         return _function.RemovableHandle(self._hooks, hook)
 
+    def register_post_accumulate_grad_hook(self, hook):
+        """hook(tensor) -> None, run on this leaf after its gradient was accumulated into
+        ``.grad`` by a backward pass (not by ``autograd.grad``), as in PyTorch: optimizers
+        that step inside backward and gradient reduction for data parallelism use it.
+
+        Example:
+            >>> import retrograd as rg
+            >>> w = rg.tensor([1.0, 2.0], requires_grad=True)
+            >>> seen = []
+            >>> hook = w.register_post_accumulate_grad_hook(lambda t: seen.append(t.grad.tolist()))
+            >>> (w * w).sum().backward()
+            >>> seen
+            [[2.0, 4.0]]
+        """
+        if not self._requires_grad:
+            raise RuntimeError("register_post_accumulate_grad_hook: cannot register a hook on "
+                               "a tensor that does not require grad")
+        if self.grad_fn is not None:
+            raise RuntimeError("register_post_accumulate_grad_hook: post accumulate grad hooks "
+                               "cannot be registered on non-leaf tensors (this one was made by "
+                               f"{self.grad_fn.name()})")
+        from retrograd.autograd.hooks import add_post_accumulate_hook
+
+        hooks = add_post_accumulate_hook(self, hook)
+        return _function.RemovableHandle(hooks, hook)
+
     # ------------------------------------------------------------------ arithmetic
     def __add__(self, other):
         return _binary(_ew.Add, self, other)

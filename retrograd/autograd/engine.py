@@ -18,7 +18,8 @@ from retrograd._quiet import enter as quiet_enter
 from retrograd._quiet import leave as quiet_leave
 from retrograd.autograd.anomaly import add_creation_note
 from retrograd.autograd.function import AccumulateGrad, edge_of, guard_double_backward
-from retrograd.autograd.hooks import run_node_hooks, run_tensor_hooks
+from retrograd.autograd.hooks import (CALLBACK_QUEUES, POST_ACCUMULATE_HOOKS, run_node_hooks,
+                                      run_post_accumulate_hooks, run_tensor_hooks)
 from retrograd.autograd.grad_mode import STATE
 from retrograd.autograd.observer import notify_backward
 from retrograd.dtypes import convert
@@ -139,11 +140,25 @@ def _run(root_edges, root_grads, retain_graph, create_graph, targets):
     previous = STATE.grad_enabled
     STATE.grad_enabled = create_graph
     token = quiet_enter()  # IEEE results (inf, nan) without NumPy warnings: _quiet.py
+    callbacks = []
+    CALLBACK_QUEUES.append(callbacks)
     try:
-        return _loop(root_edges, root_grads, retain_graph, create_graph, targets)
+        captured = _loop(root_edges, root_grads, retain_graph, create_graph, targets)
+        _run_callbacks(callbacks)
+        return captured
     finally:
+        CALLBACK_QUEUES.pop()
         quiet_leave(token)
         STATE.grad_enabled = previous
+
+
+def _run_callbacks(callbacks):
+    """The end-of-backward callbacks (hooks.queue_callback), in order; a callback may queue
+    more."""
+    position = 0
+    while position < len(callbacks):
+        callbacks[position]()
+        position += 1
 
 
 def _loop(root_edges, root_grads, retain_graph, create_graph, targets):
@@ -242,6 +257,8 @@ def _leaf(node, grads, targets, captured, create_graph):
             captured[position] = g
     else:
         _accumulate_into_grad(variable, g, create_graph)
+        if POST_ACCUMULATE_HOOKS:
+            run_post_accumulate_hooks(variable)
     if observers:
         notify_backward(observers, False, node, grads, ())
 

@@ -50,6 +50,7 @@ from retrograd.nn.normalization import (  # noqa: F401
     BatchNorm1d, BatchNorm2d, BatchNorm3d, GroupNorm, InstanceNorm1d, InstanceNorm2d,
     InstanceNorm3d, LayerNorm, LocalResponseNorm, RMSNorm,
 )
+from retrograd.nn.sync_batchnorm import SyncBatchNorm  # noqa: F401
 # --- embeddings and recurrent ---
 from retrograd.nn.embedding import (  # noqa: F401
     Embedding, LearnedPositionalEmbedding, RotaryEmbedding, SinusoidalPositionalEncoding,

@@ -297,3 +297,86 @@ def test_hook_order_on_a_diamond_matches_torch():
 
     ours, theirs = both(run)
     assert ours == theirs == ["d", "c", "b", "a"]
+
+
+# ---------------------------------------------------------------- post-accumulate-grad hooks
+def test_post_accumulate_grad_hook_sees_the_accumulated_grad_like_torch():
+    import torch
+
+    seen, seen_torch = [], []
+    w = rg.tensor([1.0, -2.0], requires_grad=True)
+    tw = torch.tensor([1.0, -2.0], requires_grad=True)
+    w.register_post_accumulate_grad_hook(lambda t: seen.append(t.grad.numpy().copy()))
+    tw.register_post_accumulate_grad_hook(lambda t: seen_torch.append(t.grad.numpy().copy()))
+    for _ in range(2):                     # the second backward accumulates onto the first
+        (w * w * 3).sum().backward()
+        (tw * tw * 3).sum().backward()
+    assert len(seen) == len(seen_torch) == 2
+    for ours, theirs in zip(seen, seen_torch):
+        np.testing.assert_array_equal(ours, theirs)
+
+
+def test_post_accumulate_grad_hook_runs_once_per_backward_after_every_contribution():
+    w = rg.tensor([1.0, 2.0], requires_grad=True)
+    calls = []
+    handle = w.register_post_accumulate_grad_hook(lambda t: calls.append(t.grad.tolist()))
+    (w * 2 + w * w).sum().backward()      # two paths into w, one accumulation
+    assert calls == [[4.0, 6.0]]
+    handle.remove()
+    (w * 2).sum().backward()
+    assert calls == [[4.0, 6.0]]
+
+
+def test_post_accumulate_grad_hook_is_not_run_by_autograd_grad():
+    w = rg.tensor([1.0], requires_grad=True)
+    calls = []
+    w.register_post_accumulate_grad_hook(calls.append)
+    rg.autograd.grad((w * 3).sum(), [w])
+    assert calls == [] and w.grad is None
+
+
+def test_post_accumulate_grad_hook_errors():
+    with pytest.raises(RuntimeError, match="does not require grad"):
+        rg.ones(2).register_post_accumulate_grad_hook(print)
+    w = rg.ones(2, requires_grad=True)
+    with pytest.raises(RuntimeError, match="non-leaf tensors.*made by Mul"):
+        (w * 2).register_post_accumulate_grad_hook(print)
+
+
+def test_post_accumulate_hooks_are_forgotten_with_their_tensor():
+    import gc
+
+    from retrograd.autograd.hooks import POST_ACCUMULATE_HOOKS
+
+    before = len(POST_ACCUMULATE_HOOKS)
+    w = rg.ones(2, requires_grad=True)
+    w.register_post_accumulate_grad_hook(print)
+    assert len(POST_ACCUMULATE_HOOKS) == before + 1
+    del w
+    gc.collect()
+    assert len(POST_ACCUMULATE_HOOKS) == before
+
+
+# ---------------------------------------------------------------- end-of-backward callbacks
+def test_queue_callback_runs_after_every_gradient_of_the_pass():
+    from retrograd.autograd.hooks import queue_callback
+
+    a = rg.tensor([1.0], requires_grad=True)
+    b = rg.tensor([2.0], requires_grad=True)
+    order = []
+
+    def first_hook(t):
+        order.append("hook")
+        queue_callback(lambda: order.append(("end", a.grad.item(), b.grad.item())))
+        queue_callback(lambda: queue_callback(lambda: order.append("queued by a callback")))
+
+    a.register_post_accumulate_grad_hook(first_hook)
+    (a * 5 + b * 7).sum().backward()
+    assert order == ["hook", ("end", 5.0, 7.0), "queued by a callback"]
+
+
+def test_queue_callback_outside_backward_is_an_error():
+    from retrograd.autograd.hooks import queue_callback
+
+    with pytest.raises(RuntimeError, match="queue_callback: no backward pass is running"):
+        queue_callback(print)

@@ -5,11 +5,10 @@ DataLoader and its collate functions.
   ``ConcatDataset``, ``StackDataset``, ``ChainDataset``, ``Subset``, ``random_split``;
 - ``sampler``: ``Sampler``, ``SequentialSampler``, ``RandomSampler``,
   ``SubsetRandomSampler``, ``WeightedRandomSampler``, ``BatchSampler``;
+- ``distributed``: ``DistributedSampler`` (one shard of the data set per process of a
+  data-parallel job);
 - ``dataloader``: ``DataLoader`` (worker processes with ``num_workers > 0``),
   ``default_collate``, ``default_convert``, ``get_worker_info``.
-
-A ``DistributedSampler`` (one shard of the data set per process) belongs to this package
-too, beside the other samplers, when ``retrograd.distributed`` grows one.
 
 Randomness comes from ``retrograd.Generator`` objects (``generator=``) or from
 ``retrograd.default_generator``; see docs/pytorch-compatibility.md, "Data loading and random
@@ -23,6 +22,7 @@ from retrograd.utils.data.dataset import (
     ArrayDataset, ChainDataset, ConcatDataset, Dataset, IterableDataset, StackDataset, Subset,
     TensorDataset, random_split,
 )
+from retrograd.utils.data.distributed import DistributedSampler
 from retrograd.utils.data.sampler import (
     BatchSampler, RandomSampler, Sampler, SequentialSampler, SubsetRandomSampler,
     WeightedRandomSampler,
@@ -32,5 +32,6 @@ __all__ = [
     "Dataset", "IterableDataset", "TensorDataset", "ArrayDataset", "ConcatDataset",
     "StackDataset", "ChainDataset", "Subset", "random_split", "Sampler", "SequentialSampler",
     "RandomSampler", "SubsetRandomSampler", "WeightedRandomSampler", "BatchSampler",
+    "DistributedSampler",
     "DataLoader", "default_collate", "default_convert", "get_worker_info",
 ]
