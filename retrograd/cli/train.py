@@ -1,6 +1,10 @@
 """``retrograd train``: train an image classifier, a character-level GPT or a seq2seq
 Transformer, chosen from --model and --data (or from the checkpoint given to --resume), and
-write its run folder."""
+write its run folder.
+
+Started by a launcher (``mpiexec -n N retrograd train ...``, or srun), it joins the N
+processes into the default process group and trains data-parallel
+(retrograd/training/data_parallel.py); alone it imports nothing of MPI."""
 
 import argparse
 import sys
@@ -17,7 +21,11 @@ def add_parser(subparsers):
         description="Train an image classifier, a character-level GPT (--model gpt, on the "
                     "shipped Shakespeare text or --data text:PATH) or a seq2seq Transformer "
                     "(--model seq2seq --data reverse) with a progress bar; writes a checkpoint, "
-                    "metrics.json, curves.png and report.html into the run folder.")
+                    "metrics.json, curves.png and report.html into the run folder. Under "
+                    "mpiexec -n N (or srun) it trains data-parallel on the N processes: "
+                    "each trains on its part of every global batch of N x --batch-size "
+                    "samples, the gradients are averaged over the processes, and rank 0 "
+                    "alone prints and writes the run folder.")
     p.add_argument("--model", help="resnet-digits, resnet8, resnet20, resnet56, "
                                    "resnet-bottleneck, vgg, plain20, lenet, mlp, vit "
                                    "(image data); gpt (shakespeare, text:PATH); seq2seq "
@@ -32,7 +40,9 @@ def add_parser(subparsers):
     p.add_argument("--context", type=int, help="gpt: context length in characters")
     p.add_argument("--eval-interval", type=int, dest="eval_interval",
                    help="gpt and seq2seq: evaluate and checkpoint every this many steps")
-    p.add_argument("--batch-size", type=int, dest="batch_size")
+    p.add_argument("--batch-size", type=int, dest="batch_size",
+                   help="samples per step, per process: under mpiexec -n N the global batch "
+                        "is N x this")
     p.add_argument("--lr", type=float)
     p.add_argument("--optimizer", choices=["sgd", "adam", "adamw", "rmsprop"])
     p.add_argument("--weight-decay", type=float, dest="weight_decay")
@@ -63,13 +73,25 @@ def add_parser(subparsers):
                         "float32 master weights; amp.json and a report section")
     p.add_argument("--profile", type=int, metavar="N",
                    help="profile N training steps after a warm-up: profile.txt, trace.json "
-                        "and a report section in the run folder")
+                        "and a report section in the run folder (under mpiexec: rank 0's "
+                        "steps)")
+    p.add_argument("--sync-bn", action="store_true", default=None, dest="sync_bn",
+                   help="image models under mpiexec: BatchNorm layers normalize with the "
+                        "statistics of the global batch (SyncBatchNorm) instead of each "
+                        "process's own; alone it changes nothing")
+    p.add_argument("--timeout", type=float, metavar="SECONDS", default=_DEFAULT_TIMEOUT,
+                   help="under mpiexec: how long a process waits for the others in a "
+                        "collective before it ends with an error naming the processes that "
+                        "did not answer (default: %(default)g, PyTorch's 30 minutes)")
 
 
-# Options each training job understands (besides seed, out, resume and quiet).
+_DEFAULT_TIMEOUT = 1800.0   # seconds, as torch.distributed's default
+
+# Options each training job understands (besides seed, out, resume, quiet and timeout).
 _JOB_OPTIONS = {
     "image": {"model", "data", "epochs", "batch_size", "lr", "optimizer", "weight_decay",
-              "augment", "profile", "inspect", "checkpoint", "checkpoint_budget", "amp"},
+              "augment", "profile", "inspect", "checkpoint", "checkpoint_budget", "amp",
+              "sync_bn"},
     "language_model": {"model", "data", "steps", "batch_size", "lr", "weight_decay", "context",
                        "eval_interval", "profile", "inspect", "inspect_attention", "checkpoint",
                        "checkpoint_budget", "amp"},
@@ -95,7 +117,8 @@ def _job_of(args):
 def _job_config(job, args):
     """The job's train function and its configuration built from the arguments."""
     options = {k: v for k, v in vars(args).items()
-               if k not in ("command", "quiet", "seed", "out", "resume") and v is not None}
+               if k not in ("command", "quiet", "seed", "out", "resume", "timeout")
+               and v is not None}
     unknown = sorted(set(options) - _JOB_OPTIONS[job])
     if unknown:
         flags = ", ".join("--" + k.replace("_", "-") for k in unknown)
@@ -118,26 +141,67 @@ def _job_config(job, args):
 def run(args):
     """Train the job ``args`` asks for; returns the exit code: 2 with one line on stderr for
     options that do not fit, data or paths that are missing, unreadable or in the way, or a
-    missing 'train' extra; 130 after Ctrl-C, with the command that resumes the run."""
+    missing 'train' extra; 130 after Ctrl-C, with the command that resumes the run. Under a
+    launcher: 1 with one line on stderr when the processes lost each other (a process died
+    or hangs: retrograd.distributed.DistributedError, naming the processes)."""
     try:
         train, config = _job_config(_job_of(args), args)
         config.check(flags=True)   # here, so that errors name the options as they were typed
+        _check_timeout(args.timeout)
     except ImportError as e:
         print(f"retrograd train needs the 'train' extra (pip install 'retrograd[train]'): {e}",
               file=sys.stderr)
         return 2
     except EXPECTED as e:
         return fail("train", e)
+    from retrograd.distributed.process_group import launched_world_size
+
+    if launched_world_size() > 1:
+        return _train_data_parallel(train, config, args.timeout)
+    return _train(train, config)
+
+
+def _check_timeout(timeout):
+    if not timeout > 0:   # also NaN
+        raise ValueError(f"train: --timeout must be a number of seconds > 0, got {timeout:g}")
+
+
+def _train(train, config, writer=True):
+    """train(config), its errors turned into exit codes and one line on stderr. ``writer``:
+    whether this process reports an interruption (rank 0 of a data-parallel run)."""
+    from retrograd.distributed import DistributedError
     from retrograd.training.common import TrainingInterrupted
     try:
         train(config)
+    except DistributedError as e:   # before EXPECTED: a timeout is also an OSError
+        print(f"retrograd train: {e}", file=sys.stderr)
+        return 1
     except EXPECTED as e:
         return fail("train", e)
     except TrainingInterrupted as e:
-        print(f"retrograd train: {e}", file=sys.stderr)
+        if writer:
+            print(f"retrograd train: {e}", file=sys.stderr)
         return INTERRUPTED
     except KeyboardInterrupt:  # before the run had a folder: loading data, building the model
-        print("retrograd train: interrupted before training started; nothing was written",
-              file=sys.stderr)
+        if writer:
+            print("retrograd train: interrupted before training started; nothing was written",
+                  file=sys.stderr)
         return INTERRUPTED
     return 0
+
+
+def _train_data_parallel(train, config, timeout):
+    """_train on every process a launcher started, joined in the default process group
+    (collectives wait at most ``timeout`` seconds); a DistributedError (a process died or
+    hangs) ends this process with its one line, exit code 1, on every process that raised it."""
+    import retrograd.distributed as dist
+
+    try:
+        dist.init_process_group("mpi", timeout=timeout)
+    except dist.DistributedError as e:   # launched, but MPI for Python is missing
+        print(f"retrograd train: {e}", file=sys.stderr)
+        return 1
+    try:
+        return _train(train, config, writer=dist.get_rank() == 0)
+    finally:
+        dist.destroy_process_group()

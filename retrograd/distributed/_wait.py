@@ -22,7 +22,8 @@ __all__ = ["wait", "fail", "announce_exit"]
 
 _PING, _PONG, _EXIT = 1, 2, 3
 _EXIT_CHECK_AFTER = 0.5  # seconds a collective waits before looking for exit notices
-_SPINS = 200             # polls before the first sleep (a few microseconds each)
+_SPIN_SECONDS = 2e-3     # poll without sleeping this long first: a sleep costs ~60 us at
+                         # least, and most collectives of a step complete within it
 _LONGEST_SLEEP = 1e-3    # seconds between polls once backed off
 _sends = []              # pending answers (mpi4py requests must outlive the send)
 
@@ -34,18 +35,18 @@ def wait(request, what):
         raise DistributedError(f"{what}: the process group failed earlier ({GROUP.failed})")
     start = time.monotonic()
     deadline = start + GROUP.timeout
-    polls = 0
+    naps = 0
     while not _test(request, what):
         _answer_pings()
-        polls += 1
-        if polls > _SPINS:
-            now = time.monotonic()
+        now = time.monotonic()
+        if now - start > _SPIN_SECONDS:
             if now > deadline:
                 _timed_out(request, what)
                 return
             if now - start > _EXIT_CHECK_AFTER and _peer_ended(request, what):
                 return
-            time.sleep(min(_LONGEST_SLEEP, 1e-6 * (polls - _SPINS)))
+            naps += 1
+            time.sleep(min(_LONGEST_SLEEP, 1e-5 * naps))
 
 
 def _test(request, what):

@@ -13,8 +13,10 @@ import time
 
 import retrograd as rg
 from retrograd import _checks
+from retrograd.distributed import DistributedError
 from retrograd.inspect.report import write_run_report, write_step_report
 from retrograd.nn.utils import clip_grad_norm_
+from retrograd.training.data_parallel import World, mean_over_ranks, rank_batches
 from retrograd.training.profiling import RunProfiler
 from retrograd.utils.data import DataLoader
 from retrograd.utils.serialization import atomic_write, load, save
@@ -24,7 +26,7 @@ __all__ = ["Progress", "StepProgress", "run_folder", "write_outputs", "write_ste
            "train_steps", "save_state", "CHECKPOINT", "check_options", "option_rules",
            "seeded_batches", "check_run_folder", "make_run_folder", "read_checkpoint",
            "config_from", "TrainingInterrupted", "interruptible", "check_full_batches",
-           "endless_batches", "profiling", "report_sections"]
+           "endless_batches", "profiling", "report_sections", "world_of"]
 
 CHECKPOINT = "checkpoint.safetensors"
 
@@ -205,22 +207,36 @@ def interruptible(run, out, repeat=()):
     a run never interrupted. The command names the run folder when it was chosen by default
     (resuming would choose a new one); when this run wrote no checkpoint but was resumed, it
     resumes from the same file with the same folder and the options in ``repeat`` (the
-    options a resumed run may change)."""
+    options a resumed run may change). A DistributedError (a rank of a data-parallel run died
+    or hangs) is raised again with the same command added to its message, on the rank that
+    knows the checkpoint (rank 0)."""
     try:
         yield
     except KeyboardInterrupt as e:
         if isinstance(e, TrainingInterrupted):
             raise
-        config, checkpoint, words = run.config, run.checkpoint, None
-        if checkpoint is not None:
-            words = ["--resume", checkpoint] + (["--out", out] if config.out is None else [])
-        elif config.resume:
-            checkpoint = config.resume
-            words = ["--resume", checkpoint, "--out", out]
-            for name in repeat:
-                words += ["--" + name.replace("_", "-"), str(getattr(config, name))]
-        command = shlex.join(["retrograd", "train"] + words) if words else None
+        checkpoint, command = _resume_command(run, out, repeat)
         raise TrainingInterrupted(out, checkpoint, command) from e
+    except DistributedError as e:
+        _, command = _resume_command(run, out, repeat)
+        if command is None:
+            raise
+        raise type(e)(f"{e}; resume from the last checkpoint with: {command}") from e
+
+
+def _resume_command(run, out, repeat):
+    """(the checkpoint to resume ``run`` from, the command that resumes it), or (None, None)
+    when there is none; see interruptible."""
+    config, checkpoint, words = run.config, run.checkpoint, None
+    if checkpoint is not None:
+        words = ["--resume", checkpoint] + (["--out", out] if config.out is None else [])
+    elif config.resume:
+        checkpoint = config.resume
+        words = ["--resume", checkpoint, "--out", out]
+        for name in repeat:
+            words += ["--" + name.replace("_", "-"), str(getattr(config, name))]
+    command = shlex.join(["retrograd", "train"] + words) if words else None
+    return checkpoint, command
 
 
 def _bar(enabled, **kwargs):
@@ -289,8 +305,10 @@ def write_outputs(out, config, info, history, report=write_run_report, sections=
 @contextlib.contextmanager
 def profiling(run, out):
     """``--profile N`` (the job's ``profile`` option): profile N training steps of the run
-    after a warm-up (training/profiling.py); run.profiler is None without the option."""
-    steps = getattr(run.config, "profile", None)
+    after a warm-up (training/profiling.py); run.profiler is None without the option, and on
+    every rank but 0 of a data-parallel run (rank 0's steps are profiled, with their waits for
+    the others)."""
+    steps = getattr(run.config, "profile", None) if world_of(run).writer else None
     run.profiler = RunProfiler(steps, out, run.model, run.optimizer) if steps else None
     try:
         yield
@@ -299,6 +317,12 @@ def profiling(run, out):
             note = run.profiler.close()
             if note:
                 say(run.config, note)
+
+
+def world_of(run):
+    """The run's World (training/data_parallel.py): the one the job set, else a world of
+    one."""
+    return getattr(run, "world", None) or World()
 
 
 def report_sections(run, final, out):
@@ -429,21 +453,34 @@ def train_steps(run, train_step, evaluate_and_save, checkpoint, stop_after=None,
     run.loss_count; every eval_interval steps and at the last one, evaluate_and_save(run,
     started), ``started`` the time.perf_counter() at which this stretch of training began. A
     run stopped between evaluations ends with checkpoint(run), so that it resumes exactly
-    where it stopped."""
-    config = run.config
+    where it stopped. In a data-parallel run (run.world) each step trains on this rank's
+    part of the global batch (rank_batches), and run.loss_sum is averaged over the ranks
+    before evaluate_and_save and checkpoint read it."""
+    config, world = run.config, world_of(run)
     last = config.steps if stop_after is None else min(config.steps, run.step + stop_after)
     bar = StepProgress(config.progress, config.steps, initial=run.step)
     started, batches = time.perf_counter(), endless_batches(run.loader)
+    if world.parallel:
+        batches = rank_batches(batches, world)
     try:
         while run.step < last:
             loss = train_step(run, *next(batches))
             run.loss_sum, run.loss_count = run.loss_sum + loss, run.loss_count + 1
             bar.update(describe(run, loss))
             if run.step % config.eval_interval == 0 or run.step == config.steps:
+                _average_running_loss(run, world)
                 evaluate_and_save(run, started)
                 started = time.perf_counter()
     finally:  # on Ctrl-C too, so that the next line starts on a line of its own
         bar.close()
     if run.step < config.steps and (not run.history or run.history[-1]["step"] != run.step):
+        _average_running_loss(run, world)
         checkpoint(run)
 
+
+def _average_running_loss(run, world):
+    """run.loss_sum averaged over the ranks: every rank's loss_count is the same, so this is
+    the sum of the global batches' losses. The result is the same on every rank, so averaging
+    it again later (with more losses added) stays right."""
+    if world.parallel:
+        run.loss_sum = mean_over_ranks(run.loss_sum, world)

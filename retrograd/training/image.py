@@ -5,6 +5,11 @@ a full training checkpoint (model, optimizer, scheduler, RNG and data-loader sta
 metrics so far, the configuration) to ``<out>/checkpoint.safetensors``; ``resume=`` continues
 from it, and the result is bit-identical to a run that was never interrupted. The run folder
 also holds ``metrics.json``, ``curves.png`` (loss and accuracy per epoch) and ``report.html``.
+
+Under ``mpiexec -n N`` the job trains data-parallel (training/data_parallel.py): each rank
+trains on its DistributedSampler shard of every epoch with batch_size images per step, and
+``sync_bn`` turns the BatchNorm layers into SyncBatchNorm. The checkpoint resumes under any
+number of processes (the next epoch's order depends on the seed and the epoch only).
 """
 
 import dataclasses
@@ -25,9 +30,12 @@ from retrograd.training.common import (Progress, check_options, check_run_folder
                                        report_sections, restore_training_state, run_folder,
                                        save_state, say, training_state, write_outputs)
 from retrograd.training.checkpointing import plan_line, setup_checkpointing
+from retrograd.training.data_parallel import (broadcast_buffers, current_world,
+                                              parallel_model, shard, start_line,
+                                              sum_over_ranks, sync_batchnorm)
 from retrograd.training.mixed_precision import forward_context, mixed_precision
 from retrograd.training.inspection import inspecting
-from retrograd.utils.data import DataLoader
+from retrograd.utils.data import DataLoader, DistributedSampler, Subset
 
 __all__ = ["TrainConfig", "train", "load_image_data", "DATA_DEFAULTS", "evaluate"]
 
@@ -54,6 +62,7 @@ class TrainConfig:
     checkpoint: bool = None   # activation checkpointing of the model's blocks (less memory)
     checkpoint_budget: int = None  # plan the checkpointing to fit a step's peak in this
     amp: str = None          # mixed precision: "bf16" or "fp16" (training/mixed_precision.py)
+    sync_bn: bool = None     # data-parallel runs: SyncBatchNorm instead of BatchNorm
 
     def check(self, flags=False):
         """Raise a ValueError for an option out of its range (None, the default, passes);
@@ -173,21 +182,22 @@ def _make_optimizer(name, params, lr, weight_decay):
 
 
 class _Run:
-    """Everything a training run holds, built from a resolved configuration."""
+    """Everything a training run holds, built from a resolved configuration; ``world``: this
+    process's place in a data-parallel run (training/data_parallel.py)."""
 
-    def __init__(self, config):
-        self.config = config
+    def __init__(self, config, world):
+        self.config, self.world = config, world
         rg.manual_seed(config.seed)
         self.train_set, self.test_set, self.info = load_image_data(config.data, config.augment)
         if config.limit_train:
             self.train_set = rg.utils.data.Subset(self.train_set, range(config.limit_train))
-        self.model = build_model(config.model, self.info["in_channels"], self.info["image_size"],
-                                 self.info["num_classes"])
+        self.model = sync_batchnorm(
+            build_model(config.model, self.info["in_channels"], self.info["image_size"],
+                        self.info["num_classes"]), world, config.sync_bn)
         self.checkpoint_plan = setup_checkpointing(self.model, config.model, config,
                                                    self.train_set, F.cross_entropy)
         self.amp = mixed_precision(config, self.model)
-        self.loader = DataLoader(self.train_set, batch_size=config.batch_size, shuffle=True,
-                                 drop_last=False)
+        self.loader = _train_loader(self.train_set, config, world)
         steps_per_epoch = len(self.loader)
         self.optimizer = _make_optimizer(config.optimizer, self.model.parameters(), config.lr,
                                          config.weight_decay)
@@ -197,17 +207,50 @@ class _Run:
             total_steps=max(config.epochs * steps_per_epoch, warmup + 1))
         self.epoch, self.step, self.history = 0, 0, []
         self.checkpoint = None  # the last checkpoint this run wrote
+        self.parallel_model = parallel_model(self.model, world)  # what training steps call
 
     def state(self):
         return {**training_state(self), "epoch": self.epoch}
 
     def restore(self, state):
-        restore_training_state(self, state)
+        restore_training_state(self, {**state, "loader": _loader_state(state["loader"],
+                                                                       self.loader)})
         self.epoch = state["epoch"]
+
+
+def _train_loader(train_set, config, world):
+    """The training loader: shuffled each epoch; in a data-parallel run, over this rank's
+    DistributedSampler shard (seeded with the run's seed; set_epoch before each epoch)."""
+    if not world.parallel:
+        return DataLoader(train_set, batch_size=config.batch_size, shuffle=True,
+                          drop_last=False)
+    sampler = DistributedSampler(train_set, num_replicas=world.size, rank=world.rank,
+                                 shuffle=True, seed=config.seed)
+    return DataLoader(train_set, batch_size=config.batch_size, sampler=sampler,
+                      drop_last=False)
+
+
+def _loader_state(saved, loader):
+    """The loader state to restore from a checkpoint. An image checkpoint is written between
+    epochs, where a loader's state holds nothing of the epoch to come but its count (the
+    order comes from the RNG state, or from the DistributedSampler's seed and epoch); so a
+    state saved by a loader of the other kind (a data-parallel run's sampler, a single
+    process's shuffle) is taken as this loader's own state at that epoch."""
+    here = loader.state_dict()
+    if saved["batches_done"] is not None or saved["shuffle"] == here["shuffle"]:
+        return saved
+    return {**here, "epoch": saved["epoch"]}
 
 
 def evaluate(model, dataset, batch_size=500):
     """(mean cross-entropy, accuracy) of model on dataset, in eval mode without a graph."""
+    total_loss, correct, count = _evaluation_sums(model, dataset, batch_size)
+    return total_loss / count, correct / count
+
+
+def _evaluation_sums(model, dataset, batch_size=500):
+    """(summed cross-entropy, correct predictions, images) of model on dataset, in eval mode
+    without a graph."""
     was_training = model.training
     model.eval()
     total_loss, correct, count = 0.0, 0, 0
@@ -218,11 +261,27 @@ def evaluate(model, dataset, batch_size=500):
             correct += int((logits.argmax(1) == y).sum().item())
             count += len(y)
     model.train(was_training)
+    return total_loss, correct, count
+
+
+def _evaluate(run):
+    """evaluate() of the run's model on its test set; in a data-parallel run each rank
+    evaluates its shard of the test set (rank 0's buffers) and the sums are added up."""
+    world = run.world
+    if not world.parallel:
+        return evaluate(run.model, run.test_set)
+    broadcast_buffers(run.model, world)
+    part = Subset(run.test_set, shard(len(run.test_set), world))
+    total_loss, correct, count = sum_over_ranks(_evaluation_sums(run.model, part), world)
     return total_loss / count, correct / count
 
 
 def _train_epoch(run, bar):
-    model, loss_sum, correct, seen, start = run.model, 0.0, 0, 0, time.perf_counter()
+    """One pass over the training loader; returns (mean loss, accuracy, images per second),
+    over every rank's images in a data-parallel run (the bar shows rank 0's running loss and
+    accuracy, and counts the images of all ranks)."""
+    model, world = run.parallel_model, run.world
+    loss_sum, correct, seen, start = 0.0, 0, 0, time.perf_counter()
     model.train()
     for x, y in run.loader:
         with forward_context(run):
@@ -234,8 +293,12 @@ def _train_epoch(run, bar):
         correct += int((logits.detach().argmax(1) == y).sum().item())
         seen += n
         rate = seen / max(time.perf_counter() - start, 1e-9)
-        bar.update(n, loss=loss_sum / seen, acc=correct / seen, rate=rate)
-    return loss_sum / seen, correct / seen, seen / (time.perf_counter() - start)
+        bar.update(n * world.size, loss=loss_sum / seen, acc=correct / seen,
+                   rate=rate * world.size)
+    seconds = time.perf_counter() - start
+    if world.parallel:
+        loss_sum, correct, seen = sum_over_ranks([loss_sum, correct, seen], world)
+    return loss_sum / seen, correct / seen, seen / seconds
 
 
 def _attribution_samples(test_set, count=8):
@@ -253,7 +316,7 @@ def train(config, stop_after=None):
     A KeyboardInterrupt (Ctrl-C) during training becomes a TrainingInterrupted, which names
     the checkpoint to resume from. Each epoch's line is printed once its checkpoint is saved.
     """
-    resumed = None
+    resumed, world = None, current_world()
     config.check()
     if config.resume:
         resumed = read_checkpoint(config.resume)
@@ -261,18 +324,25 @@ def train(config, stop_after=None):
             raise ValueError(f"train: {config.resume!r} is not an image-classification "
                              f"checkpoint (it is a {resumed['job']} one)")
         saved = config_from(TrainConfig, resumed, config.resume)
-        overrides = {k: getattr(config, k) for k in ("epochs", "out", "progress")
+        overrides = {k: getattr(config, k) for k in ("epochs", "out", "progress", "sync_bn")
                      if getattr(config, k) is not None}
         config = dataclasses.replace(saved, resume=config.resume, **overrides)
     config = _resolve(config).check()
-    out = check_run_folder(run_folder(config, _parse_data(config.data)[0]))
-    run = _Run(config)
+    if not world.writer:   # rank 0 alone prints and writes
+        config = dataclasses.replace(config, progress=False)
+    out = run_folder(config, _parse_data(config.data)[0])
+    if world.writer:
+        check_run_folder(out)
+    run = _Run(config, world)
     if resumed is not None:
         run.restore(resumed)
-    make_run_folder(out)
+    if world.writer:
+        make_run_folder(out)
     say(config, f"retrograd train: {config.model} on {run.info['name']} "
                  f"({len(run.train_set)} train / {len(run.test_set)} test images), "
                  f"{sum(p.numel() for p in run.model.parameters()):,} parameters -> {out}")
+    if world.parallel:
+        say(config, start_line(world, config.batch_size))
     if run.checkpoint_plan is not None:
         say(config, plan_line(run.checkpoint_plan))
     last = config.epochs if stop_after is None else min(config.epochs, run.epoch + stop_after)
@@ -291,22 +361,26 @@ def train(config, stop_after=None):
 
 def _epoch(run, out):
     """One epoch: train, evaluate, save the checkpoint and the outputs, print its line."""
-    config = run.config
-    bar = Progress(config.progress, run.epoch + 1, config.epochs, len(run.train_set))
+    config, world = run.config, run.world
+    if world.parallel:
+        run.loader.sampler.set_epoch(run.epoch)
+    images = len(run.loader.sampler) * world.size if world.parallel else len(run.train_set)
+    bar = Progress(config.progress, run.epoch + 1, config.epochs, images)
     started = time.perf_counter()
     try:
         train_loss, train_acc, rate = _train_epoch(run, bar)
     finally:  # on Ctrl-C too, so that the next line starts on a line of its own
         bar.close()
-    test_loss, test_acc = evaluate(run.model, run.test_set)
+    test_loss, test_acc = _evaluate(run)
     run.epoch += 1
     run.history.append(dict(epoch=run.epoch, step=run.step, train_loss=train_loss,
                             train_acc=train_acc, test_loss=test_loss, test_acc=test_acc,
                             samples_per_s=rate, seconds=time.perf_counter() - started,
                             lr=run.scheduler.get_last_lr()[0]))
-    save_state(run, out)
-    write_outputs(out, config, run.info, run.history,
-                  sections=report_sections(run, run.epoch == config.epochs, out))
+    if world.writer:
+        save_state(run, out)
+        write_outputs(out, config, run.info, run.history,
+                      sections=report_sections(run, run.epoch == config.epochs, out))
     say(config, f"epoch {run.epoch}/{config.epochs}: train loss {train_loss:.4f} "
                  f"acc {train_acc:.4f} | test loss {test_loss:.4f} acc {test_acc:.4f} | "
                  f"{rate:,.0f} img/s")

@@ -87,8 +87,10 @@ def _inline_svg(svg):
 @contextlib.contextmanager
 def inspecting(run, out, samples=None):
     """``run.inspection``: a RunInspection for the run (None with the job's ``inspect``
-    option off) for the block."""
-    enabled = getattr(run.config, "inspect", True)
+    option off, and on every rank but 0 of a data-parallel run: the gradients it reads are
+    the ranks' average, the same on every rank) for the block."""
+    world = getattr(run, "world", None)
+    enabled = getattr(run.config, "inspect", True) and (world is None or world.writer)
     run.inspection = RunInspection(run.model, out, samples) if enabled else None
     try:
         yield

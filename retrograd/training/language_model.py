@@ -16,7 +16,10 @@ also holds ``metrics.json``, ``curves.png`` (training and validation loss per st
 characters drawn with temperature and top-k, reproducible with a seed.
 
 The step loop, progress bar and run outputs are shared with the sequence job
-(``retrograd.training.common``).
+(``retrograd.training.common``). Under ``mpiexec -n N`` the job trains data-parallel
+(training/data_parallel.py): each step's global batch is N x batch_size windows, rank r
+training on the r-th batch_size of them, and the validation windows are split among the
+ranks.
 """
 
 import dataclasses
@@ -40,6 +43,8 @@ from retrograd.training.common import (check_full_batches, check_options, check_
                                        run_folder, save_state, say, train_steps, training_state,
                                        write_step_outputs)
 from retrograd.training.checkpointing import plan_line, setup_checkpointing
+from retrograd.training.data_parallel import (current_world, parallel_model,
+                                              shard, start_line, sum_over_ranks)
 from retrograd.training.mixed_precision import forward_context, mixed_precision
 from retrograd.training.inspection import AttentionInspection, inspecting
 from retrograd.utils.data import DataLoader
@@ -122,10 +127,11 @@ def _param_groups(model, weight_decay):
 
 
 class _Run:
-    """Everything a language-model run holds, built from its configuration."""
+    """Everything a language-model run holds, built from its configuration; ``world``: this
+    process's place in a data-parallel run (training/data_parallel.py)."""
 
-    def __init__(self, config):
-        self.config = config
+    def __init__(self, config, world):
+        self.config, self.world = config, world
         rg.manual_seed(config.seed)
         self.path = text_path(config.data)
         self.train_set, self.val_set, self.tokenizer = load_text_splits(self.path, config.context)
@@ -148,6 +154,7 @@ class _Run:
         self.step, self.history, self.checkpoint = 0, [], None
         self.attention_inspection = None   # --inspect-attention (set by train)
         self.loss_sum, self.loss_count, self.tokens = 0.0, 0, 0
+        self.parallel_model = parallel_model(self.model, world)  # what training steps call
 
     def state(self):
         return {"job": JOB, **training_state(self),
@@ -177,24 +184,41 @@ def evaluate_loss(model, dataset, batch_size=64, limit=None):
         >>> 1.3 < loss < 1.6                  # a fresh model is close to it
         True
     """
+    count = len(dataset) if limit is None else min(limit, len(dataset))
+    return _loss_sum(model, dataset, range(count), batch_size) / (count * dataset.context)
+
+
+def _loss_sum(model, dataset, windows, batch_size=64):
+    """The summed cross-entropy of model over the windows ``windows`` (a range) of dataset,
+    in eval mode without a graph."""
     was_training = model.training
     model.eval()
-    count = len(dataset) if limit is None else min(limit, len(dataset))
     total = 0.0
     with rg.no_grad():
-        for begin in range(0, count, batch_size):
-            x, y = dataset.get_batch(np.arange(begin, min(begin + batch_size, count)))
+        for begin in range(windows.start, windows.stop, batch_size):
+            x, y = dataset.get_batch(np.arange(begin, min(begin + batch_size, windows.stop)))
             logits = model(x)
             total += F.cross_entropy(logits.reshape(-1, logits.shape[-1]), y.reshape(-1),
                                      reduction="sum").item()
     model.train(was_training)
+    return total
+
+
+def _validation_loss(run):
+    """evaluate_loss of the run's model on its validation windows; in a data-parallel run
+    each rank evaluates its shard of the windows and the sums are added up."""
+    dataset, limit, world = run.val_set, run.config.eval_windows, run.world
+    if not world.parallel:
+        return evaluate_loss(run.model, dataset, limit=limit)
+    count = len(dataset) if limit is None else min(limit, len(dataset))
+    (total,) = sum_over_ranks([_loss_sum(run.model, dataset, shard(count, world))], world)
     return total / (count * dataset.context)
 
 
 def _train_step(run, x, y):
-    run.tokens += x.numel()
+    run.tokens += x.numel() * run.world.size   # the global batch's
     with forward_context(run):
-        loss = _flat_cross_entropy(run.model(x), y)
+        loss = _flat_cross_entropy(run.parallel_model(x), y)
     loss = optimizer_step(run, loss)
     if run.attention_inspection is not None:
         run.attention_inspection.after_step(run.step)
@@ -207,7 +231,7 @@ _ATTENTION_BATCH = 2   # validation windows in --inspect-attention's fixed batch
 def _attention_inspection(run, out):
     """--inspect-attention N: an AttentionInspection on the first validation windows."""
     every = run.config.inspect_attention
-    if not every:
+    if not every or not run.world.writer:   # rank 0's model is every rank's
         return None
     x, y = run.val_set.get_batch(np.arange(min(_ATTENTION_BATCH, len(run.val_set))))
 
@@ -241,20 +265,28 @@ def train(config, stop_after=None):
     """
     config, resumed = resumed_config(config.check(), JOB, LMConfig, "language-model")
     config.check()
-    out = check_run_folder(run_folder(config, "text"))
-    run = _Run(config)
+    world = current_world()
+    if not world.writer:   # rank 0 alone prints and writes
+        config = dataclasses.replace(config, progress=False)
+    out = run_folder(config, "text")
+    if world.writer:
+        check_run_folder(out)
+    run = _Run(config, world)
     if resumed is not None:
         run.restore(resumed)
-    make_run_folder(out)
+    if world.writer:
+        make_run_folder(out)
     run.attention_inspection = _attention_inspection(run, out)
     say(config, f"retrograd train: gpt on {run.path} ({len(run.train_set.ids):,} train / "
                 f"{len(run.val_set.ids):,} validation characters, vocabulary "
                 f"{run.tokenizer.vocab_size}), {_parameter_count(run):,} parameters -> {out}")
+    if world.parallel:
+        say(config, start_line(world, config.batch_size))
     if run.checkpoint_plan is not None:
         say(config, plan_line(run.checkpoint_plan))
 
     def evaluate_and_save(run, started):
-        val_loss = evaluate_loss(run.model, run.val_set, limit=config.eval_windows)
+        val_loss = _validation_loss(run)
         row = _log(run, started, val_loss)
         _checkpoint(run, out)
         say(config, f"\nstep {run.step}/{config.steps}: train loss {row['train_loss']:.4f} "
@@ -277,6 +309,9 @@ def _parameter_count(run):
 
 
 def _checkpoint(run, out):
+    """The checkpoint and the run outputs (rank 0 alone writes them)."""
+    if not run.world.writer:
+        return
     save_state(run, out)
     info = dict(name=os.path.basename(run.path), vocab_size=run.tokenizer.vocab_size,
                 parameters=_parameter_count(run))

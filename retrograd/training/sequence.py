@@ -8,6 +8,12 @@ cosine decay, counted in steps. Every ``eval_interval`` steps the job decodes th
 problems greedily and measures the exact-match accuracy (the whole answer right, up to <eos>),
 then writes, atomically, a full checkpoint to ``<out>/checkpoint.safetensors`` (``resume=``
 continues from it bit-identically) and ``metrics.json``, ``curves.png`` and ``report.html``.
+
+Under ``mpiexec -n N`` the job trains data-parallel (training/data_parallel.py): each step's
+global batch is N x batch_size problems, rank r training on the r-th batch_size of them; the
+loss is normalized by the answer tokens of the whole global batch (so the averaged gradient
+is the single-process one even when the ranks' batches hold different numbers of padding
+tokens), and the held-out problems are split among the ranks.
 """
 
 import dataclasses
@@ -26,6 +32,8 @@ from retrograd.training.common import (check_full_batches, check_options, check_
                                        restore_training_state, resumed_config, run_folder,
                                        save_state, say, train_steps, training_state,
                                        write_step_outputs)
+from retrograd.training.data_parallel import (current_world, parallel_model,
+                                              shard, start_line, sum_over_ranks)
 from retrograd.training.inspection import inspecting
 from retrograd.training.mixed_precision import forward_context, mixed_precision
 from retrograd.utils.data import DataLoader
@@ -91,9 +99,12 @@ def _check(config):
 
 
 class _Run:
-    def __init__(self, config):
+    """Everything a sequence-task run holds; ``world``: this process's place in a
+    data-parallel run (training/data_parallel.py)."""
+
+    def __init__(self, config, world):
         _check(config)
-        self.config = config
+        self.config, self.world = config, world
         rg.manual_seed(config.seed)
         self.train_set, self.test_set = make_task(config.data, config.n_train, config.n_test,
                                                   seed=config.seed)
@@ -113,6 +124,7 @@ class _Run:
         self.step, self.history, self.loss_sum, self.loss_count = 0, [], 0.0, 0
         self.checkpoint = None  # the last checkpoint this run wrote
         self.amp = mixed_precision(config, self.model)
+        self.parallel_model = parallel_model(self.model, world)  # what training steps call
 
     def state(self):
         return {"job": JOB, **training_state(self), "running": [self.loss_sum, self.loss_count]}
@@ -124,20 +136,52 @@ class _Run:
 
 def exact_match(model, dataset, max_len, batch_size=500):
     """The fraction of problems whose greedily decoded answer equals the true one exactly."""
+    return _correct(model, dataset, range(len(dataset)), max_len, batch_size) / len(dataset)
+
+
+def _correct(model, dataset, problems, max_len, batch_size=500):
+    """How many of the problems ``problems`` (a range) of dataset the model answers exactly
+    (greedy decoding)."""
     correct = 0
-    for begin in range(0, len(dataset), batch_size):
-        src, tgt = dataset.get_batch(np.arange(begin, min(begin + batch_size, len(dataset))))
+    for begin in range(problems.start, problems.stop, batch_size):
+        src, tgt = dataset.get_batch(np.arange(begin, min(begin + batch_size, problems.stop)))
         predicted = model.greedy_decode(src, max_len, BOS, EOS).numpy()
         correct += sum(decode(p) == decode(t) for p, t in zip(predicted, tgt.numpy()))
+    return correct
+
+
+def _exact_match(run):
+    """exact_match of the run's model on its held-out problems; in a data-parallel run each
+    rank decodes its shard of them and the counts are added up."""
+    dataset, world = run.test_set, run.world
+    if not world.parallel:
+        return exact_match(run.model, dataset, run.max_len)
+    mine = _correct(run.model, dataset, shard(len(dataset), world), run.max_len)
+    (correct,) = sum_over_ranks([mine], world)
     return correct / len(dataset)
 
 
 def _train_step(run, src, tgt):
     with forward_context(run):
-        logits = run.model(src, tgt[:, :-1])
-        loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), tgt[:, 1:].reshape(-1),
-                               ignore_index=PAD)
+        logits = run.parallel_model(src, tgt[:, :-1])
+        loss = _answer_loss(run, logits.reshape(-1, logits.shape[-1]), tgt[:, 1:].reshape(-1))
     return optimizer_step(run, loss)
+
+
+def _answer_loss(run, logits, target):
+    """Cross-entropy over the answer tokens (padding ignored): their mean over the batch;
+    in a data-parallel run, over the global batch:
+
+        loss_r = (sum of rank r's token losses) * N / T,   T = answer tokens of all N ranks
+
+    so that the ranks' average (what DistributedDataParallel's gradient averaging
+    differentiates) is sum / T, the global batch's mean token loss."""
+    world = run.world
+    if not world.parallel:
+        return F.cross_entropy(logits, target, ignore_index=PAD)
+    (tokens,) = sum_over_ranks([np.count_nonzero(target.numpy() != PAD)], world)
+    return F.cross_entropy(logits, target, ignore_index=PAD, reduction="sum") * (
+        world.size / tokens)
 
 
 def train(config, stop_after=None):
@@ -148,17 +192,26 @@ def train(config, stop_after=None):
     _check(config)
     if config.steps is None:
         config = dataclasses.replace(config, steps=DEFAULT_STEPS[config.data])
-    out = check_run_folder(run_folder(config.check(), config.data))
-    run = _Run(config)
+    world = current_world()
+    config.check()
+    if not world.writer:   # rank 0 alone prints and writes
+        config = dataclasses.replace(config, progress=False)
+    out = run_folder(config, config.data)
+    if world.writer:
+        check_run_folder(out)
+    run = _Run(config, world)
     if resumed is not None:
         run.restore(resumed)
-    make_run_folder(out)
+    if world.writer:
+        make_run_folder(out)
     say(config, f"retrograd train: seq2seq on {config.data} ({len(run.train_set)} train / "
                 f"{len(run.test_set)} held-out problems), "
                 f"{sum(p.numel() for p in run.model.parameters()):,} parameters -> {out}")
+    if world.parallel:
+        say(config, start_line(world, config.batch_size))
     with interruptible(run, out), profiling(run, out), inspecting(run, out):
         train_steps(run, _train_step, lambda run, started: _evaluate_and_save(run, out, started),
-                    lambda run: save_state(run, out), stop_after)
+                    lambda run: _save(run, out), stop_after)
     accuracy = run.history[-1]["test_exact_match"] if run.history else None
     if run.step == config.steps:
         say(config, f"done: held-out exact match {accuracy:.4f} after {run.step} steps; "
@@ -167,15 +220,23 @@ def train(config, stop_after=None):
                 model=run.model)
 
 
+def _save(run, out):
+    """The checkpoint (rank 0 alone writes it)."""
+    if run.world.writer:
+        save_state(run, out)
+
+
 def _evaluate_and_save(run, out, started):
     train_seconds = time.perf_counter() - started
-    accuracy = exact_match(run.model, run.test_set, run.max_len)
+    accuracy = _exact_match(run)
     row = dict(step=run.step, train_loss=run.loss_sum / max(run.loss_count, 1),
                test_exact_match=accuracy, seconds=train_seconds,
                lr=run.scheduler.get_last_lr()[0])
     run.history.append(row)
     run.loss_sum, run.loss_count = 0.0, 0
-    save_state(run, out)
+    _save(run, out)
+    if not run.world.writer:
+        return
     info = dict(name=run.config.data, n_train=len(run.train_set), n_test=len(run.test_set))
     write_step_outputs(out, run.config, info, run.history, ("test_exact_match",),
                        title=f"seq2seq on {run.config.data}",

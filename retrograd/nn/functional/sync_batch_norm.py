@@ -8,12 +8,12 @@ No backward is written here: the statistics are tensor ops and the differentiabl
 sync_batch_norm's docstring for why that gives the exact gradient).
 """
 
-from retrograd import dtypes as _dt
+import numpy as np
+
 from retrograd._checks import name_of
 from retrograd.autograd.grad_mode import STATE, no_grad
-from retrograd.creation import tensor
-from retrograd.distributed import all_reduce as all_reduce_in_place
 from retrograd.distributed import get_rank, get_world_size
+from retrograd.distributed.collectives import ReduceOp, all_reduce_array
 from retrograd.distributed.nn.functional import all_reduce
 from retrograd.nn.functional.norm import _check_eps, _check_floating_input, _check_per_channel
 
@@ -25,7 +25,7 @@ def sync_batch_norm(input, running_mean, running_var, weight=None, bias=None,  #
     """Batch normalization in training mode with the statistics of the global batch: rank r
     holds x_r:(N_r, C, *), and per channel, over the axes A = (N, *) of every rank,
 
-        M    = sum over ranks of M_r,  M_r = N_r * prod(*)     (the count: an int64 all-reduce)
+        M    = sum over ranks of M_r,  M_r = N_r * prod(*)     (the count, int64)
         mean = (sum over ranks of sum_A x_r) / M                (all_reduce 1)
         var  = (sum over ranks of sum_A (x_r - mean)^2) / M     (all_reduce 2; biased)
         y_r  = (x_r - mean) / sqrt(var + eps) * weight + bias   (C,) broadcast over (N_r, C, *)
@@ -53,7 +53,8 @@ def sync_batch_norm(input, running_mean, running_var, weight=None, bias=None,  #
     them, then divides by the world size to average the ranks' losses) is the global one.
 
     Every rank must call it (the same number of times, in the same order): each call runs
-    three all-reduces forward and two backward. A rank that raises before them (a bad input)
+    three all-reduces forward (the count's travels with the first sums', so the ranks meet
+    twice) and two backward. A rank that raises before them (a bad input)
     leaves the others waiting until the process group's timeout.
 
     Args:
@@ -76,8 +77,10 @@ def sync_batch_norm(input, running_mean, running_var, weight=None, bias=None,  #
     _check_arguments(input, running_mean, running_var, weight, bias, eps, owner)
     x = input.float() if input._data.dtype.itemsize < 4 else input
     axes = (0, *range(2, x.ndim))
-    count = _global_count(input, owner)
-    mean = all_reduce(x.sum(axes)) / count
+    counting = _start_global_count(input)     # in flight while the sums are reduced
+    sums = all_reduce(x.sum(axes))
+    count = _global_count(counting, input, owner)
+    mean = sums / count
     centered = x - _per_channel(mean, x.ndim)
     var = all_reduce((centered * centered).sum(axes)) / count
     if running_mean is not None and not STATE.recomputing:  # a checkpoint replays: no update
@@ -106,11 +109,20 @@ def _check_arguments(input, running_mean, running_var, weight, bias, eps, owner)
     _check_eps(eps, owner)
 
 
-def _global_count(input, owner):  # noqa: A002
-    """M, the number of values per channel in the global batch (a Python int, checked > 1)."""
-    count = tensor(input.numel() // input.shape[1], dtype=_dt.int64)
-    all_reduce_in_place(count)
-    count = int(count.item())
+def _start_global_count(input):  # noqa: A002
+    """Start the all-reduce of the number of values per channel (non-blocking: it travels
+    with the sums' all-reduce, so counting costs no extra wait): (the count array, its
+    Work)."""
+    count = np.array([input.numel() // input.shape[1]], np.int64)
+    return count, all_reduce_array(count, ReduceOp.SUM, "sync_batch_norm count all_reduce")
+
+
+def _global_count(counting, input, owner):  # noqa: A002
+    """M, the number of values per channel in the global batch (a Python int, checked > 1),
+    from the all-reduce _start_global_count started."""
+    count, work = counting
+    work.wait()
+    count = int(count[0])
     if count <= 1:
         raise ValueError(f"{name_of(owner)}: Expected more than 1 value per channel when "
                          f"training, got {count} in the global batch (input of shape "
