@@ -2,6 +2,7 @@
 the MPICH wheel's launcher from the test environment, a hard timeout, and each rank's
 output. Tests that need MPI skip with the reason when mpi4py or mpiexec is missing."""
 
+import ast
 import os
 import pathlib
 import shutil
@@ -86,3 +87,16 @@ def run_mpi(source, processes, tmp_path, args=(), timeout=120, keep_going=False,
 
 def _read(path):
     return path.read_text(errors="replace") if path.exists() else ""
+
+
+def rank_reports(run, processes, marker="RESULT "):
+    """The launch succeeded and every rank printed ``<marker><rank> <world> <dict literal>``
+    once: {rank: that dict}, each checked to come from a world of ``processes``."""
+    results = run.lines(marker)
+    assert run.returncode == 0 and len(results) == processes, run.output
+    reports = {}
+    for line in results:
+        rank, world, text = line[len(marker):].split(" ", 2)
+        assert int(world) == processes, line
+        reports[int(rank)] = ast.literal_eval(text)
+    return reports

@@ -10,7 +10,6 @@ gradients, and the digits ResNet converted with convert_sync_batchnorm and wrapp
 DistributedDataParallel must train as one process trains the unconverted model on the
 concatenated batch."""
 
-import ast
 import copy
 
 import numpy as np
@@ -20,7 +19,7 @@ import torch
 import retrograd as rg
 import retrograd.distributed as dist
 from retrograd.nn.functional.sync_batch_norm import sync_batch_norm
-from tests.distributed._mpi import needs_mpi, run_mpi
+from tests.distributed._mpi import needs_mpi, rank_reports, run_mpi
 from tests.oracle import GRADCHECK_TOLERANCES, randn
 
 
@@ -462,12 +461,7 @@ PROGRAM = """
 @pytest.mark.parametrize("processes", [2, 3])
 def test_on_several_ranks_it_is_batch_norm_of_the_global_batch(processes, tmp_path):
     run = run_mpi(PROGRAM, processes, tmp_path, timeout=180)
-    results = run.lines("RESULT ")
-    assert run.returncode == 0 and len(results) == processes, run.output
-    for line in results:
-        _, rank, world, text = line.split(" ", 3)
-        report = ast.literal_eval(text)
-        assert int(world) == processes
+    for rank, report in rank_reports(run, processes).items():
         assert report.pop("state keys equal"), rank
         assert report.pop("SyncBatchNorm layers") == 6, rank
         assert report.pop("ResNet moved") > 1e-3, rank   # the training did something

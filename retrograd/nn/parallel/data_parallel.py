@@ -9,7 +9,21 @@ for devices by id is an error that says the CPU is all there is.
 
 from retrograd.nn.module import Module
 
-__all__ = ["DataParallel"]
+__all__ = ["DataParallel", "check_wrapped"]
+
+
+def check_wrapped(wrapper, module, device_ids, output_device):
+    """The checks both wrappers (``wrapper`` names the one in errors) make of their
+    arguments: a Module to wrap, and no GPU to place it on."""
+    if not isinstance(module, Module):
+        raise TypeError(f"{wrapper}: module must be a Module, got {type(module).__name__}")
+    if device_ids:
+        raise RuntimeError(f"{wrapper}: device_ids {list(device_ids)!r} name GPUs, and "
+                           f"retrograd runs on the CPU only (retrograd.cuda.is_available() "
+                           f"is False); leave device_ids out")
+    if output_device not in (None, "cpu", -1):
+        raise RuntimeError(f"{wrapper}: output_device {output_device!r} is not available: "
+                           f"retrograd runs on the CPU only")
 
 
 class DataParallel(Module):
@@ -32,16 +46,7 @@ class DataParallel(Module):
 
     def __init__(self, module, device_ids=None, output_device=None, dim=0):
         super().__init__()
-        if not isinstance(module, Module):
-            raise TypeError(f"DataParallel: module must be a Module, got "
-                            f"{type(module).__name__}")
-        if device_ids:
-            raise RuntimeError(f"DataParallel: device_ids {list(device_ids)!r} name GPUs, and "
-                               f"retrograd runs on the CPU only (retrograd.cuda.is_available() "
-                               f"is False); leave device_ids out")
-        if output_device not in (None, "cpu", -1):
-            raise RuntimeError(f"DataParallel: output_device {output_device!r} is not "
-                               f"available: retrograd runs on the CPU only")
+        check_wrapped("DataParallel", module, device_ids, output_device)
         self.module = module
         self.device_ids, self.output_device, self.dim = [], output_device, dim
 

@@ -20,6 +20,7 @@ from retrograd.distributed.collectives import (ReduceOp, all_gather_object, all_
                                                broadcast)
 from retrograd.distributed.process_group import GROUP, DistributedError
 from retrograd.nn.module import Module
+from retrograd.nn.parallel.data_parallel import check_wrapped
 from retrograd.tensor import make_tensor
 
 __all__ = ["DistributedDataParallel"]
@@ -190,16 +191,7 @@ def _check_arguments(module, device_ids, output_device, process_group, bucket_ca
         raise DistributedError("DistributedDataParallel: the default process group is not "
                                "initialized; call retrograd.distributed.init_process_group("
                                "backend='mpi') first (on every rank)")
-    if not isinstance(module, Module):
-        raise TypeError(f"DistributedDataParallel: module must be a Module, got "
-                        f"{type(module).__name__}")
-    if device_ids:
-        raise RuntimeError(f"DistributedDataParallel: device_ids {list(device_ids)!r} name "
-                           f"GPUs, and retrograd runs on the CPU only "
-                           f"(retrograd.cuda.is_available() is False); leave device_ids out")
-    if output_device not in (None, "cpu", -1):
-        raise RuntimeError(f"DistributedDataParallel: output_device {output_device!r} is not "
-                           f"available: retrograd runs on the CPU only")
+    check_wrapped("DistributedDataParallel", module, device_ids, output_device)
     if process_group is not None and process_group is not GROUP:
         raise ValueError(f"DistributedDataParallel: only the default process group "
                          f"(process_group=None) exists in retrograd, got {process_group!r}")

@@ -10,7 +10,6 @@ reduction rounded once; buckets start before backward ends; unused parameters; a
 errors every rank raises when a rank built a different model or skipped a backward pass.
 """
 
-import ast
 
 import numpy as np
 import pytest
@@ -20,7 +19,7 @@ import retrograd.distributed as dist
 from retrograd.autograd.hooks import POST_ACCUMULATE_HOOKS
 from retrograd.nn.parallel import DistributedDataParallel
 from retrograd.nn.parallel.distributed import _assign_buckets
-from tests.distributed._mpi import needs_mpi, run_mpi
+from tests.distributed._mpi import needs_mpi, rank_reports, run_mpi
 
 
 @pytest.fixture
@@ -397,25 +396,15 @@ PROGRAM = """
             break
     report["skipped pass errors"] = errors
 
-    print(f"REPORT {rank} {report!r}", flush=True)
+    print(f"REPORT {rank} {world} {report!r}", flush=True)
     dist.destroy_process_group()
 """
-
-
-def _reports(run, world):
-    assert run.returncode == 0, run.output[-3000:]
-    reports = {}
-    for line in run.lines("REPORT "):
-        _, rank, text = line.split(" ", 2)
-        reports[int(rank)] = ast.literal_eval(text)
-    assert sorted(reports) == list(range(world)), run.output[-3000:]
-    return reports
 
 
 @needs_mpi
 @pytest.mark.parametrize("world", [2, 3])
 def test_data_parallel_training_under_mpiexec(tmp_path, world):
-    reports = _reports(run_mpi(PROGRAM, world, tmp_path, timeout=180), world)
+    reports = rank_reports(run_mpi(PROGRAM, world, tmp_path, timeout=180), world, "REPORT ")
     for rank, report in reports.items():
         # (a) 5 SGD steps of the MLP; training on one rank's slice alone is far off
         assert report["mlp buckets"] >= 3
