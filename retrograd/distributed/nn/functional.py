@@ -16,6 +16,7 @@ sum-all-reduce.
 
 import numpy as np
 
+from retrograd.autograd.cost import Cost
 from retrograd.autograd.function import Function
 from retrograd.distributed.collectives import ReduceOp, _reduce_op, all_reduce_array
 from retrograd.distributed.process_group import _require
@@ -40,6 +41,19 @@ class AllReduceSum(Function):
     @staticmethod
     def backward(ctx, grad_out):
         return _summed(grad_out, "all_reduce (backward)")
+
+    @staticmethod
+    def cost(call):
+        """The adds on each rank of a ring all-reduce of n values over W ranks: its
+        reduce-scatter sums W - 1 chunks of n / W values, (W - 1) n / W adds; backward the
+        same (the messages themselves are not FLOPs)."""
+        from retrograd.distributed.process_group import GROUP
+
+        n, world = call.outputs[0].size, GROUP.world_size
+        adds = (world - 1) * n // world
+        return Cost(adds, adds * call.needs(0),
+                    f"all_reduce {'x'.join(map(str, call.outputs[0].shape)) or 'scalar'}: "
+                    f"(W-1)*n/W adds, W = {world}")
 
 
 def all_reduce(tensor, op=ReduceOp.SUM, group=None):
