@@ -193,7 +193,9 @@ def _train(train, config, writer=True):
 def _train_data_parallel(train, config, timeout):
     """_train on every process a launcher started, joined in the default process group
     (collectives wait at most ``timeout`` seconds); a DistributedError (a process died or
-    hangs) ends this process with its one line, exit code 1, on every process that raised it."""
+    hangs) ends this process with its one line, exit code 1, on every process that raised it.
+    A process whose training fails otherwise (a data error on one rank) leaves the group as
+    it is, so that the others learn at once that it ended (process_group.py)."""
     import retrograd.distributed as dist
 
     try:
@@ -201,7 +203,10 @@ def _train_data_parallel(train, config, timeout):
     except dist.DistributedError as e:   # launched, but MPI for Python is missing
         print(f"retrograd train: {e}", file=sys.stderr)
         return 1
-    try:
-        return _train(train, config, writer=dist.get_rank() == 0)
-    finally:
+    code = _train(train, config, writer=dist.get_rank() == 0)
+    if code == 0:
         dist.destroy_process_group()
+    # otherwise the group stays initialized: at exit this process tells the others that it
+    # ended (so that one waiting for it fails at once, naming it) and does not finalize MPI,
+    # which would wait for them
+    return code

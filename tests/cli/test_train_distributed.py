@@ -325,3 +325,39 @@ def test_seq2seq_on_3_processes_equals_one_process_with_3_times_the_batch(three,
     np.testing.assert_allclose([r["train_loss"] for r in parallel],
                                [r["train_loss"] for r in alone], rtol=1e-5)
     assert [r["test_exact_match"] for r in parallel] == [r["test_exact_match"] for r in alone]
+
+
+ONE_RANK_FAILS = """
+    import sys, time
+    import retrograd.distributed as dist
+    from retrograd.cli import main
+    from retrograd.training import image
+
+    rank = int(__import__("os").environ["PMI_RANK"])
+    if rank == 1:
+        optimizer_step = image.optimizer_step
+
+        def failing_step(run, loss):
+            if run.step == 3:
+                raise OSError("No space left on device (a disk filled up on rank 1)")
+            return optimizer_step(run, loss)
+
+        image.optimizer_step = failing_step
+    start = time.monotonic()
+    code = main(["train", "--model", "mlp", "--epochs", "1", "--batch-size", "32",
+                 "--no-inspect", "--quiet", "--out", "failing", "--timeout", "60"])
+    print(f"ENDED {rank} {code} {time.monotonic() - start:.1f}", flush=True)
+    sys.exit(code)
+"""
+
+
+@needs_mpi
+def test_a_rank_that_fails_ends_the_others_at_once_not_after_the_timeout(tmp_path):
+    run = run_mpi(ONE_RANK_FAILS, 2, tmp_path, keep_going=True, timeout=120)
+    ended = {int(rank): (int(code), float(seconds)) for _, rank, code, seconds in
+             (line.split() for line in run.lines("ENDED "))}
+    assert ended.keys() == {0, 1}, run.output
+    assert ended[1][0] == 2 and "No space left on device" in run.ranks[1]
+    assert ended[0][0] == 1 and ended[0][1] < 30, run.output     # the timeout is 60 s
+    assert "rank 1 ended its program with the process group still initialized" in \
+        run.ranks[0], run.output
