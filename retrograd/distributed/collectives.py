@@ -19,7 +19,7 @@ import numpy as np
 
 from retrograd import dtypes as _dt
 from retrograd.distributed._wait import wait
-from retrograd.distributed.process_group import GROUP, DistributedError, _check_group, _require
+from retrograd.distributed.process_group import GROUP, DistributedError, check_group, _require
 from retrograd.tensor import Tensor
 
 __all__ = ["ReduceOp", "Work", "all_reduce", "broadcast", "all_gather", "barrier",
@@ -78,13 +78,19 @@ def _is_half(np_dtype):
     return np_dtype == np.float16 or np_dtype == _dt.bfloat16.np
 
 
+def wire_dtype(np_dtype):
+    """The dtype MPI reduces values of ``np_dtype`` in: float32 for float16/bfloat16 (which
+    it has no type for), uint8 for bool, the dtype itself otherwise."""
+    if _is_half(np_dtype):
+        return np.dtype(np.float32)
+    return np.dtype(np.uint8) if np_dtype == np.bool_ else np.dtype(np_dtype)
+
+
 def _wire(array):
-    """The array MPI sends: contiguous, and float32 for float16/bfloat16 (widened exactly)."""
+    """The array MPI sends: contiguous, in wire_dtype (float16/bfloat16 widened exactly)."""
     if _is_half(array.dtype):
         return _dt.convert(np.ascontiguousarray(array), np.float32)
-    if array.dtype == np.bool_:
-        return np.ascontiguousarray(array, dtype=np.uint8)
-    return np.ascontiguousarray(array)
+    return np.ascontiguousarray(array, dtype=wire_dtype(array.dtype))
 
 
 def _mark_changed(tensor):
@@ -108,12 +114,13 @@ def all_reduce_array(array, op=ReduceOp.SUM, what="all_reduce"):
     def finish():
         if op is ReduceOp.AVG:
             np.divide(buffer, GROUP.world_size, out=buffer, casting="unsafe")
-        _write_back(array, buffer)
+        write_back(array, buffer)
     return Work(request, what, finish)
 
 
-def _write_back(array, buffer):
-    """Copy the wire buffer's result into ``array`` (rounded once to a half dtype)."""
+def write_back(array, buffer):
+    """Copy a wire buffer's values (wire_dtype) into ``array``, rounded once to its dtype
+    where that is float16/bfloat16."""
     if buffer is not array:
         array[...] = _dt.convert(buffer, array.dtype) if _is_half(array.dtype) else buffer
 
@@ -148,7 +155,7 @@ def all_reduce(tensor, op=ReduceOp.SUM, group=None, async_op=False):
 
 
 def _prepare(tensor, group, what):
-    _check_group(group, what)
+    check_group(group, what)
     _require(what)
     _tensor(tensor, what)
 
@@ -173,7 +180,7 @@ def broadcast(tensor, src=0, group=None, async_op=False):
     request = GROUP.comm.Ibcast(buffer, root=src)
 
     def finish():
-        _write_back(array, buffer)
+        write_back(array, buffer)
     return _finish(tensor, Work(request, f"broadcast from rank {src}", finish), async_op)
 
 
@@ -206,7 +213,7 @@ def all_gather(tensor_list, tensor, group=None, async_op=False):
 
     def finish():
         for out, part in zip(tensor_list, gathered):
-            _write_back(out._data, part)
+            write_back(out._data, part)
             _mark_changed(out)
     work = Work(request, "all_gather", finish)
     if async_op:
@@ -221,7 +228,7 @@ def _describe(value):
 
 def barrier(group=None, async_op=False, device_ids=None):
     """Wait until every rank has reached the barrier."""
-    _check_group(group, "barrier")
+    check_group(group, "barrier")
     _require("barrier")
     work = Work(None if GROUP.comm is None else GROUP.comm.Ibarrier(), "barrier")
     if async_op:
@@ -246,7 +253,7 @@ def _gather_bytes(payload, what):
 def all_gather_object(object_list, obj, group=None):
     """Every rank's picklable ``obj`` into ``object_list`` (a list of world-size entries),
     in rank order."""
-    _check_group(group, "all_gather_object")
+    check_group(group, "all_gather_object")
     _require("all_gather_object")
     if not isinstance(object_list, list) or len(object_list) != GROUP.world_size:
         raise ValueError(f"all_gather_object: object_list must be a list of "
@@ -257,7 +264,7 @@ def all_gather_object(object_list, obj, group=None):
 
 def broadcast_object_list(object_list, src=0, group=None, device=None):
     """Rank ``src``'s ``object_list`` entries (picklable) copied into every rank's list."""
-    _check_group(group, "broadcast_object_list")
+    check_group(group, "broadcast_object_list")
     _require("broadcast_object_list")
     _check_rank(src, "broadcast_object_list", "src")
     if not isinstance(object_list, list):

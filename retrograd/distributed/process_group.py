@@ -27,7 +27,7 @@ import os
 
 __all__ = ["init_process_group", "destroy_process_group", "is_initialized", "is_available",
            "is_mpi_available", "get_rank", "get_world_size", "get_backend", "DistributedError",
-           "DistributedTimeoutError", "default_timeout", "GROUP"]
+           "DistributedTimeoutError", "default_timeout", "check_group", "GROUP"]
 
 DEFAULT_TIMEOUT = datetime.timedelta(minutes=30)
 BACKENDS = ("mpi",)
@@ -190,7 +190,7 @@ def _join():
 def destroy_process_group(group=None):
     """Leave the default process group (its communicators are freed); init_process_group may
     be called again afterwards."""
-    _check_group(group, "destroy_process_group")
+    check_group(group, "destroy_process_group")
     if not GROUP.initialized:
         raise DistributedError("destroy_process_group: the default process group is not "
                                "initialized")
@@ -213,29 +213,31 @@ def _require(what):
                                f"retrograd.distributed.init_process_group(backend='mpi') first")
 
 
-def _check_group(group, what):
+def check_group(group, what, argument="group"):
+    """Raise unless ``group`` (the ``argument`` of ``what``) is the default process group:
+    None (or the group itself), the only group retrograd has."""
     if group is not None and group is not GROUP:
-        raise ValueError(f"{what}: only the default process group (group=None) exists in "
-                         f"retrograd, got {group!r}")
+        raise ValueError(f"{what}: only the default process group ({argument}=None) exists "
+                         f"in retrograd, got {group!r}")
 
 
 def get_rank(group=None):
     """This process's rank in [0, world size)."""
-    _check_group(group, "get_rank")
+    check_group(group, "get_rank")
     _require("get_rank")
     return GROUP.rank
 
 
 def get_world_size(group=None):
     """The number of processes in the default group."""
-    _check_group(group, "get_world_size")
+    check_group(group, "get_world_size")
     _require("get_world_size")
     return GROUP.world_size
 
 
 def get_backend(group=None):
     """The backend's name: "mpi"."""
-    _check_group(group, "get_backend")
+    check_group(group, "get_backend")
     _require("get_backend")
     return GROUP.backend
 

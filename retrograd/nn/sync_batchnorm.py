@@ -2,6 +2,7 @@
 across the ranks of the default process group (PyTorch's ``nn.SyncBatchNorm``)."""
 
 from retrograd import distributed as dist
+from retrograd.distributed.process_group import check_group
 from retrograd.nn import functional as F
 from retrograd.nn.functional.sync_batch_norm import sync_batch_norm
 from retrograd.nn.normalization import _BatchNorm
@@ -70,9 +71,7 @@ class SyncBatchNorm(_BatchNorm):
     def __init__(self, num_features, eps=1e-5, momentum=0.1, affine=True,
                  track_running_stats=True, process_group=None, device=None, dtype=None, *,
                  bias=True):
-        if process_group is not None:
-            raise ValueError(f"SyncBatchNorm: only the default process group "
-                             f"(process_group=None) exists in retrograd, got {process_group!r}")
+        check_group(process_group, "SyncBatchNorm", "process_group")
         super().__init__(num_features, eps, momentum, affine, track_running_stats, device,
                          dtype, bias=bias)
         self.process_group = process_group

@@ -19,7 +19,7 @@ import numpy as np
 from retrograd.autograd.cost import Cost
 from retrograd.autograd.function import Function
 from retrograd.distributed.collectives import ReduceOp, _reduce_op, all_reduce_array
-from retrograd.distributed.process_group import _require
+from retrograd.distributed.process_group import _require, check_group
 
 __all__ = ["all_reduce"]
 
@@ -70,9 +70,7 @@ def all_reduce(tensor, op=ReduceOp.SUM, group=None):
         >>> dist.destroy_process_group()
     """
     _require("all_reduce")
-    if group is not None:
-        raise ValueError(f"all_reduce: only the default process group (group=None) exists "
-                         f"in retrograd, got {group!r}")
+    check_group(group, "all_reduce")
     if _reduce_op(op, "all_reduce") is not ReduceOp.SUM:
         raise ValueError(f"all_reduce (differentiable): only ReduceOp.SUM has a gradient "
                          f"here, got {op}")

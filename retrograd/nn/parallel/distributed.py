@@ -17,8 +17,8 @@ from retrograd import dtypes as _dt
 from retrograd.autograd.grad_mode import is_grad_enabled, no_grad
 from retrograd.autograd.hooks import queue_callback
 from retrograd.distributed.collectives import (ReduceOp, all_gather_object, all_reduce_array,
-                                               broadcast)
-from retrograd.distributed.process_group import GROUP, DistributedError
+                                               broadcast, wire_dtype, write_back)
+from retrograd.distributed.process_group import GROUP, DistributedError, check_group
 from retrograd.nn.module import Module
 from retrograd.nn.parallel.data_parallel import check_wrapped
 from retrograd.tensor import make_tensor
@@ -192,9 +192,7 @@ def _check_arguments(module, device_ids, output_device, process_group, bucket_ca
                                "initialized; call retrograd.distributed.init_process_group("
                                "backend='mpi') first (on every rank)")
     check_wrapped("DistributedDataParallel", module, device_ids, output_device)
-    if process_group is not None and process_group is not GROUP:
-        raise ValueError(f"DistributedDataParallel: only the default process group "
-                         f"(process_group=None) exists in retrograd, got {process_group!r}")
+    check_group(process_group, "DistributedDataParallel", "process_group")
     if isinstance(bucket_cap_mb, bool) or not isinstance(bucket_cap_mb, (int, float)) \
             or not bucket_cap_mb > 0:
         raise ValueError(f"DistributedDataParallel: bucket_cap_mb must be a positive number "
@@ -271,10 +269,6 @@ def _broadcast_from_rank_0(tensors):
 
 
 # ---------------------------------------------------------------- gradient averaging
-def _is_half(np_dtype):
-    return np_dtype == np.float16 or np_dtype == _dt.bfloat16.np
-
-
 class _Bucket:
     """Parameters whose gradients are averaged by one all-reduce, through one flat buffer:
     [gradients of params[0], params[1], ... | one flag per parameter | pass number]. The
@@ -286,8 +280,7 @@ class _Bucket:
         self.ends = np.cumsum(sizes)
         self.starts = self.ends - sizes
         self.dtype = params[0]._data.dtype
-        self.buffer = np.zeros(int(self.ends[-1]) + len(params) + 1,
-                               np.float32 if _is_half(self.dtype) else self.dtype)
+        self.buffer = np.zeros(int(self.ends[-1]) + len(params) + 1, wire_dtype(self.dtype))
         self.flags = self.buffer[int(self.ends[-1]):-1]
         self.reset()
 
@@ -320,15 +313,11 @@ class _Bucket:
         for p, start, end, flag in zip(self.params, self.starts, self.ends, self.flags):
             if not flag > 0:
                 continue
-            average = self.buffer[start:end].reshape(p._data.shape)
             if p.grad is None:
-                p.grad = make_tensor(_dt.convert(average, p._data.dtype) if _is_half(
-                    p._data.dtype) else average.copy())
-                continue
-            grad = p.grad
-            grad._data[...] = (_dt.convert(average, grad._data.dtype)
-                               if _is_half(grad._data.dtype) else average)
-            grad._version[0] += 1
+                p.grad = make_tensor(np.empty(p._data.shape, p._data.dtype))
+            else:
+                p.grad._version[0] += 1
+            write_back(p.grad._data, self.buffer[start:end].reshape(p._data.shape))
 
 
 def _assign_buckets(params, cap_bytes):
