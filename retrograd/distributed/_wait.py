@@ -16,7 +16,8 @@ once, naming the rank that ended, instead of waiting out the timeout.
 
 import time
 
-from retrograd.distributed.process_group import GROUP, DistributedError, DistributedTimeoutError
+from retrograd.distributed.process_group import (_MPI, GROUP, DistributedError,
+                                                 DistributedTimeoutError)
 
 __all__ = ["wait", "fail", "announce_exit"]
 
@@ -50,8 +51,6 @@ def wait(request, what):
 
 
 def _test(request, what):
-    from retrograd.distributed.process_group import _MPI
-
     try:
         return request.Test()
     except _MPI[0].Exception as error:
@@ -60,8 +59,6 @@ def _test(request, what):
 
 
 def _answer_pings():
-    from retrograd.distributed.process_group import _MPI
-
     MPI, control = _MPI[0], GROUP.control
     status = MPI.Status()
     while control.Iprobe(source=MPI.ANY_SOURCE, tag=_PING, status=status):
@@ -73,8 +70,6 @@ def _answer_pings():
 def _peer_ended(request, what):
     """Raise if another rank announced that its program ended (returns True instead if the
     request completed after all)."""
-    from retrograd.distributed.process_group import _MPI
-
     MPI, status = _MPI[0], _MPI[0].Status()
     if not GROUP.control.Iprobe(source=MPI.ANY_SOURCE, tag=_EXIT, status=status):
         return False
@@ -101,8 +96,6 @@ def announce_exit():
 def _timed_out(request, what):
     """Ping the other ranks, listen for a grace period, and raise naming the silent ones
     (returns instead if ``request`` completes meanwhile)."""
-    from retrograd.distributed.process_group import _MPI
-
     MPI, control = _MPI[0], GROUP.control
     others = [r for r in range(GROUP.world_size) if r != GROUP.rank]
     pings = [control.isend(GROUP.rank, dest=r, tag=_PING) for r in others]

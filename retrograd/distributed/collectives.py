@@ -19,7 +19,8 @@ import numpy as np
 
 from retrograd import dtypes as _dt
 from retrograd.distributed._wait import wait
-from retrograd.distributed.process_group import GROUP, DistributedError, check_group, _require
+from retrograd.distributed.process_group import (_MPI, GROUP, DistributedError, _require,
+                                                 check_group)
 from retrograd.tensor import Tensor
 
 __all__ = ["ReduceOp", "Work", "all_reduce", "broadcast", "all_gather", "barrier",
@@ -37,8 +38,6 @@ class ReduceOp(enum.Enum):
 
 
 def _mpi_op(op):
-    from retrograd.distributed.process_group import _MPI
-
     MPI = _MPI[0]
     return {ReduceOp.SUM: MPI.SUM, ReduceOp.AVG: MPI.SUM, ReduceOp.PRODUCT: MPI.PROD,
             ReduceOp.MIN: MPI.MIN, ReduceOp.MAX: MPI.MAX}[op]
@@ -107,8 +106,6 @@ def all_reduce_array(array, op=ReduceOp.SUM, what="all_reduce"):
     if GROUP.comm is None:
         return Work(None, what)
     buffer = _wire(array)
-    from retrograd.distributed.process_group import _MPI
-
     request = GROUP.comm.Iallreduce(_MPI[0].IN_PLACE, buffer, op=_mpi_op(op))
 
     def finish():
