@@ -26,7 +26,7 @@ __all__ = ["Progress", "StepProgress", "run_folder", "write_outputs", "write_ste
            "train_steps", "save_state", "CHECKPOINT", "check_options", "option_rules",
            "seeded_batches", "check_run_folder", "make_run_folder", "read_checkpoint",
            "config_from", "TrainingInterrupted", "interruptible", "check_full_batches",
-           "endless_batches", "profiling", "report_sections", "world_of"]
+           "endless_batches", "profiling", "report_sections", "world_of", "job_folder"]
 
 CHECKPOINT = "checkpoint.safetensors"
 
@@ -128,8 +128,24 @@ def check_run_folder(out):
     return out
 
 
-def make_run_folder(out):
-    """Create the run folder ``out`` (and its parents) if needed; errors name it."""
+def job_folder(config, task_name, world):
+    """(config, out) for this process's part of a job: rank 0 alone prints and writes, so on
+    the other ranks of a data-parallel run progress output is off; ``out`` is the run folder
+    (run_folder), checked on rank 0 before any work (check_run_folder)."""
+    if not world.writer:
+        config = dataclasses.replace(config, progress=False)
+    out = run_folder(config, task_name)
+    if world.writer:
+        check_run_folder(out)
+    return config, out
+
+
+def make_run_folder(out, writer=True):
+    """Create the run folder ``out`` (and its parents) if needed; errors name it. Nothing
+    happens on a process that does not write (``writer`` False: a data-parallel run's ranks
+    but 0)."""
+    if not writer:
+        return out
     check_run_folder(out)
     try:
         os.makedirs(out, exist_ok=True)
@@ -169,7 +185,10 @@ def config_from(config_class, state, path):
 
 def save_state(run, out):
     """The run's checkpoint, written atomically to <out>/checkpoint.safetensors; afterwards
-    ``run.checkpoint`` is its path (what an interrupted run resumes from)."""
+    ``run.checkpoint`` is its path (what an interrupted run resumes from). In a data-parallel
+    run rank 0 alone writes it (the state is the same on every rank)."""
+    if not world_of(run).writer:
+        return
     path = os.path.join(out, CHECKPOINT)
     before = _identity(path)
     try:

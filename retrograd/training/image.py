@@ -24,11 +24,11 @@ from retrograd.datasets.transforms import (
 )
 from retrograd.models import MODELS, build_model
 from retrograd.nn import functional as F
-from retrograd.training.common import (Progress, check_options, check_run_folder, config_from,
-                                       interruptible, make_run_folder, optimizer_step,
-                                       option_rules, profiling, read_checkpoint,
-                                       report_sections, restore_training_state, run_folder,
-                                       save_state, say, training_state, write_outputs)
+from retrograd.training.common import (check_options, config_from, interruptible, job_folder,
+                                       make_run_folder, optimizer_step, option_rules, profiling,
+                                       Progress, read_checkpoint, report_sections,
+                                       restore_training_state, save_state, say, training_state,
+                                       write_outputs)
 from retrograd.training.checkpointing import plan_line, setup_checkpointing
 from retrograd.training.data_parallel import (broadcast_buffers, current_world,
                                               parallel_model, shard, start_line,
@@ -328,16 +328,11 @@ def train(config, stop_after=None):
                      if getattr(config, k) is not None}
         config = dataclasses.replace(saved, resume=config.resume, **overrides)
     config = _resolve(config).check()
-    if not world.writer:   # rank 0 alone prints and writes
-        config = dataclasses.replace(config, progress=False)
-    out = run_folder(config, _parse_data(config.data)[0])
-    if world.writer:
-        check_run_folder(out)
+    config, out = job_folder(config, _parse_data(config.data)[0], world)
     run = _Run(config, world)
     if resumed is not None:
         run.restore(resumed)
-    if world.writer:
-        make_run_folder(out)
+    make_run_folder(out, world.writer)
     say(config, f"retrograd train: {config.model} on {run.info['name']} "
                  f"({len(run.train_set)} train / {len(run.test_set)} test images), "
                  f"{sum(p.numel() for p in run.model.parameters()):,} parameters -> {out}")

@@ -36,11 +36,10 @@ from retrograd.datasets.shakespeare import shakespeare_path
 from retrograd.datasets.text import CharTokenizer, load_text_splits
 from retrograd.models.gpt import GPT, GPTConfig
 from retrograd.nn import functional as F
-from retrograd.training.common import (check_full_batches, check_options, check_run_folder,
-                                       interruptible, make_run_folder, optimizer_step,
-                                       option_rules, profiling, read_checkpoint,
-                                       report_sections, restore_training_state, resumed_config,
-                                       run_folder, save_state, say, train_steps, training_state,
+from retrograd.training.common import (check_full_batches, check_options, interruptible, job_folder,
+                                       make_run_folder, optimizer_step, option_rules, profiling,
+                                       read_checkpoint, report_sections, restore_training_state,
+                                       resumed_config, save_state, say, train_steps, training_state,
                                        write_step_outputs)
 from retrograd.training.checkpointing import plan_line, setup_checkpointing
 from retrograd.training.data_parallel import (current_world, parallel_model,
@@ -266,16 +265,11 @@ def train(config, stop_after=None):
     config, resumed = resumed_config(config.check(), JOB, LMConfig, "language-model")
     config.check()
     world = current_world()
-    if not world.writer:   # rank 0 alone prints and writes
-        config = dataclasses.replace(config, progress=False)
-    out = run_folder(config, "text")
-    if world.writer:
-        check_run_folder(out)
+    config, out = job_folder(config, "text", world)
     run = _Run(config, world)
     if resumed is not None:
         run.restore(resumed)
-    if world.writer:
-        make_run_folder(out)
+    make_run_folder(out, world.writer)
     run.attention_inspection = _attention_inspection(run, out)
     say(config, f"retrograd train: gpt on {run.path} ({len(run.train_set.ids):,} train / "
                 f"{len(run.val_set.ids):,} validation characters, vocabulary "

@@ -26,10 +26,9 @@ from retrograd import optim
 from retrograd.datasets.sequence_tasks import BOS, EOS, PAD, TASKS, VOCAB, decode, make_task
 from retrograd.models.seq2seq import Seq2SeqTransformer
 from retrograd.nn import functional as F
-from retrograd.training.common import (check_full_batches, check_options, check_run_folder,
-                                       interruptible, make_run_folder, optimizer_step,
-                                       option_rules, profiling, report_sections,
-                                       restore_training_state, resumed_config, run_folder,
+from retrograd.training.common import (check_full_batches, check_options, interruptible, job_folder,
+                                       make_run_folder, optimizer_step, option_rules, profiling,
+                                       report_sections, restore_training_state, resumed_config,
                                        save_state, say, train_steps, training_state,
                                        write_step_outputs)
 from retrograd.training.data_parallel import (current_world, parallel_model,
@@ -194,16 +193,11 @@ def train(config, stop_after=None):
         config = dataclasses.replace(config, steps=DEFAULT_STEPS[config.data])
     world = current_world()
     config.check()
-    if not world.writer:   # rank 0 alone prints and writes
-        config = dataclasses.replace(config, progress=False)
-    out = run_folder(config, config.data)
-    if world.writer:
-        check_run_folder(out)
+    config, out = job_folder(config, config.data, world)
     run = _Run(config, world)
     if resumed is not None:
         run.restore(resumed)
-    if world.writer:
-        make_run_folder(out)
+    make_run_folder(out, world.writer)
     say(config, f"retrograd train: seq2seq on {config.data} ({len(run.train_set)} train / "
                 f"{len(run.test_set)} held-out problems), "
                 f"{sum(p.numel() for p in run.model.parameters()):,} parameters -> {out}")
@@ -211,19 +205,13 @@ def train(config, stop_after=None):
         say(config, start_line(world, config.batch_size))
     with interruptible(run, out), profiling(run, out), inspecting(run, out):
         train_steps(run, _train_step, lambda run, started: _evaluate_and_save(run, out, started),
-                    lambda run: _save(run, out), stop_after)
+                    lambda run: save_state(run, out), stop_after)
     accuracy = run.history[-1]["test_exact_match"] if run.history else None
     if run.step == config.steps:
         say(config, f"done: held-out exact match {accuracy:.4f} after {run.step} steps; "
                     f"checkpoint, metrics.json, curves.png and report.html in {out}")
     return dict(out=out, steps=run.step, history=run.history, test_exact_match=accuracy,
                 model=run.model)
-
-
-def _save(run, out):
-    """The checkpoint (rank 0 alone writes it)."""
-    if run.world.writer:
-        save_state(run, out)
 
 
 def _evaluate_and_save(run, out, started):
@@ -234,7 +222,7 @@ def _evaluate_and_save(run, out, started):
                lr=run.scheduler.get_last_lr()[0])
     run.history.append(row)
     run.loss_sum, run.loss_count = 0.0, 0
-    _save(run, out)
+    save_state(run, out)
     if not run.world.writer:
         return
     info = dict(name=run.config.data, n_train=len(run.train_set), n_test=len(run.test_set))
