@@ -21,10 +21,10 @@ from retrograd import dtypes as _dt
 from retrograd.distributed._wait import wait
 from retrograd.distributed.process_group import (_MPI, GROUP, DistributedError, _require,
                                                  check_group)
-from retrograd.tensor import Tensor
+from retrograd.tensor import Tensor, make_tensor
 
-__all__ = ["ReduceOp", "Work", "all_reduce", "broadcast", "all_gather", "barrier",
-           "all_gather_object", "broadcast_object_list", "all_reduce_array"]
+__all__ = ["ReduceOp", "Work", "all_reduce", "broadcast", "broadcast_coalesced", "all_gather",
+           "barrier", "all_gather_object", "broadcast_object_list", "all_reduce_array"]
 
 
 class ReduceOp(enum.Enum):
@@ -179,6 +179,24 @@ def broadcast(tensor, src=0, group=None, async_op=False):
     def finish():
         write_back(array, buffer)
     return _finish(tensor, Work(request, f"broadcast from rank {src}", finish), async_op)
+
+
+def broadcast_coalesced(tensors, src=0):
+    """Copy rank ``src``'s values into ``tensors`` on every rank, in place (a model's
+    parameters and buffers): one broadcast per dtype, of the tensors packed into one flat
+    array, rather than one per tensor. Every rank passes tensors of the same shapes and
+    dtypes, in the same order."""
+    by_dtype = {}
+    for t in tensors:
+        by_dtype.setdefault(t._data.dtype, []).append(_tensor(t, "broadcast_coalesced"))
+    for group in by_dtype.values():
+        flat = make_tensor(np.concatenate([t._data.reshape(-1) for t in group]))
+        broadcast(flat, src=src)
+        start = 0
+        for t in group:
+            t._data[...] = flat._data[start:start + t._data.size].reshape(t._data.shape)
+            _mark_changed(t)
+            start += t._data.size
 
 
 def _check_rank(rank, what, name):

@@ -30,6 +30,7 @@ import numpy as np
 
 import retrograd as rg
 from retrograd import distributed as dist
+from retrograd.distributed.collectives import broadcast_coalesced
 
 __all__ = ["World", "current_world", "parallel_model", "sync_batchnorm", "shard",
            "sum_over_ranks", "mean_over_ranks", "rank_batches", "broadcast_buffers",
@@ -147,8 +148,7 @@ def broadcast_buffers(model, world):
     if not world.parallel:
         return
     with rg.no_grad():
-        for buffer in model.buffers():
-            dist.broadcast(buffer, src=0)
+        broadcast_coalesced(list(model.buffers()), src=0)
 
 
 def start_line(world, batch_size):

@@ -17,7 +17,7 @@ from retrograd import dtypes as _dt
 from retrograd.autograd.grad_mode import is_grad_enabled, no_grad
 from retrograd.autograd.hooks import queue_callback
 from retrograd.distributed.collectives import (ReduceOp, all_gather_object, all_reduce_array,
-                                               broadcast, wire_dtype, write_back)
+                                               broadcast_coalesced, wire_dtype, write_back)
 from retrograd.distributed.process_group import GROUP, DistributedError, check_group
 from retrograd.nn.module import Module
 from retrograd.nn.parallel.data_parallel import check_wrapped
@@ -143,7 +143,7 @@ class DistributedDataParallel(Module):
                                "requires grad; there is nothing to synchronize")
         if not alone:
             with no_grad():
-                _broadcast_from_rank_0(list(module.parameters()) + list(module.buffers()))
+                broadcast_coalesced(list(module.parameters()) + list(module.buffers()))
         self._reducer = None if alone else _Reducer(trainable[::-1], bucket_cap_mb * _MiB)
 
     def forward(self, *inputs, **kwargs):
@@ -155,7 +155,7 @@ class DistributedDataParallel(Module):
         buffers = list(self.module.buffers())
         if self.require_forward_param_sync and self.broadcast_buffers and buffers:
             with no_grad():
-                _broadcast_from_rank_0(buffers)
+                broadcast_coalesced(buffers)
         sync = is_grad_enabled() and self.require_backward_grad_sync
         if sync:
             self._reducer.prepare_for_backward()
@@ -250,22 +250,6 @@ def _first_difference(theirs, ours, rank):
 
 def _show(value):
     return str(value).removeprefix("retrograd.")
-
-
-def _broadcast_from_rank_0(tensors):
-    """Copy rank 0's values into ``tensors`` on every rank, in place: one broadcast per
-    dtype, of the tensors packed into one flat array."""
-    by_dtype = {}
-    for t in tensors:
-        by_dtype.setdefault(t._data.dtype, []).append(t)
-    for group in by_dtype.values():
-        flat = make_tensor(np.concatenate([t._data.reshape(-1) for t in group]))
-        broadcast(flat, src=0)
-        start = 0
-        for t in group:
-            t._data[...] = flat._data[start:start + t._data.size].reshape(t._data.shape)
-            t._version[0] += 1
-            start += t._data.size
 
 
 # ---------------------------------------------------------------- gradient averaging
