@@ -477,11 +477,12 @@ def train_steps(run, train_step, evaluate_and_save, checkpoint, stop_after=None,
     before evaluate_and_save and checkpoint read it."""
     config, world = run.config, world_of(run)
     last = config.steps if stop_after is None else min(config.steps, run.step + stop_after)
-    bar = StepProgress(config.progress, config.steps, initial=run.step)
     started, batches = time.perf_counter(), endless_batches(run.loader)
     if world.parallel:
         batches = rank_batches(batches, world)
-    try:
+    bar = None
+    try:  # the bar made inside: a Ctrl-C right after it was drawn still closes it
+        bar = StepProgress(config.progress, config.steps, initial=run.step)
         while run.step < last:
             loss = train_step(run, *next(batches))
             run.loss_sum, run.loss_count = run.loss_sum + loss, run.loss_count + 1
@@ -491,7 +492,8 @@ def train_steps(run, train_step, evaluate_and_save, checkpoint, stop_after=None,
                 evaluate_and_save(run, started)
                 started = time.perf_counter()
     finally:  # on Ctrl-C too, so that the next line starts on a line of its own
-        bar.close()
+        if bar is not None:
+            bar.close()
     if run.step < config.steps and (not run.history or run.history[-1]["step"] != run.step):
         _average_running_loss(run, world)
         checkpoint(run)

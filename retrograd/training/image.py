@@ -360,12 +360,13 @@ def _epoch(run, out):
     if world.parallel:
         run.loader.sampler.set_epoch(run.epoch)
     images = len(run.loader.sampler) * world.size if world.parallel else len(run.train_set)
-    bar = Progress(config.progress, run.epoch + 1, config.epochs, images)
-    started = time.perf_counter()
-    try:
+    started, bar = time.perf_counter(), None
+    try:  # the bar made inside: a Ctrl-C right after it was drawn still closes it
+        bar = Progress(config.progress, run.epoch + 1, config.epochs, images)
         train_loss, train_acc, rate = _train_epoch(run, bar)
     finally:  # on Ctrl-C too, so that the next line starts on a line of its own
-        bar.close()
+        if bar is not None:
+            bar.close()
     test_loss, test_acc = _evaluate(run)
     run.epoch += 1
     run.history.append(dict(epoch=run.epoch, step=run.step, train_loss=train_loss,
