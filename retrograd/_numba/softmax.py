@@ -4,16 +4,16 @@ the array is large, the serial twin otherwise). NumPy references: retrograd/ops/
 (Softmax, LogSoftmax) and retrograd/ops/loss.py (CrossEntropy: the dense per-row work; its
 per-sample bookkeeping stays in NumPy around these kernels).
 
-Per row: the max (16 running maxima, so that the loop vectorizes without fastmath flags;
-NaN when the row holds one, as np.max), the shift (the max, or 0 when it is not finite: all
+Per row: the max (integer maxima of order keys, which vectorize; NaN when the row holds
+one, as np.max), the shift (the max, or 0 when it is not finite: all
 -inf rows give sum(exp) = 0, rows with +inf or NaN shift by 0, as the reference does, whose
 quirks follow: a row with a NaN has a NaN sum, which the reference's guard ``sum > 0``
 replaces by 1, so softmax gives exp(x) there, NaN only where x is), exp32_flush(x - shift)
 stored (0 below e^-86: no subnormals, see fastmath.exp32_flush), its sum
-accumulated in float64 over 16 lanes (no "reassoc" needed; the reference's pairwise float32
-sum agrees to float32 rounding), rounded to float32 before it is used, as the reference's.
-The kernels allow "contract" (fused multiply-adds, in exp32's polynomial above all); no other
-fastmath flag.
+accumulated in float64 (the reference's pairwise float32 sum agrees to float32 rounding),
+rounded to float32 before it is used, as the reference's. The kernels allow "contract" (fused
+multiply-adds, in exp32's polynomial above all); the float64 sums alone also "reassoc"
+(_row_sum), so that they vectorize; no flag that assumes finite values.
 """
 
 import math
@@ -31,61 +31,54 @@ __all__ = ["softmax_forward", "softmax_backward", "log_softmax_forward",
 
 _F = np.float32
 _OPTIONS = dict(fastmath={"contract"})   # and NumPy's error model (policy.twins)
-_LANES = 16
+_SUMS = {"contract", "reassoc"}            # the float64 sums only (see _row_sum)
+_KEY_OF_NEG_INF = np.int32(-2139095041)     # _order_key(-inf's bits 0xFF800000)
+_LARGEST_INF_BITS = np.int32(0x7F800000)     # |bits| above this: a NaN
 
 
 @numba.njit(inline="always")
+def _order_key(bits):
+    """The float32 of ``bits`` as an int32 that orders like the float (negative floats'
+    magnitude bits flipped); applied twice it gives the bits back."""
+    return bits ^ ((bits >> 31) & np.int32(0x7FFFFFFF))
+
+
+@numba.njit(error_model="numpy")
 def _row_max(row):
-    """max(row), NaN when the row holds one (as np.max): a NaN, once taken, stays."""
-    n = row.size
-    acc = np.full(_LANES, -np.inf, np.float32)
-    blocks = n // _LANES
-    for b in range(blocks):
-        for k in range(_LANES):
-            v = row[b * _LANES + k]
-            acc[k] = v if v > acc[k] or v != v else acc[k]
-    m = _F(-np.inf)
-    for i in range(blocks * _LANES, n):
-        v = row[i]
-        m = v if v > m or v != v else m
-    for k in range(_LANES):
-        v = acc[k]
-        m = v if v > m or v != v else m
-    return m
+    """max(row) (-inf for an empty row), NaN when the row holds one, as np.max. Taken as
+    integer maxima of the order keys and of the magnitude bits (a NaN's magnitude is above
+    inf's): integer max reductions vectorize, where LLVM keeps a float max with NaN
+    semantics scalar (measured: 128x1000 rows 29 us against 150 us)."""
+    bits = row.view(np.int32)
+    top = _KEY_OF_NEG_INF
+    magnitude = np.int32(0)
+    for i in range(bits.size):
+        b = bits[i]
+        top = max(top, _order_key(b))
+        magnitude = max(magnitude, b & np.int32(0x7FFFFFFF))
+    if magnitude > _LARGEST_INF_BITS:
+        return _F(np.nan)
+    return np.int32(_order_key(top)).view(np.float32)
 
 
-@numba.njit(inline="always")
+@numba.njit(fastmath=_SUMS, error_model="numpy")
 def _row_sum(row):
-    """sum(row) accumulated in float64 (16 lanes), as a float64."""
-    n = row.size
-    acc = np.zeros(_LANES, np.float64)
-    blocks = n // _LANES
-    for b in range(blocks):
-        for k in range(_LANES):
-            acc[k] += row[b * _LANES + k]
+    """sum(row) accumulated in float64, as a float64. Compiled apart with "reassoc", which
+    lets LLVM vectorize the sum (4x faster than a scalar chain on 1000-value rows) and which
+    LLVM keeps on these instructions when it inlines them; no flag that assumes finite
+    values, so NaN and inf propagate."""
     s = 0.0
-    for i in range(blocks * _LANES, n):
+    for i in range(row.size):
         s += row[i]
-    for k in range(_LANES):
-        s += acc[k]
     return s
 
 
-@numba.njit(inline="always")
-def _row_dot(a, b):
-    """sum(a * b) (products in float32) accumulated in float64 (16 lanes)."""
-    n = a.size
-    acc = np.zeros(_LANES, np.float64)
-    blocks = n // _LANES
-    for blk in range(blocks):
-        for k in range(_LANES):
-            i = blk * _LANES + k
-            acc[k] += a[i] * b[i]
+@numba.njit(fastmath=_SUMS, error_model="numpy")
+def _row_dot_shifted(row, shift, weight):
+    """sum_c (row_c - shift) * weight_c (products in float32), accumulated in float64."""
     s = 0.0
-    for i in range(blocks * _LANES, n):
-        s += a[i] * b[i]
-    for k in range(_LANES):
-        s += acc[k]
+    for i in range(row.size):
+        s += (row[i] - shift) * weight[i]
     return s
 
 
@@ -181,19 +174,7 @@ def _cross_entropy_row(x, probs, shift, sum_exp, x_sum, z_w, weight, want_sum, w
         pr[j] = pr[j] / divisor
     if want_dot:
         # sum_c (x_c - shift) w_c, z recomputed (probs now holds p)
-        acc = np.zeros(_LANES, np.float64)
-        n = xr.size
-        blocks = n // _LANES
-        for b in range(blocks):
-            for k in range(_LANES):
-                c = b * _LANES + k
-                acc[k] += (xr[c] - s) * weight[c]
-        d = 0.0
-        for c in range(blocks * _LANES, n):
-            d += (xr[c] - s) * weight[c]
-        for k in range(_LANES):
-            d += acc[k]
-        z_w[i] = d
+        z_w[i] = _row_dot_shifted(xr, s, weight)
 
 
 @twins(**_OPTIONS)

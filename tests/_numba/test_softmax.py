@@ -127,6 +127,28 @@ def test_compiled_softmax_special_rows(fn, name, columns, spy, monkeypatch):
         assert np.all(y[0] == -np.inf) and np.all(dx[0] == 0)
 
 
+@pytest.mark.parametrize("fn, name", FUNCTIONS)
+def test_compiled_softmax_row_max_sees_every_nan_and_inf(fn, name, spy, monkeypatch):
+    """The row max is taken on integer order keys (retrograd/_numba/softmax.py): a NaN with
+    its sign bit set orders below -inf there and is caught by the magnitude test alone; a
+    NaN past the first 16 values, -inf beside finite values, and -0.0 beside 0.0 come out
+    as on the reference path."""
+    x = _logits((6, 40), seed=3)
+    x[0, 25] = -np.nan                             # sign bit set
+    x[1, 39] = np.nan
+    x[2, :39] = -np.inf                            # one finite value
+    x[3, :20], x[3, 20:] = -0.0, 0.0
+    x[4, 7] = -np.inf
+    x[5, :] = -3.0e38
+    assert np.signbit(x[0, 25])
+    g = _logits((6, 40), seed=4, scale=1.0)
+    (y, dx), (y_ref, dx_ref) = _both_paths(monkeypatch, _softmax_and_grad, fn, x, g)
+    assert spy[f"{name}_forward"] == 1
+    _assert_close(y, y_ref, f"{name} y")
+    _assert_close(dx, dx_ref, f"{name} dL/dx")
+    assert np.isnan(y[0]).any() and np.isnan(y[1]).any()
+
+
 @pytest.mark.parametrize("fn, torch_fn", [(F.softmax, TF.softmax),
                                           (F.log_softmax, TF.log_softmax)])
 @pytest.mark.parametrize("shape", [(3, 5), (4096, 1000), (2, 3, 70)])
