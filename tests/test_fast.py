@@ -73,3 +73,47 @@ def test_float16_kernels_round_like_numpy_subnormals_and_nans_included():
     every_half = np.tile(np.arange(65536, dtype=np.uint16).view(np.float16), 2)
     back = convert(every_half, np.float32)
     assert np.array_equal(back.view(np.uint32), every_half.astype(np.float32).view(np.uint32))
+
+
+class _NumbaConfig:
+    def __init__(self, name="", features=""):
+        self.CPU_NAME, self.CPU_FEATURES = name, features
+
+
+@pytest.mark.parametrize("host, full_width", [("emeraldrapids", True), ("znver4", True),
+                                              ("icelake-server", True),
+                                              ("skylake-avx512", False),
+                                              ("cascadelake", False), ("haswell", False)])
+def test_512_bit_vectors_only_on_cpus_that_keep_their_clock(host, full_width, monkeypatch):
+    from llvmlite import binding
+
+    monkeypatch.setattr(binding, "get_host_cpu_name", lambda: host)
+    fake = type("numba", (), {"config": _NumbaConfig()})
+    _fast._full_width_vectors(fake)
+    if full_width:
+        assert fake.config.CPU_NAME == host
+        assert fake.config.CPU_FEATURES.endswith(",-prefer-256-bit")
+        assert binding.get_host_cpu_features().flatten() in fake.config.CPU_FEATURES
+    else:
+        assert fake.config.CPU_NAME == "" and fake.config.CPU_FEATURES == ""
+
+
+def test_a_cpu_the_user_gave_numba_is_kept(monkeypatch):
+    from llvmlite import binding
+
+    monkeypatch.setattr(binding, "get_host_cpu_name", lambda: "emeraldrapids")
+    for given in (_NumbaConfig(name="haswell"), _NumbaConfig(features="+avx2")):
+        before = (given.CPU_NAME, given.CPU_FEATURES)
+        _fast._full_width_vectors(type("numba", (), {"config": given}))
+        assert (given.CPU_NAME, given.CPU_FEATURES) == before
+
+
+def test_numba_compiles_for_the_host_as_retrograd_set_it():
+    """In this process: on a full-width CPU the setting is live, else Numba's default."""
+    from llvmlite import binding
+
+    assert _fast.compiled_kernels() is not None
+    host = binding.get_host_cpu_name()
+    if host in _fast._FULL_WIDTH_CPUS and not os.environ.get("NUMBA_CPU_NAME"):
+        assert numba.config.CPU_NAME == host
+        assert numba.config.CPU_FEATURES.endswith("-prefer-256-bit")
