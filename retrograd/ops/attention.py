@@ -46,6 +46,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from retrograd._fast import compiled_for
 from retrograd.autograd.cost import Cost, call_arg, shape_text, unbroadcast_flops
 from retrograd.autograd.function import Function
 from retrograd.ops.dropout import dropout_mask
@@ -99,6 +100,41 @@ def _softmax_(scores):
     row_sum[row_sum == 0.0] = 1.0
     scores /= row_sum
     return scores, (saturated if saturated.any() else None)
+
+
+def _attention_weights(q_scaled, k, mask, causal):
+    """(P, saturated rows or None): softmax(_scores(...)), by the compiled row kernels
+    (retrograd/_numba/attention.py: the causal select and the softmax in one pass per row)
+    for float32 scores without a mask array, else by _scores and _softmax_."""
+    kernels = None
+    if mask is None and k.dtype == np.float32:
+        kernels = compiled_for("attention", q_scaled, dtypes=_FLOAT32)
+    if kernels is None:
+        return _softmax_(_scores(q_scaled, k, mask, causal))
+    return kernels.masked_softmax_(q_scaled @ _swap(k), causal)
+
+
+def _scores_grad_(grad_s, p, grad_out, out, saturated, grad_weights):
+    """dL/dS = P * (dP + dL/dP_out - rowsum(dO * O) - rowsum(dL/dP_out * P)) in place on
+    grad_s = dP (ScaledDotProductAttention's docstring), by the compiled row kernel when no
+    gradient reaches the weights output and the arrays allow it."""
+    if grad_weights is None and grad_s.shape[:-1] == out.shape[:-1] \
+            and grad_out.dtype == np.float32:
+        kernels = compiled_for("attention", grad_s, p, out, dtypes=_FLOAT32)
+        if kernels is not None:   # dO may be a broadcast (the gradient of a sum)
+            return kernels.softmax_grad_(grad_s, p, np.ascontiguousarray(grad_out), out,
+                                         saturated)
+    row = np.sum(grad_out * out, axis=-1, keepdims=True)             # rowsum(dP * P)
+    if grad_weights is not None:
+        grad_s += grad_weights
+        row = row + np.sum(grad_weights * p, axis=-1, keepdims=True)
+    _exact_rowsum_where_saturated(row, grad_s, p, saturated)
+    grad_s -= row
+    grad_s *= p
+    return grad_s
+
+
+_FLOAT32 = (np.dtype(np.float32),)
 
 
 def _exact_rowsum_where_saturated(row, grad_p, p, saturated):
@@ -197,7 +233,7 @@ class ScaledDotProductAttention(Function):
 
     @staticmethod
     def forward(ctx, q, k, v, mask, scale=1.0, causal=False, dropout_p=0.0):
-        p, ctx.saturated = _softmax_(_scores(q * scale, k, mask, causal))
+        p, ctx.saturated = _attention_weights(q * scale, k, mask, causal)
         ctx.dropout = dropout_mask(p.shape, p.dtype, dropout_p) if dropout_p > 0.0 else None
         out = (p if ctx.dropout is None else p * ctx.dropout) @ v
         need_q, need_k, need_v, need_mask = ctx.needs_input_grad[:4]
@@ -223,13 +259,7 @@ class ScaledDotProductAttention(Function):
         grad_s = grad_out @ _swap(v)                                  # dP (..., L, S)
         if ctx.dropout is not None:
             grad_s *= ctx.dropout
-        row = np.sum(grad_out * out, axis=-1, keepdims=True)         # rowsum(dP * P)
-        if grad_weights is not None:
-            grad_s += grad_weights
-            row = row + np.sum(grad_weights * p, axis=-1, keepdims=True)
-        _exact_rowsum_where_saturated(row, grad_s, p, ctx.saturated)
-        grad_s -= row
-        grad_s *= p                                                   # dL/dS
+        grad_s = _scores_grad_(grad_s, p, grad_out, out, ctx.saturated, grad_weights)
         grad_q = grad_s @ k if need_q else None
         grad_k = _swap(grad_s) @ q if need_k else None
         for grad in (grad_q, grad_k):
