@@ -111,7 +111,10 @@ def _attention_weights(q_scaled, k, mask, causal):
         kernels = compiled_for("attention", q_scaled, dtypes=_FLOAT32)
     if kernels is None:
         return _softmax_(_scores(q_scaled, k, mask, causal))
-    return kernels.masked_softmax_(q_scaled @ _swap(k), causal)
+    # K^T copied to C order first: batched products with a transposed second operand ran
+    # 1.4-2.4x slower in NumPy's matmul (32x4 heads of 64x32 @ 32x64: 784 or 471 us against
+    # 323 us + a 70 us copy)
+    return kernels.masked_softmax_(q_scaled @ np.ascontiguousarray(_swap(k)), causal)
 
 
 def _scores_grad_(grad_s, p, grad_out, out, saturated, grad_weights):
@@ -250,13 +253,16 @@ class ScaledDotProductAttention(Function):
         need_q, need_k, need_v, need_mask = ctx.needs_input_grad[:4]
         if grad_out is None:  # only the weights output received a gradient
             grad_out = np.zeros_like(out)
+        # C order for the products below (dO arrives as a view of the heads' permute): P^T dO
+        # and dO V^T ran 1.2-1.3x faster so, V^T copied to C order too
+        grad_out = np.ascontiguousarray(grad_out)
         grad_v = None
         if need_v:
             used = p if ctx.dropout is None else p * ctx.dropout
             grad_v = _swap(used) @ grad_out
         if not (need_q or need_k or need_mask):
             return None, None, grad_v, None
-        grad_s = grad_out @ _swap(v)                                  # dP (..., L, S)
+        grad_s = grad_out @ np.ascontiguousarray(_swap(v))            # dP (..., L, S)
         if ctx.dropout is not None:
             grad_s *= ctx.dropout
         grad_s = _scores_grad_(grad_s, p, grad_out, out, ctx.saturated, grad_weights)
