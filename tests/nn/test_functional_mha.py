@@ -107,3 +107,41 @@ def test_torch_reference_really_differs_when_an_option_is_dropped():
     with_mask = _call(TF.multi_head_attention_forward, key_padding=True)(*inputs)[0]
     without = _call(TF.multi_head_attention_forward)(*inputs)[0]
     assert not torch.allclose(with_mask, without)
+
+
+def _self_attention(lib, x, w_in, b_in, w_out, b_out, key=None, value=None):
+    fn = F.multi_head_attention_forward if lib is rg else TF.multi_head_attention_forward
+    out, _ = fn(x, x if key is None else key, x if value is None else value, E, H, w_in, b_in,
+                None, None, False, 0.0, w_out, b_out, training=False, need_weights=False)
+    return out
+
+
+def test_self_attention_runs_one_packed_projection_with_torchs_gradients():
+    """query is key is value: one (3E, E) Linear node split in three (a Split node), and the
+    same outputs and gradients as PyTorch and as the three-product path (equal tensors
+    passed as three objects)."""
+    rng = np.random.default_rng(4)
+    arrays = [rng.standard_normal(s) for s in ((L, N, E), (3 * E, E), (3 * E,), (E, E), (E,))]
+    grad = rng.standard_normal((L, N, E))
+    results = []
+    for lib, distinct in ((rg, False), (rg, True), (torch, False)):
+        tensors = [lib.tensor(a, requires_grad=True) for a in arrays]
+        extra = [tensors[0].clone(), tensors[0].clone()] if distinct else []
+        out = _self_attention(lib, *tensors, *extra)
+        out.backward(lib.tensor(grad))
+        if lib is rg and not distinct:
+            names = []
+            node = out.grad_fn
+            stack, seen = [node], set()
+            while stack:
+                node = stack.pop()
+                if node is None or node in seen:
+                    continue
+                seen.add(node)
+                names.append(node.name())
+                stack.extend(e[0] for e in node.next_functions if e is not None)
+            assert names.count("LinearBackward") == 2 and "SplitBackward" in names
+        results.append([out.detach().numpy()] + [t.grad.numpy() for t in tensors])
+    for ours in results[:2]:
+        for a, b in zip(ours, results[2]):
+            np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-12)

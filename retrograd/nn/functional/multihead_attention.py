@@ -92,12 +92,14 @@ def multi_head_attention_forward(query, key, value, embed_dim_to_check, num_head
                                       q_proj_weight, k_proj_weight, v_proj_weight)
     layout = _Layout(owner, query, key, value, embed_dim_to_check, num_heads, projections[0],
                      batch_first)
+    # self-attention with the packed weight: one (3E, E) product (_heads)
+    packed = in_proj_weight if not use_separate_proj_weight and query is key is value else None
     if not layout.batched:
         query, key, value = (t.unsqueeze(layout.batch_axis) for t in (query, key, value))
     qk_norm = _QKNorm(qk_norm, q_norm_weight, q_norm_bias, k_norm_weight, k_norm_bias,
                       qk_norm_eps, owner)
-    q, k, v = _heads(owner, layout, query, key, value, projections, in_proj_bias, bias_k, bias_v,
-                     static_k, static_v, add_zero_attn, qk_norm)
+    q, k, v = _heads(owner, layout, query, key, value, projections, packed, in_proj_bias,
+                     bias_k, bias_v, static_k, static_v, add_zero_attn, qk_norm)
     lengths = (layout.target_len, k.shape[2] - (bias_k is not None) - bool(add_zero_attn))
     key_padding_mask = _check_padding_mask(owner, key_padding_mask, layout, lengths[1])
     attn_mask = _check_attn_mask(owner, attn_mask, layout, lengths)
@@ -229,22 +231,26 @@ def _check_attn_mask(owner, mask, layout, lengths):
 
 # ---------------------------------------------------------------------------- heads
 
-def _heads(owner, layout, query, key, value, weights, in_proj_bias, bias_k, bias_v, static_k,
-           static_v, add_zero_attn, qk_norm):
+def _heads(owner, layout, query, key, value, weights, packed, in_proj_bias, bias_k, bias_v,
+           static_k, static_v, add_zero_attn, qk_norm):
     """The projections split into heads: q (N, H, L, d), k and v (N, H, S', d), with S'
     counting bias_k / bias_v and the zero key when those options are on; q and the projected
-    k normalized per head when qk_norm is on. Three products,
-    not one packed (3E, E) product: the backward of the packed form would scatter three
-    slices of a (.., 3E) gradient into three full-size zero arrays, while slicing the weight
-    costs a (3E, E) scatter only."""
+    k normalized per head when qk_norm is on. Self-attention with the packed (3E, E) weight
+    (``packed``; query, key and value one tensor) is one product split in three (one Split
+    node, whose backward concatenates the three gradients: the backward is one GEMM for the
+    packed weight and one for the input, as in PyTorch); otherwise three products with
+    slices of the weight."""
     shapes = f"query {query.shape}, key {key.shape}, value {value.shape}"
     for label, t, weight in (("key", key, weights[1]), ("value", value, weights[2])):
         _check_projection_input(owner, label, t, weight, shapes)
     e = layout.num_heads * layout.head_dim
-    biases = [None] * 3
-    if in_proj_bias is not None:
-        biases = [in_proj_bias[i * e:(i + 1) * e] for i in range(3)]
-    q, k, v = (linear(x, weights[i], biases[i]) for i, x in enumerate((query, key, value)))
+    if packed is not None:
+        q, k, v = linear(query, packed, in_proj_bias).split(e, dim=-1)
+    else:
+        biases = [None] * 3
+        if in_proj_bias is not None:
+            biases = [in_proj_bias[i * e:(i + 1) * e] for i in range(3)]
+        q, k, v = (linear(x, weights[i], biases[i]) for i, x in enumerate((query, key, value)))
     if bias_k is not None:
         if static_k is not None or static_v is not None:
             raise ValueError(f"{name_of(owner)}: bias_k and bias_v cannot be added to static_k / "
