@@ -298,16 +298,16 @@ def reshape_target(owner, shape, t):
         >>> reshape_target("view", (3, -1), np.zeros((2, 6)))
         (3, 4)
     """
-    n = int(np.prod(t.shape, dtype=np.int64))
+    n = math.prod(t.shape)        # exact Python ints (np.prod took ~3 us per call)
     if shape.count(-1) > 1:
         raise ValueError(f"{name_of(owner)}: only one dimension can be -1, got {shape}")
     if -1 in shape:
-        known = int(np.prod([s for s in shape if s != -1], dtype=np.int64))
+        known = math.prod(s for s in shape if s != -1)
         if known == 0 or n % known:
             raise ValueError(f"{name_of(owner)}: shape {shape} is invalid for a tensor of shape "
                              f"{t.shape} ({n} elements)")
         shape = tuple(n // known if s == -1 else s for s in shape)
-    if int(np.prod(shape, dtype=np.int64)) != n or any(s < 0 for s in shape):
+    if math.prod(shape) != n or any(s < 0 for s in shape):
         raise ValueError(f"{name_of(owner)}: shape {shape} is invalid for a tensor of shape "
                          f"{t.shape} ({n} elements)")
     return shape
@@ -349,7 +349,7 @@ def floating(owner, t):
 
 def one_element(owner, name, t):
     """t if it holds exactly one element (a tensor standing for a number)."""
-    if int(np.prod(t.shape, dtype=np.int64)) != 1:
+    if math.prod(t.shape) != 1:
         raise ValueError(f"{name_of(owner)}: {name} must be a number or a one-element tensor, "
                          f"got shape {t.shape}")
     return t

@@ -9,6 +9,8 @@ one op from ``retrograd.ops`` or composes differentiable Tensor ops (when the co
 exactly the op's gradient and costs no more).
 """
 
+import math
+
 import numpy as np
 
 from retrograd import _checks
@@ -430,7 +432,7 @@ class Methods:
 
 
 def _size(shape):
-    return int(np.prod(shape, dtype=np.int64))
+    return math.prod(shape)
 
 
 def _contraction_dims(a, b, dims):

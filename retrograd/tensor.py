@@ -9,6 +9,7 @@ Methods are thin: they check arguments (so that errors name the op, the shapes a
 normalize dims, and call one ``Function`` from ``retrograd.ops``.
 """
 
+import math
 import numbers
 
 import numpy as np
@@ -798,7 +799,7 @@ class Tensor:
             raise ValueError(f"flatten: start_dim {start_dim} comes after end_dim {end_dim}")
         shape = self.shape
         # NOTE: an explicit size, not -1: reshape cannot infer -1 when the tensor is empty
-        merged = int(np.prod(shape[start:end + 1], dtype=np.int64))
+        merged = math.prod(shape[start:end + 1])
         return self.reshape(shape[:start] + (merged,) + shape[end + 1:])
 
     def unflatten(self, dim, sizes):

@@ -6,6 +6,7 @@ backward of every reduction first puts the reduced axes back as size-1 axes
 (``_unsqueeze_reduced``) and then broadcasts to the input shape.
 """
 
+import math
 import warnings
 
 import numpy as np
@@ -95,8 +96,8 @@ def _centered_flops(n, m, r):
 def _count(shape, axis):
     """Number of elements folded into each output element."""
     if axis is None:
-        return int(np.prod(shape, dtype=np.int64))
-    return int(np.prod([shape[a] for a in axis], dtype=np.int64))
+        return math.prod(shape)
+    return math.prod(shape[a] for a in axis)
 
 
 class Sum(Function):
