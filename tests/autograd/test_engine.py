@@ -443,3 +443,73 @@ def test_broadcast_gradients_through_the_engine_match_torch(shapes, swap):
 def test_sum_to_shape_refuses_shapes_that_do_not_broadcast():
     with pytest.raises(ValueError, match=r"cannot reduce shape \(2, 3\) to \(4,\)"):
         sum_to_shape(np.ones((2, 3)), (4,))
+
+
+# ---------------------------------------------------------------- .grad takes fresh gradients
+class ReturnsGiven(Function):
+    """y = x (a copy); backward returns whatever GIVEN[0] holds (then forgets it unless
+    KEEP), so that a test controls who else refers to the gradient array."""
+
+    GIVEN, KEPT = [], []
+
+    @staticmethod
+    def forward(ctx, x):
+        return x.copy()
+
+    @staticmethod
+    def backward(ctx, grad_out):
+        g = ReturnsGiven.GIVEN.pop()
+        return g
+
+
+def _grad_of_leaf(gradient, keep=False):
+    x = rg.tensor(np.zeros(4), requires_grad=True)
+    if keep:
+        ReturnsGiven.KEPT.append(gradient)
+    ReturnsGiven.GIVEN.append(gradient)
+    ident = id(gradient)
+    del gradient
+    ReturnsGiven.apply(x).sum().backward()
+    return x, ident
+
+
+def test_a_fresh_gradient_becomes_grad_without_a_copy():
+    x, ident = _grad_of_leaf(np.arange(4.0))
+    assert id(x.grad._data) == ident
+    np.testing.assert_array_equal(x.grad.numpy(), np.arange(4.0))
+    x2 = rg.tensor(np.ones(3), requires_grad=True)
+    (x2 * 3.0).sum().backward()
+    (x2 * 3.0).sum().backward()          # the taken array then accumulates in place
+    np.testing.assert_array_equal(x2.grad.numpy(), [6.0, 6.0, 6.0])
+
+
+def test_a_gradient_someone_else_refers_to_is_copied():
+    kept = np.arange(4.0)
+    x, ident = _grad_of_leaf(kept, keep=True)
+    assert id(x.grad._data) != ident
+    x.grad.numpy()[:] = -1.0
+    np.testing.assert_array_equal(ReturnsGiven.KEPT.pop(), np.arange(4.0))
+    view = np.arange(8.0)[::2]            # a view shares its base's memory
+    x, ident = _grad_of_leaf(view)
+    assert id(x.grad._data) != ident and x.grad.numpy().base is None
+
+
+def test_one_array_handed_to_two_leaves_is_not_shared():
+    """Add's backward hands the same array to both inputs: one leaf may take it, the other
+    gets a copy, and neither sees the other's accumulation."""
+    a = rg.tensor([1.0, 2.0], requires_grad=True)
+    b = rg.tensor([3.0, 4.0], requires_grad=True)
+    (a + b).backward(rg.tensor([1.0, 1.0]))
+    assert not np.shares_memory(a.grad.numpy(), b.grad.numpy())
+    a.grad.numpy()[0] = 100.0
+    np.testing.assert_array_equal(b.grad.numpy(), [1.0, 1.0])
+
+
+def test_hooks_and_tools_that_see_the_gradient_get_a_copy_in_grad():
+    seen = []
+    x = rg.tensor(np.zeros(3), requires_grad=True)
+    x.register_hook(lambda g: seen.append(g))
+    (x * 2.0).sum().backward()
+    assert not np.shares_memory(seen[0].numpy(), x.grad.numpy())
+    x.grad.numpy()[:] = 7.0
+    np.testing.assert_array_equal(seen[0].numpy(), [2.0, 2.0, 2.0])
