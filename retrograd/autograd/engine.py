@@ -258,13 +258,32 @@ def _first_item_references(holder):
 _SOLE_REFERENCE = _first_item_references([np.empty(0)])
 
 
+def _base_references(view):
+    """sys.getrefcount of view.base as seen from here (the view's reference, this frame's
+    local and the call's argument)."""
+    base = view.base
+    return sys.getrefcount(base)
+
+
+_SOLE_BASE_REFERENCE = _base_references(np.empty(2).reshape(1, 2))
+
+
+def _covers_its_base(view):
+    """Whether view is a reshape of all of an array that owns its memory."""
+    base = view.base
+    return type(base) is np.ndarray and base.base is None and base.nbytes == view.nbytes
+
+
 def _owned_by_the_engine(grads):
-    """Whether grads[0], an array, is referred to by the engine's buffer alone and owns its
-    memory: no view, no hook, no tool and no other leaf can see it, so .grad may take it
-    instead of a copy (PyTorch steals such a gradient too; a 16 MB copy took ~2 ms)."""
+    """Whether grads[0], an array, is referred to by the engine's buffer alone and its memory
+    by it alone (it owns its memory, or it is a reshape covering the whole of an array that
+    nothing else refers to): no other array, hook, tool or leaf can see it, so .grad may take
+    it instead of a copy (PyTorch steals such a gradient too; a 16 MB copy took ~2 ms)."""
     g = grads[0]
-    if type(g) is not np.ndarray or g.base is not None or not g.flags.writeable \
-            or not g.flags.c_contiguous:
+    if type(g) is not np.ndarray or not g.flags.writeable or not g.flags.c_contiguous:
+        return False
+    if g.base is not None and not (_covers_its_base(g)
+                                   and _base_references(g) <= _SOLE_BASE_REFERENCE):
         return False
     del g
     return _first_item_references(grads) <= _SOLE_REFERENCE

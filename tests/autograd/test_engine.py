@@ -489,9 +489,29 @@ def test_a_gradient_someone_else_refers_to_is_copied():
     assert id(x.grad._data) != ident
     x.grad.numpy()[:] = -1.0
     np.testing.assert_array_equal(ReturnsGiven.KEPT.pop(), np.arange(4.0))
-    view = np.arange(8.0)[::2]            # a view shares its base's memory
-    x, ident = _grad_of_leaf(view)
-    assert id(x.grad._data) != ident and x.grad.numpy().base is None
+    # part of a base's memory (taking it would keep all of the base alive), strided
+    for make in (lambda: np.arange(8.0)[::2], lambda: np.arange(8.0)[:4]):
+        x, ident = _grad_of_leaf(make())
+        assert id(x.grad._data) != ident and x.grad.numpy().base is None
+    base = np.arange(4.0)
+    ReturnsGiven.KEPT.append(base)
+    x, ident = _grad_of_leaf(base.reshape(4))   # all of a base someone else holds
+    assert id(x.grad._data) != ident
+    x.grad.numpy()[:] = -1.0
+    np.testing.assert_array_equal(ReturnsGiven.KEPT.pop(), np.arange(4.0))
+
+
+def test_a_reshape_of_a_fresh_array_is_taken_too():
+    """Backwards often return ``result.reshape(shape)``: a view of all of a fresh array
+    (NumPy points chains of views at the array that owns the memory)."""
+    for make in (lambda: np.arange(4.0).reshape(2, 2).reshape(4),
+                 lambda: np.arange(4.0).reshape(4, 1)[:, 0], lambda: np.ones((2, 2)).reshape(4)):
+        x, ident = _grad_of_leaf(make())
+        assert id(x.grad._data) == ident
+    fresh = np.arange(4.0).reshape(1, 4)
+    x, ident = _grad_of_leaf(fresh.reshape(4))
+    assert id(x.grad._data) != ident          # `fresh` still refers to the base here
+    np.testing.assert_array_equal(x.grad.numpy(), np.arange(4.0))
 
 
 def test_one_array_handed_to_two_leaves_is_not_shared():
