@@ -108,7 +108,7 @@ class MaxPool2d(Function):
         kernels = compiled_for("pool", grad_out)
         if kernels is not None:
             return kernels.max_pool2d_backward(grad_out, argmax, ctx.x_shape,
-                                               ctx.kernel_size[1], ctx.stride, ctx.padding,
+                                               ctx.kernel_size, ctx.stride, ctx.padding,
                                                ctx.dilation)
         kh, kw = ctx.kernel_size
         grad_x_pad = np.zeros(ctx.x_pad_shape, dtype=grad_out.dtype)

@@ -97,3 +97,36 @@ def test_the_compiled_kernels_run_for_contiguous_float_inputs_only(monkeypatch):
     F.max_pool2d(rg.tensor(x), 2)
     F.max_pool2d(rg.tensor(x.astype(np.float16)), 2)       # float16: the NumPy passes
     assert calls == [1]
+
+
+@pytest.mark.parametrize("shape, ceil_mode, used", [
+    ((2, 3, 8, 6), False, True), ((2, 3, 11, 9), False, True),   # odd: a row and column left
+    ((2, 3, 11, 9), True, False)])                               # the last window sticks out
+@pytest.mark.parametrize("special", [False, True])
+def test_2x2_stride_2_pooling_runs_its_own_kernels_with_the_same_results(
+        shape, ceil_mode, used, special, monkeypatch):
+    """kernel 2, stride 2 (LeNet's and VGG's pools): the unrolled branch-free kernels, bit for
+    bit the NumPy passes (ties and NaN: the same argmax), the gradient of an uncovered last
+    row or column 0; a ceil-mode window reaching past x takes the general kernel."""
+    from retrograd._numba import pool
+
+    calls = []
+    for name in ("_max_pool_2x2", "_max_pool_2x2_backward"):
+        twins = getattr(pool, name)
+
+        class Counted:
+            def __init__(self, twins, name):
+                self.twins, self.name = twins, name
+
+            def pick(self, size):
+                calls.append(self.name)
+                return self.twins.pick(size)
+        monkeypatch.setattr(pool, name, Counted(twins, name))
+    x = _input(shape, np.float32, special)
+    kwargs = dict(kernel_size=2, stride=2, ceil_mode=ceil_mode)
+    fast = _run(x, F.max_pool2d, True, monkeypatch, return_indices=True, **kwargs)
+    assert calls == (["_max_pool_2x2", "_max_pool_2x2_backward"] if used else [])
+    reference = _run(x, F.max_pool2d, False, monkeypatch, return_indices=True, **kwargs)
+    assert np.array_equal(fast[0], reference[0], equal_nan=True)
+    assert np.array_equal(fast[2], reference[2])
+    assert np.array_equal(fast[1], reference[1], equal_nan=True)
