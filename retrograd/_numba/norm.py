@@ -95,11 +95,12 @@ def _rows_forward(x, gamma, beta, eps, x_hat, y, mean, var, rstd, keep_x_hat, af
 
 @numba.njit(cache=True, error_model="numpy")
 def _channels_forward(x, gamma, beta, eps, x_hat, y, mean, var, rstd, training, keep_x_hat,
-                      affine):
+                      affine, relu):
     """BatchNorm.forward's ``_normalize`` (training) or eval normalization, then ``_affine``
     (retrograd/ops/norm.py) for x:(N, C, S): per channel c (training) mu, var over n and s and
     rstd = 1 / sqrt(var + eps), else the given mean[c] and rstd[c]; then
-    x_hat = (x - mu) * rstd and y = x_hat * gamma[c] + beta[c]."""
+    x_hat = (x - mu) * rstd and y = x_hat * gamma[c] + beta[c], or with relu (BatchNormRelu)
+    max(y, 0) as np.maximum(y, 0) gives it (NaN kept, -0 made 0) in the same pass."""
     n_size, channels, size = x.shape
     for c in range(channels):
         if training:
@@ -114,7 +115,10 @@ def _channels_forward(x, gamma, beta, eps, x_hat, y, mean, var, rstd, training, 
                 if keep_x_hat:
                     x_hat[n, c, s] = value
                 if affine:
-                    y[n, c, s] = value * scale + shift
+                    out = value * scale + shift
+                    if relu:
+                        out = out if (out > _F32(0.0)) | (out != out) else _F32(0.0)
+                    y[n, c, s] = out
 
 
 def _outputs(shape, keep_x_hat, affine):
@@ -181,12 +185,13 @@ def group_norm_forward(x3d, weight, bias, eps, keep_x_hat, shape):
     return x_hat, y, var.reshape(n_size, groups), rstd.reshape(n_size, groups)
 
 
-def batch_norm_forward(x3d, weight, bias, eps, keep_x_hat, shape, running=None):
+def batch_norm_forward(x3d, weight, bias, eps, keep_x_hat, shape, running=None, relu=False):
     """BatchNorm.forward's normalization and affine map for x3d:(N, C, S) float32
     C-contiguous, weight and bias (C,) or None. Training (running None): the batch
     statistics; eval: running = (mean, rstd), C values each. Returns (x_hat or None, y) as
     layer_norm_forward (in x's ``shape``), and mean, var, rstd:(C,) float32 (the batch
-    statistics; in eval the given mean and rstd, var undefined)."""
+    statistics; in eval the given mean and rstd, var undefined). With relu and an affine
+    map, y is max(y, 0) (BatchNormRelu; without weight and bias y is x_hat, kept as it is)."""
     channels = x3d.shape[1]
     affine = weight is not None or bias is not None
     gamma = np.ones(channels, _F32) if weight is None else np.ascontiguousarray(weight, _F32)
@@ -199,7 +204,7 @@ def batch_norm_forward(x3d, weight, bias, eps, keep_x_hat, shape, running=None):
     var = np.empty(channels)
     _channels_forward(x3d, gamma, beta, float(eps), _kernel_view(x_hat, x3d.shape),
                       _kernel_view(y, x3d.shape), mean, var, rstd, training, x_hat is not None,
-                      affine)
+                      affine, relu and affine)
     return x_hat, y, mean.astype(_F32), var.astype(_F32), rstd
 
 

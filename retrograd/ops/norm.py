@@ -218,8 +218,8 @@ class BatchNorm(Function):
     @staticmethod
     def forward(ctx, x, weight, bias, running_mean, running_var, training=True, momentum=0.1,
                 eps=1e-5):
-        y, saved = _batch_norm_forward(ctx, x, weight, bias, running_mean, running_var,
-                                       training, momentum, eps)
+        y, saved, _ = _batch_norm_forward(ctx, x, weight, bias, running_mean, running_var,
+                                          training, momentum, eps)
         ctx.save_for_backward(*saved)
         return y
 
@@ -256,9 +256,10 @@ class BatchNorm(Function):
 
 
 def _batch_norm_forward(ctx, x, weight, bias, running_mean, running_var, training, momentum,
-                        eps):
-    """BatchNorm.forward: (y, the arrays to save: x_hat or None, weight); keeps training and
-    rstd on ctx and updates the running statistics."""
+                        eps, relu=False):
+    """BatchNorm.forward: (y, the arrays to save: x_hat or None, weight, whether y is already
+    max(y, 0)); keeps training and rstd on ctx and updates the running statistics. With relu
+    the compiled kernels apply the ReLU as they write y (when there is an affine map)."""
     x3d = x.reshape(x.shape[0], x.shape[1], -1).astype(_compute_dtype(x), copy=False)
     need_x, need_w, _ = ctx.needs_input_grad[:3]
     keep_x_hat = need_w or (need_x and training)
@@ -267,7 +268,7 @@ def _batch_norm_forward(ctx, x, weight, bias, running_mean, running_var, trainin
         var = running_var.reshape(1, -1, 1).astype(x3d.dtype, copy=False)
         rstd = 1.0 / np.sqrt(var + eps)
     fast = _batch_norm_compiled(x3d, weight, bias, eps, keep_x_hat, x.shape,
-                                None if training else (mean, rstd))
+                                None if training else (mean, rstd), relu)
     if fast is not None:
         x_hat, y, *batch_statistics = fast
         if training:
@@ -288,7 +289,8 @@ def _batch_norm_forward(ctx, x, weight, bias, running_mean, running_var, trainin
         beta = bias.reshape(channel_shape) if bias is not None else None
         y = _affine(x_hat, gamma, beta, x.dtype)
     ctx.training, ctx.rstd = training, rstd
-    return y.astype(x.dtype, copy=False), (x_hat if keep_x_hat else None, weight)
+    rectified = relu and fast is not None and (weight is not None or bias is not None)
+    return y.astype(x.dtype, copy=False), (x_hat if keep_x_hat else None, weight), rectified
 
 
 def _batch_norm_backward(ctx, grad_out, x_hat, weight, relu_out=None):
@@ -327,7 +329,7 @@ def _batch_norm_backward(ctx, grad_out, x_hat, weight, relu_out=None):
             grad_w if need_w else None, grad_b if need_b else None, None, None)
 
 
-def _batch_norm_compiled(x3d, weight, bias, eps, keep_x_hat, shape, running):
+def _batch_norm_compiled(x3d, weight, bias, eps, keep_x_hat, shape, running, relu=False):
     """BatchNorm's forward by the compiled kernels: (x_hat or None, y (float32), mean, var,
     rstd) with the batch statistics (1, C, 1) (meaningless in eval, where ``running`` =
     (mean, rstd) are used), or None where the kernels do not apply (not float32
@@ -337,7 +339,7 @@ def _batch_norm_compiled(x3d, weight, bias, eps, keep_x_hat, shape, running):
     if kernels is None:
         return None
     x_hat, y, mean, var, rstd = kernels.batch_norm_forward(x3d, weight, bias, eps, keep_x_hat,
-                                                           shape, running)
+                                                           shape, running, relu)
     if running is None and not _accurate(var, eps):
         return None
     channel = (1, -1, 1)
@@ -386,10 +388,11 @@ class BatchNormRelu(Function):
     @staticmethod
     def forward(ctx, x, weight, bias, running_mean, running_var, training=True, momentum=0.1,
                 eps=1e-5):
-        y, saved = _batch_norm_forward(ctx, x, weight, bias, running_mean, running_var,
-                                       training, momentum, eps)
+        y, saved, rectified = _batch_norm_forward(ctx, x, weight, bias, running_mean,
+                                                  running_var, training, momentum, eps,
+                                                  relu=True)
         # without an affine map y is x_hat itself, which backward needs unchanged
-        z = np.maximum(y, 0, out=None if y is saved[0] else y)
+        z = y if rectified else np.maximum(y, 0, out=None if y is saved[0] else y)
         ctx.save_for_backward(*saved, z)
         return z
 

@@ -120,3 +120,22 @@ def test_sequential_takes_the_fused_op_only_without_hooks_or_overrides():
     net = _pair_net()
     net[1] = Shifted(4)
     assert "BatchNormRelu" not in ops_of(net)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float16])
+def test_relu_inside_the_kernel_keeps_nan_and_makes_negative_zero_zero(dtype):
+    """The compiled forward applies the ReLU as it writes y: NaN stays NaN (a NaN weight) and
+    -0 becomes +0 (weight 0, bias -0), as np.maximum does in the separate ops."""
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal((6, 3, 4, 4)).astype(dtype)
+    w = np.array([np.nan, 0.0, 1.5], np.float32).astype(dtype)
+    b = np.array([0.1, -0.0, -0.2], np.float32).astype(dtype)
+    outs = []
+    for fused in (True, False):
+        args = (rg.tensor(x), None, None, rg.tensor(w), rg.tensor(b), True, 0.1, 1e-5)
+        out = F.batch_norm_relu(*args) if fused else F.relu(F.batch_norm(*args))
+        outs.append(out.numpy())
+    assert np.array_equal(outs[0], outs[1], equal_nan=True)
+    assert np.isnan(outs[0][:, 0]).all() and not np.signbit(outs[0][:, 1]).any()
+    if dtype == np.float32:   # (float16's separate Relu keeps -0: a zero's sign, not a value)
+        assert np.array_equal(np.signbit(outs[0]), np.signbit(outs[1]))
