@@ -61,13 +61,15 @@ def run_torch(config, threads):
     import torch
 
     from retrograd.training.common import endless_batches
+    from retrograd.training.data_parallel import current_world
     from retrograd.training.language_model import _Run
 
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     from tests.torch_gpt import TorchGPT   # the reference the GPT tests check against
 
     torch.set_num_threads(threads)
-    run = _Run(config)   # seeded exactly like the retrograd run: same weights, same batches
+    # seeded exactly like the retrograd run: same weights, same batches
+    run = _Run(config, current_world())
     model = TorchGPT(run.model_config)
     model.load_state_dict({k: torch.from_numpy(v.detach().numpy().copy())
                            for k, v in run.model.state_dict().items()})

@@ -48,7 +48,8 @@ def _row_max(row):
     """max(row) (-inf for an empty row), NaN when the row holds one, as np.max. Taken as
     integer maxima of the order keys and of the magnitude bits (a NaN's magnitude is above
     inf's): integer max reductions vectorize, where LLVM keeps a float max with NaN
-    semantics scalar (measured: 128x1000 rows 29 us against 150 us)."""
+    semantics scalar (measured on 128x1000 rows: 29-34 us, against 51 us for a float max
+    over 16 running values and 150 us for a plain float max loop)."""
     bits = row.view(np.int32)
     top = _KEY_OF_NEG_INF
     magnitude = np.int32(0)
@@ -63,9 +64,9 @@ def _row_max(row):
 
 @numba.njit(fastmath=_SUMS, error_model="numpy")
 def _row_sum(row):
-    """sum(row) accumulated in float64, as a float64. Compiled apart with "reassoc", which
-    lets LLVM vectorize the sum (4x faster than a scalar chain on 1000-value rows) and which
-    LLVM keeps on these instructions when it inlines them; no flag that assumes finite
+    """sum(row) accumulated in float64, as a float64. Compiled apart with "reassoc" (which
+    LLVM keeps on these instructions when it inlines them), so that the sum vectorizes: 3.7x
+    faster than 16 running float64 sums on 1000-value rows. No flag that assumes finite
     values, so NaN and inf propagate."""
     s = 0.0
     for i in range(row.size):

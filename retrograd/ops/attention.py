@@ -102,6 +102,9 @@ def _softmax_(scores):
     return scores, (saturated if saturated.any() else None)
 
 
+_FLOAT32 = (np.dtype(np.float32),)   # what the compiled kernels take
+
+
 def _attention_weights(q_scaled, k, mask, causal):
     """(P, saturated rows or None): softmax(_scores(...)), by the compiled row kernels
     (retrograd/_numba/attention.py: the causal select and the softmax in one pass per row)
@@ -121,12 +124,10 @@ def _scores_grad_(grad_s, p, grad_out, out, saturated, grad_weights):
     """dL/dS = P * (dP + dL/dP_out - rowsum(dO * O) - rowsum(dL/dP_out * P)) in place on
     grad_s = dP (ScaledDotProductAttention's docstring), by the compiled row kernel when no
     gradient reaches the weights output and the arrays allow it."""
-    if grad_weights is None and grad_s.shape[:-1] == out.shape[:-1] \
-            and grad_out.dtype == np.float32:
-        kernels = compiled_for("attention", grad_s, p, out, dtypes=_FLOAT32)
-        if kernels is not None:   # dO may be a broadcast (the gradient of a sum)
-            return kernels.softmax_grad_(grad_s, p, np.ascontiguousarray(grad_out), out,
-                                         saturated)
+    if grad_weights is None and grad_s.shape[:-1] == out.shape[:-1]:
+        kernels = compiled_for("attention", grad_s, p, grad_out, out, dtypes=_FLOAT32)
+        if kernels is not None:
+            return kernels.softmax_grad_(grad_s, p, grad_out, out, saturated)
     row = np.sum(grad_out * out, axis=-1, keepdims=True)             # rowsum(dP * P)
     if grad_weights is not None:
         grad_s += grad_weights
@@ -135,9 +136,6 @@ def _scores_grad_(grad_s, p, grad_out, out, saturated, grad_weights):
     grad_s -= row
     grad_s *= p
     return grad_s
-
-
-_FLOAT32 = (np.dtype(np.float32),)
 
 
 def _exact_rowsum_where_saturated(row, grad_p, p, saturated):
@@ -253,8 +251,8 @@ class ScaledDotProductAttention(Function):
         need_q, need_k, need_v, need_mask = ctx.needs_input_grad[:4]
         if grad_out is None:  # only the weights output received a gradient
             grad_out = np.zeros_like(out)
-        # C order for the products below (dO arrives as a view of the heads' permute): P^T dO
-        # and dO V^T ran 1.2-1.3x faster so, V^T copied to C order too
+        # dO in C order (it arrives as a view of the heads' permute, or a broadcast): P^T dO
+        # ran 1.3x faster so, and dO V^T 1.2x with V^T copied to C order too
         grad_out = np.ascontiguousarray(grad_out)
         grad_v = None
         if need_v:
