@@ -27,3 +27,17 @@ def kernels(request):
     if module is None:
         pytest.skip("compiled kernels turned off (RETROGRAD_KERNELS=numpy)")
     return module
+
+
+def count_calls(kernels, monkeypatch, names):
+    """{name: 0, ...}, counting from now on the calls of those entry points of ``kernels``
+    (what each test module's ``spy`` fixture returns)."""
+    calls = dict.fromkeys(names, 0)
+    for name in names:
+        original = getattr(kernels, name)
+
+        def counted(*args, _name=name, _original=original, **kwargs):
+            calls[_name] += 1
+            return _original(*args, **kwargs)
+        monkeypatch.setattr(kernels, name, counted)
+    return calls

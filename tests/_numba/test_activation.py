@@ -21,6 +21,7 @@ import torch.nn.functional as TF
 import retrograd as rg
 import retrograd.nn.functional as F
 from retrograd import _fast
+from tests._numba.conftest import count_calls
 
 pytest.importorskip("numba", reason="the 'fast' extra (numba) is not installed: "
                                     "pip install -e '.[test,fast]' installs it")
@@ -43,15 +44,7 @@ FAMILY = "activation"   # the kernels fixture (conftest.py) gives retrograd._num
 @pytest.fixture
 def spy(kernels, monkeypatch):
     """Counts the calls of the compiled kernels' entry points."""
-    calls = {"gelu_forward": 0, "gelu_backward": 0}
-    for name in calls:
-        original = getattr(kernels, name)
-
-        def counted(*args, _name=name, _original=original):
-            calls[_name] += 1
-            return _original(*args)
-        monkeypatch.setattr(kernels, name, counted)
-    return calls
+    return count_calls(kernels, monkeypatch, ("gelu_forward", "gelu_backward"))
 
 
 def _values(n=200_001, seed=0):

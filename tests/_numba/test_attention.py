@@ -17,6 +17,7 @@ import retrograd as rg
 import retrograd.nn.functional as F
 from retrograd import _fast
 from retrograd.ops.attention import ScaledDotProductAttention
+from tests._numba.conftest import count_calls
 
 pytest.importorskip("numba", reason="the 'fast' extra (numba) is not installed: "
                                     "pip install -e '.[test,fast]' installs it")
@@ -30,15 +31,8 @@ F32 = np.float32
 
 @pytest.fixture
 def spy(kernels, monkeypatch):
-    calls = {"masked_softmax_": 0, "softmax_grad_": 0}
-    for name in calls:
-        original = getattr(kernels, name)
-
-        def counted(*args, _name=name, _original=original):
-            calls[_name] += 1
-            return _original(*args)
-        monkeypatch.setattr(kernels, name, counted)
-    return calls
+    """Counts the calls of the compiled kernels' entry points."""
+    return count_calls(kernels, monkeypatch, ("masked_softmax_", "softmax_grad_"))
 
 
 def _inputs(q_shape, k_shape, seed, scale=1.0):

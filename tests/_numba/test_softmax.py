@@ -17,6 +17,7 @@ import torch.nn.functional as TF
 import retrograd as rg
 import retrograd.nn.functional as F
 from retrograd import _fast
+from tests._numba.conftest import count_calls
 
 pytest.importorskip("numba", reason="the 'fast' extra (numba) is not installed: "
                                     "pip install -e '.[test,fast]' installs it")
@@ -38,15 +39,7 @@ FAMILY = "softmax"   # the kernels fixture (conftest.py) gives retrograd._numba.
 @pytest.fixture
 def spy(kernels, monkeypatch):
     """Counts the calls of the compiled kernels' entry points."""
-    calls = dict.fromkeys(ENTRY_POINTS, 0)
-    for name in ENTRY_POINTS:
-        original = getattr(kernels, name)
-
-        def counted(*args, _name=name, _original=original, **kwargs):
-            calls[_name] += 1
-            return _original(*args, **kwargs)
-        monkeypatch.setattr(kernels, name, counted)
-    return calls
+    return count_calls(kernels, monkeypatch, ENTRY_POINTS)
 
 
 def _both_paths(monkeypatch, fn, *args, **kwargs):
