@@ -16,7 +16,7 @@ from retrograd import _checks
 from retrograd.distributed import DistributedError
 from retrograd.inspect.report import write_run_report, write_step_report
 from retrograd.nn.utils import clip_grad_norm_
-from retrograd.training.data_parallel import World, mean_over_ranks, rank_batches
+from retrograd.training.data_parallel import mean_over_ranks, rank_batches, world_of
 from retrograd.training.profiling import RunProfiler
 from retrograd.utils.data import DataLoader
 from retrograd.utils.serialization import atomic_write, load, save
@@ -26,7 +26,7 @@ __all__ = ["Progress", "StepProgress", "run_folder", "write_outputs", "write_ste
            "train_steps", "save_state", "CHECKPOINT", "check_options", "option_rules",
            "seeded_batches", "check_run_folder", "make_run_folder", "read_checkpoint",
            "config_from", "TrainingInterrupted", "interruptible", "check_full_batches",
-           "endless_batches", "profiling", "report_sections", "world_of", "job_folder"]
+           "endless_batches", "profiling", "report_sections", "job_folder"]
 
 CHECKPOINT = "checkpoint.safetensors"
 
@@ -336,12 +336,6 @@ def profiling(run, out):
             note = run.profiler.close()
             if note:
                 say(run.config, note)
-
-
-def world_of(run):
-    """The run's World (training/data_parallel.py): the one the job set, else a world of
-    one."""
-    return getattr(run, "world", None) or World()
 
 
 def report_sections(run, final, out):

@@ -32,7 +32,7 @@ import retrograd as rg
 from retrograd import distributed as dist
 from retrograd.distributed.collectives import broadcast_coalesced
 
-__all__ = ["World", "current_world", "parallel_model", "sync_batchnorm", "shard",
+__all__ = ["World", "current_world", "world_of", "parallel_model", "sync_batchnorm", "shard",
            "sum_over_ranks", "mean_over_ranks", "rank_batches", "broadcast_buffers",
            "start_line"]
 
@@ -66,6 +66,11 @@ def current_world():
     if not dist.is_initialized():
         return World()
     return World(dist.get_rank(), dist.get_world_size())
+
+
+def world_of(run):
+    """The run's World: the one its job set, else a world of one."""
+    return getattr(run, "world", None) or World()
 
 
 def parallel_model(model, world):

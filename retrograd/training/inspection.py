@@ -16,6 +16,7 @@ from html import escape
 
 from retrograd.inspect import GradientMonitor, Section, attribution_section
 from retrograd.inspect.graph import DotNotFoundError, draw_graph, record_graph
+from retrograd.training.data_parallel import world_of
 
 __all__ = ["RunInspection", "inspecting", "AttentionInspection"]
 
@@ -89,8 +90,7 @@ def inspecting(run, out, samples=None):
     """``run.inspection``: a RunInspection for the run (None with the job's ``inspect``
     option off, and on every rank but 0 of a data-parallel run: the gradients it reads are
     the ranks' average, the same on every rank) for the block."""
-    world = getattr(run, "world", None)
-    enabled = getattr(run.config, "inspect", True) and (world is None or world.writer)
+    enabled = getattr(run.config, "inspect", True) and world_of(run).writer
     run.inspection = RunInspection(run.model, out, samples) if enabled else None
     try:
         yield

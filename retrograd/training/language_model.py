@@ -205,10 +205,9 @@ def _loss_sum(model, dataset, windows, batch_size=64):
 
 def _validation_loss(run):
     """evaluate_loss of the run's model on its validation windows; in a data-parallel run
-    each rank evaluates its shard of the windows and the sums are added up."""
+    each rank evaluates its shard of the windows and the sums are added up (alone, the shard
+    is every window and the sum its own)."""
     dataset, limit, world = run.val_set, run.config.eval_windows, run.world
-    if not world.parallel:
-        return evaluate_loss(run.model, dataset, limit=limit)
     count = len(dataset) if limit is None else min(limit, len(dataset))
     (total,) = sum_over_ranks([_loss_sum(run.model, dataset, shard(count, world))], world)
     return total / (count * dataset.context)

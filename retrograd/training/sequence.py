@@ -151,10 +151,9 @@ def _correct(model, dataset, problems, max_len, batch_size=500):
 
 def _exact_match(run):
     """exact_match of the run's model on its held-out problems; in a data-parallel run each
-    rank decodes its shard of them and the counts are added up."""
+    rank decodes its shard of them and the counts are added up (alone, the shard is every
+    problem and the sum its own count)."""
     dataset, world = run.test_set, run.world
-    if not world.parallel:
-        return exact_match(run.model, dataset, run.max_len)
     mine = _correct(run.model, dataset, shard(len(dataset), world), run.max_len)
     (correct,) = sum_over_ranks([mine], world)
     return correct / len(dataset)

@@ -447,8 +447,9 @@ def test_sum_to_shape_refuses_shapes_that_do_not_broadcast():
 
 # ---------------------------------------------------------------- .grad takes fresh gradients
 class ReturnsGiven(Function):
-    """y = x (a copy); backward returns whatever GIVEN[0] holds (then forgets it unless
-    KEEP), so that a test controls who else refers to the gradient array."""
+    """y = x (a copy); backward returns the array a test put in GIVEN, which then forgets
+    it (a test that also puts it in KEPT keeps a second reference), so that a test controls
+    who else refers to the gradient array."""
 
     GIVEN, KEPT = [], []
 
