@@ -16,9 +16,11 @@ so d x_hat_j / d x_i = rstd * (delta_ij - 1/M - x_hat_i x_hat_j / M), and summin
     dL/dgamma = sum(dL/dy * x_hat) over every axis gamma is broadcast along
     dL/dbeta  = sum(dL/dy)        over the same axes
 
-Every op saves x_hat (x's shape) and gamma (its input), and keeps rstd (one value per
-group) on ctx; mu is not needed once x_hat is kept. The backward is a raw-array kernel: the
-ops are once-differentiable (a double backward raises an error naming the op).
+The NumPy path saves x_hat (x's shape) and gamma (its input), and keeps rstd (one value per
+group) on ctx; mu is not needed once x_hat is kept. The compiled path (below) saves x itself
+instead, as PyTorch does, and its backward rebuilds mu and x_hat from x and rstd.
+The backward is a raw-array kernel: the ops are once-differentiable (a double backward raises
+an error naming the op).
 
 Each op views x in a 3-D layout where the groups are easy to reach: layer norm as rows
 (R, M) and group norm as (N, G, M), both reduced over the last axis; batch norm as
@@ -29,9 +31,15 @@ docs/ops/norm.md, 'Sums by einsum'). float16 and bfloat16 inputs are normalized 
 
 With Numba installed (the 'fast' extra, retrograd/_fast.py), float32 C-contiguous arrays
 (float16 and bfloat16 ones too, once in float32) take the compiled kernels of
-retrograd/_numba/norm.py instead, one pass for the statistics and one for x_hat and y per
-group; their variance goes through the same ``_accurate`` check, and a batch that fails it
-is normalized by the NumPy path (``_normalize_scaled``). The NumPy code stays the reference.
+retrograd/_numba/norm.py instead, one pass for the statistics and one for y per group; their
+variance goes through the same ``_accurate`` check, and a batch that fails it is normalized by
+the NumPy path (``_normalize_scaled``). The NumPy code stays the reference. With an affine map
+(in training, for batch norm) the forward then writes no x_hat: the op saves x (the input
+array, so that an in-place change of it before backward is caught; ``ctx.from_x``) and the
+backward kernels rebuild mu and x_hat = (x - mu) * rstd by the forward's own operations, so
+with the same bits; the bytes kept are x_hat's. Not writing x_hat took LayerNorm's forward of
+(4096, 1024) from 3.3 to 1.4 ms. Without an affine map y is x_hat itself and is saved as the
+NumPy path saves it.
 
 ``batch_norm_reference_backward``, ``layer_norm_reference_backward`` and
 ``group_norm_reference_backward`` at the end of this file are the formulas above in plain
@@ -141,6 +149,30 @@ def _kernels_for(*arrays):
     return compiled_for("norm", *arrays, dtypes=(np.dtype(np.float32),))
 
 
+def _compiled_source(ctx, x, y, weight, bias):
+    """What a compiled forward in training saves to rebuild x_hat from (module docstring): x,
+    the op's input, when there is an affine map (ctx.from_x); else y, which is x_hat."""
+    ctx.from_x = weight is not None or bias is not None
+    return x if ctx.from_x else y
+
+
+def _x_hat_source(saved, shape):
+    """The saved x or x_hat in the backward's ``shape`` and compute dtype (x is the input,
+    and may be float16 or not contiguous)."""
+    return saved.reshape(shape).astype(_compute_dtype(saved), copy=False)
+
+
+def _x_hat(ctx, source, axes):
+    """x_hat for the NumPy backward: the saved x_hat, or, from the saved x (the compiled
+    forward ran, and the kernels do not take this gradient or were switched off since),
+    (x - mu) * rstd with mu the mean over ``axes`` in float64, rounded to float32 as the
+    kernels round it."""
+    if not ctx.from_x:
+        return source
+    mean = source.mean(axis=axes, dtype=np.float64, keepdims=True).astype(source.dtype)
+    return (source - mean) * ctx.rstd
+
+
 def _normalized_grad(g, x_hat, rstd, layout):
     """rstd * (g - mean(g) - x_hat * mean(g * x_hat)) per group: dL/dx from the gradient g
     reaching x_hat (module docstring). One allocation, updated in place."""
@@ -207,8 +239,9 @@ class BatchNorm(Function):
     training=False: mu = running_mean and var = running_var are constants, so
         dL/dx = dL/dy * gamma * rstd
     and dL/dgamma, dL/dbeta are as above.
-    Saves: x_hat (when dL/dx or dL/dgamma is needed; eval mode needs it only for dL/dgamma)
-    and gamma; rstd (C values) on ctx. Inputs: weight (gamma) and bias (beta) are (C,) or None;
+    Saves: x_hat, or x (the compiled path in training, module docstring), when dL/dx or
+    dL/dgamma is needed (eval mode needs it only for dL/dgamma), and gamma; rstd (C values)
+    on ctx. Inputs: weight (gamma) and bias (beta) are (C,) or None;
     running_mean and running_var are (C,) constants or None.
     Reference: batch_norm_reference_backward, the same rule without the speed paths.
     """
@@ -225,8 +258,8 @@ class BatchNorm(Function):
 
     @staticmethod
     def backward(ctx, grad_out):
-        x_hat, weight = ctx.saved_tensors
-        return _batch_norm_backward(ctx, grad_out, x_hat, weight)
+        source, weight = ctx.saved_tensors
+        return _batch_norm_backward(ctx, grad_out, source, weight)
 
     @staticmethod
     def cost(call):
@@ -257,9 +290,10 @@ class BatchNorm(Function):
 
 def _batch_norm_forward(ctx, x, weight, bias, running_mean, running_var, training, momentum,
                         eps, relu=False):
-    """BatchNorm.forward: (y, the arrays to save: x_hat or None, weight, whether y is already
-    max(y, 0)); keeps training and rstd on ctx and updates the running statistics. With relu
-    the compiled kernels apply the ReLU as they write y (when there is an affine map)."""
+    """BatchNorm.forward: (y, the arrays to save: x_hat or x (the compiled path) or None,
+    weight; whether y is already max(y, 0)); keeps training, rstd and from_x on ctx and
+    updates the running statistics. With relu the compiled kernels apply the ReLU
+    as they write y (when there is an affine map)."""
     x3d = x.reshape(x.shape[0], x.shape[1], -1).astype(_compute_dtype(x), copy=False)
     need_x, need_w, _ = ctx.needs_input_grad[:3]
     keep_x_hat = need_w or (need_x and training)
@@ -267,12 +301,16 @@ def _batch_norm_forward(ctx, x, weight, bias, running_mean, running_var, trainin
         mean = running_mean.reshape(1, -1, 1).astype(x3d.dtype, copy=False)
         var = running_var.reshape(1, -1, 1).astype(x3d.dtype, copy=False)
         rstd = 1.0 / np.sqrt(var + eps)
-    fast = _batch_norm_compiled(x3d, weight, bias, eps, keep_x_hat, x.shape,
+    fast = _batch_norm_compiled(x3d, weight, bias, eps, x.shape,
                                 None if training else (mean, rstd), relu)
+    ctx.from_x = False
     if fast is not None:
-        x_hat, y, *batch_statistics = fast
+        y, *batch_statistics = fast
         if training:
             mean, var, rstd = batch_statistics
+            x_hat = _compiled_source(ctx, x, y, weight, bias)
+        else:   # eval, for dL/dgamma: the running mean may change before backward
+            x_hat = (x3d - mean) * rstd if keep_x_hat else None
     elif training:
         x_hat, mean, var, rstd = _normalize(x3d, _CHANNEL, eps)
     else:
@@ -293,23 +331,25 @@ def _batch_norm_forward(ctx, x, weight, bias, running_mean, running_var, trainin
     return y.astype(x.dtype, copy=False), (x_hat if keep_x_hat else None, weight), rectified
 
 
-def _batch_norm_backward(ctx, grad_out, x_hat, weight, relu_out=None):
-    """BatchNorm.backward (the class docstring's rule) from the saved x_hat and weight; with
-    relu_out, BatchNormRelu's: grad_out is first passed back through the ReLU (Relu's rule),
-    inside the compiled kernel's loops where it runs, else as relu_backward's array."""
+def _batch_norm_backward(ctx, grad_out, source, weight, relu_out=None):
+    """BatchNorm.backward (the class docstring's rule) from the saved x_hat (or x, the
+    compiled path's) and weight; with relu_out, BatchNormRelu's: grad_out is first passed back
+    through the ReLU (Relu's rule), inside the compiled kernel's loops where it runs, else
+    as relu_backward's array."""
     if relu_out is not None and grad_out.dtype != np.float32:    # the kernels take float32
         grad_out, relu_out = relu_backward(relu_out, grad_out), None
     grad_out = grad_out.astype(_compute_dtype(grad_out), copy=False)
     need_x, need_w, need_b = ctx.needs_input_grad[:3]
     g3d = grad_out.reshape(grad_out.shape[0], grad_out.shape[1], -1)
-    x_hat = x_hat.reshape(g3d.shape) if x_hat is not None else None
+    source = _x_hat_source(source, g3d.shape) if source is not None else None
     masks = [] if relu_out is None else [relu_out.reshape(g3d.shape)]
-    kernels = _kernels_for(g3d, x_hat, *masks) if x_hat is not None else None
+    kernels = _kernels_for(g3d, source, *masks) if source is not None else None
     if kernels is not None:
-        grad_x, grad_w, grad_b = kernels.batch_norm_backward(g3d, x_hat, weight, ctx.rstd,
-                                                             ctx.training, need_x, *masks)
+        grad_x, grad_w, grad_b = kernels.batch_norm_backward(
+            g3d, source, weight, ctx.rstd, ctx.training, need_x, *masks, from_x=ctx.from_x)
         return (grad_x.reshape(grad_out.shape) if need_x else None,
                 grad_w if need_w else None, grad_b if need_b else None, None, None)
+    x_hat = _x_hat(ctx, source, (0, 2)) if source is not None else None
     if relu_out is not None:
         g3d = relu_backward(relu_out, grad_out).reshape(g3d.shape)
     scale = ctx.rstd if weight is None else ctx.rstd * weight.reshape(1, -1, 1)
@@ -329,21 +369,21 @@ def _batch_norm_backward(ctx, grad_out, x_hat, weight, relu_out=None):
             grad_w if need_w else None, grad_b if need_b else None, None, None)
 
 
-def _batch_norm_compiled(x3d, weight, bias, eps, keep_x_hat, shape, running, relu=False):
-    """BatchNorm's forward by the compiled kernels: (x_hat or None, y (float32), mean, var,
-    rstd) with the batch statistics (1, C, 1) (meaningless in eval, where ``running`` =
-    (mean, rstd) are used), or None where the kernels do not apply (not float32
-    C-contiguous, no Numba) or, in training, where the batch variance fails ``_accurate``
-    (the NumPy path then normalizes from x scaled)."""
+def _batch_norm_compiled(x3d, weight, bias, eps, shape, running, relu=False):
+    """BatchNorm's forward by the compiled kernels: (y (float32), mean, var, rstd) with the
+    batch statistics (1, C, 1) (meaningless in eval, where ``running`` = (mean, rstd) are
+    used), or None where the kernels do not apply (not float32 C-contiguous, no Numba) or,
+    in training, where the batch variance fails ``_accurate`` (the NumPy path then
+    normalizes from x scaled)."""
     kernels = _kernels_for(x3d)
     if kernels is None:
         return None
-    x_hat, y, mean, var, rstd = kernels.batch_norm_forward(x3d, weight, bias, eps, keep_x_hat,
-                                                           shape, running, relu)
+    y, mean, var, rstd = kernels.batch_norm_forward(x3d, weight, bias, eps, shape, running,
+                                                    relu)
     if running is None and not _accurate(var, eps):
         return None
     channel = (1, -1, 1)
-    return x_hat, y, mean.reshape(channel), var.reshape(channel), rstd.reshape(channel)
+    return y, mean.reshape(channel), var.reshape(channel), rstd.reshape(channel)
 
 
 def _update_running(running_mean, running_var, mean, var, momentum, m):
@@ -358,17 +398,16 @@ def _update_running(running_mean, running_var, mean, var, momentum, m):
         running_var += unbiased.astype(running_var.dtype, copy=False)
 
 
-def _grouped_compiled(kernel, x3d, weight, bias, eps, keep_x_hat, shape):
+def _grouped_compiled(kernel, x3d, weight, bias, eps, shape):
     """LayerNorm's or GroupNorm's forward by the compiled ``kernel``
-    (retrograd._numba.norm.layer_norm_forward or group_norm_forward): (x_hat or None, y
-    (float32), rstd), or None where the kernels do not apply (not float32 C-contiguous, no
-    Numba) or a group's variance fails ``_accurate`` (the NumPy path then normalizes from x
-    scaled)."""
+    (retrograd._numba.norm.layer_norm_forward or group_norm_forward): (y (float32), rstd),
+    or None where the kernels do not apply (not float32 C-contiguous, no Numba) or a
+    group's variance fails ``_accurate`` (the NumPy path then normalizes from x scaled)."""
     kernels = _kernels_for(x3d)
     if kernels is None:
         return None
-    x_hat, y, var, rstd = getattr(kernels, kernel)(x3d, weight, bias, eps, keep_x_hat, shape)
-    return (x_hat, y, rstd) if _accurate(var, eps) else None
+    y, _, var, rstd = getattr(kernels, kernel)(x3d, weight, bias, eps, shape)
+    return (y, rstd) if _accurate(var, eps) else None
 
 
 class BatchNormRelu(Function):
@@ -379,7 +418,7 @@ class BatchNormRelu(Function):
     backward in the same node, inside the compiled kernel's loops where it runs (no dL/dy
     array is made).
 
-    Saves: BatchNorm's (x_hat, gamma) and z. Attrs and inputs: BatchNorm's.
+    Saves: BatchNorm's (x_hat or x, gamma) and z. Attrs and inputs: BatchNorm's.
     Reference: BatchNorm followed by Relu (tests/ops/test_norm_relu.py checks the equality).
     """
 
@@ -398,8 +437,8 @@ class BatchNormRelu(Function):
 
     @staticmethod
     def backward(ctx, grad_out):
-        x_hat, weight, z = ctx.saved_tensors
-        return _batch_norm_backward(ctx, grad_out, x_hat, weight, relu_out=z)
+        source, weight, z = ctx.saved_tensors
+        return _batch_norm_backward(ctx, grad_out, source, weight, relu_out=z)
 
     @staticmethod
     def cost(call):
@@ -418,7 +457,8 @@ class LayerNorm(Function):
         g = dL/dy_2d * gamma                                                   (R, M)
         dL/dx = rstd * (g - mean(g, -1) - x_hat * mean(g * x_hat, -1))           (R, M)
         dL/dgamma = sum over rows of dL/dy_2d * x_hat     dL/dbeta = sum over rows of dL/dy_2d
-    Saves: x_hat (when dL/dx or dL/dgamma is needed) and gamma; rstd (R values) on ctx.
+    Saves: x_hat, or x (the compiled path, module docstring), when dL/dx or dL/dgamma is
+    needed, and gamma; rstd (R values) on ctx.
     Reference: layer_norm_reference_backward, the same rule without the speed paths.
     """
 
@@ -430,11 +470,12 @@ class LayerNorm(Function):
         rows = (math.prod(x.shape[:x.ndim - normalized_ndim]), math.prod(normalized_shape))
         x2d = x.reshape(rows).astype(_compute_dtype(x), copy=False)
         need_x, need_w, _ = ctx.needs_input_grad
-        fast = _grouped_compiled("layer_norm_forward", x2d, weight, bias, eps,
-                                 need_x or need_w, x.shape)
+        fast = _grouped_compiled("layer_norm_forward", x2d, weight, bias, eps, x.shape)
+        ctx.from_x = False
         if fast is not None:
-            x_hat, y, rstd = fast
+            y, rstd = fast
             rstd = rstd.reshape(-1, 1)
+            x_hat = _compiled_source(ctx, x, y, weight, bias)
         else:
             x_hat, _, _, rstd = _normalize(x2d, _LAST, eps)
             # NOTE: x_hat is kept in x's shape: without weight and bias (and a cast) it is the
@@ -447,18 +488,19 @@ class LayerNorm(Function):
 
     @staticmethod
     def backward(ctx, grad_out):
-        x_hat, weight = ctx.saved_tensors
+        source, weight = ctx.saved_tensors
         grad_out = grad_out.astype(_compute_dtype(grad_out), copy=False)
         need_x, need_w, need_b = ctx.needs_input_grad
         g2d = grad_out.reshape(ctx.rows)
-        x_hat = x_hat.reshape(ctx.rows) if x_hat is not None else None
-        kernels = _kernels_for(g2d, x_hat) if x_hat is not None else None
+        source = _x_hat_source(source, ctx.rows) if source is not None else None
+        kernels = _kernels_for(g2d, source) if source is not None else None
         if kernels is not None:
-            grad_x, grad_w, grad_b = kernels.layer_norm_backward(g2d, x_hat, weight, ctx.rstd,
-                                                                 need_x)
+            grad_x, grad_w, grad_b = kernels.layer_norm_backward(g2d, source, weight, ctx.rstd,
+                                                                 need_x, ctx.from_x)
             return (grad_x.reshape(grad_out.shape) if need_x else None,
                     grad_w.reshape(ctx.normalized_shape) if need_w else None,
                     grad_b.reshape(ctx.normalized_shape) if need_b else None)
+        x_hat = _x_hat(ctx, source, -1) if source is not None else None
         grad_x = grad_w = grad_b = None
         if need_x:
             g = g2d * weight.reshape(-1) if weight is not None else g2d
@@ -487,8 +529,8 @@ class GroupNorm(Function):
         g = dL/dy * gamma, viewed as (N, G, M)
         dL/dx = rstd * (g - mean(g, -1) - x_hat * mean(g * x_hat, -1))       (N, C, *)
         dL/dgamma = sum(dL/dy * x_hat, (N, *))     dL/dbeta = sum(dL/dy, (N, *))     (C,)
-    Saves: x_hat (x's shape, when dL/dx or dL/dgamma is needed) and gamma; rstd (N * G
-    values) on ctx.
+    Saves: x_hat (x's shape), or x (the compiled path, module docstring), when dL/dx or
+    dL/dgamma is needed, and gamma; rstd (N * G values) on ctx.
     Reference: group_norm_reference_backward, the same rule without the speed paths.
     """
 
@@ -500,11 +542,12 @@ class GroupNorm(Function):
         x3d = x.reshape(n, num_groups, -1).astype(_compute_dtype(x), copy=False)
         channel_shape = (1, c) + (1,) * (x.ndim - 2)
         need_x, need_w, _ = ctx.needs_input_grad
-        fast = _grouped_compiled("group_norm_forward", x3d, weight, bias, eps,
-                                 need_x or need_w, x.shape)
+        fast = _grouped_compiled("group_norm_forward", x3d, weight, bias, eps, x.shape)
+        ctx.from_x = False
         if fast is not None:
-            x_hat, y, rstd = fast
+            y, rstd = fast
             rstd = rstd.reshape(n, num_groups, 1)
+            x_hat = _compiled_source(ctx, x, y, weight, bias)
         else:
             x_hat, _, _, rstd = _normalize(x3d, _LAST, eps)
             x_hat = x_hat.reshape(x.shape)  # the output itself without weight and bias (BN)
@@ -517,17 +560,19 @@ class GroupNorm(Function):
 
     @staticmethod
     def backward(ctx, grad_out):
-        x_hat, weight = ctx.saved_tensors
+        source, weight = ctx.saved_tensors
         grad_out = grad_out.astype(_compute_dtype(grad_out), copy=False)
         need_x, need_w, need_b = ctx.needs_input_grad
         n, c = grad_out.shape[0], grad_out.shape[1]
         grouped = (n, ctx.num_groups, -1)
-        kernels = _kernels_for(grad_out, x_hat) if x_hat is not None else None
+        source = _x_hat_source(source, grouped) if source is not None else None
+        kernels = _kernels_for(grad_out, source) if source is not None else None
         if kernels is not None:
             grad_x, grad_w, grad_b = kernels.group_norm_backward(
-                grad_out.reshape(grouped), x_hat.reshape(grouped), weight, ctx.rstd, c, need_x)
+                grad_out.reshape(grouped), source, weight, ctx.rstd, c, need_x, ctx.from_x)
             return (grad_x.reshape(grad_out.shape) if need_x else None,
                     grad_w if need_w else None, grad_b if need_b else None)
+        x_hat = _x_hat(ctx, source, -1) if source is not None else None
         grad_x = grad_w = grad_b = None
         if need_x:
             g = grad_out * weight.reshape(ctx.channel_shape) if weight is not None else grad_out

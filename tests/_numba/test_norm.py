@@ -275,6 +275,68 @@ def test_constant_groups_give_zero_x_hat(kernels, monkeypatch):
     _assert_close(fast[1][0], reference[1][0], "dL/dx")     # rstd * (g - mean(g)): not 0
 
 
+# ---------------------------------------------------------------- x saved, x_hat rebuilt
+def _node(op, x, params, attrs, needs=(False, True, True)):
+    """op.apply on x and the params with the given requires_grad: (x, params, y) tensors."""
+    tensors = [rg.tensor(a, requires_grad=need) for a, need in zip((x, *params), needs)]
+    constants = (None, None) if op is BatchNorm else ()
+    return tensors[0], tensors[1:], op.apply(*tensors, *constants, **attrs)
+
+
+@pytest.mark.parametrize("op, shape, attrs", _grouped_cases())
+def test_with_an_affine_map_the_input_is_saved_not_an_x_hat_array(kernels, op, shape, attrs):
+    x, _, y = _node(op, _array(shape, 30), _params_for(op, shape), attrs)
+    saved_input, _ = y.grad_fn.saved_tensors
+    assert saved_input is x.numpy() and y.grad_fn.from_x
+
+
+@pytest.mark.parametrize("op, shape, attrs", _grouped_cases())
+def test_an_in_place_change_of_the_saved_input_is_caught(kernels, op, shape, attrs):
+    x, _, y = _node(op, _array(shape, 31), _params_for(op, shape), attrs)
+    x.add_(1.0)      # x does not require grad; dL/dgamma needs x_hat, rebuilt from x
+    with pytest.raises(RuntimeError, match="in-place"):
+        y.backward(rg.tensor(_array(y.shape, 32)))
+
+
+@pytest.mark.parametrize("name, shape", [("layer_norm", (7, 1000)), ("group_norm", (3, 4, 96)),
+                                         ("batch_norm", (5, 6, 77))])
+def test_x_hat_rebuilt_in_the_backward_has_the_forwards_bits(kernels, name, shape):
+    """The backward kernels rebuild mu by the forward's own loop and x_hat = (x - mu) * rstd
+    by its two float32 operations (_normalized, kept out of the sums' reassociation): every
+    gradient equals, bit for bit, the one computed from x_hat stored as an array."""
+    x = _array(shape, 34, 3.0, 1.5)
+    channels = shape[1]
+    weight, bias = _params((channels,) if name != "layer_norm" else shape[-1:], "both", 35)
+    forward, backward = (getattr(kernels, f"{name}_{way}") for way in ("forward", "backward"))
+    _, mean, _, rstd = forward(x, weight, bias, 1e-5, x.shape)
+    # x_hat by NumPy's float32 operations, per channel (batch norm) or per row and group
+    group = (1, -1, 1) if name == "batch_norm" else shape[:-1] + (1,)
+    stored = (x - mean.reshape(group)) * rstd.reshape(group)
+    extra = {"batch_norm": (True,), "group_norm": (channels,), "layer_norm": ()}[name]
+    grad = _array(shape, 36)
+    rebuilt = backward(grad, x, weight, rstd, *extra, True, from_x=True)
+    from_stored = backward(grad, stored, weight, rstd, *extra, True)
+    for got, expected in zip(rebuilt, from_stored):
+        np.testing.assert_array_equal(got, expected)
+
+
+@pytest.mark.parametrize("op, shape, attrs", _grouped_cases())
+def test_a_gradient_the_kernels_do_not_take_rebuilds_x_hat_in_numpy(kernels, monkeypatch, op,
+                                                                    shape, attrs):
+    """A broadcast output gradient (y.sum().backward()) is not contiguous: the NumPy backward
+    runs, from x_hat rebuilt out of the saved x, and matches the NumPy path throughout."""
+    params = _params_for(op, shape)
+
+    def grads():
+        x, weights, y = _node(op, _array(shape, 37), params, attrs, (True, True, True))
+        y.sum().backward()
+        return [t.grad.numpy() for t in (x, *weights)]
+    fast = grads()
+    _reference_path(monkeypatch)
+    for k, (a, b) in enumerate(zip(fast, grads())):
+        _assert_close(a, b, f"gradient {k}")
+
+
 # ---------------------------------------------------------------- PyTorch, float32
 def _torch_grads(fn, x, weight, bias, seed=5):
     tensors = [torch.tensor(a, requires_grad=True) for a in (x, weight, bias)]
