@@ -1,4 +1,5 @@
-"""Depthwise convolution computed directly, and col2im for strided convolutions
+"""Depthwise convolution computed directly, and col2im for strided convolutions (and, from
+retrograd/_numba/conv3x3.py, the dense 3x3 convolution for few channels)
 (retrograd/ops/conv.py's im2col + GEMM path makes one tiny matrix product per channel for a
 depthwise convolution: a 1-row weight against 9-row columns, which BLAS runs far below its
 speed, after copying the input nine times into X_col).
@@ -26,9 +27,11 @@ Strided depthwise convolutions keep the GEMM path.
 import numba
 import numpy as np
 
+from retrograd._numba.conv3x3 import _padded_planes, conv3x3, conv3x3_grad_weight
 from retrograd._numba.policy import twins
 
-__all__ = ["depthwise_conv2d", "depthwise_conv2d_backward", "col2im"]
+__all__ = ["depthwise_conv2d", "depthwise_conv2d_backward", "col2im", "conv3x3",
+           "conv3x3_grad_weight"]
 
 
 @numba.njit(inline="always")
@@ -89,15 +92,6 @@ def _grad_weight(grad_wide, x_pad, grad_w, m, wp, dh, dw):
                     for t in range(np.uint64(_span(length, plane, shift))):
                         total += g[t] * shifted[t]
                 grad_w[o, 0, i, j] = total
-
-
-def _padded_planes(x, padding):
-    """x:(N, C, H, W) zero-padded by ((top, bottom), (left, right)), as (N, C, Hp*Wp)."""
-    (top, bottom), (left, right) = padding
-    n, c, h, w = x.shape
-    x_pad = np.zeros((n, c, h + top + bottom, w + left + right), dtype=x.dtype)
-    x_pad[:, :, top:top + h, left:left + w] = x
-    return x_pad.reshape(n, c, -1), x_pad.shape[3]
 
 
 def depthwise_conv2d(x, weight, bias, out_size, padding, dilation):

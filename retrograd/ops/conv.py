@@ -27,6 +27,11 @@ columns are computed and thrown away; _rows_width says where this pays). X_row i
 smaller than X_col (a third for 3x3 kernels), is saved for backward in its place, and makes
 the forward faster (measured: docs/ops/conv.md, 'The row layout').
 
+With Numba installed (the 'fast' extra), dense 3x3 stride-1 convolutions with at most 4
+input channels (a network's first layer, as a rule) are computed directly instead, by the
+compiled loops of retrograd/_numba/conv3x3.py, which save the padded input for dL/dW
+(_dense_3x3_kernels says when).
+
 Conv1d is Conv2d with H = kh = 1 (a view, no copy). Both are fused kernels with a raw-array
 backward (``once_differentiable``): a second derivative through them raises an error.
 
@@ -252,6 +257,9 @@ def _conv2d_forward(ctx, x, weight, bias, stride, padding, dilation, groups):
     if ctx.direct is not None:
         y = ctx.direct.depthwise_conv2d(x, weight, bias, out_size, padding, dilation)
         return y, x
+    ctx.dense = _dense_3x3_kernels(x, weight, groups, stride, dilation, out_size, padding)
+    if ctx.dense is not None:
+        return ctx.dense.conv3x3(x, weight, bias, padding)     # (y, x_pad: for dL/dW)
     x_pad = _pad(x, padding)
     width = _rows_width(x_pad, weight.shape, out_size, stride)
     if width is None:
@@ -288,6 +296,29 @@ def _direct_kernels(x, weight, groups, stride):
     return compiled("conv")
 
 
+# A dense 3x3 conv computed directly (retrograd/_numba/conv3x3.py) beat im2row + GEMM with up
+# to 4 input channels on planes of 196 positions or more (measured: docs/performance.md,
+# 'Direct 3x3 convolutions')
+_DENSE_MAX_INPUTS, _DENSE_MIN_PLANE = 4, 196
+
+
+def _dense_3x3_kernels(x, weight, groups, stride, dilation, out_size, padding):
+    """The compiled kernels (retrograd/_numba/conv.py, from conv3x3.py) for a dense 3x3
+    convolution (one group, stride 1, no dilation) of float32 or float64 arrays with few
+    input channels on planes large enough, else None (the row layout or im2col + GEMM)."""
+    _, c, kh, kw = weight.shape
+    if (kh, kw) != (3, 3) or groups != 1 or stride != (1, 1) or dilation != (1, 1):
+        return None
+    if c > _DENSE_MAX_INPUTS:
+        return None
+    (left, right) = padding[1]
+    if out_size[0] * (x.shape[3] + left + right) < _DENSE_MIN_PLANE:
+        return None
+    if x.dtype not in FLOATS or weight.dtype != x.dtype:
+        return None
+    return compiled("conv")
+
+
 def _cols_to_save(ctx, cols, x):
     """X_col when dL/dW is needed, else None. For one sample and a 1x1 kernel with stride 1
     and no padding X_col is a view of x: then x itself is saved, so that an in-place change
@@ -306,13 +337,17 @@ def _conv2d_backward(ctx, grad_out, cols, weight):
     g, length = ctx.groups, ctx.out_size[0] * ctx.out_size[1]
     if ctx.direct is not None:
         return _direct_backward(ctx, grad_out, cols, weight)
+    grad_w = None
+    if ctx.dense is not None and cols is not None:     # cols is x_pad
+        grad_w = ctx.dense.conv3x3_grad_weight(grad_out, cols, ctx.w_shape)
+        cols = None
     by_col2im = weight is not None and _transposed_padding(ctx) is None
     grad_y = None
-    if ctx.width is None or by_col2im:
+    if (ctx.width is None and cols is not None) or by_col2im:
         # dL/dY in the GEMM's layout (O, N*L), grouped: (g, O/g, N*L); one transposing copy
         grad_y = copy_contiguous(np.swapaxes(grad_out.reshape(n, o, length), 0, 1))
         grad_y = grad_y.reshape(g, o // g, n * length)
-    grad_x = grad_w = grad_b = None
+    grad_x = grad_b = None
     if ctx.needs_input_grad[2]:
         grad_b = grad_out.reshape(n, o, length).sum(axis=(0, 2))
     if cols is not None and ctx.width is not None:
