@@ -1,5 +1,5 @@
 """Depthwise convolution computed directly, and col2im for strided convolutions (and, from
-retrograd/_numba/conv3x3.py, the dense 3x3 convolution for few channels)
+retrograd/_numba/dense_conv.py, the dense 3x3 and 5x5 convolutions for few input channels)
 (retrograd/ops/conv.py's im2col + GEMM path makes one tiny matrix product per channel for a
 depthwise convolution: a 1-row weight against 9-row columns, which BLAS runs far below its
 speed, after copying the input nine times into X_col).
@@ -27,11 +27,12 @@ Strided depthwise convolutions keep the GEMM path.
 import numba
 import numpy as np
 
-from retrograd._numba.conv3x3 import _padded_planes, conv3x3, conv3x3_grad_weight
+from retrograd._numba.dense_conv import (_padded_planes, dense_conv2d,
+                                         dense_conv2d_grad_weight, wide_planes)
 from retrograd._numba.policy import twins
 
-__all__ = ["depthwise_conv2d", "depthwise_conv2d_backward", "col2im", "conv3x3",
-           "conv3x3_grad_weight"]
+__all__ = ["depthwise_conv2d", "depthwise_conv2d_backward", "col2im", "dense_conv2d",
+           "dense_conv2d_grad_weight"]
 
 
 @numba.njit(inline="always")
@@ -111,12 +112,10 @@ def depthwise_conv2d_backward(grad_out, x, weight, x_shape, w_shape, padding, di
     """(dL/dx, dL/dW) of a stride-1 depthwise Conv2d, each None when its input (weight for
     dL/dx, x for dL/dW) is None; arrays of one dtype."""
     n, c, h, w = x_shape
-    o, ho, wo = w_shape[0], grad_out.shape[2], grad_out.shape[3]
+    o = w_shape[0]
     (top, bottom), (left, right) = padding
     hp, wp = h + top + bottom, w + left + right
-    grad_wide = np.zeros((n, o, ho, wp), dtype=grad_out.dtype)
-    grad_wide[..., :wo] = grad_out
-    grad_wide = grad_wide.reshape(n, o, -1)
+    grad_wide = wide_planes(grad_out, wp)
     grad_x = grad_w = None
     if weight is not None:
         grad_pad = np.zeros((n, c, hp * wp), dtype=grad_out.dtype)

@@ -27,10 +27,10 @@ columns are computed and thrown away; _rows_width says where this pays). X_row i
 smaller than X_col (a third for 3x3 kernels), is saved for backward in its place, and makes
 the forward faster (measured: docs/ops/conv.md, 'The row layout').
 
-With Numba installed (the 'fast' extra), dense 3x3 stride-1 convolutions with at most 4
-input channels (a network's first layer, as a rule) are computed directly instead, by the
-compiled loops of retrograd/_numba/conv3x3.py, which save the padded input for dL/dW
-(_dense_3x3_kernels says when).
+With Numba installed (the 'fast' extra), dense 3x3 and 5x5 stride-1 convolutions with at
+most 4 input channels (a network's first layer, as a rule) are computed directly instead,
+by the compiled loops of retrograd/_numba/dense_conv.py, which save the padded input for
+dL/dW (_dense_kernels says when).
 
 Conv1d is Conv2d with H = kh = 1 (a view, no copy). Both are fused kernels with a raw-array
 backward (``once_differentiable``): a second derivative through them raises an error.
@@ -257,9 +257,9 @@ def _conv2d_forward(ctx, x, weight, bias, stride, padding, dilation, groups):
     if ctx.direct is not None:
         y = ctx.direct.depthwise_conv2d(x, weight, bias, out_size, padding, dilation)
         return y, x
-    ctx.dense = _dense_3x3_kernels(x, weight, groups, stride, dilation, out_size, padding)
+    ctx.dense = _dense_kernels(x, weight, groups, stride, dilation, out_size, padding)
     if ctx.dense is not None:
-        return ctx.dense.conv3x3(x, weight, bias, padding)     # (y, x_pad: for dL/dW)
+        return ctx.dense.dense_conv2d(x, weight, bias, padding)     # (y, x_pad: for dL/dW)
     x_pad = _pad(x, padding)
     width = _rows_width(x_pad, weight.shape, out_size, stride)
     if width is None:
@@ -296,18 +296,19 @@ def _direct_kernels(x, weight, groups, stride):
     return compiled("conv")
 
 
-# A dense 3x3 conv computed directly (retrograd/_numba/conv3x3.py) beat im2row + GEMM with up
-# to 4 input channels on planes of 196 positions or more (measured: docs/performance.md,
-# 'Direct 3x3 convolutions')
-_DENSE_MAX_INPUTS, _DENSE_MIN_PLANE = 4, 196
+# A dense 3x3 or 5x5 conv computed directly (retrograd/_numba/dense_conv.py) beat im2row or
+# im2col + GEMM with up to 4 input channels on planes of 196 positions or more (measured:
+# docs/performance.md, 'Direct convolutions for few channels')
+_DENSE_MAX_INPUTS, _DENSE_MIN_PLANE, _DENSE_KERNELS = 4, 196, ((3, 3), (5, 5))
 
 
-def _dense_3x3_kernels(x, weight, groups, stride, dilation, out_size, padding):
-    """The compiled kernels (retrograd/_numba/conv.py, from conv3x3.py) for a dense 3x3
-    convolution (one group, stride 1, no dilation) of float32 or float64 arrays with few
-    input channels on planes large enough, else None (the row layout or im2col + GEMM)."""
+def _dense_kernels(x, weight, groups, stride, dilation, out_size, padding):
+    """The compiled kernels (retrograd/_numba/conv.py, from dense_conv.py) for a dense 3x3
+    or 5x5 convolution (one group, stride 1, no dilation) of float32 or float64 arrays with
+    few input channels on planes large enough, else None (the row layout or im2col + GEMM)."""
     _, c, kh, kw = weight.shape
-    if (kh, kw) != (3, 3) or groups != 1 or stride != (1, 1) or dilation != (1, 1):
+    if (kh, kw) not in _DENSE_KERNELS or groups != 1 or stride != (1, 1) \
+            or dilation != (1, 1):
         return None
     if c > _DENSE_MAX_INPUTS:
         return None
@@ -339,7 +340,7 @@ def _conv2d_backward(ctx, grad_out, cols, weight):
         return _direct_backward(ctx, grad_out, cols, weight)
     grad_w = None
     if ctx.dense is not None and cols is not None:     # cols is x_pad
-        grad_w = ctx.dense.conv3x3_grad_weight(grad_out, cols, ctx.w_shape)
+        grad_w = ctx.dense.dense_conv2d_grad_weight(grad_out, cols, ctx.w_shape)
         cols = None
     by_col2im = weight is not None and _transposed_padding(ctx) is None
     grad_y = None

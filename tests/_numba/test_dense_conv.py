@@ -1,8 +1,8 @@
-"""The dense 3x3 convolution computed directly (retrograd/_numba/conv3x3.py) against the
-row-layout / im2col + GEMM path of retrograd/ops/conv.py and PyTorch: outputs and every
-gradient over channel counts (odd filters, one input channel), paddings (none, 'same',
-wide, uneven), planes that are not square, float32 and float64; which convolutions take it;
-NaN and inf; a float64 gradcheck."""
+"""The dense 3x3 and 5x5 convolutions computed directly (retrograd/_numba/dense_conv.py)
+against the row-layout / im2col + GEMM path of retrograd/ops/conv.py and PyTorch: outputs
+and every gradient over channel counts (odd filters, one input channel), paddings (none,
+'same', wide, uneven), planes that are not square, float32 and float64; which convolutions
+take them; NaN and inf; float64 gradchecks."""
 
 import numpy as np
 import pytest
@@ -18,15 +18,16 @@ pytest.importorskip("numba", reason="the 'fast' extra (numba) is not installed: 
 
 FAMILY = "conv"
 
-CASES = [  # x shape, filters, padding (an int, or PyTorch's (h, w) pair)
-    ((2, 3, 16, 16), 16, 1), ((2, 4, 14, 18), 4, 1), ((3, 1, 15, 15), 7, 1),
-    ((2, 4, 16, 16), 5, 0), ((1, 2, 14, 12), 3, 2), ((2, 3, 20, 14), 32, (0, 2)),
+CASES = [  # x shape, filters, kernel size, padding (an int, or PyTorch's (h, w) pair)
+    ((2, 3, 16, 16), 16, 3, 1), ((2, 4, 14, 18), 4, 3, 1), ((3, 1, 15, 15), 7, 3, 1),
+    ((2, 4, 16, 16), 5, 3, 0), ((1, 2, 14, 12), 3, 3, 2), ((2, 3, 20, 14), 32, 3, (0, 2)),
+    ((2, 1, 28, 28), 20, 5, 2), ((2, 3, 20, 17), 5, 5, 0), ((1, 2, 16, 16), 6, 5, (1, 3)),
 ]
 
 
 @pytest.fixture
 def spy(kernels, monkeypatch):
-    return count_calls(kernels, monkeypatch, ("conv3x3", "conv3x3_grad_weight"))
+    return count_calls(kernels, monkeypatch, ("dense_conv2d", "dense_conv2d_grad_weight"))
 
 
 def _grads(lib, x, w, b, y_grad, padding):
@@ -38,25 +39,25 @@ def _grads(lib, x, w, b, y_grad, padding):
     return [a.detach().numpy() for a in [y, *grads]]
 
 
-def _inputs(shape, filters, dtype, seed, bias=True):
+def _inputs(shape, filters, dtype, seed, bias=True, kernel=3):
     rng = np.random.default_rng(seed)
     x = rng.standard_normal(shape).astype(dtype)
-    w = rng.standard_normal((filters, shape[1], 3, 3)).astype(dtype)
+    w = rng.standard_normal((filters, shape[1], kernel, kernel)).astype(dtype)
     b = rng.standard_normal(filters).astype(dtype) if bias else None
     return x, w, b
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("bias", [True, False])
-@pytest.mark.parametrize("shape, filters, padding", CASES)
-def test_direct_3x3_equals_the_gemm_path_and_pytorch(shape, filters, padding, bias, dtype,
-                                                     spy, monkeypatch):
-    x, w, b = _inputs(shape, filters, dtype, 0, bias)
+@pytest.mark.parametrize("shape, filters, kernel, padding", CASES)
+def test_direct_conv_equals_the_gemm_path_and_pytorch(shape, filters, kernel, padding, bias,
+                                                      dtype, spy, monkeypatch):
+    x, w, b = _inputs(shape, filters, dtype, 0, bias, kernel)
     out_shape = torch.nn.functional.conv2d(torch.tensor(x), torch.tensor(w),
                                            padding=padding).shape
     y_grad = np.random.default_rng(1).standard_normal(tuple(out_shape)).astype(dtype)
     fast = _grads(rg, x, w, b, y_grad, padding)
-    assert spy["conv3x3"] >= 1 and spy["conv3x3_grad_weight"] == 1
+    assert spy["dense_conv2d"] >= 1 and spy["dense_conv2d_grad_weight"] == 1
     monkeypatch.setitem(_fast._MODULES, "conv", None)
     gemm = _grads(rg, x, w, b, y_grad, padding)
     monkeypatch.undo()
@@ -77,21 +78,22 @@ def test_direct_3x3_equals_the_gemm_path_and_pytorch(shape, filters, padding, bi
     ((2, 3, 16, 16), 8, {"dilation": 2}),
     ((2, 4, 16, 16), 8, {"groups": 2}),
 ])
-def test_what_the_direct_3x3_does_not_take(shape, filters, options, spy):
+def test_what_the_direct_kernels_do_not_take(shape, filters, options, spy):
     rng = np.random.default_rng(2)
     x = rng.standard_normal(shape).astype(np.float32)
     w = rng.standard_normal((filters, shape[1] // options.get("groups", 1), 3, 3))
     F.conv2d(rg.tensor(x), rg.tensor(w.astype(np.float32)), **options)
-    assert spy["conv3x3"] == 0
+    assert spy["dense_conv2d"] == 0
 
 
-def test_a_5x5_kernel_and_float16_do_not_take_it(spy):
+def test_other_kernel_sizes_and_float16_do_not_take_them(spy):
     rng = np.random.default_rng(3)
-    F.conv2d(rg.tensor(rng.standard_normal((2, 3, 16, 16)).astype(np.float32)),
-             rg.tensor(rng.standard_normal((4, 3, 5, 5)).astype(np.float32)))
+    for size in [(7, 7), (3, 5), (1, 1)]:
+        F.conv2d(rg.tensor(rng.standard_normal((2, 3, 16, 16)).astype(np.float32)),
+                 rg.tensor(rng.standard_normal((4, 3, *size)).astype(np.float32)))
     F.conv2d(rg.tensor(rng.standard_normal((2, 3, 16, 16)).astype(np.float16)),
              rg.tensor(rng.standard_normal((4, 3, 3, 3)).astype(np.float16)))
-    assert spy["conv3x3"] == 0
+    assert spy["dense_conv2d"] == 0
 
 
 def test_frozen_inputs_and_weights(spy):
@@ -100,10 +102,10 @@ def test_frozen_inputs_and_weights(spy):
     x, w, b = _inputs((2, 4, 16, 16), 4, np.float32, 4)
     tx, tw = rg.tensor(x, requires_grad=True), rg.tensor(w)
     F.conv2d(tx, tw, padding=1).sum().backward()
-    assert (spy["conv3x3"], spy["conv3x3_grad_weight"]) == (2, 0)
+    assert (spy["dense_conv2d"], spy["dense_conv2d_grad_weight"]) == (2, 0)
     tx, tw = rg.tensor(x), rg.tensor(w, requires_grad=True)
     F.conv2d(tx, tw, padding=1).sum().backward()
-    assert (spy["conv3x3"], spy["conv3x3_grad_weight"]) == (3, 1)
+    assert (spy["dense_conv2d"], spy["dense_conv2d_grad_weight"]) == (3, 1)
     ow = torch.tensor(w, requires_grad=True)
     torch.nn.functional.conv2d(torch.tensor(x), ow, padding=1).sum().backward()
     np.testing.assert_allclose(tw.grad.numpy(), ow.grad.numpy(), rtol=1e-5, atol=1e-4)
@@ -123,10 +125,12 @@ def test_nan_and_inf_reach_the_outputs_they_touch_as_in_the_gemm_path(monkeypatc
         np.testing.assert_allclose(got[finite], expected[finite], rtol=1e-5, atol=1e-4)
 
 
-def test_gradcheck_float64_direct_3x3(spy):
+@pytest.mark.parametrize("kernel, padding", [(3, 1), (5, 2)])
+def test_gradcheck_float64_direct_conv(kernel, padding, spy):
     rng = np.random.default_rng(6)
     x = rg.tensor(rng.standard_normal((1, 2, 14, 14)), requires_grad=True)
-    w = rg.tensor(rng.standard_normal((3, 2, 3, 3)), requires_grad=True)
+    w = rg.tensor(rng.standard_normal((3, 2, kernel, kernel)), requires_grad=True)
     b = rg.tensor(rng.standard_normal(3), requires_grad=True)
-    assert rg.autograd.gradcheck(lambda a, k, c: F.conv2d(a, k, c, padding=1), (x, w, b))
-    assert spy["conv3x3"] > 0 and spy["conv3x3_grad_weight"] > 0
+    assert rg.autograd.gradcheck(lambda a, k, c: F.conv2d(a, k, c, padding=padding),
+                                 (x, w, b))
+    assert spy["dense_conv2d"] > 0 and spy["dense_conv2d_grad_weight"] > 0

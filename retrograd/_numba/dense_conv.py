@@ -1,9 +1,9 @@
-"""A dense 3x3 stride-1 convolution computed directly, for convolutions with few input
+"""Dense 3x3 and 5x5 stride-1 convolutions computed directly, for convolutions with few input
 channels (the NumPy path: retrograd/ops/conv.py's row layout and im2col + GEMM). With 1 to 4
-input channels the GEMM's inner dimension is 3 to 12 (row layout) or 9 to 36 (im2col),
-too thin for BLAS: a 3 -> 16 stem ran at 23-30 GFLOP/s over both cores, where these loops
-run at 60-75 on one (measured: docs/performance.md, 'Direct 3x3 convolutions'). With 16
-input channels they no longer pay (ops/conv.py, _DENSE_MAX_INPUTS).
+input channels the GEMM's inner dimension is 3 to 20 (row layout) or 9 to 100 (im2col), too
+thin for BLAS: a 3 -> 16 stem ran at 23-30 GFLOP/s over both cores, where these loops run at
+55-75 on one (measured: docs/performance.md, 'Direct convolutions for few channels'). With
+16 input channels they no longer pay (ops/conv.py, _DENSE_MAX_INPUTS).
 
 With x_pad the zero-padded input (each plane Hp x Wp, seen flat) and the *wide* output
 layout of ops/conv.py (every output row computed over all Wp columns, the last two thrown
@@ -19,7 +19,10 @@ per input channel. The taps are indexed through nine shifted views with an unsig
 (retrograd/_numba/__init__.py, the house rules). A second pass (_crop) copies the kept
 columns into y and adds the bias: NumPy's strided add did the same 1.5-2x slower.
 
-dL/dW is nine dot products per (filter, input channel) over every sample:
+A 5x5 kernel is done by kernel rows: five passes of five taps per input channel (the
+thrown-away columns are the last four; the last four t are skipped).
+
+dL/dW is nine (25) dot products per (filter, input channel) over every sample:
 
     dL/dW[o, c, i, j] = sum_(n, t) dL/dy_wide[n, o, t] x_pad[n, c, t + i*Wp + j]
 
@@ -34,7 +37,7 @@ import numpy as np
 
 from retrograd._numba.policy import twins
 
-__all__ = ["conv3x3", "conv3x3_grad_weight"]
+__all__ = ["dense_conv2d", "dense_conv2d_grad_weight"]
 
 _SUMS = {"contract", "reassoc"}
 
@@ -124,6 +127,79 @@ def _grad_weight(grad_wide, x_pad, grad_w, wp):
             grad_w[o, c, k // 3, k % 3] = total[k]
 
 
+@numba.njit(inline="always")
+def _row_taps(weight, o, c, i):
+    """Row i of a 5x5 W[o, c], five values."""
+    return (weight[o, c, i, 0], weight[o, c, i, 1], weight[o, c, i, 2], weight[o, c, i, 3],
+            weight[o, c, i, 4])
+
+
+@numba.njit(inline="always")
+def _five(row, t):
+    return row[t], row[t + 1], row[t + 2], row[t + 3], row[t + 4]
+
+
+@numba.njit(inline="always")
+def _dot5(k, v):
+    return k[0] * v[0] + k[1] * v[1] + k[2] * v[2] + k[3] * v[3] + k[4] * v[4]
+
+
+@twins(fastmath={"contract"})
+def _forward5(x_pad, weight, y_wide, wp):
+    n_size, c_size = x_pad.shape[0], x_pad.shape[1]
+    pairs = y_wide.shape[1] // 2
+    span = np.uint64(y_wide.shape[2] - 4)
+    for job in numba.prange(n_size * pairs):
+        n, o = job // pairs, (job % pairs) * 2
+        first, second = y_wide[n, o], y_wide[n, o + 1]
+        first[:] = 0
+        second[:] = 0
+        for c in range(c_size):
+            for i in range(5):
+                row = x_pad[n, c][i * wp:]
+                a, b = _row_taps(weight, o, c, i), _row_taps(weight, o + 1, c, i)
+                for t in range(span):
+                    values = _five(row, t)
+                    first[t] += _dot5(a, values)
+                    second[t] += _dot5(b, values)
+
+
+@numba.njit(fastmath=_SUMS, error_model="numpy")
+def _row_sums(grad, row, span):
+    """sum_t grad[t] * row[t + j] for j < 5, in grad's dtype."""
+    zero = grad.dtype.type(0)
+    s0 = s1 = s2 = s3 = s4 = zero
+    for t in range(span):
+        d = grad[t]
+        s0 += d * row[t]
+        s1 += d * row[t + 1]
+        s2 += d * row[t + 2]
+        s3 += d * row[t + 3]
+        s4 += d * row[t + 4]
+    return s0, s1, s2, s3, s4
+
+
+@twins()
+def _grad_weight5(grad_wide, x_pad, grad_w, wp):
+    n_size, c_size = x_pad.shape[0], x_pad.shape[1]
+    span = np.uint64(grad_wide.shape[2] - 4)
+    for job in numba.prange(grad_w.shape[0] * c_size):
+        o, c = job // c_size, job % c_size
+        total = np.zeros((5, 5))
+        for n in range(n_size):
+            for i in range(5):
+                sums = _row_sums(grad_wide[n, o], x_pad[n, c][i * wp:], span)
+                for j in range(5):
+                    total[i, j] += sums[j]
+        for i in range(5):
+            for j in range(5):
+                grad_w[o, c, i, j] = total[i, j]
+
+
+_FORWARD = {3: _forward, 5: _forward5}
+_GRAD_WEIGHT = {3: _grad_weight, 5: _grad_weight5}
+
+
 def _padded_planes(x, padding):
     """x:(N, C, H, W) zero-padded by ((top, bottom), (left, right)), as (N, C, Hp*Wp), and
     Wp."""
@@ -135,7 +211,7 @@ def _padded_planes(x, padding):
 
 
 def _even_filters(weight):
-    """weight (O, C, 3, 3) C-contiguous, with a zero filter added when O is odd (the forward
+    """weight (O, C, k, k) C-contiguous, with a zero filter added when O is odd (the forward
     computes filters in pairs)."""
     weight = np.ascontiguousarray(weight)
     if weight.shape[0] % 2 == 0:
@@ -155,30 +231,49 @@ def _crop(y_wide, bias, y, wp):
                 row[w] = wide[start + w] + shift
 
 
-def conv3x3(x, weight, bias, padding):
-    """(y:(N, O, Ho, Wo), x_pad:(N, C, Hp*Wp)) of a stride-1 3x3 Conv2d with one group on x
-    and weight (O, C, 3, 3) of one float dtype, bias (O,) or None, padding ((top, bottom),
-    (left, right)); x_pad is what conv3x3_grad_weight takes."""
-    n = x.shape[0]
-    o = weight.shape[0]
+@twins()
+def _widen(grad_out, wide):
+    n_size, o_size, ho, wo = grad_out.shape
+    for plane in numba.prange(n_size * o_size):
+        n, o = plane // o_size, plane % o_size
+        for h in range(ho):
+            src, dst = grad_out[n, o, h], wide[n, o, h]
+            for w in range(wo):
+                dst[w] = src[w]
+            for w in range(wo, dst.size):
+                dst[w] = 0
+
+
+def wide_planes(grad_out, wp):
+    """dL/dy:(N, O, Ho, Wo) in the wide layout, (N, O, Ho*Wp) with zeros on the thrown-away
+    columns: one compiled pass (NumPy's zeros then strided copy took 3x as long)."""
+    n, o, ho, _ = grad_out.shape
+    wide = np.empty((n, o, ho, wp), dtype=grad_out.dtype)
+    _widen.pick(wide.size)(np.ascontiguousarray(grad_out), wide)
+    return wide.reshape(n, o, -1)
+
+
+def dense_conv2d(x, weight, bias, padding):
+    """(y:(N, O, Ho, Wo), x_pad:(N, C, Hp*Wp)) of a stride-1 Conv2d with one group and a 3x3
+    or 5x5 kernel on x and weight (O, C, k, k) of one float dtype, bias (O,) or None, padding
+    ((top, bottom), (left, right)); x_pad is what dense_conv2d_grad_weight takes."""
+    n, o, k = x.shape[0], weight.shape[0], weight.shape[2]
     x_pad, wp = _padded_planes(x, padding)
-    ho = x_pad.shape[2] // wp - 2
+    ho = x_pad.shape[2] // wp - (k - 1)
     filters = _even_filters(weight)
     y_wide = np.empty((n, filters.shape[0], ho * wp), dtype=x.dtype)
-    _forward.pick(y_wide.size)(x_pad, filters, y_wide, wp)
-    y = np.empty((n, o, ho, wp - 2), dtype=x.dtype)
+    _FORWARD[k].pick(y_wide.size)(x_pad, filters, y_wide, wp)
+    y = np.empty((n, o, ho, wp - (k - 1)), dtype=x.dtype)
     b = bias.astype(x.dtype, copy=False) if bias is not None else np.zeros(o, x.dtype)
     _crop.pick(y.size)(y_wide, b, y, wp)
     return y, x_pad
 
 
-def conv3x3_grad_weight(grad_out, x_pad, w_shape):
-    """dL/dW (w_shape) of conv3x3 from dL/dy:(N, O, Ho, Wo) and the x_pad it returned, of
-    one dtype."""
-    n, o, ho, wo = grad_out.shape
-    wp = wo + 2
-    grad_wide = np.zeros((n, o, ho, wp), dtype=grad_out.dtype)
-    grad_wide[..., :wo] = grad_out
+def dense_conv2d_grad_weight(grad_out, x_pad, w_shape):
+    """dL/dW (w_shape) of dense_conv2d from dL/dy:(N, O, Ho, Wo) and the x_pad it returned,
+    of one dtype."""
+    k = w_shape[2]
+    wp = grad_out.shape[3] + k - 1
     grad_w = np.empty(w_shape, dtype=grad_out.dtype)
-    _grad_weight.pick(x_pad.size)(grad_wide.reshape(n, o, -1), x_pad, grad_w, wp)
+    _GRAD_WEIGHT[k].pick(x_pad.size)(wide_planes(grad_out, wp), x_pad, grad_w, wp)
     return grad_w
