@@ -74,3 +74,46 @@ def test_gradcheck_float64_depthwise():
     w = rg.tensor(rng.standard_normal((4, 1, 3, 3)), requires_grad=True)
     assert rg.autograd.gradcheck(lambda a, b: F.conv2d(a, b, stride=2, padding=1, groups=2),
                                  (x, w))
+
+
+# ---------------------------------------------------------------- col2im in the wide layout
+WIDE_CASES = [  # x shape, filters, kernel, padding, dilation
+    ((3, 4, 9, 11), 8, 3, 1, 1),            # more outputs than inputs: col2im
+    ((2, 3, 10, 10), 3, 3, 4, 1),           # a padding wider than the kernel reaches
+    ((2, 4, 12, 9), 6, (3, 5), (2, 1), 2),
+    ((64, 20, 14, 14), 50, 5, 0, 1),        # LeNet's second layer: several sample chunks
+]
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("shape, filters, kernel, padding, dilation", WIDE_CASES)
+def test_stride_1_grad_input_by_wide_col2im(shape, filters, kernel, padding, dilation, dtype,
+                                            monkeypatch):
+    """dL/dx of a stride-1 conv that is not itself a convolution: one GEMM per chunk of
+    samples in the wide layout and col2im_wide, against the NumPy path (kh*kw GEMMs) and
+    PyTorch."""
+    rng = np.random.default_rng(4)
+    kh, kw = (kernel, kernel) if isinstance(kernel, int) else kernel
+    x = rng.standard_normal(shape).astype(dtype)
+    w = rng.standard_normal((filters, shape[1], kh, kw)).astype(dtype)
+    kwargs = dict(padding=padding, dilation=dilation)
+    out_shape = torch.nn.functional.conv2d(torch.tensor(x), torch.tensor(w), **kwargs).shape
+    y_grad = rng.standard_normal(tuple(out_shape)).astype(dtype)
+    kernels = _fast.compiled("conv")
+    calls = []
+    real = kernels.col2im_wide
+    monkeypatch.setattr(kernels, "col2im_wide", lambda *a: calls.append(1) or real(*a))
+
+    def grad_x(lib):
+        tx = lib.tensor(x, requires_grad=True)
+        lib.nn.functional.conv2d(tx, lib.tensor(w), **kwargs).backward(lib.tensor(y_grad))
+        return tx.grad.detach().numpy()
+    fast = grad_x(rg)
+    assert len(calls) >= (2 if shape[0] == 64 else 1)
+    monkeypatch.setitem(_fast._MODULES, "conv", None)
+    gemm = grad_x(rg)
+    monkeypatch.undo()
+    oracle = grad_x(torch)
+    tol = dict(rtol=2e-5, atol=2e-4) if dtype == np.float32 else dict(rtol=1e-12, atol=1e-10)
+    np.testing.assert_allclose(fast, gemm, **tol)
+    np.testing.assert_allclose(fast, oracle, **tol)
