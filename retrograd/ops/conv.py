@@ -211,8 +211,10 @@ def _col2im_gemm(weight, grad_y, ctx):
                           (top, left), ctx.dilation)
 
 
-# dL/dX_col values per GEMM of _col2im_wide_gemm (~4 MB in float32): samples go in chunks
-_WIDE_CHUNK_VALUES = 1 << 20
+# dL/dX_col values per GEMM of _col2im_wide_gemm (~2 MB in float32): samples go in chunks,
+# dL/dY in the wide layout too. The small CNN of benchmarks/vs_torch.py peaked at 35.7 MiB
+# with 4 MB chunks and dL/dY widened whole, 30.5 MiB so (32.0 with the NumPy path's blocks)
+_WIDE_CHUNK_VALUES = 1 << 19
 
 
 def _wide_col2im_kernels(ctx, grad_out, weight):
@@ -238,13 +240,13 @@ def _col2im_wide_gemm(kernels, weight, grad_out, ctx):
     h, w = ctx.x_shape[2:]
     hp, wp = h + top + bottom, w + left + right
     length = ho * wp
-    wide = kernels.wide_planes(grad_out, wp)                     # (N, O, Ho*Wp)
     w_t = np.ascontiguousarray(weight.reshape(o, -1).T)          # (C*kh*kw, O)
     grad_pad = np.zeros((n, c, hp * wp), dtype=grad_out.dtype)
     chunk = max(1, _WIDE_CHUNK_VALUES // (w_t.shape[0] * length))
     for start in range(0, n, chunk):
         stop = min(n, start + chunk)
-        grad_on = np.ascontiguousarray(wide[start:stop].transpose(1, 0, 2)).reshape(o, -1)
+        wide = kernels.wide_planes(grad_out[start:stop], wp)    # (chunk, O, Ho*Wp)
+        grad_on = np.ascontiguousarray(wide.transpose(1, 0, 2)).reshape(o, -1)
         cols = (w_t @ grad_on).reshape(-1, stop - start, length)
         kernels.col2im_wide(cols, grad_pad[start:stop], (kh, kw), wp, ctx.dilation)
     interior = grad_pad.reshape(n, c, hp, wp)[:, :, top:top + h, left:left + w]
