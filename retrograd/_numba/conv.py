@@ -199,7 +199,8 @@ def col2im_wide(cols, grad_pad, kernel, wp, dilation):
         dL/dx_pad[a, c, t + i*dh*Wp + j*dw] += dL/dX_col[(c, i, j), a, t]
 
     one contiguous run per (c, i, j) and sample (col2im's short row runs, 5x5 kernels on
-    10-wide outputs, ran 2.8 ms where these run ~0.5). The runs stop where they would leave
-    the plane, which only cuts thrown-away columns (zero in cols when dL/dy_wide was)."""
+    10-wide outputs, took 2.8 ms for LeNet's 20 -> 50 layer, these 0.85 ms). The runs stop
+    where they would leave the plane, which only cuts thrown-away columns (zero in cols when
+    dL/dy_wide was)."""
     _add_windows.pick(grad_pad.size)(cols, grad_pad, *kernel, wp, *dilation)
 

@@ -71,16 +71,23 @@ def _dot(k, v):
             + k[5] * v[5] + k[6] * v[6] + k[7] * v[7] + k[8] * v[8])
 
 
+@numba.njit(inline="always")
+def _pair_planes(y_wide, job, pairs):
+    """A forward job's sample n, first filter o and two output planes, zeroed."""
+    n, o = job // pairs, (job % pairs) * 2
+    first, second = y_wide[n, o], y_wide[n, o + 1]
+    first[:] = 0
+    second[:] = 0
+    return n, o, first, second
+
+
 @twins(fastmath={"contract"})
 def _forward(x_pad, weight, y_wide, wp):
     n_size, c_size = x_pad.shape[0], x_pad.shape[1]
     pairs = y_wide.shape[1] // 2
     span = np.uint64(y_wide.shape[2] - 2)
     for job in numba.prange(n_size * pairs):
-        n, o = job // pairs, (job % pairs) * 2
-        first, second = y_wide[n, o], y_wide[n, o + 1]
-        first[:] = 0
-        second[:] = 0
+        n, o, first, second = _pair_planes(y_wide, job, pairs)
         for c in range(c_size):
             views = _shifted(x_pad[n, c], wp)
             a, b = _taps(weight, o, c), _taps(weight, o + 1, c)
@@ -150,10 +157,7 @@ def _forward5(x_pad, weight, y_wide, wp):
     pairs = y_wide.shape[1] // 2
     span = np.uint64(y_wide.shape[2] - 4)
     for job in numba.prange(n_size * pairs):
-        n, o = job // pairs, (job % pairs) * 2
-        first, second = y_wide[n, o], y_wide[n, o + 1]
-        first[:] = 0
-        second[:] = 0
+        n, o, first, second = _pair_planes(y_wide, job, pairs)
         for c in range(c_size):
             for i in range(5):
                 row = x_pad[n, c][i * wp:]
@@ -246,7 +250,8 @@ def _widen(grad_out, wide):
 
 def wide_planes(grad_out, wp):
     """dL/dy:(N, O, Ho, Wo) in the wide layout, (N, O, Ho*Wp) with zeros on the thrown-away
-    columns: one compiled pass (NumPy's zeros then strided copy took 3x as long)."""
+    columns: one compiled pass (NumPy's zeros then strided copy took 1.2-1.6x as long: 0.48
+    against 0.30 ms for LeNet's first layer's (64, 20, 28, 28))."""
     n, o, ho, _ = grad_out.shape
     wide = np.empty((n, o, ho, wp), dtype=grad_out.dtype)
     _widen.pick(wide.size)(np.ascontiguousarray(grad_out), wide)
