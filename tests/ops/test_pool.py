@@ -492,3 +492,25 @@ def test_pools_keep_half_precision_dtypes(dtype, name, kwargs):
     expected = getattr(TF, name)(to_torch(x_half.detach().to(rg.float32).numpy()), **kwargs)
     np.testing.assert_allclose(y.detach().to(rg.float32).numpy(), expected.numpy(), rtol=2e-2,
                                atol=2e-2)
+
+
+@pytest.mark.parametrize("dtype", [np.float16, np.float32, np.float64])
+def test_global_average_pooling_keeps_the_window_paths_results(dtype):
+    """output_size 1 (a mean per plane, its own forward and backward) against PyTorch, with
+    inf, -inf and NaN in some planes, and a gradient one can add into (not a broadcast view)."""
+    x = randn(2, 3, 5, 4, seed=11).astype(dtype)
+    x[0, 0, 1, 1], x[0, 1, 2, 2], x[1, 2, 0, 3], x[1, 2, 4, 0] = np.inf, np.nan, np.inf, -np.inf
+    tx = rg.tensor(x, requires_grad=True)
+    y = F.adaptive_avg_pool2d(tx, 1)
+    g = randn(2, 3, 1, 1, seed=12).astype(dtype)
+    y.backward(rg.tensor(g))
+    ox = torch.tensor(x.astype(np.float32), requires_grad=True)
+    oy = TF.adaptive_avg_pool2d(ox, 1)
+    oy.backward(torch.tensor(g.astype(np.float32)))
+    tol = dict(rtol=2e-3, atol=2e-3) if dtype == np.float16 else dict(rtol=1e-6, atol=1e-6)
+    assert y.dtype == dtype and tx.grad.dtype == dtype
+    np.testing.assert_allclose(y.detach().numpy().astype(np.float32), oy.detach().numpy(),
+                               equal_nan=True, **tol)
+    np.testing.assert_allclose(tx.grad.numpy().astype(np.float32), ox.grad.numpy(), **tol)
+    grad = tx.grad.numpy()
+    assert grad.flags.writeable and grad.flags.c_contiguous
