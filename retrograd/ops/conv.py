@@ -222,7 +222,14 @@ def _wide_col2im_kernels(ctx, grad_out, weight):
     float64, a non-empty batch), else None."""
     if ctx.stride != (1, 1) or ctx.groups != 1 or not grad_out.size:
         return None
-    if grad_out.dtype not in FLOATS or weight.dtype != grad_out.dtype:
+    return _float_kernels(grad_out, weight)
+
+
+def _float_kernels(array, weight):
+    """compiled("conv") for an array and a weight of one float dtype (float32 or float64;
+    the kernels copy or pad what is not contiguous), else None: the dtype test of every
+    compiled convolution path."""
+    if array.dtype not in FLOATS or weight.dtype != array.dtype:
         return None
     return compiled("conv")
 
@@ -334,9 +341,7 @@ def _direct_kernels(x, weight, groups, stride):
     float64 arrays, else None (im2col + GEMM)."""
     if groups == 1 or groups != x.shape[1] or weight.shape[1] != 1 or stride != (1, 1):
         return None
-    if x.dtype not in FLOATS or weight.dtype != x.dtype:
-        return None
-    return compiled("conv")
+    return _float_kernels(x, weight)
 
 
 # A dense 3x3 or 5x5 conv computed directly (retrograd/_numba/dense_conv.py) beat im2row or
@@ -358,9 +363,7 @@ def _dense_kernels(x, weight, groups, stride, dilation, out_size, padding):
     (left, right) = padding[1]
     if out_size[0] * (x.shape[3] + left + right) < _DENSE_MIN_PLANE:
         return None
-    if x.dtype not in FLOATS or weight.dtype != x.dtype:
-        return None
-    return compiled("conv")
+    return _float_kernels(x, weight)
 
 
 def _cols_to_save(ctx, cols, x):
