@@ -10,8 +10,8 @@ House rules for a kernel:
   writes into arrays its caller allocates or returns new ones, never views of its inputs;
 - ``cache=True`` (compiled once per machine, then loaded from disk);
 - compiled serial and parallel with ``policy.twins`` (``numba.prange`` over a flat index or an
-  outer axis: rows, planes, channels), the wrapper picking one with ``.pick(size)``; by
-  default the serial one runs (policy.py says why);
+  outer axis: rows, planes, channels), the wrapper picking one with ``.pick(size)`` (the
+  parallel one for large arrays where the cores are free: policy.py says when);
 - loops that index with a sum of signed values (``x[t + shift]``) index a shifted view with
   an unsigned counter instead: Numba tests signed indexes for wrap-around, and those tests
   keep LLVM from vectorizing the loop.

@@ -34,15 +34,19 @@ take it with mu = 0 and rstd = 1 (exact: x - 0 = x, x * 1 = x):
     along (batch norm: the group's own sums; layer and group norm: sums over rows, in
     float64).
 
-The kernels run on one thread, like those of casts.py. Measured on the 2-core machine with
-other work on it: LayerNorm (4096, 1024) fwd+bwd ~5 ms on one thread (NumPy path ~30 ms),
-the same or slower over two (the loops are bound by memory: writing the fresh y and dL/dx
-arrays is half the time), and Numba's OpenMP layer made them up to 10x slower
-whenever the other core was busy (a barrier per call waits for a descheduled thread).
+Each kernel is compiled serial and parallel (policy.twins): rows (layer and group norm) or
+channels (batch norm) are shared out over the threads. The sums over rows of dL/dgamma and
+dL/dbeta are made in one part per thread, each over its own run of rows, then added. With
+the one thread pool of policy.py the layer norm row of benchmarks/vs_torch.py (4096 x 1024,
+forward + backward) took 4.1 ms against 8.5 on one thread; while OpenBLAS's threads spin
+(no pool), the serial kernels run, as parallel ones there waited up to 10x longer for the
+other core.
 """
 
 import numba
 import numpy as np
+
+from retrograd._numba.policy import twins
 
 __all__ = ["layer_norm_forward", "group_norm_forward", "batch_norm_forward",
            "layer_norm_backward", "group_norm_backward", "batch_norm_backward"]
@@ -77,7 +81,7 @@ def _group_moments(x, c):
     return shift + offset, var
 
 
-@numba.njit(cache=True, error_model="numpy")
+@twins()
 def _rows_forward(x, gamma, beta, eps, y, mean, var, rstd, affine):
     """LayerNorm/GroupNorm's ``_normalize`` then ``_affine`` (retrograd/ops/norm.py) for rows
     x:(1, R, M): per row mu, var, rstd (float64 mean, var; float32 rstd) and
@@ -85,7 +89,7 @@ def _rows_forward(x, gamma, beta, eps, y, mean, var, rstd, affine):
     y = x_hat * gamma[r % P] + beta[r % P] with gamma, beta:(P, M)."""
     rows, size = x.shape[1], x.shape[2]
     period = gamma.shape[0]
-    for r in range(rows):
+    for r in numba.prange(rows):
         mu, v = _group_moments(x, r)
         mean[r], var[r] = mu, v
         inv = _F32(1.0 / np.sqrt(v + eps))
@@ -97,7 +101,7 @@ def _rows_forward(x, gamma, beta, eps, y, mean, var, rstd, affine):
             y[0, r, m] = value * scale[m] + shift[m] if affine else value
 
 
-@numba.njit(cache=True, error_model="numpy")
+@twins()
 def _channels_forward(x, gamma, beta, eps, y, mean, var, rstd, training, affine, relu):
     """BatchNorm.forward's ``_normalize`` (training) or eval normalization, then ``_affine``
     (retrograd/ops/norm.py) for x:(N, C, S): per channel c (training) mu, var over n and s and
@@ -106,7 +110,7 @@ def _channels_forward(x, gamma, beta, eps, y, mean, var, rstd, training, affine,
     y = x_hat * gamma[c] + beta[c], or with relu (BatchNormRelu) max(y, 0) as
     np.maximum(y, 0) gives it (NaN kept, -0 made 0) in the same pass."""
     n_size, channels, size = x.shape
-    for c in range(channels):
+    for c in numba.prange(channels):
         if training:
             mu, v = _group_moments(x, c)
             mean[c], var[c] = mu, v
@@ -137,7 +141,8 @@ def _rows(x3d, gamma, beta, eps, affine, shape):
     y = np.empty(shape, _F32)
     mean, var = np.empty(rows), np.empty(rows)
     rstd = np.empty(rows, _F32)
-    _rows_forward(x3d, gamma, beta, float(eps), y.reshape(x3d.shape), mean, var, rstd, affine)
+    _rows_forward.pick(x3d.size)(x3d, gamma, beta, float(eps), y.reshape(x3d.shape), mean,
+                                 var, rstd, affine)
     return y, mean.astype(_F32), var.astype(_F32), rstd
 
 
@@ -190,8 +195,8 @@ def batch_norm_forward(x3d, weight, bias, eps, shape, running=None, relu=False):
     rstd = (np.empty(channels, _F32) if training
             else np.ascontiguousarray(running[1], _F32).reshape(-1))
     var = np.empty(channels)
-    _channels_forward(x3d, gamma, beta, float(eps), y.reshape(x3d.shape), mean, var, rstd,
-                      training, affine, relu and affine)
+    _channels_forward.pick(x3d.size)(x3d, gamma, beta, float(eps), y.reshape(x3d.shape), mean,
+                                     var, rstd, training, affine, relu and affine)
     return y, mean.astype(_F32), var.astype(_F32), rstd
 
 
@@ -231,27 +236,30 @@ def _normalization(x, group, rstd, from_x):
     return _F32(0.0), _F32(1.0)
 
 
-@numba.njit(cache=True, error_model="numpy")
+@twins()
 def _rows_backward(grad_out, source, gamma, rstd, grad_x, grad_w, grad_b, need_x, from_x):
     """LayerNorm/GroupNorm.backward (``_normalized_grad`` and the einsum sums of
     retrograd/ops/norm.py) for rows grad_out:(R, M), source:(1, R, M) (x, or x_hat),
     rstd:(R,), gamma:(P, M): with x_hat = (x - mu) * rstd rebuilt per row (from_x) and
     g = dL/dy * gamma[r % P], dL/dx = rstd * (g - mean(g) - x_hat * mean(g * x_hat)) per
-    row (when need_x), and the sums over rows grad_w[r % P] += dL/dy * x_hat,
-    grad_b[r % P] += dL/dy (float64 (P, M), zeroed by the caller)."""
+    row (when need_x), and the sums over rows grad_w[t, r % P] += dL/dy * x_hat,
+    grad_b[t, r % P] += dL/dy (float64 (T, P, M), zeroed by the caller, who adds up the T
+    parts: part t takes the t-th of T equal runs of rows, so that the parts can run on
+    threads of their own)."""
     rows, size = grad_out.shape
-    period = gamma.shape[0]
-    for r in range(rows):
-        scale, x, grad = gamma[r % period], source[0, r], grad_out[r]
-        center, inv = _normalization(source, r, rstd, from_x)
-        total, projected = _row_sums(grad, x, center, inv, scale, grad_w[r % period],
-                                     grad_b[r % period])
-        if need_x:
-            mean_g, mean_gx, k = _F32(total / size), _F32(projected / size), rstd[r]
-            out = grad_x[r]
-            for m in range(size):
-                g = grad[m] * scale[m]
-                out[m] = k * (g - mean_g - _normalized(x[m], center, inv) * mean_gx)
+    period, parts = gamma.shape[0], grad_w.shape[0]
+    for t in numba.prange(parts):
+        for r in range(rows * t // parts, rows * (t + 1) // parts):
+            scale, x, grad = gamma[r % period], source[0, r], grad_out[r]
+            center, inv = _normalization(source, r, rstd, from_x)
+            total, projected = _row_sums(grad, x, center, inv, scale, grad_w[t, r % period],
+                                         grad_b[t, r % period])
+            if need_x:
+                mean_g, mean_gx, k = _F32(total / size), _F32(projected / size), rstd[r]
+                out = grad_x[r]
+                for m in range(size):
+                    g = grad[m] * scale[m]
+                    out[m] = k * (g - mean_g - _normalized(x[m], center, inv) * mean_gx)
 
 
 def _float32_values(values):
@@ -261,11 +269,13 @@ def _float32_values(values):
 def _rows_grads(grad_out, source, gamma, rstd, need_x, from_x):
     """Run _rows_backward on (R, M) arrays; (dL/dx or None (float32), dL/dgamma:(P, M),
     dL/dbeta:(P, M) (float64))."""
-    grad_w, grad_b = np.zeros(gamma.shape), np.zeros(gamma.shape)
+    kernel = _rows_backward.pick(grad_out.size)
+    parts = numba.get_num_threads() if kernel is _rows_backward.parallel else 1
+    grad_w, grad_b = np.zeros((parts,) + gamma.shape), np.zeros((parts,) + gamma.shape)
     grad_x = np.empty(grad_out.shape, _F32) if need_x else np.empty((1, 1), _F32)
-    _rows_backward(grad_out, source.reshape(1, *source.shape), gamma, _float32_values(rstd),
-                   grad_x, grad_w, grad_b, need_x, from_x)
-    return (grad_x if need_x else None), grad_w, grad_b
+    kernel(grad_out, source.reshape(1, *source.shape), gamma, _float32_values(rstd), grad_x,
+           grad_w, grad_b, need_x, from_x)
+    return (grad_x if need_x else None), grad_w.sum(axis=0), grad_b.sum(axis=0)
 
 
 def layer_norm_backward(g2d, source, weight, rstd, need_x, from_x=False):
@@ -317,7 +327,7 @@ def _channel_sums(grad_out, source, center, inv, relu_out, masked, c):
     return total, projected
 
 
-@numba.njit(cache=True, error_model="numpy")
+@twins()
 def _channels_backward(grad_out, source, relu_out, masked, gamma, rstd, grad_x, grad_w,
                        grad_b, training, need_x, from_x):
     """BatchNorm.backward (retrograd/ops/norm.py) for grad_out, source:(N, C, S) (x_hat, or
@@ -330,7 +340,7 @@ def _channels_backward(grad_out, source, relu_out, masked, gamma, rstd, grad_x, 
     output was relu_out, on the fly: no array of it is made."""
     n_size, channels, size = grad_out.shape
     count = n_size * size
-    for c in range(channels):
+    for c in numba.prange(channels):
         center, inv = _normalization(source, c, rstd, from_x)
         total, projected = _channel_sums(grad_out, source, center, inv, relu_out, masked, c)
         grad_b[c], grad_w[c] = total, projected
@@ -364,6 +374,7 @@ def batch_norm_backward(g3d, source, weight, rstd, training, need_x, relu_out=No
     grad_x = np.empty(g3d.shape, _F32) if need_x else np.empty((1, 1, 1), _F32)
     grad_w, grad_b = np.empty(channels), np.empty(channels)
     masked = relu_out is not None
-    _channels_backward(g3d, source, relu_out if masked else source, masked, gamma,
-                       _float32_values(rstd), grad_x, grad_w, grad_b, training, need_x, from_x)
+    _channels_backward.pick(g3d.size)(g3d, source, relu_out if masked else source, masked,
+                                      gamma, _float32_values(rstd), grad_x, grad_w, grad_b,
+                                      training, need_x, from_x)
     return (grad_x if need_x else None), grad_w.astype(_F32), grad_b.astype(_F32)

@@ -1,14 +1,16 @@
 """The machine's roofline: its peak GEMM throughput (GFLOP/s) and memory bandwidth (GB/s),
 measured once and cached, against which the profiler places each op.
 
-GEMM peak: the best of several float32 1024x1024 @ 1024x1024 products through NumPy's BLAS
-(2 * 1024^3 FLOPs each), with the BLAS threads the process has. Memory bandwidth: the best of
-several copies of a 64 MiB float32 array into another (bytes read + bytes written per second),
-far larger than the caches. Best-of, because the peak is what the machine can do; an op's
-place is its achieved rate over min(peak GFLOP/s, FLOPs per byte x peak GB/s).
+GEMM peak: the best of several float32 1024x1024 @ 1024x1024 products as retrograd's ops
+make them (2 * 1024^3 FLOPs each): on its one thread pool where it has one
+(retrograd/ops/_matmul.py), else through NumPy's BLAS with the threads the process has.
+Memory bandwidth: the best of several copies of a 64 MiB float32 array into another (bytes
+read + bytes written per second), far larger than the caches. Best-of, because the peak is
+what the machine can do; an op's place is its achieved rate over min(peak GFLOP/s, FLOPs per
+byte x peak GB/s).
 
 The figures are cached in ``$RETROGRAD_CACHE_DIR/roofline.json`` (default
-``~/.cache/retrograd``), keyed by CPU model, BLAS thread count and NumPy version, so a new
+``~/.cache/retrograd``), keyed by CPU model, BLAS and pool thread counts and NumPy version, so a new
 machine or a new NumPy measures again; ``machine_peaks(refresh=True)`` re-measures.
 """
 
@@ -21,6 +23,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from retrograd.ops._matmul import matmul, pool_threads
 from retrograd.utils.serialization import atomic_write
 
 __all__ = ["Peaks", "machine_peaks", "measure_peaks"]
@@ -59,8 +62,10 @@ def _blas_threads():
 
 
 def machine_key():
-    """What the cached peaks depend on: CPU model, BLAS threads, NumPy version."""
-    return f"{_cpu_model()} | blas threads {_blas_threads()} | numpy {np.__version__}"
+    """What the cached peaks depend on: CPU model, BLAS and pool threads, NumPy version."""
+    pool = pool_threads()         # first: loading the pool sets NumPy's BLAS to one thread
+    return (f"{_cpu_model()} | blas threads {_blas_threads()} | pool threads {pool} | "
+            f"numpy {np.__version__}")
 
 
 def _best_seconds(run):
@@ -78,7 +83,7 @@ def measure_peaks():
     a = rng.standard_normal((_GEMM_SIZE, _GEMM_SIZE), dtype=np.float32)
     b = rng.standard_normal((_GEMM_SIZE, _GEMM_SIZE), dtype=np.float32)
     out = np.empty_like(a)
-    gemm = _best_seconds(lambda: np.matmul(a, b, out=out))
+    gemm = _best_seconds(lambda: matmul(a, b, out=out))
     src = np.ones(_COPY_BYTES // 4, np.float32)
     dst = np.empty_like(src)
     np.copyto(dst, src)  # touch every page before timing

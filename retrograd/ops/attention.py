@@ -49,6 +49,7 @@ import numpy as np
 from retrograd._fast import compiled_for
 from retrograd.autograd.cost import Cost, call_arg, shape_text, unbroadcast_flops
 from retrograd.autograd.function import Function
+from retrograd.ops._matmul import matmul
 from retrograd.ops.dropout import dropout_mask
 
 __all__ = ["ScaledDotProductAttention", "MemoryEfficientAttention",
@@ -64,7 +65,7 @@ def _scores(q_scaled, k, mask, causal, start=0):
     ``start`` (for the causal mask). A boolean mask blocks where it is False; a float mask is
     added. Returns a new array that the caller may overwrite. (Scaling Q, L x E, is cheaper
     than scaling S, L x S, and blocked callers scale Q once for all blocks.)"""
-    scores = q_scaled @ _swap(k)
+    scores = matmul(q_scaled, _swap(k))
     if mask is not None:
         full = np.broadcast_shapes(scores.shape, mask.shape)
         if full != scores.shape:  # the mask adds batch dims that q and k lack
@@ -117,7 +118,7 @@ def _attention_weights(q_scaled, k, mask, causal):
     # K^T copied to C order first: batched products with a transposed second operand ran
     # 1.4-2.4x slower in NumPy's matmul (32x4 heads of 64x32 @ 32x64: 784 or 471 us against
     # 323 us + a 70 us copy)
-    return kernels.masked_softmax_(q_scaled @ np.ascontiguousarray(_swap(k)), causal)
+    return kernels.masked_softmax_(matmul(q_scaled, np.ascontiguousarray(_swap(k))), causal)
 
 
 def _scores_grad_(grad_s, p, grad_out, out, saturated, grad_weights):
@@ -236,7 +237,7 @@ class ScaledDotProductAttention(Function):
     def forward(ctx, q, k, v, mask, scale=1.0, causal=False, dropout_p=0.0):
         p, ctx.saturated = _attention_weights(q * scale, k, mask, causal)
         ctx.dropout = dropout_mask(p.shape, p.dtype, dropout_p) if dropout_p > 0.0 else None
-        out = (p if ctx.dropout is None else p * ctx.dropout) @ v
+        out = matmul(p if ctx.dropout is None else p * ctx.dropout, v)
         need_q, need_k, need_v, need_mask = ctx.needs_input_grad[:4]
         need_scores = need_q or need_k or need_mask
         ctx.save_for_backward(q if need_k else None, k if need_q else None,
@@ -257,15 +258,15 @@ class ScaledDotProductAttention(Function):
         grad_v = None
         if need_v:
             used = p if ctx.dropout is None else p * ctx.dropout
-            grad_v = _swap(used) @ grad_out
+            grad_v = matmul(_swap(used), grad_out)
         if not (need_q or need_k or need_mask):
             return None, None, grad_v, None
-        grad_s = grad_out @ np.ascontiguousarray(_swap(v))            # dP (..., L, S)
+        grad_s = matmul(grad_out, np.ascontiguousarray(_swap(v)))          # dP (..., L, S)
         if ctx.dropout is not None:
             grad_s *= ctx.dropout
         grad_s = _scores_grad_(grad_s, p, grad_out, out, ctx.saturated, grad_weights)
-        grad_q = grad_s @ k if need_q else None
-        grad_k = _swap(grad_s) @ q if need_k else None
+        grad_q = matmul(grad_s, k) if need_q else None
+        grad_k = matmul(_swap(grad_s), q) if need_k else None
         for grad in (grad_q, grad_k):
             if grad is not None:
                 grad *= ctx.scale
@@ -342,7 +343,7 @@ class MemoryEfficientAttention(Function):
             p = np.exp(block, out=block)
             total = total * alpha + np.sum(p, axis=-1)
             acc *= alpha[..., None]
-            acc += p @ v[..., start:stop, :]
+            acc += matmul(p, v[..., start:stop, :])
             running_max = new_max
         out = acc / np.where(total == 0.0, 1.0, total)[..., None]
         lse = np.log(total) + shift   # -inf for a fully masked row
@@ -409,18 +410,18 @@ def _blocked_grads(ctx, q, k, v, mask, grad_out, row, lse, grad_lse):
         p -= lse[..., None]
         np.exp(p, out=p)
         if need_v:
-            grad_v[..., start:stop, :] = _swap(p) @ grad_out
+            grad_v[..., start:stop, :] = matmul(_swap(p), grad_out)
         if not need_scores:
             continue
-        grad_s = grad_out @ _swap(v[..., start:stop, :])
+        grad_s = matmul(grad_out, _swap(v[..., start:stop, :]))
         grad_s -= row[..., None]
         grad_s *= p
         if saturated is not None:
             saturated.take_out(grad_s, p, start)
         if need_q:
-            grad_q += grad_s @ k[..., start:stop, :]
+            grad_q += matmul(grad_s, k[..., start:stop, :])
         if need_k:
-            grad_k[..., start:stop, :] = _swap(grad_s) @ q_scaled       # dS^T Q * scale
+            grad_k[..., start:stop, :] = matmul(_swap(grad_s), q_scaled)     # dS^T Q * scale
         if need_mask:
             grad_mask[..., start:stop] = grad_s
     if need_q:

@@ -48,6 +48,7 @@ from numpy.lib.stride_tricks import as_strided
 from retrograd._fast import FLOATS, compiled
 from retrograd.autograd.cost import Cost, call_arg, reduction_flops, shape_text
 from retrograd.autograd.function import Function
+from retrograd.ops._matmul import matmul
 from retrograd.ops._parallel import copy_contiguous, copy_into
 
 __all__ = ["Conv2d", "Conv1d", "conv2d_reference_backward", "conv_output_size",
@@ -162,10 +163,10 @@ def _row_gemm(weight, rows, groups, length, dilation_w):
     # (kw, g, O/g, C/g*kh): column j of the kernel as one matrix per group
     w_cols = np.ascontiguousarray(weight.reshape(groups, o // groups, cg, kh, kw)
                                   .transpose(4, 0, 1, 2, 3)).reshape(kw, groups, o // groups, -1)
-    y = np.matmul(w_cols[0], _shifted(rows, 0, length, groups))
+    y = matmul(w_cols[0], _shifted(rows, 0, length, groups))
     term = np.empty_like(y)
     for j in range(1, kw):
-        y += np.matmul(w_cols[j], _shifted(rows, j * dilation_w, length, groups), out=term)
+        y += matmul(w_cols[j], _shifted(rows, j * dilation_w, length, groups), out=term)
     return y
 
 
@@ -183,8 +184,8 @@ def _grad_weight_rows(grad_out, rows, ctx):
     # C*kh, long N*Ho*Wp; measured: docs/ops/conv.md, 'dL/dW transposed')
     grad_w_t = np.empty((kw, g, cg * kh, o // g), dtype=grad_out.dtype)
     for j in range(kw):
-        np.matmul(_shifted(rows, j * ctx.dilation[1], length, g), grad_wide_t,
-                  out=grad_w_t[j])
+        matmul(_shifted(rows, j * ctx.dilation[1], length, g), grad_wide_t,
+               out=grad_w_t[j])
     # (kw, g, C/g, kh, O/g) -> (O, C/g, kh, kw)
     return (grad_w_t.reshape(kw, g, cg, kh, o // g).transpose(1, 4, 2, 3, 0)
             .reshape(o, cg, kh, kw).copy())
@@ -205,7 +206,7 @@ def _col2im_gemm(weight, grad_y, ctx):
     _, cg, kh, kw = weight.shape
     # (g, K/g, O/g) @ (g, O/g, N*L): dL/dX_col, rows (c, i, j) of each group
     w_t = np.swapaxes(weight.reshape(g, og, cg * kh * kw), -1, -2)
-    grad_cols = np.matmul(w_t, grad_y).reshape(g * cg * kh * kw, length)
+    grad_cols = matmul(w_t, grad_y).reshape(g * cg * kh * kw, length)
     (top, _), (left, _) = ctx.padding
     return kernels.col2im(grad_cols, ctx.x_shape, (kh, kw), ctx.out_size, ctx.stride,
                           (top, left), ctx.dilation)
@@ -255,7 +256,7 @@ def _col2im_wide_gemm(kernels, weight, grad_out, ctx):
         stop = min(n, start + chunk)
         wide = kernels.wide_planes(grad_out[start:stop], wp)    # (chunk, O, Ho*Wp)
         grad_on = np.ascontiguousarray(wide.transpose(1, 0, 2)).reshape(o, -1)
-        cols = (w_t @ grad_on).reshape(-1, stop - start, length)
+        cols = matmul(w_t, grad_on).reshape(-1, stop - start, length)
         kernels.col2im_wide(cols, grad_pad[start:stop], (kh, kw), wp, ctx.dilation)
     interior = grad_pad.reshape(n, c, hp, wp)[:, :, top:top + h, left:left + w]
     return np.ascontiguousarray(interior)
@@ -284,7 +285,7 @@ def _col2im_by_offsets(weight, grad_y, x_shape, padding, out_size, stride, dilat
     grad_pad_cn = np.zeros((c, n, h + top + bottom, w + left + right), dtype=grad_y.dtype)
     # with one filter per group (depthwise) the product is an outer product: a broadcast
     # multiply is one pass, where matmul would make g tiny BLAS calls
-    product = np.multiply if og == 1 else np.matmul
+    product = np.multiply if og == 1 else matmul
     for i in range(kh):
         for j in range(kw):
             product(w_t[i, j], grad_y, out=block)
@@ -316,7 +317,7 @@ def _conv2d_forward(ctx, x, weight, bias, stride, padding, dilation, groups):
         cols = _im2col(x_pad, (kh, kw), out_size, stride, dilation)
         k_g, columns = cg * kh * kw, n * out_size[0] * out_size[1]
         # (g, O/g, K/g) @ (g, K/g, N*L): one GEMM per group, Y:(O, N*L)
-        y_onl = np.matmul(weight.reshape(groups, o // groups, k_g),
+        y_onl = matmul(weight.reshape(groups, o // groups, k_g),
                           cols.reshape(groups, k_g, columns))
         y_onhw = y_onl.reshape(o, n, *out_size)
     else:
@@ -405,7 +406,7 @@ def _conv2d_backward(ctx, grad_out, cols, weight):
         cols = cols.reshape(g, cg * kh * kw, n * length)
         # (g, K/g, N*L) @ (g, N*L, O/g) -> (g, K/g, O/g), dL/dW_2d transposed (the faster
         # orientation, see _grad_weight_rows): the sum over samples is in the GEMM
-        grad_w_t = np.matmul(cols, np.swapaxes(grad_y, -1, -2))
+        grad_w_t = matmul(cols, np.swapaxes(grad_y, -1, -2))
         grad_w = np.swapaxes(grad_w_t, -1, -2).reshape(ctx.w_shape)
     if wide is not None:
         grad_x = _col2im_wide_gemm(wide, weight, grad_out, ctx)
