@@ -29,10 +29,10 @@ import numpy as np
 
 from retrograd._numba.dense_conv import (_padded_planes, dense_conv2d,
                                          dense_conv2d_grad_weight, wide_planes)
-from retrograd._numba.policy import twins
+from retrograd._numba.policy import parallel, twins
 
 __all__ = ["depthwise_conv2d", "depthwise_conv2d_backward", "col2im", "col2im_wide",
-           "dense_conv2d", "dense_conv2d_grad_weight", "wide_planes"]
+           "dense_conv2d", "dense_conv2d_grad_weight", "parallel", "wide_planes"]
 
 
 @numba.njit(inline="always")

@@ -3,7 +3,8 @@ channels (the NumPy path: retrograd/ops/conv.py's row layout and im2col + GEMM).
 input channels the GEMM's inner dimension is 3 to 20 (row layout) or 9 to 100 (im2col), too
 thin for BLAS: a 3 -> 16 stem ran at 23-30 GFLOP/s over both cores, where these loops run at
 55-75 on one (measured: docs/performance.md, 'Direct convolutions for few channels'). With
-16 input channels they no longer pay (ops/conv.py, _DENSE_MAX_INPUTS).
+16 input channels they pay only on all threads (ops/conv.py, _DENSE_MAX_INPUTS and
+_DENSE_MAX_INPUTS_PARALLEL).
 
 With x_pad the zero-padded input (each plane Hp x Wp, seen flat) and the *wide* output
 layout of ops/conv.py (every output row computed over all Wp columns, the last two thrown

@@ -349,22 +349,32 @@ def _direct_kernels(x, weight, groups, stride):
 # im2col + GEMM with up to 4 input channels on planes of 196 positions or more (measured:
 # docs/performance.md, 'Direct convolutions for few channels')
 _DENSE_MAX_INPUTS, _DENSE_MIN_PLANE, _DENSE_KERNELS = 4, 196, ((3, 3), (5, 5))
+# with the kernels on all threads (retrograd/_numba/policy.py) the direct loops also beat the
+# row layout + GEMM for up to 16 input channels: ResNet-8's 16 -> 16 layer on 32x32 planes,
+# batch 32, forward + backward 7.35 -> 5.06 ms; with 32 channels (on 16x16) they lose,
+# 5.04 -> 6.02 ms (measured on the machine of docs/performance.md)
+_DENSE_MAX_INPUTS_PARALLEL = 16
 
 
 def _dense_kernels(x, weight, groups, stride, dilation, out_size, padding):
     """The compiled kernels (retrograd/_numba/conv.py, from dense_conv.py) for a dense 3x3
     or 5x5 convolution (one group, stride 1, no dilation) of float32 or float64 arrays with
-    few input channels on planes large enough, else None (the row layout or im2col + GEMM)."""
+    few input channels (4, or 16 where the kernels run on all threads) on planes large
+    enough, else None (the row layout or im2col + GEMM)."""
     _, c, kh, kw = weight.shape
     if (kh, kw) not in _DENSE_KERNELS or groups != 1 or stride != (1, 1) \
             or dilation != (1, 1):
         return None
-    if c > _DENSE_MAX_INPUTS or not x.size:
+    if not x.size:
         return None
     (left, right) = padding[1]
     if out_size[0] * (x.shape[3] + left + right) < _DENSE_MIN_PLANE:
         return None
-    return _float_kernels(x, weight)
+    kernels = _float_kernels(x, weight)
+    if kernels is None:
+        return None
+    most = _DENSE_MAX_INPUTS_PARALLEL if kernels.parallel(x.size) else _DENSE_MAX_INPUTS
+    return kernels if c <= most else None
 
 
 def _cols_to_save(ctx, cols, x):

@@ -71,8 +71,7 @@ def test_direct_conv_equals_the_gemm_path_and_pytorch(shape, filters, kernel, pa
 
 
 @pytest.mark.parametrize("shape, filters, options", [
-    ((2, 5, 16, 16), 8, {"padding": 1}),                # 5 input channels: GEMM
-    ((2, 16, 32, 32), 16, {"padding": 1}),
+    ((2, 17, 16, 16), 8, {"padding": 1}),               # 17 input channels: GEMM
     ((2, 4, 8, 8), 4, {"padding": 1}),                  # an 8x10 wide plane: too small
     ((2, 3, 16, 16), 8, {"stride": 2}),
     ((2, 3, 16, 16), 8, {"dilation": 2}),
@@ -84,6 +83,23 @@ def test_what_the_direct_kernels_do_not_take(shape, filters, options, spy):
     w = rng.standard_normal((filters, shape[1] // options.get("groups", 1), 3, 3))
     F.conv2d(rg.tensor(x), rg.tensor(w.astype(np.float32)), **options)
     assert spy["dense_conv2d"] == 0
+
+
+@pytest.mark.parametrize("shape, filters", [((2, 5, 16, 16), 8), ((2, 16, 32, 32), 16)])
+def test_5_to_16_input_channels_take_them_on_all_threads_only(shape, filters, kernel_threads,
+                                                              spy):
+    """Serial, the direct loops pay up to 4 input channels; on all threads up to 16."""
+    x, w, b = _inputs(shape, filters, np.float32, 4)
+    y_grad = np.random.default_rng(5).standard_normal((shape[0], filters) + shape[2:])
+    fast = _grads(rg, x, w, b, y_grad.astype(np.float32), 1)
+    taken = (spy["dense_conv2d"], spy["dense_conv2d_grad_weight"])
+    # forward, and dL/dx as the flipped-kernel convolution where there are no more filters
+    # than input channels (else col2im)
+    forwards = 1 + (filters <= shape[1])
+    assert taken == ((forwards, 1) if kernel_threads == "parallel" else (0, 0))
+    oracle = _grads(torch, x, w, b, y_grad.astype(np.float32), 1)
+    for got, expected in zip(fast, oracle):
+        np.testing.assert_allclose(got, expected, rtol=2e-5, atol=2e-5 * np.abs(expected).max())
 
 
 def test_other_kernel_sizes_and_float16_do_not_take_them(spy):
