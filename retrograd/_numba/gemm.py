@@ -95,35 +95,38 @@ _dgemm = _cblas_gemm("retrograd_dgemm64", types.float64)
 
 
 # The fields of a job (one int64 array, so that a call costs one argument's dispatch):
-# trans_a, trans_b, m, n, k, lda, ldb, ldc, the addresses of the first A, B and C, the
-# matrices in the batch and the byte steps between them (A, B, C), then how each product is
-# cut: parts (1: whole), the axis cut (ROWS of A and C, COLUMNS of B and C, or the SUM over
-# k: each part then writes its own C, at the C step apart, for the caller to add), and the
-# byte steps of one unit of that axis in A, B and C.
-FIELDS = ("trans_a", "trans_b", "m", "n", "k", "lda", "ldb", "ldc", "a", "b", "c", "count",
-          "a_step", "b_step", "c_step", "parts", "cut", "a_cut", "b_cut", "c_cut")
+# trans_a, trans_b, m, n, k, lda, ldb, ldc, the addresses of the first A, B and C; the batch
+# as an outer and an inner count of matrices with the byte steps of A, B and C along each
+# (a batch over two axes that do not merge, as (N, H) of attention's permuted views); then
+# how each product is cut: parts (1: whole), the axis cut (ROWS of A and C, COLUMNS of B and
+# C, or the SUM over k: each part then writes its own C, at the C step apart, for the caller
+# to add), and the byte steps of one unit of that axis in A, B and C.
+FIELDS = ("trans_a", "trans_b", "m", "n", "k", "lda", "ldb", "ldc", "a", "b", "c", "outer",
+          "inner", "a_outer", "a_inner", "b_outer", "b_inner", "c_outer", "c_inner", "parts",
+          "cut", "a_cut", "b_cut", "c_cut")
 ROWS, COLUMNS, SUM = 0, 1, 2
 
 
 @numba.njit(cache=True, parallel=True, nogil=True)
 def _run_jobs(double, job):
     trans_a, trans_b, m, n, k, lda, ldb, ldc = job[0:8]
-    parts, cut = job[15], job[16]
+    inner, parts, cut = job[12], job[19], job[20]
     extent = m if cut == ROWS else (n if cut == COLUMNS else k)
-    for j in numba.prange(job[11] * parts):
+    for j in numba.prange(job[11] * inner * parts):
         matrix, part = j // parts, j % parts
+        outer_index, inner_index = matrix // inner, matrix % inner
         start = extent * part // parts
         size = extent * (part + 1) // parts - start
-        a = job[8] + matrix * job[12]
-        b = job[9] + matrix * job[13]
-        c = job[10] + matrix * job[14]
+        a = job[8] + outer_index * job[13] + inner_index * job[14]
+        b = job[9] + outer_index * job[15] + inner_index * job[16]
+        c = job[10] + outer_index * job[17] + inner_index * job[18]
         rows, cols, depth = m, n, k
         if cut == ROWS:
-            rows, a, c = size, a + start * job[17], c + start * job[19]
+            rows, a, c = size, a + start * job[21], c + start * job[23]
         elif cut == COLUMNS:
-            cols, b, c = size, b + start * job[18], c + start * job[19]
+            cols, b, c = size, b + start * job[22], c + start * job[23]
         else:
-            depth, a, b, c = size, a + start * job[17], b + start * job[18], c + part * job[19]
+            depth, a, b, c = size, a + start * job[21], b + start * job[22], c + part * job[23]
         if double:
             _dgemm(_ROW_MAJOR, trans_a, trans_b, rows, cols, depth, 1.0, a, lda, b, ldb, 0.0,
                    c, ldc)

@@ -63,25 +63,28 @@ def _pool_threads(a, b):
 
 
 class _Job:
-    """A product as the pool runs it: its shape, layouts, batch steps and cut; ``fields``
+    """A product as the pool runs it: its shape, layouts, batch levels and cut; ``fields``
     gives the int64 array of retrograd/_numba/gemm.py's FIELDS for a C to write into."""
 
-    __slots__ = ("shape", "layouts", "steps", "count", "parts", "cut")
+    __slots__ = ("shape", "layouts", "levels", "steps", "count", "parts", "cut")
 
     def fields(self, a, b, c):
         (trans_a, lda), (trans_b, ldb) = self.layouts
         (m, k), n = a.shape[-2:], b.shape[-1]
         if self.cut == SUM:       # c: (parts, m, n), one C per part of the sum
-            c_step, ldc, c_cut = 0, n, m * n * c.itemsize
+            c_steps, ldc, c_cut = (0, 0), n, m * n * c.itemsize
             a_cut, b_cut = a.strides[-1], b.strides[-2]
         else:
-            c_step, ldc = _batch_step(c, self.shape[:-2]), c.strides[-2] // c.itemsize
+            c_steps = _level_steps(c, self.shape[:-2], self.levels)
+            ldc = c.strides[-2] // c.itemsize
             a_cut = a.strides[-2] if self.cut == ROWS else 0
             b_cut = b.strides[-1] if self.cut == COLUMNS else 0
             c_cut = c.strides[-2] if self.cut == ROWS else c.strides[-1]
+        (a_outer, a_inner), (b_outer, b_inner) = self.steps
         return np.array([trans_a, trans_b, m, n, k, lda, ldb, ldc, a.ctypes.data,
-                         b.ctypes.data, c.ctypes.data, self.count, *self.steps, c_step,
-                         self.parts, self.cut, a_cut, b_cut, c_cut], dtype=np.int64)
+                         b.ctypes.data, c.ctypes.data, *self.levels[0], a_outer, a_inner,
+                         b_outer, b_inner, *c_steps, self.parts, self.cut, a_cut, b_cut,
+                         c_cut], dtype=np.int64)
 
 
 def _job(a, b, out, threads):
@@ -97,10 +100,11 @@ def _job(a, b, out, threads):
     job.layouts = (_blas_matrix(a), _blas_matrix(b))
     if job.count * m * n * k < _POOL_MIN_WORK or None in job.layouts:
         return None
-    job.steps = (_batch_step(a, batch), _batch_step(b, batch))
-    if None in job.steps:
+    job.levels = _levels(batch, a, b)
+    if job.levels is None:
         return None
-    if out is not None and not _writable_result(out, job.shape, a, b):
+    job.steps = tuple(_level_steps(x, batch, job.levels) for x in (a, b))
+    if out is not None and not _writable_result(out, job.shape, a, b, job.levels):
         return None
     job.parts = 1 if job.count >= threads else threads
     job.cut = _cut(m, n, k, job.parts)
@@ -130,10 +134,38 @@ def _batch_shape(a, b):
         return None                     # np.matmul raises its own error
 
 
-def _batch_step(x, batch):
-    """The byte step between consecutive matrices of x over the broadcast batch shape (0
-    when x is one matrix for all), or None when there is no single step (batch axes that do
-    not merge, as a broadcast over an outer axis only)."""
+def _levels(batch, *operands):
+    """((outer count, inner count), the batch axes of each level) for the broadcast batch:
+    its axes of more than one matrix if there are at most two, else all of it as one level
+    if every operand steps through it with one stride; None otherwise."""
+    axes = tuple(axis for axis, size in enumerate(batch) if size != 1)
+    if len(axes) <= 2:
+        sizes = (1,) * (2 - len(axes)) + tuple(batch[axis] for axis in axes)
+        return sizes, (None,) * (2 - len(axes)) + axes
+    if any(_merged_step(x, batch) is None for x in operands):
+        return None
+    return (1, math.prod(batch)), (None, "all")
+
+
+def _level_steps(x, batch, levels):
+    """x's byte steps (outer, inner) along the levels of _levels (0 for an axis it is
+    broadcast along), or None (an ``out`` that does not step through the batch evenly)."""
+    lead = len(batch) - (x.ndim - 2)
+    steps = []
+    for axis in levels[1]:
+        if axis is None:
+            steps.append(0)
+        elif axis == "all":
+            steps.append(_merged_step(x, batch))
+        else:
+            own = axis - lead
+            steps.append(x.strides[own] if own >= 0 and x.shape[own] != 1 else 0)
+    return None if None in steps else tuple(steps)
+
+
+def _merged_step(x, batch):
+    """The byte step between consecutive matrices of x over the whole broadcast batch (0 when
+    x is one matrix for all), or None when there is no single step."""
     step = span = None
     lead = len(batch) - (x.ndim - 2)
     for axis in range(len(batch) - 1, -1, -1):          # innermost batch axis first
@@ -167,12 +199,12 @@ def _blas_matrix(x):
 _NO_TRANS, _TRANS = 111, 112          # CBLAS_TRANSPOSE
 
 
-def _writable_result(out, shape, a, b):
+def _writable_result(out, shape, a, b, levels):
     """Whether the pool can write the product into ``out``: np.matmul's shape and dtype,
     rows contiguous, overlapping neither operand (np.matmul handles the rest)."""
     size = out.itemsize
     return (type(out) is np.ndarray and out.shape == shape and out.dtype == a.dtype
             and out.flags.writeable and out.flags.aligned and out.strides[-1] == size
             and out.strides[-2] % size == 0 and out.strides[-2] >= shape[-1] * size
-            and _batch_step(out, shape[:-2]) is not None
+            and _level_steps(out, shape[:-2], levels) is not None
             and not np.may_share_memory(out, a) and not np.may_share_memory(out, b))

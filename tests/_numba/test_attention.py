@@ -161,3 +161,26 @@ def test_where_each_kernel_applies(spy, monkeypatch):
     out, weights = ScaledDotProductAttention.apply(*tensors, None, scale=0.5, causal=True)
     (out.sum() + weights.sum()).backward()
     assert spy == {"masked_softmax_": 1, "softmax_grad_": 1}
+
+
+def test_heads_of_a_projection_take_the_kernels(spy, monkeypatch):
+    """q, k, v as the (N, H, L, d) views a multi-head layer makes of its (N, L, H*d)
+    projections: Q * scale is made C-contiguous, so the compiled softmax runs (NumPy keeps a
+    view's memory order), with the reference path's result."""
+    projection = np.random.default_rng(3).standard_normal((2, 64, 3 * 4 * 8)).astype(F32)
+    grad = np.random.default_rng(4).standard_normal((2, 4, 64, 8)).astype(F32)
+
+    def run():
+        source = rg.tensor(projection, requires_grad=True)
+        q, k, v = (source[..., i * 32:(i + 1) * 32].reshape(2, 64, 4, 8).permute(0, 2, 1, 3)
+                   for i in range(3))
+        assert not q._data.flags.c_contiguous      # the op sees the views
+        F.scaled_dot_product_attention(q, k, v, is_causal=True).backward(rg.tensor(grad))
+        return source.grad.numpy()
+
+    got = run()
+    assert spy == {"masked_softmax_": 1, "softmax_grad_": 1}
+    with monkeypatch.context() as m:
+        m.setitem(_fast._MODULES, "attention", None)
+        expected = run()
+    np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-6)

@@ -28,7 +28,7 @@ def pool(monkeypatch):
 
     def counted(double, job):
         fields = dict(zip(gemm.FIELDS, job.tolist()))
-        runs.append((fields["cut"], fields["parts"], fields["count"]))
+        runs.append((fields["cut"], fields["parts"], fields["outer"] * fields["inner"]))
         return original(double, job)
     monkeypatch.setattr(gemm, "gemms", counted)
     return runs
@@ -72,11 +72,18 @@ def _pairs(dtype):
          (0, 1, 6)),
         ("a batch of one", _normal(1, 640, 64, dtype=dtype), _normal(1, 64, 320, dtype=dtype),
          (0, 2, 1)),
+        ("batch axes that do not merge: heads of a (N, L, H, d) array",
+         np.swapaxes(_normal(2, 64, 3, 32, dtype=dtype), 1, 2), np.swapaxes(keys, -1, -2),
+         (0, 1, 6)),
+        ("broadcast along one of two batch axes", _normal(2, 1, 64, 32, dtype=dtype, seed=12),
+         _normal(3, 32, 64, dtype=dtype, seed=13), (0, 1, 6)),
+        ("three batch axes that merge", _normal(2, 2, 3, 64, 32, dtype=dtype, seed=14),
+         _normal(2, 2, 3, 32, 64, dtype=dtype, seed=15), (0, 1, 12)),
     ]
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-@pytest.mark.parametrize("case", range(13))
+@pytest.mark.parametrize("case", range(16))
 def test_the_pool_gives_numpys_product(pool, dtype, case):
     name, a, b, run = _pairs(dtype)[case]
     _assert_matches_numpy(a, b)
@@ -106,7 +113,8 @@ def test_what_the_pool_does_not_take_is_np_matmul(pool):
         (_normal(8, 8), _normal(8, 8)),                # too little work for the threads
         (_normal(300, 1), _normal(1, 500)),            # k = 1
         (_normal(5000, 300)[:, :1].T, _normal(5000, 2)),  # m = 1
-        (_normal(2, 1, 64, 32), _normal(3, 32, 64)),      # batch axes that do not merge
+        (np.swapaxes(_normal(2, 3, 4, 32, 64), 0, 2),      # three batch axes that do not
+         _normal(4, 3, 2, 64, 32)),                       # merge
     ]
     for x, y in cases:
         np.testing.assert_array_equal(_matmul.matmul(x, y), np.matmul(x, y))
