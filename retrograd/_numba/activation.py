@@ -26,7 +26,7 @@ import numpy as np
 from retrograd._numba.fastmath import erfc32, exp32, tanh32
 from retrograd._numba.policy import twins
 
-__all__ = ["gelu_forward", "gelu_backward", "relu_backward"]
+__all__ = ["gelu_forward", "gelu_backward", "relu_forward", "relu_backward"]
 
 _F = np.float32
 _INV_SQRT_2 = _F(1.0 / math.sqrt(2.0))
@@ -121,6 +121,21 @@ def gelu_backward(x, grad, approximate):
     _BACKWARD[approximate].pick(x.size)(x.reshape(-1), grad.reshape(-1), out.reshape(-1))
     return out
 
+
+@twins()
+def _relu_forward(x, out):
+    for i in numba.prange(x.size):
+        value = x[i]
+        out[i] = value if (value > 0) | (value != value) else x.dtype.type(0)
+
+
+def relu_forward(x):
+    """max(x, 0) in one pass, as np.maximum(x, 0) gives it (NaN kept, -0 made 0), a new
+    array; x C-contiguous float32 or float64 (the NumPy reference: Relu.forward's
+    np.maximum)."""
+    out = np.empty(x.shape, x.dtype)
+    _relu_forward.pick(x.size)(x.reshape(-1), out.reshape(-1))
+    return out
 
 
 @twins()

@@ -402,7 +402,10 @@ class Relu(Function):
 
     @staticmethod
     def forward(ctx, x):
-        y = np.maximum(x, 0)
+        kernels = compiled_for("activation", x)
+        # the compiled kernel is one pass on all threads for large arrays (Relu of the
+        # Transformer's (32, 64, 512) FFN activations: 510 us a call through np.maximum)
+        y = kernels.relu_forward(x) if kernels is not None else np.maximum(x, 0)
         ctx.save_for_backward(y)
         return y
 

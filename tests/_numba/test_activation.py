@@ -228,3 +228,18 @@ def test_compiled_relu_backward_equals_the_product_bit_for_bit(dtype, monkeypatc
     got = grads(True)
     assert got.dtype == dtype and np.array_equal(got, expected, equal_nan=True)
     assert np.array_equal(np.signbit(got), np.signbit(expected))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_compiled_relu_forward_equals_np_maximum_bit_for_bit(dtype, kernels, monkeypatch):
+    x = np.random.default_rng(4).standard_normal((5, 301)).astype(dtype)
+    x[0, :6] = [0.0, -0.0, np.nan, -np.inf, np.inf, -np.nan]
+    calls = count_calls(kernels, monkeypatch, ["relu_forward"])
+    got = rg.tensor(x).relu().numpy()
+    assert calls == {"relu_forward": 1}
+    expected = np.maximum(x, 0)
+    assert got.dtype == dtype and np.array_equal(got, expected, equal_nan=True)
+    assert np.array_equal(np.signbit(got), np.signbit(expected))     # -0 gives +0
+    strided = rg.tensor(x)[:, ::2].relu().numpy()                    # a view: NumPy's path
+    assert calls == {"relu_forward": 1}
+    assert np.array_equal(strided, np.maximum(x[:, ::2], 0), equal_nan=True)
