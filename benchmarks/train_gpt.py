@@ -14,11 +14,10 @@ How the two runs are made equal. The PyTorch model is built, then loaded with th
 run's initial state dict (so "the same init scheme" holds exactly: the same numbers), and it
 trains on the batches of an identically seeded copy of the retrograd run's data loader.
 
-Threads: PyTorch runs with ``--threads`` threads (default 2, the machine's cores). NumPy's
-BLAS uses OPENBLAS_NUM_THREADS (read at import, so set it in the environment; by default all
-cores). On the 2-core machine here the default was the faster one (200 steps: 0.388 s/step
-with 2 BLAS threads, 0.496 with 1); on a machine busy with other work, 1 thread can win,
-because idle OpenBLAS threads spin while they wait for the next call.
+Threads: PyTorch runs with ``--threads`` threads (default 2, the machine's cores). retrograd
+runs its matrix products and compiled kernels on Numba's threads (its one thread pool,
+docs/performance.md, 'Threads'; NumPy's BLAS on one thread); without the 'fast' extra, NumPy's
+BLAS uses OPENBLAS_NUM_THREADS (read at import; by default all cores).
 """
 
 import argparse

@@ -6,7 +6,9 @@ environment variables say, OMP_NUM_THREADS / OPENBLAS_NUM_THREADS).
 
 Setting them together matters on a small machine: two pools that each think they own every
 core take turns on them, and a pool whose threads spin while they wait for work (OpenBLAS
-after a GEMM) slows the other one's next kernel.
+after a GEMM) slows the other one's next kernel. With the 'fast' extra retrograd therefore
+runs one pool (retrograd/_numba/policy.py): NumPy's BLAS on one thread, retrograd's matrix
+products and compiled kernels on ``count`` of Numba's threads.
 
 Example:
     >>> import retrograd as rg
@@ -37,7 +39,8 @@ def set_num_threads(count):
 
     BLAS is limited through threadpoolctl (installed with the 'fast' extra); without it
     only the other two change, and BLAS keeps the count it started with (set
-    OMP_NUM_THREADS before starting Python)."""
+    OMP_NUM_THREADS before starting Python). With the one thread pool NumPy's own BLAS stays
+    on one thread and retrograd's products run on ``count`` of Numba's threads."""
     count = _checks.integer("set_num_threads", "count", count)
     if count < 1:
         raise ValueError(f"set_num_threads: count must be at least 1, got {count}")

@@ -48,6 +48,19 @@ def use_threads(count):
     _ALLOWED[0] = count > 1 and spin.isdigit() and int(spin) <= _LONGEST_SHORT_SPIN
 
 
+def _forked_child():
+    """In a child made by fork(): serial kernels and products on the calling thread. GNU
+    OpenMP (Numba's threads) aborts a forked child that starts a parallel region after the
+    parent ran one; a child that wants threads can call retrograd.set_num_threads."""
+    _ALLOWED[0] = False
+    from retrograd._numba import gemm
+
+    gemm.use_pool(1)
+
+
+os.register_at_fork(after_in_child=_forked_child)
+
+
 def parallel(size):
     """Whether a kernel over ``size`` elements should run on all threads."""
     return _ALLOWED[0] and size >= PARALLEL_MIN

@@ -7,11 +7,13 @@ instead of waiting for BLAS's idle threads, which spin for ~0.1 s after every pr
 A product goes to the pool when both operands are NumPy arrays of one float dtype (float32
 or float64) with 2 dims or more, every matrix of them with one unit stride (rows or columns
 contiguous: transposed views included, as BLAS takes them), m, n and k at least 2, and at
-least _POOL_MIN_WORK multiply-adds in all. The work is shared out as whole matrices of a
-batch (attention's per-head products), else as blocks of rows (or of columns, when the
-result is wider than tall) of a single product. Everything else, and everything without the
-pool, is np.matmul: the reference, with the same results (cutting rows or columns off a
-product changes no sum over k).
+least _POOL_MIN_WORK multiply-adds in all, the batch axes (after broadcasting) at most two
+or merging into one. The work is shared out as whole matrices of a batch (attention's
+per-head products), else a single product in blocks of rows (or of columns, when the result
+is wider than tall), or in parts of its sum over k when k is much longer than both (_cut).
+Everything else, and everything without the pool, is np.matmul: the reference. Cutting
+rows or columns changes no sum over k (the results are np.matmul's to rounding: OpenBLAS may
+take another kernel for a smaller block); cutting k adds two partial sums.
 """
 
 import math
