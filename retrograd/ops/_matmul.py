@@ -17,6 +17,7 @@ take another kernel for a smaller block); cutting k adds two partial sums.
 """
 
 import math
+import operator
 
 import numpy as np
 
@@ -25,7 +26,7 @@ from retrograd._fast import FLOATS, compiled
 # how a product is cut (retrograd/_numba/gemm.py, which imports Numba: not imported here)
 ROWS, COLUMNS, SUM = 0, 1, 2
 
-__all__ = ["matmul", "pool_threads"]
+__all__ = ["matmul", "pool_threads", "products_for"]
 
 # Multiply-adds below which a product stays on the calling thread (np.matmul, BLAS on one
 # thread): handing out ~1 us of work costs more than it saves.
@@ -36,10 +37,29 @@ _SUM_CUT_RATIO = 8
 
 def matmul(a, b, out=None):
     """a @ b, into ``out`` when given (see the module docstring)."""
-    threads = _pool_threads(a, b)
-    job = _job(a, b, out, threads) if threads > 1 else None
-    if job is None:
-        return a @ b if out is None else np.matmul(a, b, out=out)
+    # the cheapest tests first, inline: a product of tiny arrays, as a chain of small ops
+    # makes, pays for these alone. a.size * n and b.size * m bound the multiply-adds below.
+    if type(a) is _ARRAY and type(b) is _ARRAY and a.ndim > 1 and b.ndim > 1 and (
+            a.size * b.shape[-1] >= _POOL_MIN_WORK or b.size * a.shape[-2] >= _POOL_MIN_WORK):
+        job = _job(a, b, out)
+        if job is not None:
+            return _run(job, a, b, out)
+    return a @ b if out is None else np.matmul(a, b, out=out)
+
+
+_ARRAY = np.ndarray
+
+
+def products_for(a, b):
+    """``matmul`` where a @ b (arrays of 2+ dims, as an op's forward has them) can be large
+    enough for the pool, else operator.matmul: an op whose backward makes products of its
+    forward's size tests once, and by one bound only, a.size * n (the multiply-adds, unless
+    b has batch axes a lacks): in a chain of 16x16 products each test costs ~1% of an op."""
+    return matmul if a.size * b.shape[-1] >= _POOL_MIN_WORK else operator.matmul
+
+
+def _run(job, a, b, out):
+    """Run a job on the pool; returns the product."""
     out = np.empty(job.shape, dtype=a.dtype) if out is None else out
     target = out if job.cut != SUM else np.empty((job.parts,) + job.shape, dtype=a.dtype)
     compiled("gemm").gemms(a.dtype == np.float64, job.fields(a, b, target))
@@ -53,15 +73,6 @@ def pool_threads():
     with its own threads). Loads the compiled kernels, which start the pool."""
     kernels = compiled("gemm")
     return 0 if kernels is None else kernels.pool_threads()
-
-
-def _pool_threads(a, b):
-    """The pool's thread count for these operands, or 0 (no pool, or operands it does not
-    take)."""
-    if type(a) is not np.ndarray or type(b) is not np.ndarray or a.dtype != b.dtype \
-            or a.dtype not in FLOATS or a.ndim < 2 or b.ndim < 2:
-        return 0
-    return pool_threads()
 
 
 class _Job:
@@ -89,10 +100,13 @@ class _Job:
                          c_cut], dtype=np.int64)
 
 
-def _job(a, b, out, threads):
+def _job(a, b, out):
     """The _Job of a @ b (into out) for the pool, or None where np.matmul is the path."""
     (m, k), (k_b, n) = a.shape[-2:], b.shape[-2:]
-    if k != k_b or m < 2 or n < 2 or k < 2:
+    if k != k_b or m < 2 or n < 2 or k < 2 or a.dtype != b.dtype or a.dtype not in FLOATS:
+        return None
+    threads = pool_threads()
+    if threads < 2:
         return None
     batch = _batch_shape(a, b)
     if batch is None:

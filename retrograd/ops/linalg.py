@@ -6,7 +6,7 @@ import numpy as np
 
 from retrograd.autograd.cost import Cost, call_arg, reduction_flops, shape_text, unbroadcast_flops
 from retrograd.autograd.function import Function
-from retrograd.ops._matmul import matmul
+from retrograd.ops._matmul import products_for
 
 __all__ = ["MatMul", "Linear"]
 
@@ -35,27 +35,30 @@ class MatMul(Function):
         ctx.save_for_backward(a if need_b else None, b if need_a else None)
         ctx.fold = b.ndim == 2 and a.ndim > 2
         ctx.a_shape = a.shape
+        # the backward's products have the forward's size: one test for all three
+        ctx.product = product = products_for(a, b)
         if ctx.fold:
-            y = matmul(_flatten_batch(a), b).reshape(a.shape[:-1] + b.shape[-1:])
+            y = product(_flatten_batch(a), b).reshape(a.shape[:-1] + b.shape[-1:])
         else:
-            y = matmul(a, b)
+            y = product(a, b)
         return y.astype(a.dtype, copy=False)  # NOTE: bfloat16 @ bfloat16 is float32 in ml_dtypes
 
     @staticmethod
     def backward(ctx, grad_out):
         a, b = ctx.saved_tensors
         grad_a = grad_b = None
+        product = ctx.product
         if ctx.fold:
             g2d = _flatten_batch(grad_out)
             if b is not None:
-                grad_a = matmul(g2d, np.swapaxes(b, -1, -2)).reshape(ctx.a_shape)
+                grad_a = product(g2d, np.swapaxes(b, -1, -2)).reshape(ctx.a_shape)
             if a is not None:
-                grad_b = matmul(np.swapaxes(_flatten_batch(a), -1, -2), g2d)
+                grad_b = product(np.swapaxes(_flatten_batch(a), -1, -2), g2d)
             return grad_a, grad_b
         if b is not None:
-            grad_a = matmul(grad_out, np.swapaxes(b, -1, -2))
+            grad_a = product(grad_out, np.swapaxes(b, -1, -2))
         if a is not None:
-            grad_b = matmul(np.swapaxes(a, -1, -2), grad_out)
+            grad_b = product(np.swapaxes(a, -1, -2), grad_out)
         return grad_a, grad_b
 
     @staticmethod
@@ -90,7 +93,9 @@ class Linear(Function):
     def forward(ctx, x, weight, bias=None):
         need_x, need_w, _ = ctx.needs_input_grad
         ctx.save_for_backward(x if need_w else None, weight if need_x else None)
-        y = matmul(_flatten_batch(x), weight.T)
+        x2d = _flatten_batch(x)
+        ctx.product = product = products_for(x2d, weight.T)   # as MatMul's: one size test
+        y = product(x2d, weight.T)
         if bias is not None:
             y += bias
         # NOTE: bfloat16 @ bfloat16 is float32 in ml_dtypes; the layer keeps the input dtype
@@ -100,10 +105,10 @@ class Linear(Function):
     def backward(ctx, grad_out):
         x, weight = ctx.saved_tensors
         _, _, need_b = ctx.needs_input_grad
-        g2d = _flatten_batch(grad_out)
-        grad_x = matmul(g2d, weight).reshape(grad_out.shape[:-1] + (weight.shape[1],)) \
+        g2d, product = _flatten_batch(grad_out), ctx.product
+        grad_x = product(g2d, weight).reshape(grad_out.shape[:-1] + (weight.shape[1],)) \
             if weight is not None else None
-        grad_w = matmul(np.swapaxes(g2d, 0, 1), _flatten_batch(x)) if x is not None else None
+        grad_w = product(np.swapaxes(g2d, 0, 1), _flatten_batch(x)) if x is not None else None
         grad_b = np.sum(g2d, axis=0) if need_b else None
         return grad_x, grad_w, grad_b
 
