@@ -318,7 +318,7 @@ def _conv2d_forward(ctx, x, weight, bias, stride, padding, dilation, groups):
         k_g, columns = cg * kh * kw, n * out_size[0] * out_size[1]
         # (g, O/g, K/g) @ (g, K/g, N*L): one GEMM per group, Y:(O, N*L)
         y_onl = matmul(weight.reshape(groups, o // groups, k_g),
-                          cols.reshape(groups, k_g, columns))
+                       cols.reshape(groups, k_g, columns))
         y_onhw = y_onl.reshape(o, n, *out_size)
     else:
         length = n * out_size[0] * width
