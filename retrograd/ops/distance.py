@@ -8,6 +8,7 @@ import numpy as np
 
 from retrograd.autograd.cost import Cost, shape_text
 from retrograd.autograd.function import Function
+from retrograd.ops._matmul import matmul
 
 __all__ = ["Cdist", "uses_matmul"]
 
@@ -24,7 +25,7 @@ def _euclidean_by_matmul(x1, x2):
     as PyTorch's same path."""
     sq1 = np.sum(x1 * x1, axis=-1)[..., :, None]
     sq2 = np.sum(x2 * x2, axis=-1)[..., None, :]
-    squared = sq1 + sq2 - 2.0 * (x1 @ np.swapaxes(x2, -1, -2))
+    squared = sq1 + sq2 - 2.0 * matmul(x1, np.swapaxes(x2, -1, -2))
     return np.sqrt(np.maximum(squared, 0.0))
 
 
@@ -53,8 +54,8 @@ def _euclidean_backward(grad, x1, x2, y):
     zero = y == 0
     weights = np.where(zero, 0.0, grad / np.where(zero, 1.0, y))
     weights_t = np.swapaxes(weights, -1, -2)
-    grad_x1 = x1 * np.sum(weights, axis=-1, keepdims=True) - weights @ x2
-    grad_x2 = x2 * np.sum(weights_t, axis=-1, keepdims=True) - weights_t @ x1
+    grad_x1 = x1 * np.sum(weights, axis=-1, keepdims=True) - matmul(weights, x2)
+    grad_x2 = x2 * np.sum(weights_t, axis=-1, keepdims=True) - matmul(weights_t, x1)
     return grad_x1, grad_x2
 
 

@@ -32,6 +32,7 @@ import numpy as np
 
 from retrograd.autograd.cost import Cost, call_arg, reduction_flops, shape_text
 from retrograd.autograd.function import Function
+from retrograd.ops._matmul import matmul
 from retrograd.ops.shape import Unbind  # noqa: F401  (re-exported: the time steps of a sequence)
 
 __all__ = ["Unbind", "RNNStep", "LSTMStep", "GRUStep"]
@@ -53,7 +54,7 @@ def _hidden_preactivation(gx, h, w_hh, b_hh):
     if h is None:
         gh = np.zeros(gx.shape, dtype=gx.dtype)
     else:
-        gh = (h @ w_hh.T).astype(gx.dtype, copy=False)  # bfloat16 matmul returns float32
+        gh = matmul(h, w_hh.T).astype(gx.dtype, copy=False)  # bfloat16 products are float32
     if b_hh is not None:
         gh += b_hh
     return gh
@@ -63,10 +64,10 @@ def _hidden_grads(ctx, da, h, w_hh, need_h, need_w, need_b):
     """(dL/dh, dL/dW_hh, dL/db_hh) from da = dL/d(gh) (B, G H), each None when not needed.
     W_hh's gradient is zeros when h is None (a zero state still takes part in the product,
     as in PyTorch)."""
-    grad_h = da @ w_hh if need_h else None
+    grad_h = matmul(da, w_hh) if need_h else None
     grad_w = None
     if need_w:
-        grad_w = np.swapaxes(da, 0, 1) @ h if h is not None else \
+        grad_w = matmul(np.swapaxes(da, 0, 1), h) if h is not None else \
             np.zeros(ctx.w_shape, dtype=da.dtype)
     grad_b = np.sum(da, axis=0) if need_b else None
     return grad_h, grad_w, grad_b
