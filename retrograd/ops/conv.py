@@ -28,9 +28,10 @@ smaller than X_col (a third for 3x3 kernels), is saved for backward in its place
 the forward faster (measured: docs/ops/conv.md, 'The row layout').
 
 With Numba installed (the 'fast' extra), dense 3x3 and 5x5 stride-1 convolutions with at
-most 4 input channels (a network's first layer, as a rule) are computed directly instead,
-by the compiled loops of retrograd/_numba/dense_conv.py, which save the padded input for
-dL/dW (_dense_kernels says when).
+most 4 input channels (a network's first layer, as a rule), or 16 where the kernels run on
+all threads, are computed directly instead, by the compiled loops of
+retrograd/_numba/dense_conv.py, which save the padded input for dL/dW (_dense_kernels says
+when).
 
 Conv1d is Conv2d with H = kh = 1 (a view, no copy). Both are fused kernels with a raw-array
 backward (``once_differentiable``): a second derivative through them raises an error.
