@@ -14,11 +14,12 @@ import os
 
 import numpy as np
 
-__all__ = ["FLOATS", "compiled", "compiled_for", "compiled_kernels", "enabled"]
+__all__ = ["FLOATS", "compiled", "compiled_for", "compiled_kernels", "enabled", "onednn"]
 
 FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
 
 _MODULES = {}
+_ONEDNN = {}
 _ENABLED = []
 
 
@@ -89,6 +90,26 @@ def compiled(family):
         module = importlib.import_module(f"retrograd._numba.{family}") if enabled() else None
         _MODULES[family] = module
     return module
+
+
+def onednn(family):
+    """The module ``retrograd._onednn.<family>`` of oneDNN's primitives, or None: not
+    installed (the 'fast' extra brings it on x86-64 Linux), RETROGRAD_KERNELS=numpy, or a
+    child made by fork() (retrograd/_onednn/library.py)."""
+    if family not in _ONEDNN:
+        _ONEDNN[family] = _onednn_module(family)
+    module = _ONEDNN[family]
+    return module if module is not None and module.usable() else None
+
+
+def _onednn_module(family):
+    if not enabled():
+        return None
+    from retrograd._onednn import library
+
+    if library.load() is None:
+        return None
+    return importlib.import_module(f"retrograd._onednn.{family}")
 
 
 def compiled_for(family, *arrays, dtypes=FLOATS):

@@ -1,6 +1,7 @@
 """One thread count for everything retrograd runs in parallel, as ``torch.set_num_threads``:
 BLAS (the OpenBLAS or MKL under NumPy's matrix products, through threadpoolctl), the compiled
-kernels of the 'fast' extra (Numba's threads) and retrograd's own copy threads
+kernels of the 'fast' extra (Numba's threads), its oneDNN convolutions (GNU OpenMP's threads,
+the same pool as Numba's) and retrograd's own copy threads
 (retrograd/ops/_parallel.py). Without a call each uses the machine's cores (BLAS: as its
 environment variables say, OMP_NUM_THREADS / OPENBLAS_NUM_THREADS).
 
@@ -71,3 +72,6 @@ def _set_compiled_threads(count):
 
     numba.set_num_threads(min(count, numba.config.NUMBA_NUM_THREADS))
     policy.use_threads(count)
+    from retrograd._onednn import library
+
+    library.set_threads(count)

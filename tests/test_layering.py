@@ -98,6 +98,8 @@ RULES = [
          i, ("retrograd.nn", "retrograd.models") + TOOLS)),
     ("_numba/ (the compiled kernels) sees arrays only: NumPy, Numba and its own modules",
      lambda m, i: within(m, ("retrograd._numba",)) and not within(i, ("retrograd._numba",))),
+    ("_onednn/ (oneDNN's primitives) sees arrays only: NumPy, ctypes and its own modules",
+     lambda m, i: within(m, ("retrograd._onednn",)) and not within(i, ("retrograd._onednn",))),
     ("autograd/ and the core modules never import nn/ or models/",
      lambda m, i: (is_core(m) or within(m, ("retrograd.autograd",)))
      and within(i, ("retrograd.nn", "retrograd.models"))),

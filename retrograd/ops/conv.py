@@ -33,6 +33,12 @@ all threads, are computed directly instead, by the compiled loops of
 retrograd/_numba/dense_conv.py, which save the padded input for dL/dW (_dense_kernels says
 when).
 
+With oneDNN installed (the 'fast' extra, on x86-64 Linux), float32 convolutions go to its
+primitives instead (retrograd/_onednn/conv.py, as PyTorch's CPU convolutions do): forward,
+dL/dx and dL/dW with dL/db, each in the channel-blocked layout oneDNN chooses, with the
+reorders from and to NCHW; x itself is saved for dL/dW (_onednn_plan says when). The paths
+below then run for float64 (gradcheck), for other dtypes and where oneDNN is absent.
+
 Conv1d is Conv2d with H = kh = 1 (a view, no copy). Both are fused kernels with a raw-array
 backward (``once_differentiable``): a second derivative through them raises an error.
 
@@ -46,7 +52,7 @@ import math
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
-from retrograd._fast import FLOATS, compiled
+from retrograd._fast import FLOATS, compiled, onednn
 from retrograd.autograd.cost import Cost, call_arg, reduction_flops, shape_text
 from retrograd.autograd.function import Function
 from retrograd.ops._matmul import matmul
@@ -125,7 +131,8 @@ def _rows_width(x_pad, weight_shape, out_size, stride):
     whose copies are already long runs (measured: docs/ops/conv.md, 'The row layout')."""
     _, cg, kh, kw = weight_shape
     wo, wp = out_size[1], x_pad.shape[3]
-    if stride != (1, 1) or kh == 1 or kw == 1 or cg * kh < 8 or 3 * wp > 4 * wo:
+    if stride != (1, 1) or kh == 1 or kw == 1 or cg * kh < 8 or 3 * wp > 4 * wo \
+            or not x_pad.size:      # an empty batch: X_row would have no row to shift
         return None
     return wp
 
@@ -305,6 +312,12 @@ def _conv2d_forward(ctx, x, weight, bias, stride, padding, dilation, groups):
                 conv_output_size(w, kw, stride[1], left + right, dilation[1]))
     ctx.x_shape, ctx.w_shape, ctx.out_size, ctx.width = x.shape, weight.shape, out_size, None
     ctx.stride, ctx.padding, ctx.dilation, ctx.groups = stride, padding, dilation, groups
+    ctx.onednn = _onednn_plan(x, weight, bias, out_size, stride, padding, dilation, groups)
+    if ctx.onednn is not None:
+        x = np.ascontiguousarray(x)
+        y = ctx.onednn.forward(x, np.ascontiguousarray(weight),
+                               None if bias is None else np.ascontiguousarray(bias))
+        return y, x
     ctx.direct = _direct_kernels(x, weight, groups, stride)
     if ctx.direct is not None:
         y = ctx.direct.depthwise_conv2d(x, weight, bias, out_size, padding, dilation)
@@ -335,6 +348,19 @@ def _conv2d_forward(ctx, x, weight, bias, stride, padding, dilation, groups):
         np.copyto(y, y_nchw)
     ctx.width = width
     return y, cols
+
+
+def _onednn_plan(x, weight, bias, out_size, stride, padding, dilation, groups):
+    """oneDNN's primitives for this float32 convolution (retrograd/_onednn/conv.py), or None
+    (another dtype, an empty array, oneDNN not installed or not implementing it)."""
+    if x.dtype != np.float32 or weight.dtype != np.float32 or not x.size or not weight.size \
+            or (bias is not None and bias.dtype != np.float32):
+        return None
+    kernels = onednn("conv")
+    if kernels is None:
+        return None
+    return kernels.plan_for(x.shape, weight.shape, out_size, bias is not None, stride,
+                            padding, dilation, groups)
 
 
 def _direct_kernels(x, weight, groups, stride):
@@ -394,6 +420,8 @@ def _conv2d_backward(ctx, grad_out, cols, weight):
     x, see _cols_to_save; or x_pad, from the direct kernels) or None, weight is W or None."""
     n, o = grad_out.shape[:2]
     g, length = ctx.groups, ctx.out_size[0] * ctx.out_size[1]
+    if ctx.onednn is not None:
+        return _onednn_backward(ctx, grad_out, cols, weight)
     if ctx.direct is not None:
         return _direct_backward(ctx, grad_out, cols, weight)
     grad_w = None
@@ -426,6 +454,19 @@ def _conv2d_backward(ctx, grad_out, cols, weight):
     elif weight is not None:
         grad_x = _grad_input_by_conv(weight, grad_out, ctx)
     return grad_x, grad_w, grad_b
+
+
+def _onednn_backward(ctx, grad_out, x, weight):
+    """The backward by oneDNN's primitives: dL/dx when W was saved, dL/dW (and dL/db with
+    it) when x was."""
+    grad_out = np.ascontiguousarray(grad_out, dtype=np.float32)
+    grad_x, grad_w, grad_b = ctx.onednn.backward(
+        grad_out, None if x is None else x.reshape(ctx.x_shape),
+        None if weight is None else np.ascontiguousarray(weight))
+    if ctx.needs_input_grad[2] and grad_b is None:
+        n, o = grad_out.shape[:2]
+        grad_b = grad_out.reshape(n, o, -1).sum(axis=(0, 2))
+    return grad_x, grad_w, grad_b if ctx.needs_input_grad[2] else None
 
 
 def _direct_backward(ctx, grad_out, x, weight):
@@ -531,10 +572,11 @@ class Conv2d(Function):
 
     Saves: X_col (K, N*L) when dL/dW is needed, reused by the dL/dW GEMM instead of being
     rebuilt: kh*kw times the input's memory at stride 1 (9x for a 3x3 'same' conv), less for
-    larger strides; in the row layout X_row instead, kh times the padded input (3x). W when
-    dL/dx is needed. Neither when not needed (a frozen layer keeps no X_col; the first layer
-    computes no dL/dx). Attrs: stride (sh, sw), padding ((top,
-    bottom), (left, right)), dilation (dh, dw), groups; the functional API checks them.
+    larger strides; in the row layout X_row instead, kh times the padded input (3x); with
+    oneDNN (float32) or the direct kernels x itself (or x padded). W when dL/dx is needed.
+    Neither when not needed (a frozen layer keeps no X_col; the first layer computes no
+    dL/dx). Attrs: stride (sh, sw), padding ((top, bottom), (left, right)), dilation (dh,
+    dw), groups; the functional API checks them.
     Reference: conv2d_reference_backward, the same rule without the speed paths.
     """
 

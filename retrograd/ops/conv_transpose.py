@@ -109,6 +109,7 @@ def _im2col_of(run, grad_c, conv, pads):
     run.x_shape, run.w_shape, run.out_size = grad_c.shape, conv.w_shape, conv.out_size
     run.stride, run.padding, run.dilation = conv.stride, pads, conv.dilation
     run.groups, run.width, run.direct, run.dense = conv.groups, None, None, None
+    run.onednn = None
     return _im2col(_pad(grad_c, pads), (kh, kw), conv.out_size, conv.stride, conv.dilation)
 
 

@@ -1,7 +1,7 @@
 """Every test of the compiled kernels runs twice: with the serial kernels, and with the
 parallel ones taken for any size (retrograd/_numba/policy.py otherwise picks them only for
-large arrays, and only where BLAS's threads do not spin). A test module that sets FAMILY
-gets the ``kernels`` fixture: that family's compiled module."""
+large arrays, and only where BLAS's threads do not spin), and oneDNN's convolutions off. A
+test module that sets FAMILY gets the ``kernels`` fixture: that family's compiled module."""
 
 import pytest
 
@@ -14,6 +14,8 @@ def kernel_threads(request, monkeypatch):
                                  reason="the 'fast' extra (numba) is not installed")
     if not _fast.enabled():
         pytest.skip("compiled kernels turned off (RETROGRAD_KERNELS=numpy)")
+    # these tests are of Numba's kernels: float32 convolutions must not go to oneDNN
+    monkeypatch.setitem(_fast._ONEDNN, "conv", None)
     monkeypatch.setattr(policy, "_ALLOWED", [request.param == "parallel"])
     monkeypatch.setattr(policy, "PARALLEL_MIN", 1)
     return request.param

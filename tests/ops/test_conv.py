@@ -693,3 +693,21 @@ def test_conv2d_keeps_half_precision_dtypes(dtype):
                                           to_torch(rw.detach().to(rg.float32).numpy()), padding=1)
     np.testing.assert_allclose(y.detach().to(rg.float32).numpy(), expected.numpy(), rtol=5e-2,
                                atol=5e-2)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("channels", [4, 16])
+def test_conv2d_of_an_empty_batch_is_empty_with_zero_weight_gradients(channels, dtype):
+    """N = 0 (the row layout once tried to shift an X_row of no rows): empty y and dL/dx,
+    zero dL/dW and dL/db, as in torch."""
+    results = []
+    for lib in (rg, torch):
+        x = lib.tensor(np.zeros((0, channels, 8, 8), dtype), requires_grad=True)
+        w = lib.tensor(np.ones((4, channels, 3, 3), dtype), requires_grad=True)
+        b = lib.tensor(np.ones(4, dtype), requires_grad=True)
+        y = lib.nn.functional.conv2d(x, w, b, padding=1)
+        y.sum().backward()
+        results.append([a.detach().numpy() for a in (y, x.grad, w.grad, b.grad)])
+    for got, expected in zip(*results):
+        assert got.shape == expected.shape and got.dtype == expected.dtype
+        np.testing.assert_array_equal(got, expected)

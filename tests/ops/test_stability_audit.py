@@ -395,8 +395,11 @@ def img(dt, kind):
 
 for kind in ("near_max", "inf", "neg_inf_window", "huge"):
     dts = ALL if kind == "huge" else HALF
-    case("Conv2d", kind, lambda dt, k=kind: [img(dt, k), rand((3, 2, 2, 2), dt, 8),
-                                              rand((3,), dt, 9)],
+    # near_max / 64 for Conv2d, as for the transposed convolutions below: its 2 channels x 4
+    # taps of values near max / 4 overflow in some summation orders and not in others, and
+    # oneDNN's blocked kernels (float32) sum in another order than torch's
+    case("Conv2d", kind, lambda dt, k=kind: [img(dt, k) / (64 if k == "near_max" else 1),
+                                              rand((3, 2, 2, 2), dt, 8), rand((3,), dt, 9)],
          lambda L, x, w, b: L.F.conv2d(x, w, b, padding=1), dts)
     case("Conv1d", kind, lambda dt, k=kind: [img(dt, k)[0], rand((3, 4, 2), dt, 8)],
          lambda L, x, w: L.F.conv1d(x, w, padding=1), dts)
