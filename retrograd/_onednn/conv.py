@@ -38,9 +38,15 @@ class _Step:
     def __init__(self, library, desc, inputs, outputs):
         self.library, self.primitive = library, library.primitive(desc)
         self.implementation = library.implementation(desc)
-        self.slots = {}
-        for arg, (user, chosen) in {**inputs, **outputs}.items():
-            self.slots[arg] = _Slot(library, user, chosen, arg in outputs)
+        self.slots = {arg: _Slot(library, user, chosen, arg in outputs)
+                      for arg, (user, chosen) in {**inputs, **outputs}.items()}
+        memories = {arg: slot.memory for arg, slot in self.slots.items()}
+        scratchpad = library.queried_desc(desc, "scratchpad")
+        self.scratchpad = None
+        if scratchpad and library.size(scratchpad):
+            memories["scratchpad"] = library.memory(scratchpad)
+            self.scratchpad = (scratchpad, memories["scratchpad"])
+        self.memories, self.arguments = memories, library.arguments(memories)
         self._lock = threading.Lock()
 
     def run(self, arrays, ready=None):
@@ -49,56 +55,60 @@ class _Step:
         layout, used as they are where it is the one this primitive chose. Returns the
         inputs it reordered, as ``ready`` takes them."""
         ready = ready or {}
+        library = self.library
         with self._lock:
-            memories = {arg: slot.bring_in(arrays[arg], ready.get(arg))
-                        for arg, slot in self.slots.items()}
-            self.library.execute(self.primitive, memories)
-            reordered = {}
             for arg, slot in self.slots.items():
-                if not slot.is_output and not slot.same:
-                    reordered[arg] = (slot.chosen, slot.buffer)
+                slot.bring_in(arrays[arg], ready.get(arg))
+            scratchpad = None           # kept referenced until the primitive has run
+            if self.scratchpad is not None:
+                scratchpad = empty(library, self.scratchpad[0])
+                library.bind(self.scratchpad[1], scratchpad)
+            library.execute(self.primitive, self.arguments)
+            for slot in self.slots.values():
                 slot.send_out()
+            library.wait()
+            reordered = {arg: (slot.chosen, slot.buffer) for arg, slot in self.slots.items()
+                         if not slot.is_output and not slot.same}
+            for slot in self.slots.values():
+                slot.buffer = None
+            del scratchpad
             return reordered
 
 
 class _Slot:
     """An argument of a primitive: the user's memory and, where the primitive chose another
-    layout, a buffer in that layout and the reorder between them."""
+    layout, a buffer in that layout and the reorder between them. ``memory`` is the one the
+    primitive sees."""
 
     def __init__(self, library, user, chosen, is_output):
         self.library, self.is_output = library, is_output
         self.same = library.same(user, chosen)
-        self.user_memory = library.memory(user)
+        self.user_memory = self.memory = library.memory(user)
         if not self.same:
-            self.chosen, self.chosen_memory = chosen, library.memory(chosen)
+            self.chosen, self.memory = chosen, library.memory(chosen)
+            ends = (self.memory, self.user_memory) if is_output \
+                else (self.user_memory, self.memory)
             self.reorder = library.reorder(chosen, user) if is_output \
                 else library.reorder(user, chosen)
+            self.reorder_arguments = library.arguments(dict(zip(("src", "dst"), ends)))
         self.buffer = None
 
     def bring_in(self, array, ready=None):
-        """The memory the primitive reads or writes: the user's array, or a buffer in the
-        chosen layout (``ready``'s, when it is in that layout; else a new one, reordered
-        into for an input)."""
+        """Binds the user's array, and for another chosen layout a buffer in it (``ready``'s,
+        when it is in that layout; else a new one, reordered into for an input)."""
         library = self.library
         library.bind(self.user_memory, array)
         if self.same:
-            return self.user_memory
-        if ready is not None and library.same(ready[0], self.chosen):
-            self.buffer = ready[1]
-        else:
-            self.buffer = empty(library, self.chosen)
-            if not self.is_output:
-                library.bind(self.chosen_memory, self.buffer)
-                library.execute(self.reorder, {"src": self.user_memory,
-                                               "dst": self.chosen_memory})
-        library.bind(self.chosen_memory, self.buffer)
-        return self.chosen_memory
+            return
+        reuse = ready is not None and library.same(ready[0], self.chosen)
+        self.buffer = ready[1] if reuse else empty(library, self.chosen)
+        library.bind(self.memory, self.buffer)
+        if not self.is_output and not reuse:
+            library.execute(self.reorder, self.reorder_arguments)
 
     def send_out(self):
         if self.is_output and not self.same:
-            self.library.execute(self.reorder, {"src": self.chosen_memory,
-                                                "dst": self.user_memory})
-        self.buffer = None
+            self.library.execute(self.reorder, self.reorder_arguments)
 
 
 class Plan:
@@ -123,7 +133,7 @@ class Plan:
             "dnnl_convolution_forward_primitive_desc_create", library.engine.value,
             _FORWARD_TRAINING, _CONVOLUTION_DIRECT, self.any["x"].value, self.any["w"].value,
             self.b_desc.value if has_bias else None, self.any["y"].value, *self.geometry,
-            None)
+            library.user_scratchpad.value)
         inputs = {"src": (self.x_desc, self._chosen(self.forward_desc, "src")),
                   "weights": (self.w_desc, self._chosen(self.forward_desc, "weights"))}
         if has_bias:
@@ -136,12 +146,12 @@ class Plan:
         self.data_desc = library.primitive_desc(
             "dnnl_convolution_backward_data_primitive_desc_create", library.engine.value,
             _CONVOLUTION_DIRECT, self.any["x"].value, self.any["w"].value, self.any["y"].value,
-            *self.geometry, self.forward_desc.value, None)
+            *self.geometry, self.forward_desc.value, library.user_scratchpad.value)
         self.weights_desc = library.primitive_desc(
             "dnnl_convolution_backward_weights_primitive_desc_create", library.engine.value,
             _CONVOLUTION_DIRECT, self.any["x"].value, self.any["w"].value,
             self.b_desc.value if has_bias else None, self.any["y"].value, *self.geometry,
-            self.forward_desc.value, None)
+            self.forward_desc.value, library.user_scratchpad.value)
         self._data_step = self._weights_step = None
 
     def forward(self, x, weight, bias):

@@ -26,6 +26,7 @@ _FORMAT_ANY = 1                 # dnnl_format_tag_any
 _CPU = 1                        # dnnl_cpu
 _IN_ORDER = 1                   # dnnl_stream_in_order
 _QUERY_IMPL_INFO = 8            # dnnl_query_impl_info_str
+_SCRATCHPAD_USER = 1            # dnnl_scratchpad_mode_user
 _STATUS = {1: "out of memory", 2: "invalid arguments", 3: "unimplemented",
            4: "last implementation reached", 5: "runtime error", 6: "not required",
            7: "invalid graph", 8: "invalid graph op", 9: "invalid shape",
@@ -33,9 +34,9 @@ _STATUS = {1: "out of memory", 2: "invalid arguments", 3: "unimplemented",
 
 # execution argument indexes (DNNL_ARG_*) and memory descriptor queries (dnnl_query_*_md)
 ARG = {"src": 1, "dst": 17, "weights": 33, "bias": 41, "diff_src": 129, "diff_dst": 145,
-       "diff_weights": 161, "diff_bias": 169}
+       "diff_weights": 161, "diff_bias": 169, "scratchpad": 80}
 QUERY = {"src": 129, "diff_src": 130, "weights": 131, "diff_weights": 132, "dst": 133,
-         "diff_dst": 134}
+         "diff_dst": 134, "scratchpad": 136}
 
 _Dims = ctypes.c_int64 * _MAX_DIMS
 _pointer = ctypes.c_void_p
@@ -99,12 +100,22 @@ class Library:
         self.check(cdll.dnnl_stream_create(ctypes.byref(stream), engine, _IN_ORDER),
                    "dnnl_stream_create")
         self.stream = Handle(stream, cdll.dnnl_stream_destroy)
+        # the primitives' temporary memory (a conv's per-thread partial dL/dW, say) comes from
+        # retrograd as NumPy buffers, as PyTorch gives it: counted by tracemalloc and the
+        # memory tools like every other array, freed after each call
+        attr = _pointer()
+        self.check(cdll.dnnl_primitive_attr_create(ctypes.byref(attr)),
+                   "dnnl_primitive_attr_create")
+        self.user_scratchpad = Handle(attr, cdll.dnnl_primitive_attr_destroy)
+        self.check(cdll.dnnl_primitive_attr_set_scratchpad_mode(attr, _SCRATCHPAD_USER),
+                   "dnnl_primitive_attr_set_scratchpad_mode")
 
     @staticmethod
     def _declare(cdll):
         for name in ("dnnl_engine_destroy", "dnnl_stream_destroy", "dnnl_memory_destroy",
                      "dnnl_memory_desc_destroy", "dnnl_primitive_desc_destroy",
-                     "dnnl_primitive_destroy", "dnnl_stream_wait"):
+                     "dnnl_primitive_destroy", "dnnl_stream_wait",
+                     "dnnl_primitive_attr_destroy"):
             getattr(cdll, name).argtypes = [_pointer]
         cdll.dnnl_primitive_desc_query_md.restype = _pointer
         cdll.dnnl_primitive_desc_query_md.argtypes = [_pointer, ctypes.c_int, ctypes.c_int]
@@ -190,13 +201,19 @@ class Library:
                                    None)
         return self.primitive(desc)
 
-    def execute(self, primitive, memories):
-        """Run ``primitive`` on {argument name: memory object} and wait for it."""
-        args = (_ExecArg * len(memories))(*[_ExecArg(ARG[name], memory.value)
+    def arguments(self, memories):
+        """{argument name: memory object} as dnnl_primitive_execute takes it, made once per
+        primitive (the memory objects stay; ``bind`` changes the arrays they see)."""
+        return (_ExecArg * len(memories))(*[_ExecArg(ARG[name], memory.value)
                                             for name, memory in memories.items()])
+
+    def execute(self, primitive, arguments):
+        """Run ``primitive`` on ``arguments`` (from ``arguments``); ``wait`` for it."""
         self.check(self.cdll.dnnl_primitive_execute(primitive.value, self.stream.value,
-                                                    len(memories), args),
+                                                    len(arguments), arguments),
                    "dnnl_primitive_execute")
+
+    def wait(self):
         self.check(self.cdll.dnnl_stream_wait(self.stream.value), "dnnl_stream_wait")
 
 
