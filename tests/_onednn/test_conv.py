@@ -201,3 +201,18 @@ def test_without_the_library_convolutions_take_retrograds_own_path(monkeypatch, 
     got = _grads(rg, x, w, b, y_grad, dict(padding=1))
     assert spy["forward"] == 0
     _assert_close(got, _grads(torch, x, w, b, y_grad, dict(padding=1)))
+
+
+def test_onednns_temporary_memory_comes_from_numpy(monkeypatch):
+    """With the scratchpad in user mode the primitives ask for it (a descriptor of nonzero
+    size, which oneDNN reports only then) and get a NumPy buffer each call."""
+    sizes = []
+    original = conv.empty
+    monkeypatch.setattr(conv, "empty", lambda library, desc: sizes.append(
+        library.size(desc)) or original(library, desc))
+    x, w, b = _inputs((32, 64, 32, 32), (64, 64, 3, 3), True)    # its dL/dW uses one
+    _grads(rg, x, w, b, _output_grad(x, w, dict(padding=1)), dict(padding=1))
+    plan = conv.plan_for(x.shape, w.shape, (32, 32), True, (1, 1), ((1, 1), (1, 1)), (1, 1), 1)
+    desc, _ = plan._weights_step.scratchpad
+    scratch = plan.library.size(desc)
+    assert scratch > 0 and scratch in sizes
