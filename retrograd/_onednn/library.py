@@ -125,6 +125,10 @@ class Library:
         cdll.dnnl_memory_set_data_handle.argtypes = [_pointer, _pointer]
         cdll.dnnl_primitive_execute.argtypes = [_pointer, _pointer, ctypes.c_int,
                                                 ctypes.POINTER(_ExecArg)]
+        dim = ctypes.c_int64
+        cdll.dnnl_sgemm.argtypes = [ctypes.c_char, ctypes.c_char, dim, dim, dim,
+                                    ctypes.c_float, _pointer, dim, _pointer, dim,
+                                    ctypes.c_float, _pointer, dim]
 
     @staticmethod
     def check(status, call):

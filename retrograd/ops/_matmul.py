@@ -11,7 +11,9 @@ least _POOL_MIN_WORK multiply-adds in all, the batch axes (after broadcasting) a
 or merging into one. The work is shared out as whole matrices of a batch (attention's
 per-head products), else a single product in blocks of rows (or of columns, when the result
 is wider than tall), or in parts of its sum over k when k is much longer than both (_cut).
-Everything else, and everything without the pool, is np.matmul: the reference. Cutting
+A single float32 product (no batch) goes to oneDNN's sgemm instead where it is installed
+(retrograd/_onednn/gemm.py: faster on these shapes, on the same threads; it shares the work
+out itself). Everything else, and everything without the pool, is np.matmul: the reference. Cutting
 rows or columns changes no sum over k (the results are np.matmul's to rounding: OpenBLAS may
 take another kernel for a smaller block); cutting k adds two partial sums.
 """
@@ -21,7 +23,7 @@ import operator
 
 import numpy as np
 
-from retrograd._fast import FLOATS, compiled
+from retrograd._fast import FLOATS, compiled, onednn
 
 # how a product is cut (retrograd/_numba/gemm.py, which imports Numba: not imported here)
 ROWS, COLUMNS, SUM = 0, 1, 2
@@ -59,8 +61,16 @@ def products_for(a, b):
 
 
 def _run(job, a, b, out):
-    """Run a job on the pool; returns the product."""
+    """Run a job on the pool; returns the product. A single float32 product goes to
+    oneDNN's sgemm where it is installed (retrograd/_onednn/gemm.py), on the same threads."""
     out = np.empty(job.shape, dtype=a.dtype) if out is None else out
+    if job.count == 1 and a.dtype == np.float32:
+        gemm = onednn("gemm")
+        if gemm is not None:
+            (trans_a, lda), (trans_b, ldb) = job.layouts
+            gemm.sgemm(a, trans_a == _TRANS, lda, b, trans_b == _TRANS, ldb, out,
+                       out.strides[-2] // out.itemsize)
+            return out
     target = out if job.cut != SUM else np.empty((job.parts,) + job.shape, dtype=a.dtype)
     compiled("gemm").gemms(a.dtype == np.float64, job.fields(a, b, target))
     if job.cut == SUM:

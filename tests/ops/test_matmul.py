@@ -23,6 +23,9 @@ def pool(monkeypatch):
     if not gemm.AVAILABLE:
         pytest.skip("NumPy's BLAS is not the ILP64 OpenBLAS the pool calls")
     monkeypatch.setattr(gemm, "_POOL", [2])
+    # the pool's own products: single float32 products would go to oneDNN's sgemm
+    # (tests/_onednn/test_gemm.py)
+    monkeypatch.setitem(_fast._ONEDNN, "gemm", None)
     runs = []
     original = gemm.gemms
 
