@@ -46,6 +46,7 @@ class _Step:
         if scratchpad and library.size(scratchpad):
             memories["scratchpad"] = library.memory(scratchpad)
             self.scratchpad = (scratchpad, memories["scratchpad"])
+        # the arguments hold raw handles: the memory objects stay referenced with them
         self.memories, self.arguments = memories, library.arguments(memories)
         self._lock = threading.Lock()
 

@@ -13,9 +13,9 @@ per-head products), else a single product in blocks of rows (or of columns, when
 is wider than tall), or in parts of its sum over k when k is much longer than both (_cut).
 A single float32 product (no batch) goes to oneDNN's sgemm instead where it is installed
 (retrograd/_onednn/gemm.py: faster on these shapes, on the same threads; it shares the work
-out itself). Everything else, and everything without the pool, is np.matmul: the reference. Cutting
-rows or columns changes no sum over k (the results are np.matmul's to rounding: OpenBLAS may
-take another kernel for a smaller block); cutting k adds two partial sums.
+out itself). Everything else, and everything without the pool, is np.matmul: the reference.
+Cutting rows or columns changes no sum over k (the results are np.matmul's to rounding:
+OpenBLAS may take another kernel for a smaller block); cutting k adds two partial sums.
 """
 
 import math
