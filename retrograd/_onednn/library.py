@@ -27,6 +27,7 @@ _CPU = 1                        # dnnl_cpu
 _IN_ORDER = 1                   # dnnl_stream_in_order
 _QUERY_IMPL_INFO = 8            # dnnl_query_impl_info_str
 _SCRATCHPAD_USER = 1            # dnnl_scratchpad_mode_user
+_OPENMP_RUNTIME = 2             # DNNL_RUNTIME_OMP
 _STATUS = {1: "out of memory", 2: "invalid arguments", 3: "unimplemented",
            4: "last implementation reached", 5: "runtime error", 6: "not required",
            7: "invalid graph", 8: "invalid graph op", 9: "invalid shape",
@@ -44,6 +45,12 @@ _pointer = ctypes.c_void_p
 
 class OneDNNError(RuntimeError):
     """A oneDNN call that did not return dnnl_success."""
+
+
+class _Version(ctypes.Structure):
+    _fields_ = [("major", ctypes.c_int), ("minor", ctypes.c_int), ("patch", ctypes.c_int),
+                ("hash", ctypes.c_char_p), ("cpu_runtime", ctypes.c_uint),
+                ("gpu_runtime", ctypes.c_uint)]
 
 
 class _ExecArg(ctypes.Structure):
@@ -84,7 +91,8 @@ def _library_path():
             path = str(file.locate())
             if os.path.exists(path):
                 return path
-    return ctypes.util.find_library("dnnl")
+    found = ctypes.util.find_library("dnnl")
+    return found if found is not None and found.endswith(_SONAME) else None
 
 
 class Library:
@@ -92,6 +100,13 @@ class Library:
 
     def __init__(self, path):
         self.cdll = cdll = ctypes.CDLL(path)
+        cdll.dnnl_version.restype = ctypes.POINTER(_Version)
+        version = cdll.dnnl_version().contents
+        if version.major != 3 or version.cpu_runtime != _OPENMP_RUNTIME:
+            # this module speaks oneDNN 3's C API, and shares threads through OpenMP only
+            raise OneDNNError(f"oneDNN: {path} is version {version.major}.{version.minor} "
+                              f"with CPU runtime {version.cpu_runtime}; retrograd uses 3.x "
+                              f"on OpenMP ({_OPENMP_RUNTIME})")
         self._declare(cdll)
         engine = _pointer()
         self.check(cdll.dnnl_engine_create(ctypes.byref(engine), _CPU, 0), "dnnl_engine_create")

@@ -80,3 +80,12 @@ def test_handles_are_destroyed_once():
     handle.__del__()
     assert destroyed == [12345]
     assert np.array_equal(np.frombuffer(bytes(library.dims([3, 4])), np.int64)[:3], [3, 4, 0])
+
+
+def test_another_version_or_runtime_of_the_library_is_refused(monkeypatch):
+    real = library.Library(library._library_path())
+    version = real.cdll.dnnl_version().contents
+    assert (version.major, version.cpu_runtime) == (3, library._OPENMP_RUNTIME)
+    monkeypatch.setattr(library, "_OPENMP_RUNTIME", 4)       # as if it were built on TBB
+    with pytest.raises(library.OneDNNError, match=r"retrograd uses 3.x on OpenMP \(4\)"):
+        library.Library(library._library_path())
