@@ -3,9 +3,10 @@ retrograd's own paths (the row layout / im2col + GEMM and the direct Numba loops
 convolutions; OpenBLAS shared out over the one thread pool for products), in one process,
 alternated round by round, float32 on 2 threads.
 
-Printed: per convolution layer of the benchmarks' models, forward + backward (dL/dW always,
-dL/dx except for first layers) in ms; per matrix product of their Linear layers (y = x W,
-dL/dW^T = x^T g, dL/dx = g W^T), us; medians of the rounds and the ratio oneDNN / own.
+Printed: per convolution layer of the benchmarks' models (and two transposed convolutions of
+a DCGAN generator), forward + backward (dL/dW always, dL/dx except for first layers) in ms;
+per matrix product of their Linear layers (y = x W, dL/dW^T = x^T g, dL/dx = g W^T), us;
+medians of the rounds and the ratio oneDNN / own.
 
     python benchmarks/onednn_paths.py [--rounds 5] [--only conv|gemm]
 """
@@ -35,6 +36,12 @@ LAYERS = [  # name, x shape, weight shape, conv2d keywords, dL/dx wanted
      dict(padding=1, groups=64), True),
     ("conv2d row 64->64, 32x32, b32", (32, 64, 32, 32), (64, 64, 3, 3), dict(padding=1), True),
 ]
+TRANSPOSED = [  # name, x shape, weight shape (Ci, Co, kh, kw), conv_transpose2d keywords
+    ("DCGAN 128->64 4x4 stride 2, 8x8 -> 16x16, b64", (64, 128, 8, 8), (128, 64, 4, 4),
+     dict(stride=2, padding=1)),
+    ("DCGAN 64->32 4x4 stride 2, 16x16 -> 32x32, b64", (64, 64, 16, 16), (64, 32, 4, 4),
+     dict(stride=2, padding=1)),
+]
 PRODUCTS = [  # (m, k, n) of x:(m, k) @ W:(k, n): the Transformer's and the MLP's layers
     (2048, 128, 384), (2048, 128, 128), (2048, 128, 512), (2048, 512, 128),
     (128, 784, 256), (128, 256, 256), (128, 256, 10),
@@ -61,15 +68,15 @@ def _alternated(family, step, rounds, steps):
     return np.median(times[True]), np.median(times[False])
 
 
-def _conv_step(x_shape, w_shape, options, needs_x, rng):
+def _conv_step(x_shape, w_shape, options, needs_x, rng, function=F.conv2d):
     x = rg.tensor(rng.standard_normal(x_shape).astype(np.float32), requires_grad=needs_x)
     w = rg.tensor((rng.standard_normal(w_shape) * 0.1).astype(np.float32), requires_grad=True)
-    grad = rg.tensor(rng.standard_normal(tuple(F.conv2d(x, w, **options).shape))
+    grad = rg.tensor(rng.standard_normal(tuple(function(x, w, **options).shape))
                      .astype(np.float32))
 
     def step():
         x.grad = w.grad = None
-        F.conv2d(x, w, **options).backward(grad)
+        function(x, w, **options).backward(grad)
     return step
 
 
@@ -77,6 +84,11 @@ def convolutions(rounds, rng):
     print("convolution layer, forward + backward           oneDNN ms   own ms   ratio")
     for name, x_shape, w_shape, options, needs_x in LAYERS:
         step = _conv_step(x_shape, w_shape, options, needs_x, rng)
+        ours, own = _alternated("conv", step, rounds, 8)
+        print(f"{name:46s} {ours * 1e3:9.2f} {own * 1e3:8.2f} {ours / own:7.2f}")
+    print("transposed convolution, forward + backward")
+    for name, x_shape, w_shape, options in TRANSPOSED:
+        step = _conv_step(x_shape, w_shape, options, True, rng, F.conv_transpose2d)
         ours, own = _alternated("conv", step, rounds, 8)
         print(f"{name:46s} {ours * 1e3:9.2f} {own * 1e3:8.2f} {ours / own:7.2f}")
 

@@ -14,8 +14,9 @@ linear map. Each input pixel x[n, ci, h, w] scatters W[ci, :, i, j] * x[n, ci, h
 y[n, :, h*sh - ph + i*dh, w*sw - pw + j*dw]; the output_padding rows and columns at the end
 only make y larger (they receive what lands there, zero beyond the last window).
 
-So the forward is C's dL/dinput (col2im(W_2d^T @ X), or at stride 1 a convolution of x with
-the flipped kernel), and the backward runs C forward: dL/dx = C(dL/dy) (a plain
+So the forward is C's dL/dinput (for float32 oneDNN's backward-data primitive of C, where it
+is installed; else col2im(W_2d^T @ X), or at stride 1 a convolution of x with the flipped
+kernel), and the backward runs C forward: dL/dx = C(dL/dy) (a plain
 convolution of dL/dy with W), and dL/dW is C's weight gradient with the roles swapped.
 
 float16 and bfloat16 arrays are computed in float32 and rounded back once (PyTorch
@@ -27,6 +28,7 @@ import math
 
 import numpy as np
 
+from retrograd._fast import onednn
 from retrograd.autograd.cost import Cost, call_arg, reduction_flops, shape_text
 from retrograd.autograd.function import Function
 from retrograd.ops._parallel import copy_contiguous
@@ -75,13 +77,18 @@ def _conv_of(x_shape, weight_shape, stride, padding, output_padding, dilation, g
 
 
 def _transposed_forward(x, weight, conv, output_padding):
-    """y = C^T x, without bias: at stride 1 (where it pays) a convolution of x with the
-    flipped kernel, else col2im(W_2d^T @ X)."""
+    """y = C^T x, without bias: by oneDNN's backward-data primitive of C where it takes it
+    (float32), at stride 1 (where it pays) a convolution of x with the flipped kernel, else
+    col2im(W_2d^T @ X)."""
     by_conv = _Scratch()
     vars(by_conv).update(vars(conv))
     # C read with padding (p, p - op): same windows, and an input of exactly y's size,
     # which is what the convolution by the flipped kernel must produce
     by_conv.padding = tuple((p, p - op) for (p, _), op in zip(conv.padding, output_padding))
+    plan = _onednn_plan_of(x, weight, by_conv)
+    if plan is not None:
+        y, _, _ = plan.backward(np.ascontiguousarray(x), None, np.ascontiguousarray(weight))
+        return y
     if _transposed_padding(by_conv) is not None:
         return _grad_input_by_conv(weight, x, by_conv)
     n, ci, h, w = x.shape
@@ -89,6 +96,20 @@ def _transposed_forward(x, weight, conv, output_padding):
     # x in the GEMM layout of C's dL/dY: (g, Ci/g, N*H*W)
     x_cols = copy_contiguous(np.swapaxes(x.reshape(n, ci, h * w), 0, 1))
     return _col2im_gemm(weight, x_cols.reshape(g, ci // g, n * h * w), conv)
+
+
+def _onednn_plan_of(x, weight, conv):
+    """oneDNN's primitives of C (retrograd/_onednn/conv.py), whose dL/dinput is this forward,
+    or None: not float32, empty, an output_padding wider than the padding (C's far padding
+    p - op would be negative), or oneDNN not installed or not implementing it."""
+    if x.dtype != np.float32 or weight.dtype != np.float32 or not x.size or not weight.size \
+            or min(p for pads in conv.padding for p in pads) < 0:
+        return None
+    kernels = onednn("conv")
+    if kernels is None:
+        return None
+    return kernels.plan_for(conv.x_shape, weight.shape, conv.out_size, False, conv.stride,
+                            conv.padding, conv.dilation, conv.groups)
 
 
 def _backward_pads(conv, output_padding):

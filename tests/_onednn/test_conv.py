@@ -216,3 +216,36 @@ def test_onednns_temporary_memory_comes_from_numpy(monkeypatch):
     desc, _ = plan._weights_step.scratchpad
     scratch = plan.library.size(desc)
     assert scratch > 0 and scratch in sizes
+
+
+TRANSPOSED = [  # x shape, weight shape (Ci, Co/g, kh, kw), conv_transpose2d keywords
+    ((2, 16, 8, 8), (16, 8, 4, 4), dict(stride=2, padding=1)),             # DCGAN's
+    ((2, 8, 5, 7), (8, 6, 3, 3), dict(stride=2, padding=1, output_padding=1)),
+    ((2, 8, 6, 6), (8, 3, 3, 3), dict(stride=(2, 3), padding=(1, 0), dilation=2, groups=2)),
+    ((1, 4, 5, 5), (4, 4, 3, 3), dict(stride=1, padding=1)),
+]
+
+
+@pytest.mark.parametrize("x_shape, w_shape, options", TRANSPOSED)
+def test_transposed_convolutions_forward_by_onednns_backward_data(x_shape, w_shape, options,
+                                                                   spy, monkeypatch):
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal(x_shape).astype(np.float32)
+    w = (rng.standard_normal(w_shape) / np.sqrt(np.prod(w_shape[1:]))).astype(np.float32)
+    b = rng.standard_normal(w_shape[1] * options.get("groups", 1)).astype(np.float32)
+    shape = torch.nn.functional.conv_transpose2d(torch.tensor(x), torch.tensor(w),
+                                                 **options).shape
+    y_grad = rng.standard_normal(tuple(shape)).astype(np.float32)
+
+    def grads(lib):
+        tx, tw, tb = (lib.tensor(a, requires_grad=True) for a in (x, w, b))
+        y = lib.nn.functional.conv_transpose2d(tx, tw, tb, **options)
+        y.backward(lib.tensor(y_grad))
+        return [a.detach().numpy() for a in (y, tx.grad, tw.grad, tb.grad)]
+    got = grads(rg)
+    assert spy["_data"] >= 1 and spy["_weights"] == 1     # y, and dL/dW from C forward
+    monkeypatch.setitem(_fast._ONEDNN, "conv", None)
+    own = grads(rg)
+    monkeypatch.undo()
+    _assert_close(got, own)
+    _assert_close(got, grads(torch))
