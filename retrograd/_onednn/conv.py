@@ -87,11 +87,12 @@ class _Slot:
         self.user_memory = self.memory = library.memory(user)
         if not self.same:
             self.chosen, self.memory = chosen, library.memory(chosen)
-            ends = (self.memory, self.user_memory) if is_output \
-                else (self.user_memory, self.memory)
-            self.reorder = library.reorder(chosen, user) if is_output \
-                else library.reorder(user, chosen)
-            self.reorder_arguments = library.arguments(dict(zip(("src", "dst"), ends)))
+            ends = ((chosen, self.memory), (user, self.user_memory))   # source, target
+            (source, source_memory), (target, target_memory) = \
+                ends if is_output else ends[::-1]
+            self.reorder = library.reorder(source, target)
+            self.reorder_arguments = library.arguments({"src": source_memory,
+                                                        "dst": target_memory})
         self.buffer = None
 
     def bring_in(self, array, ready=None):
@@ -135,12 +136,13 @@ class Plan:
             _FORWARD_TRAINING, _CONVOLUTION_DIRECT, self.any["x"].value, self.any["w"].value,
             self.b_desc.value if has_bias else None, self.any["y"].value, *self.geometry,
             library.user_scratchpad.value)
-        inputs = {"src": (self.x_desc, self._chosen(self.forward_desc, "src")),
-                  "weights": (self.w_desc, self._chosen(self.forward_desc, "weights"))}
+        chosen = functools.partial(library.queried_desc, self.forward_desc)
+        inputs = {"src": (self.x_desc, chosen("src")),
+                  "weights": (self.w_desc, chosen("weights"))}
         if has_bias:
             inputs["bias"] = (self.b_desc, self.b_desc)
         self.forward_step = _Step(library, self.forward_desc, inputs,
-                                  {"dst": (self.y_desc, self._chosen(self.forward_desc, "dst"))})
+                                  {"dst": (self.y_desc, chosen("dst"))})
         self.has_bias = has_bias
         # the backward descriptors now, so that a geometry is taken whole or not at all; their
         # primitives (oneDNN's compiled kernels) on first use
@@ -164,10 +166,6 @@ class Plan:
         self.forward_step.run(arrays)
         return y
 
-    def _chosen(self, primitive_desc, what):
-        """The layout a primitive chose for its argument ``what``."""
-        return self.library.queried_desc(primitive_desc, what)
-
     def backward(self, grad_y, x, weight):
         """(dL/dx, dL/dW, dL/db): dL/dx (backward data, the transposed convolution of dL/dy
         with W) when W is given, dL/dW (backward weights: x's windows times dL/dy, summed over
@@ -190,7 +188,7 @@ class Plan:
 
     def _data(self):
         if self._data_step is None:
-            chosen = functools.partial(self._chosen, self.data_desc)
+            chosen = functools.partial(self.library.queried_desc, self.data_desc)
             self._data_step = _Step(self.library, self.data_desc,
                                     {"diff_dst": (self.y_desc, chosen("diff_dst")),
                                      "weights": (self.w_desc, chosen("weights"))},
@@ -199,7 +197,7 @@ class Plan:
 
     def _weights(self):
         if self._weights_step is None:
-            chosen = functools.partial(self._chosen, self.weights_desc)
+            chosen = functools.partial(self.library.queried_desc, self.weights_desc)
             outputs = {"diff_weights": (self.w_desc, chosen("diff_weights"))}
             if self.has_bias:
                 outputs["diff_bias"] = (self.b_desc, self.b_desc)

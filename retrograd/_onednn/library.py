@@ -281,7 +281,7 @@ def load():
 
 def usable():
     """Whether the library loaded and this process is not a child made by fork()."""
-    return not _FORKED[0] and load() is not None
+    return load() is not None
 
 
 def set_threads(count):

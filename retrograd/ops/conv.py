@@ -312,7 +312,9 @@ def _conv2d_forward(ctx, x, weight, bias, stride, padding, dilation, groups):
                 conv_output_size(w, kw, stride[1], left + right, dilation[1]))
     ctx.x_shape, ctx.w_shape, ctx.out_size, ctx.width = x.shape, weight.shape, out_size, None
     ctx.stride, ctx.padding, ctx.dilation, ctx.groups = stride, padding, dilation, groups
-    ctx.onednn = _onednn_plan(x, weight, bias, out_size, stride, padding, dilation, groups)
+    ctx.onednn = _onednn_plan((x, weight) if bias is None else (x, weight, bias), x.shape,
+                              weight.shape, out_size, bias is not None, stride, padding,
+                              dilation, groups)
     if ctx.onednn is not None:
         x = np.ascontiguousarray(x)
         y = ctx.onednn.forward(x, np.ascontiguousarray(weight),
@@ -350,17 +352,19 @@ def _conv2d_forward(ctx, x, weight, bias, stride, padding, dilation, groups):
     return y, cols
 
 
-def _onednn_plan(x, weight, bias, out_size, stride, padding, dilation, groups):
-    """oneDNN's primitives for this float32 convolution (retrograd/_onednn/conv.py), or None
-    (another dtype, an empty array, oneDNN not installed or not implementing it)."""
-    if x.dtype != np.float32 or weight.dtype != np.float32 or not x.size or not weight.size \
-            or (bias is not None and bias.dtype != np.float32):
+def _onednn_plan(arrays, x_shape, w_shape, out_size, has_bias, stride, padding, dilation,
+                 groups):
+    """oneDNN's primitives for a float32 convolution of this geometry (its input x_shape, its
+    weight w_shape; retrograd/_onednn/conv.py), or None: one of ``arrays`` (the operands)
+    not float32 or empty, oneDNN not installed or not implementing it. Also the transposed
+    convolutions' (ops/conv_transpose.py)."""
+    if any(array.dtype != np.float32 or not array.size for array in arrays):
         return None
     kernels = onednn("conv")
     if kernels is None:
         return None
-    return kernels.plan_for(x.shape, weight.shape, out_size, bias is not None, stride,
-                            padding, dilation, groups)
+    return kernels.plan_for(x_shape, w_shape, out_size, has_bias, stride, padding, dilation,
+                            groups)
 
 
 def _direct_kernels(x, weight, groups, stride):

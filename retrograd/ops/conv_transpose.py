@@ -28,12 +28,11 @@ import math
 
 import numpy as np
 
-from retrograd._fast import onednn
 from retrograd.autograd.cost import Cost, call_arg, reduction_flops, shape_text
 from retrograd.autograd.function import Function
 from retrograd.ops._parallel import copy_contiguous
 from retrograd.ops.conv import (_col2im_gemm, _conv2d_backward, _conv2d_forward,
-                                _grad_input_by_conv, _im2col, _pad, _Scratch,
+                                _grad_input_by_conv, _im2col, _onednn_plan, _pad, _Scratch,
                                 _transposed_padding)
 
 __all__ = ["ConvTranspose2d", "ConvTranspose1d", "conv_transpose_output_size",
@@ -99,17 +98,13 @@ def _transposed_forward(x, weight, conv, output_padding):
 
 
 def _onednn_plan_of(x, weight, conv):
-    """oneDNN's primitives of C (retrograd/_onednn/conv.py), whose dL/dinput is this forward,
-    or None: not float32, empty, an output_padding wider than the padding (C's far padding
-    p - op would be negative), or oneDNN not installed or not implementing it."""
-    if x.dtype != np.float32 or weight.dtype != np.float32 or not x.size or not weight.size \
-            or min(p for pads in conv.padding for p in pads) < 0:
+    """oneDNN's primitives of C (ops/conv.py's _onednn_plan), whose dL/dinput is this
+    forward, or None; also None for an output_padding wider than the padding (C's far padding
+    p - op would be negative)."""
+    if min(p for pads in conv.padding for p in pads) < 0:
         return None
-    kernels = onednn("conv")
-    if kernels is None:
-        return None
-    return kernels.plan_for(conv.x_shape, weight.shape, conv.out_size, False, conv.stride,
-                            conv.padding, conv.dilation, conv.groups)
+    return _onednn_plan((x, weight), conv.x_shape, weight.shape, conv.out_size, False,
+                        conv.stride, conv.padding, conv.dilation, conv.groups)
 
 
 def _backward_pads(conv, output_padding):
